@@ -1,0 +1,167 @@
+"""The wire codec of protocol v1: bytes in, typed frames out, and back. No I/O.
+
+One implementation serves the server, the SDK, the load-test clients and the tests.
+
+Fan-out is built on :func:`event_tail` and :func:`event_frame`: an event is serialised *once*
+(the tail, everything after ``"seq":N,``) and each connection only prefixes its own sequence
+number to the same bytes. The bus carries the tail, so a post is encoded once in the whole
+cluster, however many nodes and followers see it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, TypeVar
+
+import msgspec
+import orjson
+
+from .errors import ErrorCode, ProtocolError
+from .messages import (
+    CLIENT_FRAME_TYPES,
+    EVENT_TYPES,
+    ClientFrame,
+    Error,
+    Event,
+    EventData,
+    Hello,
+    Ok,
+    Ready,
+    ServerFrame,
+    op_of,
+)
+
+__all__ = [
+    "MAX_FRAME_BYTES",
+    "PROTOCOL_NAME",
+    "decode_client_frame",
+    "decode_event_data",
+    "decode_result",
+    "decode_server_frame",
+    "encode",
+    "error_frame",
+    "event_frame",
+    "event_tail",
+    "format_timestamp",
+    "ok_frame",
+    "parse_timestamp",
+    "to_wire",
+]
+
+#: The WebSocket subprotocol a client must request; the version is part of the name.
+PROTOCOL_NAME = "tsudoi.v1"
+#: Largest frame either side may send; larger ones are refused by the WebSocket layer (1009).
+MAX_FRAME_BYTES = 64 * 1024
+
+_FRAME_BY_OP: dict[str, type[ClientFrame]] = {op_of(t): t for t in CLIENT_FRAME_TYPES}
+_EVENT_BY_TYPE: dict[str, type[EventData]] = {t.TYPE: t for t in EVENT_TYPES}
+_PATH = re.compile(r" - at `(\$[^`]*)`$")
+_M = TypeVar("_M", bound=msgspec.Struct)
+_ServerFrameUnion = Hello | Ready | Ok | Error | Event
+
+
+def to_wire(value: Any) -> Any:
+    """Structs, enums and containers to plain JSON-able builtins."""
+    return msgspec.to_builtins(value)
+
+
+def encode(value: Any) -> bytes:
+    """Any frame or payload to JSON bytes (orjson)."""
+    return orjson.dumps(msgspec.to_builtins(value))
+
+
+def _request_id(obj: dict[str, Any]) -> str | None:
+    rid = obj.get("id")
+    if isinstance(rid, str) and 0 < len(rid) <= 64:
+        return rid
+    return None
+
+
+def decode_client_frame(data: str | bytes) -> ClientFrame:
+    """Parse one client text frame. Raises :class:`ProtocolError` saying what is wrong.
+
+    The error's ``request_id`` carries the frame's ``id`` when one could be read, so the answer
+    can still be matched to the request.
+    """
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(ErrorCode.INVALID_JSON, f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(ErrorCode.INVALID_FRAME, "a frame is a JSON object")
+    rid = _request_id(obj)
+    op = obj.get("op")
+    if not isinstance(op, str):
+        raise ProtocolError(
+            ErrorCode.INVALID_FRAME, "a frame needs an `op` string", path="$.op", request_id=rid
+        )
+    frame_type = _FRAME_BY_OP.get(op)
+    if frame_type is None:
+        raise ProtocolError(ErrorCode.UNKNOWN_OP, f"unknown op {op[:64]!r}", request_id=rid)
+    try:
+        return msgspec.convert(obj, frame_type)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        match = _PATH.search(message)
+        path = match.group(1) if match else None
+        raise ProtocolError(ErrorCode.INVALID_FRAME, message, path=path, request_id=rid) from None
+
+
+def ok_frame(request_id: str, result: msgspec.Struct) -> bytes:
+    return orjson.dumps({"op": "ok", "id": request_id, "data": msgspec.to_builtins(result)})
+
+
+def error_frame(error: ProtocolError) -> bytes:
+    frame = Error(
+        id=error.request_id,
+        code=error.code,
+        message=error.message,
+        path=error.path,
+        retry_after_ms=error.retry_after_ms,
+    )
+    return encode(frame)
+
+
+def event_tail(data: EventData, pos: str | None = None) -> bytes:
+    """Serialise an event once, without its per-connection ``seq``: ``"type":...}``."""
+    obj: dict[str, Any] = {"type": data.TYPE}
+    if data.STREAM is not None:
+        if pos is None:
+            raise ValueError(f"{data.TYPE} belongs to stream {data.STREAM!r} and needs a pos")
+        obj["stream"] = data.STREAM
+        obj["pos"] = pos
+    obj["data"] = msgspec.to_builtins(data)
+    return orjson.dumps(obj)[1:]
+
+
+def event_frame(seq: int, tail: bytes) -> bytes:
+    """The frame one connection receives: its own ``seq`` in front of the shared tail."""
+    return b'{"op":"event","seq":%d,%s' % (seq, tail)
+
+
+def decode_server_frame(data: str | bytes) -> ServerFrame:
+    """Parse one server frame (for clients). Raises ``msgspec.ValidationError`` or ``ValueError``."""
+    return msgspec.convert(orjson.loads(data), _ServerFrameUnion)  # type: ignore[no-any-return]
+
+
+def decode_event_data(event_type: str, data: dict[str, Any]) -> EventData:
+    """The typed payload of an event frame."""
+    return msgspec.convert(data, _EVENT_BY_TYPE[event_type])
+
+
+def decode_result(result_type: type[_M], data: dict[str, Any]) -> _M:
+    """The typed ``data`` of an ``ok`` frame, given the result type of the request's op."""
+    return msgspec.convert(data, result_type)
+
+
+def format_timestamp(ms: int) -> str:
+    """Milliseconds since the epoch to the wire's RFC 3339 form (UTC, millisecond precision)."""
+    when = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def parse_timestamp(text: str) -> int:
+    """The inverse of :func:`format_timestamp`."""
+    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return int(when.timestamp() * 1000)

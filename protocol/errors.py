@@ -1,0 +1,188 @@
+"""Error codes and close codes of protocol v1: one table each, one meaning per entry.
+
+Two ways the server says "no":
+
+* An **error frame** answers one request (``{"op": "error", "id": ..., "code": ...}``); the
+  connection stays open. Its ``code`` is an :class:`ErrorCode`: stable, machine-readable, never
+  reused for another meaning. HTTP endpoints use the same codes in their JSON error bodies.
+* A **close code** ends the connection. :class:`CloseCode` values live in 4000–4999 and are split
+  in two ranges, so a client knows what to do without knowing every code:
+
+  - 4000–4499 *reconnect*: the connection may be re-established (with jittered back-off, and the
+    cursors of the last items seen, so nothing is missed);
+  - 4500–4999 *terminal*: reconnecting as before will fail again; the client must change something
+    first (log in again, fix its code, upgrade).
+
+  Close 1009 (message too big) comes from the WebSocket layer itself for frames over
+  :data:`MAX_FRAME_BYTES`; it is terminal in spirit (the same frame would be refused again).
+
+The exception tree the SDK and server share is :class:`ProtocolError` (a frame that cannot be
+accepted, carries an :class:`ErrorCode`) and :class:`CloseConnection` (carries a
+:class:`CloseCode`).
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "CLOSE_RECONNECT_RANGE",
+    "CLOSE_TERMINAL_RANGE",
+    "CloseCode",
+    "CloseConnection",
+    "ErrorCode",
+    "ProtocolError",
+]
+
+CLOSE_RECONNECT_RANGE = range(4000, 4500)
+CLOSE_TERMINAL_RANGE = range(4500, 5000)
+
+
+class ErrorCode(enum.StrEnum):
+    """Stable machine codes carried by error frames and HTTP error bodies."""
+
+    # Frame-level: the frame itself could not be understood.
+    INVALID_JSON = "invalid_json"
+    INVALID_FRAME = "invalid_frame"
+    UNKNOWN_OP = "unknown_op"
+    UNSUPPORTED_FRAME = "unsupported_frame"
+    ALREADY_AUTHENTICATED = "already_authenticated"
+    # Request-level: understood, but refused.
+    RATE_LIMITED = "rate_limited"
+    NOT_FOUND = "not_found"
+    FORBIDDEN = "forbidden"
+    TEXT_EMPTY = "text_empty"
+    TEXT_TOO_LONG = "text_too_long"
+    TEXT_INVALID = "text_invalid"
+    ALREADY_FOLLOWING = "already_following"
+    NOT_FOLLOWING = "not_following"
+    CANNOT_FOLLOW_SELF = "cannot_follow_self"
+    INVITE_LIMIT = "invite_limit"
+    # Accounts (HTTP).
+    INVALID_REQUEST = "invalid_request"
+    INVITE_NOT_FOUND = "invite_not_found"
+    INVITE_USED = "invite_used"
+    INVITE_EXPIRED = "invite_expired"
+    HANDLE_INVALID = "handle_invalid"
+    HANDLE_TAKEN = "handle_taken"
+    DISPLAY_NAME_INVALID = "display_name_invalid"
+    PASSWORD_TOO_SHORT = "password_too_short"
+    PASSWORD_TOO_LONG = "password_too_long"
+    BIRTH_DATE_INVALID = "birth_date_invalid"
+    UNDERAGE = "underage"
+    TERMS_NOT_ACCEPTED = "terms_not_accepted"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    NOT_AUTHENTICATED = "not_authenticated"
+    ORIGIN_REJECTED = "origin_rejected"
+    # The server's own trouble: the request was not carried out.
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+    @property
+    def meaning(self) -> str:
+        return ERROR_MEANINGS[self]
+
+
+ERROR_MEANINGS: dict[ErrorCode, str] = {
+    ErrorCode.INVALID_JSON: "The text frame is not a JSON document (or not valid UTF-8).",
+    ErrorCode.INVALID_FRAME: "The frame is JSON but not a valid frame: not an object, a missing, "
+    "unknown or mistyped field, or a value outside its documented set. `path` names the field.",
+    ErrorCode.UNKNOWN_OP: "The `op` is not one this protocol version defines.",
+    ErrorCode.UNSUPPORTED_FRAME: "A binary frame; protocol v1 uses text frames only.",
+    ErrorCode.ALREADY_AUTHENTICATED: "A second `auth` on an authenticated connection.",
+    ErrorCode.RATE_LIMITED: "Too many requests of this kind; retry after `retry_after_ms`.",
+    ErrorCode.NOT_FOUND: "The user, post or invite named does not exist (or is not visible to you).",
+    ErrorCode.FORBIDDEN: "You may not do this to that object (for example delete another's post).",
+    ErrorCode.TEXT_EMPTY: "The text is empty or only white space and invisible characters.",
+    ErrorCode.TEXT_TOO_LONG: "The text has more user-perceived characters than allowed.",
+    ErrorCode.TEXT_INVALID: "The text contains control characters that are not allowed.",
+    ErrorCode.ALREADY_FOLLOWING: "You already follow that user.",
+    ErrorCode.NOT_FOLLOWING: "You do not follow that user.",
+    ErrorCode.CANNOT_FOLLOW_SELF: "A user cannot follow themselves.",
+    ErrorCode.INVITE_LIMIT: "You already hold the maximum number of unused invites.",
+    ErrorCode.INVALID_REQUEST: "The HTTP request body is not the JSON object the endpoint takes.",
+    ErrorCode.INVITE_NOT_FOUND: "No invite has that code.",
+    ErrorCode.INVITE_USED: "That invite has already been used.",
+    ErrorCode.INVITE_EXPIRED: "That invite has expired.",
+    ErrorCode.HANDLE_INVALID: "A handle is 3-20 ASCII letters, digits or underscores.",
+    ErrorCode.HANDLE_TAKEN: "That handle is taken (handles are unique regardless of case).",
+    ErrorCode.DISPLAY_NAME_INVALID: "A display name is 1-50 visible characters, no control characters.",
+    ErrorCode.PASSWORD_TOO_SHORT: "A password has at least 10 characters.",
+    ErrorCode.PASSWORD_TOO_LONG: "A password has at most 1024 characters.",
+    ErrorCode.BIRTH_DATE_INVALID: "The birth date is not a real date in YYYY-MM-DD form.",
+    ErrorCode.UNDERAGE: "Tsudoi is for people aged 18 or over on the server's date.",
+    ErrorCode.TERMS_NOT_ACCEPTED: "The terms of service must be accepted.",
+    ErrorCode.INVALID_CREDENTIALS: "Unknown handle or wrong password.",
+    ErrorCode.NOT_AUTHENTICATED: "The HTTP request needs a valid session.",
+    ErrorCode.ORIGIN_REJECTED: "A cookie-authenticated request came from a foreign Origin.",
+    ErrorCode.UNAVAILABLE: "A backing service (storage) is unavailable; nothing was written.",
+    ErrorCode.INTERNAL: "An unexpected server fault; nothing was written. Reported in the server log.",
+}
+
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes the server sends, 4000-4499 reconnect, 4500-4999 terminal."""
+
+    GOING_AWAY = 4000
+    HEARTBEAT_TIMEOUT = 4001
+    SLOW_CONSUMER = 4002
+    RATE_LIMITED = 4003
+    AUTH_TIMEOUT = 4004
+    AUTH_FAILED = 4500
+    SESSION_REVOKED = 4501
+    BAD_HANDSHAKE = 4502
+    UNSUPPORTED_PROTOCOL = 4503
+
+    @property
+    def reconnect(self) -> bool:
+        return self.value in CLOSE_RECONNECT_RANGE
+
+    @property
+    def meaning(self) -> str:
+        return CLOSE_MEANINGS[self]
+
+
+CLOSE_MEANINGS: dict[CloseCode, str] = {
+    CloseCode.GOING_AWAY: "The server is shutting down or restarting. Reconnect (to any node).",
+    CloseCode.HEARTBEAT_TIMEOUT: "No frame arrived from the client within the heartbeat timeout.",
+    CloseCode.SLOW_CONSUMER: "The client read too slowly and its send queue overflowed.",
+    CloseCode.RATE_LIMITED: "The client sent frames faster than the connection's frame budget.",
+    CloseCode.AUTH_TIMEOUT: "No `auth` frame arrived within the auth timeout after `hello`.",
+    CloseCode.AUTH_FAILED: "The token (or cookie) is unknown, expired or revoked, or a cookie "
+    "was sent from a foreign Origin. Log in again.",
+    CloseCode.SESSION_REVOKED: "The session was revoked while connected (log-out, password change).",
+    CloseCode.BAD_HANDSHAKE: "The first frame was not a well-formed `auth` frame.",
+    CloseCode.UNSUPPORTED_PROTOCOL: "The client did not ask for the `tsudoi.v1` subprotocol.",
+}
+
+
+class ProtocolError(Exception):
+    """A frame or request that is refused with an error frame; the connection survives."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str | None = None,
+        *,
+        path: str | None = None,
+        retry_after_ms: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message or code.meaning)
+        self.code = code
+        self.message = message or code.meaning
+        #: The offending field as a JSON path, when one field is to blame.
+        self.path = path
+        self.retry_after_ms = retry_after_ms
+        #: The id of the request that failed, when the frame was readable enough to have one.
+        self.request_id = request_id
+
+
+class CloseConnection(Exception):
+    """Raised inside a connection handler to end the connection with ``code``."""
+
+    def __init__(self, code: CloseCode, reason: str | None = None) -> None:
+        super().__init__(reason or code.meaning)
+        self.code = code
+        # RFC 6455 caps the close reason at 123 bytes of UTF-8.
+        self.reason = (reason or code.name.lower()).encode()[:123].decode(errors="ignore")

@@ -1,0 +1,87 @@
+"""How Tsudoi measures and checks user text, shared by the server, the SDK and the tests.
+
+A post is at most :data:`POST_MAX_CLUSTERS` *user-perceived characters*: Unicode extended
+grapheme clusters (UAX #29) of the text after NFC normalisation. This is what a reader counts
+("👨‍👩‍👧" is one, "が" is one whether typed as one code point or two) and what the browser's
+``Intl.Segmenter`` with ``granularity: "grapheme"`` counts, so the SPA's counter and the server
+agree. Python's standard library has no grapheme segmentation; the ``regex`` module's ``\\X``
+implements UAX #29 with a current Unicode database.
+"""
+
+from __future__ import annotations
+
+import enum
+import unicodedata
+
+import regex
+
+__all__ = [
+    "DISPLAY_NAME_MAX_CLUSTERS",
+    "POST_MAX_CLUSTERS",
+    "Emotext",
+    "TextProblem",
+    "check_text",
+    "count_clusters",
+    "normalize",
+]
+
+POST_MAX_CLUSTERS = 149  # mixi2's "149.3 characters", read upside down as "ミクシィ".
+DISPLAY_NAME_MAX_CLUSTERS = 50
+
+_CLUSTER = regex.compile(r"\X")
+# Blank: nothing but white space and default-ignorable code points (ZWSP, ZWJ, variation
+# selectors, ...), which a reader would see as nothing at all.
+_BLANK = regex.compile(r"[\p{White_Space}\p{Default_Ignorable_Code_Point}]*")
+# Control characters other than tab and line feed have no place in a post or a name;
+# carriage returns are dropped from the allowed set so "\r\n" and "\n" cannot count differently.
+_FORBIDDEN_CONTROL = regex.compile(r"[\p{Cc}--[\t\n]]", flags=regex.V1)
+
+
+class Emotext(enum.StrEnum):
+    """The 13 named animated effects a post may carry, rendered by clients, never as markup.
+
+    mixi2 ships 13 "emotext" effects; the names it has published are shake, super shake, big,
+    runrun (るんるん), aseaase (あせあせ) and uruuru (うるうる). The other seven are Tsudoi's own.
+    """
+
+    SHAKE = "shake"  # シェイク: the letters tremble
+    SUPER_SHAKE = "super_shake"  # 超シェイク: the letters shake hard
+    BIG = "big"  # ビッグ: shown large
+    SMALL = "small"  # ひそひそ: shown small, a whisper
+    RUNRUN = "runrun"  # るんるん: notes bounce around the text
+    ASEASE = "asease"  # あせあせ: sweat drops, flustered
+    URUURU = "uruuru"  # うるうる: teary, the background goes soft blue
+    KIRAKIRA = "kirakira"  # きらきら: sparkles
+    DOKIDOKI = "dokidoki"  # どきどき: the text beats like a heart
+    FUWAFUWA = "fuwafuwa"  # ふわふわ: the text floats
+    GAAN = "gaan"  # がーん: shock, the text drops
+    BIKKURI = "bikkuri"  # びっくり: surprise, the text jumps
+    PIKAPIKA = "pikapika"  # ぴかぴか: the text flashes
+
+
+class TextProblem(enum.Enum):
+    EMPTY = "empty"
+    TOO_LONG = "too_long"
+    CONTROL = "control"
+
+
+def normalize(text: str) -> str:
+    """The canonical form of user text: NFC."""
+    return unicodedata.normalize("NFC", text)
+
+
+def count_clusters(text: str) -> int:
+    """Extended grapheme clusters in ``text`` (normalise first: counting is defined on NFC)."""
+    return len(_CLUSTER.findall(text))
+
+
+def check_text(text: str, max_clusters: int) -> TextProblem | None:
+    """What is wrong with already-normalised ``text`` for a limit of ``max_clusters``, or None."""
+    if _FORBIDDEN_CONTROL.search(text):
+        return TextProblem.CONTROL
+    if _BLANK.fullmatch(text):
+        return TextProblem.EMPTY
+    # Cheap bound first: a cluster holds at least one code point.
+    if len(text) > max_clusters and count_clusters(text) > max_clusters:
+        return TextProblem.TOO_LONG
+    return None

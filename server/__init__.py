@@ -1,0 +1,3 @@
+"""Tsudoi server."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,127 @@
+"""The ASGI application: services are built once at start-up (the lifespan) and injected.
+
+Start-up order: storage (migrations), bus, domain services, the node hub, the gateway. On an
+empty database a one-time operator invite is made and printed, so the first account can be
+created at once. Shut-down closes every WebSocket with 4000 (going away) before the storage
+closes, so clients reconnect (to this node when it is back, or to another).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
+
+from .bus import open_bus
+from .config import Settings
+from .domain import present
+from .domain.accounts import Accounts
+from .domain.social import Social
+from .gateway.endpoint import Gateway
+from .gateway.hub import Hub
+from .http import WEB_ROOT, HttpApi
+from .passwords import Passwords
+from .publisher import Publisher
+from .store import open_storage
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Services:
+    gateway: Gateway
+    api: HttpApi
+
+
+def create_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.argon2_profile == "test":
+            log.warning("TSUDOI_ARGON2_PROFILE=test: cheap password hashes, for tests only")
+        store = await open_storage(settings.data_dir, sqlite_synchronous=settings.sqlite_synchronous)
+        bus = await open_bus()
+        passwords = Passwords(settings.argon2_profile)
+        publisher = Publisher(bus)
+        accounts = Accounts(store, passwords, publisher, settings, now_ms)
+        social = Social(store, publisher, now_ms)
+        hub = Hub(bus)
+        gateway = Gateway(accounts=accounts, social=social, hub=hub, settings=settings, clock=now_ms)
+        api = HttpApi(
+            accounts=accounts, social=social, gateway=gateway, store=store, bus=bus, settings=settings
+        )
+        app.state.services = Services(gateway=gateway, api=api)
+        invite = await accounts.bootstrap_invite()
+        if invite is not None:
+            url = present.invite_url(settings.base_url, invite.code)
+            # Printed for the operator at the console, deliberately not through logging.
+            print(
+                f"\nNo accounts yet. Create the first (operator) account here:\n\n    {url}\n",
+                file=sys.stderr,
+                flush=True,
+            )
+        try:
+            yield
+        finally:
+            await drain(app)
+            await bus.close()
+            await store.close()
+            passwords.close()
+
+    async def api_route(request: Request) -> Response:
+        return await services(request).api.handle(request)
+
+    async def invite_route(request: Request) -> Response:
+        return await services(request).api.invite_info(request)
+
+    async def health_route(request: Request) -> Response:
+        return await services(request).api.health(request)
+
+    async def spa_route(request: Request) -> Response:
+        return await services(request).api.spa(request)
+
+    async def ws_route(websocket: WebSocket) -> None:
+        await websocket.app.state.services.gateway(websocket)
+
+    routes = [
+        Route("/healthz", health_route, methods=["GET"]),
+        Route("/api/signup", api_route, methods=["POST"]),
+        Route("/api/login", api_route, methods=["POST"]),
+        Route("/api/logout", api_route, methods=["POST"]),
+        Route("/api/password", api_route, methods=["POST"]),
+        Route("/api/invites/{code}", invite_route, methods=["GET"]),
+        WebSocketRoute("/ws", ws_route),
+        Mount("/static", StaticFiles(directory=WEB_ROOT), name="static"),
+        Route("/", spa_route, methods=["GET"]),
+        Route("/i/{code}", spa_route, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+async def drain(app: Starlette, grace_s: float = 2.0) -> None:
+    """Close every WebSocket with 4000 (going away) and wait briefly for the close frames."""
+    found: Services | None = getattr(app.state, "services", None)
+    if found is None:
+        return
+    connections = found.gateway.drain()
+    if connections:
+        await asyncio.wait([asyncio.ensure_future(c.closed.wait()) for c in connections], timeout=grace_s)

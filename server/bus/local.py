@@ -1,0 +1,37 @@
+"""The in-process bus of the embedded default: one node, delivery by a direct call."""
+
+from __future__ import annotations
+
+from .base import Handler
+
+
+def _drop(channel: str, payload: bytes) -> None:
+    return None
+
+
+class LocalBus:
+    """Delivers synchronously inside :meth:`publish`, so publish order is delivery order."""
+
+    def __init__(self) -> None:
+        self._handler: Handler = _drop
+        self._channels: set[str] = set()
+
+    def set_handler(self, handler: Handler) -> None:
+        self._handler = handler
+
+    def publish(self, channel: str, payload: bytes) -> None:
+        if channel in self._channels:
+            self._handler(channel, payload)
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+
+    @property
+    def healthy(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self._channels.clear()

@@ -1,0 +1,246 @@
+"""Accounts: invite-only sign-up, log-in, sessions, invites."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.messages import FollowEvent, Invite
+
+from .. import channels
+from ..config import Settings
+from ..passwords import Passwords
+from ..publisher import Publisher
+from ..ratelimit import RateLimiter
+from ..store.base import (
+    HandleTaken,
+    InviteExpired,
+    InviteLimitReached,
+    InviteNotFound,
+    InviteRecord,
+    InviteUsed,
+    NewUser,
+    SessionRecord,
+    Storage,
+    UserRecord,
+)
+from . import present, rules
+
+log = logging.getLogger(__name__)
+
+#: Session tokens: 256 random bits, prefixed so that leaked tokens are easy to recognise.
+TOKEN_PREFIX = "tsd_"
+BOOTSTRAP_INVITE_TTL_MS = 24 * 3600_000
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+@dataclass(frozen=True)
+class SignupForm:
+    invite_code: str
+    handle: str
+    display_name: str
+    password: str
+    birth_date: str
+    accept_terms: bool
+
+
+@dataclass(frozen=True)
+class Session:
+    user: UserRecord
+    session: SessionRecord
+    token: str
+
+
+class Accounts:
+    def __init__(
+        self,
+        store: Storage,
+        passwords: Passwords,
+        publisher: Publisher,
+        settings: Settings,
+        clock: Callable[[], int],
+    ) -> None:
+        self._store = store
+        self._passwords = passwords
+        self._publisher = publisher
+        self._settings = settings
+        self._now = clock
+        self._login_by_account = RateLimiter(
+            settings.login_account_failures,
+            settings.login_account_window_ms // settings.login_account_failures,
+        )
+        self._login_by_address = RateLimiter(
+            settings.login_address_attempts,
+            settings.login_address_window_ms // settings.login_address_attempts,
+        )
+        self._signup_by_address = RateLimiter(
+            settings.signup_address_attempts,
+            settings.signup_address_window_ms // settings.signup_address_attempts,
+        )
+
+    def today(self) -> dt.date:
+        """The server's date (local time zone), which the 18+ rule is judged on."""
+        return dt.datetime.fromtimestamp(self._now() / 1000).date()
+
+    # --- invites ------------------------------------------------------------------------------
+
+    async def bootstrap_invite(self) -> InviteRecord | None:
+        """On an empty database, a one-time invite whose account becomes an operator."""
+        if await self._store.count_users() > 0:
+            return None
+        return await self._store.create_invite(
+            inviter_id=None,
+            now_ms=self._now(),
+            ttl_ms=BOOTSTRAP_INVITE_TTL_MS,
+            max_unused=None,
+            grants_operator=True,
+        )
+
+    async def operator_invite(self) -> InviteRecord:
+        """An invite made by an operator from the CLI: no inviter to follow, no limit."""
+        return await self._store.create_invite(
+            inviter_id=None, now_ms=self._now(), ttl_ms=self._settings.invite_ttl_ms, max_unused=None
+        )
+
+    async def create_invite(self, user: UserRecord) -> Invite:
+        try:
+            record = await self._store.create_invite(
+                inviter_id=user.id,
+                now_ms=self._now(),
+                ttl_ms=self._settings.invite_ttl_ms,
+                max_unused=self._settings.max_unused_invites,
+            )
+        except InviteLimitReached:
+            raise ProtocolError(
+                ErrorCode.INVITE_LIMIT,
+                f"you already hold {self._settings.max_unused_invites} unused invites",
+            ) from None
+        return present.invite(record, self._settings.base_url, None)
+
+    async def list_invites(self, user: UserRecord) -> list[Invite]:
+        records = await self._store.list_invites(user.id)
+        used_by = await self._store.get_users([r.used_by for r in records if r.used_by])
+        return [
+            present.invite(r, self._settings.base_url, used_by.get(r.used_by) if r.used_by else None)
+            for r in records
+        ]
+
+    async def invite_info(self, code: str) -> tuple[InviteRecord, UserRecord | None]:
+        """The invite and who made it, for the landing page; ProtocolError if unusable."""
+        invite = self._usable(await self._store.get_invite(code))
+        inviter = await self._store.get_user(invite.inviter_id) if invite.inviter_id else None
+        return invite, inviter
+
+    def _usable(self, invite: InviteRecord | None) -> InviteRecord:
+        if invite is None:
+            raise ProtocolError(ErrorCode.INVITE_NOT_FOUND, path="$.invite_code")
+        if invite.used_by is not None:
+            raise ProtocolError(ErrorCode.INVITE_USED, path="$.invite_code")
+        if invite.expires_ms <= self._now():
+            raise ProtocolError(ErrorCode.INVITE_EXPIRED, path="$.invite_code")
+        return invite
+
+    # --- sign-up and log-in -------------------------------------------------------------------
+
+    async def signup(self, form: SignupForm, address: str) -> Session:
+        self._limit(self._signup_by_address, address)
+        handle = rules.check_handle(form.handle)
+        name = rules.display_name(form.display_name)
+        rules.check_password(form.password)
+        born = rules.birth_date(form.birth_date, self.today())
+        if form.accept_terms is not True:
+            raise ProtocolError(ErrorCode.TERMS_NOT_ACCEPTED, path="$.accept_terms")
+        # Cheap checks before the expensive hash; create_user re-checks both atomically.
+        self._usable(await self._store.get_invite(form.invite_code))
+        if await self._store.get_user_by_handle(handle) is not None:
+            raise ProtocolError(ErrorCode.HANDLE_TAKEN, path="$.handle")
+        password_hash = await self._passwords.hash(form.password)
+        new = NewUser(handle, name, password_hash, born.isoformat())
+        try:
+            user = await self._store.create_user(new, invite_code=form.invite_code, now_ms=self._now())
+        except InviteNotFound:
+            raise ProtocolError(ErrorCode.INVITE_NOT_FOUND, path="$.invite_code") from None
+        except InviteUsed:
+            raise ProtocolError(ErrorCode.INVITE_USED, path="$.invite_code") from None
+        except InviteExpired:
+            raise ProtocolError(ErrorCode.INVITE_EXPIRED, path="$.invite_code") from None
+        except HandleTaken:
+            raise ProtocolError(ErrorCode.HANDLE_TAKEN, path="$.handle") from None
+        log.info("new account @%s (%s) invited by %s", user.handle, user.id, user.invited_by)
+        if user.invited_by is not None:
+            inviter = await self._store.get_user(user.invited_by)
+            if inviter is not None:
+                # "Follow and start": the newcomer already follows the inviter.
+                event = FollowEvent(follower=present.user(user), followee=present.user(inviter))
+                self._publisher.event([channels.user(inviter.id), channels.user(user.id)], event)
+        return await self._start_session(user)
+
+    async def login(self, handle: str, password: str, address: str) -> Session:
+        self._limit(self._login_by_address, address)
+        account_key = handle.lower()
+        wait = self._login_by_account.check(account_key)
+        if wait:
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                "too many failed log-ins for this account",
+                retry_after_ms=wait,
+            )
+        user = await self._store.get_user_by_handle(handle) if rules.HANDLE.fullmatch(handle) else None
+        ok = await self._passwords.verify(user.password_hash if user else None, password)
+        if not ok or user is None:
+            self._login_by_account.hit(account_key)
+            raise ProtocolError(ErrorCode.INVALID_CREDENTIALS)
+        if self._passwords.needs_rehash(user.password_hash):
+            await self._store.set_password_hash(user.id, await self._passwords.hash(password))
+        return await self._start_session(user)
+
+    def _limit(self, limiter: RateLimiter, key: str) -> None:
+        wait = limiter.hit(key)
+        if wait:
+            raise ProtocolError(ErrorCode.RATE_LIMITED, retry_after_ms=wait)
+
+    async def _start_session(self, user: UserRecord) -> Session:
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        session = await self._store.create_session(
+            user_id=user.id,
+            token_hash=token_hash(token),
+            now_ms=self._now(),
+            ttl_ms=self._settings.session_ttl_ms,
+        )
+        return Session(user, session, token)
+
+    async def authenticate(self, token: str) -> tuple[UserRecord, SessionRecord] | None:
+        """The live session a token belongs to, or None (unknown, expired or revoked)."""
+        session = await self._store.get_session(token_hash(token))
+        if session is None or session.revoked_ms is not None or session.expires_ms <= self._now():
+            return None
+        user = await self._store.get_user(session.user_id)
+        return (user, session) if user is not None else None
+
+    async def logout(self, token: str) -> None:
+        session = await self._store.revoke_session(token_hash(token), self._now())
+        if session is not None:
+            self._publisher.control(session.user_id, channels.Control(revoke_sessions=[session.id]))
+
+    async def change_password(self, token: str, old: str, new: str) -> Session:
+        """Revokes every session of the user (closing their live connections) and starts a new one."""
+        found = await self.authenticate(token)
+        if found is None:
+            raise ProtocolError(ErrorCode.NOT_AUTHENTICATED)
+        user, _ = found
+        rules.check_password(new, "$.new_password")
+        if not await self._passwords.verify(user.password_hash, old):
+            raise ProtocolError(ErrorCode.INVALID_CREDENTIALS, path="$.old_password")
+        await self._store.set_password_hash(user.id, await self._passwords.hash(new))
+        revoked = await self._store.revoke_user_sessions(user.id, self._now())
+        if revoked:
+            self._publisher.control(user.id, channels.Control(revoke_sessions=revoked))
+        return await self._start_session(user)

@@ -1,0 +1,1 @@
+"""The WebSocket gateway: connections, the node hub, and the /ws endpoint."""

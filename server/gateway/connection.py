@@ -1,0 +1,161 @@
+"""One client connection's outgoing side: a bounded send queue and the task that drains it.
+
+Backpressure, stated plainly: nothing that produces events (the hub's fan-out, a request
+handler) ever waits for a client. They append to the connection's queue and return. A single
+writer task per connection sends the queue in order. When a client reads more slowly than events
+arrive, its queue grows to ``send_queue_max`` frames; past that, ephemeral events are dropped
+first and, if the queue is still full, the connection is closed with 4002 (slow consumer). The
+client reconnects with its cursors and recovers every persisted event from storage, so a slow
+client loses nothing but time, and never slows anyone else.
+
+Sequence numbers are assigned when a frame is *written*, so ``seq`` is gap-free as seen by the
+client even when ephemeral events are dropped.
+
+While a connection is being resumed (its backlog read from storage), live events that arrive
+are *held* and released after the backlog, minus those the backlog already contained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections import deque
+from typing import Protocol
+
+import orjson
+
+from protocol.codec import event_frame
+from protocol.errors import CloseCode
+
+log = logging.getLogger(__name__)
+
+_FRAME, _EVENT, _EPHEMERAL = 0, 1, 2
+
+
+class Sink(Protocol):
+    """Where frames go: Starlette's ``WebSocket`` satisfies it."""
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+class State(enum.Enum):
+    AWAITING_AUTH = "awaiting_auth"
+    RESUMING = "resuming"
+    LIVE = "live"
+    CLOSED = "closed"
+
+
+class Connection:
+    def __init__(self, sink: Sink, *, connection_id: str, send_queue_max: int) -> None:
+        self.id = connection_id
+        self.state = State.AWAITING_AUTH
+        self.user_id: str | None = None
+        self.session_id: str | None = None
+        #: Bus channels this connection listens to (maintained by the hub).
+        self.channels: set[str] = set()
+        self._sink = sink
+        self._max = send_queue_max
+        self._queue: deque[tuple[int, bytes]] = deque()
+        self._wakeup = asyncio.Event()
+        self._seq = 0
+        self._held: list[bytes] | None = None
+        self._close: tuple[int, str] | None = None
+        self.closed = asyncio.Event()
+
+    # --- producers (never block) ------------------------------------------------------------
+
+    def send_frame(self, frame: bytes) -> None:
+        """A complete frame (hello, ready, ok, error): never dropped."""
+        self._enqueue(_FRAME, frame)
+
+    def push_event(self, tail: bytes, *, ephemeral: bool = False) -> None:
+        """An event, as the shared tail from :func:`protocol.codec.event_tail`."""
+        if self._held is not None:
+            if len(self._held) >= self._max:
+                self.close(CloseCode.SLOW_CONSUMER)
+            else:
+                self._held.append(tail)
+            return
+        self._enqueue(_EPHEMERAL if ephemeral else _EVENT, tail)
+
+    def hold(self) -> None:
+        """Start holding live events (before subscribing, while a backlog is read)."""
+        self.state = State.RESUMING
+        self._held = []
+
+    def replay(self, tail: bytes) -> None:
+        """A backlog event: queued now, ahead of everything held."""
+        self._enqueue(_EVENT, tail)
+
+    def release(self, stream: str, after_pos: str | None) -> None:
+        """Queue the held events, skipping those of ``stream`` at or before ``after_pos``
+        (the backlog already had them). Then go live."""
+        held, self._held = self._held or [], None
+        for tail in held:
+            if after_pos is not None:
+                meta = orjson.loads(b"{" + tail)
+                if meta.get("stream") == stream and meta.get("pos", "") <= after_pos:
+                    continue
+            self._enqueue(_EVENT, tail)
+        if self.state is State.RESUMING:
+            self.state = State.LIVE
+
+    def _enqueue(self, kind: int, payload: bytes) -> None:
+        if self._close is not None:
+            return
+        if len(self._queue) >= self._max and not self._shed_ephemeral():
+            self.close(CloseCode.SLOW_CONSUMER)
+            return
+        self._queue.append((kind, payload))
+        self._wakeup.set()
+
+    def _shed_ephemeral(self) -> bool:
+        for index, (kind, _) in enumerate(self._queue):
+            if kind == _EPHEMERAL:
+                del self._queue[index]
+                return True
+        return False
+
+    def close(self, code: CloseCode, reason: str | None = None) -> None:
+        """Ask the writer to close the connection now; queued frames are discarded."""
+        if self._close is None:
+            reason_text = (reason or code.name.lower()).encode()[:123].decode(errors="ignore")
+            self._close = (int(code), reason_text)
+            self._queue.clear()
+            self._wakeup.set()
+
+    @property
+    def close_requested(self) -> bool:
+        return self._close is not None
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    # --- the writer task --------------------------------------------------------------------
+
+    async def run_writer(self) -> None:
+        """Drain the queue until closed. Run as one task per connection."""
+        try:
+            while True:
+                while not self._queue and self._close is None:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                if self._close is not None:
+                    code, reason = self._close
+                    await self._sink.close(code, reason)
+                    return
+                kind, payload = self._queue.popleft()
+                if kind != _FRAME:
+                    self._seq += 1
+                    payload = event_frame(self._seq, payload)
+                await self._sink.send_text(payload.decode())
+        except Exception as exc:  # the peer went away mid-send: nothing more to do
+            log.debug("connection %s writer stopped: %r", self.id, exc)
+        finally:
+            self.state = State.CLOSED
+            self._queue.clear()
+            self.closed.set()

@@ -1,0 +1,283 @@
+"""The ``/ws`` endpoint: handshake, the read loop, and the table of request handlers.
+
+Lifecycle of one connection (protocol/PROTOCOL.md, "Connection lifecycle")::
+
+    accept (subprotocol tsudoi.v1) → hello → auth → [backlog] → ready → live … → close
+
+The handler stays thin: it parses frames with the shared codec, looks the op up in a table,
+calls a domain service and queues the answer. It never waits on a client's reading speed (the
+connection's writer task does the sending) and it survives every bad frame: each one is answered
+with an error frame, or, where the protocol says so, a documented close code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from starlette.websockets import WebSocket
+
+from protocol import messages as m
+from protocol.codec import (
+    MAX_FRAME_BYTES,
+    PROTOCOL_NAME,
+    decode_client_frame,
+    encode,
+    error_frame,
+    format_timestamp,
+    ok_frame,
+)
+from protocol.errors import CloseCode, CloseConnection, ErrorCode, ProtocolError
+from protocol.text import POST_MAX_CLUSTERS
+
+from .. import __version__, channels
+from ..config import Settings
+from ..domain.accounts import Accounts
+from ..domain.social import Social
+from ..ids import IdGenerator
+from ..ratelimit import RateLimiter
+from ..store.base import StorageUnavailable, UserRecord
+from .connection import Connection, State
+from .hub import Hub
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "tsudoi_session"
+
+
+@dataclass
+class Context:
+    """What a request handler knows about the connection it serves."""
+
+    conn: Connection
+    user: UserRecord
+
+
+Handler = Callable[[Context, Any], Awaitable[msgspec.Struct]]
+
+
+class Gateway:
+    def __init__(
+        self,
+        *,
+        accounts: Accounts,
+        social: Social,
+        hub: Hub,
+        settings: Settings,
+        clock: Callable[[], int],
+    ) -> None:
+        self._accounts = accounts
+        self._social = social
+        self._hub = hub
+        self._settings = settings
+        self._now = clock
+        self._ids = IdGenerator()
+        self._post_limiter = RateLimiter(settings.post_burst, settings.post_refill_ms)
+        self._hello = encode(
+            m.Hello(
+                protocol=PROTOCOL_NAME,
+                server_version=__version__,
+                heartbeat_interval_ms=settings.heartbeat_interval_ms,
+                heartbeat_timeout_ms=settings.heartbeat_timeout_ms,
+                auth_timeout_ms=settings.auth_timeout_ms,
+                limits=limits(settings),
+            )
+        )
+        self._handlers: dict[type[m.Request], Handler] = {
+            m.Heartbeat: self._heartbeat,
+            m.PostCreate: self._post_create,
+            m.PostDelete: self._post_delete,
+            m.Follow: self._follow,
+            m.Unfollow: self._unfollow,
+            m.TimelineFollowing: self._timeline_following,
+            m.UserGet: self._user_get,
+            m.InviteCreate: self._invite_create,
+            m.InviteList: self._invite_list,
+        }
+        missing = set(m.REQUEST_TYPES) - set(self._handlers)
+        if missing:
+            raise TypeError(f"no handler for {sorted(t.__name__ for t in missing)}")
+
+    # --- the connection -----------------------------------------------------------------------
+
+    async def __call__(self, websocket: WebSocket) -> None:
+        if PROTOCOL_NAME not in websocket.scope.get("subprotocols", []):
+            await websocket.accept()
+            await websocket.close(CloseCode.UNSUPPORTED_PROTOCOL, f"use subprotocol {PROTOCOL_NAME}")
+            return
+        await websocket.accept(subprotocol=PROTOCOL_NAME)
+        conn = Connection(
+            websocket, connection_id=self._ids.new(), send_queue_max=self._settings.send_queue_max
+        )
+        writer = asyncio.create_task(conn.run_writer())
+        conn.send_frame(self._hello)
+        try:
+            context = await self._handshake(websocket, conn)
+            if context is not None:
+                await self._serve(websocket, context)
+        except CloseConnection as close:
+            conn.close(close.code, close.reason)
+        except TimeoutError:
+            conn.close(
+                CloseCode.AUTH_TIMEOUT if conn.state is State.AWAITING_AUTH else CloseCode.HEARTBEAT_TIMEOUT
+            )
+        finally:
+            self._hub.detach(conn)
+            if conn.close_requested:
+                # Let the writer send the close frame, but never wait long for a dead peer.
+                await asyncio.wait([writer], timeout=2)
+            writer.cancel()
+
+    async def _receive(self, websocket: WebSocket, timeout_ms: int) -> dict[str, Any] | None:
+        """The next frame's ASGI message, or None once the client is gone."""
+        async with asyncio.timeout(timeout_ms / 1000):
+            message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        return message
+
+    async def _handshake(self, websocket: WebSocket, conn: Connection) -> Context | None:
+        message = await self._receive(websocket, self._settings.auth_timeout_ms)
+        if message is None:
+            return None
+        text = message.get("text")
+        if text is None:
+            raise CloseConnection(CloseCode.BAD_HANDSHAKE, "first frame must be a text auth frame")
+        try:
+            frame = decode_client_frame(text)
+        except ProtocolError as exc:
+            raise CloseConnection(CloseCode.BAD_HANDSHAKE, f"{exc.code}: {exc.message}") from None
+        if not isinstance(frame, m.Auth):
+            raise CloseConnection(CloseCode.BAD_HANDSHAKE, "first frame must be auth")
+        token = frame.token or self._cookie_token(websocket)
+        found = await self._accounts.authenticate(token) if token else None
+        if found is None:
+            raise CloseConnection(CloseCode.AUTH_FAILED)
+        user, session = found
+        conn.user_id, conn.session_id = user.id, session.id
+        context = Context(conn, user)
+
+        # Subscribe first, then read the backlog, so nothing falls between the two; events that
+        # arrive meanwhile are held and de-duplicated against the backlog.
+        conn.hold()
+        followees = await self._social.followee_ids(user)
+        await self._hub.attach(conn, channels.for_user(user.id, followees))
+        cursor = frame.cursors.following if frame.cursors else None
+        if cursor is not None:
+            backlog = await self._social.following_backlog(user, cursor, self._settings.resume_max_items)
+            recovered, tails, after = backlog.recovered, backlog.tails, backlog.last_pos or cursor
+        else:
+            recovered, tails, after = False, [], None
+        profile = await self._social.profile_of(user, user)
+        conn.send_frame(
+            encode(m.Ready(user=profile, session_id=session.id, recovered=recovered, replayed=len(tails)))
+        )
+        for tail in tails:
+            conn.replay(tail)
+        conn.release("following", after if recovered else None)
+        return context
+
+    def _cookie_token(self, websocket: WebSocket) -> str | None:
+        token = websocket.cookies.get(SESSION_COOKIE)
+        if not token:
+            return None
+        origin = websocket.headers.get("origin")
+        if origin is None or not self.origin_allowed(origin, websocket.headers.get("host", "")):
+            raise CloseConnection(CloseCode.AUTH_FAILED, "cookie auth from a foreign origin")
+        return token
+
+    def origin_allowed(self, origin: str, host: str) -> bool:
+        own = {f"http://{host}", f"https://{host}", self._settings.base_url}
+        return origin in own or origin in self._settings.allowed_origins
+
+    async def _serve(self, websocket: WebSocket, context: Context) -> None:
+        conn = context.conn
+        frames = RateLimiter(self._settings.frame_burst, self._settings.frame_refill_ms)
+        while not conn.close_requested:
+            message = await self._receive(websocket, self._settings.heartbeat_timeout_ms)
+            if message is None:
+                return
+            if frames.hit(None):
+                raise CloseConnection(CloseCode.RATE_LIMITED)
+            text = message.get("text")
+            if text is None:
+                conn.send_frame(error_frame(ProtocolError(ErrorCode.UNSUPPORTED_FRAME)))
+                continue
+            conn.send_frame(await self._answer(context, text))
+
+    async def _answer(self, context: Context, text: str) -> bytes:
+        """Exactly one ok or error frame for one request frame."""
+        request_id: str | None = None
+        try:
+            frame = decode_client_frame(text)
+            if isinstance(frame, m.Auth):
+                raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED)
+            if not isinstance(frame, m.Request):  # pragma: no cover - every other frame is one
+                raise ProtocolError(ErrorCode.INVALID_FRAME)
+            request_id = frame.id
+            result = await self._handlers[type(frame)](context, frame)
+            return ok_frame(frame.id, result)
+        except ProtocolError as exc:
+            if exc.request_id is None:
+                exc.request_id = request_id
+            return error_frame(exc)
+        except StorageUnavailable:
+            log.exception("storage unavailable while answering %s", request_id)
+            return error_frame(ProtocolError(ErrorCode.UNAVAILABLE, request_id=request_id))
+        except Exception:
+            log.exception("unexpected fault while answering %s", request_id)
+            return error_frame(ProtocolError(ErrorCode.INTERNAL, request_id=request_id))
+
+    def drain(self, code: CloseCode = CloseCode.GOING_AWAY) -> list[Connection]:
+        """Ask every connection to close (server shutdown); returns them to wait on."""
+        connections = self._hub.connections()
+        self._hub.close_all(code)
+        return connections
+
+    # --- request handlers, one per op ---------------------------------------------------------
+
+    async def _heartbeat(self, ctx: Context, frame: m.Heartbeat) -> m.HeartbeatResult:
+        return m.HeartbeatResult(server_time=format_timestamp(self._now()))
+
+    async def _post_create(self, ctx: Context, frame: m.PostCreate) -> m.PostResult:
+        wait = self._post_limiter.hit(ctx.user.id)
+        if wait:
+            raise ProtocolError(ErrorCode.RATE_LIMITED, "posting too fast", retry_after_ms=wait)
+        post = await self._social.create_post(ctx.user, frame.text, frame.emotext, frame.reply_to)
+        return m.PostResult(post=post)
+
+    async def _post_delete(self, ctx: Context, frame: m.PostDelete) -> m.PostDeleteResult:
+        await self._social.delete_post(ctx.user, frame.post_id)
+        return m.PostDeleteResult(post_id=frame.post_id)
+
+    async def _follow(self, ctx: Context, frame: m.Follow) -> m.ProfileResult:
+        return m.ProfileResult(user=await self._social.follow(ctx.user, frame.user_id))
+
+    async def _unfollow(self, ctx: Context, frame: m.Unfollow) -> m.ProfileResult:
+        return m.ProfileResult(user=await self._social.unfollow(ctx.user, frame.user_id))
+
+    async def _timeline_following(self, ctx: Context, frame: m.TimelineFollowing) -> m.TimelinePage:
+        return await self._social.timeline(ctx.user, frame.before, frame.limit)
+
+    async def _user_get(self, ctx: Context, frame: m.UserGet) -> m.ProfileResult:
+        return m.ProfileResult(user=await self._social.profile(ctx.user, frame.handle))
+
+    async def _invite_create(self, ctx: Context, frame: m.InviteCreate) -> m.InviteResult:
+        return m.InviteResult(invite=await self._accounts.create_invite(ctx.user))
+
+    async def _invite_list(self, ctx: Context, frame: m.InviteList) -> m.InviteListResult:
+        return m.InviteListResult(invites=await self._accounts.list_invites(ctx.user))
+
+
+def limits(settings: Settings) -> m.Limits:
+    return m.Limits(
+        max_frame_bytes=MAX_FRAME_BYTES,
+        post_max_clusters=POST_MAX_CLUSTERS,
+        resume_max_items=settings.resume_max_items,
+        send_queue_max=settings.send_queue_max,
+        max_unused_invites=settings.max_unused_invites,
+    )

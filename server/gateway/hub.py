@@ -1,0 +1,155 @@
+"""The node's connection registry and fan-out: who on this node listens to which channel.
+
+The hub holds an index of local connections by channel and by user. It subscribes the node to
+a bus channel when the first local connection needs it and unsubscribes after the last one
+leaves, so the bus sees one subscription per channel per node however many connections share it.
+
+Fan-out is the hot path: for each bus message the hub looks up the channel's connections and
+appends the *same* payload bytes to each one's send queue. No per-recipient encoding happens
+here; a connection only prefixes its sequence number when writing (see ``connection.py``).
+
+Control messages on ``ctl:<user>`` channels are handled here and never reach clients: they add
+or drop a channel for all the user's local connections (follow/unfollow on another device) or
+close revoked sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Iterable
+from typing import Any
+
+import msgspec
+
+from protocol.errors import CloseCode
+
+from .. import channels
+from ..bus.base import Bus
+from .connection import Connection
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+        self._members: dict[str, set[Connection]] = {}
+        self._by_user: dict[str, set[Connection]] = {}
+        self._subscribed: set[str] = set()
+        self._transitions: dict[str, asyncio.Task[None]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        bus.set_handler(self.deliver)
+
+    # --- membership ---------------------------------------------------------------------------
+
+    async def attach(self, conn: Connection, wanted: Iterable[str]) -> None:
+        """Register an authenticated connection; returns once every channel is subscribed."""
+        if conn.user_id is None:
+            raise ValueError("attach() needs an authenticated connection")
+        self._by_user.setdefault(conn.user_id, set()).add(conn)
+        await self.add_channels(conn, wanted)
+
+    async def add_channels(self, conn: Connection, wanted: Iterable[str]) -> None:
+        new = [channel for channel in wanted if channel not in conn.channels]
+        for channel in new:
+            conn.channels.add(channel)
+            self._members.setdefault(channel, set()).add(conn)
+        await asyncio.gather(*(self._ensure_subscribed(channel) for channel in new))
+
+    def remove_channel(self, conn: Connection, channel: str) -> None:
+        conn.channels.discard(channel)
+        members = self._members.get(channel)
+        if members is not None:
+            members.discard(conn)
+            if not members:
+                del self._members[channel]
+                self._schedule_transition(channel)
+
+    def detach(self, conn: Connection) -> None:
+        """Forget a connection (idempotent)."""
+        for channel in list(conn.channels):
+            self.remove_channel(conn, channel)
+        if conn.user_id is not None:
+            users = self._by_user.get(conn.user_id)
+            if users is not None:
+                users.discard(conn)
+                if not users:
+                    del self._by_user[conn.user_id]
+
+    def connections(self) -> list[Connection]:
+        return [conn for conns in self._by_user.values() for conn in conns]
+
+    def user_connections(self, user_id: str) -> list[Connection]:
+        return list(self._by_user.get(user_id, ()))
+
+    @property
+    def channel_count(self) -> int:
+        return len(self._members)
+
+    # --- bus subscriptions, reference-counted --------------------------------------------------
+
+    async def _ensure_subscribed(self, channel: str) -> None:
+        if channel in self._subscribed:
+            return
+        task = self._transitions.get(channel) or self._schedule_transition(channel)
+        await asyncio.shield(task)
+        if channel in self._members and channel not in self._subscribed:
+            # A pending unsubscribe finished first; this transition subscribes again.
+            await asyncio.shield(self._transitions.get(channel) or self._schedule_transition(channel))
+
+    def _schedule_transition(self, channel: str) -> asyncio.Task[None]:
+        task = self._transitions.get(channel)
+        if task is None:
+            task = asyncio.create_task(self._transition(channel))
+            self._transitions[channel] = task
+        return task
+
+    async def _transition(self, channel: str) -> None:
+        """Bring the bus subscription in line with local demand, one change at a time."""
+        try:
+            if channel in self._members and channel not in self._subscribed:
+                await self._bus.subscribe(channel)
+                self._subscribed.add(channel)
+            elif channel not in self._members and channel in self._subscribed:
+                await self._bus.unsubscribe(channel)
+                self._subscribed.discard(channel)
+        except Exception:
+            log.exception("bus (un)subscribe of %s failed", channel)
+        finally:
+            del self._transitions[channel]
+        if (channel in self._members) != (channel in self._subscribed):
+            self._schedule_transition(channel)
+
+    # --- delivery ------------------------------------------------------------------------------
+
+    def deliver(self, channel: str, payload: bytes) -> None:
+        """The bus handler: fan one message out to this node's connections."""
+        if channel.startswith(channels.CONTROL_PREFIX):
+            self._control(channel.removeprefix(channels.CONTROL_PREFIX), payload)
+            return
+        for conn in self._members.get(channel, ()):
+            conn.push_event(payload)
+
+    def _control(self, user_id: str, payload: bytes) -> None:
+        try:
+            message = channels.decode_control(payload)
+        except (msgspec.ValidationError, ValueError):
+            log.error("malformed control message for %s: %r", user_id, payload[:200])
+            return
+        for conn in self.user_connections(user_id):
+            if message.subscribe is not None:
+                self._spawn(self.add_channels(conn, [message.subscribe]))
+            if message.unsubscribe is not None:
+                self.remove_channel(conn, message.unsubscribe)
+            if message.revoke_sessions and conn.session_id in message.revoke_sessions:
+                conn.close(CloseCode.SESSION_REVOKED)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def close_all(self, code: CloseCode) -> None:
+        for conn in self.connections():
+            conn.close(code)

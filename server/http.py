@@ -1,0 +1,235 @@
+"""Plain-HTTP routes: sign-up, log-in, log-out, password change, invite info, health, the SPA.
+
+Sessions reach the server either as ``Authorization: Bearer <token>`` (bots, the SDK) or as the
+HttpOnly, SameSite=Strict ``tsudoi_session`` cookie (browsers). Cookie-authenticated requests
+that change state must come from the server's own Origin.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+import orjson
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from protocol.codec import format_timestamp
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.http import (
+    ComponentHealth,
+    ErrorBody,
+    ErrorDetail,
+    Health,
+    InviteInfo,
+    LoginRequest,
+    PasswordChangeRequest,
+    SessionResponse,
+    SignupRequest,
+)
+
+from . import __version__
+from .bus.base import Bus
+from .config import Settings
+from .domain import present
+from .domain.accounts import Accounts, Session, SignupForm
+from .domain.social import Social
+from .gateway.endpoint import SESSION_COOKIE, Gateway
+from .store.base import Storage, StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 16 * 1024
+WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+#: No inline script or style, no foreign origins, no framing: user text can never become code.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+_STATUS = {
+    ErrorCode.INVALID_REQUEST: 400,
+    ErrorCode.INVALID_CREDENTIALS: 401,
+    ErrorCode.NOT_AUTHENTICATED: 401,
+    ErrorCode.ORIGIN_REJECTED: 403,
+    ErrorCode.INVITE_NOT_FOUND: 404,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.HANDLE_TAKEN: 409,
+    ErrorCode.INVITE_USED: 410,
+    ErrorCode.INVITE_EXPIRED: 410,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.INTERNAL: 500,
+}
+_B = TypeVar("_B", bound=msgspec.Struct)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(msgspec.to_builtins(body)),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def error_response(error: ProtocolError) -> Response:
+    detail = ErrorDetail(
+        code=error.code, message=error.message, path=error.path, retry_after_ms=error.retry_after_ms
+    )
+    headers = None
+    if error.retry_after_ms is not None:
+        headers = {"Retry-After": str(max(1, -(-error.retry_after_ms // 1000)))}
+    return json_response(ErrorBody(error=detail), _STATUS.get(error.code, 422), headers)
+
+
+async def read_body(request: Request, body_type: type[_B]) -> _B:
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, "send a JSON body (Content-Type: application/json)")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise ProtocolError(ErrorCode.INVALID_REQUEST, f"body over {MAX_BODY_BYTES} bytes")
+    try:
+        return msgspec.convert(orjson.loads(raw), body_type)
+    except orjson.JSONDecodeError:
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, "the body is not JSON") from None
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(ErrorCode.INVALID_REQUEST, str(exc)) from None
+
+
+class HttpApi:
+    def __init__(
+        self,
+        *,
+        accounts: Accounts,
+        social: Social,
+        gateway: Gateway,
+        store: Storage,
+        bus: Bus,
+        settings: Settings,
+    ) -> None:
+        self._accounts = accounts
+        self._social = social
+        self._gateway = gateway
+        self._store = store
+        self._bus = bus
+        self._settings = settings
+
+    def _address(self, request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    async def _session_response(self, session: Session, status: int) -> Response:
+        profile = await self._social.profile_of(session.user, session.user)
+        body = SessionResponse(user=profile, token=session.token, session_id=session.session.id)
+        response = json_response(body, status)
+        response.set_cookie(
+            SESSION_COOKIE,
+            session.token,
+            max_age=self._settings.session_ttl_ms // 1000,
+            httponly=True,
+            samesite="strict",
+            secure=self._settings.secure_cookies,
+        )
+        return response
+
+    def _token(self, request: Request) -> str:
+        """The request's session token; cookie use demands a same-origin request."""
+        authorization = request.headers.get("authorization", "")
+        if authorization.lower().startswith("bearer "):
+            return authorization[7:].strip()
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            raise ProtocolError(ErrorCode.NOT_AUTHENTICATED)
+        origin = request.headers.get("origin")
+        if origin is None or not self._gateway.origin_allowed(origin, request.headers.get("host", "")):
+            raise ProtocolError(ErrorCode.ORIGIN_REJECTED)
+        return token
+
+    async def handle(self, request: Request) -> Response:
+        """Route wrapper: every ProtocolError becomes its JSON error, storage faults a 503."""
+        handler = {
+            "/api/signup": self.signup,
+            "/api/login": self.login,
+            "/api/logout": self.logout,
+            "/api/password": self.password,
+        }[request.url.path]
+        return await guarded(handler(request))
+
+    async def signup(self, request: Request) -> Response:
+        body = await read_body(request, SignupRequest)
+        form = SignupForm(
+            invite_code=body.invite_code,
+            handle=body.handle,
+            display_name=body.display_name,
+            password=body.password,
+            birth_date=body.birth_date,
+            accept_terms=body.accept_terms,
+        )
+        session = await self._accounts.signup(form, self._address(request))
+        return await self._session_response(session, 201)
+
+    async def login(self, request: Request) -> Response:
+        body = await read_body(request, LoginRequest)
+        session = await self._accounts.login(body.handle, body.password, self._address(request))
+        return await self._session_response(session, 200)
+
+    async def logout(self, request: Request) -> Response:
+        await self._accounts.logout(self._token(request))
+        response = Response(status_code=204)
+        response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
+        return response
+
+    async def password(self, request: Request) -> Response:
+        token = self._token(request)
+        body = await read_body(request, PasswordChangeRequest)
+        session = await self._accounts.change_password(token, body.old_password, body.new_password)
+        return await self._session_response(session, 200)
+
+    async def invite_info(self, request: Request) -> Response:
+        async def run() -> Response:
+            invite, inviter = await self._accounts.invite_info(request.path_params["code"])
+            body = InviteInfo(
+                inviter=present.user(inviter) if inviter else None,
+                expires_at=format_timestamp(invite.expires_ms),
+            )
+            return json_response(body)
+
+        return await guarded(run())
+
+    async def health(self, request: Request) -> Response:
+        try:
+            await self._store.ping()
+            storage = ComponentHealth(ok=True)
+        except Exception as exc:
+            storage = ComponentHealth(ok=False, error=str(exc)[:200])
+        bus = ComponentHealth(ok=self._bus.healthy, error=None if self._bus.healthy else "bus down")
+        body = Health(version=__version__, storage=storage, bus=bus)
+        return json_response(body, 200 if storage.ok and bus.ok else 503)
+
+    async def spa(self, request: Request) -> Response:
+        """The single page for every client-side route (/, /i/CODE, ...)."""
+        return FileResponse(WEB_ROOT / "index.html", headers=security_headers())
+
+
+def security_headers() -> dict[str, str]:
+    return {
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-cache",
+    }
+
+
+async def guarded(work: Any) -> Response:
+    try:
+        response: Response = await work
+        return response
+    except ProtocolError as exc:
+        return error_response(exc)
+    except StorageUnavailable:
+        log.exception("storage unavailable")
+        return error_response(ProtocolError(ErrorCode.UNAVAILABLE))
