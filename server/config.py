@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 
 class ConfigError(ValueError):
     """A setting has a value that cannot work; the message says which and why."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def _int(name: str, raw: str, minimum: int) -> int:
     try:
         value = int(raw)
     except ValueError:
@@ -35,7 +33,7 @@ class Settings:
     port: int = 8000
     data_dir: Path = field(default_factory=lambda: Path("tsudoi-data"))
     #: Base of links the server hands out (invites); defaults to http://HOST:PORT.
-    public_url: str | None = None
+    public_url: str = ""
     #: Extra origins allowed to use cookie auth on /ws, besides the server's own.
     allowed_origins: tuple[str, ...] = ()
     #: "default" (argon2-cffi's RFC 9106 low-memory profile) or "test" (cheap; tests only).
@@ -78,40 +76,41 @@ class Settings:
     def database_path(self) -> Path:
         return self.data_dir / "tsudoi.sqlite3"
 
-    def with_overrides(self, **changes: object) -> Settings:
+    def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Defaults overridden by the environment: ``TSUDOI_<FIELD>`` for every field
+        (``TSUDOI_HEARTBEAT_INTERVAL_MS``, ``TSUDOI_SEND_QUEUE_MAX``, ...)."""
         env = os.environ if env is None else env
-        profile = env.get("TSUDOI_ARGON2_PROFILE", "default")
-        if profile not in ("default", "test"):
-            raise ConfigError(f"TSUDOI_ARGON2_PROFILE must be 'default' or 'test', not {profile!r}")
-        synchronous = env.get("TSUDOI_SQLITE_SYNCHRONOUS", "full").lower()
-        if synchronous not in ("full", "normal"):
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            raw = env.get(f"TSUDOI_{spec.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            if spec.type == "int":
+                values[spec.name] = _int(f"TSUDOI_{spec.name.upper()}", raw, _MINIMUM.get(spec.name, 1))
+            elif spec.type == "bool":
+                values[spec.name] = raw.lower() in ("1", "true", "yes", "on")
+            elif spec.name == "data_dir":
+                values[spec.name] = Path(raw)
+            elif spec.name == "allowed_origins":
+                values[spec.name] = tuple(o.strip() for o in raw.split(",") if o.strip())
+            else:
+                values[spec.name] = raw
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.argon2_profile not in ("default", "test"):
+            raise ConfigError("TSUDOI_ARGON2_PROFILE must be 'default' or 'test'")
+        if self.sqlite_synchronous not in ("full", "normal"):
             raise ConfigError("TSUDOI_SQLITE_SYNCHRONOUS must be 'full' or 'normal'")
-        origins = tuple(o.strip() for o in env.get("TSUDOI_ALLOWED_ORIGINS", "").split(",") if o.strip())
-        defaults = cls()
-        return cls(
-            host=env.get("TSUDOI_HOST", defaults.host),
-            port=_int(env, "TSUDOI_PORT", defaults.port, minimum=0),
-            data_dir=Path(env.get("TSUDOI_DATA_DIR", str(defaults.data_dir))),
-            public_url=env.get("TSUDOI_PUBLIC_URL") or None,
-            allowed_origins=origins,
-            argon2_profile=profile,
-            sqlite_synchronous=synchronous,
-            secure_cookies=env.get("TSUDOI_SECURE_COOKIES", "") in ("1", "true", "yes"),
-            heartbeat_interval_ms=_int(
-                env, "TSUDOI_HEARTBEAT_INTERVAL_MS", defaults.heartbeat_interval_ms, minimum=100
-            ),
-            heartbeat_timeout_ms=_int(
-                env, "TSUDOI_HEARTBEAT_TIMEOUT_MS", defaults.heartbeat_timeout_ms, minimum=200
-            ),
-            auth_timeout_ms=_int(env, "TSUDOI_AUTH_TIMEOUT_MS", defaults.auth_timeout_ms, minimum=100),
-            send_queue_max=_int(env, "TSUDOI_SEND_QUEUE_MAX", defaults.send_queue_max, minimum=16),
-            resume_max_items=_int(env, "TSUDOI_RESUME_MAX_ITEMS", defaults.resume_max_items, minimum=1),
-            post_burst=_int(env, "TSUDOI_POST_BURST", defaults.post_burst, minimum=1),
-            post_refill_ms=_int(env, "TSUDOI_POST_REFILL_MS", defaults.post_refill_ms, minimum=1),
-            frame_burst=_int(env, "TSUDOI_FRAME_BURST", defaults.frame_burst, minimum=10),
-            frame_refill_ms=_int(env, "TSUDOI_FRAME_REFILL_MS", defaults.frame_refill_ms, minimum=1),
-        )
+        if self.heartbeat_timeout_ms <= self.heartbeat_interval_ms:
+            raise ConfigError("TSUDOI_HEARTBEAT_TIMEOUT_MS must exceed TSUDOI_HEARTBEAT_INTERVAL_MS")
+
+
+#: Lowest accepted value per integer setting (1 when not listed).
+_MINIMUM = {"port": 0, "send_queue_max": 16, "heartbeat_interval_ms": 100, "auth_timeout_ms": 100}

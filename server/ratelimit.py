@@ -22,6 +22,11 @@ class RateLimiter:
         self._clock = clock
         self._buckets: dict[object, tuple[float, float]] = {}
 
+    @classmethod
+    def per_window(cls, count: int, window_ms: int) -> RateLimiter:
+        """``count`` actions at once, refilled evenly over ``window_ms``."""
+        return cls(count, max(1, window_ms // count))
+
     def _tokens(self, key: object, now: float) -> float:
         tokens, stamp = self._buckets.get(key, (self._burst, now))
         return min(self._burst, tokens + (now - stamp) / self._refill_s)

@@ -73,17 +73,14 @@ class Accounts:
         self._publisher = publisher
         self._settings = settings
         self._now = clock
-        self._login_by_account = RateLimiter(
-            settings.login_account_failures,
-            settings.login_account_window_ms // settings.login_account_failures,
+        self._login_by_account = RateLimiter.per_window(
+            settings.login_account_failures, settings.login_account_window_ms
         )
-        self._login_by_address = RateLimiter(
-            settings.login_address_attempts,
-            settings.login_address_window_ms // settings.login_address_attempts,
+        self._login_by_address = RateLimiter.per_window(
+            settings.login_address_attempts, settings.login_address_window_ms
         )
-        self._signup_by_address = RateLimiter(
-            settings.signup_address_attempts,
-            settings.signup_address_window_ms // settings.signup_address_attempts,
+        self._signup_by_address = RateLimiter.per_window(
+            settings.signup_address_attempts, settings.signup_address_window_ms
         )
 
     def today(self) -> dt.date:

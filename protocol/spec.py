@@ -1,0 +1,189 @@
+"""Generate the AsyncAPI 3.0 document of protocol v1 from the models in :mod:`protocol.messages`.
+
+``python -m protocol.spec`` rewrites ``protocol/asyncapi.json``; ``python -m protocol.spec
+--check`` exits 1 if the committed file differs from what the models say (the test suite runs
+it). Message names in the document:
+
+- a client request: its op (``post.create``), and its reply ``post.create.ok``;
+- ``auth``, ``hello``, ``ready``, ``error``;
+- an event: ``event.<type>`` (``event.post.created``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import orjson
+
+from . import messages as m
+from .codec import MAX_FRAME_BYTES, PROTOCOL_NAME
+from .errors import CLOSE_MEANINGS, ERROR_MEANINGS
+
+SPEC_PATH = Path(__file__).with_name("asyncapi.json")
+_REF = "#/components/schemas/{name}"
+
+Schema = dict[str, Any]
+
+
+def _ref(model: type[msgspec.Struct]) -> Schema:
+    return {"$ref": _REF.format(name=model.__name__)}
+
+
+def _frame(properties: dict[str, Schema], required: list[str]) -> Schema:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+def _doc(model: type) -> str:
+    return " ".join((model.__doc__ or "").split())
+
+
+def build() -> dict[str, Any]:
+    """The AsyncAPI document as a dict (deterministic: same models, same document)."""
+    models: list[Any] = [
+        *m.CLIENT_FRAME_TYPES,
+        m.Hello,
+        m.Ready,
+        m.Error,
+        *m.RESULT_TYPES.values(),
+        *m.EVENT_TYPES,
+    ]
+    _, schemas = msgspec.json.schema_components(models, ref_template=_REF)
+    request_id = schemas["Heartbeat"]["properties"]["id"]
+    id_schema = schemas["PostDelete"]["properties"]["post_id"]
+
+    messages: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+
+    def message(name: str, payload: Schema, summary: str, description: str = "") -> Schema:
+        messages[name] = {"name": name, "title": name, "summary": summary, "payload": payload}
+        if description:
+            messages[name]["description"] = description
+        return {"$ref": f"#/channels/gateway/messages/{name}"}
+
+    error_ref = message(
+        "error",
+        _ref(m.Error),
+        "A request failed; the connection stays open.",
+        "Codes: " + "; ".join(f"`{code}`: {text}" for code, text in ERROR_MEANINGS.items()),
+    )
+    hello_ref = message("hello", _ref(m.Hello), _doc(m.Hello))
+    ready_ref = message("ready", _ref(m.Ready), "Answers a successful auth.", _doc(m.Ready))
+    auth_ref = message("auth", _ref(m.Auth), "The first client frame.", _doc(m.Auth))
+    operations["sendHello"] = {
+        "action": "send",
+        "channel": {"$ref": "#/channels/gateway"},
+        "messages": [hello_ref],
+        "summary": "Sent on every new connection.",
+    }
+    operations["receiveAuth"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/gateway"},
+        "messages": [auth_ref],
+        "reply": {"channel": {"$ref": "#/channels/gateway"}, "messages": [ready_ref]},
+    }
+    for request_type, result_type in m.RESULT_TYPES.items():
+        op = m.op_of(request_type)
+        request_ref = message(op, _ref(request_type), _doc(request_type) or f"The {op} request.")
+        ok_payload = _frame(
+            {"op": {"const": "ok"}, "id": request_id, "data": _ref(result_type)},
+            ["op", "id", "data"],
+        )
+        ok_ref = message(f"{op}.ok", ok_payload, f"The answer to a successful {op}.")
+        operations[f"receive.{op}"] = {
+            "action": "receive",
+            "channel": {"$ref": "#/channels/gateway"},
+            "messages": [request_ref],
+            "reply": {"channel": {"$ref": "#/channels/gateway"}, "messages": [ok_ref, error_ref]},
+        }
+    event_refs = []
+    for event_type in m.EVENT_TYPES:
+        properties: dict[str, Schema] = {
+            "op": {"const": "event"},
+            "seq": {"type": "integer", "minimum": 1},
+            "type": {"const": event_type.TYPE},
+        }
+        required = ["op", "seq", "type", "data"]
+        if event_type.STREAM is not None:
+            properties["stream"] = {"const": event_type.STREAM}
+            properties["pos"] = id_schema
+            required += ["stream", "pos"]
+        properties["data"] = _ref(event_type)
+        event_refs.append(
+            message(
+                f"event.{event_type.TYPE}", _frame(properties, required), _doc(event_type) or event_type.TYPE
+            )
+        )
+    operations["sendEvents"] = {
+        "action": "send",
+        "channel": {"$ref": "#/channels/gateway"},
+        "messages": event_refs,
+        "summary": "Events pushed to the client, each with a per-connection seq.",
+    }
+    close_codes = "; ".join(
+        f"{int(code)} {code.name.lower()}: {text}" for code, text in CLOSE_MEANINGS.items()
+    )
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Tsudoi gateway",
+            "version": "1.0.0",
+            "description": (
+                "Protocol v1 of the Tsudoi WebSocket gateway; the prose specification is "
+                "protocol/PROTOCOL.md. Generated from protocol/messages.py by "
+                "`python -m protocol.spec`; do not edit by hand."
+            ),
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "local": {
+                "host": "127.0.0.1:8000",
+                "protocol": "ws",
+                "pathname": "/ws",
+                "description": f"Subprotocol {PROTOCOL_NAME}; text frames of at most {MAX_FRAME_BYTES} bytes.",
+            }
+        },
+        "channels": {
+            "gateway": {
+                "address": "/ws",
+                "title": "The gateway connection",
+                "description": f"Close codes: {close_codes}",
+                "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in messages},
+            }
+        },
+        "operations": operations,
+        "components": {
+            "messages": {name: value for name, value in messages.items()},
+            "schemas": dict(sorted(schemas.items())),
+        },
+    }
+
+
+def render() -> bytes:
+    return orjson.dumps(build(), option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--check", action="store_true", help="fail if asyncapi.json is stale")
+    args = parser.parse_args(argv)
+    rendered = render()
+    if args.check:
+        if not SPEC_PATH.exists() or SPEC_PATH.read_bytes() != rendered:
+            print(f"{SPEC_PATH} is stale: run python -m protocol.spec", file=sys.stderr)
+            return 1
+        return 0
+    SPEC_PATH.write_bytes(rendered)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

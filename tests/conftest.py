@@ -1,0 +1,63 @@
+"""Fixtures: real servers in subprocesses, real WebSocket clients, temporary SQLite files."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.client import Client, Users
+from tests.support.schema import VALIDATED
+from tests.support.server import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server per test module, shared by its tests (which use their own accounts)."""
+    process = ServerProcess(tmp_path_factory.mktemp("data")).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start a server of the test's own, with extra TSUDOI_* settings."""
+    started: list[ServerProcess] = []
+
+    def start(**env: str) -> ServerProcess:
+        process = ServerProcess(tmp_path / f"data{len(started)}", env).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+async def users(server: ServerProcess) -> AsyncIterator[Users]:
+    made = Users(server)
+    yield made
+    await made.close()
+
+
+@pytest.fixture(autouse=True)
+async def _check_frames() -> AsyncIterator[None]:
+    """Close every client a test opened and fail on any frame that broke the schema."""
+    Client.opened.clear()
+    yield
+    clients, Client.opened[:] = list(Client.opened), []
+    for client in clients:
+        await client.ws.close()
+    for client in clients:
+        client.check()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if VALIDATED:
+        total = sum(VALIDATED.values())
+        terminalreporter.write_line(
+            f"server frames validated against protocol/asyncapi.json: {total} "
+            f"({len(VALIDATED)} message kinds)"
+        )

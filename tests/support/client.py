@@ -1,0 +1,225 @@
+"""A small test client over a real WebSocket. Every frame it receives is schema-validated.
+
+Deliberately minimal: it exposes raw frames so tests can see exactly what the server sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from .schema import validate
+from .server import ServerProcess
+
+_ids = itertools.count(1)
+_handles = itertools.count(1)
+
+
+class ErrorFrame(Exception):
+    def __init__(self, frame: dict[str, Any]) -> None:
+        super().__init__(f"{frame['code']}: {frame['message']}")
+        self.frame = frame
+        self.code: str = frame["code"]
+
+
+@dataclass
+class Account:
+    id: str
+    handle: str
+    password: str
+    token: str
+
+
+class Client:
+    #: Clients opened by the current test; conftest closes them and checks their frames.
+    opened: list[Client] = []
+
+    def __init__(self, ws: ClientConnection) -> None:
+        Client.opened.append(self)
+        self.ws = ws
+        self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.raw_events: list[bytes] = []
+        self.hello: dict[str, Any] | None = None
+        self.ready: dict[str, Any] | None = None
+        self.cursor: str | None = None
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self._pending: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
+        self._violations: list[BaseException] = []
+        self._closed = asyncio.Event()
+        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def open(cls, server: ServerProcess, subprotocols: list[str] | None = None, **kw: Any) -> Client:
+        protocols = ["tsudoi.v1"] if subprotocols is None else subprotocols
+        ws = await connect(server.ws_url, subprotocols=protocols or None, max_size=2**22, **kw)  # type: ignore[arg-type]
+        return cls(ws)
+
+    @classmethod
+    async def login(cls, server: ServerProcess, token: str, cursors: dict[str, str] | None = None) -> Client:
+        """Connect, authenticate, and wait for ready."""
+        client = await cls.open(server)
+        client.cursor = (cursors or {}).get("following")
+        await client.send({"op": "auth", "token": token, "cursors": cursors})
+        frame = await client.next_frame()
+        if frame.get("op") != "ready":
+            raise AssertionError(f"expected ready, got {frame} (close {client.close_code})")
+        client.ready = frame
+        return client
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.ws:
+                frame = orjson.loads(message)
+                request_op = None
+                if frame.get("op") in ("ok", "error") and frame.get("id") in self._pending:
+                    request_op, future = self._pending.pop(frame["id"])
+                    if not future.done():
+                        future.set_result(frame)
+                try:
+                    validate(frame, request_op if frame.get("op") == "ok" else None)
+                except AssertionError as exc:
+                    self._violations.append(exc)
+                if frame.get("op") == "hello":
+                    self.hello = frame
+                    continue
+                if frame.get("op") == "event":
+                    if frame.get("pos"):
+                        self.cursor = frame["pos"]
+                    assert isinstance(message, str)
+                    self.raw_events.append(message.encode())
+                    await self.events.put(frame)
+                elif request_op is None:
+                    await self.frames.put(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            if self.ws.close_code is not None:
+                self.close_code = self.ws.close_code
+                self.close_reason = self.ws.close_reason
+            self._closed.set()
+            for _, future in self._pending.values():
+                if not future.done():
+                    future.set_exception(ConnectionError(f"closed {self.close_code}"))
+
+    def check(self) -> None:
+        """Raise the first schema violation seen on this connection."""
+        if self._violations:
+            raise self._violations[0]
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send(orjson.dumps(frame).decode())
+
+    async def send_raw(self, data: str | bytes) -> None:
+        await self.ws.send(data)
+
+    async def call(self, op: str, **args: Any) -> dict[str, Any]:
+        """Send a request; return its ok frame's data or raise ErrorFrame."""
+        frame = await self.call_frame(op, **args)
+        if frame["op"] == "error":
+            raise ErrorFrame(frame)
+        data: dict[str, Any] = frame["data"]
+        return data
+
+    async def call_frame(self, op: str, timeout: float = 10, **args: Any) -> dict[str, Any]:
+        request_id = f"r{next(_ids)}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = (op, future)
+        await self.send({"op": op, "id": request_id, **args})
+        return await asyncio.wait_for(future, timeout)
+
+    async def next_frame(self, timeout: float = 10) -> dict[str, Any]:
+        """The next non-event, non-reply frame (ready, error with no id, ...)."""
+        getter = asyncio.ensure_future(self.frames.get())
+        closed = asyncio.ensure_future(self._closed.wait())
+        done, _ = await asyncio.wait({getter, closed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        closed.cancel()
+        if getter in done:
+            return getter.result()
+        getter.cancel()
+        if closed in done:
+            return {"op": "<closed>", "code": self.close_code, "reason": self.close_reason}
+        raise TimeoutError("no frame")
+
+    async def next_event(self, type_: str | None = None, timeout: float = 10) -> dict[str, Any]:
+        while True:
+            event = await asyncio.wait_for(self.events.get(), timeout)
+            if type_ is None or event["type"] == type_:
+                return event
+
+    async def events_now(self, settle: float = 0.3) -> list[dict[str, Any]]:
+        """Every event received so far, after a short quiet period."""
+        await asyncio.sleep(settle)
+        found = []
+        while not self.events.empty():
+            found.append(self.events.get_nowait())
+        return found
+
+    async def closed(self, timeout: float = 10) -> int | None:
+        await asyncio.wait_for(self._closed.wait(), timeout)
+        return self.close_code
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await asyncio.wait([self._reader], timeout=5)
+        self.check()
+
+
+class Users:
+    """Makes accounts on a test server through the real HTTP API and real invites."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = server
+        self.http = httpx.AsyncClient(base_url=server.url, timeout=15)
+
+    async def signup(self, invite_code: str, handle: str, **overrides: Any) -> httpx.Response:
+        body = {
+            "invite_code": invite_code,
+            "handle": handle,
+            "display_name": handle.capitalize(),
+            "password": f"{handle}-password-long",
+            "birth_date": "1990-04-01",
+            "accept_terms": True,
+            **overrides,
+        }
+        return await self.http.post("/api/signup", json=body)
+
+    async def _root(self) -> Account:
+        """The server's first account, made once through its bootstrap invite."""
+        if self.server.root is None:
+            response = await self.signup(self.server.bootstrap_invite(), "root")
+            if response.status_code != 201:
+                raise AssertionError(response.text)
+            self.server.root = _account(response.json(), "root-password-long")
+        root: Account = self.server.root
+        return root
+
+    async def invite(self, by: Account | None = None) -> str:
+        inviter = by or await self._root()
+        client = await Client.login(self.server, inviter.token)
+        try:
+            return str((await client.call("invite.create"))["invite"]["code"])
+        finally:
+            await client.close()
+
+    async def new(self, prefix: str = "user", invited_by: Account | None = None) -> Account:
+        handle = f"{prefix[:8]}{next(_handles)}"
+        response = await self.signup(await self.invite(invited_by), handle)
+        if response.status_code != 201:
+            raise AssertionError(response.text)
+        return _account(response.json(), f"{handle}-password-long")
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+def _account(body: dict[str, Any], password: str) -> Account:
+    return Account(body["user"]["id"], body["user"]["handle"], password, body["token"])
