@@ -108,12 +108,13 @@ class Accounts:
         )
 
     async def create_invite(self, user: UserRecord) -> Invite:
+        """A member holds at most ``max_unused_invites`` unused ones; operators have no cap."""
         try:
             record = await self._store.create_invite(
                 inviter_id=user.id,
                 now_ms=self._now(),
                 ttl_ms=self._settings.invite_ttl_ms,
-                max_unused=self._settings.max_unused_invites,
+                max_unused=None if user.operator else self._settings.max_unused_invites,
             )
         except InviteLimitReached:
             raise ProtocolError(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import orjson
@@ -39,7 +39,7 @@ class Account:
 
 class Client:
     #: Clients opened by the current test; conftest closes them and checks their frames.
-    opened: list[Client] = []
+    opened: ClassVar[list[Client]] = []
 
     def __init__(self, ws: ClientConnection) -> None:
         Client.opened.append(self)
@@ -54,7 +54,11 @@ class Client:
         self.close_reason: str | None = None
         self._pending: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
         self._violations: list[BaseException] = []
+        #: The op of every request sent with an id, to validate its ok frame.
+        self._sent_ops: dict[object, str] = {}
+        self._answered: set[str] = set()
         self._closed = asyncio.Event()
+        self._hello = asyncio.Event()
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -80,16 +84,19 @@ class Client:
             async for message in self.ws:
                 frame = orjson.loads(message)
                 request_op = None
-                if frame.get("op") in ("ok", "error") and frame.get("id") in self._pending:
-                    request_op, future = self._pending.pop(frame["id"])
-                    if not future.done():
-                        future.set_result(frame)
+                if frame.get("op") in ("ok", "error"):
+                    request_op = self._sent_ops.pop(frame.get("id"), None)
+                    if frame.get("id") in self._pending:
+                        request_op, future = self._pending.pop(frame["id"])
+                        if not future.done():
+                            future.set_result(frame)
                 try:
                     validate(frame, request_op if frame.get("op") == "ok" else None)
                 except AssertionError as exc:
                     self._violations.append(exc)
                 if frame.get("op") == "hello":
                     self.hello = frame
+                    self._hello.set()
                     continue
                 if frame.get("op") == "event":
                     if frame.get("pos"):
@@ -97,7 +104,7 @@ class Client:
                     assert isinstance(message, str)
                     self.raw_events.append(message.encode())
                     await self.events.put(frame)
-                elif request_op is None:
+                elif frame.get("id") is None or frame["id"] not in self._answered:
                     await self.frames.put(frame)
         except ConnectionClosed:
             pass
@@ -110,12 +117,19 @@ class Client:
                 if not future.done():
                     future.set_exception(ConnectionError(f"closed {self.close_code}"))
 
+    async def wait_hello(self, timeout: float = 10) -> dict[str, Any]:
+        await asyncio.wait_for(self._hello.wait(), timeout)
+        assert self.hello is not None
+        return self.hello
+
     def check(self) -> None:
         """Raise the first schema violation seen on this connection."""
         if self._violations:
             raise self._violations[0]
 
     async def send(self, frame: dict[str, Any]) -> None:
+        if isinstance(frame.get("id"), str) and isinstance(frame.get("op"), str):
+            self._sent_ops[frame["id"]] = frame["op"]
         await self.ws.send(orjson.dumps(frame).decode())
 
     async def send_raw(self, data: str | bytes) -> None:
@@ -133,6 +147,7 @@ class Client:
         request_id = f"r{next(_ids)}"
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = (op, future)
+        self._answered.add(request_id)
         await self.send({"op": op, "id": request_id, **args})
         return await asyncio.wait_for(future, timeout)
 

@@ -1,0 +1,238 @@
+"""Invite-only sign-up, log-in limits, sessions and invites, through the real HTTP API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.client import Client, Users
+from tests.support.server import ServerProcess
+
+_after = itertools.count(1)
+
+
+def years_ago(years: int, days: int = 0) -> str:
+    today = dt.date.today()
+    try:
+        then = today.replace(year=today.year - years)
+    except ValueError:  # 29 February
+        then = today.replace(year=today.year - years, day=28)
+    return (then + dt.timedelta(days=days)).isoformat()
+
+
+def error(response: httpx.Response) -> tuple[int, str]:
+    return response.status_code, response.json()["error"]["code"]
+
+
+async def test_signup_follows_the_inviter_and_records_the_tree(server: ServerProcess, users: Users) -> None:
+    inviter = await users.new("inviter")
+    code = await users.invite(inviter)
+    response = await users.signup(code, "Newcomer", display_name="  新人さん  ")
+    assert response.status_code == 201
+    body = response.json()
+    assert body["user"]["handle"] == "Newcomer"
+    assert body["user"]["display_name"] == "新人さん"
+    assert body["user"]["following_count"] == 1
+    assert body["token"].startswith("tsd_")
+    cookie = response.headers["set-cookie"].lower()
+    assert "tsudoi_session=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+
+    client = await Client.login(server, body["token"])
+    assert (await client.call("user.get", handle=inviter.handle))["user"]["following"] is True
+    with sqlite3.connect(server.data_dir / "tsudoi.sqlite3") as db:  # the invite tree
+        (invited_by,) = db.execute("SELECT invited_by FROM users WHERE handle = 'Newcomer'").fetchone()
+    assert invited_by == inviter.id
+    listed = (await Client.login(server, inviter.token)).call("invite.list")
+    invites = (await listed)["invites"]
+    assert invites[0]["code"] == code and invites[0]["used_by"]["handle"] == "Newcomer"
+    assert invites[0]["url"].endswith(f"/i/{code}")
+
+
+async def test_the_age_line_is_18_on_the_servers_date(server: ServerProcess, users: Users) -> None:
+    code = await users.invite()
+    assert error(await users.signup(code, "almost18", birth_date=years_ago(18, days=1))) == (422, "underage")
+    assert error(await users.signup(code, "child", birth_date=years_ago(12))) == (422, "underage")
+    assert (await users.signup(code, "just18", birth_date=years_ago(18))).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"handle": "ab"}, (422, "handle_invalid")),
+        ({"handle": "a" * 21}, (422, "handle_invalid")),
+        ({"handle": "ユーザー"}, (422, "handle_invalid")),
+        ({"handle": "has space"}, (422, "handle_invalid")),
+        ({"display_name": "   "}, (422, "display_name_invalid")),
+        ({"display_name": "x" * 51}, (422, "display_name_invalid")),
+        ({"password": "short pw!"}, (422, "password_too_short")),
+        ({"birth_date": "1990-02-30"}, (422, "birth_date_invalid")),
+        ({"birth_date": "next week"}, (422, "birth_date_invalid")),
+        ({"accept_terms": False}, (422, "terms_not_accepted")),
+        ({"invite_code": "no-such-invite"}, (404, "invite_not_found")),
+        ({"surprise": True}, (400, "invalid_request")),
+        ({"accept_terms": "yes"}, (400, "invalid_request")),
+    ],
+)
+async def test_signup_refusals(users: Users, overrides: dict[str, Any], expected: tuple[int, str]) -> None:
+    code = await users.invite()
+    attempt = {"invite_code": code, "handle": "wouldbe", **overrides}
+    assert error(await users.signup(attempt.pop("invite_code"), attempt.pop("handle"), **attempt)) == expected
+    # The invite was not spent by the refused attempt.
+    assert (await users.signup(code, f"after{next(_after)}")).status_code == 201
+
+
+async def test_an_invite_works_once(users: Users) -> None:
+    code = await users.invite()
+    assert (await users.signup(code, "first_in")).status_code == 201
+    assert error(await users.signup(code, "second_in")) == (410, "invite_used")
+
+
+async def test_handles_are_unique_regardless_of_case(users: Users) -> None:
+    assert (await users.signup(await users.invite(), "CaseUser")).status_code == 201
+    assert error(await users.signup(await users.invite(), "caseuser")) == (409, "handle_taken")
+
+
+async def test_expired_invite(start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server(TSUDOI_INVITE_TTL_MS="1")
+    users = Users(server)
+    code = await users.invite()  # made by the root account with the 1 ms lifetime
+    assert error(await users.signup(code, "toolate")) == (410, "invite_expired")
+    await users.close()
+
+
+async def test_bodies_must_be_json(server: ServerProcess) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        assert error(await http.post("/api/signup", content=b"handle=x")) == (400, "invalid_request")
+        response = await http.post(
+            "/api/login", content=b"{nope", headers={"content-type": "application/json"}
+        )
+        assert error(response) == (400, "invalid_request")
+        response = await http.post(
+            "/api/login", content=b"x" * 20000, headers={"content-type": "application/json"}
+        )
+        assert error(response) == (400, "invalid_request")
+
+
+async def test_a_member_holds_at_most_five_unused_invites(server: ServerProcess, users: Users) -> None:
+    member = await users.new("member")
+    client = await Client.login(server, member.token)
+    codes = [(await client.call("invite.create"))["invite"]["code"] for _ in range(5)]
+    assert (await client.call_frame("invite.create"))["code"] == "invite_limit"
+    assert (await users.signup(codes[0], "usedone")).status_code == 201
+    await client.call("invite.create")  # a used invite frees a place
+    assert len((await client.call("invite.list"))["invites"]) == 6
+
+
+async def test_login_logout_and_the_token_at_rest(server: ServerProcess, users: Users) -> None:
+    account = await users.new("login")
+    response = await users.http.post(
+        "/api/login", json={"handle": account.handle.upper(), "password": account.password}
+    )
+    assert response.status_code == 200
+    token = response.json()["token"]
+    assert error(
+        await users.http.post("/api/login", json={"handle": account.handle, "password": "wrong password"})
+    ) == (
+        401,
+        "invalid_credentials",
+    )
+    assert error(
+        await users.http.post("/api/login", json={"handle": "nosuchuser", "password": "whatever123"})
+    ) == (
+        401,
+        "invalid_credentials",
+    )
+    with sqlite3.connect(server.data_dir / "tsudoi.sqlite3") as db:
+        dump = "\n".join(db.iterdump())
+        (password_hash,) = db.execute(
+            "SELECT password_hash FROM users WHERE id = ?", (account.id,)
+        ).fetchone()
+    assert token not in dump and token.removeprefix("tsd_") not in dump  # only SHA-256 hashes stored
+    assert password_hash.startswith("$argon2id$")
+
+    live = await Client.login(server, token)
+    response = await users.http.post("/api/logout", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 204
+    assert await live.closed() == 4501  # revoked while connected
+    again = await Client.open(server)
+    await again.send({"op": "auth", "token": token})
+    assert await again.closed() == 4500
+
+
+async def test_cookie_logout_needs_the_same_origin(server: ServerProcess, users: Users) -> None:
+    account = await users.new("cookie")
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        http.cookies.set("tsudoi_session", account.token)
+        assert error(await http.post("/api/logout", headers={"Origin": "https://evil.example"})) == (
+            403,
+            "origin_rejected",
+        )
+        assert (await http.post("/api/logout", headers={"Origin": server.url})).status_code == 204
+
+
+async def test_password_change_revokes_every_session(server: ServerProcess, users: Users) -> None:
+    account = await users.new("changer")
+    other = await users.http.post("/api/login", json={"handle": account.handle, "password": account.password})
+    devices = [await Client.login(server, account.token), await Client.login(server, other.json()["token"])]
+    headers = {"Authorization": f"Bearer {account.token}"}
+    bad = await users.http.post(
+        "/api/password", json={"old_password": "wrong one!!", "new_password": "n" * 12}, headers=headers
+    )
+    assert error(bad) == (401, "invalid_credentials")
+    short = await users.http.post(
+        "/api/password", json={"old_password": account.password, "new_password": "short"}, headers=headers
+    )
+    assert error(short) == (422, "password_too_short")
+    response = await users.http.post(
+        "/api/password",
+        json={"old_password": account.password, "new_password": "a brand new password"},
+        headers=headers,
+    )
+    assert response.status_code == 200
+    assert [await device.closed() for device in devices] == [4501, 4501]
+    await Client.login(server, response.json()["token"])
+    assert error(
+        await users.http.post("/api/login", json={"handle": account.handle, "password": account.password})
+    ) == (
+        401,
+        "invalid_credentials",
+    )
+
+
+async def test_login_is_rate_limited_per_account_and_per_address(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server(TSUDOI_LOGIN_ADDRESS_ATTEMPTS="8")  # the per-account default: 5 failures
+    users = Users(server)
+    victim = await users.new("victim")
+    for _ in range(5):
+        response = await users.http.post(
+            "/api/login", json={"handle": victim.handle, "password": "guess guess"}
+        )
+        assert error(response) == (401, "invalid_credentials")
+    response = await users.http.post(
+        "/api/login", json={"handle": victim.handle, "password": victim.password}
+    )
+    assert error(response) == (429, "rate_limited")
+    assert response.json()["error"]["retry_after_ms"] > 0
+    assert int(response.headers["retry-after"]) >= 1
+    # Per address: other handles from the same address are now braked too.
+    for n in range(3):
+        await users.http.post("/api/login", json={"handle": f"someone{n}", "password": "guess guess"})
+    response = await users.http.post("/api/login", json={"handle": "someone_else", "password": "guess guess"})
+    assert error(response) == (429, "rate_limited")
+    await users.close()
+
+
+async def test_invite_landing_info(server: ServerProcess, users: Users) -> None:
+    inviter = await users.new("host")
+    code = await users.invite(inviter)
+    info = (await users.http.get(f"/api/invites/{code}")).json()
+    assert info["inviter"]["handle"] == inviter.handle
+    assert error(await users.http.get("/api/invites/unknown-code")) == (404, "invite_not_found")

@@ -1,0 +1,91 @@
+"""The ``tsudoi`` command as an operator uses it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+from tests.support.client import Users
+from tests.support.server import ROOT, TEST_ENV, ServerProcess
+
+
+def tsudoi(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **TEST_ENV, "PYTHONPATH": str(ROOT), **(env or {})},
+        timeout=60,
+        check=False,
+    )
+
+
+def test_help_lists_every_subcommand() -> None:
+    out = tsudoi("--help").stdout
+    assert "serve" in out and "admin" in out
+    assert "invite" in tsudoi("admin", "--help").stdout
+    serve = tsudoi("serve", "--help").stdout
+    for option in ("--host", "--port", "--data"):
+        assert option in serve
+
+
+def test_bad_settings_are_refused_in_plain_words() -> None:
+    result = tsudoi("admin", "invite", env={"TSUDOI_PORT": "eighty"})
+    assert result.returncode == 2
+    assert "TSUDOI_PORT must be a whole number" in result.stderr
+
+
+async def test_admin_invite_works_beside_a_running_server(start_server: Callable[..., ServerProcess]) -> None:
+    public = {"TSUDOI_PUBLIC_URL": "https://tsudoi.example"}
+    server = start_server(**public)
+    result = tsudoi("admin", "invite", "--json", "--data", str(server.data_dir), env=public)
+    assert result.returncode == 0, result.stderr
+    invite = orjson.loads(result.stdout)
+    assert invite["url"] == f"https://tsudoi.example/i/{invite['code']}"
+    users = Users(server)
+    response = await users.signup(invite["code"], "fromcli")
+    assert response.status_code == 201
+    assert response.json()["user"]["following_count"] == 0  # an operator's invite has no inviter
+    plain = tsudoi("admin", "invite", "--data", str(server.data_dir), env=public)
+    assert plain.stdout.strip().startswith("https://tsudoi.example/i/")
+    await users.close()
+
+
+def test_the_bootstrap_invite_is_printed_only_on_an_empty_database(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server()
+    assert "/i/" in server.log()
+    server.restart()  # still empty: a fresh one-time invite
+    assert server.log().count("/i/") == 2
+
+
+async def test_bootstrap_account_is_an_operator_and_restart_keeps_data(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server()
+    users = Users(server)
+    await users.new("member")
+    await users.close()
+    server.restart()
+    assert server.log().count("No accounts yet") == 1
+
+
+def test_data_dir_from_environment(tmp_path: Path) -> None:
+    result = tsudoi("admin", "invite", env={"TSUDOI_DATA_DIR": str(tmp_path / "envdata")})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "envdata" / "tsudoi.sqlite3").exists()
+
+
+def test_procfile_binds_all_interfaces_on_port() -> None:
+    procfile = (ROOT / "Procfile").read_text()
+    assert procfile.startswith("web: tsudoi serve --host 0.0.0.0 --port $PORT")
