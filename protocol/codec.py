@@ -57,6 +57,7 @@ MAX_FRAME_BYTES = 64 * 1024
 _FRAME_BY_OP: dict[str, type[ClientFrame]] = {op_of(t): t for t in CLIENT_FRAME_TYPES}
 _EVENT_BY_TYPE: dict[str, type[EventData]] = {t.TYPE: t for t in EVENT_TYPES}
 _PATH = re.compile(r" - at `(\$[^`]*)`$")
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `([^`]*)`(?: - at `(\$[^`]*)`)?$")
 _M = TypeVar("_M", bound=msgspec.Struct)
 _ServerFrameUnion = Hello | Ready | Ok | Error | Event
 
@@ -103,8 +104,13 @@ def decode_client_frame(data: str | bytes) -> ClientFrame:
         return msgspec.convert(obj, frame_type)
     except msgspec.ValidationError as exc:
         message = str(exc)
-        match = _PATH.search(message)
-        path = match.group(1) if match else None
+        path: str | None
+        unknown = _UNKNOWN_FIELD.match(message)
+        if unknown:
+            path = f"{unknown.group(2) or '$'}.{unknown.group(1)}"
+        else:
+            match = _PATH.search(message)
+            path = match.group(1) if match else None
         raise ProtocolError(ErrorCode.INVALID_FRAME, message, path=path, request_id=rid) from None
 
 
@@ -161,7 +167,10 @@ def format_timestamp(ms: int) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def parse_timestamp(text: str) -> int:
-    """The inverse of :func:`format_timestamp`."""
+    """The inverse of :func:`format_timestamp` (exact: integer arithmetic, no float rounding)."""
     when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return int(when.timestamp() * 1000)
+    return (when - _EPOCH) // dt.timedelta(milliseconds=1)

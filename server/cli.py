@@ -101,6 +101,9 @@ def serve(settings: Settings) -> int:
         port=settings.port,
         ws="websockets-sansio",
         ws_max_size=MAX_FRAME_BYTES,
+        # No permessage-deflate: a zlib context per connection costs tens of KiB of memory, and
+        # compressed frames differ per recipient, which would undo encode-once fan-out.
+        ws_per_message_deflate=False,
         # Liveness is the protocol's own heartbeat (see PROTOCOL.md), not WebSocket pings.
         ws_ping_interval=None,
         ws_ping_timeout=None,

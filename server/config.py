@@ -17,14 +17,25 @@ class ConfigError(ValueError):
     """A setting has a value that cannot work; the message says which and why."""
 
 
-def _int(name: str, raw: str, minimum: int) -> int:
+def _int(name: str, raw: str, minimum: int, maximum: int | None) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, not {value}")
     return value
+
+
+def _bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be one of 1/true/yes/on or 0/false/no/off, not {raw!r}")
 
 
 @dataclass(frozen=True)
@@ -90,9 +101,10 @@ class Settings:
             if raw is None or raw == "":
                 continue
             if spec.type == "int":
-                values[spec.name] = _int(f"TSUDOI_{spec.name.upper()}", raw, _MINIMUM.get(spec.name, 1))
+                name = f"TSUDOI_{spec.name.upper()}"
+                values[spec.name] = _int(name, raw, _MINIMUM.get(spec.name, 1), _MAXIMUM.get(spec.name))
             elif spec.type == "bool":
-                values[spec.name] = raw.lower() in ("1", "true", "yes", "on")
+                values[spec.name] = _bool(f"TSUDOI_{spec.name.upper()}", raw)
             elif spec.name == "data_dir":
                 values[spec.name] = Path(raw)
             elif spec.name == "allowed_origins":
@@ -112,5 +124,7 @@ class Settings:
             raise ConfigError("TSUDOI_HEARTBEAT_TIMEOUT_MS must exceed TSUDOI_HEARTBEAT_INTERVAL_MS")
 
 
+#: Highest accepted value per integer setting (no bound when not listed).
+_MAXIMUM = {"port": 65535}
 #: Lowest accepted value per integer setting (1 when not listed).
 _MINIMUM = {"port": 0, "send_queue_max": 16, "heartbeat_interval_ms": 100, "auth_timeout_ms": 100}

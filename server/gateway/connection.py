@@ -21,7 +21,7 @@ import asyncio
 import enum
 import logging
 from collections import deque
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -30,7 +30,7 @@ from protocol.errors import CloseCode
 
 log = logging.getLogger(__name__)
 
-_FRAME, _EVENT, _EPHEMERAL = 0, 1, 2
+_FRAME, _EVENT, _EPHEMERAL, _BACKLOG = 0, 1, 2, 3
 
 
 class Sink(Protocol):
@@ -58,11 +58,13 @@ class Connection:
         self.channels: set[str] = set()
         self._sink = sink
         self._max = send_queue_max
-        self._queue: deque[tuple[int, bytes]] = deque()
+        self._queue: deque[tuple[int, Any]] = deque()
         self._wakeup = asyncio.Event()
         self._seq = 0
         self._held: list[bytes] | None = None
         self._close: tuple[int, str] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._sending = False
         self.closed = asyncio.Event()
 
     # --- producers (never block) ------------------------------------------------------------
@@ -86,9 +88,12 @@ class Connection:
         self.state = State.RESUMING
         self._held = []
 
-    def replay(self, tail: bytes) -> None:
-        """A backlog event: queued now, ahead of everything held."""
-        self._enqueue(_EVENT, tail)
+    def replay(self, tails: list[bytes]) -> None:
+        """The backlog of a resume, queued as one entry ahead of everything held. It is bounded
+        by ``resume_max_items`` already, so it does not count against ``send_queue_max``."""
+        if tails and self._close is None:
+            self._queue.append((_BACKLOG, tails))
+            self._wakeup.set()
 
     def release(self, stream: str, after_pos: str | None) -> None:
         """Queue the held events, skipping those of ``stream`` at or before ``after_pos``
@@ -120,12 +125,18 @@ class Connection:
         return False
 
     def close(self, code: CloseCode, reason: str | None = None) -> None:
-        """Ask the writer to close the connection now; queued frames are discarded."""
+        """Ask the writer to close the connection now; queued frames are discarded.
+
+        A writer blocked in a send (the client is not reading) is interrupted: the frame it was
+        sending is already whole in the transport's buffer, so the close frame follows it and a
+        client that reads on finds the close code after the last complete event."""
         if self._close is None:
             reason_text = (reason or code.name.lower()).encode()[:123].decode(errors="ignore")
             self._close = (int(code), reason_text)
             self._queue.clear()
             self._wakeup.set()
+            if self._sending and self._writer is not None:
+                self._writer.cancel()
 
     @property
     def close_requested(self) -> bool:
@@ -135,10 +146,21 @@ class Connection:
     def queue_depth(self) -> int:
         return len(self._queue)
 
+    async def _send(self, frame: bytes) -> None:
+        self._sending = True
+        try:
+            await self._sink.send_text(frame.decode())
+        except asyncio.CancelledError:
+            if self._close is None:
+                raise  # cancelled from outside, not by close()
+        finally:
+            self._sending = False
+
     # --- the writer task --------------------------------------------------------------------
 
     async def run_writer(self) -> None:
         """Drain the queue until closed. Run as one task per connection."""
+        self._writer = asyncio.current_task()
         try:
             while True:
                 while not self._queue and self._close is None:
@@ -149,10 +171,17 @@ class Connection:
                     await self._sink.close(code, reason)
                     return
                 kind, payload = self._queue.popleft()
-                if kind != _FRAME:
+                if kind == _FRAME:
+                    await self._send(payload)
+                elif kind == _BACKLOG:
+                    for tail in payload:
+                        if self._close is not None:
+                            break
+                        self._seq += 1
+                        await self._send(event_frame(self._seq, tail))
+                else:
                     self._seq += 1
-                    payload = event_frame(self._seq, payload)
-                await self._sink.send_text(payload.decode())
+                    await self._send(event_frame(self._seq, payload))
         except Exception as exc:  # the peer went away mid-send: nothing more to do
             log.debug("connection %s writer stopped: %r", self.id, exc)
         finally:

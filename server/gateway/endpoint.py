@@ -176,8 +176,7 @@ class Gateway:
         conn.send_frame(
             encode(m.Ready(user=profile, session_id=session.id, recovered=recovered, replayed=len(tails)))
         )
-        for tail in tails:
-            conn.replay(tail)
+        conn.replay(tails)
         conn.release("following", after if recovered else None)
         return context
 

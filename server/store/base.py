@@ -156,7 +156,7 @@ class Storage(Protocol):
     async def get_invite(self, code: str) -> InviteRecord | None: ...
 
     async def list_invites(self, inviter_id: str) -> list[InviteRecord]:
-        """The inviter's invites, newest first."""
+        """The inviter's invites, newest first (made in the same millisecond: last made first)."""
 
     async def create_user(self, new: NewUser, *, invite_code: str, now_ms: int) -> UserRecord:
         """Create a user through an invite, in one atomic step: the invite must exist
@@ -187,7 +187,8 @@ class Storage(Protocol):
         """Revoke one session; returns it, or None if there was no live one."""
 
     async def revoke_user_sessions(self, user_id: str, now_ms: int) -> list[str]:
-        """Revoke every live session of a user; returns their ids."""
+        """Revoke every session of a user not revoked yet (expired ones included, harmlessly);
+        returns their ids."""
 
     # --- follows -----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ Deliberately minimal: it exposes raw frames so tests can see exactly what the se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -128,12 +129,19 @@ class Client:
             raise self._violations[0]
 
     async def send(self, frame: dict[str, Any]) -> None:
-        if isinstance(frame.get("id"), str) and isinstance(frame.get("op"), str):
-            self._sent_ops[frame["id"]] = frame["op"]
+        self._remember(frame)
         await self.ws.send(orjson.dumps(frame).decode())
 
     async def send_raw(self, data: str | bytes) -> None:
+        if isinstance(data, str):
+            with contextlib.suppress(orjson.JSONDecodeError):
+                self._remember(orjson.loads(data))
         await self.ws.send(data)
+
+    def _remember(self, frame: object) -> None:
+        """Note the op of a request, so its ok frame can be validated against the op's result."""
+        if isinstance(frame, dict) and isinstance(frame.get("id"), str) and isinstance(frame.get("op"), str):
+            self._sent_ops[frame["id"]] = frame["op"]
 
     async def call(self, op: str, **args: Any) -> dict[str, Any]:
         """Send a request; return its ok frame's data or raise ErrorFrame."""

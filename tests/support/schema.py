@@ -52,7 +52,12 @@ def message_name(frame: dict[str, Any], request_op: str | None = None) -> str:
 
 
 def validate(frame: dict[str, Any], request_op: str | None = None) -> str:
-    name = message_name(frame, request_op)
+    """Validate a frame the server sent; returns the message name it was checked as."""
+    return validate_as(message_name(frame, request_op), frame)
+
+
+def validate_as(name: str, frame: dict[str, Any]) -> str:
+    """Validate a frame as the named AsyncAPI message (client frames included)."""
     errors = sorted(_validator(name).iter_errors(frame), key=lambda e: list(e.path))
     if errors:
         detail = "; ".join(f"{list(e.path)}: {e.message}" for e in errors[:5])

@@ -1,0 +1,152 @@
+"""The written contract: asyncapi.json is fresh and covers every op, result and event; codes are documented."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from protocol import messages as m
+from protocol.errors import (
+    CLOSE_MEANINGS,
+    CLOSE_RECONNECT_RANGE,
+    CLOSE_TERMINAL_RANGE,
+    ERROR_MEANINGS,
+    CloseCode,
+    ErrorCode,
+)
+from protocol.spec import SPEC_PATH, build
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    loaded: dict[str, Any] = orjson.loads(SPEC_PATH.read_bytes())
+    return loaded
+
+
+def test_committed_asyncapi_document_is_fresh() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "protocol.spec", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_build_is_deterministic() -> None:
+    assert build() == build()
+
+
+def test_document_is_asyncapi_3(document: dict[str, Any]) -> None:
+    assert document["asyncapi"] == "3.0.0"
+    assert set(document["channels"]["gateway"]["messages"]) == set(document["components"]["messages"])
+
+
+@pytest.mark.parametrize("request_type", m.REQUEST_TYPES, ids=m.op_of)
+def test_every_request_op_has_a_request_and_an_ok_message(
+    document: dict[str, Any], request_type: type[m.Request]
+) -> None:
+    op = m.op_of(request_type)
+    messages = document["components"]["messages"]
+    assert op in messages
+    assert f"{op}.ok" in messages
+    assert messages[op]["payload"] == {"$ref": f"#/components/schemas/{request_type.__name__}"}
+    result_name = m.RESULT_TYPES[request_type].__name__
+    assert messages[f"{op}.ok"]["payload"]["properties"]["data"] == {
+        "$ref": f"#/components/schemas/{result_name}"
+    }
+    assert f"receive.{op}" in document["operations"]
+
+
+def test_every_request_type_has_a_result_type() -> None:
+    assert set(m.RESULT_TYPES) == set(m.REQUEST_TYPES)
+
+
+def test_handshake_and_error_messages_are_present(document: dict[str, Any]) -> None:
+    assert {"auth", "hello", "ready", "error"} <= set(document["components"]["messages"])
+
+
+@pytest.mark.parametrize("event_type", m.EVENT_TYPES, ids=lambda t: t.TYPE)
+def test_every_event_type_has_an_event_message(
+    document: dict[str, Any], event_type: type[m.EventData]
+) -> None:
+    message = document["components"]["messages"][f"event.{event_type.TYPE}"]
+    payload = message["payload"]
+    assert payload["properties"]["type"] == {"const": event_type.TYPE}
+    if event_type.STREAM is None:
+        assert "stream" not in payload["properties"]
+    else:
+        assert payload["properties"]["stream"] == {"const": event_type.STREAM}
+        assert {"stream", "pos"} <= set(payload["required"])
+        assert event_type.STREAM in m.STREAMS
+
+
+def test_close_code_values_are_unique() -> None:
+    values = [int(code) for code in CloseCode.__members__.values()]
+    assert len(values) == len(set(values))
+
+
+def test_error_code_values_are_unique() -> None:
+    values = [str(code) for code in ErrorCode.__members__.values()]
+    assert len(values) == len(set(values))
+
+
+def test_close_codes_are_in_the_documented_ranges() -> None:
+    assert range(4000, 4500) == CLOSE_RECONNECT_RANGE
+    assert range(4500, 5000) == CLOSE_TERMINAL_RANGE
+    for code in CloseCode:
+        assert 4000 <= code <= 4999
+        assert code.reconnect == (4000 <= code <= 4499)
+        assert (not code.reconnect) == (4500 <= code <= 4999)
+
+
+def test_reconnect_and_terminal_close_codes_are_the_expected_ones() -> None:
+    reconnect = {code for code in CloseCode if code.reconnect}
+    assert reconnect == {
+        CloseCode.GOING_AWAY,
+        CloseCode.HEARTBEAT_TIMEOUT,
+        CloseCode.SLOW_CONSUMER,
+        CloseCode.RATE_LIMITED,
+        CloseCode.AUTH_TIMEOUT,
+    }
+    assert set(CloseCode) - reconnect == {
+        CloseCode.AUTH_FAILED,
+        CloseCode.SESSION_REVOKED,
+        CloseCode.BAD_HANDSHAKE,
+        CloseCode.UNSUPPORTED_PROTOCOL,
+    }
+
+
+def test_every_error_code_has_a_meaning() -> None:
+    assert set(ERROR_MEANINGS) == set(ErrorCode)
+    for code in ErrorCode:
+        assert code.meaning.strip()
+
+
+def test_every_close_code_has_a_meaning() -> None:
+    assert set(CLOSE_MEANINGS) == set(CloseCode)
+    for code in CloseCode:
+        assert code.meaning.strip()
+
+
+def test_meanings_are_distinct() -> None:
+    assert len(set(ERROR_MEANINGS.values())) == len(ERROR_MEANINGS)
+    assert len(set(CLOSE_MEANINGS.values())) == len(CLOSE_MEANINGS)
+
+
+def test_document_lists_every_error_and_close_code(document: dict[str, Any]) -> None:
+    error_text = document["components"]["messages"]["error"]["description"]
+    for code in ErrorCode:
+        assert f"`{code}`" in error_text
+    close_text = document["channels"]["gateway"]["description"]
+    for close in CloseCode:
+        assert f"{int(close)} {close.name.lower()}" in close_text
