@@ -34,6 +34,7 @@ from .messages import (
 
 __all__ = [
     "MAX_FRAME_BYTES",
+    "MAX_SERVER_FRAME_BYTES",
     "PROTOCOL_NAME",
     "decode_client_frame",
     "decode_event_data",
@@ -51,8 +52,11 @@ __all__ = [
 
 #: The WebSocket subprotocol a client must request; the version is part of the name.
 PROTOCOL_NAME = "tsudoi.v1"
-#: Largest frame either side may send; larger ones are refused by the WebSocket layer (1009).
+#: Largest frame a client may send; larger ones are refused by the WebSocket layer (1009).
 MAX_FRAME_BYTES = 64 * 1024
+#: No server frame is larger: the largest, a page of 100 posts, is at most about 100 × 9.5 KiB
+#: (2,048 code points of at most 4 bytes, plus the author and fields). tests/unit checks it.
+MAX_SERVER_FRAME_BYTES = 1024 * 1024
 
 _FRAME_BY_OP: dict[str, type[ClientFrame]] = {op_of(t): t for t in CLIENT_FRAME_TYPES}
 _EVENT_BY_TYPE: dict[str, type[EventData]] = {t.TYPE: t for t in EVENT_TYPES}

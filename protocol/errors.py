@@ -84,7 +84,7 @@ class ErrorCode(enum.StrEnum):
 
 
 ERROR_MEANINGS: dict[ErrorCode, str] = {
-    ErrorCode.INVALID_JSON: "The text frame is not a JSON document (or not valid UTF-8).",
+    ErrorCode.INVALID_JSON: "The text frame is not a JSON document.",
     ErrorCode.INVALID_FRAME: "The frame is JSON but not a valid frame: not an object, a missing, "
     "unknown or mistyped field, or a value outside its documented set. `path` names the field.",
     ErrorCode.UNKNOWN_OP: "The `op` is not one this protocol version defines.",
@@ -94,7 +94,8 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     ErrorCode.NOT_FOUND: "The user, post or invite named does not exist (or is not visible to you).",
     ErrorCode.FORBIDDEN: "You may not do this to that object (for example delete another's post).",
     ErrorCode.TEXT_EMPTY: "The text is empty or only white space and invisible characters.",
-    ErrorCode.TEXT_TOO_LONG: "The text has more user-perceived characters than allowed.",
+    ErrorCode.TEXT_TOO_LONG: "The text has more user-perceived characters than allowed (or more "
+    "code points than the guard against stacked combining marks allows).",
     ErrorCode.TEXT_INVALID: "The text contains control characters that are not allowed.",
     ErrorCode.ALREADY_FOLLOWING: "You already follow that user.",
     ErrorCode.NOT_FOLLOWING: "You do not follow that user.",
@@ -115,8 +116,10 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     ErrorCode.INVALID_CREDENTIALS: "Unknown handle or wrong password.",
     ErrorCode.NOT_AUTHENTICATED: "The HTTP request needs a valid session.",
     ErrorCode.ORIGIN_REJECTED: "A cookie-authenticated request came from a foreign Origin.",
-    ErrorCode.UNAVAILABLE: "A backing service (storage) is unavailable; nothing was written.",
-    ErrorCode.INTERNAL: "An unexpected server fault; nothing was written. Reported in the server log.",
+    ErrorCode.UNAVAILABLE: "Storage failed while the request was handled. If the failure came after "
+    "the request's write, the write stands: read before you retry a non-idempotent request.",
+    ErrorCode.INTERNAL: "An unexpected server fault, reported in the server log. As with "
+    "`unavailable`, a write made before the fault stands.",
 }
 
 
@@ -128,6 +131,7 @@ class CloseCode(enum.IntEnum):
     SLOW_CONSUMER = 4002
     RATE_LIMITED = 4003
     AUTH_TIMEOUT = 4004
+    SERVER_ERROR = 4005
     AUTH_FAILED = 4500
     SESSION_REVOKED = 4501
     BAD_HANDSHAKE = 4502
@@ -148,6 +152,8 @@ CLOSE_MEANINGS: dict[CloseCode, str] = {
     CloseCode.SLOW_CONSUMER: "The client read too slowly and its send queue overflowed.",
     CloseCode.RATE_LIMITED: "The client sent frames faster than the connection's frame budget.",
     CloseCode.AUTH_TIMEOUT: "No `auth` frame arrived within the auth timeout after `hello`.",
+    CloseCode.SERVER_ERROR: "The server failed while setting up the connection (storage down, a "
+    "fault); reconnect with back-off.",
     CloseCode.AUTH_FAILED: "The token (or cookie) is unknown, expired or revoked, or a cookie "
     "was sent from a foreign Origin. Log in again.",
     CloseCode.SESSION_REVOKED: "The session was revoked while connected (log-out, password change).",

@@ -89,11 +89,23 @@ class Invite(_Model):
 
 
 class Limits(_Model):
+    """What this server allows; read it from ``hello`` rather than hard-coding defaults."""
+
+    #: Largest frame a client may send (the server closes with 1009 above it).
     max_frame_bytes: int
+    #: Largest frame the server sends; set the client's receive limit at least this high.
+    max_server_frame_bytes: int
     post_max_clusters: int
+    post_max_code_points: int
     resume_max_items: int
     send_queue_max: int
     max_unused_invites: int
+    #: The frame budget: a burst of ``frame_burst`` frames, then one per ``frame_refill_ms``.
+    frame_burst: int
+    frame_refill_ms: int
+    #: The posting rate: ``post_burst`` posts, then one per ``post_refill_ms``.
+    post_burst: int
+    post_refill_ms: int
 
 
 # --- client → server -------------------------------------------------------------------------

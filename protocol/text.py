@@ -17,7 +17,9 @@ import regex
 
 __all__ = [
     "DISPLAY_NAME_MAX_CLUSTERS",
+    "DISPLAY_NAME_MAX_CODE_POINTS",
     "POST_MAX_CLUSTERS",
+    "POST_MAX_CODE_POINTS",
     "Emotext",
     "TextProblem",
     "check_text",
@@ -27,6 +29,11 @@ __all__ = [
 
 POST_MAX_CLUSTERS = 149  # mixi2's "149.3 characters", read upside down as "ミクシィ".
 DISPLAY_NAME_MAX_CLUSTERS = 50
+#: A guard on code points per cluster limit: one cluster may carry any number of combining
+#: marks, so without it 149 "characters" could be megabytes. The longest emoji sequences are
+#: about 10 code points, so real text of 149 clusters stays far below these.
+POST_MAX_CODE_POINTS = 2048
+DISPLAY_NAME_MAX_CODE_POINTS = 400
 
 _CLUSTER = regex.compile(r"\X")
 # Blank: nothing but white space and default-ignorable code points (ZWSP, ZWJ, variation
@@ -41,7 +48,7 @@ class Emotext(enum.StrEnum):
     """The 13 named animated effects a post may carry, rendered by clients, never as markup.
 
     mixi2 ships 13 "emotext" effects; the names it has published are shake, super shake, big,
-    runrun (るんるん), aseaase (あせあせ) and uruuru (うるうる). The other seven are Tsudoi's own.
+    runrun (るんるん), asease (あせあせ) and uruuru (うるうる). The other seven are Tsudoi's own.
     """
 
     SHAKE = "shake"  # シェイク: the letters tremble
@@ -75,12 +82,14 @@ def count_clusters(text: str) -> int:
     return len(_CLUSTER.findall(text))
 
 
-def check_text(text: str, max_clusters: int) -> TextProblem | None:
-    """What is wrong with already-normalised ``text`` for a limit of ``max_clusters``, or None."""
+def check_text(text: str, max_clusters: int, max_code_points: int) -> TextProblem | None:
+    """What is wrong with already-normalised ``text`` for these limits, or None."""
     if _FORBIDDEN_CONTROL.search(text):
         return TextProblem.CONTROL
     if _BLANK.fullmatch(text):
         return TextProblem.EMPTY
+    if len(text) > max_code_points:
+        return TextProblem.TOO_LONG
     # Cheap bound first: a cluster holds at least one code point.
     if len(text) > max_clusters and count_clusters(text) > max_clusters:
         return TextProblem.TOO_LONG

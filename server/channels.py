@@ -4,7 +4,7 @@
   author's own connections subscribe to it. One message per post reaches every node once.
 - ``user:<user id>``   — events addressed to one user (someone followed them, ...).
 - ``ctl:<user id>``    — control messages for the gateway nodes holding that user's connections
-  (subscribe to a newly followed author, revoke sessions). Never forwarded to clients.
+  (follow and unfollow on another device, revoked sessions). Never forwarded to clients.
 """
 
 from __future__ import annotations
@@ -37,8 +37,12 @@ def for_user(user_id: str, followee_ids: list[str]) -> set[str]:
 class Control(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """What a node should do for the user's local connections."""
 
-    subscribe: str | None = None
-    unsubscribe: str | None = None
+    #: The user followed this author: listen to their posts, and backfill those made after
+    #: ``since`` (the follow's time), which may have been published before the subscription.
+    follow: str | None = None
+    since: str | None = None
+    #: The user unfollowed this author.
+    unfollow: str | None = None
     revoke_sessions: list[str] | None = None
 
 

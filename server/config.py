@@ -68,8 +68,12 @@ class Settings:
     frame_refill_ms: int = 50
     post_burst: int = 10
     post_refill_ms: int = 3_000
+    #: Failed log-ins (or wrong old passwords) per account *from one address*, and from all
+    #: addresses together: the first brakes a guesser, the second a botnet, and neither lets one
+    #: stranger lock the owner out.
     login_account_failures: int = 5
     login_account_window_ms: int = 15 * 60_000
+    login_account_failures_total: int = 50
     login_address_attempts: int = 20
     login_address_window_ms: int = 60_000
     signup_address_attempts: int = 10

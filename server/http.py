@@ -186,7 +186,9 @@ class HttpApi:
     async def password(self, request: Request) -> Response:
         token = self._token(request)
         body = await read_body(request, PasswordChangeRequest)
-        session = await self._accounts.change_password(token, body.old_password, body.new_password)
+        session = await self._accounts.change_password(
+            token, body.old_password, body.new_password, self._address(request)
+        )
         return await self._session_response(session, 200)
 
     async def invite_info(self, request: Request) -> Response:
@@ -233,3 +235,6 @@ async def guarded(work: Any) -> Response:
     except StorageUnavailable:
         log.exception("storage unavailable")
         return error_response(ProtocolError(ErrorCode.UNAVAILABLE))
+    except Exception:
+        log.exception("unexpected fault in an HTTP request")
+        return error_response(ProtocolError(ErrorCode.INTERNAL))

@@ -205,28 +205,52 @@ async def test_password_change_revokes_every_session(server: ServerProcess, user
     )
 
 
-async def test_login_is_rate_limited_per_account_and_per_address(
+async def test_login_brakes_guessers_without_locking_the_owner_out(
     start_server: Callable[..., ServerProcess],
 ) -> None:
-    server = start_server(TSUDOI_LOGIN_ADDRESS_ATTEMPTS="8")  # the per-account default: 5 failures
+    server = start_server(TSUDOI_LOGIN_ADDRESS_ATTEMPTS="12", TSUDOI_LOGIN_ACCOUNT_FAILURES_TOTAL="8")
     users = Users(server)
     victim = await users.new("victim")
-    for _ in range(5):
-        response = await users.http.post(
-            "/api/login", json={"handle": victim.handle, "password": "guess guess"}
+
+    async def login(password: str, address: str, handle: str = victim.handle) -> httpx.Response:
+        # uvicorn takes the client address from X-Forwarded-For when the peer is 127.0.0.1.
+        headers = {"X-Forwarded-For": address}
+        return await users.http.post(
+            "/api/login", json={"handle": handle, "password": password}, headers=headers
         )
-        assert error(response) == (401, "invalid_credentials")
-    response = await users.http.post(
-        "/api/login", json={"handle": victim.handle, "password": victim.password}
-    )
+
+    for _ in range(5):  # the per-account, per-address default: 5 failures
+        assert error(await login("guess guess", "203.0.113.7")) == (401, "invalid_credentials")
+    response = await login(victim.password, "203.0.113.7")
     assert error(response) == (429, "rate_limited")
     assert response.json()["error"]["retry_after_ms"] > 0
     assert int(response.headers["retry-after"]) >= 1
-    # Per address: other handles from the same address are now braked too.
+    # The owner, from their own address, is not locked out by the guesser.
+    assert (await login(victim.password, "198.51.100.20")).status_code == 200
+    # Guessing from many addresses meets the per-account ceiling (8 here): everyone waits.
     for n in range(3):
-        await users.http.post("/api/login", json={"handle": f"someone{n}", "password": "guess guess"})
-    response = await users.http.post("/api/login", json={"handle": "someone_else", "password": "guess guess"})
-    assert error(response) == (429, "rate_limited")
+        await login("guess guess", f"192.0.2.{n}")
+    assert error(await login(victim.password, "198.51.100.20")) == (429, "rate_limited")
+    # Per address: one address trying many accounts is braked too (12 attempts here).
+    for n in range(12):
+        await login("guess guess", "203.0.113.99", handle=f"someone{n}")
+    assert error(await login("guess guess", "203.0.113.99", handle="someone_else")) == (429, "rate_limited")
+    await users.close()
+
+
+async def test_wrong_old_passwords_count_as_failed_logins(start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server()
+    users = Users(server)
+    account = await users.new("owner")
+    headers = {"Authorization": f"Bearer {account.token}"}
+    for _ in range(5):
+        body = {"old_password": "not my password", "new_password": "a new password!"}
+        assert error(await users.http.post("/api/password", json=body, headers=headers)) == (
+            401,
+            "invalid_credentials",
+        )
+    body = {"old_password": account.password, "new_password": "a new password!"}
+    assert error(await users.http.post("/api/password", json=body, headers=headers)) == (429, "rate_limited")
     await users.close()
 
 

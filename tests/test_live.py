@@ -158,3 +158,32 @@ def test_event_tail_is_shared_bytes() -> None:
     for seq in (1, 99, 10**12):
         frame = orjson.loads(event_frame(seq, tail))
         assert frame["seq"] == seq and frame["op"] == "event" and frame["type"] == "post.deleted"
+
+
+async def test_nothing_falls_between_a_follow_and_its_subscription(
+    server: ServerProcess, users: Users
+) -> None:
+    """While the author posts non-stop, the follower's devices get an unbroken run of posts from
+    somewhere around the follow onwards: no holes, no repeats."""
+    reader, author = await users.new("reader"), await users.new("author")
+    phone = await Client.login(server, reader.token)
+    laptop = await Client.login(server, reader.token)
+    author_client = await Client.login(server, author.token)
+    made: list[str] = []
+    stop = asyncio.Event()
+
+    async def keep_posting() -> None:
+        while not stop.is_set():
+            made.append((await author_client.call("post.create", text=f"n{len(made)}"))["post"]["id"])
+
+    posting = asyncio.create_task(keep_posting())
+    await asyncio.sleep(0.1)
+    await phone.call("follow", user_id=author.id)
+    await asyncio.sleep(0.2)
+    stop.set()
+    await posting
+    for device in (phone, laptop):
+        got = [e["data"]["post"]["id"] for e in await device.events_now() if e["type"] == "post.created"]
+        assert got, "no posts after the follow"
+        start = made.index(got[0])
+        assert got == made[start:], "a hole or a repeat in the posts after the follow"

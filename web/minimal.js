@@ -5,7 +5,8 @@ const segmenter = new Intl.Segmenter(undefined, { granularity: "grapheme" });
 const clusters = (text) => [...segmenter.segment(text.normalize("NFC"))].length;
 let socket = null;
 let nextId = 1;
-let cursor = null;
+let cursor = null; // the greatest stream position seen: sent back on reconnect
+let attempts = 0; // consecutive failed connections, for the back-off
 const pending = new Map();
 
 function show(section) {
@@ -53,15 +54,22 @@ function connect() {
     if (frame.op === "hello") {
       // The session cookie (HttpOnly) authenticates; the token never touches this script.
       socket.send(JSON.stringify({ op: "auth", cursors: cursor ? { following: cursor } : null }));
-      heartbeat = setInterval(() => request("heartbeat"), frame.heartbeat_interval_ms);
+      // A random first beat spreads the heartbeats of clients that reconnected together.
+      const every = frame.heartbeat_interval_ms;
+      heartbeat = setTimeout(function beat() {
+        request("heartbeat").catch(() => {});
+        heartbeat = setTimeout(beat, every);
+      }, Math.random() * every);
     } else if (frame.op === "ready") {
+      attempts = 0;
       $("status").textContent = `online as @${frame.user.handle}`;
       show("home");
       if (!frame.recovered) {
         const page = await request("timeline.following", { limit: 50 });
         $("timeline").replaceChildren();
         page.posts.forEach((post) => renderPost(post, false));
-        if (page.posts.length) cursor = cursor || page.posts[0].id;
+        // The old cursor is useless now; the newest post reloaded is a valid one.
+        cursor = page.posts.length ? page.posts[0].id : null;
       }
     } else if (frame.op === "ok" || frame.op === "error") {
       const waiter = pending.get(frame.id);
@@ -69,16 +77,18 @@ function connect() {
       if (waiter && frame.op === "ok") waiter.resolve(frame.data);
       else if (waiter) waiter.reject(new Error(frame.message));
     } else if (frame.op === "event") {
-      if (frame.pos) cursor = frame.pos;
+      if (frame.pos && (!cursor || frame.pos > cursor)) cursor = frame.pos;
       if (frame.type === "post.created" && !$(`post-${frame.data.post.id}`)) renderPost(frame.data.post, true);
       if (frame.type === "post.deleted") $(`post-${frame.data.post_id}`)?.remove();
     }
   };
   socket.onclose = (event) => {
-    clearInterval(heartbeat);
+    clearTimeout(heartbeat);
     $("status").textContent = "offline";
-    if (event.code >= 4500) { show("login"); return; }
-    setTimeout(connect, 1000 + Math.random() * 2000);
+    if (event.code >= 4500) { show("login"); return; } // terminal: log in again
+    // Reconnect with jittered exponential back-off: 1 s, 2 s, 4 s ... up to a minute.
+    const delay = Math.min(60000, 1000 * 2 ** attempts++) * (0.5 + Math.random() / 2);
+    setTimeout(connect, delay);
   };
 }
 

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 #: Session tokens: 256 random bits, prefixed so that leaked tokens are easy to recognise.
 TOKEN_PREFIX = "tsd_"
 BOOTSTRAP_INVITE_TTL_MS = 24 * 3600_000
+INVITE_LIST_MAX = 100
 
 
 def token_hash(token: str) -> bytes:
@@ -73,8 +74,11 @@ class Accounts:
         self._publisher = publisher
         self._settings = settings
         self._now = clock
-        self._login_by_account = RateLimiter.per_window(
+        self._failures_by_account_and_address = RateLimiter.per_window(
             settings.login_account_failures, settings.login_account_window_ms
+        )
+        self._failures_by_account = RateLimiter.per_window(
+            settings.login_account_failures_total, settings.login_account_window_ms
         )
         self._login_by_address = RateLimiter.per_window(
             settings.login_address_attempts, settings.login_address_window_ms
@@ -124,7 +128,8 @@ class Accounts:
         return present.invite(record, self._settings.base_url, None)
 
     async def list_invites(self, user: UserRecord) -> list[Invite]:
-        records = await self._store.list_invites(user.id)
+        """The user's newest invites (at most INVITE_LIST_MAX: a page bound, not a quota)."""
+        records = await self._store.list_invites(user.id, limit=INVITE_LIST_MAX)
         used_by = await self._store.get_users([r.used_by for r in records if r.used_by])
         return [
             present.invite(r, self._settings.base_url, used_by.get(r.used_by) if r.used_by else None)
@@ -183,22 +188,30 @@ class Accounts:
 
     async def login(self, handle: str, password: str, address: str) -> Session:
         self._limit(self._login_by_address, address)
-        account_key = handle.lower()
-        wait = self._login_by_account.check(account_key)
-        if wait:
-            raise ProtocolError(
-                ErrorCode.RATE_LIMITED,
-                "too many failed log-ins for this account",
-                retry_after_ms=wait,
-            )
+        account = handle.lower()
+        self._check_failures(account, address)
         user = await self._store.get_user_by_handle(handle) if rules.HANDLE.fullmatch(handle) else None
         ok = await self._passwords.verify(user.password_hash if user else None, password)
         if not ok or user is None:
-            self._login_by_account.hit(account_key)
+            self._count_failure(account, address)
             raise ProtocolError(ErrorCode.INVALID_CREDENTIALS)
         if self._passwords.needs_rehash(user.password_hash):
             await self._store.set_password_hash(user.id, await self._passwords.hash(password))
         return await self._start_session(user)
+
+    def _check_failures(self, account: str, address: str) -> None:
+        wait = max(
+            self._failures_by_account_and_address.check((account, address)),
+            self._failures_by_account.check(account),
+        )
+        if wait:
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED, "too many failed attempts for this account", retry_after_ms=wait
+            )
+
+    def _count_failure(self, account: str, address: str) -> None:
+        self._failures_by_account_and_address.hit((account, address))
+        self._failures_by_account.hit(account)
 
     def _limit(self, limiter: RateLimiter, key: str) -> None:
         wait = limiter.hit(key)
@@ -228,14 +241,18 @@ class Accounts:
         if session is not None:
             self._publisher.control(session.user_id, channels.Control(revoke_sessions=[session.id]))
 
-    async def change_password(self, token: str, old: str, new: str) -> Session:
-        """Revokes every session of the user (closing their live connections) and starts a new one."""
+    async def change_password(self, token: str, old: str, new: str, address: str) -> Session:
+        """Revokes every session of the user (closing their live connections) and starts a new one.
+        Wrong old passwords count as failed log-ins, so a stolen session cannot guess the password."""
         found = await self.authenticate(token)
         if found is None:
             raise ProtocolError(ErrorCode.NOT_AUTHENTICATED)
         user, _ = found
         rules.check_password(new, "$.new_password")
+        account = user.handle.lower()
+        self._check_failures(account, address)
         if not await self._passwords.verify(user.password_hash, old):
+            self._count_failure(account, address)
             raise ProtocolError(ErrorCode.INVALID_CREDENTIALS, path="$.old_password")
         await self._store.set_password_hash(user.id, await self._passwords.hash(new))
         revoked = await self._store.revoke_user_sessions(user.id, self._now())

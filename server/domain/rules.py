@@ -8,7 +8,9 @@ import re
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.text import (
     DISPLAY_NAME_MAX_CLUSTERS,
+    DISPLAY_NAME_MAX_CODE_POINTS,
     POST_MAX_CLUSTERS,
+    POST_MAX_CODE_POINTS,
     TextProblem,
     check_text,
     normalize,
@@ -30,7 +32,11 @@ def check_handle(handle: str) -> str:
 def display_name(name: str) -> str:
     """The normalised display name, or ProtocolError."""
     name = normalize(name).strip()
-    if check_text(name, DISPLAY_NAME_MAX_CLUSTERS) is not None or "\n" in name or "\t" in name:
+    if (
+        check_text(name, DISPLAY_NAME_MAX_CLUSTERS, DISPLAY_NAME_MAX_CODE_POINTS) is not None
+        or "\n" in name
+        or "\t" in name
+    ):
         raise ProtocolError(ErrorCode.DISPLAY_NAME_INVALID, path="$.display_name")
     return name
 
@@ -73,7 +79,7 @@ _TEXT_ERRORS = {
 def post_text(text: str, path: str = "$.text") -> str:
     """The NFC text of a post of 1-149 user-perceived characters, or ProtocolError."""
     text = normalize(text)
-    problem = check_text(text, POST_MAX_CLUSTERS)
+    problem = check_text(text, POST_MAX_CLUSTERS, POST_MAX_CODE_POINTS)
     if problem is not None:
         message = None
         if problem is TextProblem.TOO_LONG:

@@ -19,6 +19,7 @@ from protocol.messages import (
 from protocol.text import Emotext
 
 from .. import channels
+from ..ids import floor_id
 from ..publisher import Publisher
 from ..store.base import PostRecord, Storage, StreamItem, UserRecord
 from . import present, rules
@@ -30,7 +31,7 @@ class Backlog:
 
     recovered: bool
     tails: list[bytes]
-    last_pos: str | None
+    positions: list[str]
 
 
 class Social:
@@ -79,7 +80,10 @@ class Social:
         target = await self._target(user, target_id)
         if not await self._store.follow(user.id, target.id, self._now()):
             raise ProtocolError(ErrorCode.ALREADY_FOLLOWING)
-        self._publisher.control(user.id, channels.Control(subscribe=channels.posts(target.id)))
+        # Every device of the user subscribes, and backfills what the author posts from now on
+        # until its subscription is in place (see Gateway.follow_live).
+        since = floor_id(self._now())
+        self._publisher.control(user.id, channels.Control(follow=target.id, since=since))
         event = FollowEvent(follower=present.user(user), followee=present.user(target))
         self._publisher.event([channels.user(target.id), channels.user(user.id)], event)
         return await self.profile_of(user, target)
@@ -88,7 +92,7 @@ class Social:
         target = await self._target(user, target_id)
         if not await self._store.unfollow(user.id, target.id):
             raise ProtocolError(ErrorCode.NOT_FOLLOWING)
-        self._publisher.control(user.id, channels.Control(unsubscribe=channels.posts(target.id)))
+        self._publisher.control(user.id, channels.Control(unfollow=target.id))
         event = UnfollowEvent(follower=present.user(user), followee=present.user(target))
         self._publisher.event([channels.user(user.id)], event)
         return await self.profile_of(user, target)
@@ -132,10 +136,20 @@ class Social:
         """Everything on the user's following stream after ``after``, as the live events were."""
         items = await self._store.following_stream_after(user.id, after=after, limit=limit + 1)
         if len(items) > limit:
-            return Backlog(recovered=False, tails=[], last_pos=None)
+            return Backlog(recovered=False, tails=[], positions=[])
         authors = await self._store.get_users([item.post.author_id for item in items])
         tails = [self._stream_tail(item, authors) for item in items]
-        return Backlog(recovered=True, tails=tails, last_pos=items[-1].pos if items else None)
+        return Backlog(recovered=True, tails=tails, positions=[item.pos for item in items])
+
+    async def author_backlog(self, author_id: str, after: str, limit: int) -> Backlog:
+        """One author's standing posts after ``after``, as the live events were."""
+        records = await self._store.posts_by_author_after(author_id, after=after, limit=limit)
+        author = await self._store.get_user(author_id)
+        if author is None:
+            return Backlog(recovered=True, tails=[], positions=[])
+        items = [StreamItem(record.id, record, False) for record in records]
+        tails = [self._stream_tail(item, {author_id: author}) for item in items]
+        return Backlog(recovered=True, tails=tails, positions=[record.id for record in records])
 
     @staticmethod
     def _stream_tail(item: StreamItem, authors: dict[str, UserRecord]) -> bytes:

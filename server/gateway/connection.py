@@ -11,8 +11,9 @@ client loses nothing but time, and never slows anyone else.
 Sequence numbers are assigned when a frame is *written*, so ``seq`` is gap-free as seen by the
 client even when ephemeral events are dropped.
 
-While a connection is being resumed (its backlog read from storage), live events that arrive
-are *held* and released after the backlog, minus those the backlog already contained.
+While a connection is being resumed (its backlog read from storage), or backfilled after a new
+follow, live events that arrive are *held* and released after the backlog, minus those the
+backlog already contained. Holds nest: a follow may be backfilled in the middle of a resume.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ class Connection:
         self._queue: deque[tuple[int, Any]] = deque()
         self._wakeup = asyncio.Event()
         self._seq = 0
-        self._held: list[bytes] | None = None
+        self._held: list[bytes] = []
+        self._holds = 0
+        self._replayed: set[str] = set()
         self._close: tuple[int, str] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._sending = False
@@ -75,7 +78,7 @@ class Connection:
 
     def push_event(self, tail: bytes, *, ephemeral: bool = False) -> None:
         """An event, as the shared tail from :func:`protocol.codec.event_tail`."""
-        if self._held is not None:
+        if self._holds:
             if len(self._held) >= self._max:
                 self.close(CloseCode.SLOW_CONSUMER)
             else:
@@ -84,26 +87,30 @@ class Connection:
         self._enqueue(_EPHEMERAL if ephemeral else _EVENT, tail)
 
     def hold(self) -> None:
-        """Start holding live events (before subscribing, while a backlog is read)."""
-        self.state = State.RESUMING
-        self._held = []
+        """Start holding live events (call before subscribing, then read the backlog)."""
+        if self.state is State.AWAITING_AUTH:
+            self.state = State.RESUMING
+        self._holds += 1
 
-    def replay(self, tails: list[bytes]) -> None:
-        """The backlog of a resume, queued as one entry ahead of everything held. It is bounded
-        by ``resume_max_items`` already, so it does not count against ``send_queue_max``."""
+    def replay(self, tails: list[bytes], positions: list[str]) -> None:
+        """A backlog, queued as one entry ahead of everything held; ``positions`` are its items'
+        stream positions, so held live copies of them are dropped on release. A backlog is
+        bounded by ``resume_max_items`` already, so it does not count against ``send_queue_max``."""
         if tails and self._close is None:
             self._queue.append((_BACKLOG, tails))
+            self._replayed.update(positions)
             self._wakeup.set()
 
-    def release(self, stream: str, after_pos: str | None) -> None:
-        """Queue the held events, skipping those of ``stream`` at or before ``after_pos``
-        (the backlog already had them). Then go live."""
-        held, self._held = self._held or [], None
+    def release(self) -> None:
+        """End one hold. After the last, queue the held events the backlogs did not contain."""
+        self._holds -= 1
+        if self._holds:
+            return
+        held, replayed = self._held, self._replayed
+        self._held, self._replayed = [], set()
         for tail in held:
-            if after_pos is not None:
-                meta = orjson.loads(b"{" + tail)
-                if meta.get("stream") == stream and meta.get("pos", "") <= after_pos:
-                    continue
+            if replayed and orjson.loads(b"{" + tail).get("pos") in replayed:
+                continue
             self._enqueue(_EVENT, tail)
         if self.state is State.RESUMING:
             self.state = State.LIVE

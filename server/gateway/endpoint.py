@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from starlette.websockets import WebSocket
 from protocol import messages as m
 from protocol.codec import (
     MAX_FRAME_BYTES,
+    MAX_SERVER_FRAME_BYTES,
     PROTOCOL_NAME,
     decode_client_frame,
     encode,
@@ -32,12 +33,12 @@ from protocol.codec import (
     ok_frame,
 )
 from protocol.errors import CloseCode, CloseConnection, ErrorCode, ProtocolError
-from protocol.text import POST_MAX_CLUSTERS
+from protocol.text import POST_MAX_CLUSTERS, POST_MAX_CODE_POINTS
 
 from .. import __version__, channels
 from ..config import Settings
 from ..domain.accounts import Accounts
-from ..domain.social import Social
+from ..domain.social import Backlog, Social
 from ..ids import IdGenerator
 from ..ratelimit import RateLimiter
 from ..store.base import StorageUnavailable, UserRecord
@@ -101,6 +102,8 @@ class Gateway:
         missing = set(m.REQUEST_TYPES) - set(self._handlers)
         if missing:
             raise TypeError(f"no handler for {sorted(t.__name__ for t in missing)}")
+        self._background: set[asyncio.Task[None]] = set()
+        hub.set_control_handler(self._control)
 
     # --- the connection -----------------------------------------------------------------------
 
@@ -141,6 +144,7 @@ class Gateway:
         return message
 
     async def _handshake(self, websocket: WebSocket, conn: Connection) -> Context | None:
+        """Read ``auth``, then subscribe, replay the backlog and send ``ready``."""
         message = await self._receive(websocket, self._settings.auth_timeout_ms)
         if message is None:
             return None
@@ -154,31 +158,38 @@ class Gateway:
         if not isinstance(frame, m.Auth):
             raise CloseConnection(CloseCode.BAD_HANDSHAKE, "first frame must be auth")
         token = frame.token or self._cookie_token(websocket)
+        try:
+            return await self._start(conn, token, frame.cursors)
+        except CloseConnection:
+            raise
+        except Exception as exc:  # storage down, or a fault: the client may retry later
+            log.exception("connection %s could not be set up", conn.id)
+            raise CloseConnection(CloseCode.SERVER_ERROR) from exc
+
+    async def _start(self, conn: Connection, token: str | None, cursors: m.Cursors | None) -> Context:
         found = await self._accounts.authenticate(token) if token else None
         if found is None:
             raise CloseConnection(CloseCode.AUTH_FAILED)
         user, session = found
         conn.user_id, conn.session_id = user.id, session.id
-        context = Context(conn, user)
 
         # Subscribe first, then read the backlog, so nothing falls between the two; events that
         # arrive meanwhile are held and de-duplicated against the backlog.
         conn.hold()
         followees = await self._social.followee_ids(user)
         await self._hub.attach(conn, channels.for_user(user.id, followees))
-        cursor = frame.cursors.following if frame.cursors else None
+        cursor = cursors.following if cursors else None
+        backlog = Backlog(recovered=False, tails=[], positions=[])
         if cursor is not None:
             backlog = await self._social.following_backlog(user, cursor, self._settings.resume_max_items)
-            recovered, tails, after = backlog.recovered, backlog.tails, backlog.last_pos or cursor
-        else:
-            recovered, tails, after = False, [], None
         profile = await self._social.profile_of(user, user)
-        conn.send_frame(
-            encode(m.Ready(user=profile, session_id=session.id, recovered=recovered, replayed=len(tails)))
+        ready = m.Ready(
+            user=profile, session_id=session.id, recovered=backlog.recovered, replayed=len(backlog.tails)
         )
-        conn.replay(tails)
-        conn.release("following", after if recovered else None)
-        return context
+        conn.send_frame(encode(ready))
+        conn.replay(backlog.tails, backlog.positions)
+        conn.release()
+        return Context(conn, user)
 
     def _cookie_token(self, websocket: WebSocket) -> str | None:
         token = websocket.cookies.get(SESSION_COOKIE)
@@ -231,6 +242,45 @@ class Gateway:
             log.exception("unexpected fault while answering %s", request_id)
             return error_frame(ProtocolError(ErrorCode.INTERNAL, request_id=request_id))
 
+    # --- control messages from the bus (follow/unfollow elsewhere, revoked sessions) ---------
+
+    def _control(self, user_id: str, payload: bytes) -> None:
+        try:
+            message = channels.decode_control(payload)
+        except (msgspec.ValidationError, ValueError):
+            log.error("malformed control message for %s: %r", user_id, payload[:200])
+            return
+        for conn in self._hub.user_connections(user_id):
+            if message.revoke_sessions and conn.session_id in message.revoke_sessions:
+                conn.close(CloseCode.SESSION_REVOKED)
+            if message.unfollow is not None:
+                self._hub.remove_channel(conn, channels.posts(message.unfollow))
+            if message.follow is not None and message.since is not None:
+                self._spawn(self.follow_live(conn, message.follow, message.since))
+
+    async def follow_live(self, conn: Connection, author_id: str, since: str) -> None:
+        """Listen to a newly followed author on this connection. What the author posted after
+        ``since`` (the follow) but before the subscription took hold is backfilled from storage,
+        so nothing falls into the gap; what both paths carry is sent once."""
+        channel = channels.posts(author_id)
+        if channel in conn.channels or conn.close_requested:
+            return
+        conn.hold()
+        try:
+            await self._hub.add_channels(conn, [channel])
+            backlog = await self._social.author_backlog(author_id, since, self._settings.resume_max_items)
+            conn.replay(backlog.tails, backlog.positions)
+        except Exception:
+            log.exception("follow backfill of %s for connection %s failed", author_id, conn.id)
+            conn.close(CloseCode.SERVER_ERROR)  # the client resumes by cursor and loses nothing
+        finally:
+            conn.release()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def drain(self, code: CloseCode = CloseCode.GOING_AWAY) -> list[Connection]:
         """Ask every connection to close (server shutdown); returns them to wait on."""
         connections = self._hub.connections()
@@ -275,8 +325,14 @@ class Gateway:
 def limits(settings: Settings) -> m.Limits:
     return m.Limits(
         max_frame_bytes=MAX_FRAME_BYTES,
+        max_server_frame_bytes=MAX_SERVER_FRAME_BYTES,
         post_max_clusters=POST_MAX_CLUSTERS,
+        post_max_code_points=POST_MAX_CODE_POINTS,
         resume_max_items=settings.resume_max_items,
         send_queue_max=settings.send_queue_max,
         max_unused_invites=settings.max_unused_invites,
+        frame_burst=settings.frame_burst,
+        frame_refill_ms=settings.frame_refill_ms,
+        post_burst=settings.post_burst,
+        post_refill_ms=settings.post_refill_ms,
     )

@@ -8,25 +8,24 @@ Fan-out is the hot path: for each bus message the hub looks up the channel's con
 appends the *same* payload bytes to each one's send queue. No per-recipient encoding happens
 here; a connection only prefixes its sequence number when writing (see ``connection.py``).
 
-Control messages on ``ctl:<user>`` channels are handled here and never reach clients: they add
-or drop a channel for all the user's local connections (follow/unfollow on another device) or
-close revoked sessions.
+Control messages on ``ctl:<user>`` channels never reach clients: the hub hands them to the
+control handler the gateway installs (see ``endpoint.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterable
-from typing import Any
-
-import msgspec
+from collections.abc import Callable, Iterable
 
 from protocol.errors import CloseCode
 
 from .. import channels
 from ..bus.base import Bus
 from .connection import Connection
+
+#: Receives (user id, payload) for each control message addressed to a user.
+ControlHandler = Callable[[str, bytes], None]
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +37,11 @@ class Hub:
         self._by_user: dict[str, set[Connection]] = {}
         self._subscribed: set[str] = set()
         self._transitions: dict[str, asyncio.Task[None]] = {}
-        self._background: set[asyncio.Task[None]] = set()
+        self._on_control: ControlHandler = lambda user_id, payload: None
         bus.set_handler(self.deliver)
+
+    def set_control_handler(self, handler: ControlHandler) -> None:
+        self._on_control = handler
 
     # --- membership ---------------------------------------------------------------------------
 
@@ -126,29 +128,10 @@ class Hub:
     def deliver(self, channel: str, payload: bytes) -> None:
         """The bus handler: fan one message out to this node's connections."""
         if channel.startswith(channels.CONTROL_PREFIX):
-            self._control(channel.removeprefix(channels.CONTROL_PREFIX), payload)
+            self._on_control(channel.removeprefix(channels.CONTROL_PREFIX), payload)
             return
         for conn in self._members.get(channel, ()):
             conn.push_event(payload)
-
-    def _control(self, user_id: str, payload: bytes) -> None:
-        try:
-            message = channels.decode_control(payload)
-        except (msgspec.ValidationError, ValueError):
-            log.error("malformed control message for %s: %r", user_id, payload[:200])
-            return
-        for conn in self.user_connections(user_id):
-            if message.subscribe is not None:
-                self._spawn(self.add_channels(conn, [message.subscribe]))
-            if message.unsubscribe is not None:
-                self.remove_channel(conn, message.unsubscribe)
-            if message.revoke_sessions and conn.session_id in message.revoke_sessions:
-                conn.close(CloseCode.SESSION_REVOKED)
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     def close_all(self, code: CloseCode) -> None:
         for conn in self.connections():

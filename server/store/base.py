@@ -155,8 +155,8 @@ class Storage(Protocol):
 
     async def get_invite(self, code: str) -> InviteRecord | None: ...
 
-    async def list_invites(self, inviter_id: str) -> list[InviteRecord]:
-        """The inviter's invites, newest first (made in the same millisecond: last made first)."""
+    async def list_invites(self, inviter_id: str, *, limit: int) -> list[InviteRecord]:
+        """The inviter's newest ``limit`` invites, newest first (same millisecond: last made first)."""
 
     async def create_user(self, new: NewUser, *, invite_code: str, now_ms: int) -> UserRecord:
         """Create a user through an invite, in one atomic step: the invite must exist
@@ -224,6 +224,9 @@ class Storage(Protocol):
     async def delete_post(self, post_id: str) -> PostRecord | None:
         """Mark the post deleted at a fresh stream position; returns the updated record, or None
         if it did not exist or was already deleted."""
+
+    async def posts_by_author_after(self, author_id: str, *, after: str, limit: int) -> list[PostRecord]:
+        """The author's standing posts with ids > ``after``, oldest first, at most ``limit``."""
 
     async def following_timeline(self, user_id: str, *, before: str | None, limit: int) -> list[PostRecord]:
         """Standing posts by the user and those they follow, newest first, ids < ``before``."""

@@ -235,11 +235,12 @@ class SqliteStorage:
 
         return await self._read(read)
 
-    async def list_invites(self, inviter_id: str) -> list[InviteRecord]:
+    async def list_invites(self, inviter_id: str, *, limit: int) -> list[InviteRecord]:
         def read(conn: sqlite3.Connection) -> list[InviteRecord]:
             rows = conn.execute(
-                f"SELECT {_INVITE_COLUMNS} FROM invites WHERE inviter_id = ? ORDER BY created_ms DESC, code",
-                (inviter_id,),
+                f"SELECT {_INVITE_COLUMNS} FROM invites WHERE inviter_id = ? "
+                "ORDER BY created_ms DESC, rowid DESC LIMIT ?",
+                (inviter_id, limit),
             ).fetchall()
             return [_invite(row) for row in rows]
 
@@ -476,6 +477,17 @@ class SqliteStorage:
             return _post(row) if row else None
 
         return await self._write(write)
+
+    async def posts_by_author_after(self, author_id: str, *, after: str, limit: int) -> list[PostRecord]:
+        def read(conn: sqlite3.Connection) -> list[PostRecord]:
+            rows = conn.execute(
+                f"SELECT {_POST_COLUMNS} FROM posts WHERE author_id = ? AND id > ? "
+                "AND deleted_pos IS NULL ORDER BY id LIMIT ?",
+                (author_id, after, limit),
+            ).fetchall()
+            return [_post(row) for row in rows]
+
+        return await self._read(read)
 
     async def following_timeline(self, user_id: str, *, before: str | None, limit: int) -> list[PostRecord]:
         def read(conn: sqlite3.Connection) -> list[PostRecord]:

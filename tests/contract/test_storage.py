@@ -209,7 +209,7 @@ async def test_sixth_unused_invite_is_refused(storage: Storage) -> None:
     assert len({invite.code for invite in made}) == 5
     with pytest.raises(InviteLimitReached):
         await storage.create_invite(inviter_id=root.id, now_ms=NOW + 10, ttl_ms=WEEK, max_unused=5)
-    assert len(await storage.list_invites(root.id)) == 5
+    assert len(await storage.list_invites(root.id, limit=100)) == 5
 
 
 async def test_invite_limit_is_per_inviter(storage: Storage) -> None:
@@ -254,7 +254,7 @@ async def test_invite_limit_holds_under_concurrent_requests(storage: Storage) ->
     made = [r for r in results if isinstance(r, InviteRecord)]
     refused = [r for r in results if isinstance(r, InviteLimitReached)]
     assert (len(made), len(refused)) == (5, 7)
-    assert len(await storage.list_invites(root.id)) == 5
+    assert len(await storage.list_invites(root.id, limit=100)) == 5
 
 
 async def test_one_invite_makes_one_user_under_concurrent_sign_ups(storage: Storage) -> None:
@@ -289,7 +289,7 @@ async def test_no_limit_without_max_unused(storage: Storage) -> None:
     root = await make_user(storage, "root")
     for n in range(8):
         await storage.create_invite(inviter_id=root.id, now_ms=NOW + n, ttl_ms=WEEK, max_unused=None)
-    assert len(await storage.list_invites(root.id)) == 8
+    assert len(await storage.list_invites(root.id, limit=100)) == 8
 
 
 async def test_list_invites_newest_first_and_only_the_inviters(storage: Storage) -> None:
@@ -300,17 +300,17 @@ async def test_list_invites_newest_first_and_only_the_inviters(storage: Storage)
         for n in range(4)
     ]
     await storage.create_invite(inviter_id=bob.id, now_ms=NOW + 500, ttl_ms=WEEK, max_unused=5)
-    listed = await storage.list_invites(alice.id)
+    listed = await storage.list_invites(alice.id, limit=100)
     assert [invite.code for invite in listed] == [invite.code for invite in reversed(made)]
     assert listed[-1] == made[0]
-    assert await storage.list_invites("01JD0M7Q5W3K4T9V2X8Y6Z1ABC") == []
+    assert await storage.list_invites("01JD0M7Q5W3K4T9V2X8Y6Z1ABC", limit=100) == []
 
 
 async def test_list_invites_shows_who_used_them(storage: Storage) -> None:
     root = await make_user(storage, "root")
     invite = await storage.create_invite(inviter_id=root.id, now_ms=NOW, ttl_ms=WEEK, max_unused=5)
     friend = await storage.create_user(new_user("friend"), invite_code=invite.code, now_ms=NOW + 7)
-    [listed] = await storage.list_invites(root.id)
+    [listed] = await storage.list_invites(root.id, limit=100)
     assert (listed.used_by, listed.used_ms) == (friend.id, NOW + 7)
 
 
@@ -665,3 +665,28 @@ async def test_stream_matches_the_timeline(storage: Storage) -> None:
             standing[item.post.id] = item.post
     timeline = await storage.following_timeline(me.id, before=None, limit=100)
     assert [p.id for p in timeline] == sorted(standing, reverse=True)
+
+
+async def test_posts_by_author_after_is_one_authors_standing_posts_oldest_first(storage: Storage) -> None:
+    alice = await make_user(storage, "alice")
+    bob = await make_user(storage, "bob")
+    before = await post(storage, alice, "before", NOW)
+    kept = [await post(storage, alice, f"kept {n}", NOW + 1 + n) for n in range(3)]
+    await post(storage, bob, "someone else's", NOW + 10)
+    gone = await post(storage, alice, "deleted", NOW + 11)
+    await storage.delete_post(gone.id)
+    found = await storage.posts_by_author_after(alice.id, after=before.id, limit=10)
+    assert [p.id for p in found] == [p.id for p in kept]
+    assert [p.id for p in await storage.posts_by_author_after(alice.id, after=before.id, limit=2)] == [
+        p.id for p in kept[:2]
+    ]
+
+
+async def test_list_invites_returns_at_most_limit_newest(storage: Storage) -> None:
+    alice = await make_user(storage, "alice")
+    made = [
+        await storage.create_invite(inviter_id=alice.id, now_ms=NOW + n, ttl_ms=WEEK, max_unused=None)
+        for n in range(5)
+    ]
+    listed = await storage.list_invites(alice.id, limit=2)
+    assert [i.code for i in listed] == [made[4].code, made[3].code]

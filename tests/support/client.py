@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -55,8 +56,9 @@ class Client:
         self.close_reason: str | None = None
         self._pending: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
         self._violations: list[BaseException] = []
-        #: The op of every request sent with an id, to validate its ok frame.
-        self._sent_ops: dict[object, str] = {}
+        #: The ops of requests sent with each id, oldest first (the server answers in order),
+        #: to validate an ok frame against its request's result type.
+        self._sent_ops: dict[object, deque[str]] = defaultdict(deque)
         self._answered: set[str] = set()
         self._closed = asyncio.Event()
         self._hello = asyncio.Event()
@@ -86,7 +88,8 @@ class Client:
                 frame = orjson.loads(message)
                 request_op = None
                 if frame.get("op") in ("ok", "error"):
-                    request_op = self._sent_ops.pop(frame.get("id"), None)
+                    ops = self._sent_ops.get(frame.get("id"))
+                    request_op = ops.popleft() if ops else None
                     if frame.get("id") in self._pending:
                         request_op, future = self._pending.pop(frame["id"])
                         if not future.done():
@@ -141,7 +144,7 @@ class Client:
     def _remember(self, frame: object) -> None:
         """Note the op of a request, so its ok frame can be validated against the op's result."""
         if isinstance(frame, dict) and isinstance(frame.get("id"), str) and isinstance(frame.get("op"), str):
-            self._sent_ops[frame["id"]] = frame["op"]
+            self._sent_ops[frame["id"]].append(frame["op"])
 
     async def call(self, op: str, **args: Any) -> dict[str, Any]:
         """Send a request; return its ok frame's data or raise ErrorFrame."""

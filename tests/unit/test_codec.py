@@ -357,3 +357,27 @@ def test_decoding_any_object_with_a_real_op_yields_a_frame_or_a_protocol_error(
         assert isinstance(error.code, ErrorCode)
     else:
         assert m.op_of(type(decoded)) == op
+
+
+def test_the_largest_server_frame_stays_under_the_documented_bound() -> None:
+    """A timeline page of 100 posts at the code-point limits, every code point 4 bytes of UTF-8."""
+    from protocol.codec import MAX_SERVER_FRAME_BYTES, ok_frame
+    from protocol.text import DISPLAY_NAME_MAX_CODE_POINTS, POST_MAX_CODE_POINTS
+
+    author = m.User(
+        id="0" * 26,
+        handle="h" * 20,
+        display_name="\U0001d165" * DISPLAY_NAME_MAX_CODE_POINTS,
+        verified=True,
+        bot=True,
+    )
+    post = m.Post(
+        id="1" * 26,
+        author=author,
+        text="\U0001d165" * POST_MAX_CODE_POINTS,
+        emotext=Emotext.SUPER_SHAKE,
+        reply_to="2" * 26,
+        created_at="2026-11-21T13:45:00.123Z",
+    )
+    page = m.TimelinePage(posts=[post] * 100, next="3" * 26)
+    assert len(ok_frame("r" * 64, page)) <= MAX_SERVER_FRAME_BYTES

@@ -117,6 +117,7 @@ def test_reconnect_and_terminal_close_codes_are_the_expected_ones() -> None:
         CloseCode.SLOW_CONSUMER,
         CloseCode.RATE_LIMITED,
         CloseCode.AUTH_TIMEOUT,
+        CloseCode.SERVER_ERROR,
     }
     assert set(CloseCode) - reconnect == {
         CloseCode.AUTH_FAILED,

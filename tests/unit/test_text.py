@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.text import (
     POST_MAX_CLUSTERS,
+    POST_MAX_CODE_POINTS,
     Emotext,
     TextProblem,
     check_text,
@@ -64,16 +65,16 @@ def test_post_text_returns_nfc() -> None:
 
 def test_149_characters_accepted_and_150_refused() -> None:
     assert POST_MAX_CLUSTERS == 149
-    assert check_text("あ" * 149, POST_MAX_CLUSTERS) is None
+    assert check_text("あ" * 149, POST_MAX_CLUSTERS, POST_MAX_CODE_POINTS) is None
     assert rules.post_text("あ" * 149) == "あ" * 149
-    assert check_text("あ" * 150, POST_MAX_CLUSTERS) is TextProblem.TOO_LONG
+    assert check_text("あ" * 150, POST_MAX_CLUSTERS, POST_MAX_CODE_POINTS) is TextProblem.TOO_LONG
     assert refusal("あ" * 150) is ErrorCode.TEXT_TOO_LONG
 
 
 def test_149_family_emoji_accepted_though_they_are_many_code_points() -> None:
     text = FAMILY * 149
     assert len(text) == 149 * 7
-    assert check_text(text, POST_MAX_CLUSTERS) is None
+    assert check_text(text, POST_MAX_CLUSTERS, POST_MAX_CODE_POINTS) is None
     assert rules.post_text(text) == text
     assert refusal(FAMILY * 150) is ErrorCode.TEXT_TOO_LONG
 
@@ -101,7 +102,7 @@ def test_149_nfd_characters_are_counted_after_normalisation() -> None:
     ],
 )
 def test_blank_text_refused_as_empty(text: str) -> None:
-    assert check_text(normalize(text), POST_MAX_CLUSTERS) is TextProblem.EMPTY
+    assert check_text(normalize(text), POST_MAX_CLUSTERS, POST_MAX_CODE_POINTS) is TextProblem.EMPTY
     assert refusal(text) is ErrorCode.TEXT_EMPTY
 
 
@@ -112,7 +113,7 @@ def test_blank_text_refused_as_empty(text: str) -> None:
 )
 def test_control_characters_refused_as_invalid(char: str) -> None:
     text = f"hello{char}world"
-    assert check_text(text, POST_MAX_CLUSTERS) is TextProblem.CONTROL
+    assert check_text(text, POST_MAX_CLUSTERS, POST_MAX_CODE_POINTS) is TextProblem.CONTROL
     assert refusal(text) is ErrorCode.TEXT_INVALID
 
 
@@ -122,7 +123,7 @@ def test_crlf_refused_so_line_endings_cannot_count_differently() -> None:
 
 def test_tab_and_newline_inside_text_are_fine() -> None:
     text = "地震だ\tみんな\n無事？"
-    assert check_text(text, POST_MAX_CLUSTERS) is None
+    assert check_text(text, POST_MAX_CLUSTERS, POST_MAX_CODE_POINTS) is None
     assert rules.post_text(text) == text
 
 
@@ -136,3 +137,15 @@ def test_emotext_has_exactly_13_distinct_members() -> None:
 def test_clusters_never_outnumber_code_points(text: str) -> None:
     normal = normalize(text)
     assert count_clusters(normal) <= len(normal)
+
+
+def test_stacked_combining_marks_are_capped_by_code_points() -> None:
+    """One cluster can hold any number of marks; 149 of them must not become megabytes."""
+    zalgo = "e" + "\u0301" * 2100  # NFC folds the first accent into "é": 2,100 code points remain
+    assert count_clusters(zalgo) == 1
+    assert check_text(zalgo, POST_MAX_CLUSTERS, POST_MAX_CODE_POINTS) is TextProblem.TOO_LONG
+    with pytest.raises(ProtocolError) as refused:
+        rules.post_text(zalgo)
+    assert refused.value.code is ErrorCode.TEXT_TOO_LONG
+    heavy = ("e" + "\U0001d165" * 12) * 149  # 1,937 code points: within both limits
+    assert rules.post_text(heavy) == heavy

@@ -1,0 +1,149 @@
+"""The outgoing side of one connection, deterministically: ordering, holds, dedup, backpressure.
+
+The sink stands in for the WebSocket (a transport, not one of our ports); it can stall like a
+client that stopped reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from protocol.codec import event_tail
+from protocol.errors import CloseCode
+from protocol.messages import PostDeleted
+from server.gateway.connection import Connection, State
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, object]] = []
+        self.closed: tuple[int, str | None] | None = None
+        self.open = asyncio.Event()
+        self.open.set()
+
+    async def send_text(self, data: str) -> None:
+        await self.open.wait()
+        self.sent.append(orjson.loads(data))
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        self.closed = (code, reason)
+
+
+def tail(pos: str) -> bytes:
+    return event_tail(PostDeleted(post_id=pos, author_id="A" * 26), pos)
+
+
+def pos(n: int) -> str:
+    return f"{n:026d}"
+
+
+async def run(conn: Connection, sink: Sink) -> asyncio.Task[None]:
+    task = asyncio.create_task(conn.run_writer())
+    await asyncio.sleep(0)
+    return task
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_frames_and_events_go_out_in_order_with_gap_free_seq() -> None:
+    sink = Sink()
+    conn = Connection(sink, connection_id="c", send_queue_max=16)
+    writer = await run(conn, sink)
+    conn.send_frame(b'{"op":"hello"}')
+    conn.push_event(tail(pos(1)))
+    conn.push_event(tail(pos(2)), ephemeral=True)
+    conn.push_event(tail(pos(3)))
+    await settle()
+    assert [f.get("seq") for f in sink.sent] == [None, 1, 2, 3]
+    assert [f.get("pos") for f in sink.sent[1:]] == [pos(1), pos(2), pos(3)]
+    writer.cancel()
+
+
+async def test_held_events_follow_the_backlog_without_repeats() -> None:
+    sink = Sink()
+    conn = Connection(sink, connection_id="c", send_queue_max=16)
+    writer = await run(conn, sink)
+    conn.hold()
+    assert conn.state is State.RESUMING
+    conn.push_event(tail(pos(3)))  # live copies of backlog items, and a newer one
+    conn.push_event(tail(pos(4)))
+    conn.push_event(tail(pos(5)))
+    await settle()
+    assert sink.sent == []  # nothing goes out while held
+    conn.send_frame(b'{"op":"ready"}')
+    conn.replay([tail(pos(1)), tail(pos(2)), tail(pos(3)), tail(pos(4))], [pos(1), pos(2), pos(3), pos(4)])
+    conn.release()
+    await settle()
+    assert [f.get("pos") for f in sink.sent] == [None, pos(1), pos(2), pos(3), pos(4), pos(5)]
+    assert [f.get("seq") for f in sink.sent[1:]] == [1, 2, 3, 4, 5]
+    assert conn.state is State.LIVE
+    writer.cancel()
+
+
+async def test_holds_nest_and_release_after_the_last() -> None:
+    """A follow backfill may start in the middle of a resume."""
+    sink = Sink()
+    conn = Connection(sink, connection_id="c", send_queue_max=16)
+    writer = await run(conn, sink)
+    conn.hold()  # the resume
+    conn.push_event(tail(pos(10)))
+    conn.hold()  # a follow's backfill
+    conn.push_event(tail(pos(11)))
+    conn.replay([tail(pos(11))], [pos(11)])  # the backfill already had 11
+    conn.release()
+    await settle()
+    assert [f.get("pos") for f in sink.sent] == [pos(11)]  # the backlog goes out, held still held
+    conn.replay([tail(pos(10))], [pos(10)])  # the resume's backlog had 10
+    conn.release()
+    await settle()
+    assert [f.get("pos") for f in sink.sent] == [pos(11), pos(10)]  # each once, nothing held repeated
+    writer.cancel()
+
+
+async def test_a_full_queue_sheds_ephemeral_events_first_then_closes_4002() -> None:
+    sink = Sink()
+    sink.open.clear()  # the client stopped reading
+    conn = Connection(sink, connection_id="c", send_queue_max=4)
+    writer = await run(conn, sink)
+    conn.push_event(tail(pos(0)))  # taken by the writer, stuck in send
+    await settle()
+    for n in range(1, 5):
+        conn.push_event(tail(pos(n)), ephemeral=(n == 2))
+    assert conn.queue_depth == 4  # full
+    conn.push_event(tail(pos(5)))  # ephemeral 2 is shed to make room instead of closing
+    assert not conn.close_requested and conn.queue_depth == 4
+    conn.push_event(tail(pos(6)))  # full, nothing left to shed
+    assert conn.close_requested
+    await asyncio.wait_for(writer, 1)  # close() interrupted the stuck send
+    assert sink.closed is not None and sink.closed[0] == CloseCode.SLOW_CONSUMER
+
+
+async def test_a_backlog_does_not_count_against_the_queue_bound() -> None:
+    sink = Sink()
+    conn = Connection(sink, connection_id="c", send_queue_max=4)
+    writer = await run(conn, sink)
+    conn.hold()
+    conn.replay([tail(pos(n)) for n in range(100)], [pos(n) for n in range(100)])
+    conn.release()
+    await settle()
+    await asyncio.sleep(0.01)
+    assert not conn.close_requested
+    assert len(sink.sent) == 100
+    writer.cancel()
+
+
+async def test_overflowing_the_hold_closes_4002() -> None:
+    sink = Sink()
+    conn = Connection(sink, connection_id="c", send_queue_max=4)
+    writer = await run(conn, sink)
+    conn.hold()
+    for n in range(5):
+        conn.push_event(tail(pos(n)))
+    assert conn.close_requested
+    await asyncio.wait_for(writer, 1)
+    assert sink.closed is not None and sink.closed[0] == CloseCode.SLOW_CONSUMER
