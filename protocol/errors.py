@@ -152,8 +152,8 @@ CLOSE_MEANINGS: dict[CloseCode, str] = {
     CloseCode.SLOW_CONSUMER: "The client read too slowly and its send queue overflowed.",
     CloseCode.RATE_LIMITED: "The client sent frames faster than the connection's frame budget.",
     CloseCode.AUTH_TIMEOUT: "No `auth` frame arrived within the auth timeout after `hello`.",
-    CloseCode.SERVER_ERROR: "The server failed while setting up the connection (storage down, a "
-    "fault); reconnect with back-off.",
+    CloseCode.SERVER_ERROR: "The server failed while setting up or serving the connection (storage "
+    "down, a fault); reconnect with back-off.",
     CloseCode.AUTH_FAILED: "The token (or cookie) is unknown, expired or revoked, or a cookie "
     "was sent from a foreign Origin. Log in again.",
     CloseCode.SESSION_REVOKED: "The session was revoked while connected (log-out, password change).",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgspec
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,19 +24,8 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
-FIELDS = [
-    "id",
-    "text",
-    "emotext",
-    "reply_to",
-    "post_id",
-    "user_id",
-    "handle",
-    "limit",
-    "before",
-    "token",
-    "cursors",
-]
+# Every argument name any client frame has, so new ops are fuzzed without touching this file.
+FIELDS = sorted({f.name for t in CLIENT_FRAME_TYPES for f in msgspec.structs.fields(t)})
 structured = st.fixed_dictionaries(
     {"op": st.sampled_from(OPS) | st.text(max_size=12)},
     optional={

@@ -39,8 +39,7 @@ async def test_post_reaches_two_followers_and_the_authors_other_device(
 
 
 async def test_deletion_reaches_followers(server: ServerProcess, users: Users) -> None:
-    author = await users.new("author")
-    fan = await users.new("fan", invited_by=author)
+    author, fan = await users.author_and_fan()
     author_client = await Client.login(server, author.token)
     fan_client = await Client.login(server, fan.token)
     post = (await author_client.call("post.create", text="消します"))["post"]

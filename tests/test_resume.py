@@ -10,8 +10,7 @@ from tests.support.server import ServerProcess
 
 
 async def test_resume_after_50_missed_posts(server: ServerProcess, users: Users) -> None:
-    author = await users.new("author")
-    fan = await users.new("fan", invited_by=author)
+    author, fan = await users.author_and_fan()
     author_client = await Client.login(server, author.token)
     fan_client = await Client.login(server, fan.token)
     seen = (await author_client.call("post.create", text="before the drop"))["post"]
@@ -35,8 +34,7 @@ async def test_resume_after_50_missed_posts(server: ServerProcess, users: Users)
 
 
 async def test_deletions_while_away_are_replayed(server: ServerProcess, users: Users) -> None:
-    author = await users.new("author")
-    fan = await users.new("fan", invited_by=author)
+    author, fan = await users.author_and_fan()
     author_client = await Client.login(server, author.token)
     fan_client = await Client.login(server, fan.token)
     seen = (await author_client.call("post.create", text="you saw this"))["post"]
@@ -60,8 +58,7 @@ async def test_deletions_while_away_are_replayed(server: ServerProcess, users: U
 async def test_too_many_missed_means_recovered_false(start_server: Callable[..., ServerProcess]) -> None:
     server = start_server(TSUDOI_RESUME_MAX_ITEMS="20")
     users = Users(server)
-    author = await users.new("author")
-    fan = await users.new("fan", invited_by=author)
+    author, fan = await users.author_and_fan()
     author_client = await Client.login(server, author.token)
     first = (await author_client.call("post.create", text="seen"))["post"]
     for n in range(21):
@@ -90,8 +87,7 @@ async def test_nothing_missed_is_recovered_with_nothing_replayed(server: ServerP
 
 async def test_posts_made_during_the_resume_arrive_exactly_once(server: ServerProcess, users: Users) -> None:
     """Subscribing before reading the backlog must neither drop nor repeat concurrent posts."""
-    author = await users.new("author")
-    fan = await users.new("fan", invited_by=author)
+    author, fan = await users.author_and_fan()
     author_client = await Client.login(server, author.token)
     start = (await author_client.call("post.create", text="cursor"))["post"]["id"]
     for n in range(30):
@@ -121,8 +117,7 @@ async def test_posts_made_during_the_resume_arrive_exactly_once(server: ServerPr
 async def test_resume_across_a_server_restart(start_server: Callable[..., ServerProcess]) -> None:
     server = start_server()
     users = Users(server)
-    author = await users.new("author")
-    fan = await users.new("fan", invited_by=author)
+    author, fan = await users.author_and_fan()
     author_client = await Client.login(server, author.token)
     fan_client = await Client.login(server, fan.token)
     await author_client.call("post.create", text="before restart")

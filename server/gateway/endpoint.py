@@ -128,6 +128,9 @@ class Gateway:
             conn.close(
                 CloseCode.AUTH_TIMEOUT if conn.state is State.AWAITING_AUTH else CloseCode.HEARTBEAT_TIMEOUT
             )
+        except Exception:  # a fault outside any one request: never let it reach the server
+            log.exception("connection %s failed", conn.id)
+            conn.close(CloseCode.SERVER_ERROR)
         finally:
             self._hub.detach(conn)
             if conn.close_requested:

@@ -108,7 +108,10 @@ class Hub:
         return task
 
     async def _transition(self, channel: str) -> None:
-        """Bring the bus subscription in line with local demand, one change at a time."""
+        """Bring the bus subscription in line with local demand, one change at a time.
+
+        If demand changed while the bus call was in flight, the next transition follows. If the
+        bus call failed, none does: retrying is the bus adapter's job when it reconnects."""
         try:
             if channel in self._members and channel not in self._subscribed:
                 await self._bus.subscribe(channel)
@@ -118,6 +121,7 @@ class Hub:
                 self._subscribed.discard(channel)
         except Exception:
             log.exception("bus (un)subscribe of %s failed", channel)
+            return
         finally:
             del self._transitions[channel]
         if (channel in self._members) != (channel in self._subscribed):

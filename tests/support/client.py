@@ -243,6 +243,11 @@ class Users:
             raise AssertionError(response.text)
         return _account(response.json(), f"{handle}-password-long")
 
+    async def author_and_fan(self) -> tuple[Account, Account]:
+        """An author and a follower of theirs (the fan joined through the author's invite)."""
+        author = await self.new("author")
+        return author, await self.new("fan", invited_by=author)
+
     async def close(self) -> None:
         await self.http.aclose()
 
