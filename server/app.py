@@ -53,7 +53,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.argon2_profile == "test":
             log.warning("TSUDOI_ARGON2_PROFILE=test: cheap password hashes, for tests only")
-        store = await open_storage(settings.data_dir, sqlite_synchronous=settings.sqlite_synchronous)
+        store = await open_storage(settings)
         bus = await open_bus()
         passwords = Passwords(settings.argon2_profile)
         publisher = Publisher(bus)

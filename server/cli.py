@@ -127,7 +127,7 @@ async def admin_invite(settings: Settings, *, as_json: bool) -> int:
     from .publisher import Publisher
     from .store import open_storage
 
-    store = await open_storage(settings.data_dir, sqlite_synchronous=settings.sqlite_synchronous)
+    store = await open_storage(settings)
     try:
         accounts = Accounts(
             store, Passwords(settings.argon2_profile), Publisher(LocalBus()), settings, now_ms

@@ -47,6 +47,13 @@ class Settings:
     public_url: str = ""
     #: Extra origins allowed to use cookie auth on /ws, besides the server's own.
     allowed_origins: tuple[str, ...] = ()
+    #: Scale-out: a Redis URL turns on the Redis bus (redis://, rediss://; for Redis Cluster set
+    #: redis_cluster too), a MongoDB URL the MongoDB storage. Neither is needed to start.
+    redis_url: str = ""
+    redis_cluster: bool = False
+    mongodb_url: str = ""
+    #: The MongoDB database name (when the URL names none).
+    mongodb_database: str = "tsudoi"
     #: "default" (argon2-cffi's RFC 9106 low-memory profile) or "test" (cheap; tests only).
     argon2_profile: str = "default"
     sqlite_synchronous: str = "full"

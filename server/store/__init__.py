@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from ..config import Settings
 from .base import Storage
 
 
-async def open_storage(data_dir: Path, *, sqlite_synchronous: str = "full") -> Storage:
-    """The configured storage adapter (the embedded SQLite default for now)."""
+async def open_storage(settings: Settings) -> Storage:
+    """The configured storage adapter: MongoDB when ``mongodb_url`` is set, else SQLite."""
+    if settings.mongodb_url:
+        from .mongo import MongoStorage
+
+        return await MongoStorage.open(settings.mongodb_url, database=settings.mongodb_database)
     from .sqlite import SqliteStorage
 
-    return await SqliteStorage.open(data_dir / "tsudoi.sqlite3", synchronous=sqlite_synchronous)
+    return await SqliteStorage.open(settings.database_path, synchronous=settings.sqlite_synchronous)
