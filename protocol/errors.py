@@ -132,6 +132,7 @@ class CloseCode(enum.IntEnum):
     RATE_LIMITED = 4003
     AUTH_TIMEOUT = 4004
     SERVER_ERROR = 4005
+    RESYNC_REQUIRED = 4006
     AUTH_FAILED = 4500
     SESSION_REVOKED = 4501
     BAD_HANDSHAKE = 4502
@@ -154,6 +155,8 @@ CLOSE_MEANINGS: dict[CloseCode, str] = {
     CloseCode.AUTH_TIMEOUT: "No `auth` frame arrived within the auth timeout after `hello`.",
     CloseCode.SERVER_ERROR: "The server failed while setting up or serving the connection (storage "
     "down, a fault); reconnect with back-off.",
+    CloseCode.RESYNC_REQUIRED: "Live delivery between server nodes was interrupted and the server "
+    "cannot tell which events this connection missed; reconnect with your cursor to resume.",
     CloseCode.AUTH_FAILED: "The token (or cookie) is unknown, expired or revoked, or a cookie "
     "was sent from a foreign Origin. Log in again.",
     CloseCode.SESSION_REVOKED: "The session was revoked while connected (log-out, password change).",

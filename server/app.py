@@ -54,13 +54,15 @@ def create_app(settings: Settings) -> Starlette:
         if settings.argon2_profile == "test":
             log.warning("TSUDOI_ARGON2_PROFILE=test: cheap password hashes, for tests only")
         store = await open_storage(settings)
-        bus = await open_bus()
+        bus = await open_bus(settings)
         passwords = Passwords(settings.argon2_profile)
         publisher = Publisher(bus)
         accounts = Accounts(store, passwords, publisher, settings, now_ms)
         social = Social(store, publisher, now_ms)
         hub = Hub(bus)
         gateway = Gateway(accounts=accounts, social=social, hub=hub, settings=settings, clock=now_ms)
+        bus.set_state_handler(gateway.bus_state_changed)
+        await hub.listen_cluster(gateway.cluster_notice)
         api = HttpApi(
             accounts=accounts, social=social, gateway=gateway, store=store, bus=bus, settings=settings
         )

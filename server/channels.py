@@ -13,6 +13,21 @@ import msgspec
 import orjson
 
 CONTROL_PREFIX = "ctl:"
+#: Every node listens here, whatever its connections: cluster-wide notices (see Resync).
+CLUSTER = "cluster"
+#: A bus message is the event's stream position (26 bytes, or dashes for none) followed by the
+#: event tail, so a node learns the position without parsing the JSON.
+POS_WIDTH = 26
+_NO_POS = b"-" * POS_WIDTH
+
+
+def envelope(tail: bytes, pos: str | None) -> bytes:
+    return (pos.encode() if pos else _NO_POS) + tail
+
+
+def open_envelope(payload: bytes) -> tuple[bytes, str | None]:
+    head = payload[:POS_WIDTH]
+    return payload[POS_WIDTH:], (None if head == _NO_POS else head.decode())
 
 
 def posts(user_id: str) -> str:
@@ -46,9 +61,22 @@ class Control(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     revoke_sessions: list[str] | None = None
 
 
-def encode_control(message: Control) -> bytes:
+class Resync(msgspec.Struct, forbid_unknown_fields=True):
+    """A node's bus link was down from ``since_ms`` to ``until_ms``: what it published then never
+    reached the other nodes, so every node fills its connections' gaps from storage."""
+
+    node: str
+    since_ms: int
+    until_ms: int
+
+
+def encode_control(message: Control | Resync) -> bytes:
     return orjson.dumps(msgspec.to_builtins(message))
 
 
 def decode_control(payload: bytes) -> Control:
     return msgspec.convert(orjson.loads(payload), Control)
+
+
+def decode_resync(payload: bytes) -> Resync:
+    return msgspec.convert(orjson.loads(payload), Resync)

@@ -50,6 +50,8 @@ class Settings:
     #: Scale-out: a Redis URL turns on the Redis bus (redis://, rediss://; for Redis Cluster set
     #: redis_cluster too), a MongoDB URL the MongoDB storage. Neither is needed to start.
     redis_url: str = ""
+    #: Sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7+) on a single Redis; implied by redis_cluster.
+    redis_sharded: bool = False
     redis_cluster: bool = False
     mongodb_url: str = ""
     #: The MongoDB database name (when the URL names none).

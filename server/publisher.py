@@ -16,9 +16,9 @@ class Publisher:
         self._bus = bus
 
     def event(self, to: Iterable[str], data: EventData, pos: str | None = None) -> None:
-        tail = event_tail(data, pos)
+        payload = channels.envelope(event_tail(data, pos), pos)
         for channel in to:
-            self._bus.publish(channel, tail)
+            self._bus.publish(channel, payload)
 
     def control(self, user_id: str, message: channels.Control) -> None:
         self._bus.publish(channels.control(user_id), channels.encode_control(message))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.client import Client, Users
+from tests.support.redis import RedisProcess
 from tests.support.schema import VALIDATED
 from tests.support.server import ServerProcess
 
@@ -61,3 +62,19 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"server frames validated against protocol/asyncapi.json: {total} "
             f"({len(VALIDATED)} message kinds)"
         )
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    """One private redis-server per test process; tests use distinct channels and databases."""
+    process = RedisProcess(tmp_path_factory.mktemp("redis")).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A redis-server of the test's own, which the test may stop and restart."""
+    process = RedisProcess(tmp_path / "redis").start()
+    yield process
+    process.stop()

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from ..config import Settings
 from .base import Bus
 
 
-async def open_bus() -> Bus:
-    """The configured bus adapter (the in-process one for now)."""
+async def open_bus(settings: Settings) -> Bus:
+    """The configured bus adapter: Redis when ``redis_url`` is set, else the in-process bus."""
+    if settings.redis_url:
+        from .redis import RedisBus
+
+        return await RedisBus.open(
+            settings.redis_url, sharded=settings.redis_sharded, cluster=settings.redis_cluster
+        )
     from .local import LocalBus
 
     return LocalBus()

@@ -16,7 +16,11 @@ Contract (tested against every adapter in ``tests/contract/test_bus.py``):
   is delivered; messages for channels a node is not subscribed to are not delivered to it.
 - Delivery is at most once. Anything that must not be lost is in storage first; a client that
   missed a message recovers it from storage by cursor.
-- :attr:`Bus.healthy` is False while the bus cannot deliver between nodes.
+- :attr:`Bus.healthy` is False while the bus cannot deliver between nodes. Local delivery (to
+  this node's own subscribers) never depends on it.
+- When the bus recovers from an outage, the state handler is called with ``(True, down_since_ms)``
+  once every subscription is restored; messages published meanwhile by other nodes were not
+  delivered here, and the caller fills that gap from storage.
 """
 
 from __future__ import annotations
@@ -26,11 +30,16 @@ from typing import Protocol
 
 #: Receives (channel, payload) for every message on a subscribed channel.
 Handler = Callable[[str, bytes], None]
+#: Receives (healthy, since_ms): (False, when it went down) and (True, when it had gone down).
+StateHandler = Callable[[bool, int | None], None]
 
 
 class Bus(Protocol):
     def set_handler(self, handler: Handler) -> None:
         """Install the one function that receives this node's messages (before subscribing)."""
+
+    def set_state_handler(self, handler: StateHandler) -> None:
+        """Install the function told when the bus goes down and comes back."""
 
     def publish(self, channel: str, payload: bytes) -> None: ...
 

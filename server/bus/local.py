@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Handler
+from .base import Handler, StateHandler
 
 
 def _drop(channel: str, payload: bytes) -> None:
@@ -18,6 +18,9 @@ class LocalBus:
 
     def set_handler(self, handler: Handler) -> None:
         self._handler = handler
+
+    def set_state_handler(self, handler: StateHandler) -> None:
+        """In-process delivery cannot fail: the state never changes."""
 
     def publish(self, channel: str, payload: bytes) -> None:
         if channel in self._channels:

@@ -110,6 +110,9 @@ class Social:
     async def followee_ids(self, user: UserRecord) -> list[str]:
         return await self._store.followee_ids(user.id)
 
+    async def followee_ids_of(self, user_id: str) -> list[str]:
+        return await self._store.followee_ids(user_id)
+
     async def profile(self, viewer: UserRecord, handle: str) -> Profile:
         record = await self._store.get_user_by_handle(handle)
         if record is None:
@@ -132,9 +135,9 @@ class Social:
         authors = await self._store.get_users([r.author_id for r in records])
         return [present.post(r, authors[r.author_id]) for r in records if r.author_id in authors]
 
-    async def following_backlog(self, user: UserRecord, after: str, limit: int) -> Backlog:
+    async def following_backlog(self, user_id: str, after: str, limit: int) -> Backlog:
         """Everything on the user's following stream after ``after``, as the live events were."""
-        items = await self._store.following_stream_after(user.id, after=after, limit=limit + 1)
+        items = await self._store.following_stream_after(user_id, after=after, limit=limit + 1)
         if len(items) > limit:
             return Backlog(recovered=False, tails=[], positions=[])
         authors = await self._store.get_users([item.post.author_id for item in items])

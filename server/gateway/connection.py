@@ -24,14 +24,15 @@ import logging
 from collections import deque
 from typing import Any, Protocol
 
-import orjson
-
 from protocol.codec import event_frame
 from protocol.errors import CloseCode
 
 log = logging.getLogger(__name__)
 
 _FRAME, _EVENT, _EPHEMERAL, _BACKLOG = 0, 1, 2, 3
+#: Positions a connection remembers having been given (about 75 bytes each): enough to fill the
+#: gap of a short bus outage in place. Longer gaps make the client resume by its own cursor.
+RECENT_MAX = 128
 
 
 class Sink(Protocol):
@@ -57,12 +58,18 @@ class Connection:
         self.session_id: str | None = None
         #: Bus channels this connection listens to (maintained by the hub).
         self.channels: set[str] = set()
+        #: The greatest stream position this connection has been given.
+        self.last_pos: str | None = None
+        #: The most recent positions given (at most RECENT_MAX), and the greatest one forgotten:
+        #: what ``given_since`` can answer for when a gap is filled from storage.
+        self._recent: deque[str] = deque()
+        self._forgotten: str = ""
         self._sink = sink
         self._max = send_queue_max
         self._queue: deque[tuple[int, Any]] = deque()
         self._wakeup = asyncio.Event()
         self._seq = 0
-        self._held: list[bytes] = []
+        self._held: list[tuple[bytes, str | None]] = []
         self._holds = 0
         self._replayed: set[str] = set()
         self._close: tuple[int, str] | None = None
@@ -74,17 +81,17 @@ class Connection:
 
     def send_frame(self, frame: bytes) -> None:
         """A complete frame (hello, ready, ok, error): never dropped."""
-        self._enqueue(_FRAME, frame)
+        self._enqueue(_FRAME, frame, None)
 
-    def push_event(self, tail: bytes, *, ephemeral: bool = False) -> None:
-        """An event, as the shared tail from :func:`protocol.codec.event_tail`."""
+    def push_event(self, tail: bytes, pos: str | None = None, *, ephemeral: bool = False) -> None:
+        """An event: the shared tail from :func:`protocol.codec.event_tail`, and its position."""
         if self._holds:
             if len(self._held) >= self._max:
                 self.close(CloseCode.SLOW_CONSUMER)
             else:
-                self._held.append(tail)
+                self._held.append((tail, pos))
             return
-        self._enqueue(_EPHEMERAL if ephemeral else _EVENT, tail)
+        self._enqueue(_EPHEMERAL if ephemeral else _EVENT, tail, pos)
 
     def hold(self) -> None:
         """Start holding live events (call before subscribing, then read the backlog)."""
@@ -97,8 +104,10 @@ class Connection:
         stream positions, so held live copies of them are dropped on release. A backlog is
         bounded by ``resume_max_items`` already, so it does not count against ``send_queue_max``."""
         if tails and self._close is None:
-            self._queue.append((_BACKLOG, tails))
+            self._queue.append((_BACKLOG, tails, None))
             self._replayed.update(positions)
+            for pos in positions:
+                self._given(pos)
             self._wakeup.set()
 
     def release(self) -> None:
@@ -108,24 +117,43 @@ class Connection:
             return
         held, replayed = self._held, self._replayed
         self._held, self._replayed = [], set()
-        for tail in held:
-            if replayed and orjson.loads(b"{" + tail).get("pos") in replayed:
-                continue
-            self._enqueue(_EVENT, tail)
+        for tail, pos in held:
+            if pos is None or pos not in replayed:
+                self._enqueue(_EVENT, tail, pos)
         if self.state is State.RESUMING:
             self.state = State.LIVE
 
-    def _enqueue(self, kind: int, payload: bytes) -> None:
+    # --- what was given: for filling gaps after a bus outage -------------------------------
+
+    def given_since(self, since: str) -> set[str] | None:
+        """The positions given after ``since``, or None if some of them were forgotten already
+        (then only the client, resuming by its cursor, can tell what it has)."""
+        if self._forgotten > since:
+            return None
+        return {pos for pos in self._recent if pos > since}
+
+    def _given(self, pos: str) -> None:
+        if self.last_pos is None or pos > self.last_pos:
+            self.last_pos = pos
+        self._recent.append(pos)
+        if len(self._recent) > RECENT_MAX:
+            forgotten = self._recent.popleft()
+            if forgotten > self._forgotten:
+                self._forgotten = forgotten
+
+    def _enqueue(self, kind: int, payload: bytes, pos: str | None) -> None:
         if self._close is not None:
             return
         if len(self._queue) >= self._max and not self._shed_ephemeral():
             self.close(CloseCode.SLOW_CONSUMER)
             return
-        self._queue.append((kind, payload))
+        self._queue.append((kind, payload, pos))
+        if pos is not None:
+            self._given(pos)
         self._wakeup.set()
 
     def _shed_ephemeral(self) -> bool:
-        for index, (kind, _) in enumerate(self._queue):
+        for index, (kind, _, _) in enumerate(self._queue):
             if kind == _EPHEMERAL:
                 del self._queue[index]
                 return True
@@ -177,7 +205,7 @@ class Connection:
                     code, reason = self._close
                     await self._sink.close(code, reason)
                     return
-                kind, payload = self._queue.popleft()
+                kind, payload, _ = self._queue.popleft()
                 if kind == _FRAME:
                     await self._send(payload)
                 elif kind == _BACKLOG:

@@ -39,7 +39,7 @@ from .. import __version__, channels
 from ..config import Settings
 from ..domain.accounts import Accounts
 from ..domain.social import Backlog, Social
-from ..ids import IdGenerator
+from ..ids import IdGenerator, floor_id
 from ..ratelimit import RateLimiter
 from ..store.base import StorageUnavailable, UserRecord
 from .connection import Connection, State
@@ -48,6 +48,10 @@ from .hub import Hub
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "tsudoi_session"
+#: Node clocks disagree a little, and ids carry their maker's clock: a gap is filled from this
+#: much before the outage began, so an item stamped by a node running behind is not skipped.
+CLOCK_SKEW_MS = 5_000
+RESYNC_CONCURRENCY = 16
 
 
 @dataclass
@@ -103,6 +107,9 @@ class Gateway:
         if missing:
             raise TypeError(f"no handler for {sorted(t.__name__ for t in missing)}")
         self._background: set[asyncio.Task[None]] = set()
+        #: Bounds the storage reads of a cluster-wide gap fill (every connection at once).
+        self._resync_slots = asyncio.Semaphore(RESYNC_CONCURRENCY)
+        self.node_id = self._ids.new()
         hub.set_control_handler(self._control)
 
     # --- the connection -----------------------------------------------------------------------
@@ -184,7 +191,7 @@ class Gateway:
         cursor = cursors.following if cursors else None
         backlog = Backlog(recovered=False, tails=[], positions=[])
         if cursor is not None:
-            backlog = await self._social.following_backlog(user, cursor, self._settings.resume_max_items)
+            backlog = await self._social.following_backlog(user.id, cursor, self._settings.resume_max_items)
         profile = await self._social.profile_of(user, user)
         ready = m.Ready(
             user=profile, session_id=session.id, recovered=backlog.recovered, replayed=len(backlog.tails)
@@ -283,6 +290,65 @@ class Gateway:
         task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    # --- filling gaps after a bus outage -----------------------------------------------------
+
+    def bus_state_changed(self, healthy: bool, since_ms: int | None) -> None:
+        """The bus state handler. On recovery, fill this node's gaps and tell the other nodes
+        to fill theirs: what this node published while its link was down never reached them."""
+        if not healthy:
+            log.warning("bus down: delivering locally only until it is back")
+            return
+        if since_ms is None:
+            return
+        notice = channels.Resync(node=self.node_id, since_ms=since_ms, until_ms=self._now())
+        self._hub.publish_cluster(channels.encode_control(notice))
+        self._resync_all(since_ms)
+
+    def cluster_notice(self, payload: bytes) -> None:
+        try:
+            notice = channels.decode_resync(payload)
+        except (msgspec.ValidationError, ValueError):
+            log.error("malformed cluster notice: %r", payload[:200])
+            return
+        if notice.node != self.node_id:
+            self._resync_all(notice.since_ms)
+
+    def _resync_all(self, since_ms: int) -> None:
+        since = floor_id(max(0, since_ms - CLOCK_SKEW_MS))
+        for conn in self._hub.connections():
+            self._spawn(self.resync(conn, since))
+
+    async def resync(self, conn: Connection, since: str) -> None:
+        """Send this connection what its stream gained after ``since`` and it was not given,
+        and bring its subscriptions up to date (follows made elsewhere during the outage)."""
+        if conn.user_id is None or conn.close_requested:
+            return
+        given = conn.given_since(since)
+        if given is None:
+            conn.close(CloseCode.RESYNC_REQUIRED)
+            return
+        conn.hold()
+        try:
+            async with self._resync_slots:
+                followees = await self._social.followee_ids_of(conn.user_id)
+                wanted = channels.for_user(conn.user_id, followees)
+                for channel in conn.channels - wanted:
+                    self._hub.remove_channel(conn, channel)
+                await self._hub.add_channels(conn, wanted)
+                backlog = await self._social.following_backlog(
+                    conn.user_id, since, self._settings.resume_max_items
+                )
+            if not backlog.recovered:
+                conn.close(CloseCode.RESYNC_REQUIRED)
+                return
+            missed = [(t, p) for t, p in zip(backlog.tails, backlog.positions, strict=True) if p not in given]
+            conn.replay([t for t, _ in missed], [p for _, p in missed])
+        except Exception:
+            log.exception("gap fill for connection %s failed", conn.id)
+            conn.close(CloseCode.SERVER_ERROR)
+        finally:
+            conn.release()
 
     def drain(self, code: CloseCode = CloseCode.GOING_AWAY) -> list[Connection]:
         """Ask every connection to close (server shutdown); returns them to wait on."""

@@ -38,10 +38,16 @@ class Hub:
         self._subscribed: set[str] = set()
         self._transitions: dict[str, asyncio.Task[None]] = {}
         self._on_control: ControlHandler = lambda user_id, payload: None
+        self._on_cluster: Callable[[bytes], None] = lambda payload: None
         bus.set_handler(self.deliver)
 
     def set_control_handler(self, handler: ControlHandler) -> None:
         self._on_control = handler
+
+    async def listen_cluster(self, handler: Callable[[bytes], None]) -> None:
+        """Subscribe this node to the cluster channel, whatever its connections."""
+        self._on_cluster = handler
+        await self._bus.subscribe(channels.CLUSTER)
 
     # --- membership ---------------------------------------------------------------------------
 
@@ -134,8 +140,17 @@ class Hub:
         if channel.startswith(channels.CONTROL_PREFIX):
             self._on_control(channel.removeprefix(channels.CONTROL_PREFIX), payload)
             return
-        for conn in self._members.get(channel, ()):
-            conn.push_event(payload)
+        if channel == channels.CLUSTER:
+            self._on_cluster(payload)
+            return
+        members = self._members.get(channel)
+        if members:
+            tail, pos = channels.open_envelope(payload)
+            for conn in members:
+                conn.push_event(tail, pos)
+
+    def publish_cluster(self, payload: bytes) -> None:
+        self._bus.publish(channels.CLUSTER, payload)
 
     def close_all(self, code: CloseCode) -> None:
         for conn in self.connections():

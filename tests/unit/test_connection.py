@@ -13,7 +13,7 @@ import orjson
 from protocol.codec import event_tail
 from protocol.errors import CloseCode
 from protocol.messages import PostDeleted
-from server.gateway.connection import Connection, State
+from server.gateway.connection import RECENT_MAX, Connection, State
 
 
 class Sink:
@@ -39,6 +39,11 @@ def pos(n: int) -> str:
     return f"{n:026d}"
 
 
+def event(n: int) -> tuple[bytes, str]:
+    """A stream event's tail and its position, as the hub hands them over."""
+    return tail(pos(n)), pos(n)
+
+
 async def run(conn: Connection, sink: Sink) -> asyncio.Task[None]:
     task = asyncio.create_task(conn.run_writer())
     await asyncio.sleep(0)
@@ -55,9 +60,9 @@ async def test_frames_and_events_go_out_in_order_with_gap_free_seq() -> None:
     conn = Connection(sink, connection_id="c", send_queue_max=16)
     writer = await run(conn, sink)
     conn.send_frame(b'{"op":"hello"}')
-    conn.push_event(tail(pos(1)))
-    conn.push_event(tail(pos(2)), ephemeral=True)
-    conn.push_event(tail(pos(3)))
+    conn.push_event(*event(1))
+    conn.push_event(*event(2), ephemeral=True)
+    conn.push_event(*event(3))
     await settle()
     assert [f.get("seq") for f in sink.sent] == [None, 1, 2, 3]
     assert [f.get("pos") for f in sink.sent[1:]] == [pos(1), pos(2), pos(3)]
@@ -70,9 +75,9 @@ async def test_held_events_follow_the_backlog_without_repeats() -> None:
     writer = await run(conn, sink)
     conn.hold()
     assert conn.state is State.RESUMING
-    conn.push_event(tail(pos(3)))  # live copies of backlog items, and a newer one
-    conn.push_event(tail(pos(4)))
-    conn.push_event(tail(pos(5)))
+    conn.push_event(*event(3))  # live copies of backlog items, and a newer one
+    conn.push_event(*event(4))
+    conn.push_event(*event(5))
     await settle()
     assert sink.sent == []  # nothing goes out while held
     conn.send_frame(b'{"op":"ready"}')
@@ -91,9 +96,9 @@ async def test_holds_nest_and_release_after_the_last() -> None:
     conn = Connection(sink, connection_id="c", send_queue_max=16)
     writer = await run(conn, sink)
     conn.hold()  # the resume
-    conn.push_event(tail(pos(10)))
+    conn.push_event(*event(10))
     conn.hold()  # a follow's backfill
-    conn.push_event(tail(pos(11)))
+    conn.push_event(*event(11))
     conn.replay([tail(pos(11))], [pos(11)])  # the backfill already had 11
     conn.release()
     await settle()
@@ -110,14 +115,14 @@ async def test_a_full_queue_sheds_ephemeral_events_first_then_closes_4002() -> N
     sink.open.clear()  # the client stopped reading
     conn = Connection(sink, connection_id="c", send_queue_max=4)
     writer = await run(conn, sink)
-    conn.push_event(tail(pos(0)))  # taken by the writer, stuck in send
+    conn.push_event(*event(0))  # taken by the writer, stuck in send
     await settle()
     for n in range(1, 5):
-        conn.push_event(tail(pos(n)), ephemeral=(n == 2))
+        conn.push_event(*event(n), ephemeral=(n == 2))
     assert conn.queue_depth == 4  # full
-    conn.push_event(tail(pos(5)))  # ephemeral 2 is shed to make room instead of closing
+    conn.push_event(*event(5))  # ephemeral 2 is shed to make room instead of closing
     assert not conn.close_requested and conn.queue_depth == 4
-    conn.push_event(tail(pos(6)))  # full, nothing left to shed
+    conn.push_event(*event(6))  # full, nothing left to shed
     assert conn.close_requested
     await asyncio.wait_for(writer, 1)  # close() interrupted the stuck send
     assert sink.closed is not None and sink.closed[0] == CloseCode.SLOW_CONSUMER
@@ -143,7 +148,24 @@ async def test_overflowing_the_hold_closes_4002() -> None:
     writer = await run(conn, sink)
     conn.hold()
     for n in range(5):
-        conn.push_event(tail(pos(n)))
+        conn.push_event(*event(n))
     assert conn.close_requested
     await asyncio.wait_for(writer, 1)
     assert sink.closed is not None and sink.closed[0] == CloseCode.SLOW_CONSUMER
+
+
+async def test_it_remembers_recent_positions_and_knows_when_it_forgot() -> None:
+    sink = Sink()
+    conn = Connection(sink, connection_id="c", send_queue_max=1000)
+    writer = await run(conn, sink)
+    conn.push_event(*event(5))
+    conn.replay([tail(pos(7))], [pos(7)])
+    conn.push_event(*event(6))
+    assert conn.last_pos == pos(7)
+    assert conn.given_since(pos(5)) == {pos(6), pos(7)}
+    for n in range(100, 100 + RECENT_MAX):
+        conn.push_event(*event(n))
+    assert conn.given_since(pos(5)) is None  # 5, 7 and 6 were forgotten: cannot tell any more
+    assert conn.given_since(pos(6)) is None  # 7 was given after 6, and is forgotten
+    assert conn.given_since(pos(7)) == {pos(n) for n in range(100, 100 + RECENT_MAX)}
+    writer.cancel()

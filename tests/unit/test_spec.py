@@ -118,6 +118,7 @@ def test_reconnect_and_terminal_close_codes_are_the_expected_ones() -> None:
         CloseCode.RATE_LIMITED,
         CloseCode.AUTH_TIMEOUT,
         CloseCode.SERVER_ERROR,
+        CloseCode.RESYNC_REQUIRED,
     }
     assert set(CloseCode) - reconnect == {
         CloseCode.AUTH_FAILED,
