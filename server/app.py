@@ -48,7 +48,10 @@ class Services:
     api: HttpApi
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
+    """The application. ``bootstrap``: make and print the first invite on an empty database
+    (a worker under ``--workers`` leaves that to its supervisor)."""
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.argon2_profile == "test":
@@ -67,15 +70,9 @@ def create_app(settings: Settings) -> Starlette:
             accounts=accounts, social=social, gateway=gateway, store=store, bus=bus, settings=settings
         )
         app.state.services = Services(gateway=gateway, api=api)
-        invite = await accounts.bootstrap_invite()
+        invite = await accounts.bootstrap_invite() if bootstrap else None
         if invite is not None:
-            url = present.invite_url(settings.base_url, invite.code)
-            # Printed for the operator at the console, deliberately not through logging.
-            print(
-                f"\nNo accounts yet. Create the first (operator) account here:\n\n    {url}\n",
-                file=sys.stderr,
-                flush=True,
-            )
+            print_bootstrap_invite(present.invite_url(settings.base_url, invite.code))
         try:
             yield
         finally:
@@ -112,6 +109,15 @@ def create_app(settings: Settings) -> Starlette:
         Route("/i/{code}", spa_route, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def print_bootstrap_invite(url: str) -> None:
+    """Printed for the operator at the console, deliberately not through logging."""
+    print(
+        f"\nNo accounts yet. Create the first (operator) account here:\n\n    {url}\n",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def services(request: Request) -> Services:

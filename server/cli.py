@@ -10,15 +10,22 @@ import argparse
 import asyncio
 import logging
 import re
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import msgspec
 import orjson
+import uvicorn
+from starlette.applications import Starlette
+
+from protocol.codec import format_timestamp
 
 from . import __version__
 from .config import ConfigError, Settings
+from .domain.accounts import Accounts
+from .domain.present import invite_url
 
 _SECRET_PATH = re.compile(r"(/i/|/api/invites/)[A-Za-z0-9_-]+")
 
@@ -43,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run a server node (embedded SQLite by default)")
     serve.add_argument("--host", help="address to bind (env TSUDOI_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (env TSUDOI_PORT, default 8000)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="gateway processes sharing the port (more than one needs TSUDOI_REDIS_URL)",
+    )
+    serve.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a worker's inherited socket
     _data_option(serve)
 
     admin = commands.add_parser("admin", help="operator tools, safe to use while the server runs")
@@ -73,32 +87,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"tsudoi: {exc}", file=sys.stderr)
         return 2
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
-        return serve(settings)
-    return asyncio.run(admin_invite(settings, as_json=args.json))
+        if args.workers < 1:
+            print("tsudoi: --workers must be at least 1", file=sys.stderr)
+            return 2
+        if args.workers > 1:
+            if not settings.redis_url:
+                print(
+                    "tsudoi: --workers needs Redis (set TSUDOI_REDIS_URL): without a shared bus a "
+                    "post would reach only the followers connected to the worker that stored it.",
+                    file=sys.stderr,
+                )
+                return 2
+            from .supervisor import run_workers
+
+            asyncio.run(_with_accounts(settings, _print_bootstrap_invite))
+            return run_workers(settings, args.workers)
+        return serve(settings, fd=args.fd)
+    return asyncio.run(_with_accounts(settings, lambda s, a: _print_invite(s, a, as_json=args.json)))
 
 
-def serve(settings: Settings) -> int:
-    import uvicorn
+class _DrainingServer(uvicorn.Server):
+    """Uvicorn would close WebSockets with 1012 at shut-down; ours get the documented 4000 first."""
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        from .app import drain
+
+        app = self.config.loaded_app
+        while not isinstance(app, Starlette):  # unwrap uvicorn's middleware
+            app = app.app
+        await drain(app)
+        await super().shutdown(sockets)
+
+
+def serve(settings: Settings, *, fd: int | None = None) -> int:
+    """Run one node; with ``fd``, as a worker on a socket its supervisor bound."""
     from protocol.codec import MAX_FRAME_BYTES
 
-    from .app import create_app, drain
+    from .app import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("uvicorn.access").addFilter(_RedactInviteCodes())
-    app = create_app(settings)
-
-    class Server(uvicorn.Server):
-        async def shutdown(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
-            # Uvicorn would close WebSockets with 1012; ours get the documented 4000 first.
-            await drain(app)
-            await super().shutdown(sockets)
-
     config = uvicorn.Config(
-        app,
+        create_app(settings, bootstrap=fd is None),
         host=settings.host,
         port=settings.port,
+        fd=fd,
         ws="websockets-sansio",
         ws_max_size=MAX_FRAME_BYTES,
         # No permessage-deflate: a zlib context per connection costs tens of KiB of memory, and
@@ -111,18 +145,15 @@ def serve(settings: Settings) -> int:
         log_config=None,
         timeout_graceful_shutdown=5,
     )
-    server = Server(config)
+    server = _DrainingServer(config)
     server.run()
     return 0 if server.started else 1
 
 
-async def admin_invite(settings: Settings, *, as_json: bool) -> int:
-    from protocol.codec import format_timestamp
-
+async def _with_accounts(settings: Settings, use: Callable[[Settings, Accounts], Awaitable[int]]) -> int:
+    """Run an operator action on the configured storage (safe beside a running server)."""
     from .app import now_ms
     from .bus.local import LocalBus
-    from .domain.accounts import Accounts
-    from .domain.present import invite_url
     from .passwords import Passwords
     from .publisher import Publisher
     from .store import open_storage
@@ -132,13 +163,26 @@ async def admin_invite(settings: Settings, *, as_json: bool) -> int:
         accounts = Accounts(
             store, Passwords(settings.argon2_profile), Publisher(LocalBus()), settings, now_ms
         )
-        invite = await accounts.operator_invite()
+        return await use(settings, accounts)
     finally:
         await store.close()
+
+
+async def _print_invite(settings: Settings, accounts: Accounts, *, as_json: bool) -> int:
+    invite = await accounts.operator_invite()
     url = invite_url(settings.base_url, invite.code)
     if as_json:
         out = {"code": invite.code, "url": url, "expires_at": format_timestamp(invite.expires_ms)}
         print(orjson.dumps(msgspec.to_builtins(out)).decode())
     else:
         print(url)
+    return 0
+
+
+async def _print_bootstrap_invite(settings: Settings, accounts: Accounts) -> int:
+    invite = await accounts.bootstrap_invite()
+    if invite is not None:
+        from .app import print_bootstrap_invite
+
+        print_bootstrap_invite(invite_url(settings.base_url, invite.code))
     return 0

@@ -136,3 +136,48 @@ async def test_redis_outage_degrades_to_local_delivery_then_fills_the_gap(
     assert got_a == [after]  # nothing repeated on the node that had them live
     assert before < during[0]
     await users.close()
+
+
+def test_more_than_one_worker_needs_redis(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.support.server import ROOT, TEST_ENV
+
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "serve", "--workers", "2", "--data", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**__import__("os").environ, **TEST_ENV},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--workers needs Redis" in result.stderr
+
+
+async def test_workers_share_one_port_and_deliver_across_each_other(
+    redis_server: RedisProcess, tmp_path: Path
+) -> None:
+    node = ServerProcess(tmp_path / "data", {"TSUDOI_REDIS_URL": redis_server.url}, workers=2).start()
+    try:
+        assert node.log().count("No accounts yet") == 1  # the supervisor made the one invite
+        users = Users(node)
+        author, fan = await users.author_and_fan()
+        # The kernel spreads connections over the two workers; eight followers land on both.
+        fans = [await Client.login(node, fan.token) for _ in range(8)]
+        writer = await Client.login(node, author.token)
+        post = (await writer.call("post.create", text="every worker hears it"))["post"]
+        for client in fans:
+            assert (await client.next_event("post.created"))["data"]["post"]["id"] == post["id"]
+        pids = {
+            line.split("[")[1].split("]")[0]
+            for line in node.log().splitlines()
+            if "Started server process" in line
+        }
+        assert len(pids) == 2
+        await users.close()
+    finally:
+        node.stop()
+    assert node.log().count("Finished server process") == 2  # both workers shut down cleanly

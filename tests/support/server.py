@@ -38,8 +38,9 @@ def free_port() -> int:
 class ServerProcess:
     """``tsudoi serve`` on a free port. ``env`` adds TSUDOI_* settings."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, *, workers: int = 1) -> None:
         self.data_dir = data_dir
+        self.workers = workers
         self.port = free_port()
         self.env = {**os.environ, **TEST_ENV, **(env or {})}
         self.log_path = data_dir.parent / f"{data_dir.name}-server-{self.port}.log"
@@ -67,6 +68,8 @@ class ServerProcess:
                     str(self.port),
                     "--data",
                     str(self.data_dir),
+                    "--workers",
+                    str(self.workers),
                 ],
                 cwd=ROOT,
                 env=self.env,
