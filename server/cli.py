@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a worker's inherited socket
     _data_option(serve)
 
+    doctor = commands.add_parser(
+        "doctor", help="check the configured storage and bus (Redis, MongoDB) and say what is wrong"
+    )
+    _data_option(doctor)
+
     admin = commands.add_parser("admin", help="operator tools, safe to use while the server runs")
     admin_commands = admin.add_subparsers(dest="admin_command", metavar="ADMIN_COMMAND", required=True)
     invite = admin_commands.add_parser("invite", help="print a fresh invite URL")
@@ -105,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_with_accounts(settings, _print_bootstrap_invite))
             return run_workers(settings, args.workers)
         return serve(settings, fd=args.fd)
+    if args.command == "doctor":
+        from . import doctor
+
+        return asyncio.run(doctor.run(settings))
     return asyncio.run(_with_accounts(settings, lambda s, a: _print_invite(s, a, as_json=args.json)))
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 
 from tests.support.client import Users
+from tests.support.redis import RedisProcess
 from tests.support.server import ROOT, TEST_ENV, ServerProcess
 
 
@@ -31,10 +32,10 @@ def tsudoi(
 
 def test_help_lists_every_subcommand() -> None:
     out = tsudoi("--help").stdout
-    assert "serve" in out and "admin" in out
+    assert "serve" in out and "admin" in out and "doctor" in out
     assert "invite" in tsudoi("admin", "--help").stdout
     serve = tsudoi("serve", "--help").stdout
-    for option in ("--host", "--port", "--data"):
+    for option in ("--host", "--port", "--data", "--workers"):
         assert option in serve
 
 
@@ -89,3 +90,24 @@ def test_data_dir_from_environment(tmp_path: Path) -> None:
 def test_procfile_binds_all_interfaces_on_port() -> None:
     procfile = (ROOT / "Procfile").read_text()
     assert procfile.startswith("web: tsudoi serve --host 0.0.0.0 --port $PORT")
+
+
+def test_doctor_reports_a_healthy_setup(
+    start_server: Callable[..., ServerProcess], redis_server: RedisProcess
+) -> None:
+    server = start_server()
+    env = {"TSUDOI_REDIS_URL": redis_server.url}
+    result = tsudoi("doctor", "--data", str(server.data_dir), env=env)
+    assert result.returncode == 0, result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("bus") and "ok" in lines[0] and "Redis 7" in lines[0]
+    assert lines[1].startswith("storage") and "schema 1" in lines[1] and "journal wal" in lines[1]
+
+
+def test_doctor_says_what_is_wrong(tmp_path: Path) -> None:
+    env = {"TSUDOI_REDIS_URL": "redis://127.0.0.1:1/0"}  # nothing listens on port 1
+    result = tsudoi("doctor", "--data", str(tmp_path / "missing"), env=env)
+    assert result.returncode == 1
+    bus, storage = result.stdout.splitlines()
+    assert "PROBLEM" in bus and "does not answer" in bus
+    assert "PROBLEM" in storage and "no SQLite database" in storage
