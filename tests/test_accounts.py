@@ -98,12 +98,13 @@ async def test_handles_are_unique_regardless_of_case(users: Users) -> None:
     assert error(await users.signup(await users.invite(), "caseuser")) == (409, "handle_taken")
 
 
-async def test_expired_invite(start_server: Callable[..., ServerProcess]) -> None:
+async def test_expired_invite(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
     server = start_server(TSUDOI_INVITE_TTL_MS="1")
-    users = Users(server)
+    users = users_of(server)
     code = await users.invite()  # made by the root account with the 1 ms lifetime
     assert error(await users.signup(code, "toolate")) == (410, "invite_expired")
-    await users.close()
 
 
 async def test_bodies_must_be_json(server: ServerProcess) -> None:
@@ -206,10 +207,10 @@ async def test_password_change_revokes_every_session(server: ServerProcess, user
 
 
 async def test_login_brakes_guessers_without_locking_the_owner_out(
-    start_server: Callable[..., ServerProcess],
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
 ) -> None:
     server = start_server(TSUDOI_LOGIN_ADDRESS_ATTEMPTS="12", TSUDOI_LOGIN_ACCOUNT_FAILURES_TOTAL="8")
-    users = Users(server)
+    users = users_of(server)
     victim = await users.new("victim")
 
     async def login(password: str, address: str, handle: str = victim.handle) -> httpx.Response:
@@ -235,12 +236,13 @@ async def test_login_brakes_guessers_without_locking_the_owner_out(
     for n in range(12):
         await login("guess guess", "203.0.113.99", handle=f"someone{n}")
     assert error(await login("guess guess", "203.0.113.99", handle="someone_else")) == (429, "rate_limited")
-    await users.close()
 
 
-async def test_wrong_old_passwords_count_as_failed_logins(start_server: Callable[..., ServerProcess]) -> None:
+async def test_wrong_old_passwords_count_as_failed_logins(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
     server = start_server()
-    users = Users(server)
+    users = users_of(server)
     account = await users.new("owner")
     headers = {"Authorization": f"Bearer {account.token}"}
     for _ in range(5):
@@ -251,7 +253,6 @@ async def test_wrong_old_passwords_count_as_failed_logins(start_server: Callable
         )
     body = {"old_password": account.password, "new_password": "a new password!"}
     assert error(await users.http.post("/api/password", json=body, headers=headers)) == (429, "rate_limited")
-    await users.close()
 
 
 async def test_invite_landing_info(server: ServerProcess, users: Users) -> None:

@@ -21,10 +21,10 @@ HEAVY = ("e" + "\U0001d165" * 12) * 149
 
 
 async def test_a_client_that_stops_reading_is_closed_and_loses_nothing(
-    start_server: Callable[..., ServerProcess],
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
 ) -> None:
     server = start_server(TSUDOI_SEND_QUEUE_MAX="16", TSUDOI_FRAME_BURST="100000")
-    users = Users(server)
+    users = users_of(server)
     author = await users.new("author")
     slow_fan = await users.new("slow", invited_by=author)
     fast_fan = await users.new("fast", invited_by=author)
@@ -62,4 +62,3 @@ async def test_a_client_that_stops_reading_is_closed_and_loses_nothing(
     assert back.ready is not None and back.ready["recovered"] is True
     replayed = [e["data"]["post"]["id"] for e in await back.events_now()]
     assert replayed == [p for p in posted if p > cursor]
-    await users.close()

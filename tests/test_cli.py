@@ -45,20 +45,21 @@ def test_bad_settings_are_refused_in_plain_words() -> None:
     assert "TSUDOI_PORT must be a whole number" in result.stderr
 
 
-async def test_admin_invite_works_beside_a_running_server(start_server: Callable[..., ServerProcess]) -> None:
+async def test_admin_invite_works_beside_a_running_server(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
     public = {"TSUDOI_PUBLIC_URL": "https://tsudoi.example"}
     server = start_server(**public)
     result = tsudoi("admin", "invite", "--json", "--data", str(server.data_dir), env=public)
     assert result.returncode == 0, result.stderr
     invite = orjson.loads(result.stdout)
     assert invite["url"] == f"https://tsudoi.example/i/{invite['code']}"
-    users = Users(server)
+    users = users_of(server)
     response = await users.signup(invite["code"], "fromcli")
     assert response.status_code == 201
     assert response.json()["user"]["following_count"] == 0  # an operator's invite has no inviter
     plain = tsudoi("admin", "invite", "--data", str(server.data_dir), env=public)
     assert plain.stdout.strip().startswith("https://tsudoi.example/i/")
-    await users.close()
 
 
 def test_the_bootstrap_invite_is_printed_only_on_an_empty_database(
@@ -71,12 +72,11 @@ def test_the_bootstrap_invite_is_printed_only_on_an_empty_database(
 
 
 async def test_bootstrap_account_is_an_operator_and_restart_keeps_data(
-    start_server: Callable[..., ServerProcess],
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
 ) -> None:
     server = start_server()
-    users = Users(server)
+    users = users_of(server)
     await users.new("member")
-    await users.close()
     server.restart()
     assert server.log().count("No accounts yet") == 1
 

@@ -90,21 +90,22 @@ async def test_auth_timeout_closes_4004(start_server: Callable[..., ServerProces
 
 
 async def test_silence_past_the_heartbeat_timeout_closes_4001(
-    start_server: Callable[..., ServerProcess],
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
 ) -> None:
     server = start_server(TSUDOI_HEARTBEAT_INTERVAL_MS="200", TSUDOI_HEARTBEAT_TIMEOUT_MS="600")
-    users = Users(server)
+    users = users_of(server)
     client = await Client.login(server, (await users.new()).token)
     for _ in range(4):  # heartbeats keep it open past the timeout
         await asyncio.sleep(0.25)
         await client.call("heartbeat")
     assert await client.closed(timeout=5) == 4001
-    await users.close()
 
 
-async def test_frame_flood_closes_4003(start_server: Callable[..., ServerProcess]) -> None:
+async def test_frame_flood_closes_4003(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
     server = start_server(TSUDOI_FRAME_BURST="20", TSUDOI_FRAME_REFILL_MS="1000")
-    users = Users(server)
+    users = users_of(server)
     client = await Client.login(server, (await users.new()).token)
     for n in range(30):
         try:
@@ -112,19 +113,19 @@ async def test_frame_flood_closes_4003(start_server: Callable[..., ServerProcess
         except ConnectionClosed:
             break
     assert await client.closed() == 4003
-    await users.close()
 
 
-async def test_post_rate_limit_answers_with_retry_after(start_server: Callable[..., ServerProcess]) -> None:
+async def test_post_rate_limit_answers_with_retry_after(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
     server = start_server(TSUDOI_POST_BURST="3", TSUDOI_POST_REFILL_MS="60000")
-    users = Users(server)
+    users = users_of(server)
     client = await Client.login(server, (await users.new()).token)
     for n in range(3):
         await client.call("post.create", text=f"post {n}")
     frame = await client.call_frame("post.create", text="one too many")
     assert frame["code"] == "rate_limited"
     assert 0 < frame["retry_after_ms"] <= 60000
-    await users.close()
 
 
 async def test_oversized_frame_closes_1009(server: ServerProcess, users: Users) -> None:
@@ -222,10 +223,11 @@ async def test_cookie_auth_needs_the_servers_own_origin(server: ServerProcess, u
             assert frame["code"] == 4500
 
 
-async def test_server_shutdown_closes_with_4000(start_server: Callable[..., ServerProcess]) -> None:
+async def test_server_shutdown_closes_with_4000(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
     server = start_server()
-    users = Users(server)
+    users = users_of(server)
     client = await Client.login(server, (await users.new()).token)
-    await users.close()
     await asyncio.get_running_loop().run_in_executor(None, server.stop)
     assert await client.closed() == 4000

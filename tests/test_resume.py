@@ -55,9 +55,11 @@ async def test_deletions_while_away_are_replayed(server: ServerProcess, users: U
     assert first["pos"] < second["pos"]
 
 
-async def test_too_many_missed_means_recovered_false(start_server: Callable[..., ServerProcess]) -> None:
+async def test_too_many_missed_means_recovered_false(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
     server = start_server(TSUDOI_RESUME_MAX_ITEMS="20")
-    users = Users(server)
+    users = users_of(server)
     author, fan = await users.author_and_fan()
     author_client = await Client.login(server, author.token)
     first = (await author_client.call("post.create", text="seen"))["post"]
@@ -73,7 +75,6 @@ async def test_too_many_missed_means_recovered_false(start_server: Callable[...,
     back_again = await Client.login(server, fan.token, cursors={"following": page["posts"][20]["id"]})
     assert back_again.ready is not None and back_again.ready["recovered"] is True
     assert back_again.ready["replayed"] == 20
-    await users.close()
 
 
 async def test_nothing_missed_is_recovered_with_nothing_replayed(server: ServerProcess, users: Users) -> None:
@@ -114,22 +115,22 @@ async def test_posts_made_during_the_resume_arrive_exactly_once(server: ServerPr
         assert got == expected, "missing or repeated posts after resume"
 
 
-async def test_resume_across_a_server_restart(start_server: Callable[..., ServerProcess]) -> None:
+async def test_resume_across_a_server_restart(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
     server = start_server()
-    users = Users(server)
+    users = users_of(server)
     author, fan = await users.author_and_fan()
     author_client = await Client.login(server, author.token)
     fan_client = await Client.login(server, fan.token)
     await author_client.call("post.create", text="before restart")
     await fan_client.next_event("post.created")
     cursor = fan_client.cursor
-    await users.close()
     server.restart()
     assert await fan_client.closed() == 4000
 
-    users = Users(server)
+    users = users_of(server)
     author_client = await Client.login(server, author.token)
     posted = [(await author_client.call("post.create", text=f"after {n}"))["post"]["id"] for n in range(5)]
     back = await Client.login(server, fan.token, cursors={"following": cursor})
     assert [e["data"]["post"]["id"] for e in await back.events_now()] == posted
-    await users.close()

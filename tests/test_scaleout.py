@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.support.client import Client, Users
+from tests.support.mongo import MongoBackend, expect_stand_in_divergence
 from tests.support.redis import RedisProcess
 from tests.support.server import ServerProcess
 
@@ -38,10 +39,12 @@ async def health(node: ServerProcess) -> tuple[int, dict[str, object]]:
 
 
 async def test_a_post_made_on_one_node_reaches_followers_on_another(
-    redis_server: RedisProcess, start_node: Callable[..., ServerProcess]
+    redis_server: RedisProcess,
+    start_node: Callable[..., ServerProcess],
+    users_of: Callable[[ServerProcess], Users],
 ) -> None:
     a, b = start_node(redis_server), start_node(redis_server)
-    users = Users(a)
+    users = users_of(a)
     author, fan = await users.author_and_fan()
     on_a = await Client.login(a, author.token)
     on_b = await Client.login(b, fan.token)
@@ -58,14 +61,15 @@ async def test_a_post_made_on_one_node_reaches_followers_on_another(
     await reader_on_a.next_event("follow")
     second = (await on_a.call("post.create", text="followed across nodes"))["post"]
     assert (await reader_on_a.next_event("post.created"))["data"]["post"]["id"] == second["id"]
-    await users.close()
 
 
 async def test_clients_of_a_killed_node_resume_on_another_with_nothing_lost_or_repeated(
-    redis_server: RedisProcess, start_node: Callable[..., ServerProcess]
+    redis_server: RedisProcess,
+    start_node: Callable[..., ServerProcess],
+    users_of: Callable[[ServerProcess], Users],
 ) -> None:
     a, b = start_node(redis_server), start_node(redis_server)
-    users = Users(b)
+    users = users_of(b)
     author, fan = await users.author_and_fan()
     writer = await Client.login(b, author.token)
     followers = [await Client.login(a, fan.token) for _ in range(3)]
@@ -92,14 +96,15 @@ async def test_clients_of_a_killed_node_resume_on_another_with_nothing_lost_or_r
         assert back.ready is not None and back.ready["recovered"] is True
         got += [e["data"]["post"]["id"] for e in await back.events_now(settle=0.5)]
         assert got == made  # every post once, in order, across the two connections
-    await users.close()
 
 
 async def test_redis_outage_degrades_to_local_delivery_then_fills_the_gap(
-    own_redis: RedisProcess, start_node: Callable[..., ServerProcess]
+    own_redis: RedisProcess,
+    start_node: Callable[..., ServerProcess],
+    users_of: Callable[[ServerProcess], Users],
 ) -> None:
     a, b = start_node(own_redis), start_node(own_redis)
-    users = Users(a)
+    users = users_of(a)
     author, fan = await users.author_and_fan()
     writer = await Client.login(a, author.token)
     fan_on_a = await Client.login(a, fan.token)
@@ -135,7 +140,6 @@ async def test_redis_outage_degrades_to_local_delivery_then_fills_the_gap(
     got_a = [e["data"]["post"]["id"] for e in await fan_on_a.events_now()]
     assert got_a == [after]  # nothing repeated on the node that had them live
     assert before < during[0]
-    await users.close()
 
 
 def test_more_than_one_worker_needs_redis(tmp_path: Path) -> None:
@@ -177,7 +181,52 @@ async def test_workers_share_one_port_and_deliver_across_each_other(
             if "Started server process" in line
         }
         assert len(pids) == 2
-        await users.close()
     finally:
         node.stop()
     assert node.log().count("Finished server process") == 2  # both workers shut down cleanly
+
+
+@pytest.fixture
+def mongo(request: pytest.FixtureRequest, mongo_backend: MongoBackend) -> Iterator[dict[str, str]]:
+    """Settings for a fresh MongoDB database; applies the test's stand-in divergence marks."""
+    expect_stand_in_divergence(request, mongo_backend)
+    name = mongo_backend.new_database()
+    yield {"TSUDOI_MONGODB_URL": mongo_backend.url, "TSUDOI_MONGODB_DATABASE": name}
+    asyncio.run(mongo_backend.drop_database(name))
+
+
+@pytest.mark.nx27017_diverges(
+    "with a compound index that includes _id (posts by author_id, _id) every insert into posts fails"
+)
+async def test_two_nodes_on_mongodb_and_redis(
+    redis_server: RedisProcess,
+    start_node: Callable[..., ServerProcess],
+    mongo: dict[str, str],
+    users_of: Callable[[ServerProcess], Users],
+) -> None:
+    a, b = start_node(redis_server, **mongo), start_node(redis_server, **mongo)
+    users = users_of(a)
+    author, fan = await users.author_and_fan()
+    writer = await Client.login(a, author.token)
+    reader = await Client.login(b, fan.token)
+    first = (await writer.call("post.create", text="on MongoDB"))["post"]
+    assert (await reader.next_event("post.created"))["data"]["post"]["id"] == first["id"]
+    cursor = reader.cursor
+    await reader.close()
+    missed = [(await writer.call("post.create", text=f"missed {n}"))["post"]["id"] for n in range(5)]
+    back = await Client.login(a, fan.token, cursors={"following": cursor})  # the other node
+    assert back.ready is not None and back.ready["recovered"] is True
+    assert [e["data"]["post"]["id"] for e in await back.events_now()] == missed
+
+
+@pytest.mark.nx27017_diverges(
+    "listIndexes reports descending keys as ascending and leaves _id out of compound keys"
+)
+def test_doctor_checks_mongodb(start_server: Callable[..., ServerProcess], mongo: dict[str, str]) -> None:
+    from tests.test_cli import tsudoi
+
+    start_server(**mongo)  # creates the indexes and the schema document
+    result = tsudoi("doctor", env=mongo)
+    storage = next(line for line in result.stdout.splitlines() if line.startswith("storage"))
+    assert result.returncode == 0, result.stdout
+    assert "ok" in storage and "schema 1" in storage

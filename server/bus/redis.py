@@ -83,6 +83,9 @@ class RedisBus:
         self._client: Any = None
         self._pubsub: Any = None
         self._link_lost = asyncio.Event()
+        #: Cluster only: one reader task per shard connection, by node name.
+        self._shard_readers: dict[str, asyncio.Task[None]] = {}
+        self._shard_readers_changed = asyncio.Event()
         #: Subscriptions sent but not yet confirmed by Redis, by channel.
         self._confirmations: dict[str, asyncio.Future[None]] = {}
         self._closed = False
@@ -201,6 +204,7 @@ class RedisBus:
                     future = self._confirmations[name] = loop.create_future()
                 waiting.append(future)
             await (self._pubsub.ssubscribe if self._sharded else self._pubsub.subscribe)(*chunk)
+            self._shard_readers_changed.set()  # a cluster may have opened a new shard connection
         await asyncio.wait_for(asyncio.gather(*waiting), timeout=max(5.0, self._health_interval_s * 5))
 
     def _fail_confirmations(self) -> None:
@@ -211,6 +215,12 @@ class RedisBus:
                 future.exception()  # retrieved: a waiter may be gone
 
     async def _disconnect(self) -> None:
+        readers, self._shard_readers = list(self._shard_readers.values()), {}
+        for task in readers:
+            task.cancel()
+        for task in readers:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         pubsub, client, self._pubsub, self._client = self._pubsub, self._client, None, None
         for closer in (getattr(pubsub, "aclose", None), getattr(client, "aclose", None)):
             if closer is not None:
@@ -235,10 +245,27 @@ class RedisBus:
             lost.cancel()
 
     async def _read(self) -> None:
-        node_id = self.node_id
-        get = self._pubsub.get_sharded_message if self._cluster else self._pubsub.get_message
+        """Deliver messages until the link breaks. A cluster has one connection per shard, each
+        read by its own task (reading them in turn would make one shard's messages wait out
+        another's read timeout)."""
+        if not self._cluster:
+            await self._read_from(self._pubsub)
+            return
+        self._shard_readers_changed.set()
         while True:
-            message = await get(ignore_subscribe_messages=False, timeout=1.0)
+            await self._shard_readers_changed.wait()
+            self._shard_readers_changed.clear()
+            for name, shard in list(self._pubsub.node_pubsub_mapping.items()):
+                if name not in self._shard_readers:
+                    self._shard_readers[name] = asyncio.create_task(self._read_from(shard))
+            for task in self._shard_readers.values():
+                if task.done():
+                    task.result()  # raises what broke that shard's link
+
+    async def _read_from(self, pubsub: Any) -> None:
+        node_id = self.node_id
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=False, timeout=1.0)
             if message is None:
                 continue
             kind = message["type"]

@@ -12,6 +12,14 @@ a creation's position is the post id, a deletion's is a fresh id taken when it i
 client's cursor is the last position it has seen, and :meth:`Storage.following_stream_after`
 returns exactly what came after it.
 
+Atomic, for a method that writes several records (``create_user``, ``create_invite`` with
+``max_unused``), promises two things: all or nothing (a refused or failed call leaves no lasting
+write), and concurrent calls, from one process or several, decide as if one ran after the other
+(one user per invite and per handle, never more than ``max_unused`` unused invites). It does not
+promise isolation: an adapter without multi-document transactions (MongoDB) may let a reader
+glimpse a state within the call, such as an invite claimed by a sign-up that then fails with
+HandleTaken, or a new user just before their follow of the inviter.
+
 Contract tests: ``tests/contract/test_storage.py`` runs the same tests against every adapter.
 """
 

@@ -16,6 +16,7 @@ import pytest
 from server.bus.base import Bus
 from server.bus.local import LocalBus
 from server.bus.redis import RedisBus
+from tests.support.redis import RedisCluster as RedisClusterProcess
 from tests.support.redis import RedisProcess
 
 ADAPTERS = ["local", "redis"]
@@ -157,3 +158,23 @@ async def test_sharded_pubsub_on_a_single_redis(redis_server: RedisProcess) -> N
     await eventually(lambda: b.received == [(name, b"sharded")])
     await a.bus.close()
     await b.bus.close()
+
+
+async def test_a_redis_cluster_through_sharded_pubsub(tmp_path: Path) -> None:
+    """Channels spread over three shards; each node reads every shard it listens to at once."""
+    cluster = RedisClusterProcess(tmp_path / "cluster").start()
+    try:
+        a = Node(await RedisBus.open(cluster.url, cluster=True))
+        b = Node(await RedisBus.open(cluster.url, cluster=True))
+        await eventually(lambda: a.bus.healthy and b.bus.healthy)
+        names = [channel() for _ in range(30)]  # hash slots all over the three shards
+        for name in names:
+            await b.bus.subscribe(name)
+        for name in names:
+            a.bus.publish(name, name.encode())
+        await eventually(lambda: len(b.received) == len(names), timeout=3)
+        assert sorted(b.received) == sorted((name, name.encode()) for name in names)
+        await a.bus.close()
+        await b.bus.close()
+    finally:
+        cluster.stop()
