@@ -60,5 +60,8 @@ async def test_a_client_that_stops_reading_is_closed_and_loses_nothing(
 
     back = await Client.login(server, slow_fan.token, cursors={"following": cursor})
     assert back.ready is not None and back.ready["recovered"] is True
-    replayed = [e["data"]["post"]["id"] for e in await back.events_now()]
-    assert replayed == [p for p in posted if p > cursor]
+    expected = [p for p in posted if p > cursor]
+    assert back.ready["replayed"] == len(expected)
+    replayed = [(await back.next_event())["data"]["post"]["id"] for _ in expected]
+    assert replayed == expected
+    assert await back.events_now() == []

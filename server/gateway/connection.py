@@ -63,6 +63,7 @@ class Connection:
         #: The most recent positions given (at most RECENT_MAX), and the greatest one forgotten:
         #: what ``given_since`` can answer for when a gap is filled from storage.
         self._recent: deque[str] = deque()
+        self._recent_set: set[str] = set()
         self._forgotten: str = ""
         self._sink = sink
         self._max = send_queue_max
@@ -101,12 +102,18 @@ class Connection:
 
     def replay(self, tails: list[bytes], positions: list[str]) -> None:
         """A backlog, queued as one entry ahead of everything held; ``positions`` are its items'
-        stream positions, so held live copies of them are dropped on release. A backlog is
+        stream positions, so held live copies of them are dropped on release, and items this
+        connection was given already (by a concurrent backfill) are left out. A backlog is
         bounded by ``resume_max_items`` already, so it does not count against ``send_queue_max``."""
-        if tails and self._close is None:
-            self._queue.append((_BACKLOG, tails, None))
-            self._replayed.update(positions)
-            for pos in positions:
+        if self._close is not None:
+            return
+        fresh = [
+            (tail, pos) for tail, pos in zip(tails, positions, strict=True) if pos not in self._recent_set
+        ]
+        if fresh:
+            self._queue.append((_BACKLOG, [tail for tail, _ in fresh], None))
+            for _, pos in fresh:
+                self._replayed.add(pos)
                 self._given(pos)
             self._wakeup.set()
 
@@ -136,8 +143,10 @@ class Connection:
         if self.last_pos is None or pos > self.last_pos:
             self.last_pos = pos
         self._recent.append(pos)
+        self._recent_set.add(pos)
         if len(self._recent) > RECENT_MAX:
             forgotten = self._recent.popleft()
+            self._recent_set.discard(forgotten)
             if forgotten > self._forgotten:
                 self._forgotten = forgotten
 

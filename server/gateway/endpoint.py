@@ -279,6 +279,9 @@ class Gateway:
         try:
             await self._hub.add_channels(conn, [channel])
             backlog = await self._social.author_backlog(author_id, since, self._settings.resume_max_items)
+            if conn.given_since(since) is None:  # cannot tell what a concurrent fill sent
+                conn.close(CloseCode.RESYNC_REQUIRED)
+                return
             conn.replay(backlog.tails, backlog.positions)
         except Exception:
             log.exception("follow backfill of %s for connection %s failed", author_id, conn.id)
@@ -324,8 +327,7 @@ class Gateway:
         and bring its subscriptions up to date (follows made elsewhere during the outage)."""
         if conn.user_id is None or conn.close_requested:
             return
-        given = conn.given_since(since)
-        if given is None:
+        if conn.given_since(since) is None:
             conn.close(CloseCode.RESYNC_REQUIRED)
             return
         conn.hold()
@@ -339,11 +341,12 @@ class Gateway:
                 backlog = await self._social.following_backlog(
                     conn.user_id, since, self._settings.resume_max_items
                 )
-            if not backlog.recovered:
+            # Checked again now: it must still vouch for everything after ``since`` (replay()
+            # leaves out what was given, including by a concurrent fill of the same gap).
+            if not backlog.recovered or conn.given_since(since) is None:
                 conn.close(CloseCode.RESYNC_REQUIRED)
                 return
-            missed = [(t, p) for t, p in zip(backlog.tails, backlog.positions, strict=True) if p not in given]
-            conn.replay([t for t, _ in missed], [p for _, p in missed])
+            conn.replay(backlog.tails, backlog.positions)
         except Exception:
             log.exception("gap fill for connection %s failed", conn.id)
             conn.close(CloseCode.SERVER_ERROR)

@@ -169,3 +169,20 @@ async def test_it_remembers_recent_positions_and_knows_when_it_forgot() -> None:
     assert conn.given_since(pos(6)) is None  # 7 was given after 6, and is forgotten
     assert conn.given_since(pos(7)) == {pos(n) for n in range(100, 100 + RECENT_MAX)}
     writer.cancel()
+
+
+async def test_two_fills_of_one_gap_give_each_item_once() -> None:
+    """A node's own gap fill and another node's broadcast can run at once on one connection."""
+    sink = Sink()
+    conn = Connection(sink, connection_id="c", send_queue_max=16)
+    writer = await run(conn, sink)
+    conn.hold()
+    conn.hold()
+    backlog = [pos(1), pos(2), pos(3)]
+    conn.replay([tail(p) for p in backlog], backlog)
+    conn.replay([tail(p) for p in [*backlog, pos(4)]], [*backlog, pos(4)])  # the second fill
+    conn.release()
+    conn.release()
+    await settle()
+    assert [f.get("pos") for f in sink.sent] == [pos(1), pos(2), pos(3), pos(4)]
+    writer.cancel()
