@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import signal
 import socket
@@ -111,7 +112,25 @@ class RedisCluster:
             node.stop()
 
 
+def _free_cluster_port() -> int:
+    """A port whose cluster bus port (+10000, so at most 55535) is free as well."""
+    for _ in range(200):
+        port = random.randint(20000, 45000)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
 class _ClusterNode(RedisProcess):
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.port = _free_cluster_port()
+
     def extra_args(self) -> list[str]:
         return [
             "--cluster-enabled",
