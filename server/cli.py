@@ -69,6 +69,15 @@ def _parser() -> argparse.ArgumentParser:
     invite = admin_commands.add_parser("invite", help="print a fresh invite URL")
     invite.add_argument("--json", action="store_true", help="print JSON: code, url, expires_at")
     _data_option(invite)
+    seed = admin_commands.add_parser(
+        "seed", help="make many accounts with sessions and a follow graph, for load tests"
+    )
+    seed.add_argument("--users", type=int, required=True, help="how many accounts")
+    seed.add_argument("--prefix", default="load", help="handle prefix (handles: PREFIX0, PREFIX1, ...)")
+    seed.add_argument("--star", action="store_true", help="everyone follows the first account")
+    seed.add_argument("--degree", type=int, default=0, help="each follows this many random others")
+    seed.add_argument("--out", type=Path, required=True, help="JSON file for the tokens (written 0600)")
+    _data_option(seed)
     return parser
 
 
@@ -114,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import doctor
 
         return asyncio.run(doctor.run(settings))
+    if args.admin_command == "seed":
+        return asyncio.run(_seed(settings, args))
     return asyncio.run(_with_accounts(settings, lambda s, a: _print_invite(s, a, as_json=args.json)))
 
 
@@ -175,6 +186,27 @@ async def _with_accounts(settings: Settings, use: Callable[[Settings, Accounts],
         return await use(settings, accounts)
     finally:
         await store.close()
+
+
+async def _seed(settings: Settings, args: argparse.Namespace) -> int:
+    from .app import now_ms
+    from .passwords import Passwords
+    from .seed import Plan, seed
+    from .store import open_storage
+
+    plan = Plan(users=args.users, prefix=args.prefix, star=args.star, degree=args.degree)
+    store = await open_storage(settings)
+    try:
+        result = await seed(
+            store, Passwords(settings.argon2_profile), plan, args.out, now_ms, settings.session_ttl_ms
+        )
+    except ValueError as exc:
+        print(f"tsudoi: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await store.close()
+    print(f"seeded {len(result.accounts)} accounts and {len(result.follows)} follows; tokens in {args.out}")
+    return 0
 
 
 async def _print_invite(settings: Settings, accounts: Accounts, *, as_json: bool) -> int:

@@ -111,3 +111,36 @@ def test_doctor_says_what_is_wrong(tmp_path: Path) -> None:
     bus, storage = result.stdout.splitlines()
     assert "PROBLEM" in bus and "does not answer" in bus
     assert "PROBLEM" in storage and "no SQLite database" in storage
+
+
+async def test_admin_seed_makes_working_accounts_and_a_follow_graph(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    from tests.support.client import Client
+
+    server = start_server()
+    out = server.data_dir.parent / "seeded.json"
+    result = tsudoi(
+        "admin",
+        "seed",
+        "--users",
+        "6",
+        "--star",
+        "--degree",
+        "2",
+        "--data",
+        str(server.data_dir),
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_mode & 0o777 == 0o600  # session tokens are secrets
+    assert "tsd_" not in result.stdout
+    seeded = orjson.loads(out.read_bytes())
+    accounts, follows = seeded["accounts"], {tuple(pair) for pair in seeded["follows"]}
+    assert len(accounts) == 6 and {(n, 0) for n in range(1, 6)} <= follows
+    assert all(sum(1 for f, _ in follows if f == n) >= 2 for n in range(6))  # the random degree
+    star = await Client.login(server, accounts[0]["token"])
+    fan = await Client.login(server, accounts[1]["token"])
+    post = (await star.call("post.create", text="seeded and live"))["post"]
+    assert (await fan.next_event("post.created"))["data"]["post"]["id"] == post["id"]

@@ -1,0 +1,64 @@
+"""``python -m loadtest`` (or ``tsudoi-loadtest``): run a scenario and write its result."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from .scenarios import FanoutOptions, fanout
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tsudoi-loadtest", description=__doc__)
+    scenarios = parser.add_subparsers(dest="scenario", required=True, metavar="SCENARIO")
+    fan = scenarios.add_parser("fanout", help="one author, N followers online, posting at a fixed rate")
+    fan.add_argument("--followers", type=int, default=1000)
+    fan.add_argument("--rate", type=float, default=2.0, help="posts per second")
+    fan.add_argument("--duration", type=float, default=10.0, help="seconds of posting")
+    fan.add_argument("--workers", type=int, default=0, help="generator processes (default: spare cores)")
+    fan.add_argument(
+        "--server-workers", type=int, default=1, help="tsudoi serve --workers (needs --redis-url)"
+    )
+    fan.add_argument("--redis-url", default="", help="run the server on this Redis")
+    fan.add_argument(
+        "--out", type=Path, help="JSON result file (default: loadtest-results/<scenario>-<time>.json)"
+    )
+    args = parser.parse_args(argv)
+
+    options = FanoutOptions(
+        followers=args.followers,
+        rate=args.rate,
+        duration=args.duration,
+        workers=args.workers,
+        server_workers=args.server_workers,
+        redis_url=args.redis_url,
+    )
+    print(
+        f"fanout: {options.followers} followers, {options.rate:g} posts/s for {options.duration:g}s",
+        flush=True,
+    )
+    result = asyncio.run(fanout(options))
+    out = args.out or Path("loadtest-results") / f"{args.scenario}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    latency = result["latency_ms"]
+    server = result["server"]
+    print(
+        f"\n  delivered {result['delivered']}/{result['expected']} (lost {result['lost']}, "
+        f"duplicated {result['duplicated']}), {result['delivered_per_second']:.0f}/s\n"
+        f"  latency ms: p50 {latency['p50']:.1f}  p90 {latency['p90']:.1f}  p99 {latency['p99']:.1f}  max {latency['max']:.1f}\n"
+        f"  server: {server['cpu_us_per_delivered_frame']:.1f} µs CPU per delivered frame, "
+        f"RSS {server['rss_bytes'] / 2**20:.0f} MiB\n  result: {out}",
+        flush=True,
+    )
+    return 0 if result["lost"] == 0 and result["duplicated"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

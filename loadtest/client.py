@@ -1,0 +1,108 @@
+"""A lean protocol client for load: connect, authenticate, send requests, record events.
+
+It speaks protocol v1 through the shared codec (:mod:`protocol.codec`) and records, for every
+``post.created`` event, the post id and the moment it arrived; nothing else is kept, so one
+process can hold thousands of connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from protocol.codec import MAX_SERVER_FRAME_BYTES, PROTOCOL_NAME
+
+_ids = itertools.count(1)
+
+
+class LoadClient:
+    def __init__(self, ws: ClientConnection, *, record: bool) -> None:
+        self.ws = ws
+        self.record = record
+        #: (post id, arrival time) for every post.created event received.
+        self.received: list[tuple[str, float]] = []
+        self.errors: dict[str, int] = {}
+        self.close_code: int | None = None
+        self.cursor: str | None = None
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(
+        cls, ws_url: str, token: str, *, record: bool = True, cursor: str | None = None
+    ) -> LoadClient:
+        ws = await connect(
+            ws_url,
+            subprotocols=[PROTOCOL_NAME],  # type: ignore[list-item]
+            max_size=MAX_SERVER_FRAME_BYTES,
+            compression=None,
+            open_timeout=60,
+        )
+        client = cls(ws, record=record)
+        hello = orjson.loads(await ws.recv())
+        auth: dict[str, Any] = {"op": "auth", "token": token}
+        if cursor is not None:
+            auth["cursors"] = {"following": cursor}
+        await ws.send(orjson.dumps(auth).decode())
+        ready = orjson.loads(await ws.recv())
+        if ready.get("op") != "ready":
+            await ws.close()
+            raise ConnectionError(f"auth refused: {ready}")
+        client._reader = asyncio.create_task(client._read())
+        client._heartbeat = asyncio.create_task(client._beat(hello["heartbeat_interval_ms"] / 1000))
+        return client
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.ws:
+                now = time.time()
+                frame = orjson.loads(message)
+                op = frame["op"]
+                if op == "event":
+                    if frame.get("pos"):
+                        self.cursor = frame["pos"]
+                    if self.record and frame["type"] == "post.created":
+                        self.received.append((frame["data"]["post"]["id"], now))
+                elif op in ("ok", "error"):
+                    if op == "error":
+                        self.errors[frame["code"]] = self.errors.get(frame["code"], 0) + 1
+                    future = self._pending.pop(frame.get("id"), None)
+                    if future is not None and not future.done():
+                        future.set_result(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self.ws.close_code
+
+    async def _beat(self, interval: float) -> None:
+        await asyncio.sleep(interval * 0.5)
+        while True:
+            try:
+                await self.request("heartbeat")
+            except ConnectionError:
+                return
+            await asyncio.sleep(interval)
+
+    async def request(self, op: str, **args: Any) -> dict[str, Any]:
+        request_id = str(next(_ids))
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            await self.ws.send(orjson.dumps({"op": op, "id": request_id, **args}).decode())
+        except ConnectionClosed as exc:
+            self._pending.pop(request_id, None)
+            raise ConnectionError(str(exc)) from exc
+        return await future
+
+    async def close(self) -> None:
+        for task in (self._heartbeat, self._reader):
+            if task is not None:
+                task.cancel()
+        await self.ws.close()

@@ -1,0 +1,112 @@
+"""A Tsudoi node started by the harness on this machine (embedded default or Redis), seeded.
+
+Running the server here lets the harness read its CPU time and memory from /proc, and pin it to
+cores of its own so that the load generator does not compete with it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+#: The harness posts faster than a person may: lift the per-user brakes on its own server.
+LOAD_ENV = {
+    "TSUDOI_POST_BURST": "1000000",
+    "TSUDOI_FRAME_BURST": "1000000",
+    "TSUDOI_SQLITE_SYNCHRONOUS": "normal",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalServer:
+    def __init__(self, *, workers: int = 1, env: dict[str, str] | None = None) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="tsudoi-load-"))
+        self.port = _free_port()
+        self.workers = workers
+        self.env = {**os.environ, **LOAD_ENV, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def seed(self, users: int, *, star: bool = False, degree: int = 0) -> dict[str, Any]:
+        out = self.folder / "accounts.json"
+        command = [sys.executable, "-m", "server", "admin", "seed", "--users", str(users), "--out", str(out)]
+        command += ["--data", str(self.folder / "data")] + (["--star"] if star else [])
+        command += ["--degree", str(degree)] if degree else []
+        subprocess.run(command, env=self.env, check=True, capture_output=True, timeout=600)
+        accounts: dict[str, Any] = orjson.loads(out.read_bytes())
+        return accounts
+
+    def start(self, cores: set[int] | None = None) -> LocalServer:
+        command = [sys.executable, "-m", "server", "serve", "--port", str(self.port)]
+        command += ["--data", str(self.folder / "data"), "--workers", str(self.workers)]
+        with (self.folder / "server.log").open("ab") as log:
+            self.proc = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        if cores and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(self.proc.pid, cores)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise RuntimeError(f"the server did not start; see {self.folder / 'server.log'}")
+
+    def pids(self) -> list[int]:
+        """The server process and its children (the workers, under --workers)."""
+        if self.proc is None:
+            return []
+        found = [self.proc.pid]
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == self.proc.pid:
+                    found.append(int(entry.name))
+        return found
+
+    def usage(self) -> tuple[float, int]:
+        """(CPU seconds used so far, resident memory in bytes) of the server's processes."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        cpu, rss = 0.0, 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                cpu += (int(fields[11]) + int(fields[12])) / ticks
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        rss += int(line.split()[1]) * 1024
+            except OSError:
+                continue
+        return cpu, rss
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()

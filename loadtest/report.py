@@ -1,0 +1,74 @@
+"""Turn what the workers recorded into the figures the harness reports."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from typing import Any
+
+
+def percentiles(values: list[float], points: tuple[float, ...] = (50, 90, 99)) -> dict[str, float | None]:
+    """Nearest-rank percentiles (and min, max) of ``values``, in the same unit."""
+    if not values:
+        return {**{f"p{p:g}": None for p in points}, "min": None, "max": None}
+    ordered = sorted(values)
+    out: dict[str, float | None] = {}
+    for point in points:
+        rank = max(1, math.ceil(point / 100 * len(ordered)))
+        out[f"p{point:g}"] = ordered[rank - 1]
+    out["min"], out["max"] = ordered[0], ordered[-1]
+    return out
+
+
+def machine() -> dict[str, Any]:
+    memory = None
+    try:
+        with open("/proc/meminfo") as meminfo:
+            memory = int(meminfo.readline().split()[1]) * 1024
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "memory_bytes": memory,
+        "python": platform.python_version(),
+        "system": platform.platform(),
+    }
+
+
+def deliveries(
+    ok_times: dict[str, float], results: list[dict[str, Any]], recipients: dict[str, int]
+) -> dict[str, Any]:
+    """Latency from each post's ``ok`` to each receipt, and what was lost or repeated.
+
+    ``recipients`` is how many connections should have received each post.
+    """
+    latencies_ms: list[float] = []
+    received = 0
+    unexpected = 0
+    for result in results:
+        for post_id, times in result["first_receipts"].items():
+            if post_id not in ok_times:
+                unexpected += len(times)
+                continue
+            received += len(times)
+            sent = ok_times[post_id]
+            latencies_ms.extend((at - sent) * 1000 for at in times)
+    expected = sum(recipients.get(post_id, 0) for post_id in ok_times)
+    errors: dict[str, int] = {}
+    closes: dict[str, int] = {}
+    for result in results:
+        for code, count in result["errors"].items():
+            errors[code] = errors.get(code, 0) + count
+        for code, count in result["closes"].items():
+            closes[code] = closes.get(code, 0) + count
+    return {
+        "expected": expected,
+        "delivered": received,
+        "lost": max(0, expected - received),
+        "duplicated": sum(result["duplicates"] for result in results),
+        "unexpected": unexpected,
+        "latency_ms": percentiles(latencies_ms),
+        "errors": errors,
+        "closes": closes,
+    }

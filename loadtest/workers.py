@@ -1,0 +1,104 @@
+"""Worker processes: each holds a share of the connections and records what they receive.
+
+The coordinator talks to a worker over a pipe:
+
+    → ("connect", ws_url, tokens)   ← ("ready", {"connected", "failed", "handshake_s"})
+    (every second)                  ← ("progress", events received so far)
+    → ("collect",)                  ← ("result", {"first_receipts", "duplicates", "errors", ...})
+
+Workers are separate processes so the load generator can use every core it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .client import LoadClient
+
+CONNECT_CONCURRENCY = 200
+
+
+def start(cores: set[int] | None) -> tuple[multiprocessing.process.BaseProcess, Connection]:
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(target=_main, args=(child, cores), daemon=True)
+    process.start()
+    return process, parent
+
+
+def _main(pipe: Connection, cores: set[int] | None) -> None:
+    if cores and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cores)
+    asyncio.run(_serve(pipe))
+
+
+async def _serve(pipe: Connection) -> None:
+    loop = asyncio.get_running_loop()
+    clients: list[LoadClient] = []
+    progress: asyncio.Task[None] | None = None
+    while True:
+        command = await loop.run_in_executor(None, pipe.recv)
+        if command[0] == "connect":
+            _, ws_url, tokens = command
+            clients, report = await _connect(ws_url, tokens)
+            pipe.send(("ready", report))
+            progress = asyncio.create_task(_progress(pipe, clients))
+        elif command[0] == "collect":
+            if progress is not None:
+                progress.cancel()
+            pipe.send(("result", _collect(clients)))
+            for client in clients:
+                await client.close()
+            return
+
+
+async def _connect(ws_url: str, tokens: list[str]) -> tuple[list[LoadClient], dict[str, Any]]:
+    slots = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    durations: list[float] = []
+    failures: dict[str, int] = {}
+
+    async def one(token: str) -> LoadClient | None:
+        async with slots:
+            began = time.monotonic()
+            try:
+                client = await LoadClient.open(ws_url, token)
+            except Exception as exc:
+                failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
+                return None
+            durations.append(time.monotonic() - began)
+            return client
+
+    opened = await asyncio.gather(*(one(token) for token in tokens))
+    clients = [client for client in opened if client is not None]
+    return clients, {"connected": len(clients), "failed": failures, "handshake_s": durations}
+
+
+async def _progress(pipe: Connection, clients: list[LoadClient]) -> None:
+    while True:
+        await asyncio.sleep(1)
+        pipe.send(("progress", sum(len(client.received) for client in clients)))
+
+
+def _collect(clients: list[LoadClient]) -> dict[str, Any]:
+    first: dict[str, list[float]] = {}
+    duplicates = 0
+    errors: dict[str, int] = {}
+    closes: dict[str, int] = {}
+    for client in clients:
+        seen: set[str] = set()
+        for post_id, at in client.received:
+            if post_id in seen:
+                duplicates += 1
+                continue
+            seen.add(post_id)
+            first.setdefault(post_id, []).append(at)
+        for code, count in client.errors.items():
+            errors[code] = errors.get(code, 0) + count
+        if client.close_code is not None:
+            closes[str(client.close_code)] = closes.get(str(client.close_code), 0) + 1
+    return {"first_receipts": first, "duplicates": duplicates, "errors": errors, "closes": closes}

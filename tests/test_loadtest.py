@@ -1,0 +1,53 @@
+"""The load-test harness, run small (seconds, a few dozen connections) so that it cannot rot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from loadtest.report import percentiles
+from tests.support.server import ROOT
+
+
+def test_fanout_runs_end_to_end_and_checks_every_delivery(tmp_path: Path) -> None:
+    out = tmp_path / "fanout.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loadtest",
+            "fanout",
+            "--followers",
+            "30",
+            "--rate",
+            "5",
+            "--duration",
+            "2",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = orjson.loads(out.read_bytes())
+    assert report["connections"]["established"] == 30
+    assert report["posts"] == 10
+    assert report["expected"] == report["delivered"] == 300
+    assert report["lost"] == report["duplicated"] == report["unexpected"] == 0
+    assert report["latency_ms"]["p99"] is not None
+    assert report["server"]["cpu_us_per_delivered_frame"] > 0
+    assert report["machine"]["cores"] >= 1
+    assert "delivered 300/300" in result.stdout
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(n) for n in range(1, 101)]
+    assert percentiles(values) == {"p50": 50.0, "p90": 90.0, "p99": 99.0, "min": 1.0, "max": 100.0}
+    assert percentiles([]) == {"p50": None, "p90": None, "p99": None, "min": None, "max": None}
