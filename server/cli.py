@@ -146,6 +146,7 @@ def serve(settings: Settings, *, fd: int | None = None) -> int:
     from protocol.codec import MAX_FRAME_BYTES
 
     from .app import create_app
+    from .gateway.direct import DirectProtocol
 
     logging.getLogger("uvicorn.access").addFilter(_RedactInviteCodes())
     config = uvicorn.Config(
@@ -153,7 +154,8 @@ def serve(settings: Settings, *, fd: int | None = None) -> int:
         host=settings.host,
         port=settings.port,
         fd=fd,
-        ws="websockets-sansio",
+        # uvicorn's sans-I/O WebSocket protocol, plus a synchronous writer for the fan-out path.
+        ws=DirectProtocol,
         ws_max_size=MAX_FRAME_BYTES,
         # No permessage-deflate: a zlib context per connection costs tens of KiB of memory, and
         # compressed frames differ per recipient, which would undo encode-once fan-out.

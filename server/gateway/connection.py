@@ -27,6 +27,8 @@ from typing import Any, Protocol
 from protocol.codec import event_frame
 from protocol.errors import CloseCode
 
+from .direct import DirectWriter
+
 log = logging.getLogger(__name__)
 
 _FRAME, _EVENT, _EPHEMERAL, _BACKLOG = 0, 1, 2, 3
@@ -51,7 +53,9 @@ class State(enum.Enum):
 
 
 class Connection:
-    def __init__(self, sink: Sink, *, connection_id: str, send_queue_max: int) -> None:
+    def __init__(
+        self, sink: Sink, *, connection_id: str, send_queue_max: int, direct: DirectWriter | None = None
+    ) -> None:
         self.id = connection_id
         self.state = State.AWAITING_AUTH
         self.user_id: str | None = None
@@ -66,6 +70,9 @@ class Connection:
         self._recent_set: set[str] = set()
         self._forgotten: str = ""
         self._sink = sink
+        #: When the server offers it, frames to an idle connection are written at once, from the
+        #: producer, instead of waking the writer task (see ``direct.py``).
+        self._direct = direct
         self._max = send_queue_max
         self._queue: deque[tuple[int, Any]] = deque()
         self._wakeup = asyncio.Event()
@@ -153,6 +160,16 @@ class Connection:
     def _enqueue(self, kind: int, payload: bytes, pos: str | None) -> None:
         if self._close is not None:
             return
+        direct = self._direct
+        if direct is not None and not self._queue and not self._sending and direct.ready():
+            # The fast path: nothing ahead of this frame and the socket takes it now.
+            if kind != _FRAME:
+                self._seq += 1
+                payload = event_frame(self._seq, payload)
+            direct.write(payload)
+            if pos is not None:
+                self._given(pos)
+            return
         if len(self._queue) >= self._max and not self._shed_ephemeral():
             self.close(CloseCode.SLOW_CONSUMER)
             return
@@ -193,7 +210,14 @@ class Connection:
     async def _send(self, frame: bytes) -> None:
         self._sending = True
         try:
-            await self._sink.send_text(frame.decode())
+            if self._direct is None:
+                await self._sink.send_text(frame.decode())
+            else:
+                while not self._direct.ready():
+                    await self._direct.writable()
+                    if self._close is not None:
+                        return
+                self._direct.write(frame)
         except asyncio.CancelledError:
             if self._close is None:
                 raise  # cancelled from outside, not by close()

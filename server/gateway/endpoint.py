@@ -43,6 +43,7 @@ from ..ids import IdGenerator, floor_id
 from ..ratelimit import RateLimiter
 from ..store.base import StorageUnavailable, UserRecord
 from .connection import Connection, State
+from .direct import EXTENSION as DIRECT_EXTENSION
 from .hub import Hub
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,10 @@ class Gateway:
             return
         await websocket.accept(subprotocol=PROTOCOL_NAME)
         conn = Connection(
-            websocket, connection_id=self._ids.new(), send_queue_max=self._settings.send_queue_max
+            websocket,
+            connection_id=self._ids.new(),
+            send_queue_max=self._settings.send_queue_max,
+            direct=websocket.scope.get("extensions", {}).get(DIRECT_EXTENSION),
         )
         writer = asyncio.create_task(conn.run_writer())
         conn.send_frame(self._hello)

@@ -186,3 +186,41 @@ async def test_two_fills_of_one_gap_give_each_item_once() -> None:
     await settle()
     assert [f.get("pos") for f in sink.sent] == [pos(1), pos(2), pos(3), pos(4)]
     writer.cancel()
+
+
+class FakeDirect:
+    """Stands in for uvicorn's transport behind DirectWriter: writable or paused on demand."""
+
+    def __init__(self) -> None:
+        self.written: list[dict[str, object]] = []
+        self.open = asyncio.Event()
+        self.open.set()
+
+    def ready(self) -> bool:
+        return self.open.is_set()
+
+    def write(self, frame: bytes) -> None:
+        self.written.append(orjson.loads(frame))
+
+    async def writable(self) -> None:
+        await self.open.wait()
+
+
+async def test_idle_connections_are_written_at_once_and_busy_ones_keep_order() -> None:
+    sink, direct = Sink(), FakeDirect()
+    conn = Connection(sink, connection_id="c", send_queue_max=16, direct=direct)  # type: ignore[arg-type]
+    writer = await run(conn, sink)
+    conn.push_event(*event(1))
+    assert [f["pos"] for f in direct.written] == [pos(1)]  # synchronously, no task involved
+    direct.open.clear()  # the client stops reading: the transport pauses
+    conn.push_event(*event(2))
+    conn.push_event(*event(3))
+    assert conn.queue_depth >= 1 and len(direct.written) == 1
+    direct.open.set()  # it reads again: the writer drains in order, then the fast path resumes
+    await settle()
+    conn.push_event(*event(4))
+    await settle()
+    assert [f["pos"] for f in direct.written] == [pos(1), pos(2), pos(3), pos(4)]
+    assert [f["seq"] for f in direct.written] == [1, 2, 3, 4]
+    assert sink.sent == []  # nothing went the ASGI way
+    writer.cancel()
