@@ -27,6 +27,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     fan.add_argument("--redis-url", default="", help="run the server on this Redis")
     fan.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="measure the bare-websockets broadcast server instead of Tsudoi",
+    )
+    fan.add_argument(
         "--out", type=Path, help="JSON result file (default: loadtest-results/<scenario>-<time>.json)"
     )
     args = parser.parse_args(argv)
@@ -38,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers=args.workers,
         server_workers=args.server_workers,
         redis_url=args.redis_url,
+        ceiling=args.ceiling,
     )
     print(
         f"fanout: {options.followers} followers, {options.rate:g} posts/s for {options.duration:g}s",

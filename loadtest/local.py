@@ -33,7 +33,9 @@ def _free_port() -> int:
 
 
 class LocalServer:
-    def __init__(self, *, workers: int = 1, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *, workers: int = 1, env: dict[str, str] | None = None, ceiling: bool = False) -> None:
+        #: Run the bare-websockets ceiling server (loadtest/ceiling.py) instead of Tsudoi.
+        self.ceiling = ceiling
         self.folder = Path(tempfile.mkdtemp(prefix="tsudoi-load-"))
         self.port = _free_port()
         self.workers = workers
@@ -49,6 +51,10 @@ class LocalServer:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     def seed(self, users: int, *, star: bool = False, degree: int = 0) -> dict[str, Any]:
+        if self.ceiling:  # it takes any token and has no follow graph: everyone hears everything
+            return {
+                "accounts": [{"id": str(n), "handle": f"c{n}", "token": f"ceiling-{n}"} for n in range(users)]
+            }
         out = self.folder / "accounts.json"
         command = [sys.executable, "-m", "server", "admin", "seed", "--users", str(users), "--out", str(out)]
         command += ["--data", str(self.folder / "data")] + (["--star"] if star else [])
@@ -58,8 +64,11 @@ class LocalServer:
         return accounts
 
     def start(self, cores: set[int] | None = None) -> LocalServer:
-        command = [sys.executable, "-m", "server", "serve", "--port", str(self.port)]
-        command += ["--data", str(self.folder / "data"), "--workers", str(self.workers)]
+        if self.ceiling:
+            command = [sys.executable, "-m", "loadtest.ceiling", str(self.port)]
+        else:
+            command = [sys.executable, "-m", "server", "serve", "--port", str(self.port)]
+            command += ["--data", str(self.folder / "data"), "--workers", str(self.workers)]
         with (self.folder / "server.log").open("ab") as log:
             self.proc = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         if cores and hasattr(os, "sched_setaffinity"):
@@ -67,9 +76,12 @@ class LocalServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
+                if self.ceiling:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    return self
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return self
-            except httpx.TransportError:
+            except (httpx.TransportError, OSError):
                 time.sleep(0.05)
         raise RuntimeError(f"the server did not start; see {self.folder / 'server.log'}")
 

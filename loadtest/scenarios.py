@@ -25,6 +25,7 @@ class FanoutOptions:
     server_workers: int = 1
     redis_url: str = ""
     drain: float = 10.0  # seconds to wait for the last deliveries
+    ceiling: bool = False  # measure the bare-websockets ceiling server instead
 
 
 def _cores() -> tuple[set[int] | None, set[int] | None]:
@@ -68,7 +69,7 @@ async def fanout(options: FanoutOptions) -> dict[str, Any]:
     """One author, N followers online; the author posts at a fixed rate."""
     server_cores, generator_cores = _cores()
     env = {"TSUDOI_REDIS_URL": options.redis_url} if options.redis_url else {}
-    server = LocalServer(workers=options.server_workers, env=env)
+    server = LocalServer(workers=options.server_workers, env=env, ceiling=options.ceiling)
     seeded = server.seed(options.followers + 1, star=True)
     author, followers = seeded["accounts"][0], seeded["accounts"][1:]
     server.start(server_cores)
@@ -128,7 +129,7 @@ async def fanout(options: FanoutOptions) -> dict[str, Any]:
     outcome = deliveries(ok_times, results, {post_id: connected for post_id in ok_times})
     cpu = cpu_after - cpu_before
     return {
-        "scenario": "fanout",
+        "scenario": "fanout-ceiling" if options.ceiling else "fanout",
         "options": asdict(options),
         "machine": machine(),
         "connections": {

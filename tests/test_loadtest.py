@@ -51,3 +51,33 @@ def test_percentiles_are_nearest_rank() -> None:
     values = [float(n) for n in range(1, 101)]
     assert percentiles(values) == {"p50": 50.0, "p90": 90.0, "p99": 99.0, "min": 1.0, "max": 100.0}
     assert percentiles([]) == {"p50": None, "p90": None, "p99": None, "min": None, "max": None}
+
+
+def test_the_ceiling_server_runs_on_the_same_harness(tmp_path: Path) -> None:
+    out = tmp_path / "ceiling.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loadtest",
+            "fanout",
+            "--ceiling",
+            "--followers",
+            "20",
+            "--rate",
+            "5",
+            "--duration",
+            "1",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = orjson.loads(out.read_bytes())
+    assert report["scenario"] == "fanout-ceiling"
+    assert report["lost"] == report["duplicated"] == 0 and report["delivered"] == 5 * 20
