@@ -22,9 +22,12 @@ _ids = itertools.count(1)
 
 
 class LoadClient:
-    def __init__(self, ws: ClientConnection, *, record: bool) -> None:
+    def __init__(self, ws: ClientConnection, *, record: bool, ws_url: str, token: str) -> None:
         self.ws = ws
         self.record = record
+        self._ws_url, self._token = ws_url, token
+        #: Whether the last handshake resumed everything missed (``ready.recovered``).
+        self.recovered: bool | None = None
         #: (post id, arrival time) for every post.created event received.
         self.received: list[tuple[str, float]] = []
         self.errors: dict[str, int] = {}
@@ -35,29 +38,30 @@ class LoadClient:
         self._heartbeat: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(
-        cls, ws_url: str, token: str, *, record: bool = True, cursor: str | None = None
-    ) -> LoadClient:
-        ws = await connect(
-            ws_url,
-            subprotocols=[PROTOCOL_NAME],  # type: ignore[list-item]
-            max_size=MAX_SERVER_FRAME_BYTES,
-            compression=None,
-            open_timeout=60,
-        )
-        client = cls(ws, record=record)
-        hello = orjson.loads(await ws.recv())
-        auth: dict[str, Any] = {"op": "auth", "token": token}
-        if cursor is not None:
-            auth["cursors"] = {"following": cursor}
-        await ws.send(orjson.dumps(auth).decode())
-        ready = orjson.loads(await ws.recv())
-        if ready.get("op") != "ready":
-            await ws.close()
-            raise ConnectionError(f"auth refused: {ready}")
-        client._reader = asyncio.create_task(client._read())
-        client._heartbeat = asyncio.create_task(client._beat(hello["heartbeat_interval_ms"] / 1000))
+    async def open(cls, ws_url: str, token: str, *, record: bool = True) -> LoadClient:
+        client = cls(await _connect(ws_url), record=record, ws_url=ws_url, token=token)
+        await client._start()
         return client
+
+    async def reconnect(self) -> None:
+        """Drop the connection and come back with the cursor, as a client does after a blink."""
+        await self.close()
+        self.ws = await _connect(self._ws_url)
+        await self._start()
+
+    async def _start(self) -> None:
+        hello = orjson.loads(await self.ws.recv())
+        auth: dict[str, Any] = {"op": "auth", "token": self._token}
+        if self.cursor is not None:
+            auth["cursors"] = {"following": self.cursor}
+        await self.ws.send(orjson.dumps(auth).decode())
+        ready = orjson.loads(await self.ws.recv())
+        if ready.get("op") != "ready":
+            await self.ws.close()
+            raise ConnectionError(f"auth refused: {ready}")
+        self.recovered = ready.get("recovered")
+        self._reader = asyncio.create_task(self._read())
+        self._heartbeat = asyncio.create_task(self._beat(hello["heartbeat_interval_ms"] / 1000))
 
     async def _read(self) -> None:
         try:
@@ -106,3 +110,13 @@ class LoadClient:
             if task is not None:
                 task.cancel()
         await self.ws.close()
+
+
+async def _connect(ws_url: str) -> ClientConnection:
+    return await connect(
+        ws_url,
+        subprotocols=[PROTOCOL_NAME],  # type: ignore[list-item]
+        max_size=MAX_SERVER_FRAME_BYTES,
+        compression=None,
+        open_timeout=120,
+    )

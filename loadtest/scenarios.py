@@ -26,6 +26,7 @@ class FanoutOptions:
     redis_url: str = ""
     drain: float = 10.0  # seconds to wait for the last deliveries
     ceiling: bool = False  # measure the bare-websockets ceiling server instead
+    storm: bool = False  # halfway through, every follower drops and reconnects at once
 
 
 def _cores() -> tuple[set[int] | None, set[int] | None]:
@@ -43,8 +44,11 @@ class Progress:
         self.pipes = pipes
         self.received = [0] * len(pipes)
         self.started = time.monotonic()
+        self.paused = False
 
     def poll(self) -> int:
+        if self.paused:
+            return sum(self.received)
         for index, pipe in enumerate(self.pipes):
             while pipe.poll():
                 kind, value = pipe.recv()
@@ -63,6 +67,25 @@ class Progress:
                 flush=True,
             )
             last = total
+
+
+async def _storm(pipes: list[Connection], progress: Progress) -> list[dict[str, Any]]:
+    """Tell every worker to reconnect all its clients at once; wait for their reports."""
+    loop = asyncio.get_running_loop()
+    for pipe in pipes:
+        pipe.send(("storm",))
+
+    def wait(pipe: Connection) -> dict[str, Any]:
+        while True:
+            kind, value = pipe.recv()
+            if kind == "stormed":
+                return dict(value)
+
+    progress.paused = True  # the reports come through the same pipes
+    try:
+        return list(await asyncio.gather(*(loop.run_in_executor(None, wait, pipe) for pipe in pipes)))
+    finally:
+        progress.paused = False
 
 
 async def fanout(options: FanoutOptions) -> dict[str, Any]:
@@ -99,11 +122,17 @@ async def fanout(options: FanoutOptions) -> dict[str, Any]:
                 ok_times[frame["data"]["post"]["id"]] = time.time()
 
         posting = []
-        for n in range(int(options.rate * options.duration)):
+        total = int(options.rate * options.duration)
+        storm: asyncio.Task[list[dict[str, Any]]] | None = None
+        for n in range(total):
             await asyncio.sleep(max(0.0, start + n / options.rate - time.monotonic()))
             posting.append(asyncio.create_task(post(n)))
             sent[0] += 1
+            if options.storm and n == total // 2:
+                print("  every follower drops and reconnects now", flush=True)
+                storm = asyncio.create_task(_storm([pipe for _, pipe in processes], progress))  # noqa: RUF006 (awaited below)
         await asyncio.gather(*posting)
+        stormed = await storm if storm is not None else None
         expected = len(ok_times) * connected
         deadline = time.monotonic() + options.drain
         while progress.poll() < expected and time.monotonic() < deadline:
@@ -128,8 +157,18 @@ async def fanout(options: FanoutOptions) -> dict[str, Any]:
 
     outcome = deliveries(ok_times, results, {post_id: connected for post_id in ok_times})
     cpu = cpu_after - cpu_before
+    storm_report = None
+    if stormed is not None:
+        storm_report = {
+            "seconds": max(s["seconds"] for s in stormed),
+            "resumed": sum(s["resumed"] for s in stormed),
+            "failed": {k: v for s in stormed for k, v in s["failed"].items()},
+        }
     return {
-        "scenario": "fanout-ceiling" if options.ceiling else "fanout",
+        "scenario": "reconnect-storm"
+        if options.storm
+        else ("fanout-ceiling" if options.ceiling else "fanout"),
+        "storm": storm_report,
         "options": asdict(options),
         "machine": machine(),
         "connections": {

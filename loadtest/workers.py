@@ -48,6 +48,8 @@ async def _serve(pipe: Connection) -> None:
             clients, report = await _connect(ws_url, tokens)
             pipe.send(("ready", report))
             progress = asyncio.create_task(_progress(pipe, clients))
+        elif command[0] == "storm":
+            pipe.send(("stormed", await _storm(clients)))
         elif command[0] == "collect":
             if progress is not None:
                 progress.cancel()
@@ -76,6 +78,21 @@ async def _connect(ws_url: str, tokens: list[str]) -> tuple[list[LoadClient], di
     opened = await asyncio.gather(*(one(token) for token in tokens))
     clients = [client for client in opened if client is not None]
     return clients, {"connected": len(clients), "failed": failures, "handshake_s": durations}
+
+
+async def _storm(clients: list[LoadClient]) -> dict[str, Any]:
+    """Every connection drops and comes back with its cursor, all at once."""
+    began = time.monotonic()
+    outcomes = await asyncio.gather(*(client.reconnect() for client in clients), return_exceptions=True)
+    failed: dict[str, int] = {}
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            failed[type(outcome).__name__] = failed.get(type(outcome).__name__, 0) + 1
+    return {
+        "seconds": time.monotonic() - began,
+        "resumed": sum(1 for c, o in zip(clients, outcomes, strict=True) if o is None and c.recovered),
+        "failed": failed,
+    }
 
 
 async def _progress(pipe: Connection, clients: list[LoadClient]) -> None:

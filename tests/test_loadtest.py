@@ -81,3 +81,33 @@ def test_the_ceiling_server_runs_on_the_same_harness(tmp_path: Path) -> None:
     report = orjson.loads(out.read_bytes())
     assert report["scenario"] == "fanout-ceiling"
     assert report["lost"] == report["duplicated"] == 0 and report["delivered"] == 5 * 20
+
+
+def test_reconnect_storm_resumes_everyone_with_nothing_lost(tmp_path: Path) -> None:
+    out = tmp_path / "storm.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loadtest",
+            "reconnect-storm",
+            "--followers",
+            "40",
+            "--rate",
+            "5",
+            "--duration",
+            "2",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = orjson.loads(out.read_bytes())
+    assert report["scenario"] == "reconnect-storm"
+    assert report["storm"]["resumed"] == 40 and report["storm"]["failed"] == {}
+    assert report["lost"] == report["duplicated"] == 0 and report["delivered"] == report["expected"] == 400
