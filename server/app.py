@@ -1,9 +1,10 @@
 """The ASGI application: services are built once at start-up (the lifespan) and injected.
 
-Start-up order: storage (migrations), bus, domain services, the node hub, the gateway. On an
-empty database a one-time operator invite is made and printed, so the first account can be
-created at once. Shut-down closes every WebSocket with 4000 (going away) before the storage
-closes, so clients reconnect (to this node when it is back, or to another).
+Start-up order: metrics (a registry of this app's own), storage (migrations), bus, domain
+services, the node hub, the gateway. On an empty database a one-time operator invite is made and
+printed, so the first account can be created at once. Shut-down closes every WebSocket with
+4000 (going away) before the storage closes, so clients reconnect (to this node when it is back,
+or to another).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .domain.social import Social
 from .gateway.endpoint import Gateway
 from .gateway.hub import Hub
 from .http import WEB_ROOT, HttpApi
+from .metrics import Metrics
 from .passwords import Passwords
 from .publisher import Publisher
 from .store import open_storage
@@ -56,18 +58,32 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.argon2_profile == "test":
             log.warning("TSUDOI_ARGON2_PROFILE=test: cheap password hashes, for tests only")
-        store = await open_storage(settings)
-        bus = await open_bus(settings)
+        metrics = Metrics()
+        store = await open_storage(settings, metrics)
+        bus = await open_bus(settings, metrics)
         passwords = Passwords(settings.argon2_profile)
-        publisher = Publisher(bus)
+        publisher = Publisher(bus, metrics)
         accounts = Accounts(store, passwords, publisher, settings, now_ms)
         social = Social(store, publisher, now_ms)
-        hub = Hub(bus)
-        gateway = Gateway(accounts=accounts, social=social, hub=hub, settings=settings, clock=now_ms)
+        hub = Hub(bus, metrics=metrics)
+        gateway = Gateway(
+            accounts=accounts, social=social, hub=hub, settings=settings, clock=now_ms, metrics=metrics
+        )
         bus.set_state_handler(gateway.bus_state_changed)
+        metrics.watch(
+            connections=gateway.open_connections,
+            delivered=lambda: hub.events_delivered,
+            bus_healthy=lambda: bus.healthy,
+        )
         await hub.listen_cluster(gateway.cluster_notice)
         api = HttpApi(
-            accounts=accounts, social=social, gateway=gateway, store=store, bus=bus, settings=settings
+            accounts=accounts,
+            social=social,
+            gateway=gateway,
+            store=store,
+            bus=bus,
+            settings=settings,
+            metrics=metrics,
         )
         app.state.services = Services(gateway=gateway, api=api)
         invite = await accounts.bootstrap_invite() if bootstrap else None
@@ -90,6 +106,9 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
     async def health_route(request: Request) -> Response:
         return await services(request).api.health(request)
 
+    async def metrics_route(request: Request) -> Response:
+        return await services(request).api.metrics(request)
+
     async def spa_route(request: Request) -> Response:
         return await services(request).api.spa(request)
 
@@ -98,6 +117,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
 
     routes = [
         Route("/healthz", health_route, methods=["GET"]),
+        Route("/metrics", metrics_route, methods=["GET"]),
         Route("/api/signup", api_route, methods=["POST"]),
         Route("/api/login", api_route, methods=["POST"]),
         Route("/api/logout", api_route, methods=["POST"]),

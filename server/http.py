@@ -1,4 +1,5 @@
-"""Plain-HTTP routes: sign-up, log-in, log-out, password change, invite info, health, the SPA.
+"""Plain-HTTP routes: sign-up, log-in, log-out, password change, invite info, health, metrics,
+the SPA.
 
 Sessions reach the server either as ``Authorization: Bearer <token>`` (bots, the SDK) or as the
 HttpOnly, SameSite=Strict ``tsudoi_session`` cookie (browsers). Cookie-authenticated requests
@@ -7,6 +8,7 @@ that change state must come from the server's own Origin.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +39,8 @@ from .domain import present
 from .domain.accounts import Accounts, Session, SignupForm
 from .domain.social import Social
 from .gateway.endpoint import SESSION_COOKIE, Gateway
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import Metrics
 from .store.base import Storage, StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,9 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+#: A scrape waits this long for the storage ping before reporting storage down (scrapers time
+#: out after 10 s by default; a ping slower than this is an outage for practical purposes).
+METRICS_PING_TIMEOUT_S = 1.0
 _STATUS = {
     ErrorCode.INVALID_REQUEST: 400,
     ErrorCode.INVALID_CREDENTIALS: 401,
@@ -111,6 +118,7 @@ class HttpApi:
         store: Storage,
         bus: Bus,
         settings: Settings,
+        metrics: Metrics,
     ) -> None:
         self._accounts = accounts
         self._social = social
@@ -118,6 +126,7 @@ class HttpApi:
         self._store = store
         self._bus = bus
         self._settings = settings
+        self._metrics = metrics
 
     def _address(self, request: Request) -> str:
         return request.client.host if request.client else "unknown"
@@ -150,14 +159,14 @@ class HttpApi:
         return token
 
     async def handle(self, request: Request) -> Response:
-        """Route wrapper: every ProtocolError becomes its JSON error, storage faults a 503."""
+        """The /api/* routes, each guarded (see ``_guarded``)."""
         handler = {
             "/api/signup": self.signup,
             "/api/login": self.login,
             "/api/logout": self.logout,
             "/api/password": self.password,
         }[request.url.path]
-        return await guarded(handler(request))
+        return await self._guarded(handler(request))
 
     async def signup(self, request: Request) -> Response:
         body = await read_body(request, SignupRequest)
@@ -200,7 +209,7 @@ class HttpApi:
             )
             return json_response(body)
 
-        return await guarded(run())
+        return await self._guarded(run())
 
     async def health(self, request: Request) -> Response:
         try:
@@ -211,6 +220,34 @@ class HttpApi:
         bus = ComponentHealth(ok=self._bus.healthy, error=None if self._bus.healthy else "bus down")
         body = Health(version=__version__, storage=storage, bus=bus)
         return json_response(body, 200 if storage.ok and bus.ok else 503)
+
+    async def metrics(self, request: Request) -> Response:
+        """Prometheus text format, for operators' scrapers: no authentication, as no figure names
+        a user, channel or secret (see :mod:`server.metrics`). Pings storage first."""
+        try:
+            async with asyncio.timeout(METRICS_PING_TIMEOUT_S):
+                await self._store.ping()
+            self._metrics.storage_up.set(1)
+        except Exception:
+            self._metrics.storage_up.set(0)
+        return Response(self._metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+    async def _guarded(self, work: Any) -> Response:
+        """Route wrapper: every ProtocolError becomes its JSON error, storage faults a 503, any
+        other fault a 500; each error response is counted by its code."""
+        try:
+            response: Response = await work
+            return response
+        except ProtocolError as exc:
+            error = exc
+        except StorageUnavailable:
+            log.exception("storage unavailable")
+            error = ProtocolError(ErrorCode.UNAVAILABLE)
+        except Exception:
+            log.exception("unexpected fault in an HTTP request")
+            error = ProtocolError(ErrorCode.INTERNAL)
+        self._metrics.error(error.code.value)
+        return error_response(error)
 
     async def spa(self, request: Request) -> Response:
         """The single page for every client-side route (/, /i/CODE, ...)."""
@@ -224,17 +261,3 @@ def security_headers() -> dict[str, str]:
         "Referrer-Policy": "no-referrer",
         "Cache-Control": "no-cache",
     }
-
-
-async def guarded(work: Any) -> Response:
-    try:
-        response: Response = await work
-        return response
-    except ProtocolError as exc:
-        return error_response(exc)
-    except StorageUnavailable:
-        log.exception("storage unavailable")
-        return error_response(ProtocolError(ErrorCode.UNAVAILABLE))
-    except Exception:
-        log.exception("unexpected fault in an HTTP request")
-        return error_response(ProtocolError(ErrorCode.INTERNAL))

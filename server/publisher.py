@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from protocol.codec import event_tail
 from protocol.messages import EventData
@@ -10,15 +11,23 @@ from protocol.messages import EventData
 from . import channels
 from .bus.base import Bus
 
+if TYPE_CHECKING:
+    from .metrics import Metrics
+
 
 class Publisher:
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, metrics: Metrics | None = None) -> None:
         self._bus = bus
+        self._published = metrics.events_published if metrics is not None else None
 
     def event(self, to: Iterable[str], data: EventData, pos: str | None = None) -> None:
         payload = channels.envelope(event_tail(data, pos), pos)
+        count = 0
         for channel in to:
             self._bus.publish(channel, payload)
+            count += 1
+        if self._published is not None:
+            self._published.inc(count)
 
     def control(self, user_id: str, message: channels.Control) -> None:
         self._bus.publish(channels.control(user_id), channels.encode_control(message))

@@ -55,6 +55,10 @@ def _ignore_state(healthy: bool, down_since_ms: int | None) -> None:
     return None
 
 
+def _ignore_duration(seconds: float) -> None:
+    return None
+
+
 class RedisBus:
     """Bus port over Redis pub/sub. Build with :meth:`open`; it connects in the background."""
 
@@ -66,12 +70,15 @@ class RedisBus:
         cluster: bool = False,
         health_interval_s: float = 1.0,
         clock: Callable[[], float] = time.time,
+        observe_batch: Callable[[float], None] | None = None,
     ) -> None:
         self._url = url
         self._cluster = cluster
         self._sharded = sharded or cluster
         self._health_interval_s = health_interval_s
         self._clock = clock
+        #: Told how long each pipelined publish batch took to execute (metrics).
+        self._observe_batch = observe_batch or _ignore_duration
         self.node_id = secrets.token_hex(_NODE_ID_BYTES // 2).encode()
         self._handler: Handler = _drop
         self._on_state: StateHandler = _ignore_state
@@ -92,8 +99,15 @@ class RedisBus:
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
-    async def open(cls, url: str, *, sharded: bool = False, cluster: bool = False) -> RedisBus:
-        bus = cls(url, sharded=sharded, cluster=cluster)
+    async def open(
+        cls,
+        url: str,
+        *,
+        sharded: bool = False,
+        cluster: bool = False,
+        observe_batch: Callable[[float], None] | None = None,
+    ) -> RedisBus:
+        bus = cls(url, sharded=sharded, cluster=cluster, observe_batch=observe_batch)
         bus._tasks = [
             asyncio.create_task(bus._supervise(), name="redis-bus-supervisor"),
             asyncio.create_task(bus._publish_loop(), name="redis-bus-publisher"),
@@ -313,7 +327,9 @@ class RedisBus:
                     pipe = self._client.pipeline(transaction=False)
                     for channel, data in batch:
                         (pipe.spublish if self._sharded else pipe.publish)(channel, data)
+                    started = time.perf_counter()
                     await pipe.execute()
+                    self._observe_batch(time.perf_counter() - started)
                 except (RedisError, OSError) as exc:
                     self._lose_link(exc)
                     break

@@ -14,6 +14,12 @@ client even when ephemeral events are dropped.
 While a connection is being resumed (its backlog read from storage), or backfilled after a new
 follow, live events that arrive are *held* and released after the backlog, minus those the
 backlog already contained. Holds nest: a follow may be backfilled in the middle of a resume.
+
+Metrics: shed frames and slow-consumer closes are counted here as they happen (both are rare).
+Fan-out latency is observed for one event per fan-out, the one the hub hands to
+:meth:`Connection.probe` (see ``hub.py``): at once if the frame was written from the fan-out
+loop, else by the writer as it sends the stamped entry; an ordinary event costs the writer one
+comparison.
 """
 
 from __future__ import annotations
@@ -21,17 +27,22 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import time
 from collections import deque
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from protocol.codec import event_frame
 from protocol.errors import CloseCode
 
 from .direct import DirectWriter
 
+if TYPE_CHECKING:
+    from ..metrics import Metrics
+
 log = logging.getLogger(__name__)
 
-_FRAME, _EVENT, _EPHEMERAL, _BACKLOG = 0, 1, 2, 3
+#: Queue entry kinds; a _PROBED entry is an event whose payload is (tail, hub clock at arrival).
+_FRAME, _EVENT, _EPHEMERAL, _BACKLOG, _PROBED = 0, 1, 2, 3, 4
 #: Positions a connection remembers having been given (about 75 bytes each): enough to fill the
 #: gap of a short bus outage in place. Longer gaps make the client resume by its own cursor.
 RECENT_MAX = 128
@@ -54,7 +65,13 @@ class State(enum.Enum):
 
 class Connection:
     def __init__(
-        self, sink: Sink, *, connection_id: str, send_queue_max: int, direct: DirectWriter | None = None
+        self,
+        sink: Sink,
+        *,
+        connection_id: str,
+        send_queue_max: int,
+        direct: DirectWriter | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.id = connection_id
         self.state = State.AWAITING_AUTH
@@ -83,6 +100,7 @@ class Connection:
         self._close: tuple[int, str] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._sending = False
+        self._metrics = metrics
         self.closed = asyncio.Event()
 
     # --- producers (never block) ------------------------------------------------------------
@@ -100,6 +118,21 @@ class Connection:
                 self._held.append((tail, pos))
             return
         self._enqueue(_EPHEMERAL if ephemeral else _EVENT, tail, pos)
+
+    def probe(self, tail: bytes, started: float) -> None:
+        """Sample fan-out latency on the event just pushed (``tail``; ``started`` is the hub's
+        ``time.perf_counter()`` when the message arrived): observed when the frame is handed to
+        the transport. A queued event is stamped, and the writer observes it as it sends it; an
+        event held (resuming) or refused (closing) is not sampled."""
+        if self._metrics is None or self._close is not None or self._holds:
+            return
+        if not self._queue:
+            # Pushed, neither held nor refused, yet not queued: it went to the transport at once.
+            self._metrics.fanout_latency.observe(time.perf_counter() - started)
+            return
+        kind, payload, pos = self._queue[-1]
+        if kind == _EVENT and payload is tail:
+            self._queue[-1] = (_PROBED, (tail, started), pos)
 
     def hold(self) -> None:
         """Start holding live events (call before subscribing, then read the backlog)."""
@@ -182,6 +215,8 @@ class Connection:
         for index, (kind, _, _) in enumerate(self._queue):
             if kind == _EPHEMERAL:
                 del self._queue[index]
+                if self._metrics is not None:
+                    self._metrics.send_queue_dropped.inc()
                 return True
         return False
 
@@ -194,6 +229,8 @@ class Connection:
         if self._close is None:
             reason_text = (reason or code.name.lower()).encode()[:123].decode(errors="ignore")
             self._close = (int(code), reason_text)
+            if code == CloseCode.SLOW_CONSUMER and self._metrics is not None:
+                self._metrics.slow_consumers_closed.inc()
             self._queue.clear()
             self._wakeup.set()
             if self._sending and self._writer is not None:
@@ -202,6 +239,11 @@ class Connection:
     @property
     def close_requested(self) -> bool:
         return self._close is not None
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code asked for, or None while the connection is not closing."""
+        return self._close[0] if self._close is not None else None
 
     @property
     def queue_depth(self) -> int:
@@ -247,6 +289,13 @@ class Connection:
                             break
                         self._seq += 1
                         await self._send(event_frame(self._seq, tail))
+                elif kind == _PROBED:
+                    tail, started = payload
+                    self._seq += 1
+                    frame = event_frame(self._seq, tail)
+                    if self._metrics is not None:
+                        self._metrics.fanout_latency.observe(time.perf_counter() - started)
+                    await self._send(frame)
                 else:
                     self._seq += 1
                     await self._send(event_frame(self._seq, payload))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ from ..config import Settings
 from ..domain.accounts import Accounts
 from ..domain.social import Backlog, Social
 from ..ids import IdGenerator, floor_id
+from ..metrics import Metrics
 from ..ratelimit import RateLimiter
 from ..store.base import StorageUnavailable, UserRecord
 from .connection import Connection, State
@@ -75,12 +76,16 @@ class Gateway:
         hub: Hub,
         settings: Settings,
         clock: Callable[[], int],
+        metrics: Metrics,
     ) -> None:
         self._accounts = accounts
         self._social = social
         self._hub = hub
         self._settings = settings
         self._now = clock
+        self._metrics = metrics
+        #: Every open connection, authenticated or not (the hub knows authenticated ones only).
+        self._open: set[Connection] = set()
         self._ids = IdGenerator()
         self._post_limiter = RateLimiter(settings.post_burst, settings.post_refill_ms)
         self._hello = encode(
@@ -119,6 +124,7 @@ class Gateway:
         if PROTOCOL_NAME not in websocket.scope.get("subprotocols", []):
             await websocket.accept()
             await websocket.close(CloseCode.UNSUPPORTED_PROTOCOL, f"use subprotocol {PROTOCOL_NAME}")
+            self._metrics.handshake_failed(CloseCode.UNSUPPORTED_PROTOCOL)
             return
         await websocket.accept(subprotocol=PROTOCOL_NAME)
         conn = Connection(
@@ -126,12 +132,16 @@ class Gateway:
             connection_id=self._ids.new(),
             send_queue_max=self._settings.send_queue_max,
             direct=websocket.scope.get("extensions", {}).get(DIRECT_EXTENSION),
+            metrics=self._metrics,
         )
+        self._open.add(conn)
         writer = asyncio.create_task(conn.run_writer())
         conn.send_frame(self._hello)
+        context: Context | None = None
         try:
             context = await self._handshake(websocket, conn)
             if context is not None:
+                self._metrics.handshakes_completed.inc()
                 await self._serve(websocket, context)
         except CloseConnection as close:
             conn.close(close.code, close.reason)
@@ -143,11 +153,18 @@ class Gateway:
             log.exception("connection %s failed", conn.id)
             conn.close(CloseCode.SERVER_ERROR)
         finally:
+            self._open.discard(conn)
+            if context is None and conn.close_code is not None:
+                self._metrics.handshake_failed(conn.close_code)
             self._hub.detach(conn)
             if conn.close_requested:
                 # Let the writer send the close frame, but never wait long for a dead peer.
                 await asyncio.wait([writer], timeout=2)
             writer.cancel()
+
+    def open_connections(self) -> Collection[Connection]:
+        """Every open connection on this node, in any state (read by metrics on scrape)."""
+        return self._open
 
     async def _receive(self, websocket: WebSocket, timeout_ms: int) -> dict[str, Any] | None:
         """The next frame's ASGI message, or None once the client is gone."""
@@ -229,7 +246,7 @@ class Gateway:
                 raise CloseConnection(CloseCode.RATE_LIMITED)
             text = message.get("text")
             if text is None:
-                conn.send_frame(error_frame(ProtocolError(ErrorCode.UNSUPPORTED_FRAME)))
+                conn.send_frame(self._error_frame(ProtocolError(ErrorCode.UNSUPPORTED_FRAME)))
                 continue
             conn.send_frame(await self._answer(context, text))
 
@@ -248,13 +265,18 @@ class Gateway:
         except ProtocolError as exc:
             if exc.request_id is None:
                 exc.request_id = request_id
-            return error_frame(exc)
+            return self._error_frame(exc)
         except StorageUnavailable:
             log.exception("storage unavailable while answering %s", request_id)
-            return error_frame(ProtocolError(ErrorCode.UNAVAILABLE, request_id=request_id))
+            return self._error_frame(ProtocolError(ErrorCode.UNAVAILABLE, request_id=request_id))
         except Exception:
             log.exception("unexpected fault while answering %s", request_id)
-            return error_frame(ProtocolError(ErrorCode.INTERNAL, request_id=request_id))
+            return self._error_frame(ProtocolError(ErrorCode.INTERNAL, request_id=request_id))
+
+    def _error_frame(self, error: ProtocolError) -> bytes:
+        """Every error frame this gateway sends is made here, and counted by its code."""
+        self._metrics.error(error.code.value)
+        return error_frame(error)
 
     # --- control messages from the bus (follow/unfollow elsewhere, revoked sessions) ---------
 

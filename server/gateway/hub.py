@@ -8,6 +8,18 @@ Fan-out is the hot path: for each bus message the hub looks up the channel's con
 appends the *same* payload bytes to each one's send queue. No per-recipient encoding happens
 here; a connection only prefixes its sequence number when writing (see ``connection.py``).
 
+Metrics stay off the per-recipient path: a fan-out adds its number of recipients to a counter
+once, after the loop, and fan-out latency is *sampled*, one recipient per fan-out. The hub reads
+the clock once as the message arrives (for an event published on this node, that is the moment
+of publishing: both buses deliver a node's own publishes inside ``publish``) and hands that time
+to the connection the loop reached last (``Connection.probe``), which observes the latency when
+the frame goes to the transport. So a fan-out of any size costs one clock read, one integer
+addition and one probe. The sampled recipient is whichever the channel's member set yields last:
+arbitrary, but stable while the membership is, so one channel's samples come from one
+connection at a time and many channels spread them over many. No sample is taken when that
+recipient holds the frame (resuming) or refuses it (closing). For a message from another node
+the clock starts when it arrives here: the Redis hop is not included.
+
 Control messages on ``ctl:<user>`` channels never reach clients: the hub hands them to the
 control handler the gateway installs (see ``endpoint.py``).
 """
@@ -16,12 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 
 from protocol.errors import CloseCode
 
 from .. import channels
 from ..bus.base import Bus
+from ..metrics import Metrics
 from .connection import Connection
 
 #: Receives (user id, payload) for each control message addressed to a user.
@@ -31,8 +45,12 @@ log = logging.getLogger(__name__)
 
 
 class Hub:
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, *, metrics: Metrics) -> None:
         self._bus = bus
+        #: Event frames fanned out to local connections since start-up (a metric, read on scrape:
+        #: a plain integer costs a tenth of a prometheus_client Counter's locked increment).
+        self.events_delivered = 0
+        self._bus_latency = metrics.bus_latency
         self._members: dict[str, set[Connection]] = {}
         self._by_user: dict[str, set[Connection]] = {}
         self._subscribed: set[str] = set()
@@ -120,10 +138,14 @@ class Hub:
         bus call failed, none does: retrying is the bus adapter's job when it reconnects."""
         try:
             if channel in self._members and channel not in self._subscribed:
+                started = time.perf_counter()
                 await self._bus.subscribe(channel)
+                self._bus_latency.labels(op="subscribe").observe(time.perf_counter() - started)
                 self._subscribed.add(channel)
             elif channel not in self._members and channel in self._subscribed:
+                started = time.perf_counter()
                 await self._bus.unsubscribe(channel)
+                self._bus_latency.labels(op="unsubscribe").observe(time.perf_counter() - started)
                 self._subscribed.discard(channel)
         except Exception:
             log.exception("bus (un)subscribe of %s failed", channel)
@@ -145,9 +167,14 @@ class Hub:
             return
         members = self._members.get(channel)
         if members:
+            started = time.perf_counter()
             tail, pos = channels.open_envelope(payload)
             for conn in members:
                 conn.push_event(tail, pos)
+            # Once per fan-out, never per recipient (see the module docstring): count them all,
+            # and sample the latency on the connection the loop reached last.
+            self.events_delivered += len(members)
+            conn.probe(tail, started)
 
     def publish_cluster(self, payload: bytes) -> None:
         self._bus.publish(channels.CLUSTER, payload)

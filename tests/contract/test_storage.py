@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from server.metrics import Metrics
 from server.store.base import (
     HandleTaken,
     InviteExpired,
@@ -26,6 +27,7 @@ from server.store.base import (
 )
 from server.store.mongo import MongoStorage
 from server.store.sqlite import SqliteStorage
+from server.store.timed import timed_storage
 from tests.support.mongo import MongoBackend, expect_stand_in_divergence
 
 NOW = 1_800_000_000_000
@@ -54,7 +56,7 @@ NX_ARRAY = pytest.mark.nx27017_diverges(
 REOPEN = pytest.StashKey[Callable[[], Awaitable[Storage]]]()
 
 
-@pytest.fixture(params=["sqlite", "mongo"])
+@pytest.fixture(params=["sqlite", "mongo", "sqlite-timed"])
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
     reopen: Callable[[], Awaitable[Storage]]
     backend: MongoBackend | None = None
@@ -64,6 +66,12 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
         def reopen() -> Awaitable[Storage]:
             return SqliteStorage.open(path)
+
+    elif request.param == "sqlite-timed":  # the metrics proxy the server puts around its adapter
+        path = tmp_path / "db.sqlite3"
+
+        async def reopen() -> Storage:
+            return timed_storage(await SqliteStorage.open(path), Metrics().storage_latency)
 
     elif request.param == "mongo":
         backend = request.getfixturevalue("mongo_backend")

@@ -1,0 +1,138 @@
+"""GET /metrics on a real server: the Prometheus text format, figures that follow what the node
+did, bounded labels, and nothing that names a user or carries a secret."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.client import Client, Users
+from tests.support.redis import RedisProcess
+from tests.support.server import ServerProcess
+
+#: Every label any tsudoi_ series may carry (``le``: histogram buckets).
+ALLOWED_LABELS = {"state", "code", "op", "le"}
+
+
+class Scrape:
+    """One scrape, parsed with prometheus_client's own parser."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.families = {family.name: family for family in text_string_to_metric_families(text)}
+
+    def value(self, sample: str, **labels: str) -> float | None:
+        """The value of the sample with that name and (at least) those labels, if any."""
+        for family in self.families.values():
+            for found in family.samples:
+                if found.name == sample and labels.items() <= found.labels.items():
+                    return float(found.value)
+        return None
+
+
+async def scrape(server: ServerProcess) -> Scrape:
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        response = await http.get("/metrics")  # no credentials: operators' scrapers have none
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return Scrape(response.text)
+
+
+async def scrape_when(server: ServerProcess, ready: Callable[[Scrape], bool], timeout: float = 5) -> Scrape:
+    """Scrape until ``ready`` holds: connections end on the server shortly after the client sees
+    the close, so a figure may lag a moment behind the client's view."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = await scrape(server)
+        if ready(found) or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.05)
+
+
+async def test_a_post_to_two_followers_shows_in_the_figures(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
+    server = start_server()
+    users = users_of(server)
+    author = await users.new("author")
+    fans = [await users.new("fan", invited_by=author) for _ in range(2)]
+    author_client = await Client.login(server, author.token)
+    fan_clients = [await Client.login(server, fan.token) for fan in fans]
+
+    post = (await author_client.call("post.create", text="みんな無事？"))["post"]
+    for client in [author_client, *fan_clients]:
+        assert (await client.next_event("post.created"))["data"]["post"]["id"] == post["id"]
+    await author_client.send_raw("{not json")
+    assert (await author_client.next_frame())["code"] == "invalid_json"
+
+    found = await scrape_when(server, lambda s: s.value("tsudoi_connections", state="live") == 3)
+    assert found.value("tsudoi_connections", state="live") == 3
+    assert found.value("tsudoi_connections", state="awaiting_auth") == 0
+    assert found.value("tsudoi_connections", state="resuming") == 0
+    assert (found.value("tsudoi_handshakes_completed_total") or 0) >= 3
+    assert (found.value("tsudoi_events_published_total") or 0) >= 1
+    assert (found.value("tsudoi_events_delivered_total") or 0) >= 3
+    assert (found.value("tsudoi_storage_latency_seconds_count", op="create_post") or 0) >= 1
+    assert found.value("tsudoi_errors_total", code="invalid_json") == 1
+    # The post's fan-out was sampled on one of its three recipients, all of which received it.
+    assert (found.value("tsudoi_fanout_latency_seconds_count") or 0) >= 1
+    assert found.value("tsudoi_fanout_latency_seconds_bucket", le="+Inf") == found.value(
+        "tsudoi_fanout_latency_seconds_count"
+    )
+    assert found.value("tsudoi_send_queue_depth") is not None
+    assert found.value("tsudoi_slow_consumers_closed_total") == 0
+    assert found.value("tsudoi_bus_up") == 1
+    assert found.value("tsudoi_storage_up") == 1
+    assert found.value("tsudoi_bus_latency_seconds_count", op="subscribe")
+
+    tsudoi = {name: family for name, family in found.families.items() if name.startswith("tsudoi_")}
+    assert len(tsudoi) >= 14
+    for family in tsudoi.values():
+        assert family.documentation, f"{family.name} has no HELP text"
+        for sample in family.samples:
+            assert set(sample.labels) <= ALLOWED_LABELS, sample
+    for secret in (author.token, *(fan.token for fan in fans), author.id, author.handle):
+        assert secret not in found.text
+
+
+async def test_failed_handshakes_and_http_errors_are_counted_by_code(server: ServerProcess) -> None:
+    before = await scrape(server)
+    bad_token = await Client.open(server)
+    await bad_token.send({"op": "auth", "token": "tsd_not-a-real-token"})
+    assert await bad_token.closed() == 4500
+    no_subprotocol = await Client.open(server, subprotocols=[])
+    assert await no_subprotocol.closed() == 4503
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        response = await http.post("/api/login", json={"handle": "nobody_here", "password": "x" * 12})
+    assert response.status_code == 401
+
+    def grew(after: Scrape, sample: str, **labels: str) -> float:
+        return (after.value(sample, **labels) or 0) - (before.value(sample, **labels) or 0)
+
+    after = await scrape_when(server, lambda s: grew(s, "tsudoi_handshakes_failed_total", code="4500") >= 1)
+    assert grew(after, "tsudoi_handshakes_failed_total", code="4500") == 1
+    assert grew(after, "tsudoi_handshakes_failed_total", code="4503") == 1
+    assert grew(after, "tsudoi_errors_total", code="invalid_credentials") == 1
+    assert grew(after, "tsudoi_handshakes_completed_total") == 0
+
+
+async def test_on_redis_publish_batches_are_timed_and_the_bus_is_up(
+    start_server: Callable[..., ServerProcess],
+    users_of: Callable[[ServerProcess], Users],
+    redis_server: RedisProcess,
+) -> None:
+    server = start_server(TSUDOI_REDIS_URL=redis_server.url)
+    author = await users_of(server).new("author")
+    client = await Client.login(server, author.token)
+    await client.call("post.create", text="Redis 経由")
+    await client.next_event("post.created")
+
+    found = await scrape_when(
+        server, lambda s: (s.value("tsudoi_bus_latency_seconds_count", op="publish_batch") or 0) >= 1
+    )
+    assert (found.value("tsudoi_bus_latency_seconds_count", op="publish_batch") or 0) >= 1
+    assert found.value("tsudoi_bus_up") == 1
+    assert (found.value("tsudoi_fanout_latency_seconds_count") or 0) >= 1
