@@ -8,75 +8,111 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from .scenarios import FanoutOptions, fanout
+from .scenarios import ChatOptions, Common, FanoutOptions, chat, fanout
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tsudoi-loadtest", description=__doc__)
     scenarios = parser.add_subparsers(dest="scenario", required=True, metavar="SCENARIO")
     fan = scenarios.add_parser("fanout", help="one author, N followers online, posting at a fixed rate")
     storm = scenarios.add_parser(
         "reconnect-storm", help="fanout, and halfway through every follower drops and reconnects at once"
     )
+    talk = scenarios.add_parser(
+        "chat", help="M users on a random follow graph, posting at a fixed total rate"
+    )
+    surge = scenarios.add_parser("surge", help="chat at a steady rate, then eight times that rate")
     for sub in (fan, storm):
         sub.add_argument("--followers", type=int, default=1000)
         sub.add_argument("--rate", type=float, default=2.0, help="posts per second")
         sub.add_argument("--duration", type=float, default=10.0, help="seconds of posting")
+    for sub in (talk, surge):
+        sub.add_argument("--users", type=int, default=1000)
+        sub.add_argument("--degree", type=int, default=20, help="how many others each user follows")
+        sub.add_argument("--rate", type=float, default=20.0, help="posts per second, all users together")
+        sub.add_argument("--duration", type=float, default=10.0, help="seconds at that rate")
+    surge.add_argument(
+        "--surge", type=float, default=60.0, help="then this many seconds at eight times the rate"
+    )
+    fan.add_argument(
+        "--ceiling", action="store_true", help="measure the bare-websockets broadcast server instead"
+    )
+    for sub in (fan, storm, talk, surge):
         sub.add_argument("--workers", type=int, default=0, help="generator processes (default: spare cores)")
         sub.add_argument(
             "--server-workers", type=int, default=1, help="tsudoi serve --workers (needs --redis-url)"
         )
         sub.add_argument("--redis-url", default="", help="run the server on this Redis")
         sub.add_argument(
-            "--out", type=Path, help="JSON result file (default: loadtest-results/<scenario>-<time>.json)"
+            "--out", type=Path, help="JSON result (default: loadtest-results/<scenario>-<time>.json)"
         )
-    fan.add_argument(
-        "--ceiling",
-        action="store_true",
-        help="measure the bare-websockets broadcast server instead of Tsudoi",
-    )
-    args = parser.parse_args(argv)
+    return parser
 
-    options = FanoutOptions(
-        followers=args.followers,
+
+def _options(args: argparse.Namespace) -> Common:
+    common = {"workers": args.workers, "server_workers": args.server_workers, "redis_url": args.redis_url}
+    if args.scenario in ("fanout", "reconnect-storm"):
+        return FanoutOptions(
+            **common,
+            ceiling=getattr(args, "ceiling", False),
+            followers=args.followers,
+            rate=args.rate,
+            duration=args.duration,
+            storm=args.scenario == "reconnect-storm",
+        )
+    return ChatOptions(
+        **common,
+        users=args.users,
+        degree=args.degree,
         rate=args.rate,
         duration=args.duration,
-        workers=args.workers,
-        server_workers=args.server_workers,
-        redis_url=args.redis_url,
-        ceiling=getattr(args, "ceiling", False),
-        storm=args.scenario == "reconnect-storm",
+        surge=getattr(args, "surge", 0.0),
     )
-    print(
-        f"fanout: {options.followers} followers, {options.rate:g} posts/s for {options.duration:g}s",
-        flush=True,
+
+
+def _summary(result: dict[str, Any], out: Path) -> str:
+    lines = []
+    if result.get("storm") is not None:
+        storm = result["storm"]
+        lines.append(
+            f"  storm: {storm['resumed']}/{result['connections']['established']} resumed with nothing missed "
+            f"in {storm['seconds']:.1f}s, failed {storm['failed'] or 0}"
+        )
+    latency, server = result["latency_ms"], result["server"]
+    lines.append(
+        f"  delivered {result['delivered']}/{result['expected']} (lost {result['lost']}, "
+        f"duplicated {result['duplicated']}), {result['delivered_per_second']:.0f}/s"
     )
-    result = asyncio.run(fanout(options))
+    for label, figures in (("from ok", latency), ("from send", result["latency_from_send_ms"])):
+        if figures["p50"] is not None:
+            lines.append(
+                f"  latency ms {label:9}: p50 {figures['p50']:.1f}  p90 {figures['p90']:.1f}  "
+                f"p99 {figures['p99']:.1f}  max {figures['max']:.1f}"
+            )
+    if server["cpu_us_per_delivered_frame"] is not None:
+        lines.append(
+            f"  server: {server['cpu_us_per_delivered_frame']:.1f} µs CPU per delivered frame, "
+            f"RSS {server['rss_bytes'] / 2**20:.0f} MiB"
+        )
+    lines.append(f"  result: {out}")
+    return "\n" + "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    options = _options(args)
+    print(f"{args.scenario}: {options}", flush=True)
+    result = asyncio.run(fanout(options) if isinstance(options, FanoutOptions) else chat(options))  # type: ignore[arg-type]
     out = args.out or Path("loadtest-results") / f"{args.scenario}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    if result["storm"] is not None:
-        storm_result = result["storm"]
-        print(
-            f"\n  storm: {storm_result['resumed']}/{result['connections']['established']} resumed with nothing "
-            f"missed in {storm_result['seconds']:.1f}s, failed {storm_result['failed'] or 0}",
-            flush=True,
-        )
-    latency = result["latency_ms"]
-    server = result["server"]
-    print(
-        f"\n  delivered {result['delivered']}/{result['expected']} (lost {result['lost']}, "
-        f"duplicated {result['duplicated']}), {result['delivered_per_second']:.0f}/s\n"
-        f"  latency ms: p50 {latency['p50']:.1f}  p90 {latency['p90']:.1f}  p99 {latency['p99']:.1f}  max {latency['max']:.1f}\n"
-        f"  server: {server['cpu_us_per_delivered_frame']:.1f} µs CPU per delivered frame, "
-        f"RSS {server['rss_bytes'] / 2**20:.0f} MiB\n  result: {out}",
-        flush=True,
-    )
+    print(_summary(result, out), flush=True)
     clean = result["lost"] == 0 and result["duplicated"] == 0
-    if result["storm"] is not None:
+    if result.get("storm") is not None:
         clean = clean and result["storm"]["resumed"] == result["connections"]["established"]
     return 0 if clean else 1
 

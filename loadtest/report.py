@@ -37,13 +37,21 @@ def machine() -> dict[str, Any]:
 
 
 def deliveries(
-    ok_times: dict[str, float], results: list[dict[str, Any]], recipients: dict[str, int]
+    ok_times: dict[str, float],
+    results: list[dict[str, Any]],
+    recipients: dict[str, int],
+    sent_times: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Latency from each post's ``ok`` to each receipt, and what was lost or repeated.
+    """Latency to each receipt — from each post's ``ok`` (the issue's definition) and from the
+    moment the author sent ``post.create`` — and what was lost or repeated.
 
-    ``recipients`` is how many connections should have received each post.
+    ``recipients`` is how many connections should have received each post. The server fans a post
+    out before it answers ``ok``, so a follower may have it before the author has the ``ok``: the
+    first figure can be negative; the second cannot.
     """
     latencies_ms: list[float] = []
+    from_send_ms: list[float] = []
+    sent_times = sent_times or {}
     received = 0
     unexpected = 0
     for result in results:
@@ -54,6 +62,9 @@ def deliveries(
             received += len(times)
             sent = ok_times[post_id]
             latencies_ms.extend((at - sent) * 1000 for at in times)
+            if post_id in sent_times:
+                began = sent_times[post_id]
+                from_send_ms.extend((at - began) * 1000 for at in times)
     expected = sum(recipients.get(post_id, 0) for post_id in ok_times)
     errors: dict[str, int] = {}
     closes: dict[str, int] = {}
@@ -69,6 +80,39 @@ def deliveries(
         "duplicated": sum(result["duplicates"] for result in results),
         "unexpected": unexpected,
         "latency_ms": percentiles(latencies_ms),
+        "latency_from_send_ms": percentiles(from_send_ms),
         "errors": errors,
         "closes": closes,
     }
+
+
+def series(
+    ok_times: dict[str, float], results: list[dict[str, Any]], started_at: float
+) -> list[dict[str, Any]]:
+    """Per second of the run: posts acknowledged, frames delivered, and delivery latency."""
+    seconds: dict[int, list[float]] = {}
+    posts: dict[int, int] = {}
+    for sent in ok_times.values():
+        second = int(sent - started_at)
+        posts[second] = posts.get(second, 0) + 1
+    for result in results:
+        for post_id, times in result["first_receipts"].items():
+            sent = ok_times.get(post_id)
+            if sent is None:
+                continue
+            for at in times:
+                seconds.setdefault(int(at - started_at), []).append((at - sent) * 1000)
+    out = []
+    for second in range(max([*seconds, *posts], default=-1) + 1):
+        latencies = seconds.get(second, [])
+        figures = percentiles(latencies)
+        out.append(
+            {
+                "t": second,
+                "posts": posts.get(second, 0),
+                "delivered": len(latencies),
+                "p50_ms": figures["p50"],
+                "p99_ms": figures["p99"],
+            }
+        )
+    return out

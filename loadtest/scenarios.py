@@ -1,32 +1,58 @@
 """The scenarios. Each sets up accounts, opens the connections in worker processes, drives the
-load, and returns one result dict (see ``report.py`` for the figures)."""
+load, and returns one result dict (see ``report.py`` for the figures).
+
+- ``fanout``: one author, N followers online; the author posts at a fixed rate. With
+  ``storm``, halfway through every follower drops and reconnects at once with its cursor.
+- ``chat``: M users on a random follow graph, all online, posting at a fixed total rate.
+  ``surge`` is chat at a steady rate, then eight times that (what mixi saw in the first hour
+  after the 2011 earthquake).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from . import workers
 from .client import LoadClient
 from .local import LocalServer
-from .report import deliveries, machine, percentiles
+from .report import deliveries, machine, percentiles, series
 
 
 @dataclass(frozen=True)
-class FanoutOptions:
-    followers: int
-    rate: float  # posts per second
-    duration: float  # seconds of posting
+class Common:
     workers: int = 0  # generator processes; 0: one per core not given to the server
     server_workers: int = 1
     redis_url: str = ""
     drain: float = 10.0  # seconds to wait for the last deliveries
     ceiling: bool = False  # measure the bare-websockets ceiling server instead
+
+
+@dataclass(frozen=True)
+class FanoutOptions(Common):
+    followers: int = 1000
+    rate: float = 2.0  # posts per second
+    duration: float = 10.0  # seconds of posting
     storm: bool = False  # halfway through, every follower drops and reconnects at once
+
+
+@dataclass(frozen=True)
+class ChatOptions(Common):
+    users: int = 1000
+    degree: int = 20  # each user follows this many others
+    rate: float = 20.0  # posts per second, all users together
+    duration: float = 10.0  # seconds at that rate
+    surge: float = 0.0  # then this many seconds at eight times the rate
+    seed: int = 1
+
+
+SURGE_FACTOR = 8
 
 
 def _cores() -> tuple[set[int] | None, set[int] | None]:
@@ -37,26 +63,63 @@ def _cores() -> tuple[set[int] | None, set[int] | None]:
     return {available[0]}, set(available[1:])
 
 
-class Progress:
-    """Prints rates once a second while the load runs."""
+class Run:
+    """A seeded server and the worker processes that hold its connections."""
 
-    def __init__(self, pipes: list[Connection]) -> None:
-        self.pipes = pipes
-        self.received = [0] * len(pipes)
-        self.started = time.monotonic()
+    def __init__(self, common: Common) -> None:
+        self.server_cores, self.generator_cores = _cores()
+        env = {"TSUDOI_REDIS_URL": common.redis_url} if common.redis_url else {}
+        self.server = LocalServer(workers=common.server_workers, env=env, ceiling=common.ceiling)
+        self.common = common
+        self.processes: list[tuple[BaseProcess, Connection]] = []
+        self.received = [0]
         self.paused = False
+        self.started = time.monotonic()
+        self.cpu_before = 0.0
+
+    @property
+    def pipes(self) -> list[Connection]:
+        return [pipe for _, pipe in self.processes]
+
+    def connect(self, accounts: list[dict[str, Any]]) -> dict[str, Any]:
+        """Start the server and the workers; spread ``accounts`` over them and connect all."""
+        self.server.start(self.server_cores)
+        count = self.common.workers or max(1, len(self.generator_cores or {0}))
+        self.processes = [workers.start(self.generator_cores) for _ in range(count)]
+        self.received = [0] * count
+        began = time.monotonic()
+        indexed = list(enumerate(a["token"] for a in accounts))
+        for index, pipe in enumerate(self.pipes):
+            pipe.send(("connect", self.server.ws_url, indexed[index::count]))
+        ready = [pipe.recv()[1] for pipe in self.pipes]
+        seconds = time.monotonic() - began
+        connected = sum(r["connected"] for r in ready)
+        print(f"  {connected} connected in {seconds:.1f}s", flush=True)
+        self.cpu_before, _ = self.server.usage()
+        self.started = time.monotonic()
+        return {
+            "established": connected,
+            "connected_indexes": {i for r in ready for i in r["indexes"]},
+            "failed": {k: v for r in ready for k, v in r["failed"].items()},
+            "connect_seconds": seconds,
+            "handshakes_per_second": connected / seconds if seconds else None,
+            "handshake_ms": {
+                k: (v * 1000 if v is not None else None)
+                for k, v in percentiles([d for r in ready for d in r["handshake_s"]]).items()
+            },
+        }
 
     def poll(self) -> int:
-        if self.paused:
-            return sum(self.received)
-        for index, pipe in enumerate(self.pipes):
-            while pipe.poll():
-                kind, value = pipe.recv()
-                if kind == "progress":
-                    self.received[index] = value
+        """Events received so far, from the workers' once-a-second reports."""
+        if not self.paused:
+            for index, pipe in enumerate(self.pipes):
+                while pipe.poll():
+                    kind, value = pipe.recv()
+                    if kind == "progress":
+                        self.received[index] = value
         return sum(self.received)
 
-    async def run(self, sent: list[int]) -> None:
+    async def show_progress(self, sent: list[int]) -> None:
         last = 0
         while True:
             await asyncio.sleep(1)
@@ -68,126 +131,180 @@ class Progress:
             )
             last = total
 
+    async def ask_all(self, command: tuple[Any, ...], answer: str) -> list[dict[str, Any]]:
+        """Send a command to every worker and wait for each one's answer of kind ``answer``."""
+        loop = asyncio.get_running_loop()
+        for pipe in self.pipes:
+            pipe.send(command)
 
-async def _storm(pipes: list[Connection], progress: Progress) -> list[dict[str, Any]]:
-    """Tell every worker to reconnect all its clients at once; wait for their reports."""
-    loop = asyncio.get_running_loop()
-    for pipe in pipes:
-        pipe.send(("storm",))
+        def wait(pipe: Connection) -> dict[str, Any]:
+            while True:
+                kind, value = pipe.recv()
+                if kind == answer:
+                    return dict(value)
 
-    def wait(pipe: Connection) -> dict[str, Any]:
-        while True:
-            kind, value = pipe.recv()
-            if kind == "stormed":
-                return dict(value)
+        self.paused = True  # the answers come through the pipes the progress reports use
+        try:
+            return list(
+                await asyncio.gather(*(loop.run_in_executor(None, wait, pipe) for pipe in self.pipes))
+            )
+        finally:
+            self.paused = False
 
-    progress.paused = True  # the reports come through the same pipes
-    try:
-        return list(await asyncio.gather(*(loop.run_in_executor(None, wait, pipe) for pipe in pipes)))
-    finally:
-        progress.paused = False
+    async def finish(self, expected: int) -> tuple[float, list[dict[str, Any]], dict[str, Any]]:
+        """Wait for the last deliveries (up to ``drain`` seconds); collect; stop everything."""
+        deadline = time.monotonic() + self.common.drain
+        while self.poll() < expected and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        elapsed = time.monotonic() - self.started
+        cpu_after, rss = self.server.usage()
+        results = await self.ask_all(("collect",), "result")
+        cpu = cpu_after - self.cpu_before
+        return (
+            elapsed,
+            results,
+            {"cpu_seconds": cpu, "rss_bytes": rss, "pinned": self.server_cores is not None},
+        )
+
+    def close(self) -> None:
+        for process, _ in self.processes:
+            process.join(10)
+        self.server.stop()
+
+
+def _report(
+    name: str,
+    options: Common,
+    connections: dict[str, Any],
+    ok_times: dict[str, float],
+    recipients: dict[str, int],
+    results: list[dict[str, Any]],
+    elapsed: float,
+    server: dict[str, Any],
+    started_at: float,
+    sent_times: dict[str, float],
+) -> dict[str, Any]:
+    outcome = deliveries(ok_times, results, recipients, sent_times)
+    delivered = outcome["delivered"]
+    server["cpu_us_per_delivered_frame"] = server["cpu_seconds"] / delivered * 1e6 if delivered else None
+    connections = {k: v for k, v in connections.items() if k != "connected_indexes"}
+    return {
+        "scenario": name,
+        "options": asdict(options),
+        "machine": machine(),
+        "connections": connections,
+        "posts": len(ok_times),
+        "seconds": elapsed,
+        "delivered_per_second": delivered / elapsed if elapsed else None,
+        **outcome,
+        "series": series(ok_times, results, started_at),
+        "server": server,
+    }
 
 
 async def fanout(options: FanoutOptions) -> dict[str, Any]:
     """One author, N followers online; the author posts at a fixed rate."""
-    server_cores, generator_cores = _cores()
-    env = {"TSUDOI_REDIS_URL": options.redis_url} if options.redis_url else {}
-    server = LocalServer(workers=options.server_workers, env=env, ceiling=options.ceiling)
-    seeded = server.seed(options.followers + 1, star=True)
+    run = Run(options)
+    seeded = run.server.seed(options.followers + 1, star=True)
     author, followers = seeded["accounts"][0], seeded["accounts"][1:]
-    server.start(server_cores)
-    count = options.workers or max(1, len(generator_cores or {0}))
-    processes = [workers.start(generator_cores) for _ in range(count)]
     try:
-        began = time.monotonic()
-        for index, (_, pipe) in enumerate(processes):
-            pipe.send(("connect", server.ws_url, [a["token"] for a in followers[index::count]]))
-        ready = [pipe.recv()[1] for _, pipe in processes]
-        connect_s = time.monotonic() - began
-        connected = sum(r["connected"] for r in ready)
-        handshakes = [d for r in ready for d in r["handshake_s"]]
-        print(f"  {connected} followers connected in {connect_s:.1f}s", flush=True)
-
-        writer = await LoadClient.open(server.ws_url, author["token"], record=False)
-        cpu_before, _ = server.usage()
+        connections = run.connect(followers)
+        writer = await LoadClient.open(run.server.ws_url, author["token"], record=False)
         ok_times: dict[str, float] = {}
+        sent_times: dict[str, float] = {}
         sent = [0]
-        progress = Progress([pipe for _, pipe in processes])
-        ticker = asyncio.create_task(progress.run(sent))
-        start = time.monotonic()
+        ticker = asyncio.create_task(run.show_progress(sent))
+        started_at = time.time()
 
         async def post(n: int) -> None:
+            began = time.time()
             frame = await writer.request("post.create", text=f"load {n}")
             if frame["op"] == "ok":
-                ok_times[frame["data"]["post"]["id"]] = time.time()
+                post_id = frame["data"]["post"]["id"]
+                ok_times[post_id], sent_times[post_id] = time.time(), began
 
         posting = []
         total = int(options.rate * options.duration)
         storm: asyncio.Task[list[dict[str, Any]]] | None = None
         for n in range(total):
-            await asyncio.sleep(max(0.0, start + n / options.rate - time.monotonic()))
+            await asyncio.sleep(max(0.0, run.started + n / options.rate - time.monotonic()))
             posting.append(asyncio.create_task(post(n)))
             sent[0] += 1
             if options.storm and n == total // 2:
                 print("  every follower drops and reconnects now", flush=True)
-                storm = asyncio.create_task(_storm([pipe for _, pipe in processes], progress))  # noqa: RUF006 (awaited below)
+                storm = asyncio.create_task(run.ask_all(("storm",), "stormed"))
         await asyncio.gather(*posting)
         stormed = await storm if storm is not None else None
-        expected = len(ok_times) * connected
-        deadline = time.monotonic() + options.drain
-        while progress.poll() < expected and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        elapsed, results, server = await run.finish(len(ok_times) * connections["established"])
         ticker.cancel()
-        elapsed = time.monotonic() - start
-        cpu_after, rss = server.usage()
         await writer.close()
-        for _, pipe in processes:
-            pipe.send(("collect",))
-        results = []
-        for _, pipe in processes:
-            while True:
-                kind, value = pipe.recv()
-                if kind == "result":
-                    results.append(value)
-                    break
     finally:
-        for process, _ in processes:
-            process.join(10)
-        server.stop()
-
-    outcome = deliveries(ok_times, results, {post_id: connected for post_id in ok_times})
-    cpu = cpu_after - cpu_before
-    storm_report = None
+        run.close()
+    name = "reconnect-storm" if options.storm else ("fanout-ceiling" if options.ceiling else "fanout")
+    result = _report(
+        name,
+        options,
+        connections,
+        ok_times,
+        {post_id: connections["established"] for post_id in ok_times},
+        results,
+        elapsed,
+        server,
+        started_at,
+        sent_times,
+    )
+    result["storm"] = None
     if stormed is not None:
-        storm_report = {
+        result["storm"] = {
             "seconds": max(s["seconds"] for s in stormed),
             "resumed": sum(s["resumed"] for s in stormed),
             "failed": {k: v for s in stormed for k, v in s["failed"].items()},
         }
-    return {
-        "scenario": "reconnect-storm"
-        if options.storm
-        else ("fanout-ceiling" if options.ceiling else "fanout"),
-        "storm": storm_report,
-        "options": asdict(options),
-        "machine": machine(),
-        "connections": {
-            "established": connected,
-            "failed": {k: v for r in ready for k, v in r["failed"].items()},
-            "connect_seconds": connect_s,
-            "handshakes_per_second": connected / connect_s if connect_s else None,
-            "handshake_ms": {
-                k: (v * 1000 if v is not None else None) for k, v in percentiles(handshakes).items()
-            },
-        },
-        "posts": len(ok_times),
-        "seconds": elapsed,
-        "delivered_per_second": outcome["delivered"] / elapsed if elapsed else None,
-        **outcome,
-        "server": {
-            "cpu_seconds": cpu,
-            "rss_bytes": rss,
-            "cpu_us_per_delivered_frame": cpu / outcome["delivered"] * 1e6 if outcome["delivered"] else None,
-            "pinned": server_cores is not None,
-        },
-    }
+    return result
+
+
+async def chat(options: ChatOptions) -> dict[str, Any]:
+    """M users on a random follow graph, all online, posting at a fixed total rate; with
+    ``surge``, then eight times that rate for that many seconds."""
+    run = Run(options)
+    seeded = run.server.seed(options.users, degree=options.degree)
+    followers: dict[int, list[int]] = {}
+    for follower, followee in seeded["follows"]:
+        followers.setdefault(followee, []).append(follower)
+    try:
+        connections = run.connect(seeded["accounts"])
+        online = connections["connected_indexes"]
+        sent = [0]
+        ticker = asyncio.create_task(run.show_progress(sent))
+        started_at = time.time()
+        rng = random.Random(options.seed)
+        count = len(run.pipes)
+        phases = [(options.duration, options.rate)]
+        if options.surge:
+            phases.append((options.surge, options.rate * SURGE_FACTOR))
+        at = run.started
+        for seconds, rate in phases:
+            for _ in range(int(seconds * rate)):
+                author = rng.randrange(options.users)
+                await asyncio.sleep(max(0.0, at - time.monotonic()))
+                run.pipes[author % count].send(("post", author, f"chat {sent[0]}"))
+                sent[0] += 1
+                at += 1 / rate
+        expected_by_author = {
+            a: sum(1 for f in followers.get(a, ()) if f in online) + 1 for a in range(options.users)
+        }
+        # Every post's recipients are known once its id is; the workers report ids with authors.
+        posted = await run.ask_all(("posted",), "posted")
+        ok_times = {post_id: at for p in posted for post_id, at in p["ok_times"].items()}
+        sent_times = {post_id: at for p in posted for post_id, at in p["sent_times"].items()}
+        recipients = {post_id: expected_by_author[a] for p in posted for post_id, a in p["authors"].items()}
+        elapsed, results, server = await run.finish(sum(recipients.values()))
+        ticker.cancel()
+    finally:
+        run.close()
+    name = "surge" if options.surge else "chat"
+    result = _report(
+        name, options, connections, ok_times, recipients, results, elapsed, server, started_at, sent_times
+    )
+    result["storm"] = None
+    return result

@@ -2,8 +2,12 @@
 
 The coordinator talks to a worker over a pipe:
 
-    → ("connect", ws_url, tokens)   ← ("ready", {"connected", "failed", "handshake_s"})
+    → ("connect", ws_url, [(index, token), ...])
+                                    ← ("ready", {"connected", "indexes", "failed", "handshake_s"})
     (every second)                  ← ("progress", events received so far)
+    → ("post", index, text)         (account ``index`` posts; no answer)
+    → ("posted",)                   ← ("posted", {"ok_times": {post id: time}, "authors": {post id: index}})
+    → ("storm",)                    ← ("stormed", {"seconds", "resumed", "failed"})
     → ("collect",)                  ← ("result", {"first_receipts", "duplicates", "errors", ...})
 
 Workers are separate processes so the load generator can use every core it is given.
@@ -39,15 +43,40 @@ def _main(pipe: Connection, cores: set[int] | None) -> None:
 
 async def _serve(pipe: Connection) -> None:
     loop = asyncio.get_running_loop()
+    by_index: dict[int, LoadClient] = {}
     clients: list[LoadClient] = []
     progress: asyncio.Task[None] | None = None
+    posts: list[asyncio.Task[None]] = []
+    ok_times: dict[str, float] = {}
+    sent_times: dict[str, float] = {}
+    authors: dict[str, int] = {}
+
+    async def post(index: int, text: str) -> None:
+        client = by_index.get(index)
+        if client is None:
+            return
+        began = time.time()
+        try:
+            frame = await client.request("post.create", text=text)
+        except ConnectionError:
+            return
+        if frame["op"] == "ok":
+            post_id = frame["data"]["post"]["id"]
+            ok_times[post_id], sent_times[post_id], authors[post_id] = time.time(), began, index
+
     while True:
         command = await loop.run_in_executor(None, pipe.recv)
         if command[0] == "connect":
-            _, ws_url, tokens = command
-            clients, report = await _connect(ws_url, tokens)
+            _, ws_url, accounts = command
+            by_index, report = await _connect(ws_url, accounts)
+            clients = list(by_index.values())
             pipe.send(("ready", report))
             progress = asyncio.create_task(_progress(pipe, clients))
+        elif command[0] == "post":
+            posts.append(asyncio.create_task(post(command[1], command[2])))
+        elif command[0] == "posted":
+            await asyncio.gather(*posts)
+            pipe.send(("posted", {"ok_times": ok_times, "sent_times": sent_times, "authors": authors}))
         elif command[0] == "storm":
             pipe.send(("stormed", await _storm(clients)))
         elif command[0] == "collect":
@@ -59,7 +88,9 @@ async def _serve(pipe: Connection) -> None:
             return
 
 
-async def _connect(ws_url: str, tokens: list[str]) -> tuple[list[LoadClient], dict[str, Any]]:
+async def _connect(
+    ws_url: str, accounts: list[tuple[int, str]]
+) -> tuple[dict[int, LoadClient], dict[str, Any]]:
     slots = asyncio.Semaphore(CONNECT_CONCURRENCY)
     durations: list[float] = []
     failures: dict[str, int] = {}
@@ -75,9 +106,17 @@ async def _connect(ws_url: str, tokens: list[str]) -> tuple[list[LoadClient], di
             durations.append(time.monotonic() - began)
             return client
 
-    opened = await asyncio.gather(*(one(token) for token in tokens))
-    clients = [client for client in opened if client is not None]
-    return clients, {"connected": len(clients), "failed": failures, "handshake_s": durations}
+    opened = await asyncio.gather(*(one(token) for _, token in accounts))
+    clients = {
+        index: client for (index, _), client in zip(accounts, opened, strict=True) if client is not None
+    }
+    report = {
+        "connected": len(clients),
+        "indexes": sorted(clients),
+        "failed": failures,
+        "handshake_s": durations,
+    }
+    return clients, report
 
 
 async def _storm(clients: list[LoadClient]) -> dict[str, Any]:

@@ -111,3 +111,38 @@ def test_reconnect_storm_resumes_everyone_with_nothing_lost(tmp_path: Path) -> N
     assert report["scenario"] == "reconnect-storm"
     assert report["storm"]["resumed"] == 40 and report["storm"]["failed"] == {}
     assert report["lost"] == report["duplicated"] == 0 and report["delivered"] == report["expected"] == 400
+
+
+def run_scenario(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, object]]:
+    out = tmp_path / "result.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "loadtest", *args, "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result, orjson.loads(out.read_bytes())
+
+
+def test_chat_delivers_every_post_to_its_authors_followers(tmp_path: Path) -> None:
+    _, report = run_scenario(
+        tmp_path, "chat", "--users", "40", "--degree", "5", "--rate", "10", "--duration", "2"
+    )
+    assert report["scenario"] == "chat" and report["posts"] == 20
+    # Each post reaches its author's online followers and the author's own connection.
+    assert report["expected"] == report["delivered"] and report["delivered"] >= 20
+    assert report["lost"] == report["duplicated"] == 0
+    figures = report["latency_from_send_ms"]
+    assert isinstance(figures, dict) and figures["min"] is not None and figures["min"] >= 0
+
+
+def test_surge_steps_the_rate_up_eightfold(tmp_path: Path) -> None:
+    _, report = run_scenario(
+        tmp_path, "surge", "--users", "30", "--degree", "3", "--rate", "2", "--duration", "1", "--surge", "1"
+    )
+    assert report["scenario"] == "surge" and report["posts"] == 2 + 16
+    assert report["lost"] == report["duplicated"] == 0
+    assert [second["posts"] for second in report["series"]][:2] != [0, 0]  # per-second series for plots
