@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from . import html
 from .scenarios import ChatOptions, Common, FanoutOptions, chat, fanout
 
 
@@ -110,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or Path("loadtest-results") / f"{args.scenario}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    print(_summary(result, out), flush=True)
+    page = html.write(result, out)
+    print(_summary(result, out) + f"\n  report: {page}", flush=True)
     clean = result["lost"] == 0 and result["duplicated"] == 0
     if result.get("storm") is not None:
         clean = clean and result["storm"]["resumed"] == result["connections"]["established"]

@@ -87,9 +87,10 @@ def deliveries(
 
 
 def series(
-    ok_times: dict[str, float], results: list[dict[str, Any]], started_at: float
+    ok_times: dict[str, float], results: list[dict[str, Any]], started_at: float, sent_times: dict[str, float]
 ) -> list[dict[str, Any]]:
-    """Per second of the run: posts acknowledged, frames delivered, and delivery latency."""
+    """Per second of the run: posts acknowledged, frames delivered, and delivery latency from the
+    author's send (see ``deliveries`` for why not from the ``ok``)."""
     seconds: dict[int, list[float]] = {}
     posts: dict[int, int] = {}
     for sent in ok_times.values():
@@ -97,9 +98,9 @@ def series(
         posts[second] = posts.get(second, 0) + 1
     for result in results:
         for post_id, times in result["first_receipts"].items():
-            sent = ok_times.get(post_id)
-            if sent is None:
+            if post_id not in ok_times:
                 continue
+            sent = sent_times.get(post_id, ok_times[post_id])
             for at in times:
                 seconds.setdefault(int(at - started_at), []).append((at - sent) * 1000)
     out = []

@@ -197,7 +197,7 @@ def _report(
         "seconds": elapsed,
         "delivered_per_second": delivered / elapsed if elapsed else None,
         **outcome,
-        "series": series(ok_times, results, started_at),
+        "series": series(ok_times, results, started_at, sent_times),
         "server": server,
     }
 

@@ -45,6 +45,10 @@ def test_fanout_runs_end_to_end_and_checks_every_delivery(tmp_path: Path) -> Non
     assert report["server"]["cpu_us_per_delivered_frame"] > 0
     assert report["machine"]["cores"] >= 1
     assert "delivered 300/300" in result.stdout
+    page = out.with_suffix(".html").read_text()
+    assert "lost, duplicated" in page and "<img" in page
+    for plot in ("latency", "throughput", "connections"):
+        assert (tmp_path / f"fanout-{plot}.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_percentiles_are_nearest_rank() -> None:
