@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
             "--server-workers", type=int, default=1, help="tsudoi serve --workers (needs --redis-url)"
         )
         sub.add_argument("--redis-url", default="", help="run the server on this Redis")
+        sub.add_argument("--redis", action="store_true", help="start a private redis-server for the run")
         sub.add_argument(
             "--out", type=Path, help="JSON result (default: loadtest-results/<scenario>-<time>.json)"
         )
@@ -55,7 +56,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _options(args: argparse.Namespace) -> Common:
-    common = {"workers": args.workers, "server_workers": args.server_workers, "redis_url": args.redis_url}
+    common = {
+        "workers": args.workers,
+        "server_workers": args.server_workers,
+        "redis_url": args.redis_url,
+        "redis": args.redis,
+    }
     if args.scenario in ("fanout", "reconnect-storm"):
         return FanoutOptions(
             **common,

@@ -41,6 +41,7 @@ class LocalServer:
         self.workers = workers
         self.env = {**os.environ, **LOAD_ENV, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
+        self.redis: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -85,6 +86,35 @@ class LocalServer:
                 time.sleep(0.05)
         raise RuntimeError(f"the server did not start; see {self.folder / 'server.log'}")
 
+    def start_redis(self, cores: set[int] | None = None) -> str:
+        """A private redis-server (Debian's package) for this run; returns its URL."""
+        port = _free_port()
+        command = [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        with (self.folder / "redis.log").open("ab") as log:
+            self.redis = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        if cores and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(self.redis.pid, cores)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        url = f"redis://127.0.0.1:{port}/0"
+        self.env["TSUDOI_REDIS_URL"] = url
+        return url
+
     def pids(self) -> list[int]:
         """The server process and its children (the workers, under --workers)."""
         if self.proc is None:
@@ -116,6 +146,8 @@ class LocalServer:
         return cpu, rss
 
     def stop(self) -> None:
+        if self.redis is not None and self.redis.poll() is None:
+            self.redis.terminate()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:

@@ -30,6 +30,7 @@ class Common:
     workers: int = 0  # generator processes; 0: one per core not given to the server
     server_workers: int = 1
     redis_url: str = ""
+    redis: bool = False  # start a private redis-server for the run (pinned with the server)
     drain: float = 10.0  # seconds to wait for the last deliveries
     ceiling: bool = False  # measure the bare-websockets ceiling server instead
 
@@ -70,6 +71,8 @@ class Run:
         self.server_cores, self.generator_cores = _cores()
         env = {"TSUDOI_REDIS_URL": common.redis_url} if common.redis_url else {}
         self.server = LocalServer(workers=common.server_workers, env=env, ceiling=common.ceiling)
+        if common.redis:
+            self.server.start_redis(self.server_cores)
         self.common = common
         self.processes: list[tuple[BaseProcess, Connection]] = []
         self.received = [0]

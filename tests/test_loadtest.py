@@ -150,3 +150,21 @@ def test_surge_steps_the_rate_up_eightfold(tmp_path: Path) -> None:
     assert report["scenario"] == "surge" and report["posts"] == 2 + 16
     assert report["lost"] == report["duplicated"] == 0
     assert [second["posts"] for second in report["series"]][:2] != [0, 0]  # per-second series for plots
+
+
+def test_fanout_on_two_workers_and_a_private_redis(tmp_path: Path) -> None:
+    _, report = run_scenario(
+        tmp_path,
+        "fanout",
+        "--followers",
+        "30",
+        "--rate",
+        "5",
+        "--duration",
+        "1",
+        "--server-workers",
+        "2",
+        "--redis",
+    )
+    assert report["delivered"] == report["expected"] == 150  # followers spread over both workers
+    assert report["lost"] == report["duplicated"] == 0
