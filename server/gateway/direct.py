@@ -1,5 +1,7 @@
 """A synchronous frame writer for the fan-out path, offered by our uvicorn protocol.
 
+(It also lets go of the upgrade's request and response once the handshake is done.)
+
 Sending through ASGI costs, per frame and per recipient, an awaited ``send`` through Starlette's
 wrappers and uvicorn's protocol, and a task wake-up for the connection's writer. Profiling the
 5,000-follower fan-out put about half the event loop's time there (BENCHMARKS.md). Yet a frame to
@@ -58,3 +60,10 @@ class DirectProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None:
             scope["extensions"][EXTENSION] = DirectWriter(self)
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message.get("type") == "websocket.accept":
+            # uvicorn keeps the upgrade's request and response (their headers) for the life of
+            # the connection, but needs neither once the response is sent: about 4.6 KiB each.
+            self.request = self.response = None  # type: ignore[assignment]
