@@ -141,16 +141,15 @@ class _DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def serve(settings: Settings, *, fd: int | None = None) -> int:
-    """Run one node; with ``fd``, as a worker on a socket its supervisor bound."""
+def uvicorn_config(settings: Settings, *, fd: int | None = None, bootstrap: bool = True) -> uvicorn.Config:
+    """How a node runs under uvicorn: the one configuration serve and the measuring tools share."""
     from protocol.codec import MAX_FRAME_BYTES
 
     from .app import create_app
     from .gateway.direct import DirectProtocol
 
-    logging.getLogger("uvicorn.access").addFilter(_RedactInviteCodes())
-    config = uvicorn.Config(
-        create_app(settings, bootstrap=fd is None),
+    return uvicorn.Config(
+        create_app(settings, bootstrap=bootstrap),
         host=settings.host,
         port=settings.port,
         fd=fd,
@@ -167,7 +166,12 @@ def serve(settings: Settings, *, fd: int | None = None) -> int:
         log_config=None,
         timeout_graceful_shutdown=5,
     )
-    server = _DrainingServer(config)
+
+
+def serve(settings: Settings, *, fd: int | None = None) -> int:
+    """Run one node; with ``fd``, as a worker on a socket its supervisor bound."""
+    logging.getLogger("uvicorn.access").addFilter(_RedactInviteCodes())
+    server = _DrainingServer(uvicorn_config(settings, fd=fd, bootstrap=fd is None))
     server.run()
     return 0 if server.started else 1
 

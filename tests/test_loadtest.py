@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -12,112 +13,7 @@ from loadtest.report import percentiles
 from tests.support.server import ROOT
 
 
-def test_fanout_runs_end_to_end_and_checks_every_delivery(tmp_path: Path) -> None:
-    out = tmp_path / "fanout.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "loadtest",
-            "fanout",
-            "--followers",
-            "30",
-            "--rate",
-            "5",
-            "--duration",
-            "2",
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    report = orjson.loads(out.read_bytes())
-    assert report["connections"]["established"] == 30
-    assert report["posts"] == 10
-    assert report["expected"] == report["delivered"] == 300
-    assert report["lost"] == report["duplicated"] == report["unexpected"] == 0
-    assert report["latency_ms"]["p99"] is not None
-    assert report["server"]["cpu_us_per_delivered_frame"] > 0
-    assert report["machine"]["cores"] >= 1
-    assert "delivered 300/300" in result.stdout
-    page = out.with_suffix(".html").read_text()
-    assert "lost, duplicated" in page and "<img" in page
-    for plot in ("latency", "throughput", "connections"):
-        assert (tmp_path / f"fanout-{plot}.png").read_bytes().startswith(b"\x89PNG")
-
-
-def test_percentiles_are_nearest_rank() -> None:
-    values = [float(n) for n in range(1, 101)]
-    assert percentiles(values) == {"p50": 50.0, "p90": 90.0, "p99": 99.0, "min": 1.0, "max": 100.0}
-    assert percentiles([]) == {"p50": None, "p90": None, "p99": None, "min": None, "max": None}
-
-
-def test_the_ceiling_server_runs_on_the_same_harness(tmp_path: Path) -> None:
-    out = tmp_path / "ceiling.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "loadtest",
-            "fanout",
-            "--ceiling",
-            "--followers",
-            "20",
-            "--rate",
-            "5",
-            "--duration",
-            "1",
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    report = orjson.loads(out.read_bytes())
-    assert report["scenario"] == "fanout-ceiling"
-    assert report["lost"] == report["duplicated"] == 0 and report["delivered"] == 5 * 20
-
-
-def test_reconnect_storm_resumes_everyone_with_nothing_lost(tmp_path: Path) -> None:
-    out = tmp_path / "storm.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "loadtest",
-            "reconnect-storm",
-            "--followers",
-            "40",
-            "--rate",
-            "5",
-            "--duration",
-            "2",
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    report = orjson.loads(out.read_bytes())
-    assert report["scenario"] == "reconnect-storm"
-    assert report["storm"]["resumed"] == 40 and report["storm"]["failed"] == {}
-    assert report["lost"] == report["duplicated"] == 0 and report["delivered"] == report["expected"] == 400
-
-
-def run_scenario(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, object]]:
+def run_scenario(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     out = tmp_path / "result.json"
     result = subprocess.run(
         [sys.executable, "-m", "loadtest", *args, "--out", str(out)],
@@ -129,6 +25,45 @@ def run_scenario(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProces
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result, orjson.loads(out.read_bytes())
+
+
+def test_fanout_runs_end_to_end_and_checks_every_delivery(tmp_path: Path) -> None:
+    result, report = run_scenario(tmp_path, "fanout", "--followers", "30", "--rate", "5", "--duration", "2")
+    assert report["connections"]["established"] == 30
+    assert report["posts"] == 10
+    assert report["expected"] == report["delivered"] == 300
+    assert report["lost"] == report["duplicated"] == report["unexpected"] == 0
+    assert report["latency_ms"]["p99"] is not None
+    assert report["server"]["cpu_us_per_delivered_frame"] > 0
+    assert report["machine"]["cores"] >= 1
+    assert "delivered 300/300" in result.stdout
+    page = (tmp_path / "result.html").read_text()
+    assert "lost, duplicated" in page and "<img" in page
+    for plot in ("latency", "throughput", "connections"):
+        assert (tmp_path / f"result-{plot}.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(n) for n in range(1, 101)]
+    assert percentiles(values) == {"p50": 50.0, "p90": 90.0, "p99": 99.0, "min": 1.0, "max": 100.0}
+    assert percentiles([]) == {"p50": None, "p90": None, "p99": None, "min": None, "max": None}
+
+
+def test_the_ceiling_server_runs_on_the_same_harness(tmp_path: Path) -> None:
+    _, report = run_scenario(
+        tmp_path, "fanout", "--ceiling", "--followers", "20", "--rate", "5", "--duration", "1"
+    )
+    assert report["scenario"] == "fanout-ceiling"
+    assert report["lost"] == report["duplicated"] == 0 and report["delivered"] == 5 * 20
+
+
+def test_reconnect_storm_resumes_everyone_with_nothing_lost(tmp_path: Path) -> None:
+    _, report = run_scenario(
+        tmp_path, "reconnect-storm", "--followers", "40", "--rate", "5", "--duration", "2"
+    )
+    assert report["scenario"] == "reconnect-storm"
+    assert report["storm"]["resumed"] == 40 and report["storm"]["failed"] == {}
+    assert report["lost"] == report["duplicated"] == 0 and report["delivered"] == report["expected"] == 400
 
 
 def test_chat_delivers_every_post_to_its_authors_followers(tmp_path: Path) -> None:

@@ -20,9 +20,8 @@ from pathlib import Path
 import orjson
 import uvicorn
 
-from server.app import create_app
+from server.cli import uvicorn_config
 from server.config import Settings
-from server.gateway.direct import DirectProtocol
 
 from .. import workers
 from ..local import _free_port
@@ -40,14 +39,8 @@ async def main(users: int) -> None:
     tokens = _seed(data, users)
     port = _free_port()
     settings = Settings(port=port, data_dir=data)
-    config = uvicorn.Config(
-        create_app(settings),
-        port=port,
-        ws=DirectProtocol,
-        ws_per_message_deflate=False,
-        ws_ping_interval=None,
-        log_level="warning",
-    )
+    config = uvicorn_config(settings)  # exactly what `tsudoi serve` runs
+    config.log_level = "warning"
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     while not server.started:
