@@ -107,10 +107,7 @@ class Social:
 
     # --- reading ------------------------------------------------------------------------------
 
-    async def followee_ids(self, user: UserRecord) -> list[str]:
-        return await self._store.followee_ids(user.id)
-
-    async def followee_ids_of(self, user_id: str) -> list[str]:
+    async def followee_ids(self, user_id: str) -> list[str]:
         return await self._store.followee_ids(user_id)
 
     async def profile(self, viewer: UserRecord, handle: str) -> Profile:

@@ -207,7 +207,7 @@ class Gateway:
         # Subscribe first, then read the backlog, so nothing falls between the two; events that
         # arrive meanwhile are held and de-duplicated against the backlog.
         conn.hold()
-        followees = await self._social.followee_ids(user)
+        followees = await self._social.followee_ids(user.id)
         await self._hub.attach(conn, channels.for_user(user.id, followees))
         cursor = cursors.following if cursors else None
         backlog = Backlog(recovered=False, tails=[], positions=[])
@@ -359,7 +359,7 @@ class Gateway:
         conn.hold()
         try:
             async with self._resync_slots:
-                followees = await self._social.followee_ids_of(conn.user_id)
+                followees = await self._social.followee_ids(conn.user_id)
                 wanted = channels.for_user(conn.user_id, followees)
                 for channel in conn.channels - wanted:
                     self._hub.remove_channel(conn, channel)

@@ -109,10 +109,6 @@ class Hub:
     def user_connections(self, user_id: str) -> list[Connection]:
         return list(self._by_user.get(user_id, ()))
 
-    @property
-    def channel_count(self) -> int:
-        return len(self._members)
-
     # --- bus subscriptions, reference-counted --------------------------------------------------
 
     async def _ensure_subscribed(self, channel: str) -> None:
