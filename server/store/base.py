@@ -7,10 +7,16 @@ caller may acknowledge and publish as soon as it returns. Failures to reach the 
 
 Ids: every persisted item gets a time-ordered unique string id (:mod:`server.ids`) from the
 adapter, in the order the adapter commits them. The *following stream* of a user is the sequence
-of post creations and deletions of the authors they follow (and their own), ordered by position:
-a creation's position is the post id, a deletion's is a fresh id taken when it is deleted. A
-client's cursor is the last position it has seen, and :meth:`Storage.following_stream_after`
-returns exactly what came after it.
+of post creations and deletions ordered by position, of the posts *in their circle*: posts made
+outside any community by the user and by those they follow, and posts in the communities they are
+a member of (by anyone). A creation's position is the post id, a deletion's is a fresh id taken
+when it is deleted. A client's cursor is the last position it has seen, and
+:meth:`Storage.following_stream_after` returns exactly what came after it. Membership and follows
+are read as they are *now*: a stream read after joining a community includes its earlier posts
+after the cursor. The *direct stream* is the messages (ids) of the conversations a user is a
+member of now, the *notification stream* a user's notifications (ids).
+
+"Standing" means not deleted. Orders of equal keys are broken by id unless a method says else.
 
 Atomic, for a method that writes several records (``create_user``, ``create_invite`` with
 ``max_unused``), promises two things: all or nothing (a refused or failed call leaves no lasting
@@ -20,7 +26,8 @@ promise isolation: an adapter without multi-document transactions (MongoDB) may 
 glimpse a state within the call, such as an invite claimed by a sign-up that then fails with
 HandleTaken, or a new user just before their follow of the inviter.
 
-Contract tests: ``tests/contract/test_storage.py`` runs the same tests against every adapter.
+Contract tests: ``tests/contract/test_storage.py`` and ``test_storage_social.py`` run the same
+tests against every adapter.
 """
 
 from __future__ import annotations
@@ -29,14 +36,25 @@ from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
+    "BlockOutcome",
+    "CommunityRecord",
+    "ConversationMemberRecord",
+    "ConversationRecord",
     "HandleTaken",
     "InviteExpired",
     "InviteLimitReached",
     "InviteNotFound",
     "InviteRecord",
     "InviteUsed",
+    "JoinRequestRecord",
+    "MembershipRecord",
+    "MessageRecord",
+    "NewNotification",
     "NewUser",
+    "NotFound",
+    "NotificationRecord",
     "PostRecord",
+    "ReportRecord",
     "SessionRecord",
     "Storage",
     "StorageError",
@@ -58,6 +76,9 @@ class UserRecord:
     operator: bool
     verified: bool
     bot: bool
+    #: Who may start a conversation with the user: "everyone", "following" (people the user
+    #: follows) or "nobody". New users have "everyone".
+    dm_policy: str = "everyone"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +119,11 @@ class PostRecord:
     created_ms: int
     #: Position of the deletion in the following stream; None while the post stands.
     deleted_pos: str | None
+    community_id: str | None = None
+    #: A repost's original (its text is empty), or a quote's quoted post.
+    repost_of: str | None = None
+    quote_of: str | None = None
+    announcement: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +133,118 @@ class StreamItem:
     pos: str
     post: PostRecord
     deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CommunityRecord:
+    id: str
+    name: str
+    description: str
+    #: Normalised (NFKC, lower case) by the domain before they reach storage; stored in order.
+    tags: tuple[str, ...]
+    approval_required: bool
+    certified: bool
+    owner_id: str
+    created_ms: int
+    #: Members now, the owner included.
+    member_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRecord:
+    #: Issued when the user joined (or was approved): members page in this order.
+    id: str
+    community_id: str
+    user_id: str
+    #: "owner", "moderator" or "member".
+    role: str
+    joined_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRequestRecord:
+    community_id: str
+    user_id: str
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRecord:
+    id: str
+    #: "direct" (exactly two members, one conversation per pair) or "group".
+    kind: str
+    title: str | None
+    #: A group's owner; None for direct conversations.
+    owner_id: str | None
+    created_ms: int
+    #: The id of the newest message; every conversation has at least its "created" message.
+    last_message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationMemberRecord:
+    conversation_id: str
+    user_id: str
+    joined_ms: int
+    #: The member's read marker: the last message id they have read, or None.
+    last_read: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    id: str
+    conversation_id: str
+    #: The member who wrote it or made the change.
+    author_id: str
+    #: "text", "created", "added", "removed" or "left".
+    kind: str
+    text: str
+    #: The member added, removed or leaving, for those kinds.
+    subject_id: str | None
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewNotification:
+    user_id: str
+    #: One of protocol.messages.NotificationKind.
+    kind: str
+    actor_id: str | None = None
+    post_id: str | None = None
+    community_id: str | None = None
+    emoji: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRecord:
+    id: str
+    user_id: str
+    kind: str
+    actor_id: str | None
+    post_id: str | None
+    community_id: str | None
+    emoji: str | None
+    created_ms: int
+    read: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BlockOutcome:
+    #: False if the block already existed (then nothing changed).
+    created: bool
+    #: The follows the block ended, as (follower, followee) pairs.
+    unfollowed: list[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRecord:
+    id: str
+    reporter_id: str
+    post_id: str | None
+    user_id: str | None
+    reason: str
+    created_ms: int
+    resolved_ms: int | None
 
 
 class StorageError(Exception):
@@ -135,6 +273,10 @@ class InviteExpired(StorageError):
 
 class InviteLimitReached(StorageError):
     pass
+
+
+class NotFound(StorageError):
+    """A record a write needs (a community, conversation, member) does not exist."""
 
 
 class Storage(Protocol):
@@ -182,6 +324,11 @@ class Storage(Protocol):
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
 
+    async def set_verified(self, user_id: str, verified: bool) -> bool:
+        """Set the verified badge; False if there is no such user."""
+
+    async def set_dm_policy(self, user_id: str, policy: str) -> None: ...
+
     # --- sessions ----------------------------------------------------------------------------
 
     async def create_session(
@@ -224,22 +371,284 @@ class Storage(Protocol):
         emotext: str | None,
         reply_to: str | None,
         now_ms: int,
+        community_id: str | None = None,
+        repost_of: str | None = None,
+        quote_of: str | None = None,
+        announcement: bool = False,
     ) -> PostRecord: ...
 
     async def get_post(self, post_id: str) -> PostRecord | None:
         """The post, deleted or not (see ``deleted_pos``)."""
+
+    async def get_posts(self, post_ids: list[str]) -> dict[str, PostRecord]:
+        """The posts that exist among ``post_ids``, deleted or not."""
 
     async def delete_post(self, post_id: str) -> PostRecord | None:
         """Mark the post deleted at a fresh stream position; returns the updated record, or None
         if it did not exist or was already deleted."""
 
     async def posts_by_author_after(self, author_id: str, *, after: str, limit: int) -> list[PostRecord]:
-        """The author's standing posts with ids > ``after``, oldest first, at most ``limit``."""
+        """The author's standing posts made outside any community with ids > ``after``, oldest
+        first, at most ``limit``."""
 
     async def following_timeline(self, user_id: str, *, before: str | None, limit: int) -> list[PostRecord]:
-        """Standing posts by the user and those they follow, newest first, ids < ``before``."""
+        """Standing posts of the user's circle (see the module docstring), newest first,
+        ids < ``before``."""
 
     async def following_stream_after(self, user_id: str, *, after: str, limit: int) -> list[StreamItem]:
         """Following-stream entries with position > ``after``, oldest first, at most ``limit``.
         A post created and deleted after ``after`` appears not at all; a post created at or
         before ``after`` and deleted after it appears as a deletion."""
+
+    async def find_repost(self, user_id: str, post_id: str) -> PostRecord | None:
+        """The user's standing repost of ``post_id``, if there is one (the newest, if several)."""
+
+    async def replies(self, post_id: str, *, after: str | None, limit: int) -> list[PostRecord]:
+        """Standing posts replying directly to ``post_id``, oldest first, ids > ``after``."""
+
+    async def community_timeline(
+        self, community_id: str, *, before: str | None, limit: int
+    ) -> list[PostRecord]:
+        """The community's standing posts, newest first, ids < ``before``."""
+
+    async def community_posts_after(self, community_id: str, *, after: str, limit: int) -> list[PostRecord]:
+        """The community's standing posts with ids > ``after``, oldest first."""
+
+    async def discover_candidates(self, user_id: str, *, since_ms: int, limit: int) -> list[PostRecord]:
+        """Standing original posts (no reply, no repost) from outside the user's circle made at
+        or after ``since_ms``, newest first, at most ``limit``: by neither the user nor anyone
+        they follow when made outside a community; in a community only if it is open (no
+        approval required) and the user is not a member."""
+
+    # --- reactions ---------------------------------------------------------------------------
+
+    async def add_reaction(self, post_id: str, user_id: str, emoji: str, now_ms: int) -> bool:
+        """False if the user had already reacted with that emoji."""
+
+    async def remove_reaction(self, post_id: str, user_id: str, emoji: str) -> bool:
+        """False if there was no such reaction."""
+
+    async def reaction_counts(self, post_ids: list[str]) -> dict[str, list[tuple[str, int]]]:
+        """Per post with reactions: (emoji, number of users), in the order each emoji was first
+        used on the post (the earliest standing reaction; ties by emoji). Posts without
+        reactions are absent."""
+
+    async def my_reactions(self, user_id: str, post_ids: list[str]) -> dict[str, list[str]]:
+        """Per post: the emoji the user reacted with, in the order added. Posts without the
+        user's reactions are absent."""
+
+    async def reaction_counts_by(self, user_ids: list[str], post_ids: list[str]) -> dict[str, int]:
+        """Per post: how many of ``user_ids`` reacted to it (each user once). Posts with none
+        are absent."""
+
+    # --- communities -------------------------------------------------------------------------
+
+    async def create_community(
+        self,
+        *,
+        owner_id: str,
+        name: str,
+        description: str,
+        tags: list[str],
+        approval_required: bool,
+        now_ms: int,
+    ) -> CommunityRecord:
+        """Make a community with its owner as its first member (role "owner"), atomically."""
+
+    async def get_community(self, community_id: str) -> CommunityRecord | None: ...
+
+    async def get_communities(self, community_ids: list[str]) -> dict[str, CommunityRecord]: ...
+
+    async def search_communities(
+        self, *, query: str, tag: str | None, offset: int, limit: int
+    ) -> list[CommunityRecord]:
+        """Communities whose name contains ``query`` compared with ``str.casefold`` on both
+        sides (every name matches ""), carrying ``tag`` if given; most members first, then by
+        id; the page starting at ``offset``."""
+
+    async def set_certified(self, community_id: str, certified: bool) -> bool:
+        """False if there is no such community."""
+
+    async def membership(self, community_id: str, user_id: str) -> MembershipRecord | None: ...
+
+    async def memberships_of(self, user_id: str) -> list[MembershipRecord]:
+        """The user's memberships, in the order they joined."""
+
+    async def add_member(
+        self, community_id: str, user_id: str, *, role: str, now_ms: int
+    ) -> MembershipRecord | None:
+        """Add a member, removing any join request of theirs, atomically; None (and no change)
+        if they are already a member. NotFound if the community does not exist."""
+
+    async def remove_member(self, community_id: str, user_id: str) -> bool:
+        """False if they were not a member."""
+
+    async def set_role(self, community_id: str, user_id: str, role: str) -> bool:
+        """False if they are not a member."""
+
+    async def transfer_ownership(self, community_id: str, from_id: str, to_id: str) -> bool:
+        """Atomically: ``to_id`` (a member) becomes owner, ``from_id`` (the owner) a moderator,
+        and the community's owner changes. False (and no change) unless ``from_id`` is the
+        owner and ``to_id`` a member."""
+
+    async def members(self, community_id: str, *, after: str | None, limit: int) -> list[MembershipRecord]:
+        """Memberships in joining order (by membership id > ``after``)."""
+
+    async def member_ids(self, community_id: str, *, roles: tuple[str, ...] | None = None) -> list[str]:
+        """Every member's id (of those roles, if given)."""
+
+    async def add_join_request(self, community_id: str, user_id: str, now_ms: int) -> bool:
+        """False if one is already waiting."""
+
+    async def remove_join_request(self, community_id: str, user_id: str) -> bool:
+        """False if there was none."""
+
+    async def join_requests(self, community_id: str, *, limit: int) -> list[JoinRequestRecord]:
+        """Waiting requests, oldest first."""
+
+    async def has_join_request(self, community_id: str, user_id: str) -> bool: ...
+
+    async def ban(self, community_id: str, user_id: str, *, by: str, now_ms: int) -> bool:
+        """Ban a user, removing their membership and join request, atomically; False if they
+        were banned already (then nothing changes)."""
+
+    async def unban(self, community_id: str, user_id: str) -> bool: ...
+
+    async def is_banned(self, community_id: str, user_id: str) -> bool: ...
+
+    # --- conversations -----------------------------------------------------------------------
+
+    async def create_conversation(
+        self,
+        *,
+        kind: str,
+        owner_id: str,
+        member_ids: list[str],
+        title: str | None,
+        now_ms: int,
+    ) -> tuple[ConversationRecord, MessageRecord | None]:
+        """Make a conversation of ``member_ids`` (``owner_id`` among them) with a "created"
+        message by ``owner_id``, atomically, and return both. For kind "direct" (two members),
+        concurrent calls for the same pair make one conversation: if the pair has one already,
+        return it and None. A direct conversation has no owner (``owner_id`` is its maker)."""
+
+    async def get_conversation(self, conversation_id: str) -> ConversationRecord | None: ...
+
+    async def conversation_members(self, conversation_id: str) -> list[ConversationMemberRecord]:
+        """Current members, in the order they joined."""
+
+    async def conversation_member(
+        self, conversation_id: str, user_id: str
+    ) -> ConversationMemberRecord | None: ...
+
+    async def conversations_of(
+        self, user_id: str, *, before: str | None, limit: int
+    ) -> list[ConversationRecord]:
+        """The user's conversations, most recently active first (``last_message_id`` desc,
+        < ``before``)."""
+
+    async def add_message(
+        self,
+        conversation_id: str,
+        *,
+        author_id: str,
+        kind: str,
+        text: str,
+        subject_id: str | None,
+        now_ms: int,
+    ) -> MessageRecord:
+        """Append a message and make it the conversation's last, atomically. NotFound if
+        the conversation does not exist."""
+
+    async def add_conversation_members(
+        self, conversation_id: str, user_ids: list[str], *, by: str, now_ms: int
+    ) -> list[MessageRecord]:
+        """Add those not yet members, each with an "added" message by ``by``, atomically;
+        returns the messages (none if all were members)."""
+
+    async def remove_conversation_member(
+        self,
+        conversation_id: str,
+        user_id: str,
+        *,
+        by: str,
+        kind: str,
+        now_ms: int,
+        new_owner_id: str | None = None,
+    ) -> MessageRecord | None:
+        """Remove a member with a ``kind`` ("removed" or "left") message by ``by``, and with
+        ``new_owner_id`` make that member the group's owner, atomically; None if they were
+        not a member."""
+
+    async def messages(self, conversation_id: str, *, before: str | None, limit: int) -> list[MessageRecord]:
+        """Newest first, ids < ``before``."""
+
+    async def direct_stream_after(self, user_id: str, *, after: str, limit: int) -> list[MessageRecord]:
+        """Messages with id > ``after`` of the conversations the user is a member of now,
+        oldest first, at most ``limit``."""
+
+    async def set_last_read(self, conversation_id: str, user_id: str, message_id: str) -> bool:
+        """Move the member's read marker to ``message_id`` if that is later than it is; False
+        if it did not move (or they are not a member)."""
+
+    async def unread_counts(self, user_id: str, conversation_ids: list[str]) -> dict[str, int]:
+        """Per conversation: its "text" messages by others after the user's read marker."""
+
+    # --- notifications -----------------------------------------------------------------------
+
+    async def add_notifications(self, new: list[NewNotification], now_ms: int) -> list[NotificationRecord]:
+        """Store them (unread) with fresh ids in the order given and return them."""
+
+    async def notifications(
+        self, user_id: str, *, before: str | None, limit: int
+    ) -> list[NotificationRecord]:
+        """Newest first, ids < ``before``."""
+
+    async def notifications_after(self, user_id: str, *, after: str, limit: int) -> list[NotificationRecord]:
+        """Oldest first, ids > ``after`` (the notification stream)."""
+
+    async def unread_notifications(self, user_id: str) -> int: ...
+
+    async def mark_notification_read(self, user_id: str, notification_id: str) -> bool:
+        """False if the user has no such unread notification."""
+
+    async def mark_all_notifications_read(self, user_id: str) -> int:
+        """Returns how many were unread."""
+
+    # --- blocks, mutes, reports --------------------------------------------------------------
+
+    async def block(self, blocker_id: str, blocked_id: str, now_ms: int) -> BlockOutcome:
+        """Block, and end the follows between the two either way, atomically."""
+
+    async def unblock(self, blocker_id: str, blocked_id: str) -> bool: ...
+
+    async def blocked_ids(self, user_id: str) -> list[str]:
+        """Whom the user blocks, most recent first."""
+
+    async def blocks_between(self, a: str, b: str) -> bool:
+        """Either blocks the other."""
+
+    async def mute(self, user_id: str, target_id: str, now_ms: int) -> bool:
+        """False if already muted."""
+
+    async def unmute(self, user_id: str, target_id: str) -> bool: ...
+
+    async def muted_ids(self, user_id: str) -> list[str]:
+        """Whom the user mutes, most recent first."""
+
+    async def relation(self, viewer_id: str, user_id: str) -> tuple[bool, bool]:
+        """(viewer blocks user, viewer mutes user)."""
+
+    async def hidden_ids(self, user_id: str) -> set[str]:
+        """Users whose posts and actions the user must not see: those the user mutes or
+        blocks, and those who block the user."""
+
+    async def create_report(
+        self, *, reporter_id: str, post_id: str | None, user_id: str | None, reason: str, now_ms: int
+    ) -> ReportRecord: ...
+
+    async def reports(self, *, open_only: bool, limit: int) -> list[ReportRecord]:
+        """Newest first."""
+
+    async def resolve_report(self, report_id: str, now_ms: int) -> bool:
+        """False if there is no such open report."""

@@ -24,6 +24,30 @@ Each divergence the contract suite meets, reproduced with plain pymongo on nx-27
     await db.q.insert_one({"_id": "q", "open": []})
     await db.q.update_one({"_id": "q", "open.1": {"$exists": False}}, {"$push": {"open": {"c": 1}}})
     # matches however long "open" is, and stores the pushed subdocument as the string '{"c":1}'
+
+    await db.posts.insert_many([{"_id": "p1", "community_id": None}, {"_id": "p2", "community_id": "c"}])
+    await db.posts.find({"$or": [{"community_id": None}, {"community_id": "c"}]}).to_list()
+    # [p2], not [p1, p2]: in a find's $or, {field: None} matches a missing field but not a null
+    # (update_one and update_many get the same filter right)
+
+    await db.m.insert_many([{"_id": "m1", "c": "A", "kind": "new"}, {"_id": "m2", "c": "B", "kind": "text"}])
+    await (await db.m.aggregate([{"$match": {"$or": [{"c": "A"}, {"c": "B"}], "kind": "text"}}])).to_list()
+    # [m1, m2], not [m2]: beside $or, "kind" binds to its last branch only (find gets it right)
+
+    await db.r.insert_many([{"_id": 1, "post": "p", "emoji": "a"}, {"_id": 2, "post": "p", "emoji": "b"}])
+    await (await db.r.aggregate([{"$group": {"_id": {"post": "$post", "emoji": "$emoji"}}}])).to_list()
+    # [{"_id": {"post": "$post", "emoji": "$emoji"}}], one group: the paths are not evaluated
+
+    await db.posts.insert_one({"_id": "p1", "community_id": "c1"})
+    await db.communities.insert_one({"_id": "c1", "approval_required": False})
+    await (await db.posts.aggregate([{"$lookup": {"from": "communities", "localField": "community_id",
+                                                  "foreignField": "_id", "as": "community"}}])).to_list()
+    # "community" is the string '[{"_id":"c1","approval_required":false}]', not an array, so a
+    # following {"$match": {"community.approval_required": False}} matches nothing
+
+    await db.users.insert_one({"_id": "u1", "verified": False})
+    await db.users.update_one({"_id": "u1"}, {"$set": {"verified": True}})
+    await db.users.find_one({"_id": "u1"})  # {"_id": "u1", "verified": 1}: $set stores 1, not True
 """
 
 from __future__ import annotations
