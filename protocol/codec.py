@@ -56,7 +56,7 @@ PROTOCOL_NAME = "tsudoi.v1"
 MAX_FRAME_BYTES = 64 * 1024
 #: No server frame is larger: the largest, a page of 100 posts, is at most about 100 × 9.5 KiB
 #: (2,048 code points of at most 4 bytes, plus the author and fields). tests/unit checks it.
-MAX_SERVER_FRAME_BYTES = 1024 * 1024
+MAX_SERVER_FRAME_BYTES = 4 * 1024 * 1024
 
 _FRAME_BY_OP: dict[str, type[ClientFrame]] = {op_of(t): t for t in CLIENT_FRAME_TYPES}
 _EVENT_BY_TYPE: dict[str, type[EventData]] = {t.TYPE: t for t in EVENT_TYPES}

@@ -58,6 +58,18 @@ class ErrorCode(enum.StrEnum):
     NOT_FOLLOWING = "not_following"
     CANNOT_FOLLOW_SELF = "cannot_follow_self"
     INVITE_LIMIT = "invite_limit"
+    INVALID_CURSOR = "invalid_cursor"
+    NAME_INVALID = "name_invalid"
+    ALREADY_MEMBER = "already_member"
+    NOT_MEMBER = "not_member"
+    REQUEST_PENDING = "request_pending"
+    BANNED = "banned"
+    NOT_CERTIFIED = "not_certified"
+    OWNER_MUST_TRANSFER = "owner_must_transfer"
+    REACTION_NOT_ALLOWED = "reaction_not_allowed"
+    BLOCKED = "blocked"
+    DM_NOT_ALLOWED = "dm_not_allowed"
+    CONVERSATION_FULL = "conversation_full"
     # Accounts (HTTP).
     INVALID_REQUEST = "invalid_request"
     INVITE_NOT_FOUND = "invite_not_found"
@@ -101,6 +113,21 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     ErrorCode.NOT_FOLLOWING: "You do not follow that user.",
     ErrorCode.CANNOT_FOLLOW_SELF: "A user cannot follow themselves.",
     ErrorCode.INVITE_LIMIT: "You already hold the maximum number of unused invites.",
+    ErrorCode.INVALID_CURSOR: "The page cursor is not one this server handed out; start again without one.",
+    ErrorCode.NAME_INVALID: "A community name is 1-50 visible characters on one line.",
+    ErrorCode.ALREADY_MEMBER: "You are already a member of that community (or conversation).",
+    ErrorCode.NOT_MEMBER: "You (or the user named) are not a member of that community or conversation.",
+    ErrorCode.REQUEST_PENDING: "A join request is already waiting for a moderator's decision.",
+    ErrorCode.BANNED: "The user is banned from that community.",
+    ErrorCode.NOT_CERTIFIED: "Only a certified community's owner and moderators post announcements.",
+    ErrorCode.OWNER_MUST_TRANSFER: "The owner cannot leave, be banned or lose the role; the owner "
+    "transfers ownership first (`community.transfer`).",
+    ErrorCode.REACTION_NOT_ALLOWED: "That emoji is not one of `limits.reaction_emoji`.",
+    ErrorCode.BLOCKED: "One of you blocks the other: following, mentioning and messaging are off.",
+    ErrorCode.DM_NOT_ALLOWED: "That user does not accept direct messages from you (their "
+    "`dm_policy`, or a block).",
+    ErrorCode.CONVERSATION_FULL: "A group conversation has at most "
+    "`limits.conversation_max_members` members.",
     ErrorCode.INVALID_REQUEST: "The HTTP request body is not the JSON object the endpoint takes.",
     ErrorCode.INVITE_NOT_FOUND: "No invite has that code.",
     ErrorCode.INVITE_USED: "That invite has already been used.",

@@ -19,7 +19,7 @@ the last ``pos`` per stream and sends it back as a cursor in ``auth`` after a re
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
@@ -39,10 +39,53 @@ PageLimit = Annotated[int, msgspec.Meta(ge=1, le=100)]
 # Bounds only protect the decoder; the real text rules (NFC, clusters, blank) are in protocol.text.
 PostText = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+#: A direct message: the real rule (1-1,000 clusters) is in protocol.text, like a post's.
+MessageText = Annotated[str, msgspec.Meta(min_length=1, max_length=16384)]
+#: One of ``limits.reaction_emoji`` (a single emoji grapheme).
+Emoji = Annotated[str, msgspec.Meta(min_length=1, max_length=32, examples=["👍"])]
+#: A community's name: 1-50 user-perceived characters, checked like a display name.
+CommunityName = Annotated[str, msgspec.Meta(min_length=1, max_length=400)]
+#: A community's description: 0-500 user-perceived characters.
+Description = Annotated[str, msgspec.Meta(max_length=4096)]
+#: An interest tag: 1-30 characters in any script without white space, ``#`` or ``,``; stored
+#: and compared in canonical form (NFKC, then case-folded: "Ｓｅｎｄａｉ" is "sendai").
+Tag = Annotated[str, msgspec.Meta(pattern="^[^\\s#,]{1,30}$", examples=["sendai", "防災"])]
+#: An opaque page cursor from a previous page's ``next``; pass it back unchanged.
+PageCursor = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+UserIds = Annotated[list[Id], msgspec.Meta(min_length=1, max_length=149)]
+SearchQuery = Annotated[str, msgspec.Meta(max_length=100)]
+ReportReason = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+ConversationTitle = Annotated[str, msgspec.Meta(min_length=1, max_length=400)]
+
+#: A member's role in a community.
+Role = Literal["owner", "moderator", "member"]
+#: Who may start a direct conversation with a user (or add them to a group).
+DmPolicy = Literal["everyone", "following", "nobody"]
+ConversationKind = Literal["direct", "group"]
+#: ``text`` is a member's message; the others are written by the server when the conversation
+#: is made and its membership changes (``subject`` is the member added, removed or leaving).
+MessageKind = Literal["text", "created", "added", "removed", "left"]
+NotificationKind = Literal[
+    "mention",
+    "reply",
+    "reaction",
+    "follow",
+    "repost",
+    "quote",
+    "announcement",
+    "join_request",
+    "join_approved",
+]
 
 
 class _Model(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=False):
     pass
+
+
+#: Members a conversation carries in ``dm.list`` pages (``dm.get`` carries every member).
+CONVERSATION_PREVIEW_MEMBERS = 10
+#: ``block.list`` and ``mute.list`` return at most this many users, the most recent first.
+RELATION_LIST_MAX = 1000
 
 
 # --- payloads --------------------------------------------------------------------------------
@@ -68,14 +111,41 @@ class Profile(User):
     following: bool
     #: This user follows the requesting user.
     followed_by: bool
+    #: The requesting user blocks this user.
+    blocking: bool
+    #: The requesting user mutes this user.
+    muting: bool
+
+
+class ReactionCount(_Model):
+    emoji: str
+    count: int
 
 
 class Post(_Model):
+    """A post. A repost has empty ``text`` and the original in ``repost_of``; a quote has its
+    own text and the original in ``quote_of``. An embedded original is one level deep (its own
+    ``repost_of`` and ``quote_of`` are null) and null if the original was deleted.
+
+    ``reactions`` are the counts per emoji, in the order each emoji was first used on the post.
+    ``my_reactions`` are the emoji the *requesting* user added; an event is shared by every
+    recipient, so in events it is always empty (a new post has no reactions; for an embedded
+    original, keep what ``post.reactions`` events and reads told you).
+    """
+
     id: Id
     author: User
     text: str
     emotext: Emotext | None
     reply_to: Id | None
+    #: The community the post was made in; null for a post to one's followers.
+    community_id: Id | None
+    #: A certified community's announcement (see ``community.announce``).
+    announcement: bool
+    repost_of: Post | None
+    quote_of: Post | None
+    reactions: list[ReactionCount]
+    my_reactions: list[str]
     created_at: Timestamp
 
 
@@ -106,6 +176,103 @@ class Limits(_Model):
     #: The posting rate: ``post_burst`` posts, then one per ``post_refill_ms``.
     post_burst: int
     post_refill_ms: int
+    #: The messaging rate (``dm.send``, ``dm.open``): ``message_burst``, then one per
+    #: ``message_refill_ms``.
+    message_burst: int
+    message_refill_ms: int
+    #: A direct message's length in user-perceived characters.
+    message_max_clusters: int
+    #: Members of a group conversation, its owner included.
+    conversation_max_members: int
+    #: The emoji ``post.react`` accepts, in the order a picker should show them.
+    reaction_emoji: list[str]
+    #: ``dm.typing`` is forwarded at most once per conversation and member in this interval.
+    typing_interval_ms: int
+    community_max_tags: int
+
+
+class Community(_Model):
+    """A community as seen by the requesting user (``my_role``, ``request_pending``)."""
+
+    id: Id
+    name: str
+    description: str
+    tags: list[str]
+    #: Joining needs a moderator's approval (``community.join`` files a request).
+    approval_required: bool
+    #: Certified by the operators: an official page whose staff may post announcements.
+    certified: bool
+    owner: User
+    member_count: int
+    created_at: Timestamp
+    #: The requesting user's role, or null if not a member.
+    my_role: Role | None
+    #: The requesting user has a join request waiting.
+    request_pending: bool
+
+
+class Member(_Model):
+    user: User
+    role: Role
+    joined_at: Timestamp
+
+
+class JoinRequest(_Model):
+    user: User
+    requested_at: Timestamp
+
+
+class Message(_Model):
+    id: Id
+    conversation_id: Id
+    kind: MessageKind
+    #: Who wrote it; for server-written kinds, who made the change (``left``: the one leaving).
+    author: User
+    #: The text of a ``text`` message; empty for the other kinds.
+    text: str
+    #: For ``added``, ``removed`` and ``left``: the member concerned.
+    subject: User | None
+    created_at: Timestamp
+
+
+class Conversation(_Model):
+    """A direct (1:1) or group conversation, as seen by one of its members."""
+
+    id: Id
+    kind: ConversationKind
+    #: A group's title; null for direct conversations and untitled groups.
+    title: str | None
+    #: A group's owner (who may add and remove members); null for direct conversations.
+    owner_id: Id | None
+    #: Members in the order they joined: all of them from ``dm.get`` and ``dm.open``, the first
+    #: ``CONVERSATION_PREVIEW_MEMBERS`` (10) in ``dm.list`` pages.
+    members: list[User]
+    member_count: int
+    created_at: Timestamp
+    last_message: Message | None
+    #: Members' ``text`` messages after the requesting user's read marker.
+    unread: int
+    #: The requesting user's read marker: the id of the last message they have read.
+    last_read: Id | None
+
+
+class Notification(_Model):
+    id: Id
+    kind: NotificationKind
+    #: Who caused it (null for none).
+    actor: User | None
+    #: The post concerned (mention, reply, reaction, repost, quote, announcement).
+    post_id: Id | None
+    #: The community concerned (announcement, join_request, join_approved).
+    community_id: Id | None
+    #: For ``reaction``: which emoji.
+    emoji: str | None
+    created_at: Timestamp
+    read: bool
+
+
+class UserSettings(_Model):
+    dm_policy: DmPolicy
 
 
 # --- client → server -------------------------------------------------------------------------
@@ -114,7 +281,13 @@ class Limits(_Model):
 class Cursors(_Model):
     """The last ``pos`` the client saw on each resumable stream."""
 
+    #: Posts (and their deletions) of the user's circle: made outside communities by the user and
+    #: the users they follow, and made in the user's communities by anyone.
     following: Id | None = None
+    #: Messages of the user's conversations.
+    direct: Id | None = None
+    #: The user's notifications.
+    notifications: Id | None = None
 
 
 class ClientFrame(_Model, tag_field="op"):
@@ -144,13 +317,296 @@ class Heartbeat(Request, tag="heartbeat"):
 
 
 class PostCreate(Request, tag="post.create"):
+    """A post to one's followers, or with ``community_id`` to a community one is a member of.
+    A reply (``reply_to``) to a community post belongs to that community; ``quote_of`` quotes
+    a post with this text."""
+
     text: PostText
     emotext: Emotext | None = None
     reply_to: Id | None = None
+    quote_of: Id | None = None
+    community_id: Id | None = None
 
 
 class PostDelete(Request, tag="post.delete"):
+    """Delete one's own post, or, as a moderator, a post in one's community."""
+
     post_id: Id
+
+
+class PostRepost(Request, tag="post.repost"):
+    """Repost a post to one's followers. Undo it by deleting the repost (``post.delete``)."""
+
+    post_id: Id
+
+
+class PostGet(Request, tag="post.get"):
+    post_id: Id
+
+
+class PostThread(Request, tag="post.thread"):
+    """A post with the chain of posts it replies to and a page of its direct replies, oldest
+    first. Pass the previous page's ``next`` as ``after`` for more replies."""
+
+    post_id: Id
+    limit: PageLimit = 50
+    after: Id | None = None
+
+
+class PostReact(Request, tag="post.react"):
+    """Add a reaction (idempotent: adding one you have already added changes nothing)."""
+
+    post_id: Id
+    emoji: Emoji
+
+
+class PostUnreact(Request, tag="post.unreact"):
+    """Remove one of your reactions (idempotent)."""
+
+    post_id: Id
+    emoji: Emoji
+
+
+class TimelineDiscover(Request, tag="timeline.discover"):
+    """Posts from outside your circle, best first (ranking in PROTOCOL.md). ``cursor`` is the
+    previous page's ``next``."""
+
+    limit: PageLimit = 20
+    cursor: PageCursor | None = None
+
+
+class CommunityCreate(Request, tag="community.create"):
+    name: CommunityName
+    description: Description = ""
+    tags: Annotated[list[Tag], msgspec.Meta(max_length=8)] = []
+    approval_required: bool = False
+
+
+class CommunityGet(Request, tag="community.get"):
+    community_id: Id
+
+
+class CommunitySearch(Request, tag="community.search"):
+    """Communities whose name contains ``query`` (case-insensitive) and, with ``tag``, carry
+    that tag; largest first."""
+
+    query: SearchQuery = ""
+    tag: Tag | None = None
+    limit: PageLimit = 20
+    cursor: PageCursor | None = None
+
+
+class CommunityJoin(Request, tag="community.join"):
+    """Join an open community, or file a join request to one that needs approval."""
+
+    community_id: Id
+
+
+class CommunityLeave(Request, tag="community.leave"):
+    """Leave a community (or withdraw a pending join request). The owner transfers first."""
+
+    community_id: Id
+
+
+class CommunityRequests(Request, tag="community.requests"):
+    """Pending join requests, oldest first (moderators)."""
+
+    community_id: Id
+
+
+class CommunityApprove(Request, tag="community.approve"):
+    community_id: Id
+    user_id: Id
+
+
+class CommunityDecline(Request, tag="community.decline"):
+    community_id: Id
+    user_id: Id
+
+
+class CommunityMembers(Request, tag="community.members"):
+    """Members in the order they joined, each with their role."""
+
+    community_id: Id
+    limit: PageLimit = 50
+    cursor: PageCursor | None = None
+
+
+class CommunitySetRole(Request, tag="community.set_role"):
+    """The owner makes a member a moderator, or a moderator a member again."""
+
+    community_id: Id
+    user_id: Id
+    role: Literal["moderator", "member"]
+
+
+class CommunityTransfer(Request, tag="community.transfer"):
+    """The owner hands the community to another member and becomes a moderator."""
+
+    community_id: Id
+    user_id: Id
+
+
+class CommunityBan(Request, tag="community.ban"):
+    """Remove a member (or a requester) and keep them out. Moderators ban members; only the
+    owner bans moderators; nobody bans the owner."""
+
+    community_id: Id
+    user_id: Id
+
+
+class CommunityUnban(Request, tag="community.unban"):
+    community_id: Id
+    user_id: Id
+
+
+class CommunityTimeline(Request, tag="community.timeline"):
+    """A community's posts, newest first. Open communities are readable by everyone; those
+    that need approval, by their members."""
+
+    community_id: Id
+    limit: PageLimit = 20
+    before: Id | None = None
+
+
+class CommunityAnnounce(Request, tag="community.announce"):
+    """In a certified community, its owner and moderators post an announcement: a community
+    post that also notifies every member."""
+
+    community_id: Id
+    text: PostText
+    emotext: Emotext | None = None
+
+
+class DmOpen(Request, tag="dm.open"):
+    """With one other user and no ``title``: your direct conversation with them (made on first
+    use). Otherwise: a new group you own, titled ``title`` if given."""
+
+    user_ids: UserIds
+    title: ConversationTitle | None = None
+
+
+class DmList(Request, tag="dm.list"):
+    """Your conversations, the most recently active first (each with at most
+    ``CONVERSATION_PREVIEW_MEMBERS`` members: ``dm.get`` gives them all)."""
+
+    limit: Annotated[int, msgspec.Meta(ge=1, le=50)] = 20
+    cursor: PageCursor | None = None
+
+
+class DmGet(Request, tag="dm.get"):
+    """One conversation with every member."""
+
+    conversation_id: Id
+
+
+class DmSend(Request, tag="dm.send"):
+    conversation_id: Id
+    text: MessageText
+
+
+class DmHistory(Request, tag="dm.history"):
+    """Messages newest first; ``before`` is the previous page's ``next``."""
+
+    conversation_id: Id
+    limit: PageLimit = 50
+    before: Id | None = None
+
+
+class DmTyping(Request, tag="dm.typing"):
+    """You are typing: the other members see ``dm.typing`` (throttled, never stored)."""
+
+    conversation_id: Id
+
+
+class DmRead(Request, tag="dm.read"):
+    """Move your read marker forward to ``message_id`` (never backward)."""
+
+    conversation_id: Id
+    message_id: Id
+
+
+class DmLeave(Request, tag="dm.leave"):
+    """Leave a group conversation. An owner leaving hands the group to its longest member."""
+
+    conversation_id: Id
+
+
+class DmAdd(Request, tag="dm.add"):
+    """The group's owner adds members."""
+
+    conversation_id: Id
+    user_ids: UserIds
+
+
+class DmRemove(Request, tag="dm.remove"):
+    """The group's owner removes a member."""
+
+    conversation_id: Id
+    user_id: Id
+
+
+class SettingsGet(Request, tag="settings.get"):
+    pass
+
+
+class SettingsUpdate(Request, tag="settings.update"):
+    """Change the settings given; the others stay."""
+
+    dm_policy: DmPolicy | None = None
+
+
+class NotificationList(Request, tag="notification.list"):
+    """Newest first; ``before`` is the previous page's ``next``."""
+
+    limit: PageLimit = 20
+    before: Id | None = None
+
+
+class NotificationRead(Request, tag="notification.read"):
+    notification_id: Id
+
+
+class NotificationReadAll(Request, tag="notification.read_all"):
+    pass
+
+
+class BlockAdd(Request, tag="block.add"):
+    """Block a user: follows between you end, and neither of you sees, follows, mentions or
+    messages the other."""
+
+    user_id: Id
+
+
+class BlockRemove(Request, tag="block.remove"):
+    user_id: Id
+
+
+class BlockList(Request, tag="block.list"):
+    pass
+
+
+class MuteAdd(Request, tag="mute.add"):
+    """Mute a user: their posts and what they do leave your timelines and notifications. They
+    are not told."""
+
+    user_id: Id
+
+
+class MuteRemove(Request, tag="mute.remove"):
+    user_id: Id
+
+
+class MuteList(Request, tag="mute.list"):
+    pass
+
+
+class ReportCreate(Request, tag="report.create"):
+    """Report a post or a user to the operators (exactly one of ``post_id`` and ``user_id``)."""
+
+    reason: ReportReason
+    post_id: Id | None = None
+    user_id: Id | None = None
 
 
 class Follow(Request, tag="follow"):
@@ -190,6 +646,49 @@ REQUEST_TYPES: tuple[type[Request], ...] = (
     UserGet,
     InviteCreate,
     InviteList,
+    PostRepost,
+    PostGet,
+    PostThread,
+    PostReact,
+    PostUnreact,
+    TimelineDiscover,
+    CommunityCreate,
+    CommunityGet,
+    CommunitySearch,
+    CommunityJoin,
+    CommunityLeave,
+    CommunityRequests,
+    CommunityApprove,
+    CommunityDecline,
+    CommunityMembers,
+    CommunitySetRole,
+    CommunityTransfer,
+    CommunityBan,
+    CommunityUnban,
+    CommunityTimeline,
+    CommunityAnnounce,
+    DmOpen,
+    DmList,
+    DmGet,
+    DmSend,
+    DmHistory,
+    DmTyping,
+    DmRead,
+    DmLeave,
+    DmAdd,
+    DmRemove,
+    SettingsGet,
+    SettingsUpdate,
+    NotificationList,
+    NotificationRead,
+    NotificationReadAll,
+    BlockAdd,
+    BlockRemove,
+    BlockList,
+    MuteAdd,
+    MuteRemove,
+    MuteList,
+    ReportCreate,
 )
 CLIENT_FRAME_TYPES: tuple[type[ClientFrame], ...] = (Auth, *REQUEST_TYPES)
 
@@ -234,6 +733,95 @@ class InviteListResult(_Model):
     invites: list[Invite]
 
 
+class Done(_Model):
+    """The answer of a request that has nothing to return but its success."""
+
+
+class ThreadResult(_Model):
+    #: The posts ``post`` replies to, the thread's root first (deleted ones left out).
+    ancestors: list[Post]
+    post: Post
+    #: Direct replies, oldest first.
+    replies: list[Post]
+    #: Pass as ``after`` for more replies; null when there are no more.
+    next: Id | None
+
+
+class ReactionsResult(_Model):
+    post_id: Id
+    reactions: list[ReactionCount]
+    my_reactions: list[str]
+
+
+class DiscoverPage(_Model):
+    posts: list[Post]
+    next: str | None
+
+
+class CommunityResult(_Model):
+    community: Community
+
+
+class CommunityPage(_Model):
+    communities: list[Community]
+    next: str | None
+
+
+class JoinRequestList(_Model):
+    requests: list[JoinRequest]
+
+
+class MemberResult(_Model):
+    member: Member
+
+
+class MemberPage(_Model):
+    members: list[Member]
+    next: str | None
+
+
+class ConversationResult(_Model):
+    conversation: Conversation
+
+
+class ConversationPage(_Model):
+    conversations: list[Conversation]
+    next: str | None
+
+
+class MessageResult(_Model):
+    message: Message
+
+
+class MessagePage(_Model):
+    messages: list[Message]
+    next: Id | None
+
+
+class SettingsResult(_Model):
+    settings: UserSettings
+
+
+class NotificationPage(_Model):
+    notifications: list[Notification]
+    #: Unread notifications in all (not only on this page).
+    unread: int
+    next: Id | None
+
+
+class UnreadResult(_Model):
+    unread: int
+
+
+class UserList(_Model):
+    #: The most recent first, at most ``RELATION_LIST_MAX`` (1,000).
+    users: list[User]
+
+
+class ReportResult(_Model):
+    report_id: Id
+
+
 RESULT_TYPES: dict[type[Request], type[_Model]] = {
     Heartbeat: HeartbeatResult,
     PostCreate: PostResult,
@@ -244,6 +832,49 @@ RESULT_TYPES: dict[type[Request], type[_Model]] = {
     UserGet: ProfileResult,
     InviteCreate: InviteResult,
     InviteList: InviteListResult,
+    PostRepost: PostResult,
+    PostGet: PostResult,
+    PostThread: ThreadResult,
+    PostReact: ReactionsResult,
+    PostUnreact: ReactionsResult,
+    TimelineDiscover: DiscoverPage,
+    CommunityCreate: CommunityResult,
+    CommunityGet: CommunityResult,
+    CommunitySearch: CommunityPage,
+    CommunityJoin: CommunityResult,
+    CommunityLeave: CommunityResult,
+    CommunityRequests: JoinRequestList,
+    CommunityApprove: MemberResult,
+    CommunityDecline: Done,
+    CommunityMembers: MemberPage,
+    CommunitySetRole: MemberResult,
+    CommunityTransfer: CommunityResult,
+    CommunityBan: Done,
+    CommunityUnban: Done,
+    CommunityTimeline: TimelinePage,
+    CommunityAnnounce: PostResult,
+    DmOpen: ConversationResult,
+    DmList: ConversationPage,
+    DmGet: ConversationResult,
+    DmSend: MessageResult,
+    DmHistory: MessagePage,
+    DmTyping: Done,
+    DmRead: Done,
+    DmLeave: Done,
+    DmAdd: ConversationResult,
+    DmRemove: ConversationResult,
+    SettingsGet: SettingsResult,
+    SettingsUpdate: SettingsResult,
+    NotificationList: NotificationPage,
+    NotificationRead: UnreadResult,
+    NotificationReadAll: UnreadResult,
+    BlockAdd: ProfileResult,
+    BlockRemove: ProfileResult,
+    BlockList: UserList,
+    MuteAdd: ProfileResult,
+    MuteRemove: ProfileResult,
+    MuteList: UserList,
+    ReportCreate: ReportResult,
 }
 
 
@@ -268,16 +899,19 @@ class Hello(ServerFrame, tag="hello"):
 class Ready(ServerFrame, tag="ready"):
     """Answers a successful ``auth``; the connection is live from here on.
 
-    ``recovered`` is true when cursors were sent and every item missed since them follows this
-    frame (``replayed`` of them, as ordinary events, oldest first). When false, the client
-    reloads its views (``timeline.following``) instead: there were no cursors, or more than
-    ``limits.resume_max_items`` items were missed.
+    ``recovered`` is true when cursors were sent and, on every stream that had one, every item
+    missed since it follows this frame (``replayed`` of them in all, as ordinary events, oldest
+    first per stream). ``reload`` names the streams whose cursor was too far behind (more than
+    ``limits.resume_max_items`` items missed): reload their views instead (``timeline.following``,
+    ``dm.list``, ``notification.list``). A stream sent without a cursor is neither replayed nor
+    named: the client has nothing to resume there.
     """
 
     user: Profile
     session_id: str
     recovered: bool
     replayed: int
+    reload: list[str]
 
 
 class Ok(ServerFrame, tag="ok"):
@@ -327,6 +961,58 @@ class PostDeleted(EventData):
     STREAM = "following"
     post_id: Id
     author_id: Id
+    community_id: Id | None
+
+
+class PostReactions(EventData):
+    """A reaction was added or removed: the post's counts now. Sent to everyone who receives the
+    post's own events live (the author's followers, or the community's members)."""
+
+    TYPE = "post.reactions"
+    post_id: Id
+    user_id: Id
+    emoji: str
+    added: bool
+    reactions: list[ReactionCount]
+
+
+class CommunityMembership(EventData):
+    """The user's own standing in a community changed; sent to the user's connections."""
+
+    TYPE = "community.membership"
+    community: Community
+    change: Literal[
+        "joined", "requested", "approved", "declined", "left", "banned", "unbanned", "role", "transferred"
+    ]
+
+
+class DmMessage(EventData):
+    """A message in one of the user's conversations, including server-written ones."""
+
+    TYPE = "dm.message"
+    STREAM = "direct"
+    message: Message
+
+
+class DmTypingEvent(EventData):
+    TYPE = "dm.typing"
+    conversation_id: Id
+    user: User
+
+
+class DmReadEvent(EventData):
+    """A member moved their read marker."""
+
+    TYPE = "dm.read"
+    conversation_id: Id
+    user_id: Id
+    message_id: Id
+
+
+class NotificationEvent(EventData):
+    TYPE = "notification"
+    STREAM = "notifications"
+    notification: Notification
 
 
 class FollowEvent(EventData):
@@ -345,5 +1031,16 @@ class UnfollowEvent(EventData):
     followee: User
 
 
-EVENT_TYPES: tuple[type[EventData], ...] = (PostCreated, PostDeleted, FollowEvent, UnfollowEvent)
-STREAMS: tuple[str, ...] = ("following",)
+EVENT_TYPES: tuple[type[EventData], ...] = (
+    PostCreated,
+    PostDeleted,
+    FollowEvent,
+    UnfollowEvent,
+    PostReactions,
+    CommunityMembership,
+    DmMessage,
+    DmTypingEvent,
+    DmReadEvent,
+    NotificationEvent,
+)
+STREAMS: tuple[str, ...] = ("following", "direct", "notifications")

@@ -16,10 +16,15 @@ import unicodedata
 import regex
 
 __all__ = [
+    "COMMUNITY_DESCRIPTION_MAX_CLUSTERS",
+    "COMMUNITY_DESCRIPTION_MAX_CODE_POINTS",
     "DISPLAY_NAME_MAX_CLUSTERS",
     "DISPLAY_NAME_MAX_CODE_POINTS",
+    "MESSAGE_MAX_CLUSTERS",
+    "MESSAGE_MAX_CODE_POINTS",
     "POST_MAX_CLUSTERS",
     "POST_MAX_CODE_POINTS",
+    "REACTION_EMOJI",
     "Emotext",
     "TextProblem",
     "check_text",
@@ -34,6 +39,16 @@ DISPLAY_NAME_MAX_CLUSTERS = 50
 #: about 10 code points, so real text of 149 clusters stays far below these.
 POST_MAX_CODE_POINTS = 2048
 DISPLAY_NAME_MAX_CODE_POINTS = 400
+#: A direct message, as mixi2's: up to 1,000 user-perceived characters.
+MESSAGE_MAX_CLUSTERS = 1000
+MESSAGE_MAX_CODE_POINTS = 8192
+COMMUNITY_DESCRIPTION_MAX_CLUSTERS = 500
+COMMUNITY_DESCRIPTION_MAX_CODE_POINTS = 4096
+#: The emoji a post can be reacted with: single emoji graphemes, a picker's worth. A short fixed
+#: set keeps counts meaningful and rendering predictable on every device.
+REACTION_EMOJI: tuple[str, ...] = (
+    "👍", "❤️", "😂", "😮", "😢", "🙏", "🎉", "🔥", "👀", "🆗", "💪", "🙇",
+)  # fmt: skip
 
 _CLUSTER = regex.compile(r"\X")
 # Blank: nothing but white space and default-ignorable code points (ZWSP, ZWJ, variation

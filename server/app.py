@@ -26,9 +26,7 @@ from starlette.websockets import WebSocket
 
 from .bus import open_bus
 from .config import Settings
-from .domain import present
-from .domain.accounts import Accounts
-from .domain.social import Social
+from .domain import Domain, present
 from .gateway.endpoint import Gateway
 from .gateway.hub import Hub
 from .http import WEB_ROOT, HttpApi
@@ -63,12 +61,10 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
         bus = await open_bus(settings, metrics)
         passwords = Passwords(settings.argon2_profile)
         publisher = Publisher(bus, metrics)
-        accounts = Accounts(store, passwords, publisher, settings, now_ms)
-        social = Social(store, publisher, now_ms)
+        domain = Domain.build(store, publisher, passwords, settings, now_ms)
+        accounts, social = domain.accounts, domain.social
         hub = Hub(bus, metrics=metrics)
-        gateway = Gateway(
-            accounts=accounts, social=social, hub=hub, settings=settings, clock=now_ms, metrics=metrics
-        )
+        gateway = Gateway(domain=domain, hub=hub, settings=settings, clock=now_ms, metrics=metrics)
         bus.set_state_handler(gateway.bus_state_changed)
         metrics.watch(
             connections=gateway.open_connections,

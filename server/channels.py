@@ -1,10 +1,17 @@
 """Bus channel names, and the control messages that steer a user's live subscriptions.
 
-- ``posts:<user id>``  — posts made and deleted by that user; followers' connections and the
-  author's own connections subscribe to it. One message per post reaches every node once.
-- ``user:<user id>``   — events addressed to one user (someone followed them, ...).
+- ``posts:<user id>``  — posts made and deleted by that user outside communities, and reactions
+  to them; followers' connections and the author's own connections subscribe to it. One message
+  per post reaches every node once.
+- ``community:<id>``   — posts in a community, their deletions and reactions; every member's
+  connections subscribe to it.
+- ``user:<user id>``   — events addressed to one user (someone followed them, direct messages,
+  notifications, their standing in a community, ...).
 - ``ctl:<user id>``    — control messages for the gateway nodes holding that user's connections
-  (follow and unfollow on another device, revoked sessions). Never forwarded to clients.
+  (follows, joins, blocks and mutes made on another device, revoked sessions). Never forwarded
+  to clients.
+
+Each event goes to the channels such that a connection receives it through exactly one.
 """
 
 from __future__ import annotations
@@ -15,19 +22,26 @@ import orjson
 CONTROL_PREFIX = "ctl:"
 #: Every node listens here, whatever its connections: cluster-wide notices (see Resync).
 CLUSTER = "cluster"
-#: A bus message is the event's stream position (26 bytes, or dashes for none) followed by the
-#: event tail, so a node learns the position without parsing the JSON.
+#: A bus message is the event's stream position and the id of the user who caused it (26 bytes
+#: each, or dashes for none) followed by the event tail, so a node learns both without parsing
+#: the JSON: the position for resuming, the origin for leaving out users a recipient hides.
 POS_WIDTH = 26
-_NO_POS = b"-" * POS_WIDTH
+_NONE = b"-" * POS_WIDTH
+_HEAD = 2 * POS_WIDTH
 
 
-def envelope(tail: bytes, pos: str | None) -> bytes:
-    return (pos.encode() if pos else _NO_POS) + tail
+def envelope(tail: bytes, pos: str | None, origin: str | None = None) -> bytes:
+    return (pos.encode() if pos else _NONE) + (origin.encode() if origin else _NONE) + tail
 
 
-def open_envelope(payload: bytes) -> tuple[bytes, str | None]:
-    head = payload[:POS_WIDTH]
-    return payload[POS_WIDTH:], (None if head == _NO_POS else head.decode())
+def open_envelope(payload: bytes) -> tuple[bytes, str | None, str | None]:
+    """(tail, position, origin)."""
+    pos, origin = payload[:POS_WIDTH], payload[POS_WIDTH:_HEAD]
+    return (
+        payload[_HEAD:],
+        None if pos == _NONE else pos.decode(),
+        None if origin == _NONE else origin.decode(),
+    )
 
 
 def posts(user_id: str) -> str:
@@ -38,26 +52,35 @@ def user(user_id: str) -> str:
     return f"user:{user_id}"
 
 
+def community(community_id: str) -> str:
+    return f"community:{community_id}"
+
+
 def control(user_id: str) -> str:
     return f"{CONTROL_PREFIX}{user_id}"
 
 
-def for_user(user_id: str, followee_ids: list[str]) -> set[str]:
+def for_user(user_id: str, followee_ids: list[str], community_ids: list[str]) -> set[str]:
     """Every channel a connection of ``user_id`` listens to."""
     channels = {posts(user_id), user(user_id), control(user_id)}
     channels.update(posts(followee) for followee in followee_ids)
+    channels.update(community(community_id) for community_id in community_ids)
     return channels
 
 
 class Control(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """What a node should do for the user's local connections."""
 
-    #: The user followed this author: listen to their posts, and backfill those made after
-    #: ``since`` (the follow's time), which may have been published before the subscription.
-    follow: str | None = None
+    #: Start listening to this channel (a followed author's ``posts:``, a joined ``community:``)
+    #: and backfill what it carried after ``since`` (the follow's or join's time), which may have
+    #: been published before the subscription took hold.
+    listen: str | None = None
     since: str | None = None
-    #: The user unfollowed this author.
-    unfollow: str | None = None
+    #: Stop listening to this channel (unfollowed, left, banned, blocked).
+    unlisten: list[str] | None = None
+    #: Users to hide from, or show again to, the user's connections (mutes and blocks).
+    hide: list[str] | None = None
+    unhide: list[str] | None = None
     revoke_sessions: list[str] | None = None
 
 

@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from protocol.codec import format_timestamp
 
 from . import __version__
+from . import admin as admin_tools
 from .config import ConfigError, Settings
 from .domain.accounts import Accounts
 from .domain.present import invite_url
@@ -78,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--degree", type=int, default=0, help="each follows this many random others")
     seed.add_argument("--out", type=Path, required=True, help="JSON file for the tokens (written 0600)")
     _data_option(seed)
+    admin_tools.add_commands(admin_commands, _data_option)
     return parser
 
 
@@ -125,6 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(doctor.run(settings))
     if args.admin_command == "seed":
         return asyncio.run(_seed(settings, args))
+    if args.admin_command in admin_tools.COMMANDS:
+        from .app import now_ms
+
+        return asyncio.run(admin_tools.run(settings, args, now_ms))
     return asyncio.run(_with_accounts(settings, lambda s, a: _print_invite(s, a, as_json=args.json)))
 
 

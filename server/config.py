@@ -77,6 +77,9 @@ class Settings:
     frame_refill_ms: int = 50
     post_burst: int = 10
     post_refill_ms: int = 3_000
+    #: Direct messages (and conversations opened) per user: a chat pace, faster than posts.
+    message_burst: int = 20
+    message_refill_ms: int = 1_000
     #: Failed log-ins (or wrong old passwords) per account *from one address*, and from all
     #: addresses together: the first brakes a guesser, the second a botnet, and neither lets one
     #: stranger lock the owner out.

@@ -20,8 +20,12 @@ class Publisher:
         self._bus = bus
         self._published = metrics.events_published if metrics is not None else None
 
-    def event(self, to: Iterable[str], data: EventData, pos: str | None = None) -> None:
-        payload = channels.envelope(event_tail(data, pos), pos)
+    def event(
+        self, to: Iterable[str], data: EventData, pos: str | None = None, *, origin: str | None = None
+    ) -> None:
+        """Publish one event to channels. ``origin`` is the user who caused it: connections
+        hiding that user (mutes, blocks) do not receive it."""
+        payload = channels.envelope(event_tail(data, pos), pos, origin)
         count = 0
         for channel in to:
             self._bus.publish(channel, payload)

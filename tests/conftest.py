@@ -6,12 +6,18 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.support.client import Client, Users
 from tests.support.mongo import MARKER, MongoBackend, StandInProcess, configured_url
 from tests.support.redis import RedisProcess
 from tests.support.schema import VALIDATED
 from tests.support.server import ServerProcess
+
+# Property tests check behaviour, not speed: on a loaded two-core machine running the suite in
+# parallel, Hypothesis's default 200 ms deadline per example fails tests that are correct.
+settings.register_profile("suite", deadline=None)
+settings.load_profile("suite")
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,23 +9,7 @@ import orjson
 
 from tests.support.client import Users
 from tests.support.redis import RedisProcess
-from tests.support.server import ROOT, TEST_ENV, ServerProcess
-
-
-def tsudoi(
-    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
-) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "server", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **TEST_ENV, "PYTHONPATH": str(ROOT), **(env or {})},
-        timeout=60,
-        check=False,
-    )
+from tests.support.server import ROOT, ServerProcess, tsudoi
 
 
 def test_help_lists_every_subcommand() -> None:
@@ -101,7 +83,7 @@ def test_doctor_reports_a_healthy_setup(
     assert result.returncode == 0, result.stdout
     lines = result.stdout.splitlines()
     assert lines[0].startswith("bus") and "ok" in lines[0] and "Redis 7" in lines[0]
-    assert lines[1].startswith("storage") and "schema 1" in lines[1] and "journal wal" in lines[1]
+    assert lines[1].startswith("storage") and "schema 2" in lines[1] and "journal wal" in lines[1]
 
 
 def test_doctor_says_what_is_wrong(tmp_path: Path) -> None:

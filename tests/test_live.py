@@ -47,7 +47,7 @@ async def test_deletion_reaches_followers(server: ServerProcess, users: Users) -
 
     assert await author_client.call("post.delete", post_id=post["id"]) == {"post_id": post["id"]}
     event = await fan_client.next_event("post.deleted")
-    assert event["data"] == {"post_id": post["id"], "author_id": author.id}
+    assert event["data"] == {"post_id": post["id"], "author_id": author.id, "community_id": None}
     assert event["pos"] > post["id"]
     page = await fan_client.call("timeline.following")
     assert post["id"] not in [p["id"] for p in page["posts"]]
@@ -153,7 +153,7 @@ def test_event_tail_is_shared_bytes() -> None:
     from protocol.codec import event_frame, event_tail
     from protocol.messages import PostDeleted
 
-    tail = event_tail(PostDeleted(post_id="0" * 26, author_id="1" * 26), pos="2" * 26)
+    tail = event_tail(PostDeleted(post_id="0" * 26, author_id="1" * 26, community_id=None), pos="2" * 26)
     for seq in (1, 99, 10**12):
         frame = orjson.loads(event_frame(seq, tail))
         assert frame["seq"] == seq and frame["op"] == "event" and frame["type"] == "post.deleted"

@@ -77,7 +77,7 @@ function connect() {
       if (waiter && frame.op === "ok") waiter.resolve(frame.data);
       else if (waiter) waiter.reject(new Error(frame.message));
     } else if (frame.op === "event") {
-      if (frame.pos && (!cursor || frame.pos > cursor)) cursor = frame.pos;
+      if (frame.stream === "following" && (!cursor || frame.pos > cursor)) cursor = frame.pos;
       if (frame.type === "post.created" && !$(`post-${frame.data.post.id}`)) renderPost(frame.data.post, true);
       if (frame.type === "post.deleted") $(`post-${frame.data.post_id}`)?.remove();
     }

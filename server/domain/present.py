@@ -1,12 +1,41 @@
-"""Records from storage to the payloads of the protocol."""
+"""Records from storage to the payloads of the protocol: pure functions, no storage access.
+
+Batch loading (authors, embedded originals, reaction counts) is :mod:`server.domain.views`'s job;
+these functions only shape what they are given.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from protocol.codec import format_timestamp
-from protocol.messages import Invite, Post, Profile, User
+from protocol.messages import (
+    Community,
+    Conversation,
+    Invite,
+    JoinRequest,
+    Member,
+    Message,
+    Notification,
+    Post,
+    Profile,
+    ReactionCount,
+    User,
+)
 from protocol.text import Emotext
 
-from ..store.base import InviteRecord, PostRecord, UserRecord
+from ..store.base import (
+    CommunityRecord,
+    ConversationMemberRecord,
+    ConversationRecord,
+    InviteRecord,
+    JoinRequestRecord,
+    MembershipRecord,
+    MessageRecord,
+    NotificationRecord,
+    PostRecord,
+    UserRecord,
+)
 
 
 def user(record: UserRecord) -> User:
@@ -19,7 +48,14 @@ def user(record: UserRecord) -> User:
     )
 
 
-def profile(record: UserRecord, *, counts: tuple[int, int], state: tuple[bool, bool]) -> Profile:
+def profile(
+    record: UserRecord,
+    *,
+    counts: tuple[int, int],
+    state: tuple[bool, bool],
+    relation: tuple[bool, bool] = (False, False),
+) -> Profile:
+    """``state``: (viewer follows, follows viewer); ``relation``: (viewer blocks, viewer mutes)."""
     return Profile(
         id=record.id,
         handle=record.handle,
@@ -31,17 +67,115 @@ def profile(record: UserRecord, *, counts: tuple[int, int], state: tuple[bool, b
         following_count=counts[1],
         following=state[0],
         followed_by=state[1],
+        blocking=relation[0],
+        muting=relation[1],
     )
 
 
-def post(record: PostRecord, author: UserRecord) -> Post:
+def reactions(counts: Iterable[tuple[str, int]]) -> list[ReactionCount]:
+    return [ReactionCount(emoji=emoji, count=count) for emoji, count in counts]
+
+
+def post(
+    record: PostRecord,
+    author: UserRecord,
+    *,
+    repost_of: Post | None = None,
+    quote_of: Post | None = None,
+    counts: Iterable[tuple[str, int]] = (),
+    mine: Iterable[str] = (),
+) -> Post:
     return Post(
         id=record.id,
         author=user(author),
         text=record.text,
         emotext=Emotext(record.emotext) if record.emotext else None,
         reply_to=record.reply_to,
+        community_id=record.community_id,
+        announcement=record.announcement,
+        repost_of=repost_of,
+        quote_of=quote_of,
+        reactions=reactions(counts),
+        my_reactions=list(mine),
         created_at=format_timestamp(record.created_ms),
+    )
+
+
+def community(
+    record: CommunityRecord, owner: UserRecord, *, role: str | None, request_pending: bool
+) -> Community:
+    return Community(
+        id=record.id,
+        name=record.name,
+        description=record.description,
+        tags=list(record.tags),
+        approval_required=record.approval_required,
+        certified=record.certified,
+        owner=user(owner),
+        member_count=record.member_count,
+        created_at=format_timestamp(record.created_ms),
+        my_role=role,  # type: ignore[arg-type]  # the store holds only the three roles
+        request_pending=request_pending,
+    )
+
+
+def member(record: MembershipRecord, who: UserRecord) -> Member:
+    return Member(user=user(who), role=record.role, joined_at=format_timestamp(record.joined_ms))  # type: ignore[arg-type]
+
+
+def join_request(record: JoinRequestRecord, who: UserRecord) -> JoinRequest:
+    return JoinRequest(user=user(who), requested_at=format_timestamp(record.created_ms))
+
+
+def message(record: MessageRecord, users: Mapping[str, UserRecord]) -> Message:
+    subject = users.get(record.subject_id) if record.subject_id else None
+    return Message(
+        id=record.id,
+        conversation_id=record.conversation_id,
+        kind=record.kind,  # type: ignore[arg-type]  # the store holds only the protocol's kinds
+        author=user(users[record.author_id]),
+        text=record.text,
+        subject=user(subject) if subject else None,
+        created_at=format_timestamp(record.created_ms),
+    )
+
+
+def conversation(
+    record: ConversationRecord,
+    members: list[ConversationMemberRecord],
+    users: Mapping[str, UserRecord],
+    *,
+    viewer_id: str,
+    last_message: Message | None,
+    unread: int,
+    members_limit: int | None = None,
+) -> Conversation:
+    mine = next((m for m in members if m.user_id == viewer_id), None)
+    shown = members if members_limit is None else members[:members_limit]
+    return Conversation(
+        id=record.id,
+        kind=record.kind,  # type: ignore[arg-type]
+        title=record.title,
+        owner_id=record.owner_id,
+        members=[user(users[m.user_id]) for m in shown if m.user_id in users],
+        member_count=len(members),
+        created_at=format_timestamp(record.created_ms),
+        last_message=last_message,
+        unread=unread,
+        last_read=mine.last_read if mine else None,
+    )
+
+
+def notification(record: NotificationRecord, actor: UserRecord | None) -> Notification:
+    return Notification(
+        id=record.id,
+        kind=record.kind,  # type: ignore[arg-type]
+        actor=user(actor) if actor else None,
+        post_id=record.post_id,
+        community_id=record.community_id,
+        emoji=record.emoji,
+        created_at=format_timestamp(record.created_ms),
+        read=record.read,
     )
 
 

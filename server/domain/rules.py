@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.text import (
+    COMMUNITY_DESCRIPTION_MAX_CLUSTERS,
+    COMMUNITY_DESCRIPTION_MAX_CODE_POINTS,
     DISPLAY_NAME_MAX_CLUSTERS,
     DISPLAY_NAME_MAX_CODE_POINTS,
+    MESSAGE_MAX_CLUSTERS,
+    MESSAGE_MAX_CODE_POINTS,
     POST_MAX_CLUSTERS,
     POST_MAX_CODE_POINTS,
+    REACTION_EMOJI,
     TextProblem,
     check_text,
     normalize,
 )
 
+COMMUNITY_MAX_TAGS = 8
 HANDLE = re.compile(r"[A-Za-z0-9_]{3,20}")
 PASSWORD_MIN = 10
 PASSWORD_MAX = 1024
@@ -86,3 +93,84 @@ def post_text(text: str, path: str = "$.text") -> str:
             message = f"a post has at most {POST_MAX_CLUSTERS} user-perceived characters"
         raise ProtocolError(_TEXT_ERRORS[problem], message, path=path)
     return text
+
+
+def message_text(text: str, path: str = "$.text") -> str:
+    """The NFC text of a direct message of 1-1,000 user-perceived characters, or ProtocolError."""
+    text = normalize(text)
+    problem = check_text(text, MESSAGE_MAX_CLUSTERS, MESSAGE_MAX_CODE_POINTS)
+    if problem is not None:
+        message = None
+        if problem is TextProblem.TOO_LONG:
+            message = f"a message has at most {MESSAGE_MAX_CLUSTERS} user-perceived characters"
+        raise ProtocolError(_TEXT_ERRORS[problem], message, path=path)
+    return text
+
+
+def community_name(name: str, path: str = "$.name") -> str:
+    """A community's (or a group conversation's) name: 1-50 visible characters on one line."""
+    name = normalize(name).strip()
+    if (
+        check_text(name, DISPLAY_NAME_MAX_CLUSTERS, DISPLAY_NAME_MAX_CODE_POINTS) is not None
+        or "\n" in name
+        or "\t" in name
+    ):
+        raise ProtocolError(ErrorCode.NAME_INVALID, path=path)
+    return name
+
+
+def community_description(text: str) -> str:
+    """Empty, or 1-500 user-perceived characters."""
+    text = normalize(text).strip()
+    if not text:
+        return ""
+    problem = check_text(text, COMMUNITY_DESCRIPTION_MAX_CLUSTERS, COMMUNITY_DESCRIPTION_MAX_CODE_POINTS)
+    if problem is TextProblem.EMPTY:
+        return ""
+    if problem is not None:
+        raise ProtocolError(_TEXT_ERRORS[problem], path="$.description")
+    return text
+
+
+def tag(text: str) -> str:
+    """The canonical form of an interest tag: NFKC, then case-folded (so "Ｓｅｎｄａｉ" is "sendai")."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def tags(texts: list[str]) -> list[str]:
+    """Canonical tags, first occurrence kept."""
+    return list(dict.fromkeys(tag(text) for text in texts))
+
+
+def reaction(emoji: str) -> str:
+    emoji = normalize(emoji)
+    # A picker may send an emoji without its variation selector (❤ for ❤️): accept either.
+    for allowed in REACTION_EMOJI:
+        if emoji == allowed or emoji == allowed.replace("\ufe0f", ""):
+            return allowed
+    raise ProtocolError(ErrorCode.REACTION_NOT_ALLOWED, path="$.emoji")
+
+
+#: ``@handle`` not preceded by an ASCII letter, digit, ``_`` or ``@`` (so e-mail addresses do not
+#: count, while Japanese text runs straight into a mention: "こんにちは@hanako").
+MENTION = re.compile(r"(?<![A-Za-z0-9_@])@([A-Za-z0-9_]{3,20})(?![A-Za-z0-9_])")
+MAX_MENTIONS = 10
+
+
+def mentions(text: str) -> list[str]:
+    """The handles mentioned in ``text``, lower-cased, first occurrence kept, at most 10."""
+    found = dict.fromkeys(handle.lower() for handle in MENTION.findall(text))
+    return list(found)[:MAX_MENTIONS]
+
+
+def page_offset(cursor: str | None) -> int:
+    """The offset an opaque page cursor stands for (pages of ranked or searched results)."""
+    if cursor is None:
+        return 0
+    if not (cursor.startswith("o") and cursor[1:].isdigit()) or len(cursor) > 7:
+        raise ProtocolError(ErrorCode.INVALID_CURSOR, path="$.cursor")
+    return int(cursor[1:])
+
+
+def page_cursor(offset: int) -> str:
+    return f"o{offset}"

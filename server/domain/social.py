@@ -1,18 +1,24 @@
-"""Posts, follows and the Following timeline, live and resumable."""
+"""Posts, reactions, follows and the timelines (Following, a community's, Discover), live and
+resumable."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from protocol.codec import event_tail
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import (
+    DiscoverPage,
     FollowEvent,
     Post,
     PostCreated,
     PostDeleted,
+    PostReactions,
     Profile,
+    ReactionsResult,
+    ThreadResult,
     TimelinePage,
     UnfollowEvent,
 )
@@ -21,78 +27,265 @@ from protocol.text import Emotext
 from .. import channels
 from ..ids import floor_id
 from ..publisher import Publisher
-from ..store.base import PostRecord, Storage, StreamItem, UserRecord
+from ..store.base import NewNotification, PostRecord, Storage, StreamItem, UserRecord
 from . import present, rules
+from .notices import Notices
+from .views import Views
+
+#: Discover looks at this many of the newest candidate posts from this far back.
+DISCOVER_WINDOW_MS = 7 * 24 * 3600_000
+DISCOVER_CANDIDATES = 500
+#: Ranking (PROTOCOL.md, "Discover"): interest weights, and the half-life of recency in hours.
+SHARED_TAG_WEIGHT = 2.0
+FRIEND_REACTION_WEIGHT = 1.5
+HALF_LIFE_HOURS = 12.0
+THREAD_MAX_DEPTH = 50
 
 
 @dataclass(frozen=True)
 class Backlog:
-    """What a resuming connection missed: event tails oldest first, or ``recovered=False``."""
+    """What a resuming connection missed on one stream: event tails oldest first, or
+    ``recovered=False`` when there is more than the bound."""
 
     recovered: bool
     tails: list[bytes]
     positions: list[str]
 
 
+NOT_RECOVERED = Backlog(recovered=False, tails=[], positions=[])
+
+
+def post_channel(record: PostRecord) -> str:
+    """The bus channel a post's events go to."""
+    return (
+        channels.community(record.community_id) if record.community_id else channels.posts(record.author_id)
+    )
+
+
 class Social:
-    def __init__(self, store: Storage, publisher: Publisher, clock: Callable[[], int]) -> None:
+    def __init__(
+        self, store: Storage, publisher: Publisher, notices: Notices, clock: Callable[[], int]
+    ) -> None:
         self._store = store
         self._publisher = publisher
+        self._notices = notices
+        self._views = Views(store)
         self._now = clock
 
     # --- posts --------------------------------------------------------------------------------
 
     async def create_post(
-        self, author: UserRecord, text: str, emotext: Emotext | None, reply_to: str | None
+        self,
+        author: UserRecord,
+        text: str,
+        emotext: Emotext | None,
+        reply_to: str | None,
+        *,
+        quote_of: str | None = None,
+        community_id: str | None = None,
+        announcement: bool = False,
     ) -> Post:
         text = rules.post_text(text)
+        hidden = await self._store.hidden_ids(author.id) if reply_to or quote_of else set()
+        parent = None
         if reply_to is not None:
-            parent = await self._store.get_post(reply_to)
-            if parent is None or parent.deleted_pos is not None:
-                raise ProtocolError(ErrorCode.NOT_FOUND, "no such post to reply to", path="$.reply_to")
+            parent = await self._visible(author, reply_to, hidden, "$.reply_to")
+            if parent.community_id is not None:
+                if community_id not in (None, parent.community_id):
+                    raise ProtocolError(
+                        ErrorCode.FORBIDDEN,
+                        "a reply belongs to its parent's community",
+                        path="$.community_id",
+                    )
+                community_id = parent.community_id
+        quoted = embedded = None
+        if quote_of is not None:
+            quoted = await self._visible(author, quote_of, hidden, "$.quote_of")
+            await self._shareable(quoted, "$.quote_of")
+            embedded = await self._views.post(None, quoted)
+        if community_id is not None:
+            await self.check_can_post(author.id, community_id)
         record = await self._store.create_post(
             author_id=author.id,
             text=text,
             emotext=emotext.value if emotext else None,
             reply_to=reply_to,
             now_ms=self._now(),
+            community_id=community_id,
+            quote_of=quote_of,
+            announcement=announcement,
         )
-        post = present.post(record, author)
         # No await between the commit above and this publish: delivery follows commit order.
-        self._publisher.event([channels.posts(author.id)], PostCreated(post=post), record.id)
+        post = present.post(record, author, quote_of=embedded)
+        self._publisher.event([post_channel(record)], PostCreated(post=post), record.id, origin=author.id)
+        await self._notify_about(record, author, parent, quoted)
         return post
+
+    async def check_can_post(self, user_id: str, community_id: str) -> None:
+        if await self._store.get_community(community_id) is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such community", path="$.community_id")
+        if await self._store.membership(community_id, user_id) is None:
+            if await self._store.is_banned(community_id, user_id):
+                raise ProtocolError(ErrorCode.BANNED)
+            raise ProtocolError(ErrorCode.NOT_MEMBER, path="$.community_id")
+
+    async def _notify_about(
+        self, record: PostRecord, author: UserRecord, parent: PostRecord | None, quoted: PostRecord | None
+    ) -> None:
+        handles = rules.mentions(record.text)
+        if parent is None and quoted is None and not handles:
+            return
+        new: list[NewNotification] = []
+        if parent is not None:
+            new.append(NewNotification(parent.author_id, "reply", actor_id=author.id, post_id=record.id))
+        if quoted is not None:
+            new.append(NewNotification(quoted.author_id, "quote", actor_id=author.id, post_id=record.id))
+        notified = {n.user_id for n in new}
+        community = await self._store.get_community(record.community_id) if record.community_id else None
+        for handle in handles:
+            target = await self._store.get_user_by_handle(handle)
+            if target is None or target.id in notified:
+                continue
+            closed = community is not None and community.approval_required
+            if closed and community and await self._store.membership(community.id, target.id) is None:
+                continue  # they could not read it
+            notified.add(target.id)
+            new.append(NewNotification(target.id, "mention", actor_id=author.id, post_id=record.id))
+        await self._notices.notify(new)
+
+    async def repost(self, user: UserRecord, post_id: str) -> Post:
+        hidden = await self._store.hidden_ids(user.id)
+        original = await self._visible(user, post_id, hidden, "$.post_id")
+        if original.repost_of is not None:  # reposting a repost reposts its original
+            original = await self._visible(user, original.repost_of, hidden, "$.post_id")
+        await self._shareable(original)
+        existing = await self._store.find_repost(user.id, original.id)
+        if existing is not None:  # reposting twice changes nothing, as on Mastodon
+            return await self._views.post(user.id, existing)
+        embedded = await self._views.post(None, original)
+        record = await self._store.create_post(
+            author_id=user.id, text="", emotext=None, reply_to=None, now_ms=self._now(), repost_of=original.id
+        )
+        post = present.post(record, user, repost_of=embedded)  # no await before the publish
+        self._publisher.event([post_channel(record)], PostCreated(post=post), record.id, origin=user.id)
+        await self._notices.notify(
+            [NewNotification(original.author_id, "repost", actor_id=user.id, post_id=original.id)]
+        )
+        return post
+
+    async def _shareable(self, record: PostRecord, path: str = "$.post_id") -> None:
+        """Only posts everyone may read can be reposted or quoted to one's followers."""
+        if record.community_id is None:
+            return
+        community = await self._store.get_community(record.community_id)
+        if community is None or community.approval_required:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "posts in closed communities stay there", path=path)
 
     async def delete_post(self, user: UserRecord, post_id: str) -> None:
         record = await self._store.get_post(post_id)
         if record is None or record.deleted_pos is not None:
             raise ProtocolError(ErrorCode.NOT_FOUND, "no such post", path="$.post_id")
-        if record.author_id != user.id:
+        if record.author_id != user.id and not await self._moderates(user.id, record.community_id):
             raise ProtocolError(ErrorCode.FORBIDDEN, "you can delete only your own posts")
         deleted = await self._store.delete_post(post_id)
         if deleted is None or deleted.deleted_pos is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, "no such post", path="$.post_id")
-        event = PostDeleted(post_id=deleted.id, author_id=deleted.author_id)
-        self._publisher.event([channels.posts(user.id)], event, deleted.deleted_pos)
+        event = PostDeleted(
+            post_id=deleted.id, author_id=deleted.author_id, community_id=deleted.community_id
+        )
+        self._publisher.event([post_channel(deleted)], event, deleted.deleted_pos, origin=deleted.author_id)
+
+    async def _moderates(self, user_id: str, community_id: str | None) -> bool:
+        if community_id is None:
+            return False
+        membership = await self._store.membership(community_id, user_id)
+        return membership is not None and membership.role in ("owner", "moderator")
+
+    async def get(self, viewer: UserRecord, post_id: str) -> Post:
+        hidden = await self._store.hidden_ids(viewer.id)
+        record = await self._visible(viewer, post_id, hidden, "$.post_id")
+        return (await self._views.posts(viewer.id, [record], hidden=hidden))[0]
+
+    async def thread(self, viewer: UserRecord, post_id: str, after: str | None, limit: int) -> ThreadResult:
+        hidden = await self._store.hidden_ids(viewer.id)
+        record = await self._visible(viewer, post_id, hidden, "$.post_id")
+        chain: list[PostRecord] = []
+        parent_id = record.reply_to
+        while parent_id is not None and len(chain) < THREAD_MAX_DEPTH:
+            parent = await self._store.get_post(parent_id)
+            if parent is None:
+                break
+            chain.append(parent)
+            parent_id = parent.reply_to
+        chain.reverse()
+        replies = await self._store.replies(record.id, after=after, limit=limit)
+        presented = await self._views.posts(viewer.id, [*chain, record, *replies], hidden=hidden)
+        by_id = {p.id: p for p in presented}
+        return ThreadResult(
+            ancestors=[by_id[r.id] for r in chain if r.id in by_id],
+            post=by_id[record.id],
+            replies=[by_id[r.id] for r in replies if r.id in by_id],
+            next=replies[-1].id if len(replies) == limit else None,
+        )
+
+    async def _visible(
+        self, viewer: UserRecord, post_id: str, hidden: Collection[str], path: str
+    ) -> PostRecord:
+        record = await self._store.get_post(post_id)
+        if record is None or not await self._views.can_see(viewer, record, hidden):
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such post", path=path)
+        return record
+
+    # --- reactions ----------------------------------------------------------------------------
+
+    async def react(self, user: UserRecord, post_id: str, emoji: str, *, add: bool) -> ReactionsResult:
+        emoji = rules.reaction(emoji)
+        hidden = await self._store.hidden_ids(user.id)
+        record = await self._visible(user, post_id, hidden, "$.post_id")
+        if add:
+            changed = await self._store.add_reaction(record.id, user.id, emoji, self._now())
+        else:
+            changed = await self._store.remove_reaction(record.id, user.id, emoji)
+        counts = (await self._store.reaction_counts([record.id])).get(record.id, [])
+        mine = (await self._store.my_reactions(user.id, [record.id])).get(record.id, [])
+        if changed:
+            event = PostReactions(
+                post_id=record.id,
+                user_id=user.id,
+                emoji=emoji,
+                added=add,
+                reactions=present.reactions(counts),
+            )
+            self._publisher.event([post_channel(record)], event, origin=user.id)
+            if add:
+                notice = NewNotification(
+                    record.author_id, "reaction", actor_id=user.id, post_id=record.id, emoji=emoji
+                )
+                await self._notices.notify([notice])
+        return ReactionsResult(post_id=record.id, reactions=present.reactions(counts), my_reactions=mine)
 
     # --- follows ------------------------------------------------------------------------------
 
     async def follow(self, user: UserRecord, target_id: str) -> Profile:
         target = await self._target(user, target_id)
+        if await self._store.blocks_between(user.id, target.id):
+            raise ProtocolError(ErrorCode.BLOCKED, path="$.user_id")
         if not await self._store.follow(user.id, target.id, self._now()):
             raise ProtocolError(ErrorCode.ALREADY_FOLLOWING)
         # Every device of the user subscribes, and backfills what the author posts from now on
-        # until its subscription is in place (see Gateway.follow_live).
+        # until its subscription is in place (see Gateway.listen_live).
         since = floor_id(self._now())
-        self._publisher.control(user.id, channels.Control(follow=target.id, since=since))
+        self._publisher.control(user.id, channels.Control(listen=channels.posts(target.id), since=since))
         event = FollowEvent(follower=present.user(user), followee=present.user(target))
-        self._publisher.event([channels.user(target.id), channels.user(user.id)], event)
+        self._publisher.event([channels.user(target.id), channels.user(user.id)], event, origin=user.id)
+        await self._notices.notify([NewNotification(target.id, "follow", actor_id=user.id)])
         return await self.profile_of(user, target)
 
     async def unfollow(self, user: UserRecord, target_id: str) -> Profile:
         target = await self._target(user, target_id)
         if not await self._store.unfollow(user.id, target.id):
             raise ProtocolError(ErrorCode.NOT_FOLLOWING)
-        self._publisher.control(user.id, channels.Control(unfollow=target.id))
+        self._publisher.control(user.id, channels.Control(unlisten=[channels.posts(target.id)]))
         event = UnfollowEvent(follower=present.user(user), followee=present.user(target))
         self._publisher.event([channels.user(user.id)], event)
         return await self.profile_of(user, target)
@@ -118,42 +311,102 @@ class Social:
 
     async def profile_of(self, viewer: UserRecord, record: UserRecord) -> Profile:
         counts = await self._store.follow_counts(record.id)
-        state = (False, False)
+        state = relation = (False, False)
         if viewer.id != record.id:
             state = await self._store.follow_state(viewer.id, record.id)
-        return present.profile(record, counts=counts, state=state)
+            relation = await self._store.relation(viewer.id, record.id)
+        return present.profile(record, counts=counts, state=state, relation=relation)
 
     async def timeline(self, user: UserRecord, before: str | None, limit: int) -> TimelinePage:
         records = await self._store.following_timeline(user.id, before=before, limit=limit)
-        posts = await self._present_posts(records)
+        hidden = await self._store.hidden_ids(user.id)
+        posts = await self._views.posts(user.id, records, hidden=hidden)
         return TimelinePage(posts=posts, next=records[-1].id if len(records) == limit else None)
 
-    async def _present_posts(self, records: list[PostRecord]) -> list[Post]:
-        authors = await self._store.get_users([r.author_id for r in records])
-        return [present.post(r, authors[r.author_id]) for r in records if r.author_id in authors]
+    async def community_timeline(
+        self, user: UserRecord, community_id: str, before: str | None, limit: int
+    ) -> TimelinePage:
+        community = await self._store.get_community(community_id)
+        if community is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such community", path="$.community_id")
+        if not await self._views.can_read_community(user.id, community):
+            raise ProtocolError(ErrorCode.FORBIDDEN, "only members read this community")
+        records = await self._store.community_timeline(community_id, before=before, limit=limit)
+        hidden = await self._store.hidden_ids(user.id)
+        posts = await self._views.posts(user.id, records, hidden=hidden)
+        return TimelinePage(posts=posts, next=records[-1].id if len(records) == limit else None)
 
-    async def following_backlog(self, user_id: str, after: str, limit: int) -> Backlog:
+    async def discover(self, user: UserRecord, cursor: str | None, limit: int) -> DiscoverPage:
+        """Posts from outside the user's circle, ranked by interest and recency (PROTOCOL.md).
+        Nothing is written: no view or footprint is ever recorded."""
+        offset = rules.page_offset(cursor)
+        now = self._now()
+        candidates = await self._store.discover_candidates(
+            user.id, since_ms=now - DISCOVER_WINDOW_MS, limit=DISCOVER_CANDIDATES
+        )
+        hidden = await self._store.hidden_ids(user.id)
+        candidates = [c for c in candidates if c.author_id not in hidden and c.author_id != user.id]
+        ranked = await self.rank(user.id, candidates, now)
+        page = ranked[offset : offset + limit]
+        posts = await self._views.posts(user.id, page, hidden=hidden)
+        more = offset + limit < len(ranked)
+        return DiscoverPage(posts=posts, next=rules.page_cursor(offset + limit) if more else None)
+
+    async def rank(self, user_id: str, candidates: list[PostRecord], now_ms: int) -> list[PostRecord]:
+        """Best first: (1 + 2 × shared tags + 1.5 × friends who reacted) × ½^(age in hours / 12)."""
+        mine = {m.community_id for m in await self._store.memberships_of(user_id)}
+        my_tags = {t for c in (await self._store.get_communities(list(mine))).values() for t in c.tags}
+        their_ids = list({c.community_id for c in candidates if c.community_id})
+        theirs = await self._store.get_communities(their_ids) if their_ids else {}
+        friends = await self._store.followee_ids(user_id)
+        reacted = await self._store.reaction_counts_by(friends, [c.id for c in candidates]) if friends else {}
+
+        def score(post: PostRecord) -> float:
+            community = theirs.get(post.community_id or "")
+            shared = len(my_tags.intersection(community.tags)) if community else 0
+            interest = 1 + SHARED_TAG_WEIGHT * shared + FRIEND_REACTION_WEIGHT * reacted.get(post.id, 0)
+            age_hours = max(0, now_ms - post.created_ms) / 3600_000
+            return interest * math.pow(0.5, age_hours / HALF_LIFE_HOURS)
+
+        return sorted(candidates, key=lambda post: (score(post), post.id), reverse=True)
+
+    # --- resuming -----------------------------------------------------------------------------
+
+    async def following_backlog(
+        self, user_id: str, after: str, limit: int, hidden: Collection[str] = ()
+    ) -> Backlog:
         """Everything on the user's following stream after ``after``, as the live events were."""
         items = await self._store.following_stream_after(user_id, after=after, limit=limit + 1)
         if len(items) > limit:
-            return Backlog(recovered=False, tails=[], positions=[])
-        authors = await self._store.get_users([item.post.author_id for item in items])
-        tails = [self._stream_tail(item, authors) for item in items]
-        return Backlog(recovered=True, tails=tails, positions=[item.pos for item in items])
+            return NOT_RECOVERED
+        return await self._stream_backlog([i for i in items if i.post.author_id not in hidden])
 
-    async def author_backlog(self, author_id: str, after: str, limit: int) -> Backlog:
-        """One author's standing posts after ``after``, as the live events were."""
-        records = await self._store.posts_by_author_after(author_id, after=after, limit=limit)
-        author = await self._store.get_user(author_id)
-        if author is None:
-            return Backlog(recovered=True, tails=[], positions=[])
-        items = [StreamItem(record.id, record, False) for record in records]
-        tails = [self._stream_tail(item, {author_id: author}) for item in items]
-        return Backlog(recovered=True, tails=tails, positions=[record.id for record in records])
+    async def channel_backlog(
+        self, channel: str, after: str, limit: int, hidden: Collection[str] = ()
+    ) -> Backlog:
+        """The posts a newly listened ``posts:`` or ``community:`` channel carried after ``after``."""
+        kind, _, key = channel.partition(":")
+        if kind == "community":
+            records = await self._store.community_posts_after(key, after=after, limit=limit)
+        else:
+            records = await self._store.posts_by_author_after(key, after=after, limit=limit)
+        return await self._stream_backlog(
+            [StreamItem(r.id, r, False) for r in records if r.author_id not in hidden]
+        )
 
-    @staticmethod
-    def _stream_tail(item: StreamItem, authors: dict[str, UserRecord]) -> bytes:
-        post = item.post
-        if item.deleted:
-            return event_tail(PostDeleted(post_id=post.id, author_id=post.author_id), item.pos)
-        return event_tail(PostCreated(post=present.post(post, authors[post.author_id])), item.pos)
+    async def _stream_backlog(self, items: list[StreamItem]) -> Backlog:
+        created = await self._views.posts(None, [i.post for i in items if not i.deleted])
+        by_id = {post.id: post for post in created}
+        tails, positions = [], []
+        for item in items:
+            post = item.post
+            data: PostCreated | PostDeleted
+            if item.deleted:
+                data = PostDeleted(post_id=post.id, author_id=post.author_id, community_id=post.community_id)
+            elif post.id in by_id:
+                data = PostCreated(post=by_id[post.id])
+            else:
+                continue
+            tails.append(event_tail(data, item.pos))
+            positions.append(item.pos)
+        return Backlog(recovered=True, tails=tails, positions=positions)

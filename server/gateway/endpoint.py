@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection, Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Coroutine
 from typing import Any
 
 import msgspec
@@ -33,18 +32,20 @@ from protocol.codec import (
     ok_frame,
 )
 from protocol.errors import CloseCode, CloseConnection, ErrorCode, ProtocolError
-from protocol.text import POST_MAX_CLUSTERS, POST_MAX_CODE_POINTS
+from protocol.text import MESSAGE_MAX_CLUSTERS, POST_MAX_CLUSTERS, POST_MAX_CODE_POINTS, REACTION_EMOJI
 
 from .. import __version__, channels
 from ..config import Settings
-from ..domain.accounts import Accounts
-from ..domain.social import Backlog, Social
+from ..domain import Domain
+from ..domain.direct import MAX_MEMBERS, TYPING_INTERVAL_MS
+from ..domain.rules import COMMUNITY_MAX_TAGS
 from ..ids import IdGenerator, floor_id
 from ..metrics import Metrics
 from ..ratelimit import RateLimiter
-from ..store.base import StorageUnavailable, UserRecord
+from ..store.base import StorageUnavailable
 from .connection import Connection, State
 from .direct import EXTENSION as DIRECT_EXTENSION
+from .handlers import Context, Handler, handlers
 from .hub import Hub
 
 log = logging.getLogger(__name__)
@@ -56,30 +57,19 @@ CLOCK_SKEW_MS = 5_000
 RESYNC_CONCURRENCY = 16
 
 
-@dataclass
-class Context:
-    """What a request handler knows about the connection it serves."""
-
-    conn: Connection
-    user: UserRecord
-
-
-Handler = Callable[[Context, Any], Awaitable[msgspec.Struct]]
-
-
 class Gateway:
     def __init__(
         self,
         *,
-        accounts: Accounts,
-        social: Social,
+        domain: Domain,
         hub: Hub,
         settings: Settings,
         clock: Callable[[], int],
         metrics: Metrics,
     ) -> None:
-        self._accounts = accounts
-        self._social = social
+        self._domain = domain
+        self._accounts = domain.accounts
+        self._social = domain.social
         self._hub = hub
         self._settings = settings
         self._now = clock
@@ -87,7 +77,18 @@ class Gateway:
         #: Every open connection, authenticated or not (the hub knows authenticated ones only).
         self._open: set[Connection] = set()
         self._ids = IdGenerator()
-        self._post_limiter = RateLimiter(settings.post_burst, settings.post_refill_ms)
+        post_limiter = RateLimiter(settings.post_burst, settings.post_refill_ms)
+        message_limiter = RateLimiter(settings.message_burst, settings.message_refill_ms)
+        #: Requests that make content others receive are rate-limited per user, beyond the
+        #: connection's frame budget.
+        self._limiters: dict[type[m.Request], tuple[RateLimiter, str]] = {
+            m.PostCreate: (post_limiter, "posting too fast"),
+            m.PostRepost: (post_limiter, "posting too fast"),
+            m.CommunityAnnounce: (post_limiter, "posting too fast"),
+            m.CommunityCreate: (post_limiter, "creating communities too fast"),
+            m.DmSend: (message_limiter, "sending messages too fast"),
+            m.DmOpen: (message_limiter, "opening conversations too fast"),
+        }
         self._hello = encode(
             m.Hello(
                 protocol=PROTOCOL_NAME,
@@ -98,17 +99,7 @@ class Gateway:
                 limits=limits(settings),
             )
         )
-        self._handlers: dict[type[m.Request], Handler] = {
-            m.Heartbeat: self._heartbeat,
-            m.PostCreate: self._post_create,
-            m.PostDelete: self._post_delete,
-            m.Follow: self._follow,
-            m.Unfollow: self._unfollow,
-            m.TimelineFollowing: self._timeline_following,
-            m.UserGet: self._user_get,
-            m.InviteCreate: self._invite_create,
-            m.InviteList: self._invite_list,
-        }
+        self._handlers: dict[type[m.Request], Handler] = handlers(domain, self._heartbeat)
         missing = set(m.REQUEST_TYPES) - set(self._handlers)
         if missing:
             raise TypeError(f"no handler for {sorted(t.__name__ for t in missing)}")
@@ -207,20 +198,29 @@ class Gateway:
         # Subscribe first, then read the backlog, so nothing falls between the two; events that
         # arrive meanwhile are held and de-duplicated against the backlog.
         conn.hold()
-        followees = await self._social.followee_ids(user.id)
-        await self._hub.attach(conn, channels.for_user(user.id, followees))
-        cursor = cursors.following if cursors else None
-        backlog = Backlog(recovered=False, tails=[], positions=[])
-        if cursor is not None:
-            backlog = await self._social.following_backlog(user.id, cursor, self._settings.resume_max_items)
+        hidden = await self._domain.store.hidden_ids(user.id)
+        self._hub.hide(conn, hidden)
+        await self._hub.attach(conn, await self._channels(user.id))
+        resume = await self._domain.streams.resume(user.id, cursors, self._settings.resume_max_items, hidden)
         profile = await self._social.profile_of(user, user)
         ready = m.Ready(
-            user=profile, session_id=session.id, recovered=backlog.recovered, replayed=len(backlog.tails)
+            user=profile,
+            session_id=session.id,
+            recovered=resume.recovered,
+            replayed=len(resume.tails),
+            reload=resume.reload,
         )
         conn.send_frame(encode(ready))
-        conn.replay(backlog.tails, backlog.positions)
+        conn.replay(resume.tails, resume.positions)
         conn.release()
         return Context(conn, user)
+
+    async def _channels(self, user_id: str) -> set[str]:
+        """Every channel a connection of the user listens to, as storage says now."""
+        store = self._domain.store
+        followees = await store.followee_ids(user_id)
+        communities = [membership.community_id for membership in await store.memberships_of(user_id)]
+        return channels.for_user(user_id, followees, communities)
 
     def _cookie_token(self, websocket: WebSocket) -> str | None:
         token = websocket.cookies.get(SESSION_COOKIE)
@@ -260,6 +260,15 @@ class Gateway:
             if not isinstance(frame, m.Request):  # pragma: no cover - every other frame is one
                 raise ProtocolError(ErrorCode.INVALID_FRAME)
             request_id = frame.id
+            if not isinstance(frame, m.Heartbeat):
+                # The user as stored now: operators verify people and users change settings
+                # while connected, and every payload must show it.
+                context.user = await self._domain.store.get_user(context.user.id) or context.user
+            limiter = self._limiters.get(type(frame))
+            if limiter is not None:
+                wait = limiter[0].hit(context.user.id)
+                if wait:
+                    raise ProtocolError(ErrorCode.RATE_LIMITED, limiter[1], retry_after_ms=wait)
             result = await self._handlers[type(frame)](context, frame)
             return ok_frame(frame.id, result)
         except ProtocolError as exc:
@@ -289,28 +298,34 @@ class Gateway:
         for conn in self._hub.user_connections(user_id):
             if message.revoke_sessions and conn.session_id in message.revoke_sessions:
                 conn.close(CloseCode.SESSION_REVOKED)
-            if message.unfollow is not None:
-                self._hub.remove_channel(conn, channels.posts(message.unfollow))
-            if message.follow is not None and message.since is not None:
-                self._spawn(self.follow_live(conn, message.follow, message.since))
+            for channel in message.unlisten or ():
+                self._hub.remove_channel(conn, channel)
+            if message.hide:
+                self._hub.hide(conn, message.hide)
+            if message.unhide:
+                self._hub.unhide(conn, message.unhide)
+            if message.listen is not None and message.since is not None:
+                self._spawn(self.listen_live(conn, message.listen, message.since))
 
-    async def follow_live(self, conn: Connection, author_id: str, since: str) -> None:
-        """Listen to a newly followed author on this connection. What the author posted after
-        ``since`` (the follow) but before the subscription took hold is backfilled from storage,
-        so nothing falls into the gap; what both paths carry is sent once."""
-        channel = channels.posts(author_id)
+    async def listen_live(self, conn: Connection, channel: str, since: str) -> None:
+        """Listen to a newly followed author's or joined community's channel on this connection.
+        What it carried after ``since`` (the follow or join) but before the subscription took
+        hold is backfilled from storage, so nothing falls into the gap; what both paths carry is
+        sent once."""
         if channel in conn.channels or conn.close_requested:
             return
         conn.hold()
         try:
             await self._hub.add_channels(conn, [channel])
-            backlog = await self._social.author_backlog(author_id, since, self._settings.resume_max_items)
+            backlog = await self._social.channel_backlog(
+                channel, since, self._settings.resume_max_items, self._hub.hidden(conn)
+            )
             if conn.given_since(since) is None:  # cannot tell what a concurrent fill sent
                 conn.close(CloseCode.RESYNC_REQUIRED)
                 return
             conn.replay(backlog.tails, backlog.positions)
         except Exception:
-            log.exception("follow backfill of %s for connection %s failed", author_id, conn.id)
+            log.exception("backfill of %s for connection %s failed", channel, conn.id)
             conn.close(CloseCode.SERVER_ERROR)  # the client resumes by cursor and loses nothing
         finally:
             conn.release()
@@ -359,20 +374,24 @@ class Gateway:
         conn.hold()
         try:
             async with self._resync_slots:
-                followees = await self._social.followee_ids(conn.user_id)
-                wanted = channels.for_user(conn.user_id, followees)
+                store = self._domain.store
+                hidden = await store.hidden_ids(conn.user_id)
+                self._hub.unhide(conn, self._hub.hidden(conn) - hidden)
+                self._hub.hide(conn, hidden)
+                wanted = await self._channels(conn.user_id)
                 for channel in conn.channels - wanted:
                     self._hub.remove_channel(conn, channel)
                 await self._hub.add_channels(conn, wanted)
-                backlog = await self._social.following_backlog(
-                    conn.user_id, since, self._settings.resume_max_items
+                cursors = m.Cursors(following=since, direct=since, notifications=since)
+                resume = await self._domain.streams.resume(
+                    conn.user_id, cursors, self._settings.resume_max_items, hidden
                 )
             # Checked again now: it must still vouch for everything after ``since`` (replay()
             # leaves out what was given, including by a concurrent fill of the same gap).
-            if not backlog.recovered or conn.given_since(since) is None:
+            if not resume.recovered or conn.given_since(since) is None:
                 conn.close(CloseCode.RESYNC_REQUIRED)
                 return
-            conn.replay(backlog.tails, backlog.positions)
+            conn.replay(resume.tails, resume.positions)
         except Exception:
             log.exception("gap fill for connection %s failed", conn.id)
             conn.close(CloseCode.SERVER_ERROR)
@@ -385,39 +404,10 @@ class Gateway:
         self._hub.close_all(code)
         return connections
 
-    # --- request handlers, one per op ---------------------------------------------------------
+    # --- request handlers (the rest are in handlers.py) --------------------------------------
 
     async def _heartbeat(self, ctx: Context, frame: m.Heartbeat) -> m.HeartbeatResult:
         return m.HeartbeatResult(server_time=format_timestamp(self._now()))
-
-    async def _post_create(self, ctx: Context, frame: m.PostCreate) -> m.PostResult:
-        wait = self._post_limiter.hit(ctx.user.id)
-        if wait:
-            raise ProtocolError(ErrorCode.RATE_LIMITED, "posting too fast", retry_after_ms=wait)
-        post = await self._social.create_post(ctx.user, frame.text, frame.emotext, frame.reply_to)
-        return m.PostResult(post=post)
-
-    async def _post_delete(self, ctx: Context, frame: m.PostDelete) -> m.PostDeleteResult:
-        await self._social.delete_post(ctx.user, frame.post_id)
-        return m.PostDeleteResult(post_id=frame.post_id)
-
-    async def _follow(self, ctx: Context, frame: m.Follow) -> m.ProfileResult:
-        return m.ProfileResult(user=await self._social.follow(ctx.user, frame.user_id))
-
-    async def _unfollow(self, ctx: Context, frame: m.Unfollow) -> m.ProfileResult:
-        return m.ProfileResult(user=await self._social.unfollow(ctx.user, frame.user_id))
-
-    async def _timeline_following(self, ctx: Context, frame: m.TimelineFollowing) -> m.TimelinePage:
-        return await self._social.timeline(ctx.user, frame.before, frame.limit)
-
-    async def _user_get(self, ctx: Context, frame: m.UserGet) -> m.ProfileResult:
-        return m.ProfileResult(user=await self._social.profile(ctx.user, frame.handle))
-
-    async def _invite_create(self, ctx: Context, frame: m.InviteCreate) -> m.InviteResult:
-        return m.InviteResult(invite=await self._accounts.create_invite(ctx.user))
-
-    async def _invite_list(self, ctx: Context, frame: m.InviteList) -> m.InviteListResult:
-        return m.InviteListResult(invites=await self._accounts.list_invites(ctx.user))
 
 
 def limits(settings: Settings) -> m.Limits:
@@ -433,4 +423,11 @@ def limits(settings: Settings) -> m.Limits:
         frame_refill_ms=settings.frame_refill_ms,
         post_burst=settings.post_burst,
         post_refill_ms=settings.post_refill_ms,
+        message_burst=settings.message_burst,
+        message_refill_ms=settings.message_refill_ms,
+        message_max_clusters=MESSAGE_MAX_CLUSTERS,
+        conversation_max_members=MAX_MEMBERS,
+        reaction_emoji=list(REACTION_EMOJI),
+        typing_interval_ms=TYPING_INTERVAL_MS,
+        community_max_tags=COMMUNITY_MAX_TAGS,
     )

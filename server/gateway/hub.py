@@ -20,6 +20,11 @@ connection at a time and many channels spread them over many. No sample is taken
 recipient holds the frame (resuming) or refuses it (closing). For a message from another node
 the clock starts when it arrives here: the Redis hop is not included.
 
+Hidden users: a connection whose user mutes or blocks someone (or is blocked by them) must not
+receive events that person caused. The hub keeps, per hidden user, the local connections hiding
+them; a message whose origin nobody here hides (the common case) is fanned out by the plain loop,
+so hiding costs nothing per recipient unless it applies.
+
 Control messages on ``ctl:<user>`` channels never reach clients: the hub hands them to the
 control handler the gateway installs (see ``endpoint.py``).
 """
@@ -53,6 +58,9 @@ class Hub:
         self._bus_latency = metrics.bus_latency
         self._members: dict[str, set[Connection]] = {}
         self._by_user: dict[str, set[Connection]] = {}
+        #: Per hidden user id, the local connections hiding them; and per connection, whom it hides.
+        self._hiders: dict[str, set[Connection]] = {}
+        self._hides: dict[Connection, set[str]] = {}
         self._subscribed: set[str] = set()
         self._transitions: dict[str, asyncio.Task[None]] = {}
         self._on_control: ControlHandler = lambda user_id, payload: None
@@ -92,10 +100,39 @@ class Hub:
                 del self._members[channel]
                 self._schedule_transition(channel)
 
+    def hide(self, conn: Connection, user_ids: Iterable[str]) -> None:
+        """Stop delivering to ``conn`` the events these users cause."""
+        user_ids = list(user_ids)
+        if not user_ids:
+            return  # most connections hide nobody: keep no entry for them
+        hidden = self._hides.setdefault(conn, set())
+        for user_id in user_ids:
+            hidden.add(user_id)
+            self._hiders.setdefault(user_id, set()).add(conn)
+
+    def unhide(self, conn: Connection, user_ids: Iterable[str]) -> None:
+        hidden = self._hides.get(conn)
+        if hidden is None:
+            return
+        for user_id in user_ids:
+            hidden.discard(user_id)
+            hiders = self._hiders.get(user_id)
+            if hiders is not None:
+                hiders.discard(conn)
+                if not hiders:
+                    del self._hiders[user_id]
+        if not hidden:
+            del self._hides[conn]
+
+    def hidden(self, conn: Connection) -> frozenset[str]:
+        """Whom ``conn`` hides."""
+        return frozenset(self._hides.get(conn, ()))
+
     def detach(self, conn: Connection) -> None:
         """Forget a connection (idempotent)."""
         for channel in list(conn.channels):
             self.remove_channel(conn, channel)
+        self.unhide(conn, list(self._hides.get(conn, ())))
         if conn.user_id is not None:
             users = self._by_user.get(conn.user_id)
             if users is not None:
@@ -164,7 +201,12 @@ class Hub:
         members = self._members.get(channel)
         if members:
             started = time.perf_counter()
-            tail, pos = channels.open_envelope(payload)
+            tail, pos, origin = channels.open_envelope(payload)
+            hiders = self._hiders.get(origin) if origin is not None else None
+            if hiders:
+                members = members - hiders
+                if not members:
+                    return
             for conn in members:
                 conn.push_event(tail, pos)
             # Once per fan-out, never per recipient (see the module docstring): count them all,

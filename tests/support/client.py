@@ -51,7 +51,8 @@ class Client:
         self.raw_events: list[bytes] = []
         self.hello: dict[str, Any] | None = None
         self.ready: dict[str, Any] | None = None
-        self.cursor: str | None = None
+        #: The last position seen per stream, as a client keeps them to resume.
+        self.cursors: dict[str, str] = {}
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self._pending: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
@@ -74,7 +75,7 @@ class Client:
     async def login(cls, server: ServerProcess, token: str, cursors: dict[str, str] | None = None) -> Client:
         """Connect, authenticate, and wait for ready."""
         client = await cls.open(server)
-        client.cursor = (cursors or {}).get("following")
+        client.cursors = dict(cursors or {})
         await client.send({"op": "auth", "token": token, "cursors": cursors})
         frame = await client.next_frame()
         if frame.get("op") != "ready":
@@ -104,7 +105,7 @@ class Client:
                     continue
                 if frame.get("op") == "event":
                     if frame.get("pos"):
-                        self.cursor = frame["pos"]
+                        self.cursors[frame["stream"]] = frame["pos"]
                     assert isinstance(message, str)
                     self.raw_events.append(message.encode())
                     await self.events.put(frame)
@@ -120,6 +121,11 @@ class Client:
             for _, future in self._pending.values():
                 if not future.done():
                     future.set_exception(ConnectionError(f"closed {self.close_code}"))
+
+    @property
+    def cursor(self) -> str | None:
+        """The following stream's cursor."""
+        return self.cursors.get("following")
 
     async def wait_hello(self, timeout: float = 10) -> dict[str, Any]:
         await asyncio.wait_for(self._hello.wait(), timeout)

@@ -24,6 +24,7 @@ TEST_ENV = {
     "TSUDOI_SIGNUP_ADDRESS_ATTEMPTS": "100000",
     "TSUDOI_LOGIN_ADDRESS_ATTEMPTS": "100000",
     "TSUDOI_POST_BURST": "100000",
+    "TSUDOI_MESSAGE_BURST": "100000",
     "TSUDOI_FRAME_BURST": "100000",
 }
 _INVITE = re.compile(r"/i/([A-Za-z0-9_-]+)")
@@ -111,3 +112,18 @@ class ServerProcess:
         if not found:
             raise AssertionError(f"no bootstrap invite printed:\n{self.log()}")
         return str(found[0])
+
+
+def tsudoi(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``tsudoi`` command as an operator would, with the test settings."""
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **TEST_ENV, "PYTHONPATH": str(ROOT), **(env or {})},
+        timeout=60,
+        check=False,
+    )

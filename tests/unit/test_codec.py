@@ -38,6 +38,54 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "user.get": {"handle": "alice_99"},
     "invite.create": {},
     "invite.list": {},
+    "post.repost": {"post_id": POST_ID},
+    "post.get": {"post_id": POST_ID},
+    "post.thread": {"post_id": POST_ID, "limit": 10, "after": OTHER_ID},
+    "post.react": {"post_id": POST_ID, "emoji": "👍"},
+    "post.unreact": {"post_id": POST_ID, "emoji": "👍"},
+    "timeline.discover": {"limit": 10, "cursor": "o20"},
+    "community.create": {
+        "name": "仙台",
+        "description": "地域",
+        "tags": ["sendai", "防災"],
+        "approval_required": True,
+    },
+    "community.get": {"community_id": POST_ID},
+    "community.search": {"query": "仙台", "tag": "防災", "limit": 5, "cursor": "o5"},
+    "community.join": {"community_id": POST_ID},
+    "community.leave": {"community_id": POST_ID},
+    "community.requests": {"community_id": POST_ID},
+    "community.approve": {"community_id": POST_ID, "user_id": USER_ID},
+    "community.decline": {"community_id": POST_ID, "user_id": USER_ID},
+    "community.members": {"community_id": POST_ID, "limit": 10, "cursor": OTHER_ID},
+    "community.set_role": {"community_id": POST_ID, "user_id": USER_ID, "role": "moderator"},
+    "community.transfer": {"community_id": POST_ID, "user_id": USER_ID},
+    "community.ban": {"community_id": POST_ID, "user_id": USER_ID},
+    "community.unban": {"community_id": POST_ID, "user_id": USER_ID},
+    "community.timeline": {"community_id": POST_ID, "limit": 10, "before": OTHER_ID},
+    "community.announce": {"community_id": POST_ID, "text": "給水所", "emotext": "big"},
+    "dm.open": {"user_ids": [USER_ID, OTHER_ID], "title": "避難所"},
+    "dm.list": {"limit": 50, "cursor": OTHER_ID},
+    "dm.get": {"conversation_id": POST_ID},
+    "dm.send": {"conversation_id": POST_ID, "text": "無事？"},
+    "dm.history": {"conversation_id": POST_ID, "limit": 10, "before": OTHER_ID},
+    "dm.typing": {"conversation_id": POST_ID},
+    "dm.read": {"conversation_id": POST_ID, "message_id": OTHER_ID},
+    "dm.leave": {"conversation_id": POST_ID},
+    "dm.add": {"conversation_id": POST_ID, "user_ids": [USER_ID]},
+    "dm.remove": {"conversation_id": POST_ID, "user_id": USER_ID},
+    "settings.get": {},
+    "settings.update": {"dm_policy": "following"},
+    "notification.list": {"limit": 10, "before": OTHER_ID},
+    "notification.read": {"notification_id": OTHER_ID},
+    "notification.read_all": {},
+    "block.add": {"user_id": USER_ID},
+    "block.remove": {"user_id": USER_ID},
+    "block.list": {},
+    "mute.add": {"user_id": USER_ID},
+    "mute.remove": {"user_id": USER_ID},
+    "mute.list": {},
+    "report.create": {"reason": "spam", "post_id": POST_ID},
 }
 
 
@@ -252,6 +300,12 @@ def post(post_id: str = POST_ID) -> m.Post:
         text="地震だ、みんな無事？",
         emotext=Emotext.SUPER_SHAKE,
         reply_to=None,
+        community_id=None,
+        announcement=False,
+        repost_of=None,
+        quote_of=None,
+        reactions=[],
+        my_reactions=[],
         created_at="2026-11-21T13:45:00.123Z",
     )
 
@@ -273,10 +327,10 @@ def test_stream_event_frame_carries_seq_stream_and_pos() -> None:
 
 
 def test_one_tail_serves_many_connections() -> None:
-    tail = event_tail(m.PostDeleted(post_id=POST_ID, author_id=USER_ID), pos=OTHER_ID)
+    tail = event_tail(m.PostDeleted(post_id=POST_ID, author_id=USER_ID, community_id=None), pos=OTHER_ID)
     frames = [orjson.loads(event_frame(seq, tail)) for seq in (1, 2, 1000)]
     assert [f["seq"] for f in frames] == [1, 2, 1000]
-    assert all(f["data"] == {"post_id": POST_ID, "author_id": USER_ID} for f in frames)
+    assert all(f["data"] == {"post_id": POST_ID, "author_id": USER_ID, "community_id": None} for f in frames)
     assert all(f["pos"] == OTHER_ID and f["type"] == "post.deleted" for f in frames)
 
 
@@ -291,7 +345,7 @@ def test_non_stream_event_has_no_stream_or_pos() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [m.PostCreated(post=post()), m.PostDeleted(post_id=POST_ID, author_id=USER_ID)],
+    [m.PostCreated(post=post()), m.PostDeleted(post_id=POST_ID, author_id=USER_ID, community_id=None)],
     ids=["created", "deleted"],
 )
 def test_stream_event_tail_without_pos_raises(data: m.EventData) -> None:
@@ -359,25 +413,96 @@ def test_decoding_any_object_with_a_real_op_yields_a_frame_or_a_protocol_error(
         assert m.op_of(type(decoded)) == op
 
 
-def test_the_largest_server_frame_stays_under_the_documented_bound() -> None:
-    """A timeline page of 100 posts at the code-point limits, every code point 4 bytes of UTF-8."""
+def test_the_largest_server_frames_stay_under_the_documented_bound() -> None:
+    """The largest page of every kind, at the code-point limits, every code point 4 bytes of UTF-8:
+    posts quoting posts, a thread, a page of direct messages and of conversations, a group with
+    every member, the relation lists, a page of communities."""
     from protocol.codec import MAX_SERVER_FRAME_BYTES, ok_frame
-    from protocol.text import DISPLAY_NAME_MAX_CODE_POINTS, POST_MAX_CODE_POINTS
+    from protocol.text import (
+        COMMUNITY_DESCRIPTION_MAX_CODE_POINTS,
+        DISPLAY_NAME_MAX_CODE_POINTS,
+        MESSAGE_MAX_CODE_POINTS,
+        POST_MAX_CODE_POINTS,
+        REACTION_EMOJI,
+    )
 
-    author = m.User(
+    wide = "\U0001d165"
+    stamp = "2026-11-21T13:45:00.123Z"
+    user = m.User(
         id="0" * 26,
         handle="h" * 20,
-        display_name="\U0001d165" * DISPLAY_NAME_MAX_CODE_POINTS,
+        display_name=wide * DISPLAY_NAME_MAX_CODE_POINTS,
         verified=True,
         bot=True,
     )
-    post = m.Post(
-        id="1" * 26,
-        author=author,
-        text="\U0001d165" * POST_MAX_CODE_POINTS,
-        emotext=Emotext.SUPER_SHAKE,
-        reply_to="2" * 26,
-        created_at="2026-11-21T13:45:00.123Z",
+    counts = [m.ReactionCount(emoji=e, count=2**31) for e in REACTION_EMOJI]
+
+    def post(quote: m.Post | None = None) -> m.Post:
+        return m.Post(
+            id="1" * 26,
+            author=user,
+            text=wide * POST_MAX_CODE_POINTS,
+            emotext=Emotext.SUPER_SHAKE,
+            reply_to="2" * 26,
+            community_id="3" * 26,
+            announcement=True,
+            repost_of=None,
+            quote_of=quote,
+            reactions=counts,
+            my_reactions=list(REACTION_EMOJI),
+            created_at=stamp,
+        )
+
+    quoting = post(post())
+    message = m.Message(
+        id="4" * 26,
+        conversation_id="5" * 26,
+        kind="text",
+        author=user,
+        text=wide * MESSAGE_MAX_CODE_POINTS,
+        subject=user,
+        created_at=stamp,
     )
-    page = m.TimelinePage(posts=[post] * 100, next="3" * 26)
-    assert len(ok_frame("r" * 64, page)) <= MAX_SERVER_FRAME_BYTES
+
+    def conversation(members: int) -> m.Conversation:
+        return m.Conversation(
+            id="5" * 26,
+            kind="group",
+            title=wide * DISPLAY_NAME_MAX_CODE_POINTS,
+            owner_id="0" * 26,
+            members=[user] * members,
+            member_count=150,
+            created_at=stamp,
+            last_message=message,
+            unread=2**31,
+            last_read="4" * 26,
+        )
+
+    community = m.Community(
+        id="6" * 26,
+        name=wide * DISPLAY_NAME_MAX_CODE_POINTS,
+        description=wide * COMMUNITY_DESCRIPTION_MAX_CODE_POINTS,
+        tags=["t" * 30] * 8,
+        approval_required=True,
+        certified=True,
+        owner=user,
+        member_count=2**31,
+        created_at=stamp,
+        my_role="moderator",
+        request_pending=False,
+    )
+    largest = {
+        "timeline": m.TimelinePage(posts=[quoting] * 100, next="3" * 26),
+        "thread": m.ThreadResult(
+            ancestors=[quoting] * 50, post=quoting, replies=[quoting] * 100, next="3" * 26
+        ),
+        "dm.history": m.MessagePage(messages=[message] * 100, next="4" * 26),
+        "dm.list": m.ConversationPage(
+            conversations=[conversation(m.CONVERSATION_PREVIEW_MEMBERS)] * 50, next="x"
+        ),
+        "dm.get": m.ConversationResult(conversation=conversation(150)),
+        "block.list": m.UserList(users=[user] * m.RELATION_LIST_MAX),
+        "community.search": m.CommunityPage(communities=[community] * 100, next="o100"),
+    }
+    for name, result in largest.items():
+        assert len(ok_frame("r" * 64, result)) <= MAX_SERVER_FRAME_BYTES, name

@@ -32,7 +32,7 @@ class Sink:
 
 
 def tail(pos: str) -> bytes:
-    return event_tail(PostDeleted(post_id=pos, author_id="A" * 26), pos)
+    return event_tail(PostDeleted(post_id=pos, author_id="A" * 26, community_id=None), pos)
 
 
 def pos(n: int) -> str:

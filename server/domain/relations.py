@@ -1,0 +1,103 @@
+"""Keeping people safe from one another: blocks, mutes and reports.
+
+A block ends follows either way and hides each from the other everywhere (timelines, live
+events, notifications, mentions, direct messages). A mute is one-way and silent: the muted user's
+posts and doings leave the muter's timelines and notifications. Both take effect on the user's
+open connections at once (control messages ``hide``/``unhide``, applied by the hub).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.messages import RELATION_LIST_MAX, Profile, ReportResult, UserList
+
+from .. import channels
+from ..publisher import Publisher
+from ..store.base import Storage, UserRecord
+from . import present
+from .social import Social
+
+
+class Relations:
+    def __init__(
+        self, store: Storage, publisher: Publisher, social: Social, clock: Callable[[], int]
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._social = social
+        self._now = clock
+
+    async def block(self, user: UserRecord, target_id: str) -> Profile:
+        target = await self._target(user, target_id)
+        outcome = await self._store.block(user.id, target.id, self._now())
+        if outcome.created:
+            for follower, followee in outcome.unfollowed:
+                self._publisher.control(follower, channels.Control(unlisten=[channels.posts(followee)]))
+            self._publisher.control(user.id, channels.Control(hide=[target.id]))
+            self._publisher.control(target.id, channels.Control(hide=[user.id]))
+        return await self._social.profile_of(user, target)
+
+    async def unblock(self, user: UserRecord, target_id: str) -> Profile:
+        target = await self._target(user, target_id)
+        if await self._store.unblock(user.id, target.id):
+            await self._show_again(user.id, target.id)
+            await self._show_again(target.id, user.id)
+        return await self._social.profile_of(user, target)
+
+    async def mute(self, user: UserRecord, target_id: str) -> Profile:
+        target = await self._target(user, target_id)
+        if await self._store.mute(user.id, target.id, self._now()):
+            self._publisher.control(user.id, channels.Control(hide=[target.id]))
+        return await self._social.profile_of(user, target)
+
+    async def unmute(self, user: UserRecord, target_id: str) -> Profile:
+        target = await self._target(user, target_id)
+        if await self._store.unmute(user.id, target.id):
+            await self._show_again(user.id, target.id)
+        return await self._social.profile_of(user, target)
+
+    async def _show_again(self, user_id: str, other_id: str) -> None:
+        """Unhide ``other_id`` for ``user_id`` unless another mute or block still hides them."""
+        if other_id not in await self._store.hidden_ids(user_id):
+            self._publisher.control(user_id, channels.Control(unhide=[other_id]))
+
+    async def blocked(self, user: UserRecord) -> UserList:
+        return await self._users(await self._store.blocked_ids(user.id))
+
+    async def muted(self, user: UserRecord) -> UserList:
+        return await self._users(await self._store.muted_ids(user.id))
+
+    async def report(
+        self, user: UserRecord, post_id: str | None, user_id: str | None, reason: str
+    ) -> ReportResult:
+        if (post_id is None) == (user_id is None):
+            raise ProtocolError(
+                ErrorCode.INVALID_FRAME, "name exactly one of post_id and user_id", path="$.post_id"
+            )
+        if post_id is not None and await self._store.get_post(post_id) is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such post", path="$.post_id")
+        if user_id is not None and await self._store.get_user(user_id) is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such user", path="$.user_id")
+        record = await self._store.create_report(
+            reporter_id=user.id,
+            post_id=post_id,
+            user_id=user_id,
+            reason=reason.strip() or reason,
+            now_ms=self._now(),
+        )
+        return ReportResult(report_id=record.id)
+
+    async def _target(self, user: UserRecord, target_id: str) -> UserRecord:
+        if target_id == user.id:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "not yourself", path="$.user_id")
+        target = await self._store.get_user(target_id)
+        if target is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such user", path="$.user_id")
+        return target
+
+    async def _users(self, ids: list[str]) -> UserList:
+        ids = ids[:RELATION_LIST_MAX]
+        users = await self._store.get_users(ids)
+        return UserList(users=[present.user(users[i]) for i in ids if i in users])

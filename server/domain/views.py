@@ -1,0 +1,75 @@
+"""Reads shaped for one viewer: posts with their authors, embedded originals and reactions, in
+as few storage round trips as a page needs (a fixed number, whatever the page's length).
+
+Visibility lives here too, so every read applies the same rules: a viewer does not see posts by
+users they hide (mutes, blocks either way), nor posts in a community that needs approval unless
+they are a member of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from protocol.messages import Post
+
+from ..store.base import CommunityRecord, PostRecord, Storage, UserRecord
+from . import present
+
+
+class Views:
+    def __init__(self, store: Storage) -> None:
+        self._store = store
+
+    async def posts(
+        self, viewer_id: str | None, records: list[PostRecord], *, hidden: Collection[str] = ()
+    ) -> list[Post]:
+        """Present standing ``records`` in order, leaving out those by ``hidden`` authors.
+
+        ``viewer_id`` None presents them as events are (no ``my_reactions``)."""
+        records = [r for r in records if r.author_id not in hidden and r.deleted_pos is None]
+        embedded_ids = [r.repost_of or r.quote_of for r in records if r.repost_of or r.quote_of]
+        embedded = await self._store.get_posts([i for i in embedded_ids if i]) if embedded_ids else {}
+        standing = {i: r for i, r in embedded.items() if r.deleted_pos is None and r.author_id not in hidden}
+        ids = [r.id for r in records] + list(standing)
+        authors = await self._store.get_users(list({r.author_id for r in [*records, *standing.values()]}))
+        counts = await self._store.reaction_counts(ids) if ids else {}
+        mine = await self._store.my_reactions(viewer_id, ids) if viewer_id and ids else {}
+
+        def one(record: PostRecord, *, nested: bool) -> Post | None:
+            author = authors.get(record.author_id)
+            if author is None:
+                return None
+            original = None
+            if not nested and (record.repost_of or record.quote_of):
+                inner = standing.get(record.repost_of or record.quote_of or "")
+                original = one(inner, nested=True) if inner else None
+            return present.post(
+                record,
+                author,
+                repost_of=original if record.repost_of else None,
+                quote_of=original if record.quote_of else None,
+                counts=counts.get(record.id, ()),
+                mine=mine.get(record.id, ()),
+            )
+
+        return [p for p in (one(r, nested=False) for r in records) if p is not None]
+
+    async def post(self, viewer_id: str | None, record: PostRecord) -> Post:
+        presented = await self.posts(viewer_id, [record])
+        if not presented:  # pragma: no cover - callers pass a standing post by a real user
+            raise LookupError(record.id)
+        return presented[0]
+
+    async def can_see(self, viewer: UserRecord, record: PostRecord, hidden: Collection[str]) -> bool:
+        """A standing post the viewer may read."""
+        if record.deleted_pos is not None or record.author_id in hidden:
+            return False
+        if record.community_id is None:
+            return True
+        community = await self._store.get_community(record.community_id)
+        return community is not None and await self.can_read_community(viewer.id, community)
+
+    async def can_read_community(self, viewer_id: str, community: CommunityRecord) -> bool:
+        if not community.approval_required:
+            return True
+        return await self._store.membership(community.id, viewer_id) is not None

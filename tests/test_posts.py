@@ -1,0 +1,166 @@
+"""Posts beyond the basics: reactions, replies and threads, reposts and quotes, mentions."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.client import Client, ErrorFrame, Users
+from tests.support.server import ServerProcess, tsudoi
+
+
+async def test_reactions_are_live_counted_and_mine(server: ServerProcess, users: Users) -> None:
+    author, fan = await users.author_and_fan()
+    author_client = await Client.login(server, author.token)
+    fan_client = await Client.login(server, fan.token)
+    limits = author_client.hello["limits"] if author_client.hello else {}
+    assert "👍" in limits["reaction_emoji"]
+    post = (await author_client.call("post.create", text="無事です"))["post"]
+    assert post["reactions"] == [] and post["my_reactions"] == []
+    await fan_client.next_event("post.created")
+
+    result = await fan_client.call("post.react", post_id=post["id"], emoji="👍")
+    assert result == {
+        "post_id": post["id"],
+        "reactions": [{"emoji": "👍", "count": 1}],
+        "my_reactions": ["👍"],
+    }
+    again = await fan_client.call("post.react", post_id=post["id"], emoji="👍")  # idempotent
+    assert again["reactions"] == [{"emoji": "👍", "count": 1}]
+    await fan_client.call("post.react", post_id=post["id"], emoji="❤")  # without VS16: the same heart
+    await author_client.call("post.react", post_id=post["id"], emoji="👍")
+
+    events = await author_client.events_now()
+    live = [e for e in events if e["type"] == "post.reactions"]
+    assert [(e["data"]["user_id"], e["data"]["emoji"], e["data"]["added"]) for e in live] == [
+        (fan.id, "👍", True),
+        (fan.id, "❤️", True),
+        (author.id, "👍", True),
+    ]
+    assert live[-1]["data"]["reactions"] == [{"emoji": "👍", "count": 2}, {"emoji": "❤️", "count": 1}]
+    seen_by_fan = (await fan_client.call("post.get", post_id=post["id"]))["post"]
+    assert seen_by_fan["my_reactions"] == ["👍", "❤️"]
+    notices = [e["data"]["notification"] for e in events if e["type"] == "notification"]
+    assert [(n["kind"], n["emoji"], n["actor"]["id"]) for n in notices] == [
+        ("reaction", "👍", fan.id),
+        ("reaction", "❤️", fan.id),
+    ]
+
+    removed = await fan_client.call("post.unreact", post_id=post["id"], emoji="👍")
+    assert removed["my_reactions"] == ["❤️"]
+    # Emoji are ordered by their earliest standing reaction: the author's 👍 came after the fan's ❤️.
+    assert removed["reactions"] == [{"emoji": "❤️", "count": 1}, {"emoji": "👍", "count": 1}]
+    with pytest.raises(ErrorFrame) as not_allowed:
+        await fan_client.call("post.react", post_id=post["id"], emoji="🦄")
+    assert not_allowed.value.code == "reaction_not_allowed"
+
+
+async def test_replies_make_a_thread_and_notify(server: ServerProcess, users: Users) -> None:
+    author, fan = await users.author_and_fan()
+    author_client = await Client.login(server, author.token)
+    fan_client = await Client.login(server, fan.token)
+    root = (await author_client.call("post.create", text="停電しています"))["post"]
+    reply = (await fan_client.call("post.create", text="こちらも", reply_to=root["id"]))["post"]
+    deeper = (await author_client.call("post.create", text="復旧待ち", reply_to=reply["id"]))["post"]
+    second = (await fan_client.call("post.create", text="懐中電灯あります", reply_to=root["id"]))["post"]
+
+    thread = await fan_client.call("post.thread", post_id=reply["id"])
+    assert [p["id"] for p in thread["ancestors"]] == [root["id"]]
+    assert thread["post"]["id"] == reply["id"]
+    assert [p["id"] for p in thread["replies"]] == [deeper["id"]]
+    top = await fan_client.call("post.thread", post_id=root["id"], limit=1)
+    rest = await fan_client.call("post.thread", post_id=root["id"], limit=1, after=top["next"])
+    assert [p["id"] for p in top["replies"] + rest["replies"]] == [reply["id"], second["id"]]
+    notices = [
+        e["data"]["notification"] for e in await author_client.events_now() if e["type"] == "notification"
+    ]
+    assert [(n["kind"], n["post_id"]) for n in notices] == [("reply", reply["id"]), ("reply", second["id"])]
+
+
+async def test_reposts_and_quotes_carry_the_original(server: ServerProcess, users: Users) -> None:
+    author, sharer = await users.new("author"), await users.new("sharer")
+    reader = await users.new("reader", invited_by=sharer)  # follows the sharer, not the author
+    author_client = await Client.login(server, author.token)
+    sharer_client = await Client.login(server, sharer.token)
+    reader_client = await Client.login(server, reader.token)
+    original = (await author_client.call("post.create", text="給水車が来ます", emotext="big"))["post"]
+
+    repost = (await sharer_client.call("post.repost", post_id=original["id"]))["post"]
+    assert repost["text"] == "" and repost["repost_of"]["id"] == original["id"]
+    event = await reader_client.next_event("post.created")
+    assert event["data"]["post"]["repost_of"]["text"] == "給水車が来ます"
+    # Reposting a repost reposts its original; reposting again changes nothing.
+    again = (await sharer_client.call("post.repost", post_id=repost["id"]))["post"]
+    assert again["id"] == repost["id"]
+    other = (await reader_client.call("post.repost", post_id=repost["id"]))["post"]
+    assert other["repost_of"]["id"] == original["id"]
+    quote = (await sharer_client.call("post.create", text="拡散希望", quote_of=original["id"]))["post"]
+    assert quote["quote_of"]["id"] == original["id"] and quote["quote_of"]["quote_of"] is None
+    notices = [
+        e["data"]["notification"] for e in await author_client.events_now() if e["type"] == "notification"
+    ]
+    assert [(n["kind"], n["actor"]["id"]) for n in notices] == [
+        ("repost", sharer.id),
+        ("repost", reader.id),
+        ("quote", sharer.id),
+    ]
+
+    await author_client.call("post.delete", post_id=original["id"])
+    timeline = await reader_client.call("timeline.following")
+    shown = {p["id"]: p for p in timeline["posts"]}
+    assert shown[repost["id"]]["repost_of"] is None  # the original is gone
+    await sharer_client.call("post.delete", post_id=repost["id"])  # undoing a repost
+
+
+async def test_mentions_notify_the_people_named(server: ServerProcess, users: Users) -> None:
+    author, named, other = await users.new("author"), await users.new("named"), await users.new("other")
+    author_client = await Client.login(server, author.token)
+    named_client = await Client.login(server, named.token)
+    other_client = await Client.login(server, other.token)
+    post = (
+        await author_client.call("post.create", text=f"@{named.handle.upper()} 無事？ mail@{other.handle}")
+    )["post"]
+    notice = (await named_client.next_event("notification"))["data"]["notification"]
+    assert (
+        notice["kind"] == "mention" and notice["post_id"] == post["id"] and notice["actor"]["id"] == author.id
+    )
+    assert await other_client.events_now() == []  # an e-mail-like string is no mention
+
+    await named_client.call("block.add", user_id=author.id)
+    await author_client.call("post.create", text=f"@{named.handle} ねえ")
+    assert [e for e in await named_client.events_now() if e["type"] == "notification"] == []
+
+
+async def test_notifications_list_read_and_resume(server: ServerProcess, users: Users) -> None:
+    star = await users.new("star")
+    star_client = await Client.login(server, star.token)
+    fans = [await users.new("fan") for _ in range(3)]
+    for fan in fans[:1]:
+        fan_client = await Client.login(server, fan.token)
+        await fan_client.call("follow", user_id=star.id)
+    await star_client.next_event("notification")
+    cursors = dict(star_client.cursors)
+    await star_client.close()
+    for fan in fans[1:]:
+        fan_client = await Client.login(server, fan.token)
+        await fan_client.call("follow", user_id=star.id)
+
+    back = await Client.login(server, star.token, cursors)
+    assert back.ready is not None and back.ready["recovered"] is True
+    resumed = [(await back.next_event("notification"))["data"]["notification"] for _ in fans[1:]]
+    assert [n["actor"]["id"] for n in resumed] == [f.id for f in fans[1:]]
+    page = await back.call("notification.list")
+    assert page["unread"] == 3 and [n["kind"] for n in page["notifications"]] == ["follow"] * 3
+    assert (await back.call("notification.read", notification_id=resumed[0]["id"]))["unread"] == 2
+    assert (await back.call("notification.read_all"))["unread"] == 0
+    assert all(n["read"] for n in (await back.call("notification.list"))["notifications"])
+
+
+async def test_verified_badge_set_by_an_operator(server: ServerProcess, users: Users) -> None:
+    person = await users.new("official")
+    client = await Client.login(server, person.token)
+    assert client.ready is not None and client.ready["user"]["verified"] is False
+    result = tsudoi("admin", "verify", f"@{person.handle}", "--data", str(server.data_dir))
+    assert result.returncode == 0, result.stderr
+    post = (await client.call("post.create", text="公式です"))["post"]
+    assert post["author"]["verified"] is True
+    assert tsudoi("admin", "verify", "@nobody_here", "--data", str(server.data_dir)).returncode == 1
