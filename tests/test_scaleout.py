@@ -63,6 +63,39 @@ async def test_a_post_made_on_one_node_reaches_followers_on_another(
     assert (await reader_on_a.next_event("post.created"))["data"]["post"]["id"] == second["id"]
 
 
+async def test_communities_direct_messages_and_mutes_work_across_nodes(
+    redis_server: RedisProcess,
+    start_node: Callable[..., ServerProcess],
+    users_of: Callable[[ServerProcess], Users],
+) -> None:
+    a, b = start_node(redis_server), start_node(redis_server)
+    users = users_of(a)
+    owner, member = await users.new("owner"), await users.new("member")
+    owner_on_a = await Client.login(a, owner.token)
+    member_on_b = await Client.login(b, member.token)
+    member_on_a = await Client.login(a, member.token)
+
+    # A join made on A subscribes the member's connection on B to the community's channel.
+    community = (await owner_on_a.call("community.create", name="Across"))["community"]
+    await member_on_a.call("community.join", community_id=community["id"])
+    # No waiting for B to subscribe: what the community carries from the join on is backfilled.
+    post = (await owner_on_a.call("post.create", text="全ノードへ", community_id=community["id"]))["post"]
+    assert (await member_on_b.next_event("post.created"))["data"]["post"]["id"] == post["id"]
+
+    # A direct message sent on A reaches the member's device on B, once.
+    conversation = (await owner_on_a.call("dm.open", user_ids=[member.id]))["conversation"]
+    sent = (await owner_on_a.call("dm.send", conversation_id=conversation["id"], text="届いた？"))["message"]
+    got = [e["data"]["message"]["id"] for e in await member_on_b.events_now() if e["type"] == "dm.message"]
+    assert got[-1] == sent["id"] and got.count(sent["id"]) == 1
+
+    # A mute made on A hides the owner from the member's connection on B.
+    # No waiting either: node A publishes the control message before the post, and one Redis
+    # delivers a publisher's messages in order, so B hides the owner before the post arrives.
+    await member_on_a.call("mute.add", user_id=owner.id)
+    await owner_on_a.call("post.create", text="聞こえない", community_id=community["id"])
+    assert [e for e in await member_on_b.events_now() if e["type"] == "post.created"] == []
+
+
 async def test_clients_of_a_killed_node_resume_on_another_with_nothing_lost_or_repeated(
     redis_server: RedisProcess,
     start_node: Callable[..., ServerProcess],
