@@ -31,7 +31,7 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def check_sqlite(settings: Settings) -> Finding:
-    from .store.sqlite import _migrations
+    from .store.sqlite.engine import _migrations
 
     path = settings.database_path
     if not path.exists():

@@ -1,0 +1,208 @@
+"""Storage on MongoDB, through PyMongo's asyncio driver (:class:`pymongo.AsyncMongoClient`).
+
+Same contract and same ids as the SQLite adapter (:mod:`server.store.base` is the contract):
+every persisted item's id comes from :class:`server.ids.IdGenerator` and is the ``_id`` string
+of its document (an invite's id is its code).
+
+Modules
+    :mod:`.database` declares the layout (:data:`INDEXES`, :data:`SCHEMA_VERSION`), opens
+    and migrates it, and checks it for ``tsudoi doctor`` (:func:`check`); :mod:`.driver`
+    raises driver errors as the port's and undoes multi-document writes; :mod:`.records`
+    reads documents back as records. Then one module per area of the port, each a base of
+    :class:`MongoStorage` over the same collections: :mod:`.accounts` (users, invites,
+    sessions, follows), :mod:`.posts` (posts, streams, reactions), :mod:`.communities`,
+    :mod:`.conversations`, :mod:`.notifications` and :mod:`.safety` (blocks, mutes,
+    reports).
+
+Collections
+    ``users``, ``invites``, ``sessions``, ``follows``, ``posts``, ``meta`` (the schema version
+    document ``{_id: "schema", version: N}``) and ``invite_quotas`` (one document per inviter
+    listing the invites that still hold one of the inviter's slots, see below); since schema 2
+    ``reactions``, ``communities``, ``memberships``, ``join_requests``, ``bans``,
+    ``conversations``, ``conversation_members``, ``messages``, ``notifications``, ``blocks``,
+    ``mutes`` and ``reports``. One document per record of the port, and one per relation
+    (a membership, a reaction, a block) rather than an array inside a user or a community:
+    no document grows with its community's or its post's success, and every relation is one
+    entry of a unique index. Optional fields are stored explicitly as ``null`` and matched
+    with ``{field: None}``, MongoDB's idiom for "null or missing"; booleans are BSON
+    booleans, token hashes BSON binary. Documents written at schema 1 lack the fields added
+    in 2 (``users.dm_policy``; ``posts.community_id``, ``repost_of``, ``quote_of``,
+    ``announcement``): they read as the port's defaults and ``{field: None}`` matches them,
+    so nothing is rewritten on upgrade.
+
+Indexes
+    Declared once, in :data:`INDEXES`, and covered by :data:`SCHEMA_VERSION`. :meth:`open`
+    creates them every time it runs (``createIndexes`` is a no-op for an index that exists
+    with the same definition, and this brings back one an operator dropped), then raises the
+    version recorded in ``meta`` with ``$max``, so processes starting together agree. A
+    database recorded at a newer version than this code knows is refused. Changing an index
+    means changing :data:`INDEXES` *and* bumping :data:`SCHEMA_VERSION`. Each index says in
+    :data:`INDEXES` which reads it serves; uniqueness is how concurrent writers are decided
+    (below). Pages ordered by id use compound indexes ending in ``_id`` (``(community_id,
+    _id)``...), so a page is one index range read in order, never a sort.
+
+Durability
+    Writes use ``w="majority", journal=True`` unless the URL says otherwise: on a replica set a
+    write has reached the journal of a majority when the method returns, on a standalone the
+    journal of the one server, which is what the SQLite adapter's ``synchronous=FULL`` gives.
+    ``serverSelectionTimeoutMS=5000`` (unless the URL says otherwise) makes an outage fail in
+    seconds. Every driver error (connection failure, server selection timeout, an operation
+    the server refused) that is not a meaning of its own below (a duplicate key) is raised as
+    :class:`StorageUnavailable`.
+
+Single-document operations
+    MongoDB updates one document atomically, so every "only if" of the contract that concerns
+    one document is one conditional ``find_one_and_update``/``update_one``: a post is deleted
+    only if ``deleted_pos`` is null, a session revoked only if ``revoked_ms`` is null, an invite
+    claimed only if ``used_by`` is null and it has not expired, a report resolved only if
+    ``resolved_ms`` is null, a notification read only if unread; markers that only move
+    forward (a conversation's ``last_message_id``, a member's ``last_read``) move with
+    ``$max``, so concurrent writers leave the greatest. Uniqueness (handles, case folded into
+    ``handle_key``; follows; token hashes; reactions per (post, user, emoji); memberships, join
+    requests and bans per (community, user); conversation members per (conversation, user);
+    blocks and mutes per pair; one direct conversation per pair of users, through its
+    ``pair_key``) is enforced by unique indexes, and a duplicate key is the answer
+    (HandleTaken, "already following", "already a member", the pair's existing conversation).
+
+Multi-document operations, without transactions
+    Multi-document transactions need a replica set and do not, on their own, stop two
+    concurrent "count, then insert" transactions from both succeeding (snapshot isolation
+    allows that write skew unless both write one common document). The operations that span
+    documents are therefore built from single-document atomic steps ordered so that a
+    concurrent caller can never get past a check it should fail, and so that a failure part
+    way is undone (:class:`.driver.Undo`: each step that wrote registers its inverse, run newest
+    first when a later step fails or refuses), or, where undoing is impossible (the database
+    went away), leaves a remnant (below). The first write of each that can be refused is the
+    one that decides between concurrent callers (an insert under a unique index, or a
+    conditional update), so a caller that loses has written nothing. This works the same on a standalone
+    server, a replica set and a sharded cluster. A process killed part way undoes nothing:
+    besides the remnants named for ``create_user`` and ``create_invite`` below, it may leave
+    a membership of a community never made, a ``member_count`` one off, a ban beside a
+    membership not yet removed, a conversation without its members or its "created"
+    message, a message that is not yet its conversation's last, a block beside follows not
+    yet ended, or a transfer lease, which expires.
+
+    ``create_user``
+        1. *Claim* the invite: ``find_one_and_update({_id: code, used_by: None, expires_ms:
+           {$gt: now}}, {$set: {used_by: <new id>, used_ms: now}})``. Exactly one of any
+           number of concurrent sign-ups on one code gets it. When the claim matches nothing,
+           the invite is read to tell InviteNotFound / InviteUsed / InviteExpired apart (and
+           the claim is retried if it has been released meanwhile).
+        2. Insert the user. The unique index on ``handle_key`` makes a taken handle a
+           DuplicateKeyError: the claim is released (``used_by`` back to null, only if it is
+           still ours) and HandleTaken raised.
+        3. Insert the newcomer's follow of the inviter. Should that fail, the user is deleted
+           and the claim released before the error is raised.
+        4. Free the invite's slot in the inviter's quota document (below). If this last step
+           fails the user stands and is returned: the slot stays held until the invite's
+           expiry time, which only makes the inviter's limit stricter for a while.
+        Between steps other readers may briefly see the claimed invite, or the user before
+        their follow; they never see a user without a claimed invite.
+
+    ``create_invite`` with ``max_unused``
+        "Count the inviter's unused, unexpired invites, then insert one" races across
+        processes, and a plain counter with a conditional ``$inc`` cannot forget invites as
+        they expire. So each inviter has one ``invite_quotas`` document whose ``open`` array
+        lists ``{code, expires_ms}`` for every invite of theirs not used yet: the array is the
+        counter, and it knows expiry times. Making an invite is
+        1. prune: ``$pull`` the entries that have expired by ``now`` (creating the document
+           with an empty array the first time);
+        2. take a slot: ``update_one({_id: inviter, "open.<max_unused - 1>": {$exists:
+           False}}, {$push: {open: {code, expires_ms}}})`` which matches only while the array
+           holds fewer than ``max_unused`` entries, atomically; no match is
+           InviteLimitReached. Without ``max_unused`` the entry is pushed unconditionally,
+           so that an inviter's uncapped invites count if a capped request comes later;
+        3. insert the invite (on failure the slot is pulled back).
+        ``create_user`` pulls the entry when the invite is used (step 4 above) and puts
+        nothing back on HandleTaken because it pulls only after the user exists. A crash
+        between steps leaves at most an entry for an invite that does not exist or is used,
+        which holds a slot until its ``expires_ms`` and is then pruned: the limit may be
+        stricter than it should for a while, never looser. Bootstrap invites (no inviter)
+        share the quota document ``_id: "(bootstrap)"``, which no user id can equal.
+
+    ``member_count``
+        A community's ``member_count`` changes only by ``$inc``, and only after the membership
+        document it counts was inserted (+1) or deleted (-1) by the same call: the unique
+        ``(community_id, user_id)`` index decides between concurrent joins, and a delete that
+        removed nothing (a concurrent leave, ban or removal got there first) changes no count.
+        So once the calls in flight have finished, the count is the number of memberships,
+        whatever ran concurrently; a reader may find it one off while a call is between its
+        two steps.
+
+    ``create_community``
+        The owner's membership first, then the community with ``member_count: 1``. Until the
+        community exists nobody knows its id; if inserting it fails the membership is deleted.
+
+    ``add_member``
+        Check the community exists (NotFound), insert the membership (a duplicate key: already
+        a member, None, nothing written), ``$inc`` the count, delete the user's join request.
+
+    ``ban``
+        Insert the ban (a duplicate key: banned already, False, nothing written), then delete
+        the membership (and ``$inc`` -1 if there was one), then the join request. A
+        concurrent ``add_member`` ends either before (the ban removes the membership) or after
+        (a member who is banned, which is what "add, then ban" and "ban, then add" leave).
+
+    ``transfer_ownership``
+        Check that ``from_id`` owns the community and ``to_id`` is a member, then move the
+        owner and take a *lease* in one ``update_one({_id, owner_id: from_id, transfer: none
+        live}, {$set: {owner_id: to_id, transfer: {token, until_ms}}})``: of concurrent
+        transfers only one matches, and while the lease is live no other transfer does (one
+        by the new owner, started before this one has finished, answers False, as if it had
+        run first). Then ``to_id``'s role becomes "owner" (if their membership went
+        meanwhile, the owner is moved back and the answer is False), then ``from_id``'s
+        "moderator", then the lease is released. A call cut off half way leaves a lease that
+        expires after :data:`.communities._TRANSFER_LEASE_MS` (by this process's clock).
+
+    ``create_conversation``
+        A direct conversation's ``pair_key`` is its two member ids sorted and joined; a unique
+        index (partial: groups have none) makes the conversation document the decision: the
+        caller whose insert meets a duplicate key writes nothing and returns the pair's
+        existing conversation. The conversation is inserted first, then its members, then
+        its "created" message (its ``last_message_id``, whose id is taken before the
+        conversation is inserted). Readers find messages through members, so nobody sees the
+        message before the membership that makes it theirs.
+
+    ``add_message``, ``add_conversation_members``, ``remove_conversation_member``
+        The member change (an insert under the unique ``(conversation_id, user_id)`` index,
+        or a ``find_one_and_delete``) decides; then the message(s), then ``$max`` on the
+        conversation's ``last_message_id``, so concurrent appends leave the newest.
+
+    ``block``
+        Insert the block (a duplicate key: nothing changes), then delete the follows either
+        way with ``find_one_and_delete``, which tells exactly which ones this call ended.
+
+    ``add_notifications``
+        One ordered ``insert_many``; if it fails, the ids it was given are deleted.
+
+Ordering
+    Ids are time-ordered and strictly increase within one process (one IdGenerator per
+    storage). Several server processes on one database each have their own generator, so
+    their ids interleave by time only; exactly as with several SQLite processes.
+    ``list_invites`` sorts by ``created_ms`` then ``seq`` (an id taken when the invite is
+    made), so invites of one millisecond come out last made first.
+"""
+
+from __future__ import annotations
+
+from .accounts import AccountStore
+from .communities import CommunityStore
+from .conversations import ConversationStore
+from .database import INDEXES, SCHEMA_VERSION, check
+from .notifications import NotificationStore
+from .posts import PostStore
+from .safety import SafetyStore
+
+__all__ = ["INDEXES", "SCHEMA_VERSION", "MongoStorage", "check"]
+
+
+class MongoStorage(
+    AccountStore, PostStore, CommunityStore, ConversationStore, NotificationStore, SafetyStore
+):
+    """Storage on one MongoDB database. Build with :meth:`open`.
+
+    Each base is one area of the port over the same :class:`~.database.Database` (client,
+    collections, id generator); this class only combines them. Bases rather than members:
+    the port is one flat Protocol, and forwarding each of its methods to a member would
+    restate every signature.
+    """

@@ -1,0 +1,338 @@
+"""Users, invites, sessions and follows on MongoDB: :class:`AccountStore`, one part of
+:class:`~server.store.mongo.MongoStorage`.
+
+How ``create_user`` and ``create_invite`` decide between concurrent callers without
+transactions, and what a process killed between their steps leaves, is told in
+:mod:`server.store.mongo`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from contextlib import suppress
+from typing import Final
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from ..base import (
+    HandleTaken,
+    InviteExpired,
+    InviteLimitReached,
+    InviteNotFound,
+    InviteRecord,
+    InviteUsed,
+    NewUser,
+    SessionRecord,
+    UserRecord,
+)
+from .database import Database
+from .driver import CLAIM_ATTEMPTS, IN_CHUNK, Document, driver_errors
+from .records import invite_record, session_record, user_record
+
+_log = logging.getLogger(__name__)
+
+#: The quota document of invites made without an inviter (26-character ids never equal it).
+_BOOTSTRAP_QUOTA: Final = "(bootstrap)"
+
+
+class AccountStore(Database):
+    """Users and the invites that make them, their sessions, and who follows whom."""
+
+    # --- users and invites -----------------------------------------------------------------
+
+    async def count_users(self) -> int:
+        with driver_errors():
+            return await self._users.count_documents({})
+
+    async def create_invite(
+        self,
+        *,
+        inviter_id: str | None,
+        now_ms: int,
+        ttl_ms: int,
+        max_unused: int | None,
+        grants_operator: bool = False,
+    ) -> InviteRecord:
+        invite = InviteRecord(
+            code=secrets.token_urlsafe(16),
+            inviter_id=inviter_id,
+            created_ms=now_ms,
+            expires_ms=now_ms + ttl_ms,
+            used_by=None,
+            used_ms=None,
+            grants_operator=grants_operator,
+        )
+        quota = inviter_id if inviter_id is not None else _BOOTSTRAP_QUOTA
+        slot = {"code": invite.code, "expires_ms": invite.expires_ms}
+        with driver_errors():
+            if max_unused is not None and max_unused <= 0:
+                raise InviteLimitReached
+            # 1. Prune the slots of invites that have expired (the document, the first time).
+            pruned = await self._quotas.update_one(
+                {"_id": quota}, {"$pull": {"open": {"expires_ms": {"$lte": now_ms}}}}
+            )
+            if pruned.matched_count == 0:
+                with suppress(DuplicateKeyError):  # made by a concurrent call meanwhile
+                    await self._quotas.insert_one({"_id": quota, "open": []})
+            # 2. Take a slot: only while fewer than max_unused are held, atomically.
+            held: Document = {"_id": quota}
+            if max_unused is not None:
+                held[f"open.{max_unused - 1}"] = {"$exists": False}
+            taken = await self._quotas.update_one(held, {"$push": {"open": slot}})
+            if taken.matched_count == 0:
+                raise InviteLimitReached
+            # 3. The invite itself.
+            try:
+                await self._invites.insert_one(
+                    {
+                        "_id": invite.code,
+                        "inviter_id": inviter_id,
+                        "created_ms": now_ms,
+                        "expires_ms": invite.expires_ms,
+                        "used_by": None,
+                        "used_ms": None,
+                        "grants_operator": grants_operator,
+                        "seq": self._ids.new(now_ms),
+                    }
+                )
+            except BaseException:
+                with suppress(PyMongoError):  # best effort: else it is pruned when it expires
+                    await self._quotas.update_one({"_id": quota}, {"$pull": {"open": {"code": invite.code}}})
+                raise
+        return invite
+
+    async def get_invite(self, code: str) -> InviteRecord | None:
+        with driver_errors():
+            doc = await self._invites.find_one({"_id": code})
+        return invite_record(doc) if doc else None
+
+    async def list_invites(self, inviter_id: str, *, limit: int) -> list[InviteRecord]:
+        if limit <= 0:
+            return []
+        with driver_errors():
+            cursor = (
+                self._invites.find({"inviter_id": inviter_id})
+                .sort([("created_ms", DESCENDING), ("seq", DESCENDING)])
+                .limit(limit)
+            )
+            return [invite_record(doc) async for doc in cursor]
+
+    async def create_user(self, new: NewUser, *, invite_code: str, now_ms: int) -> UserRecord:
+        user_id = self._ids.new(now_ms)
+        with driver_errors():
+            invite = await self._claim_invite(invite_code, user_id, now_ms)
+            user = UserRecord(
+                id=user_id,
+                handle=new.handle,
+                display_name=new.display_name,
+                password_hash=new.password_hash,
+                birth_date=new.birth_date,
+                created_ms=now_ms,
+                invited_by=invite.inviter_id,
+                operator=invite.grants_operator,
+                verified=False,
+                bot=False,
+            )
+            try:
+                await self._users.insert_one(
+                    {
+                        "_id": user.id,
+                        "handle": user.handle,
+                        "handle_key": user.handle.lower(),
+                        "display_name": user.display_name,
+                        "password_hash": user.password_hash,
+                        "birth_date": user.birth_date,
+                        "terms_accepted_ms": now_ms,
+                        "created_ms": now_ms,
+                        "invited_by": user.invited_by,
+                        "operator": user.operator,
+                        "verified": False,
+                        "bot": False,
+                        "dm_policy": user.dm_policy,
+                    }
+                )
+            except DuplicateKeyError as exc:  # the only unique key but the fresh _id: handle_key
+                await self._release_invite(invite_code, user_id)
+                raise HandleTaken from exc
+            except BaseException:
+                # Not known whether the user was written: take it back, then the claim.
+                with suppress(PyMongoError):
+                    await self._users.delete_one({"_id": user_id})
+                    await self._release_invite(invite_code, user_id)
+                raise
+            if invite.inviter_id is not None:
+                try:
+                    await self._follows.insert_one(
+                        {
+                            "_id": self._ids.new(now_ms),
+                            "follower_id": user.id,
+                            "followee_id": invite.inviter_id,
+                            "created_ms": now_ms,
+                        }
+                    )
+                except BaseException:
+                    with suppress(PyMongoError):
+                        await self._follows.delete_one({"follower_id": user.id})
+                        await self._users.delete_one({"_id": user_id})
+                        await self._release_invite(invite_code, user_id)
+                    raise
+        # The user stands; a slot left held here only expires later (see the package docstring).
+        quota = invite.inviter_id if invite.inviter_id is not None else _BOOTSTRAP_QUOTA
+        try:
+            await self._quotas.update_one({"_id": quota}, {"$pull": {"open": {"code": invite_code}}})
+        except PyMongoError:
+            _log.warning("invite %s used, but its quota slot stays held until it expires", invite_code)
+        return user
+
+    async def _claim_invite(self, code: str, user_id: str, now_ms: int) -> InviteRecord:
+        """Mark the invite used by ``user_id`` if it is unused and unexpired, atomically."""
+        for _ in range(CLAIM_ATTEMPTS):
+            claimed = await self._invites.find_one_and_update(
+                {"_id": code, "used_by": None, "expires_ms": {"$gt": now_ms}},
+                {"$set": {"used_by": user_id, "used_ms": now_ms}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if claimed is not None:
+                return invite_record(claimed)
+            doc = await self._invites.find_one({"_id": code})
+            if doc is None:
+                raise InviteNotFound
+            if doc["used_by"] is not None:
+                raise InviteUsed
+            if doc["expires_ms"] <= now_ms:
+                raise InviteExpired
+            # Unused and unexpired now: a claim was released meanwhile (HandleTaken). Again.
+        raise InviteUsed
+
+    async def _release_invite(self, code: str, user_id: str) -> None:
+        """Undo :meth:`_claim_invite`, if the claim is still ours."""
+        await self._invites.update_one(
+            {"_id": code, "used_by": user_id}, {"$set": {"used_by": None, "used_ms": None}}
+        )
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        with driver_errors():
+            doc = await self._users.find_one({"_id": user_id})
+        return user_record(doc) if doc else None
+
+    async def get_user_by_handle(self, handle: str) -> UserRecord | None:
+        with driver_errors():
+            doc = await self._users.find_one({"handle_key": handle.lower()})
+        return user_record(doc) if doc else None
+
+    async def get_users(self, user_ids: list[str]) -> dict[str, UserRecord]:
+        wanted = list(dict.fromkeys(user_ids))
+        found: dict[str, UserRecord] = {}
+        with driver_errors():
+            for start in range(0, len(wanted), IN_CHUNK):
+                chunk = wanted[start : start + IN_CHUNK]
+                async for doc in self._users.find({"_id": {"$in": chunk}}):
+                    found[doc["_id"]] = user_record(doc)
+        return found
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        with driver_errors():
+            await self._users.update_one({"_id": user_id}, {"$set": {"password_hash": password_hash}})
+
+    async def set_verified(self, user_id: str, verified: bool) -> bool:
+        with driver_errors():
+            result = await self._users.update_one({"_id": user_id}, {"$set": {"verified": verified}})
+        return result.matched_count == 1
+
+    async def set_dm_policy(self, user_id: str, policy: str) -> None:
+        with driver_errors():
+            await self._users.update_one({"_id": user_id}, {"$set": {"dm_policy": policy}})
+
+    # --- sessions ----------------------------------------------------------------------------
+
+    async def create_session(
+        self, *, user_id: str, token_hash: bytes, now_ms: int, ttl_ms: int
+    ) -> SessionRecord:
+        session = SessionRecord(self._ids.new(now_ms), user_id, now_ms, now_ms + ttl_ms, None)
+        with driver_errors():
+            await self._sessions.insert_one(
+                {
+                    "_id": session.id,
+                    "token_hash": token_hash,
+                    "user_id": user_id,
+                    "created_ms": now_ms,
+                    "expires_ms": session.expires_ms,
+                    "revoked_ms": None,
+                }
+            )
+        return session
+
+    async def get_session(self, token_hash: bytes) -> SessionRecord | None:
+        with driver_errors():
+            doc = await self._sessions.find_one({"token_hash": token_hash})
+        return session_record(doc) if doc else None
+
+    async def revoke_session(self, token_hash: bytes, now_ms: int) -> SessionRecord | None:
+        with driver_errors():
+            doc = await self._sessions.find_one_and_update(
+                {"token_hash": token_hash, "revoked_ms": None},
+                {"$set": {"revoked_ms": now_ms}},
+                return_document=ReturnDocument.AFTER,
+            )
+        return session_record(doc) if doc else None
+
+    async def revoke_user_sessions(self, user_id: str, now_ms: int) -> list[str]:
+        # update_many is atomic per document; tagging the documents it changed with a fresh id
+        # tells exactly which ones this call revoked, whatever runs alongside.
+        tag = self._ids.new(now_ms)
+        with driver_errors():
+            result = await self._sessions.update_many(
+                {"user_id": user_id, "revoked_ms": None},
+                {"$set": {"revoked_ms": now_ms, "revoked_by": tag}},
+            )
+            if result.modified_count == 0:
+                return []
+            cursor = self._sessions.find({"user_id": user_id, "revoked_by": tag}, {"_id": True})
+            return [doc["_id"] async for doc in cursor]
+
+    # --- follows -----------------------------------------------------------------------------
+
+    async def follow(self, follower_id: str, followee_id: str, now_ms: int) -> bool:
+        with driver_errors():
+            try:
+                await self._follows.insert_one(
+                    {
+                        "_id": self._ids.new(now_ms),
+                        "follower_id": follower_id,
+                        "followee_id": followee_id,
+                        "created_ms": now_ms,
+                    }
+                )
+            except DuplicateKeyError:
+                return False
+        return True
+
+    async def unfollow(self, follower_id: str, followee_id: str) -> bool:
+        with driver_errors():
+            result = await self._follows.delete_one({"follower_id": follower_id, "followee_id": followee_id})
+        return result.deleted_count == 1
+
+    async def followee_ids(self, user_id: str) -> list[str]:
+        with driver_errors():
+            cursor = self._follows.find({"follower_id": user_id}, {"followee_id": True, "_id": False}).sort(
+                "followee_id", ASCENDING
+            )
+            return [doc["followee_id"] async for doc in cursor]
+
+    async def follow_state(self, viewer_id: str, user_id: str) -> tuple[bool, bool]:
+        with driver_errors():
+            following = await self._follows.find_one(
+                {"follower_id": viewer_id, "followee_id": user_id}, {"_id": True}
+            )
+            followed_by = await self._follows.find_one(
+                {"follower_id": user_id, "followee_id": viewer_id}, {"_id": True}
+            )
+        return following is not None, followed_by is not None
+
+    async def follow_counts(self, user_id: str) -> tuple[int, int]:
+        with driver_errors():
+            followers = await self._follows.count_documents({"followee_id": user_id})
+            following = await self._follows.count_documents({"follower_id": user_id})
+        return followers, following

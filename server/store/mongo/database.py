@@ -1,0 +1,296 @@
+"""The MongoDB adapter's database: the client and its options, the collections, the indexes
+and the schema version; applied by :meth:`Database.open`, read back by :func:`check` for
+``tsudoi doctor``. Why the indexes and write options are what they are is told under
+"Indexes" and "Durability" in :mod:`server.store.mongo`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final, Self
+from urllib.parse import parse_qsl, urlsplit
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from ...config import Settings
+from ...doctor import Finding
+from ...ids import IdGenerator
+from ..base import StorageError, StorageUnavailable
+from .driver import Document, driver_errors
+
+#: The version of the collections' layout and of :data:`INDEXES`; bump it with any change.
+#: 1: users, invites, sessions, follows, posts. 2: communities, conversations, reactions,
+#: notifications, blocks, mutes, reports, and the posts' community indexes.
+SCHEMA_VERSION: Final = 2
+
+
+def _unique(keys: list[tuple[str, int]], name: str) -> IndexModel:
+    return IndexModel(keys, unique=True, name=name)
+
+
+#: Every index, per collection: the one place they are declared.
+INDEXES: Final[Mapping[str, list[IndexModel]]] = {
+    "users": [
+        IndexModel([("handle_key", ASCENDING)], unique=True, name="handle_key_unique"),
+        # The invite tree, kept for moderation.
+        IndexModel([("invited_by", ASCENDING)], name="by_inviter"),
+    ],
+    "invites": [
+        # list_invites: one inviter's, newest first, ties last made first.
+        IndexModel(
+            [("inviter_id", ASCENDING), ("created_ms", DESCENDING), ("seq", DESCENDING)],
+            name="by_inviter_newest",
+        ),
+    ],
+    "sessions": [
+        IndexModel([("token_hash", ASCENDING)], unique=True, name="token_hash_unique"),
+        IndexModel([("user_id", ASCENDING)], name="by_user"),
+    ],
+    "follows": [
+        IndexModel([("follower_id", ASCENDING), ("followee_id", ASCENDING)], unique=True, name="pair_unique"),
+        IndexModel([("followee_id", ASCENDING)], name="by_followee"),
+    ],
+    "posts": [
+        # Creations in the following stream and timeline: author_id $in [...], sorted by _id;
+        # posts_by_author_after.
+        IndexModel([("author_id", ASCENDING), ("_id", ASCENDING)], name="by_author"),
+        # Deletions in the following stream: author_id $in [...], sorted by deleted_pos.
+        IndexModel([("author_id", ASCENDING), ("deleted_pos", ASCENDING)], name="by_author_deletion"),
+        # The same two for the posts of the user's communities (community_id $in [...]), and
+        # community_timeline / community_posts_after.
+        IndexModel([("community_id", ASCENDING), ("_id", ASCENDING)], name="by_community"),
+        IndexModel([("community_id", ASCENDING), ("deleted_pos", ASCENDING)], name="by_community_deletion"),
+        # replies: one post's direct replies, oldest first.
+        IndexModel([("reply_to", ASCENDING), ("_id", ASCENDING)], name="by_parent"),
+        # find_repost: a user's reposts of one post.
+        IndexModel([("repost_of", ASCENDING), ("author_id", ASCENDING)], name="by_original"),
+        # discover_candidates walks the built-in _id index newest first (ids are time-ordered).
+    ],
+    "reactions": [
+        # One per (post, user, emoji): add_reaction's answer. Its prefixes serve the reads:
+        # post_id $in for reaction_counts, (post_id $in, user_id) for my_reactions and
+        # reaction_counts_by.
+        _unique([("post_id", ASCENDING), ("user_id", ASCENDING), ("emoji", ASCENDING)], "one_per_emoji"),
+    ],
+    "communities": [
+        # search_communities: most members first, then by id, with or without a tag.
+        IndexModel([("member_count", DESCENDING), ("_id", ASCENDING)], name="by_members"),
+        IndexModel(
+            [("tags", ASCENDING), ("member_count", DESCENDING), ("_id", ASCENDING)], name="by_tag_members"
+        ),
+    ],
+    "memberships": [
+        # One per (community, user): add_member's answer; membership().
+        _unique([("community_id", ASCENDING), ("user_id", ASCENDING)], "community_user_unique"),
+        # members: joining order (membership ids); member_ids.
+        IndexModel([("community_id", ASCENDING), ("_id", ASCENDING)], name="by_community_joined"),
+        # member_ids with roles: the staff of a big community without reading every member.
+        IndexModel([("community_id", ASCENDING), ("role", ASCENDING)], name="by_community_role"),
+        # memberships_of, and the communities of a user's circle.
+        IndexModel([("user_id", ASCENDING), ("_id", ASCENDING)], name="by_user_joined"),
+    ],
+    "join_requests": [
+        _unique([("community_id", ASCENDING), ("user_id", ASCENDING)], "community_user_unique"),
+        # join_requests: oldest first (by created_ms, then id).
+        IndexModel(
+            [("community_id", ASCENDING), ("created_ms", ASCENDING), ("_id", ASCENDING)],
+            name="by_community_oldest",
+        ),
+    ],
+    "bans": [
+        _unique([("community_id", ASCENDING), ("user_id", ASCENDING)], "community_user_unique"),
+    ],
+    "conversations": [
+        # One direct conversation per pair of users; groups have no pair_key (null), which
+        # the partial filter leaves out of the index (a plain unique index allows one null).
+        IndexModel(
+            [("pair_key", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"pair_key": {"$type": "string"}},
+            name="pair_key_unique",
+        ),
+        # conversations_of reads the user's conversations by _id ($in) and sorts those few.
+    ],
+    "conversation_members": [
+        # One per (conversation, user); conversation_members, conversation_member.
+        _unique([("conversation_id", ASCENDING), ("user_id", ASCENDING)], "conversation_user_unique"),
+        # The user's conversations: conversations_of, direct_stream_after, unread_counts.
+        IndexModel([("user_id", ASCENDING)], name="by_user"),
+    ],
+    "messages": [
+        # messages (newest first), direct_stream_after (conversation_id $in, by id),
+        # unread_counts (by id after a read marker).
+        IndexModel([("conversation_id", ASCENDING), ("_id", ASCENDING)], name="by_conversation"),
+    ],
+    "notifications": [
+        # notifications (newest first) and notifications_after (the notification stream).
+        IndexModel([("user_id", ASCENDING), ("_id", ASCENDING)], name="by_user"),
+        # unread_notifications, mark_all_notifications_read.
+        IndexModel([("user_id", ASCENDING), ("read", ASCENDING)], name="by_user_read"),
+    ],
+    "blocks": [
+        _unique([("blocker_id", ASCENDING), ("blocked_id", ASCENDING)], "pair_unique"),
+        # hidden_ids: who blocks the user.
+        IndexModel([("blocked_id", ASCENDING)], name="by_blocked"),
+    ],
+    "mutes": [
+        _unique([("user_id", ASCENDING), ("target_id", ASCENDING)], "pair_unique"),
+    ],
+    "reports": [
+        # reports(open_only=True): the open ones newest first, however many were resolved.
+        IndexModel([("resolved_ms", ASCENDING), ("_id", ASCENDING)], name="open_newest"),
+    ],
+}
+
+
+#: Options the adapter needs unless the URL sets them (a keyword would override the URL).
+_CLIENT_DEFAULTS: Final[Mapping[str, Any]] = {
+    "serverSelectionTimeoutMS": 5000,
+    "w": "majority",
+    "journal": True,
+}
+
+
+def _client_options(url: str) -> dict[str, Any]:
+    """The defaults of :data:`_CLIENT_DEFAULTS` that the URL does not set itself."""
+    given = {key.lower() for key, _ in parse_qsl(urlsplit(url).query)}
+    if "j" in given:  # the URL's other spelling of "journal"
+        given.add("journal")
+    return {key: value for key, value in _CLIENT_DEFAULTS.items() if key.lower() not in given}
+
+
+class Database:
+    """One MongoDB database: its client, its collections, and the id generator every id of the
+    adapter comes from. Each area of the port (:mod:`.accounts`, :mod:`.posts`...) extends it
+    and :class:`~server.store.mongo.MongoStorage` combines them. Build with :meth:`open`."""
+
+    def __init__(self, client: AsyncMongoClient[Document], db: AsyncDatabase[Document]) -> None:
+        self._client = client
+        self._db = db
+        self._ids = IdGenerator()
+        self._users: AsyncCollection[Document] = db["users"]
+        self._invites: AsyncCollection[Document] = db["invites"]
+        self._quotas: AsyncCollection[Document] = db["invite_quotas"]
+        self._sessions: AsyncCollection[Document] = db["sessions"]
+        self._follows: AsyncCollection[Document] = db["follows"]
+        self._posts: AsyncCollection[Document] = db["posts"]
+        self._reactions: AsyncCollection[Document] = db["reactions"]
+        self._communities: AsyncCollection[Document] = db["communities"]
+        self._memberships: AsyncCollection[Document] = db["memberships"]
+        self._join_requests: AsyncCollection[Document] = db["join_requests"]
+        self._bans: AsyncCollection[Document] = db["bans"]
+        self._conversations: AsyncCollection[Document] = db["conversations"]
+        self._members: AsyncCollection[Document] = db["conversation_members"]
+        self._messages: AsyncCollection[Document] = db["messages"]
+        self._notifications: AsyncCollection[Document] = db["notifications"]
+        self._blocks: AsyncCollection[Document] = db["blocks"]
+        self._mutes: AsyncCollection[Document] = db["mutes"]
+        self._reports: AsyncCollection[Document] = db["reports"]
+        self._meta: AsyncCollection[Document] = db["meta"]
+
+    @classmethod
+    async def open(cls, url: str, *, database: str) -> Self:
+        """Connect, check the server answers, create the indexes and record the schema version.
+
+        ``database`` is used when the URL names no database of its own.
+        """
+        try:
+            client: AsyncMongoClient[Document] = AsyncMongoClient(url, **_client_options(url))
+        except PyMongoError as exc:  # a malformed URL or option
+            raise StorageUnavailable(f"mongodb: {exc}") from exc
+        store = cls(client, client.get_default_database(default=database))
+        try:
+            await store.ping()
+            await store._migrate()
+        except BaseException:
+            await client.close()
+            raise
+        return store
+
+    async def _migrate(self) -> None:
+        with driver_errors():
+            meta = await self._meta.find_one({"_id": "schema"})
+            stored = int(meta["version"]) if meta else 0
+            if stored > SCHEMA_VERSION:
+                raise StorageError(
+                    f"the database is at schema version {stored}; this server knows up to {SCHEMA_VERSION}"
+                )
+            for name, models in INDEXES.items():
+                await self._db[name].create_indexes(models)
+            await self._meta.update_one({"_id": "schema"}, {"$max": {"version": SCHEMA_VERSION}}, upsert=True)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def ping(self) -> None:
+        with driver_errors():
+            await self._db.command("ping")
+
+
+async def check(settings: Settings) -> Finding:
+    """For ``tsudoi doctor``: reachable, server version, schema version, every index present.
+    Reads only: unlike :meth:`MongoStorage.open` it creates nothing."""
+    url = settings.mongodb_url
+    client: AsyncMongoClient[Document] = AsyncMongoClient(url, **_client_options(url))
+    try:
+        db = client.get_default_database(default=settings.mongodb_database)
+        try:
+            info = await client.server_info()
+            meta = await db["meta"].find_one({"_id": "schema"})
+            present = {
+                name: {_shape(index) async for index in await db[name].list_indexes()} for name in INDEXES
+            }
+        except PyMongoError as exc:
+            return Finding(
+                "storage", False, f"MongoDB at {url} does not answer ({exc}): is it running and reachable?"
+            )
+        version = meta.get("version") if meta else None
+        if version is None:
+            return Finding(
+                "storage", False, f"database {db.name!r} has no schema yet: start `tsudoi serve` once"
+            )
+        if version != SCHEMA_VERSION:
+            return Finding(
+                "storage",
+                False,
+                f"database {db.name!r} is at schema {version}, this Tsudoi expects {SCHEMA_VERSION}",
+            )
+        # Compared by key pattern and uniqueness, not by name: an equivalent index an operator
+        # made under another name serves as well.
+        missing = [
+            f"{name}.{model.document['name']}"
+            for name, models in INDEXES.items()
+            for model in models
+            if _shape(model.document) not in present[name]
+        ]
+        if missing:
+            return Finding(
+                "storage", False, f"indexes missing: {', '.join(missing)}: restart a node to create them"
+            )
+        count = sum(len(models) for models in INDEXES.values())
+        return Finding(
+            "storage",
+            True,
+            f"MongoDB {info.get('version', '?')} at {url}, database {db.name!r}, schema {version}, {count} indexes",
+        )
+    finally:
+        await client.close()
+
+
+def _shape(index: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What makes two index definitions equivalent here: the keys in order, uniqueness, and
+    the partial filter (a unique index without it would refuse a second group conversation)."""
+    keys = tuple((str(field), direction) for field, direction in index["key"].items())
+    return keys, bool(index.get("unique")), _frozen(index.get("partialFilterExpression"))
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable copy of a (nested) filter document, for comparing index definitions."""
+    if isinstance(value, Mapping):
+        return tuple((str(key), _frozen(item)) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(item) for item in value)
+    return value

@@ -1,0 +1,306 @@
+"""Posts, the timelines and streams they make, and reactions on MongoDB: :class:`PostStore`,
+one part of :class:`~server.store.mongo.MongoStorage`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from ...ids import floor_id
+from ..base import PostRecord, StreamItem
+from .database import Database
+from .driver import Document, after_filter, before_filter, chunks, driver_errors
+from .records import post_record
+
+
+class PostStore(Database):
+    """Posts and their reactions; the timeline and stream of a user's circle, a community's,
+    and the candidates for discovery."""
+
+    # A user's circle starts from whom they follow: AccountStore's, combined with this class
+    # in MongoStorage.
+    followee_ids: Callable[[str], Awaitable[list[str]]]
+
+    # --- posts -------------------------------------------------------------------------------
+
+    async def create_post(
+        self,
+        *,
+        author_id: str,
+        text: str,
+        emotext: str | None,
+        reply_to: str | None,
+        now_ms: int,
+        community_id: str | None = None,
+        repost_of: str | None = None,
+        quote_of: str | None = None,
+        announcement: bool = False,
+    ) -> PostRecord:
+        post = PostRecord(
+            id=self._ids.new(now_ms),
+            author_id=author_id,
+            text=text,
+            emotext=emotext,
+            reply_to=reply_to,
+            created_ms=now_ms,
+            deleted_pos=None,
+            community_id=community_id,
+            repost_of=repost_of,
+            quote_of=quote_of,
+            announcement=announcement,
+        )
+        with driver_errors():
+            await self._posts.insert_one(
+                {
+                    "_id": post.id,
+                    "author_id": author_id,
+                    "text": text,
+                    "emotext": emotext,
+                    "reply_to": reply_to,
+                    "created_ms": now_ms,
+                    "deleted_pos": None,
+                    "community_id": community_id,
+                    "repost_of": repost_of,
+                    "quote_of": quote_of,
+                    "announcement": announcement,
+                }
+            )
+        return post
+
+    async def get_post(self, post_id: str) -> PostRecord | None:
+        with driver_errors():
+            doc = await self._posts.find_one({"_id": post_id})
+        return post_record(doc) if doc else None
+
+    async def get_posts(self, post_ids: list[str]) -> dict[str, PostRecord]:
+        found: dict[str, PostRecord] = {}
+        with driver_errors():
+            for chunk in chunks(post_ids):
+                async for doc in self._posts.find({"_id": {"$in": chunk}}):
+                    found[doc["_id"]] = post_record(doc)
+        return found
+
+    async def delete_post(self, post_id: str) -> PostRecord | None:
+        with driver_errors():
+            doc = await self._posts.find_one_and_update(
+                {"_id": post_id, "deleted_pos": None},
+                {"$set": {"deleted_pos": self._ids.new()}},
+                return_document=ReturnDocument.AFTER,
+            )
+        return post_record(doc) if doc else None
+
+    async def posts_by_author_after(self, author_id: str, *, after: str, limit: int) -> list[PostRecord]:
+        if limit <= 0:
+            return []
+        query = {"author_id": author_id, "community_id": None, "_id": {"$gt": after}, "deleted_pos": None}
+        with driver_errors():
+            cursor = self._posts.find(query).sort("_id", ASCENDING).limit(limit)
+            return [post_record(doc) async for doc in cursor]
+
+    async def _authors(self, user_id: str) -> list[str]:
+        """The authors of a user's circle outside communities: everyone they follow, and
+        themselves."""
+        return [*await self.followee_ids(user_id), user_id]
+
+    async def _community_ids(self, user_id: str) -> list[str]:
+        """The communities the user is a member of now."""
+        with driver_errors():
+            cursor = self._memberships.find({"user_id": user_id}, {"community_id": True, "_id": False})
+            return [doc["community_id"] async for doc in cursor]
+
+    async def _circle(self, user_id: str) -> Document:
+        """The filter for the posts in a user's circle (see :mod:`server.store.base`): made
+        outside communities by the user or those they follow, or in the user's communities.
+        Each branch of the ``$or`` has its index (by author, by community)."""
+        authors, communities = await asyncio.gather(self._authors(user_id), self._community_ids(user_id))
+        outside: Document = {"author_id": {"$in": authors}, "community_id": None}
+        if not communities:
+            return outside
+        return {"$or": [outside, {"community_id": {"$in": communities}}]}
+
+    async def following_timeline(self, user_id: str, *, before: str | None, limit: int) -> list[PostRecord]:
+        if limit <= 0:
+            return []
+        query = {**await self._circle(user_id), "deleted_pos": None, **before_filter("_id", before)}
+        with driver_errors():
+            cursor = self._posts.find(query).sort("_id", DESCENDING).limit(limit)
+            return [post_record(doc) async for doc in cursor]
+
+    async def following_stream_after(self, user_id: str, *, after: str, limit: int) -> list[StreamItem]:
+        if limit <= 0:
+            return []
+        circle = await self._circle(user_id)
+        # Creations after the cursor still standing, and deletions after the cursor of posts
+        # made at or before it: each query sorted by its position and limited, so the first
+        # ``limit`` of their merge are the first ``limit`` of the stream.
+        created = (
+            self._posts.find({**circle, "_id": {"$gt": after}, "deleted_pos": None})
+            .sort("_id", ASCENDING)
+            .limit(limit)
+        )
+        deleted = (
+            self._posts.find({**circle, "deleted_pos": {"$gt": after}, "_id": {"$lte": after}})
+            .sort("deleted_pos", ASCENDING)
+            .limit(limit)
+        )
+        with driver_errors():
+            creations, deletions = await asyncio.gather(created.to_list(), deleted.to_list())
+        items = [StreamItem(doc["_id"], post_record(doc), False) for doc in creations]
+        items += [StreamItem(doc["deleted_pos"], post_record(doc), True) for doc in deletions]
+        items.sort(key=lambda item: item.pos)
+        return items[:limit]
+
+    async def find_repost(self, user_id: str, post_id: str) -> PostRecord | None:
+        with driver_errors():
+            doc = await self._posts.find_one(
+                {"repost_of": post_id, "author_id": user_id, "deleted_pos": None}, sort=[("_id", DESCENDING)]
+            )
+        return post_record(doc) if doc else None
+
+    async def replies(self, post_id: str, *, after: str | None, limit: int) -> list[PostRecord]:
+        if limit <= 0:
+            return []
+        query = {"reply_to": post_id, "deleted_pos": None, **after_filter("_id", after)}
+        with driver_errors():
+            cursor = self._posts.find(query).sort("_id", ASCENDING).limit(limit)
+            return [post_record(doc) async for doc in cursor]
+
+    async def community_timeline(
+        self, community_id: str, *, before: str | None, limit: int
+    ) -> list[PostRecord]:
+        if limit <= 0:
+            return []
+        query = {"community_id": community_id, "deleted_pos": None, **before_filter("_id", before)}
+        with driver_errors():
+            cursor = self._posts.find(query).sort("_id", DESCENDING).limit(limit)
+            return [post_record(doc) async for doc in cursor]
+
+    async def community_posts_after(self, community_id: str, *, after: str, limit: int) -> list[PostRecord]:
+        if limit <= 0:
+            return []
+        query = {"community_id": community_id, "deleted_pos": None, "_id": {"$gt": after}}
+        with driver_errors():
+            cursor = self._posts.find(query).sort("_id", ASCENDING).limit(limit)
+            return [post_record(doc) async for doc in cursor]
+
+    async def discover_candidates(self, user_id: str, *, since_ms: int, limit: int) -> list[PostRecord]:
+        if limit <= 0:
+            return []
+        authors, communities = await asyncio.gather(self._authors(user_id), self._community_ids(user_id))
+        pipeline: list[Document] = [
+            {
+                "$match": {
+                    # A post's id is never older than its created_ms (ids only move forward),
+                    # so the id range holds every post made since since_ms and lets the scan
+                    # walk the _id index newest first; created_ms then makes the bound exact.
+                    "_id": {"$gte": floor_id(since_ms)},
+                    "created_ms": {"$gte": since_ms},
+                    "deleted_pos": None,
+                    "reply_to": None,
+                    "repost_of": None,
+                    "$or": [
+                        {"community_id": None, "author_id": {"$nin": authors}},
+                        {"community_id": {"$nin": [*communities, None]}},
+                    ],
+                }
+            },
+            {"$sort": {"_id": -1}},
+            # Whether a community is open is the community's: look it up for community posts
+            # (a post outside communities finds none: no community has a null _id).
+            {
+                "$lookup": {
+                    "from": self._communities.name,
+                    "localField": "community_id",
+                    "foreignField": "_id",
+                    "as": "community",
+                }
+            },
+            {"$match": {"$or": [{"community_id": None}, {"community.approval_required": False}]}},
+            {"$limit": limit},
+            {"$project": {"community": False}},
+        ]
+        with driver_errors():
+            cursor = await self._posts.aggregate(pipeline)
+            return [post_record(doc) async for doc in cursor]
+
+    # --- reactions ---------------------------------------------------------------------------
+
+    async def add_reaction(self, post_id: str, user_id: str, emoji: str, now_ms: int) -> bool:
+        with driver_errors():
+            try:
+                await self._reactions.insert_one(
+                    {
+                        "_id": self._ids.new(now_ms),
+                        "post_id": post_id,
+                        "user_id": user_id,
+                        "emoji": emoji,
+                        "created_ms": now_ms,
+                    }
+                )
+            except DuplicateKeyError:
+                return False
+        return True
+
+    async def remove_reaction(self, post_id: str, user_id: str, emoji: str) -> bool:
+        with driver_errors():
+            result = await self._reactions.delete_one(
+                {"post_id": post_id, "user_id": user_id, "emoji": emoji}
+            )
+        return result.deleted_count == 1
+
+    async def reaction_counts(self, post_ids: list[str]) -> dict[str, list[tuple[str, int]]]:
+        groups: list[Document] = []
+        with driver_errors():
+            for chunk in chunks(post_ids):
+                cursor = await self._reactions.aggregate(
+                    [
+                        {"$match": {"post_id": {"$in": chunk}}},
+                        {
+                            "$group": {
+                                "_id": {"post_id": "$post_id", "emoji": "$emoji"},
+                                "users": {"$sum": 1},
+                                "first_ms": {"$min": "$created_ms"},
+                            }
+                        },
+                    ]
+                )
+                groups += await cursor.to_list()
+        # In the order each emoji was first used on the post; ties by emoji.
+        groups.sort(key=lambda g: (g["first_ms"], g["_id"]["emoji"]))
+        counts: dict[str, list[tuple[str, int]]] = {}
+        for group in groups:
+            counts.setdefault(group["_id"]["post_id"], []).append((group["_id"]["emoji"], group["users"]))
+        return counts
+
+    async def my_reactions(self, user_id: str, post_ids: list[str]) -> dict[str, list[str]]:
+        mine: dict[str, list[str]] = {}
+        with driver_errors():
+            for chunk in chunks(post_ids):
+                cursor = self._reactions.find(
+                    {"post_id": {"$in": chunk}, "user_id": user_id}, {"post_id": True, "emoji": True}
+                ).sort("_id", ASCENDING)
+                async for doc in cursor:
+                    mine.setdefault(doc["post_id"], []).append(doc["emoji"])
+        return mine
+
+    async def reaction_counts_by(self, user_ids: list[str], post_ids: list[str]) -> dict[str, int]:
+        if not user_ids:
+            return {}
+        users = list(dict.fromkeys(user_ids))
+        counts: dict[str, int] = {}
+        with driver_errors():
+            for chunk in chunks(post_ids):
+                cursor = await self._reactions.aggregate(
+                    [
+                        {"$match": {"post_id": {"$in": chunk}, "user_id": {"$in": users}}},
+                        # Each user once, however many emoji they used.
+                        {"$group": {"_id": {"post_id": "$post_id", "user_id": "$user_id"}}},
+                        {"$group": {"_id": "$_id.post_id", "users": {"$sum": 1}}},
+                    ]
+                )
+                async for group in cursor:
+                    counts[group["_id"]] = group["users"]
+        return counts

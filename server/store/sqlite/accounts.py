@@ -1,0 +1,290 @@
+"""Users and invites, sessions, and follows."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+
+from ..base import (
+    HandleTaken,
+    InviteExpired,
+    InviteLimitReached,
+    InviteNotFound,
+    InviteRecord,
+    InviteUsed,
+    NewUser,
+    SessionRecord,
+    UserRecord,
+)
+from .engine import Engine
+from .rows import _INVITE_COLUMNS, _SESSION_COLUMNS, _USER_COLUMNS, _invite, _session, _user
+
+
+class Accounts(Engine):
+    """Who the users are, how they got in, their sessions, and whom they follow."""
+
+    # --- users and invites -----------------------------------------------------------------
+
+    async def count_users(self) -> int:
+        row = await self._read(lambda c: c.execute("SELECT count(*) FROM users").fetchone())
+        return int(row[0])
+
+    async def create_invite(
+        self,
+        *,
+        inviter_id: str | None,
+        now_ms: int,
+        ttl_ms: int,
+        max_unused: int | None,
+        grants_operator: bool = False,
+    ) -> InviteRecord:
+        def write(conn: sqlite3.Connection) -> InviteRecord:
+            if max_unused is not None:
+                (held,) = conn.execute(
+                    "SELECT count(*) FROM invites WHERE inviter_id IS ? AND used_by IS NULL "
+                    "AND expires_ms > ?",
+                    (inviter_id, now_ms),
+                ).fetchone()
+                if held >= max_unused:
+                    raise InviteLimitReached
+            invite = InviteRecord(
+                code=secrets.token_urlsafe(16),
+                inviter_id=inviter_id,
+                created_ms=now_ms,
+                expires_ms=now_ms + ttl_ms,
+                used_by=None,
+                used_ms=None,
+                grants_operator=grants_operator,
+            )
+            conn.execute(
+                f"INSERT INTO invites ({_INVITE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    invite.code,
+                    invite.inviter_id,
+                    invite.created_ms,
+                    invite.expires_ms,
+                    None,
+                    None,
+                    int(grants_operator),
+                ),
+            )
+            return invite
+
+        return await self._write(write)
+
+    async def get_invite(self, code: str) -> InviteRecord | None:
+        def read(conn: sqlite3.Connection) -> InviteRecord | None:
+            row = conn.execute(f"SELECT {_INVITE_COLUMNS} FROM invites WHERE code = ?", (code,)).fetchone()
+            return _invite(row) if row else None
+
+        return await self._read(read)
+
+    async def list_invites(self, inviter_id: str, *, limit: int) -> list[InviteRecord]:
+        def read(conn: sqlite3.Connection) -> list[InviteRecord]:
+            rows = conn.execute(
+                f"SELECT {_INVITE_COLUMNS} FROM invites WHERE inviter_id = ? "
+                "ORDER BY created_ms DESC, rowid DESC LIMIT ?",
+                (inviter_id, limit),
+            ).fetchall()
+            return [_invite(row) for row in rows]
+
+        return await self._read(read)
+
+    async def create_user(self, new: NewUser, *, invite_code: str, now_ms: int) -> UserRecord:
+        def write(conn: sqlite3.Connection) -> UserRecord:
+            row = conn.execute(
+                f"SELECT {_INVITE_COLUMNS} FROM invites WHERE code = ?", (invite_code,)
+            ).fetchone()
+            if row is None:
+                raise InviteNotFound
+            invite = _invite(row)
+            if invite.used_by is not None:
+                raise InviteUsed
+            if invite.expires_ms <= now_ms:
+                raise InviteExpired
+            handle_key = new.handle.lower()
+            if conn.execute("SELECT 1 FROM users WHERE handle_key = ?", (handle_key,)).fetchone():
+                raise HandleTaken
+            user = UserRecord(
+                id=self._ids.new(now_ms),
+                handle=new.handle,
+                display_name=new.display_name,
+                password_hash=new.password_hash,
+                birth_date=new.birth_date,
+                created_ms=now_ms,
+                invited_by=invite.inviter_id,
+                operator=invite.grants_operator,
+                verified=False,
+                bot=False,
+            )
+            conn.execute(
+                "INSERT INTO users (id, handle, handle_key, display_name, password_hash, "
+                "birth_date, terms_accepted_ms, created_ms, invited_by, operator) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    user.id,
+                    user.handle,
+                    handle_key,
+                    user.display_name,
+                    user.password_hash,
+                    user.birth_date,
+                    now_ms,
+                    now_ms,
+                    user.invited_by,
+                    int(user.operator),
+                ),
+            )
+            conn.execute(
+                "UPDATE invites SET used_by = ?, used_ms = ? WHERE code = ?",
+                (user.id, now_ms, invite_code),
+            )
+            if invite.inviter_id is not None:
+                conn.execute(
+                    "INSERT INTO follows (follower_id, followee_id, created_ms) VALUES (?, ?, ?)",
+                    (user.id, invite.inviter_id, now_ms),
+                )
+            return user
+
+        return await self._write(write)
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        def read(conn: sqlite3.Connection) -> UserRecord | None:
+            row = conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,)).fetchone()
+            return _user(row) if row else None
+
+        return await self._read(read)
+
+    async def get_user_by_handle(self, handle: str) -> UserRecord | None:
+        def read(conn: sqlite3.Connection) -> UserRecord | None:
+            row = conn.execute(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE handle_key = ?", (handle.lower(),)
+            ).fetchone()
+            return _user(row) if row else None
+
+        return await self._read(read)
+
+    async def get_users(self, user_ids: list[str]) -> dict[str, UserRecord]:
+        wanted = list(dict.fromkeys(user_ids))
+        if not wanted:
+            return {}
+
+        def read(conn: sqlite3.Connection) -> dict[str, UserRecord]:
+            found: dict[str, UserRecord] = {}
+            # SQLite caps bound parameters (32766 since 3.32); stay far below.
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE id IN ({marks})", chunk):
+                    found[row[0]] = _user(row)
+            return found
+
+        return await self._read(read)
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        await self._write(
+            lambda c: c.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+        )
+
+    async def set_verified(self, user_id: str, verified: bool) -> bool:
+        return await self._change("UPDATE users SET verified = ? WHERE id = ?", (int(verified), user_id)) == 1
+
+    async def set_dm_policy(self, user_id: str, policy: str) -> None:
+        await self._change("UPDATE users SET dm_policy = ? WHERE id = ?", (policy, user_id))
+
+    # --- sessions ----------------------------------------------------------------------------
+
+    async def create_session(
+        self, *, user_id: str, token_hash: bytes, now_ms: int, ttl_ms: int
+    ) -> SessionRecord:
+        def write(conn: sqlite3.Connection) -> SessionRecord:
+            session = SessionRecord(self._ids.new(now_ms), user_id, now_ms, now_ms + ttl_ms, None)
+            conn.execute(
+                "INSERT INTO sessions (id, token_hash, user_id, created_ms, expires_ms) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (session.id, token_hash, user_id, now_ms, session.expires_ms),
+            )
+            return session
+
+        return await self._write(write)
+
+    async def get_session(self, token_hash: bytes) -> SessionRecord | None:
+        def read(conn: sqlite3.Connection) -> SessionRecord | None:
+            row = conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE token_hash = ?", (token_hash,)
+            ).fetchone()
+            return _session(row) if row else None
+
+        return await self._read(read)
+
+    async def revoke_session(self, token_hash: bytes, now_ms: int) -> SessionRecord | None:
+        def write(conn: sqlite3.Connection) -> SessionRecord | None:
+            row = conn.execute(
+                f"UPDATE sessions SET revoked_ms = ? WHERE token_hash = ? AND revoked_ms IS NULL "
+                f"RETURNING {_SESSION_COLUMNS}",
+                (now_ms, token_hash),
+            ).fetchone()
+            return _session(row) if row else None
+
+        return await self._write(write)
+
+    async def revoke_user_sessions(self, user_id: str, now_ms: int) -> list[str]:
+        def write(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "UPDATE sessions SET revoked_ms = ? WHERE user_id = ? AND revoked_ms IS NULL RETURNING id",
+                (now_ms, user_id),
+            ).fetchall()
+            return [row[0] for row in rows]
+
+        return await self._write(write)
+
+    # --- follows -----------------------------------------------------------------------------
+
+    async def follow(self, follower_id: str, followee_id: str, now_ms: int) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO follows (follower_id, followee_id, created_ms) VALUES (?, ?, ?)",
+                (follower_id, followee_id, now_ms),
+            )
+            return cursor.rowcount == 1
+
+        return await self._write(write)
+
+    async def unfollow(self, follower_id: str, followee_id: str) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "DELETE FROM follows WHERE follower_id = ? AND followee_id = ?",
+                (follower_id, followee_id),
+            )
+            return cursor.rowcount == 1
+
+        return await self._write(write)
+
+    async def followee_ids(self, user_id: str) -> list[str]:
+        def read(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT followee_id FROM follows WHERE follower_id = ?", (user_id,)
+            ).fetchall()
+            return [row[0] for row in rows]
+
+        return await self._read(read)
+
+    async def follow_state(self, viewer_id: str, user_id: str) -> tuple[bool, bool]:
+        def read(conn: sqlite3.Connection) -> tuple[bool, bool]:
+            query = "SELECT 1 FROM follows WHERE follower_id = ? AND followee_id = ?"
+            following = conn.execute(query, (viewer_id, user_id)).fetchone() is not None
+            followed_by = conn.execute(query, (user_id, viewer_id)).fetchone() is not None
+            return following, followed_by
+
+        return await self._read(read)
+
+    async def follow_counts(self, user_id: str) -> tuple[int, int]:
+        def read(conn: sqlite3.Connection) -> tuple[int, int]:
+            (followers,) = conn.execute(
+                "SELECT count(*) FROM follows WHERE followee_id = ?", (user_id,)
+            ).fetchone()
+            (following,) = conn.execute(
+                "SELECT count(*) FROM follows WHERE follower_id = ?", (user_id,)
+            ).fetchone()
+            return int(followers), int(following)
+
+        return await self._read(read)

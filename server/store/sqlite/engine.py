@@ -1,0 +1,137 @@
+"""The machinery under every area of the SQLite adapter: one connection per thread, the writer
+thread and the reader pool, transactions, and the numbered migrations in ``migrations/``.
+
+Why one writer and several readers, and what ``synchronous`` trades: :mod:`server.store.sqlite`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+from ...ids import IdGenerator
+from ..base import StorageUnavailable
+
+_T = TypeVar("_T")
+_Params = Sequence[Any] | Mapping[str, Any]
+_READERS = 2
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files(__package__) / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+class Engine:
+    """One SQLite file behind a writer thread and a pool of readers; every area of
+    :class:`~server.store.sqlite.SqliteStorage` builds on it. Build with :meth:`open`."""
+
+    def __init__(self, path: Path, synchronous: str) -> None:
+        self._path = path
+        self._synchronous = synchronous
+        self._ids = IdGenerator()
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._readers = ThreadPoolExecutor(_READERS, thread_name_prefix="sqlite-reader")
+
+    @classmethod
+    async def open(cls, path: Path, *, synchronous: str = "full") -> Self:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store = cls(path, synchronous)
+        await store._write(store._migrate)
+        return store
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            # isolation_level=None: transactions are begun explicitly below.
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            # Other processes (the admin CLI, other workers) may hold the write lock briefly.
+            conn.execute("PRAGMA busy_timeout=5000")
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    async def _run(self, pool: ThreadPoolExecutor, fn: Callable[..., _T], *args: Any) -> _T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(pool, functools.partial(fn, *args))
+        except sqlite3.Error as exc:
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise
+            raise StorageUnavailable(f"sqlite: {exc}") from exc
+
+    async def _read(self, fn: Callable[..., _T], *args: Any) -> _T:
+        def run() -> _T:
+            return fn(self._connection(), *args)
+
+        return await self._run(self._readers, run)
+
+    async def _write(self, fn: Callable[..., _T], *args: Any) -> _T:
+        def run() -> _T:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn, *args)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await self._run(self._writer, run)
+
+    async def _all(self, sql: str, params: _Params = ()) -> list[tuple[Any, ...]]:
+        return await self._read(lambda conn: conn.execute(sql, params).fetchall())
+
+    async def _exists(self, sql: str, params: _Params = ()) -> bool:
+        return await self._read(lambda conn: conn.execute(sql, params).fetchone() is not None)
+
+    async def _change(self, sql: str, params: _Params = ()) -> int:
+        """Run one writing statement; the number of rows it changed."""
+        return await self._write(lambda conn: conn.execute(sql, params).rowcount)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        for number, script in _migrations():
+            if number > version:
+                # executescript would COMMIT our transaction; run statement by statement.
+                for statement in _split_sql(script):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={number}")
+
+    async def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    async def ping(self) -> None:
+        await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of a migration file (no semicolons inside literals in our migrations)."""
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]

@@ -1,0 +1,236 @@
+"""Posts, the following timeline and stream, Discover's candidates, and reactions."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ...ids import floor_id
+from ..base import PostRecord, StreamItem
+from .engine import Engine
+from .rows import _ABOVE_EVERY_ID, _BELOW_EVERY_ID, _POST_COLUMNS, _json, _post
+
+# A user's circle (base.py): the authors whose posts outside communities they see (themselves
+# and everyone they follow), and the communities they are a member of.
+_AUTHORS = "SELECT followee_id FROM follows WHERE follower_id = :user UNION ALL SELECT :user"
+_COMMUNITIES = "SELECT community_id FROM memberships WHERE user_id = :user"
+
+
+def _circle(columns: str, condition: str) -> str:
+    """The posts of a user's circle meeting ``condition``: one SELECT per kind of source, each
+    served by its partial index (0002_gatherings.sql), whose WHERE the condition must repeat
+    (``deleted_pos IS NULL`` for standing posts)."""
+    return (
+        f"SELECT {columns} FROM posts WHERE community_id IS NULL AND author_id IN ({_AUTHORS}) "
+        f"AND {condition} UNION ALL "
+        f"SELECT {columns} FROM posts WHERE community_id IN ({_COMMUNITIES}) AND {condition}"
+    )
+
+
+_FOLLOWING_TIMELINE = (
+    _circle(_POST_COLUMNS, "deleted_pos IS NULL AND id < :before") + " ORDER BY id DESC LIMIT :limit"
+)
+_FOLLOWING_STREAM = (
+    _circle(f"id AS pos, 0 AS deleted, {_POST_COLUMNS}", "deleted_pos IS NULL AND id > :after")
+    + " UNION ALL "
+    + _circle(f"deleted_pos, 1, {_POST_COLUMNS}", "deleted_pos > :after AND id <= :after")
+    + " ORDER BY pos LIMIT :limit"
+)
+# Discover's candidates: the window's standing originals from outside the circle. An id never
+# sorts before its post's creation millisecond (server.ids), so the id range walks the primary key
+# back from the newest post and stops at the window's start; a community post costs one lookup
+# of its community.
+_DISCOVER = (
+    f"SELECT {_POST_COLUMNS} FROM posts "
+    "WHERE id >= :floor AND created_ms >= :since AND deleted_pos IS NULL "
+    "AND reply_to IS NULL AND repost_of IS NULL "
+    f"AND (community_id IS NULL AND author_id NOT IN ({_AUTHORS}) "
+    f"OR community_id NOT IN ({_COMMUNITIES}) "
+    "AND (SELECT approval_required FROM communities WHERE id = posts.community_id) = 0) "
+    "ORDER BY id DESC LIMIT :limit"
+)
+
+
+class Posts(Engine):
+    """Posts and what is read from them, and the reactions to them."""
+
+    # --- posts -------------------------------------------------------------------------------
+
+    async def create_post(
+        self,
+        *,
+        author_id: str,
+        text: str,
+        emotext: str | None,
+        reply_to: str | None,
+        now_ms: int,
+        community_id: str | None = None,
+        repost_of: str | None = None,
+        quote_of: str | None = None,
+        announcement: bool = False,
+    ) -> PostRecord:
+        def write(conn: sqlite3.Connection) -> PostRecord:
+            post = PostRecord(
+                id=self._ids.new(now_ms),
+                author_id=author_id,
+                text=text,
+                emotext=emotext,
+                reply_to=reply_to,
+                created_ms=now_ms,
+                deleted_pos=None,
+                community_id=community_id,
+                repost_of=repost_of,
+                quote_of=quote_of,
+                announcement=announcement,
+            )
+            conn.execute(
+                f"INSERT INTO posts ({_POST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+                (
+                    post.id,
+                    author_id,
+                    text,
+                    emotext,
+                    reply_to,
+                    now_ms,
+                    community_id,
+                    repost_of,
+                    quote_of,
+                    int(announcement),
+                ),
+            )
+            return post
+
+        return await self._write(write)
+
+    async def get_post(self, post_id: str) -> PostRecord | None:
+        def read(conn: sqlite3.Connection) -> PostRecord | None:
+            row = conn.execute(f"SELECT {_POST_COLUMNS} FROM posts WHERE id = ?", (post_id,)).fetchone()
+            return _post(row) if row else None
+
+        return await self._read(read)
+
+    async def get_posts(self, post_ids: list[str]) -> dict[str, PostRecord]:
+        rows = await self._all(
+            f"SELECT {_POST_COLUMNS} FROM posts WHERE id IN (SELECT value FROM json_each(?))",
+            (_json(post_ids),),
+        )
+        return {row[0]: _post(row) for row in rows}
+
+    async def delete_post(self, post_id: str) -> PostRecord | None:
+        def write(conn: sqlite3.Connection) -> PostRecord | None:
+            row = conn.execute(
+                f"UPDATE posts SET deleted_pos = ? WHERE id = ? AND deleted_pos IS NULL "
+                f"RETURNING {_POST_COLUMNS}",
+                (self._ids.new(), post_id),
+            ).fetchone()
+            return _post(row) if row else None
+
+        return await self._write(write)
+
+    async def posts_by_author_after(self, author_id: str, *, after: str, limit: int) -> list[PostRecord]:
+        rows = await self._all(
+            f"SELECT {_POST_COLUMNS} FROM posts WHERE author_id = ? AND community_id IS NULL "
+            "AND deleted_pos IS NULL AND id > ? ORDER BY id LIMIT ?",
+            (author_id, after, limit),
+        )
+        return [_post(row) for row in rows]
+
+    async def following_timeline(self, user_id: str, *, before: str | None, limit: int) -> list[PostRecord]:
+        rows = await self._all(
+            _FOLLOWING_TIMELINE, {"user": user_id, "before": before or _ABOVE_EVERY_ID, "limit": limit}
+        )
+        return [_post(row) for row in rows]
+
+    async def following_stream_after(self, user_id: str, *, after: str, limit: int) -> list[StreamItem]:
+        rows = await self._all(_FOLLOWING_STREAM, {"user": user_id, "after": after, "limit": limit})
+        return [StreamItem(row[0], _post(row[2:]), bool(row[1])) for row in rows]
+
+    async def find_repost(self, user_id: str, post_id: str) -> PostRecord | None:
+        rows = await self._all(
+            f"SELECT {_POST_COLUMNS} FROM posts WHERE author_id = ? AND repost_of = ? "
+            "AND deleted_pos IS NULL ORDER BY id DESC LIMIT 1",
+            (user_id, post_id),
+        )
+        return _post(rows[0]) if rows else None
+
+    async def replies(self, post_id: str, *, after: str | None, limit: int) -> list[PostRecord]:
+        rows = await self._all(
+            f"SELECT {_POST_COLUMNS} FROM posts WHERE reply_to = ? AND deleted_pos IS NULL AND id > ? "
+            "ORDER BY id LIMIT ?",
+            (post_id, after or _BELOW_EVERY_ID, limit),
+        )
+        return [_post(row) for row in rows]
+
+    async def community_timeline(
+        self, community_id: str, *, before: str | None, limit: int
+    ) -> list[PostRecord]:
+        rows = await self._all(
+            f"SELECT {_POST_COLUMNS} FROM posts WHERE community_id = ? AND deleted_pos IS NULL AND id < ? "
+            "ORDER BY id DESC LIMIT ?",
+            (community_id, before or _ABOVE_EVERY_ID, limit),
+        )
+        return [_post(row) for row in rows]
+
+    async def community_posts_after(self, community_id: str, *, after: str, limit: int) -> list[PostRecord]:
+        rows = await self._all(
+            f"SELECT {_POST_COLUMNS} FROM posts WHERE community_id = ? AND deleted_pos IS NULL AND id > ? "
+            "ORDER BY id LIMIT ?",
+            (community_id, after, limit),
+        )
+        return [_post(row) for row in rows]
+
+    async def discover_candidates(self, user_id: str, *, since_ms: int, limit: int) -> list[PostRecord]:
+        rows = await self._all(
+            _DISCOVER, {"user": user_id, "floor": floor_id(since_ms), "since": since_ms, "limit": limit}
+        )
+        return [_post(row) for row in rows]
+
+    # --- reactions ---------------------------------------------------------------------------
+
+    async def add_reaction(self, post_id: str, user_id: str, emoji: str, now_ms: int) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO reactions (post_id, user_id, emoji, id, created_ms) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (post_id, user_id, emoji, self._ids.new(now_ms), now_ms),
+            )
+            return cursor.rowcount == 1
+
+        return await self._write(write)
+
+    async def remove_reaction(self, post_id: str, user_id: str, emoji: str) -> bool:
+        removed = await self._change(
+            "DELETE FROM reactions WHERE post_id = ? AND user_id = ? AND emoji = ?", (post_id, user_id, emoji)
+        )
+        return removed == 1
+
+    async def reaction_counts(self, post_ids: list[str]) -> dict[str, list[tuple[str, int]]]:
+        rows = await self._all(
+            "SELECT post_id, emoji, count(*), min(created_ms) AS first_ms FROM reactions "
+            "WHERE post_id IN (SELECT value FROM json_each(?)) "
+            "GROUP BY post_id, emoji ORDER BY post_id, first_ms, emoji",
+            (_json(post_ids),),
+        )
+        counts: dict[str, list[tuple[str, int]]] = {}
+        for post_id, emoji, count, _ in rows:
+            counts.setdefault(post_id, []).append((emoji, count))
+        return counts
+
+    async def my_reactions(self, user_id: str, post_ids: list[str]) -> dict[str, list[str]]:
+        rows = await self._all(
+            "SELECT post_id, emoji FROM reactions "
+            "WHERE post_id IN (SELECT value FROM json_each(?)) AND user_id = ? ORDER BY id",
+            (_json(post_ids), user_id),
+        )
+        mine: dict[str, list[str]] = {}
+        for post_id, emoji in rows:
+            mine.setdefault(post_id, []).append(emoji)
+        return mine
+
+    async def reaction_counts_by(self, user_ids: list[str], post_ids: list[str]) -> dict[str, int]:
+        rows = await self._all(
+            "SELECT post_id, count(DISTINCT user_id) FROM reactions "
+            "WHERE post_id IN (SELECT value FROM json_each(?)) "
+            "AND user_id IN (SELECT value FROM json_each(?)) GROUP BY post_id",
+            (_json(post_ids), _json(user_ids)),
+        )
+        return dict(rows)
