@@ -70,6 +70,9 @@ class ErrorCode(enum.StrEnum):
     BLOCKED = "blocked"
     DM_NOT_ALLOWED = "dm_not_allowed"
     CONVERSATION_FULL = "conversation_full"
+    INCIDENT_ACTIVE = "incident_active"
+    NO_INCIDENT = "no_incident"
+    SHED = "shed"
     # Accounts (HTTP).
     INVALID_REQUEST = "invalid_request"
     INVITE_NOT_FOUND = "invite_not_found"
@@ -114,7 +117,8 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     ErrorCode.CANNOT_FOLLOW_SELF: "A user cannot follow themselves.",
     ErrorCode.INVITE_LIMIT: "You already hold the maximum number of unused invites.",
     ErrorCode.INVALID_CURSOR: "The page cursor is not one this server handed out; start again without one.",
-    ErrorCode.NAME_INVALID: "A community name is 1-50 visible characters on one line.",
+    ErrorCode.NAME_INVALID: "A name is visible characters on one line: a community name, group "
+    "title or area 1-50, an incident title 1-100.",
     ErrorCode.ALREADY_MEMBER: "You are already a member of that community (or conversation).",
     ErrorCode.NOT_MEMBER: "You (or the user named) are not a member of that community or conversation.",
     ErrorCode.REQUEST_PENDING: "A join request is already waiting for a moderator's decision.",
@@ -128,6 +132,10 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     "`dm_policy`, or a block).",
     ErrorCode.CONVERSATION_FULL: "A group conversation has at most "
     "`limits.conversation_max_members` members.",
+    ErrorCode.INCIDENT_ACTIVE: "An incident is already active; end it before starting another.",
+    ErrorCode.NO_INCIDENT: "There is no active incident to end.",
+    ErrorCode.SHED: "During an incident the server sheds non-essential work (Discover) to keep "
+    "safety statuses and messages moving; retry after `retry_after_ms`.",
     ErrorCode.INVALID_REQUEST: "The HTTP request body is not the JSON object the endpoint takes.",
     ErrorCode.INVITE_NOT_FOUND: "No invite has that code.",
     ErrorCode.INVITE_USED: "That invite has already been used.",
@@ -160,6 +168,7 @@ class CloseCode(enum.IntEnum):
     AUTH_TIMEOUT = 4004
     SERVER_ERROR = 4005
     RESYNC_REQUIRED = 4006
+    TRY_AGAIN_LATER = 4007
     AUTH_FAILED = 4500
     SESSION_REVOKED = 4501
     BAD_HANDSHAKE = 4502
@@ -184,6 +193,9 @@ CLOSE_MEANINGS: dict[CloseCode, str] = {
     "down, a fault); reconnect with back-off.",
     CloseCode.RESYNC_REQUIRED: "Live delivery between server nodes was interrupted and the server "
     "cannot tell which events this connection missed; reconnect with your cursor to resume.",
+    CloseCode.TRY_AGAIN_LATER: "The node is admitting new connections at a bounded rate (a "
+    "reconnect storm). Reconnect after the delay the reason gives (`retry_after_ms=N`, already "
+    "jittered), with your cursors: nothing is lost by waiting.",
     CloseCode.AUTH_FAILED: "The token (or cookie) is unknown, expired or revoked, or a cookie "
     "was sent from a foreign Origin. Log in again.",
     CloseCode.SESSION_REVOKED: "The session was revoked while connected (log-out, password change).",

@@ -75,7 +75,20 @@ NotificationKind = Literal[
     "announcement",
     "join_request",
     "join_approved",
+    "safety",
 ]
+#: Online: at least one live connection and activity within ``limits.idle_after_ms``; idle:
+#: connected but inactive; offline: no connection for longer than the grace period.
+PresenceState = Literal["online", "idle", "offline"]
+#: Who sees a user's presence and last-seen time: their friends (mutual follows), or nobody.
+PresenceVisibility = Literal["friends", "nobody"]
+SafetyState = Literal["safe", "need_help", "evacuating"]
+#: Who a safety status is for: friends (mutual follows), followers (friends included), or
+#: everyone (pushed to followers, readable by anyone).
+SafetyAudience = Literal["friends", "followers", "everyone"]
+#: A coarse area in words ("Sendai, Aoba ward"), never coordinates.
+Area = Annotated[str, msgspec.Meta(min_length=1, max_length=400)]
+IncidentTitle = Annotated[str, msgspec.Meta(min_length=1, max_length=800)]
 
 
 class _Model(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=False):
@@ -189,6 +202,11 @@ class Limits(_Model):
     #: ``dm.typing`` is forwarded at most once per conversation and member in this interval.
     typing_interval_ms: int
     community_max_tags: int
+    #: A connected user with no activity (any request but ``heartbeat``) for this long is idle.
+    idle_after_ms: int
+    #: A user whose last connection closed is offline after this grace period, so a quick
+    #: reconnect does not flap.
+    offline_grace_ms: int
 
 
 class Community(_Model):
@@ -273,6 +291,50 @@ class Notification(_Model):
 
 class UserSettings(_Model):
     dm_policy: DmPolicy
+    presence_visibility: PresenceVisibility
+
+
+class Presence(_Model):
+    """A user's presence as the requesting user may see it."""
+
+    user_id: Id
+    state: PresenceState
+    #: The user's last activity, to the minute (written behind); null if never seen.
+    last_seen_at: Timestamp | None
+
+
+class SafetyStatus(_Model):
+    """One safety report of a user ("I am safe", "I need help", "we are evacuating")."""
+
+    id: Id
+    user: User
+    state: SafetyState
+    #: At most 149 user-perceived characters, like a post; may be empty.
+    note: str
+    area: str | None
+    audience: SafetyAudience
+    created_at: Timestamp
+
+
+class BoardEntry(_Model):
+    """A friend on the safety board."""
+
+    user: User
+    #: Their latest safety status you may see, or null if they have given none.
+    status: SafetyStatus | None
+    #: Null if they hide their presence (``presence_visibility`` "nobody").
+    presence: Presence | None
+
+
+class Incident(_Model):
+    """A disaster or emergency an operator declared: clients show a banner while it lasts."""
+
+    id: Id
+    title: str
+    area: str | None
+    started_at: Timestamp
+    #: Null while it is active.
+    ended_at: Timestamp | None
 
 
 # --- client → server -------------------------------------------------------------------------
@@ -554,6 +616,52 @@ class SettingsUpdate(Request, tag="settings.update"):
     """Change the settings given; the others stay."""
 
     dm_policy: DmPolicy | None = None
+    presence_visibility: PresenceVisibility | None = None
+
+
+class PresenceGet(Request, tag="presence.get"):
+    """The presence of these users, those you may see (friends who show it); others are left
+    out of the answer."""
+
+    user_ids: UserIds
+
+
+class SafetySet(Request, tag="safety.set"):
+    """Say how you are. Stored with its history, and pushed at once to the audience's live
+    connections (``safety.status``) and inboxes (a ``safety`` notification)."""
+
+    state: SafetyState
+    note: Annotated[str, msgspec.Meta(max_length=4096)] = ""
+    area: Area | None = None
+    audience: SafetyAudience = "friends"
+
+
+class SafetyBoard(Request, tag="safety.board"):
+    """Your friends, those who need help first, then those unheard from longest: each with their
+    latest status, presence and last-seen time."""
+
+    limit: PageLimit = 50
+    cursor: PageCursor | None = None
+
+
+class SafetyHistory(Request, tag="safety.history"):
+    """A user's statuses you may see, newest first."""
+
+    user_id: Id
+    limit: PageLimit = 20
+    before: Id | None = None
+
+
+class IncidentStart(Request, tag="incident.start"):
+    """Operators only: declare an incident (one at a time). Every connected client receives
+    ``incident.started``; ``ready`` carries it while it lasts."""
+
+    title: IncidentTitle
+    area: Area | None = None
+
+
+class IncidentEnd(Request, tag="incident.end"):
+    """Operators only: end the active incident."""
 
 
 class NotificationList(Request, tag="notification.list"):
@@ -689,6 +797,12 @@ REQUEST_TYPES: tuple[type[Request], ...] = (
     MuteRemove,
     MuteList,
     ReportCreate,
+    PresenceGet,
+    SafetySet,
+    SafetyBoard,
+    SafetyHistory,
+    IncidentStart,
+    IncidentEnd,
 )
 CLIENT_FRAME_TYPES: tuple[type[ClientFrame], ...] = (Auth, *REQUEST_TYPES)
 
@@ -822,6 +936,28 @@ class ReportResult(_Model):
     report_id: Id
 
 
+class PresenceResult(_Model):
+    presences: list[Presence]
+
+
+class SafetyResult(_Model):
+    status: SafetyStatus
+
+
+class BoardPage(_Model):
+    entries: list[BoardEntry]
+    next: str | None
+
+
+class SafetyPage(_Model):
+    statuses: list[SafetyStatus]
+    next: Id | None
+
+
+class IncidentResult(_Model):
+    incident: Incident
+
+
 RESULT_TYPES: dict[type[Request], type[_Model]] = {
     Heartbeat: HeartbeatResult,
     PostCreate: PostResult,
@@ -875,6 +1011,12 @@ RESULT_TYPES: dict[type[Request], type[_Model]] = {
     MuteRemove: ProfileResult,
     MuteList: UserList,
     ReportCreate: ReportResult,
+    PresenceGet: PresenceResult,
+    SafetySet: SafetyResult,
+    SafetyBoard: BoardPage,
+    SafetyHistory: SafetyPage,
+    IncidentStart: IncidentResult,
+    IncidentEnd: IncidentResult,
 }
 
 
@@ -912,6 +1054,8 @@ class Ready(ServerFrame, tag="ready"):
     recovered: bool
     replayed: int
     reload: list[str]
+    #: The active incident, or null.
+    incident: Incident | None
 
 
 class Ok(ServerFrame, tag="ok"):
@@ -1031,6 +1175,32 @@ class UnfollowEvent(EventData):
     followee: User
 
 
+class PresenceEvent(EventData):
+    """A friend's presence changed (coalesced: a burst of changes arrives as the last one)."""
+
+    TYPE = "presence"
+    presence: Presence
+
+
+class SafetyStatusEvent(EventData):
+    """Someone in whose audience you are said how they are. A priority event."""
+
+    TYPE = "safety.status"
+    status: SafetyStatus
+
+
+class IncidentStarted(EventData):
+    """Sent to every connected client."""
+
+    TYPE = "incident.started"
+    incident: Incident
+
+
+class IncidentEnded(EventData):
+    TYPE = "incident.ended"
+    incident: Incident
+
+
 EVENT_TYPES: tuple[type[EventData], ...] = (
     PostCreated,
     PostDeleted,
@@ -1042,5 +1212,9 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     DmTypingEvent,
     DmReadEvent,
     NotificationEvent,
+    PresenceEvent,
+    SafetyStatusEvent,
+    IncidentStarted,
+    IncidentEnded,
 )
 STREAMS: tuple[str, ...] = ("following", "direct", "notifications")

@@ -17,7 +17,7 @@ from protocol.codec import format_timestamp
 
 from .config import Settings
 from .store import open_storage
-from .store.base import Storage
+from .store.base import IncidentRecord, Storage
 
 REPORTS_LIMIT = 100
 
@@ -41,9 +41,19 @@ def add_commands(
     reports.add_argument("--resolve", metavar="REPORT_ID", help="mark a report resolved")
     reports.add_argument("--json", action="store_true", help="one JSON object per line")
     data_option(reports)
+    incident = admin_commands.add_parser(
+        "incident", help="declare or end an incident: every connected client shows its banner"
+    )
+    steps = incident.add_subparsers(dest="incident_command", metavar="start|end|show", required=True)
+    start = steps.add_parser("start", help="start an incident (one at a time)")
+    start.add_argument("--title", required=True, help="what happened, in a line")
+    start.add_argument("--area", help="where, in words")
+    data_option(start)
+    data_option(steps.add_parser("end", help="end the active incident"))
+    data_option(steps.add_parser("show", help="print the active incident, if any"))
 
 
-COMMANDS = ("certify", "verify", "reports")
+COMMANDS = ("certify", "verify", "reports", "incident")
 
 
 async def run(settings: Settings, args: argparse.Namespace, now_ms: Callable[[], int]) -> int:
@@ -53,6 +63,7 @@ async def run(settings: Settings, args: argparse.Namespace, now_ms: Callable[[],
             "certify": _certify,
             "verify": _verify,
             "reports": _reports,
+            "incident": _incident,
         }[args.admin_command]
         return await command(store, args, now_ms)
     finally:
@@ -107,3 +118,40 @@ async def _reports(store: Storage, args: argparse.Namespace, now_ms: Callable[[]
                 f"{report.id}  {row['created_at']}  {state}  @{row['reporter']} reports {what}: {report.reason!r}"
             )
     return 0
+
+
+async def _incident(store: Storage, args: argparse.Namespace, now_ms: Callable[[], int]) -> int:
+    """Running servers notice within seconds (each node polls storage for incidents)."""
+    from protocol.errors import ProtocolError
+
+    from .domain import rules
+
+    if args.incident_command == "show":
+        active = await store.active_incident()
+        print(_describe(active) if active else "no active incident")
+        return 0
+    if args.incident_command == "end":
+        ended = await store.end_incident(now_ms())
+        if ended is None:
+            print("tsudoi: there is no active incident", file=sys.stderr)
+            return 1
+        print(f"ended: {_describe(ended)}")
+        return 0
+    try:
+        title = rules.incident_title(args.title)
+        area = rules.area(args.area) if args.area else None
+    except ProtocolError as exc:
+        print(f"tsudoi: {exc.message}", file=sys.stderr)
+        return 2
+    started = await store.start_incident(title=title, area=area, started_by=None, now_ms=now_ms())
+    if started is None:
+        print("tsudoi: an incident is already active (end it first)", file=sys.stderr)
+        return 1
+    print(f"started: {_describe(started)}")
+    return 0
+
+
+def _describe(incident: IncidentRecord) -> str:
+    where = f" ({incident.area})" if incident.area else ""
+    ended = f", ended {format_timestamp(incident.ended_ms)}" if incident.ended_ms else ""
+    return f"{incident.id} {incident.title}{where}, started {format_timestamp(incident.started_ms)}{ended}"

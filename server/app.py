@@ -32,6 +32,7 @@ from .gateway.hub import Hub
 from .http import WEB_ROOT, HttpApi
 from .metrics import Metrics
 from .passwords import Passwords
+from .presence import open_presence
 from .publisher import Publisher
 from .store import open_storage
 
@@ -61,7 +62,8 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
         bus = await open_bus(settings, metrics)
         passwords = Passwords(settings.argon2_profile)
         publisher = Publisher(bus, metrics)
-        domain = Domain.build(store, publisher, passwords, settings, now_ms)
+        presence_store = await open_presence(settings)
+        domain = Domain.build(store, publisher, passwords, settings, now_ms, presence_store)
         accounts, social = domain.accounts, domain.social
         hub = Hub(bus, metrics=metrics)
         gateway = Gateway(domain=domain, hub=hub, settings=settings, clock=now_ms, metrics=metrics)
@@ -72,6 +74,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
             bus_healthy=lambda: bus.healthy,
         )
         await hub.listen_cluster(gateway.cluster_notice)
+        await gateway.start()
         api = HttpApi(
             accounts=accounts,
             social=social,
@@ -89,6 +92,8 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
             yield
         finally:
             await drain(app)
+            await gateway.stop()
+            await presence_store.close()
             await bus.close()
             await store.close()
             passwords.close()

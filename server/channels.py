@@ -22,25 +22,30 @@ import orjson
 CONTROL_PREFIX = "ctl:"
 #: Every node listens here, whatever its connections: cluster-wide notices (see Resync).
 CLUSTER = "cluster"
-#: A bus message is the event's stream position and the id of the user who caused it (26 bytes
-#: each, or dashes for none) followed by the event tail, so a node learns both without parsing
-#: the JSON: the position for resuming, the origin for leaving out users a recipient hides.
+#: A bus message is a flag byte (``P`` for a priority event, ``-`` for an ordinary one), the
+#: event's stream position and the id of the user who caused it (26 bytes each, or dashes for
+#: none), then the event tail: a node learns all three without parsing the JSON — the priority
+#: for the send queue's lane, the position for resuming, the origin for leaving out users a
+#: recipient hides.
 POS_WIDTH = 26
 _NONE = b"-" * POS_WIDTH
-_HEAD = 2 * POS_WIDTH
+_HEAD = 1 + 2 * POS_WIDTH
+_PRIORITY = ord("P")
 
 
-def envelope(tail: bytes, pos: str | None, origin: str | None = None) -> bytes:
-    return (pos.encode() if pos else _NONE) + (origin.encode() if origin else _NONE) + tail
+def envelope(tail: bytes, pos: str | None, origin: str | None = None, *, priority: bool = False) -> bytes:
+    flag = b"P" if priority else b"-"
+    return flag + (pos.encode() if pos else _NONE) + (origin.encode() if origin else _NONE) + tail
 
 
-def open_envelope(payload: bytes) -> tuple[bytes, str | None, str | None]:
-    """(tail, position, origin)."""
-    pos, origin = payload[:POS_WIDTH], payload[POS_WIDTH:_HEAD]
+def open_envelope(payload: bytes) -> tuple[bytes, str | None, str | None, bool]:
+    """(tail, position, origin, priority)."""
+    pos, origin = payload[1 : 1 + POS_WIDTH], payload[1 + POS_WIDTH : _HEAD]
     return (
         payload[_HEAD:],
         None if pos == _NONE else pos.decode(),
         None if origin == _NONE else origin.decode(),
+        payload[0] == _PRIORITY,
     )
 
 

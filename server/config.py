@@ -80,6 +80,17 @@ class Settings:
     #: Direct messages (and conversations opened) per user: a chat pace, faster than posts.
     message_burst: int = 20
     message_refill_ms: int = 1_000
+    #: Presence: idle after this long without activity; offline this long after the last
+    #: connection closes; a node's presence work runs every tick; a connection it stops
+    #: refreshing (its node died) expires after the TTL.
+    idle_after_ms: int = 5 * 60_000
+    offline_grace_ms: int = 20_000
+    presence_tick_ms: int = 2_000
+    presence_ttl_ms: int = 60_000
+    #: Admission control: new connections per node, a burst then one per interval; beyond it a
+    #: connection is closed with 4007 and a jittered retry hint (reconnect storms).
+    admission_burst: int = 500
+    admission_refill_ms: int = 2
     #: Failed log-ins (or wrong old passwords) per account *from one address*, and from all
     #: addresses together: the first brakes a guesser, the second a botnet, and neither lets one
     #: stranger lock the owner out.

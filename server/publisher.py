@@ -21,11 +21,18 @@ class Publisher:
         self._published = metrics.events_published if metrics is not None else None
 
     def event(
-        self, to: Iterable[str], data: EventData, pos: str | None = None, *, origin: str | None = None
+        self,
+        to: Iterable[str],
+        data: EventData,
+        pos: str | None = None,
+        *,
+        origin: str | None = None,
+        priority: bool = False,
     ) -> None:
         """Publish one event to channels. ``origin`` is the user who caused it: connections
-        hiding that user (mutes, blocks) do not receive it."""
-        payload = channels.envelope(event_tail(data, pos), pos, origin)
+        hiding that user (mutes, blocks) do not receive it. A ``priority`` event overtakes
+        ordinary ones in a connection's send queue during an incident."""
+        payload = channels.envelope(event_tail(data, pos), pos, origin, priority=priority)
         count = 0
         for channel in to:
             self._bus.publish(channel, payload)

@@ -96,6 +96,42 @@ async def test_communities_direct_messages_and_mutes_work_across_nodes(
     assert [e for e in await member_on_b.events_now() if e["type"] == "post.created"] == []
 
 
+async def test_safety_status_and_presence_cross_nodes_and_a_killed_nodes_users_go_offline(
+    redis_server: RedisProcess,
+    start_node: Callable[..., ServerProcess],
+    users_of: Callable[[ServerProcess], Users],
+) -> None:
+    fast = {
+        "TSUDOI_PRESENCE_TICK_MS": "100",
+        "TSUDOI_PRESENCE_TTL_MS": "1500",
+        "TSUDOI_OFFLINE_GRACE_MS": "500",
+    }
+    a, b = start_node(redis_server, **fast), start_node(redis_server, **fast)
+    users = users_of(a)
+    aya, ben = await users.new("aya"), await users.new("ben")
+    await users.friends(aya, ben)
+    ben_on_b = await Client.login(b, ben.token)
+    aya_on_a = await Client.login(a, aya.token)
+    online = await ben_on_b.next_event("presence", timeout=5)
+    assert online["data"]["presence"]["state"] == "online"
+
+    status = (await aya_on_a.call("safety.set", state="need_help", note="助けて"))["status"]
+    event = await ben_on_b.next_event("safety.status")
+    assert event["data"]["status"] == status
+    board = (await ben_on_b.call("safety.board"))["entries"]
+    assert board[0]["user"]["id"] == aya.id and board[0]["status"]["state"] == "need_help"
+
+    # Node A dies without a word: its connections stop being refreshed, node B reaps them, and
+    # aya's friends are told she is offline.
+    a.stop(signal.SIGKILL)
+    offline = await ben_on_b.next_event("presence", timeout=10)
+    assert offline["data"]["presence"] == {
+        **offline["data"]["presence"],
+        "user_id": aya.id,
+        "state": "offline",
+    }
+
+
 async def test_clients_of_a_killed_node_resume_on_another_with_nothing_lost_or_repeated(
     redis_server: RedisProcess,
     start_node: Callable[..., ServerProcess],
@@ -262,4 +298,4 @@ def test_doctor_checks_mongodb(start_server: Callable[..., ServerProcess], mongo
     result = tsudoi("doctor", env=mongo)
     storage = next(line for line in result.stdout.splitlines() if line.startswith("storage"))
     assert result.returncode == 0, result.stdout
-    assert "ok" in storage and "schema 2" in storage
+    assert "ok" in storage and "schema 3" in storage

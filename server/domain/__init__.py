@@ -14,13 +14,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..config import Settings
     from ..passwords import Passwords
+    from ..presence.base import PresenceStore
     from ..publisher import Publisher
     from ..store.base import Storage
     from .accounts import Accounts
     from .communities import Communities
     from .direct import Direct
     from .notices import Notices
+    from .presence import PresenceService
     from .relations import Relations
+    from .safety import Incidents, Safety
     from .social import Social
     from .streams import Streams
 
@@ -35,6 +38,9 @@ class Domain:
     notices: Notices
     relations: Relations
     streams: Streams
+    presence: PresenceService
+    safety: Safety
+    incidents: Incidents
 
     @classmethod
     def build(
@@ -44,15 +50,25 @@ class Domain:
         passwords: Passwords,
         settings: Settings,
         clock: Callable[[], int],
+        presence_store: PresenceStore,
     ) -> Domain:
         from .accounts import Accounts
         from .communities import Communities
         from .direct import Direct
         from .notices import Notices
+        from .presence import PresenceService, PresenceTiming
         from .relations import Relations
+        from .safety import Incidents, Safety
         from .social import Social
         from .streams import Streams
 
+        timing = PresenceTiming(
+            idle_after_ms=settings.idle_after_ms,
+            offline_grace_ms=settings.offline_grace_ms,
+            tick_ms=settings.presence_tick_ms,
+            ttl_ms=settings.presence_ttl_ms,
+        )
+        presence = PresenceService(store, presence_store, publisher, timing, clock)
         notices = Notices(store, publisher, clock)
         social = Social(store, publisher, notices, clock)
         direct = Direct(store, publisher, clock)
@@ -65,4 +81,7 @@ class Domain:
             notices=notices,
             relations=Relations(store, publisher, social, clock),
             streams=Streams(store, social, direct, notices),
+            presence=presence,
+            safety=Safety(store, publisher, notices, presence, clock),
+            incidents=Incidents(store, clock),
         )

@@ -168,12 +168,22 @@ class Direct:
     # --- settings --------------------------------------------------------------------------------
 
     async def settings(self, user: UserRecord) -> SettingsResult:
-        return SettingsResult(settings=UserSettings(dm_policy=user.dm_policy))  # type: ignore[arg-type]
+        return SettingsResult(
+            settings=UserSettings(dm_policy=user.dm_policy, presence_visibility=user.presence_visibility)  # type: ignore[arg-type]
+        )
 
-    async def update_settings(self, user: UserRecord, dm_policy: str | None) -> SettingsResult:
+    async def update_settings(
+        self, user: UserRecord, dm_policy: str | None, presence_visibility: str | None
+    ) -> SettingsResult:
         if dm_policy is not None:
             await self._store.set_dm_policy(user.id, dm_policy)
-        return SettingsResult(settings=UserSettings(dm_policy=dm_policy or user.dm_policy))  # type: ignore[arg-type]
+        if presence_visibility is not None:
+            await self._store.set_presence_visibility(user.id, presence_visibility)
+        settings = UserSettings(
+            dm_policy=dm_policy or user.dm_policy,  # type: ignore[arg-type]
+            presence_visibility=presence_visibility or user.presence_visibility,  # type: ignore[arg-type]
+        )
+        return SettingsResult(settings=settings)
 
     # --- helpers ----------------------------------------------------------------------------------
 

@@ -174,3 +174,30 @@ def page_offset(cursor: str | None) -> int:
 
 def page_cursor(offset: int) -> str:
     return f"o{offset}"
+
+
+SAFETY_NOTE_MAX_CLUSTERS = POST_MAX_CLUSTERS
+INCIDENT_TITLE_MAX_CLUSTERS = 100
+
+
+def safety_note(text: str) -> str:
+    """A safety status's note: empty, or at most 149 user-perceived characters like a post."""
+    text = normalize(text).strip()
+    if not text:
+        return ""
+    return post_text(text, "$.note")
+
+
+def area(text: str) -> str:
+    """A coarse area in words: 1-50 visible characters on one line, like a name."""
+    return community_name(text, "$.area")
+
+
+def incident_title(text: str) -> str:
+    text = normalize(text).strip()
+    problem = check_text(text, INCIDENT_TITLE_MAX_CLUSTERS, DISPLAY_NAME_MAX_CODE_POINTS * 2)
+    if problem is not None or "\n" in text:
+        raise ProtocolError(
+            ErrorCode.NAME_INVALID, "an incident title is 1-100 characters on one line", path="$.title"
+        )
+    return text

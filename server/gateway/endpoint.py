@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable, Collection, Coroutine
 from typing import Any
 
@@ -55,6 +56,14 @@ SESSION_COOKIE = "tsudoi_session"
 #: much before the outage began, so an item stamped by a node running behind is not skipped.
 CLOCK_SKEW_MS = 5_000
 RESYNC_CONCURRENCY = 16
+#: Presence work is not essential in a disaster: its ticks are this many times longer then.
+INCIDENT_PRESENCE_SLOWDOWN = 5
+#: Discover is shed during an incident; clients are told to come back after this long.
+SHED_RETRY_MS = 60_000
+#: The least a refused connection is told to wait (then jittered up to twice as long).
+ADMISSION_RETRY_MS = 1_000
+#: The cluster message that asks every node to look for an incident started or ended.
+INCIDENT_NUDGE = b"incident"
 
 
 class Gateway:
@@ -88,6 +97,7 @@ class Gateway:
             m.CommunityCreate: (post_limiter, "creating communities too fast"),
             m.DmSend: (message_limiter, "sending messages too fast"),
             m.DmOpen: (message_limiter, "opening conversations too fast"),
+            m.SafetySet: (post_limiter, "setting your status too fast"),
         }
         self._hello = encode(
             m.Hello(
@@ -108,6 +118,28 @@ class Gateway:
         self._resync_slots = asyncio.Semaphore(RESYNC_CONCURRENCY)
         self.node_id = self._ids.new()
         hub.set_control_handler(self._control)
+        #: New connections per node (reconnect storms): beyond the budget, close 4007 to retry.
+        self._admission = RateLimiter(settings.admission_burst, settings.admission_refill_ms)
+        #: During an incident: Discover answers from these per-user pages (or ``shed``).
+        self._incident_active = False
+        domain.incidents.on_change = self._incident_changed
+
+    async def start(self) -> None:
+        """Start the node's background work: presence ticks and watching for incidents."""
+        self._domain.presence.start()
+        await self._domain.incidents.start_watching(self._hub.deliver_all, self._nudge_incident)
+
+    async def stop(self) -> None:
+        await self._domain.incidents.stop()
+        await self._domain.presence.stop()
+
+    def _incident_changed(self, incident: m.Incident | None) -> None:
+        """Disaster mode: presence ticks widen and non-essential work is shed while it lasts."""
+        self._incident_active = incident is not None
+        self._domain.presence.slowdown = INCIDENT_PRESENCE_SLOWDOWN if incident else 1
+
+    def _nudge_incident(self) -> None:
+        self._hub.publish_cluster(INCIDENT_NUDGE)
 
     # --- the connection -----------------------------------------------------------------------
 
@@ -118,6 +150,14 @@ class Gateway:
             self._metrics.handshake_failed(CloseCode.UNSUPPORTED_PROTOCOL)
             return
         await websocket.accept(subprotocol=PROTOCOL_NAME)
+        wait = self._admission.hit(None)
+        if wait:
+            # A storm: this node admits connections at a bounded rate. The hint is jittered so
+            # the refused do not all return at the same instant; they resume by cursor.
+            retry = wait + random.randint(ADMISSION_RETRY_MS, 2 * ADMISSION_RETRY_MS + wait)
+            await websocket.close(CloseCode.TRY_AGAIN_LATER, f"retry_after_ms={retry}")
+            self._metrics.handshake_failed(CloseCode.TRY_AGAIN_LATER)
+            return
         conn = Connection(
             websocket,
             connection_id=self._ids.new(),
@@ -148,6 +188,8 @@ class Gateway:
             if context is None and conn.close_code is not None:
                 self._metrics.handshake_failed(conn.close_code)
             self._hub.detach(conn)
+            if context is not None:
+                await self._gone(context)
             if conn.close_requested:
                 # Let the writer send the close frame, but never wait long for a dead peer.
                 await asyncio.wait([writer], timeout=2)
@@ -209,11 +251,22 @@ class Gateway:
             recovered=resume.recovered,
             replayed=len(resume.tails),
             reload=resume.reload,
+            incident=self._domain.incidents.active,
         )
         conn.send_frame(encode(ready))
         conn.replay(resume.tails, resume.positions)
         conn.release()
+        try:
+            await self._domain.presence.opened(user.id, conn.id)
+        except Exception:  # presence is soft state: never refuse a connection over it
+            log.exception("presence of connection %s not registered", conn.id)
         return Context(conn, user)
+
+    async def _gone(self, context: Context) -> None:
+        try:
+            await self._domain.presence.closed(context.user.id, context.conn.id)
+        except Exception:  # presence is soft state: its own tick repairs what this misses
+            log.exception("presence of connection %s not updated", context.conn.id)
 
     async def _channels(self, user_id: str) -> set[str]:
         """Every channel a connection of the user listens to, as storage says now."""
@@ -261,9 +314,12 @@ class Gateway:
                 raise ProtocolError(ErrorCode.INVALID_FRAME)
             request_id = frame.id
             if not isinstance(frame, m.Heartbeat):
+                self._domain.presence.touch(context.user.id)
                 # The user as stored now: operators verify people and users change settings
                 # while connected, and every payload must show it.
                 context.user = await self._domain.store.get_user(context.user.id) or context.user
+                if self._incident_active and isinstance(frame, m.TimelineDiscover):
+                    raise ProtocolError(ErrorCode.SHED, retry_after_ms=SHED_RETRY_MS)
             limiter = self._limiters.get(type(frame))
             if limiter is not None:
                 wait = limiter[0].hit(context.user.id)
@@ -350,6 +406,9 @@ class Gateway:
         self._resync_all(since_ms)
 
     def cluster_notice(self, payload: bytes) -> None:
+        if payload == INCIDENT_NUDGE:
+            self._spawn(self._domain.incidents.check())
+            return
         try:
             notice = channels.decode_resync(payload)
         except (msgspec.ValidationError, ValueError):
@@ -430,4 +489,6 @@ def limits(settings: Settings) -> m.Limits:
         reaction_emoji=list(REACTION_EMOJI),
         typing_interval_ms=TYPING_INTERVAL_MS,
         community_max_tags=COMMUNITY_MAX_TAGS,
+        idle_after_ms=settings.idle_after_ms,
+        offline_grace_ms=settings.offline_grace_ms,
     )

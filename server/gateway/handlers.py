@@ -86,6 +86,11 @@ def handlers(d: Domain, heartbeat: Handler) -> dict[type[m.Request], Handler]:
     async def mute_remove(c: Context, f: m.MuteRemove) -> m.ProfileResult:
         return m.ProfileResult(user=await relations.unmute(c.user, f.user_id))
 
+    async def presence_get(c: Context, f: m.PresenceGet) -> m.PresenceResult:
+        users = await d.store.get_users(list(dict.fromkeys(f.user_ids)))
+        visible = await d.presence.visible(c.user, list(users.values()))
+        return m.PresenceResult(presences=[visible[i] for i in dict.fromkeys(f.user_ids) if i in visible])
+
     table: dict[type[m.Request], Handler] = {
         m.Heartbeat: heartbeat,
         # posts and timelines
@@ -136,7 +141,7 @@ def handlers(d: Domain, heartbeat: Handler) -> dict[type[m.Request], Handler]:
         m.DmAdd: lambda c, f: direct.add(c.user, f.conversation_id, f.user_ids),
         m.DmRemove: lambda c, f: direct.remove(c.user, f.conversation_id, f.user_id),
         m.SettingsGet: lambda c, f: direct.settings(c.user),
-        m.SettingsUpdate: lambda c, f: direct.update_settings(c.user, f.dm_policy),
+        m.SettingsUpdate: lambda c, f: direct.update_settings(c.user, f.dm_policy, f.presence_visibility),
         # notifications
         m.NotificationList: lambda c, f: notices.page(c.user, f.before, f.limit),
         m.NotificationRead: lambda c, f: notices.read(c.user, f.notification_id),
@@ -149,5 +154,12 @@ def handlers(d: Domain, heartbeat: Handler) -> dict[type[m.Request], Handler]:
         m.MuteRemove: mute_remove,
         m.MuteList: lambda c, f: relations.muted(c.user),
         m.ReportCreate: lambda c, f: relations.report(c.user, f.post_id, f.user_id, f.reason),
+        # presence, safety, incidents
+        m.PresenceGet: presence_get,
+        m.SafetySet: lambda c, f: d.safety.set(c.user, f.state, f.note, f.area, f.audience),
+        m.SafetyBoard: lambda c, f: d.safety.board(c.user, f.cursor, f.limit),
+        m.SafetyHistory: lambda c, f: d.safety.history(c.user, f.user_id, f.before, f.limit),
+        m.IncidentStart: lambda c, f: d.incidents.start(c.user, f.title, f.area),
+        m.IncidentEnd: lambda c, f: d.incidents.end(c.user),
     }
     return table

@@ -201,7 +201,7 @@ class Hub:
         members = self._members.get(channel)
         if members:
             started = time.perf_counter()
-            tail, pos, origin = channels.open_envelope(payload)
+            tail, pos, origin, _priority = channels.open_envelope(payload)
             hiders = self._hiders.get(origin) if origin is not None else None
             if hiders:
                 members = members - hiders
@@ -213,6 +213,16 @@ class Hub:
             # and sample the latency on the connection the loop reached last.
             self.events_delivered += len(members)
             conn.probe(tail, started)
+
+    def deliver_all(self, payload: bytes) -> None:
+        """Hand one event envelope to every connection on this node (incidents)."""
+        tail, pos, _, _ = channels.open_envelope(payload)
+        count = 0
+        for conns in self._by_user.values():
+            for conn in conns:
+                conn.push_event(tail, pos)
+                count += 1
+        self.events_delivered += count
 
     def publish_cluster(self, payload: bytes) -> None:
         self._bus.publish(channels.CLUSTER, payload)

@@ -41,6 +41,7 @@ __all__ = [
     "ConversationMemberRecord",
     "ConversationRecord",
     "HandleTaken",
+    "IncidentRecord",
     "InviteExpired",
     "InviteLimitReached",
     "InviteNotFound",
@@ -55,6 +56,7 @@ __all__ = [
     "NotificationRecord",
     "PostRecord",
     "ReportRecord",
+    "SafetyRecord",
     "SessionRecord",
     "Storage",
     "StorageError",
@@ -79,6 +81,10 @@ class UserRecord:
     #: Who may start a conversation with the user: "everyone", "following" (people the user
     #: follows) or "nobody". New users have "everyone".
     dm_policy: str = "everyone"
+    #: Who sees the user's presence and last-seen time: "friends" (mutual follows) or "nobody".
+    presence_visibility: str = "friends"
+    #: The user's last activity, to the minute (written behind, see ``record_last_seen``).
+    last_seen_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +253,29 @@ class ReportRecord:
     resolved_ms: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class SafetyRecord:
+    id: str
+    user_id: str
+    #: "safe", "need_help" or "evacuating".
+    state: str
+    note: str
+    area: str | None
+    #: "friends", "followers" or "everyone".
+    audience: str
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRecord:
+    id: str
+    title: str
+    area: str | None
+    started_by: str | None
+    started_ms: int
+    ended_ms: int | None
+
+
 class StorageError(Exception):
     """Base of everything the storage port raises."""
 
@@ -329,6 +358,12 @@ class Storage(Protocol):
 
     async def set_dm_policy(self, user_id: str, policy: str) -> None: ...
 
+    async def set_presence_visibility(self, user_id: str, visibility: str) -> None: ...
+
+    async def record_last_seen(self, seen: dict[str, int]) -> None:
+        """Raise each user's ``last_seen_ms`` to the time given (never lower it), all in one
+        write: presence calls it behind, at most once a minute per user."""
+
     # --- sessions ----------------------------------------------------------------------------
 
     async def create_session(
@@ -360,6 +395,12 @@ class Storage(Protocol):
 
     async def follow_counts(self, user_id: str) -> tuple[int, int]:
         """(followers, following)."""
+
+    async def friend_ids(self, user_id: str) -> list[str]:
+        """Users who follow the user and whom the user follows (mutual follows), any order."""
+
+    async def follower_ids(self, user_id: str) -> list[str]:
+        """Everyone who follows the user, any order."""
 
     # --- posts -------------------------------------------------------------------------------
 
@@ -642,6 +683,32 @@ class Storage(Protocol):
     async def hidden_ids(self, user_id: str) -> set[str]:
         """Users whose posts and actions the user must not see: those the user mutes or
         blocks, and those who block the user."""
+
+    # --- safety and incidents ----------------------------------------------------------------
+
+    async def add_safety_status(
+        self, *, user_id: str, state: str, note: str, area: str | None, audience: str, now_ms: int
+    ) -> SafetyRecord: ...
+
+    async def latest_safety(self, user_ids: list[str]) -> dict[str, SafetyRecord]:
+        """Per user with any: their newest safety status (of any audience)."""
+
+    async def safety_history(
+        self, user_id: str, *, audiences: tuple[str, ...], before: str | None, limit: int
+    ) -> list[SafetyRecord]:
+        """The user's statuses for one of ``audiences``, newest first, ids < ``before``."""
+
+    async def start_incident(
+        self, *, title: str, area: str | None, started_by: str | None, now_ms: int
+    ) -> IncidentRecord | None:
+        """Start an incident; None (and no change) if one is active. Concurrent calls start one."""
+
+    async def end_incident(self, now_ms: int) -> IncidentRecord | None:
+        """End the active incident and return it; None if there was none."""
+
+    async def active_incident(self) -> IncidentRecord | None: ...
+
+    async def get_incident(self, incident_id: str) -> IncidentRecord | None: ...
 
     async def create_report(
         self, *, reporter_id: str, post_id: str | None, user_id: str | None, reason: str, now_ms: int

@@ -234,6 +234,19 @@ class Users:
         root: Account = self.server.root
         return root
 
+    async def operator(self) -> Account:
+        """The server's first account, an operator (it signed up through the bootstrap invite)."""
+        return await self._root()
+
+    async def friends(self, a: Account, b: Account) -> None:
+        """Make ``a`` and ``b`` follow each other (friends, in Tsudoi's words)."""
+        for one, other in ((a, b), (b, a)):
+            client = await Client.login(self.server, one.token)
+            try:
+                await client.call("follow", user_id=other.id)
+            finally:
+                await client.close()
+
     async def invite(self, by: Account | None = None) -> str:
         inviter = by or await self._root()
         client = await Client.login(self.server, inviter.token)

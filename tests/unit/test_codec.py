@@ -86,6 +86,17 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "mute.remove": {"user_id": USER_ID},
     "mute.list": {},
     "report.create": {"reason": "spam", "post_id": POST_ID},
+    "presence.get": {"user_ids": [USER_ID, OTHER_ID]},
+    "safety.set": {
+        "state": "need_help",
+        "note": "閉じ込められています",
+        "area": "仙台市",
+        "audience": "followers",
+    },
+    "safety.board": {"limit": 50, "cursor": "o50"},
+    "safety.history": {"user_id": USER_ID, "limit": 10, "before": OTHER_ID},
+    "incident.start": {"title": "宮城県沖地震", "area": "東北地方"},
+    "incident.end": {},
 }
 
 

@@ -119,6 +119,7 @@ def test_reconnect_and_terminal_close_codes_are_the_expected_ones() -> None:
         CloseCode.AUTH_TIMEOUT,
         CloseCode.SERVER_ERROR,
         CloseCode.RESYNC_REQUIRED,
+        CloseCode.TRY_AGAIN_LATER,
     }
     assert set(CloseCode) - reconnect == {
         CloseCode.AUTH_FAILED,

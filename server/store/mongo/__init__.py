@@ -11,8 +11,8 @@ Modules
     reads documents back as records. Then one module per area of the port, each a base of
     :class:`MongoStorage` over the same collections: :mod:`.accounts` (users, invites,
     sessions, follows), :mod:`.posts` (posts, streams, reactions), :mod:`.communities`,
-    :mod:`.conversations`, :mod:`.notifications` and :mod:`.safety` (blocks, mutes,
-    reports).
+    :mod:`.conversations`, :mod:`.notifications`, :mod:`.safety` (blocks, mutes,
+    reports) and :mod:`.disaster` (safety statuses, incidents).
 
 Collections
     ``users``, ``invites``, ``sessions``, ``follows``, ``posts``, ``meta`` (the schema version
@@ -20,14 +20,16 @@ Collections
     listing the invites that still hold one of the inviter's slots, see below); since schema 2
     ``reactions``, ``communities``, ``memberships``, ``join_requests``, ``bans``,
     ``conversations``, ``conversation_members``, ``messages``, ``notifications``, ``blocks``,
-    ``mutes`` and ``reports``. One document per record of the port, and one per relation
-    (a membership, a reaction, a block) rather than an array inside a user or a community:
-    no document grows with its community's or its post's success, and every relation is one
-    entry of a unique index. Optional fields are stored explicitly as ``null`` and matched
-    with ``{field: None}``, MongoDB's idiom for "null or missing"; booleans are BSON
-    booleans, token hashes BSON binary. Documents written at schema 1 lack the fields added
+    ``mutes`` and ``reports``; since schema 3 ``safety_statuses`` and ``incidents``. One
+    document per record of the port, and one per relation (a membership, a reaction, a
+    block) rather than an array inside a user or a community: no document grows with its
+    community's or its post's success, and every relation is one entry of a unique index.
+    Optional fields are stored explicitly as ``null`` and matched with ``{field: None}``,
+    MongoDB's idiom for "null or missing"; booleans are BSON booleans, token hashes BSON
+    binary. Documents written at schema 1 lack the fields added
     in 2 (``users.dm_policy``; ``posts.community_id``, ``repost_of``, ``quote_of``,
-    ``announcement``): they read as the port's defaults and ``{field: None}`` matches them,
+    ``announcement``), and users written before 3 lack ``presence_visibility`` and
+    ``last_seen_ms``: they read as the port's defaults and ``{field: None}`` matches them,
     so nothing is rewritten on upgrade.
 
 Indexes
@@ -56,13 +58,25 @@ Single-document operations
     only if ``deleted_pos`` is null, a session revoked only if ``revoked_ms`` is null, an invite
     claimed only if ``used_by`` is null and it has not expired, a report resolved only if
     ``resolved_ms`` is null, a notification read only if unread; markers that only move
-    forward (a conversation's ``last_message_id``, a member's ``last_read``) move with
-    ``$max``, so concurrent writers leave the greatest. Uniqueness (handles, case folded into
-    ``handle_key``; follows; token hashes; reactions per (post, user, emoji); memberships, join
-    requests and bans per (community, user); conversation members per (conversation, user);
-    blocks and mutes per pair; one direct conversation per pair of users, through its
-    ``pair_key``) is enforced by unique indexes, and a duplicate key is the answer
-    (HandleTaken, "already following", "already a member", the pair's existing conversation).
+    forward (a conversation's ``last_message_id``, a member's ``last_read``, a user's
+    ``last_seen_ms``) move with ``$max``, so concurrent writers leave the greatest
+    (``record_last_seen`` sends one unordered ``bulk_write`` of them, one per user).
+    Uniqueness (handles, case folded into ``handle_key``; follows; token hashes; reactions
+    per (post, user, emoji); memberships, join requests and bans per (community, user);
+    conversation members per (conversation, user); blocks and mutes per pair; one direct
+    conversation per pair of users, through its ``pair_key``) is enforced by unique indexes,
+    and a duplicate key is the answer (HandleTaken, "already following", "already a
+    member", the pair's existing conversation).
+
+Incidents
+    At most one is active, whatever number of processes start one at once. The active
+    incident's document carries ``active: true``, and only it: ``end_incident`` removes the
+    field (``$unset``) in the same ``find_one_and_update`` that sets ``ended_ms``. The unique
+    index ``one_active`` on ``active``, partial on ``{active: true}``, holds only that
+    document, so ``start_incident`` is one ``insert_one`` and a duplicate key is the answer
+    "one is active" (None, nothing written). No check comes before the insert, so none can
+    race it; ending and starting again is the index forgetting one document and taking
+    another. ``active_incident`` reads the same index.
 
 Multi-document operations, without transactions
     Multi-document transactions need a replica set and do not, on their own, stop two
@@ -189,6 +203,7 @@ from .accounts import AccountStore
 from .communities import CommunityStore
 from .conversations import ConversationStore
 from .database import INDEXES, SCHEMA_VERSION, check
+from .disaster import DisasterStore
 from .notifications import NotificationStore
 from .posts import PostStore
 from .safety import SafetyStore
@@ -197,7 +212,13 @@ __all__ = ["INDEXES", "SCHEMA_VERSION", "MongoStorage", "check"]
 
 
 class MongoStorage(
-    AccountStore, PostStore, CommunityStore, ConversationStore, NotificationStore, SafetyStore
+    AccountStore,
+    PostStore,
+    CommunityStore,
+    ConversationStore,
+    NotificationStore,
+    SafetyStore,
+    DisasterStore,
 ):
     """Storage on one MongoDB database. Build with :meth:`open`.
 

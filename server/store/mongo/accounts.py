@@ -13,7 +13,7 @@ import secrets
 from contextlib import suppress
 from typing import Final
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from ..base import (
@@ -28,7 +28,7 @@ from ..base import (
     UserRecord,
 )
 from .database import Database
-from .driver import CLAIM_ATTEMPTS, IN_CHUNK, Document, driver_errors
+from .driver import CLAIM_ATTEMPTS, IN_CHUNK, Document, chunks, driver_errors
 from .records import invite_record, session_record, user_record
 
 _log = logging.getLogger(__name__)
@@ -151,6 +151,8 @@ class AccountStore(Database):
                         "verified": False,
                         "bot": False,
                         "dm_policy": user.dm_policy,
+                        "presence_visibility": user.presence_visibility,
+                        "last_seen_ms": None,
                     }
                 )
             except DuplicateKeyError as exc:  # the only unique key but the fresh _id: handle_key
@@ -245,6 +247,25 @@ class AccountStore(Database):
         with driver_errors():
             await self._users.update_one({"_id": user_id}, {"$set": {"dm_policy": policy}})
 
+    async def set_presence_visibility(self, user_id: str, visibility: str) -> None:
+        with driver_errors():
+            await self._users.update_one({"_id": user_id}, {"$set": {"presence_visibility": visibility}})
+
+    async def record_last_seen(self, seen: dict[str, int]) -> None:
+        # $max only raises: it sets a missing field, replaces a null (null sorts below every
+        # number in BSON order), and keeps a later time, whatever order concurrent writers
+        # (several nodes) run in. One unordered bulk write: one round trip (the driver splits
+        # it only past the server's batch limits), each update applied on its own. Unknown
+        # users match nothing and are skipped.
+        if not seen:
+            return
+        updates = [
+            UpdateOne({"_id": user_id}, {"$max": {"last_seen_ms": seen_ms}})
+            for user_id, seen_ms in seen.items()
+        ]
+        with driver_errors():
+            await self._users.bulk_write(updates, ordered=False)
+
     # --- sessions ----------------------------------------------------------------------------
 
     async def create_session(
@@ -336,3 +357,28 @@ class AccountStore(Database):
             followers = await self._follows.count_documents({"followee_id": user_id})
             following = await self._follows.count_documents({"follower_id": user_id})
         return followers, following
+
+    async def friend_ids(self, user_id: str) -> list[str]:
+        # Whom the user follows, then which of those follow back: both are covered reads of
+        # pair_unique, the second point lookups, so the cost grows with the user's followees
+        # and not with their followers (possibly many more).
+        with driver_errors():
+            followees = [
+                doc["followee_id"]
+                async for doc in self._follows.find(
+                    {"follower_id": user_id}, {"followee_id": True, "_id": False}
+                )
+            ]
+            friends: list[str] = []
+            for chunk in chunks(followees):
+                cursor = self._follows.find(
+                    {"follower_id": {"$in": chunk}, "followee_id": user_id},
+                    {"follower_id": True, "_id": False},
+                )
+                friends.extend([doc["follower_id"] async for doc in cursor])
+        return friends
+
+    async def follower_ids(self, user_id: str) -> list[str]:
+        with driver_errors():
+            cursor = self._follows.find({"followee_id": user_id}, {"follower_id": True, "_id": False})
+            return [doc["follower_id"] async for doc in cursor]

@@ -23,8 +23,9 @@ from .driver import Document, driver_errors
 
 #: The version of the collections' layout and of :data:`INDEXES`; bump it with any change.
 #: 1: users, invites, sessions, follows, posts. 2: communities, conversations, reactions,
-#: notifications, blocks, mutes, reports, and the posts' community indexes.
-SCHEMA_VERSION: Final = 2
+#: notifications, blocks, mutes, reports, and the posts' community indexes. 3: safety statuses
+#: and incidents (and the users' presence_visibility and last_seen_ms, which need no index).
+SCHEMA_VERSION: Final = 3
 
 
 def _unique(keys: list[tuple[str, int]], name: str) -> IndexModel:
@@ -50,7 +51,11 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
         IndexModel([("user_id", ASCENDING)], name="by_user"),
     ],
     "follows": [
+        # One per pair: follow's answer. Its prefix serves followee_ids; both steps of
+        # friend_ids read it alone (covered): the user's followees, then which of them follow
+        # back, as point lookups (follower_id $in [...], followee_id = user).
         IndexModel([("follower_id", ASCENDING), ("followee_id", ASCENDING)], unique=True, name="pair_unique"),
+        # follower_ids, follow_counts.
         IndexModel([("followee_id", ASCENDING)], name="by_followee"),
     ],
     "posts": [
@@ -143,6 +148,29 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
         # reports(open_only=True): the open ones newest first, however many were resolved.
         IndexModel([("resolved_ms", ASCENDING), ("_id", ASCENDING)], name="open_newest"),
     ],
+    "safety_statuses": [
+        # latest_safety: user_id $in [...] sorted by (user_id, _id desc) and grouped by user
+        # with $first, an index order MongoDB can read without sorting, and may answer with
+        # one seek per user (its $sort + $group $first optimisation, a DISTINCT_SCAN).
+        IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)], name="by_user_newest"),
+        # safety_history: one user's statuses for some audiences ($in), newest first; one
+        # range per audience, merged in _id order.
+        IndexModel(
+            [("user_id", ASCENDING), ("audience", ASCENDING), ("_id", ASCENDING)], name="by_user_audience"
+        ),
+    ],
+    "incidents": [
+        # At most one active incident: only the active one has the field (``active: true``),
+        # so a second insert of ``active: true`` is a duplicate key. The partial filter leaves
+        # the ended ones out (a plain unique index would count their missing field as one
+        # null, and allow one ended incident). Also active_incident's read.
+        IndexModel(
+            [("active", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"active": True},
+            name="one_active",
+        ),
+    ],
 }
 
 
@@ -189,6 +217,8 @@ class Database:
         self._blocks: AsyncCollection[Document] = db["blocks"]
         self._mutes: AsyncCollection[Document] = db["mutes"]
         self._reports: AsyncCollection[Document] = db["reports"]
+        self._safety: AsyncCollection[Document] = db["safety_statuses"]
+        self._incidents: AsyncCollection[Document] = db["incidents"]
         self._meta: AsyncCollection[Document] = db["meta"]
 
     @classmethod

@@ -1,7 +1,7 @@
 """MongoDB documents read back as the port's records (:mod:`server.store.base`).
 
-A field added at schema 2 is absent from documents written at schema 1: it reads as the port's
-default (see :mod:`server.store.mongo`), so nothing is rewritten on upgrade.
+A field added at a later schema is absent from documents written before it: it reads as the
+port's default (see :mod:`server.store.mongo`), so nothing is rewritten on upgrade.
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ from ..base import (
     CommunityRecord,
     ConversationMemberRecord,
     ConversationRecord,
+    IncidentRecord,
     InviteRecord,
     MembershipRecord,
     MessageRecord,
     NotificationRecord,
     PostRecord,
     ReportRecord,
+    SafetyRecord,
     SessionRecord,
     UserRecord,
 )
@@ -34,7 +36,10 @@ def user_record(doc: Document) -> UserRecord:
         operator=doc["operator"],
         verified=doc["verified"],
         bot=doc["bot"],
-        dm_policy=doc.get("dm_policy", "everyone"),  # absent from users made at schema 1
+        # Absent from users made before schema 2 (dm_policy) or 3 (the other two).
+        dm_policy=doc.get("dm_policy", "everyone"),
+        presence_visibility=doc.get("presence_visibility", "friends"),
+        last_seen_ms=doc.get("last_seen_ms"),
     )
 
 
@@ -156,4 +161,27 @@ def report_record(doc: Document) -> ReportRecord:
         reason=doc["reason"],
         created_ms=doc["created_ms"],
         resolved_ms=doc["resolved_ms"],
+    )
+
+
+def safety_record(doc: Document) -> SafetyRecord:
+    return SafetyRecord(
+        id=doc["_id"],
+        user_id=doc["user_id"],
+        state=doc["state"],
+        note=doc["note"],
+        area=doc["area"],
+        audience=doc["audience"],
+        created_ms=doc["created_ms"],
+    )
+
+
+def incident_record(doc: Document) -> IncidentRecord:
+    return IncidentRecord(
+        id=doc["_id"],
+        title=doc["title"],
+        area=doc["area"],
+        started_by=doc["started_by"],
+        started_ms=doc["started_ms"],
+        ended_ms=doc["ended_ms"],
     )

@@ -21,8 +21,8 @@ variable number of parameters.
 Layout: :mod:`.engine` holds the connections, threads, transactions and migrations;
 :mod:`.rows` the column lists and row-to-record functions the areas share; each area of the
 port is one module (:mod:`.accounts`, :mod:`.posts`, :mod:`.communities`,
-:mod:`.conversations`, :mod:`.notifications`, :mod:`.moderation`), and :class:`SqliteStorage`
-is their sum.
+:mod:`.conversations`, :mod:`.notifications`, :mod:`.moderation`, :mod:`.safety`), and
+:class:`SqliteStorage` is their sum.
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ from .conversations import Conversations
 from .moderation import Moderation
 from .notifications import Notifications
 from .posts import Posts
+from .safety import Safety
 
 __all__ = ["SqliteStorage"]
 
 
 # Each area is a mixin over the one Engine rather than an object of its own: they share its
 # connections, writer thread and id generator, and none of the port's methods needs forwarding.
-class SqliteStorage(Accounts, Posts, Communities, Conversations, Notifications, Moderation):
+class SqliteStorage(Accounts, Posts, Communities, Conversations, Notifications, Moderation, Safety):
     """Storage on one SQLite file. Build with :meth:`open`."""

@@ -1,7 +1,8 @@
-"""Users and invites, sessions, and follows."""
+"""Users and invites (with presence visibility and last seen), sessions, and follows."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 
@@ -191,6 +192,19 @@ class Accounts(Engine):
     async def set_dm_policy(self, user_id: str, policy: str) -> None:
         await self._change("UPDATE users SET dm_policy = ? WHERE id = ?", (policy, user_id))
 
+    async def set_presence_visibility(self, user_id: str, visibility: str) -> None:
+        await self._change("UPDATE users SET presence_visibility = ? WHERE id = ?", (visibility, user_id))
+
+    async def record_last_seen(self, seen: dict[str, int]) -> None:
+        if not seen:
+            return
+        # One statement, so one transaction; it walks the JSON object and finds each user by id.
+        await self._change(
+            "UPDATE users SET last_seen_ms = seen.value FROM json_each(?) AS seen "
+            "WHERE users.id = seen.key AND (users.last_seen_ms IS NULL OR users.last_seen_ms < seen.value)",
+            (json.dumps(seen),),
+        )
+
     # --- sessions ----------------------------------------------------------------------------
 
     async def create_session(
@@ -288,3 +302,17 @@ class Accounts(Engine):
             return int(followers), int(following)
 
         return await self._read(read)
+
+    async def friend_ids(self, user_id: str) -> list[str]:
+        # The user's follows by the primary key, each checked the other way by the primary key.
+        rows = await self._all(
+            "SELECT mine.followee_id FROM follows AS mine JOIN follows AS back "
+            "ON back.follower_id = mine.followee_id AND back.followee_id = mine.follower_id "
+            "WHERE mine.follower_id = ?",
+            (user_id,),
+        )
+        return [row[0] for row in rows]
+
+    async def follower_ids(self, user_id: str) -> list[str]:
+        rows = await self._all("SELECT follower_id FROM follows WHERE followee_id = ?", (user_id,))
+        return [row[0] for row in rows]

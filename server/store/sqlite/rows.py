@@ -10,16 +10,18 @@ from typing import Any
 
 from ..base import (
     CommunityRecord,
+    IncidentRecord,
     InviteRecord,
     NotificationRecord,
     PostRecord,
+    SafetyRecord,
     SessionRecord,
     UserRecord,
 )
 
 _USER_COLUMNS = (
     "id, handle, display_name, password_hash, birth_date, created_ms, invited_by, operator, verified, bot, "
-    "dm_policy"
+    "dm_policy, presence_visibility, last_seen_ms"
 )
 _POST_COLUMNS = (
     "id, author_id, text, emotext, reply_to, created_ms, deleted_pos, community_id, repost_of, quote_of, "
@@ -36,6 +38,8 @@ _CONVERSATION_MEMBER_COLUMNS = "conversation_id, user_id, joined_ms, last_read"
 _MESSAGE_COLUMNS = "id, conversation_id, author_id, kind, text, subject_id, created_ms"
 _NOTIFICATION_COLUMNS = "id, user_id, kind, actor_id, post_id, community_id, emoji, created_ms, read"
 _REPORT_COLUMNS = "id, reporter_id, post_id, user_id, reason, created_ms, resolved_ms"
+_SAFETY_COLUMNS = "id, user_id, state, note, area, audience, created_ms"
+_INCIDENT_COLUMNS = "id, title, area, started_by, started_ms, ended_ms"
 
 # Bounds for optional cursors: every id (Crockford base32, upper case) sorts after "" and before "~".
 _BELOW_EVERY_ID = ""
@@ -55,6 +59,8 @@ def _user(row: sqlite3.Row) -> UserRecord:
         verified=bool(row[8]),
         bot=bool(row[9]),
         dm_policy=row[10],
+        presence_visibility=row[11],
+        last_seen_ms=row[12],
     )
 
 
@@ -75,7 +81,8 @@ def _post(row: sqlite3.Row | tuple[Any, ...]) -> PostRecord:
 
 
 def _invite(row: sqlite3.Row) -> InviteRecord:
-    return InviteRecord(*row[:6], grants_operator=bool(row[6]))
+    code, inviter_id, created_ms, expires_ms, used_by, used_ms, grants_operator = row
+    return InviteRecord(code, inviter_id, created_ms, expires_ms, used_by, used_ms, bool(grants_operator))
 
 
 def _session(row: sqlite3.Row) -> SessionRecord:
@@ -108,6 +115,14 @@ def _notification(row: tuple[Any, ...]) -> NotificationRecord:
         created_ms=row[7],
         read=bool(row[8]),
     )
+
+
+def _safety(row: tuple[Any, ...]) -> SafetyRecord:
+    return SafetyRecord(*row)
+
+
+def _incident(row: tuple[Any, ...]) -> IncidentRecord:
+    return IncidentRecord(*row)
 
 
 def _json(values: Iterable[str]) -> str:

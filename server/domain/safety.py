@@ -1,0 +1,244 @@
+"""Safety in a disaster: status broadcasts, the safety board, and incidents.
+
+In March 2011 people in Japan checked on friends by the time each had last logged in to mixi and
+by short status posts, which rose eightfold in the first hour. Here that is a designed feature:
+``safety.set`` says how you are and reaches your audience at once (a live ``safety.status``
+event and a ``safety`` notification each); ``safety.board`` lists your friends, those who need
+help first, then those unheard from longest; operators declare incidents that every client shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from protocol.codec import event_tail, format_timestamp, parse_timestamp
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.messages import (
+    BoardEntry,
+    BoardPage,
+    Incident,
+    IncidentEnded,
+    IncidentResult,
+    IncidentStarted,
+    SafetyPage,
+    SafetyResult,
+    SafetyStatus,
+    SafetyStatusEvent,
+)
+
+from .. import channels
+from ..publisher import Publisher
+from ..store.base import IncidentRecord, NewNotification, SafetyRecord, Storage, UserRecord
+from . import present, rules
+from .notices import Notices
+from .presence import PresenceService
+
+log = logging.getLogger(__name__)
+
+#: Who reads a status of each audience, besides its author: friends read all three, followers
+#: "followers" and "everyone", anyone "everyone".
+FRIEND_AUDIENCES = ("friends", "followers", "everyone")
+FOLLOWER_AUDIENCES = ("followers", "everyone")
+PUBLIC_AUDIENCES = ("everyone",)
+NEED_HELP = "need_help"
+#: How often each node looks for incidents started or ended elsewhere (by ``tsudoi admin``).
+INCIDENT_POLL_MS = 2_000
+
+
+class Safety:
+    def __init__(
+        self,
+        store: Storage,
+        publisher: Publisher,
+        notices: Notices,
+        presence: PresenceService,
+        clock: Callable[[], int],
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._notices = notices
+        self._presence = presence
+        self._now = clock
+
+    async def set(
+        self, user: UserRecord, state: str, note: str, area: str | None, audience: str
+    ) -> SafetyResult:
+        note = rules.safety_note(note)
+        area = rules.area(area) if area is not None else None
+        recipients = await self._audience(user.id, audience)
+        record = await self._store.add_safety_status(
+            user_id=user.id, state=state, note=note, area=area, audience=audience, now_ms=self._now()
+        )
+        status = self._status(record, user)
+        # A mute quiets timelines, not a friend's word on their safety: statuses pass mutes (no
+        # origin to filter by). Blocks need no filter here: a block ends follows either way, so
+        # no audience holds a blocked user.
+        event = SafetyStatusEvent(status=status)
+        self._publisher.event([channels.user(r) for r in [user.id, *recipients]], event, priority=True)
+        notices = [NewNotification(r, "safety", actor_id=user.id) for r in recipients]
+        await self._notices.notify(notices, check_hidden=False)
+        return SafetyResult(status=status)
+
+    async def _audience(self, user_id: str, audience: str) -> list[str]:
+        """Whose connections and inboxes a status of this audience goes to."""
+        if audience == "friends":
+            return await self._store.friend_ids(user_id)
+        return await self._store.follower_ids(
+            user_id
+        )  # followers include friends; "everyone" is readable by anyone
+
+    async def board(self, viewer: UserRecord, cursor: str | None, limit: int) -> BoardPage:
+        """Friends, need-help first, then unheard from longest (never heard from first)."""
+        offset = rules.page_offset(cursor)
+        friend_ids = await self._store.friend_ids(viewer.id)
+        users = await self._store.get_users(friend_ids)
+        latest = await self._store.latest_safety(friend_ids)
+        shown = [u for u in users.values() if u.presence_visibility == "friends"]
+        presences = await self._presence.present(shown)
+
+        def heard(user: UserRecord) -> int:
+            status = latest.get(user.id)
+            seen = presences.get(user.id)
+            last_seen = user.last_seen_ms if seen is not None else None
+            if seen is not None and seen.last_seen_at is not None:
+                last_seen = max(last_seen or 0, parse_timestamp(seen.last_seen_at))
+            return max(status.created_ms if status else 0, last_seen or 0)
+
+        def key(user: UserRecord) -> tuple[int, int, str]:
+            status = latest.get(user.id)
+            return (0 if status and status.state == NEED_HELP else 1, heard(user), user.id)
+
+        ordered = sorted(users.values(), key=key)
+        page = ordered[offset : offset + limit]
+        entries = [
+            BoardEntry(
+                user=present.user(u),
+                status=self._status(latest[u.id], u) if u.id in latest else None,
+                presence=presences.get(u.id),
+            )
+            for u in page
+        ]
+        more = offset + limit < len(ordered)
+        return BoardPage(entries=entries, next=rules.page_cursor(offset + limit) if more else None)
+
+    async def history(self, viewer: UserRecord, user_id: str, before: str | None, limit: int) -> SafetyPage:
+        user = await self._store.get_user(user_id)
+        if user is None or await self._store.blocks_between(viewer.id, user_id):
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such user", path="$.user_id")
+        audiences = await self._audiences_for(viewer.id, user_id)
+        records = await self._store.safety_history(user_id, audiences=audiences, before=before, limit=limit)
+        statuses = [self._status(r, user) for r in records]
+        return SafetyPage(statuses=statuses, next=records[-1].id if len(records) == limit else None)
+
+    async def _audiences_for(self, viewer_id: str, user_id: str) -> tuple[str, ...]:
+        if viewer_id == user_id:
+            return FRIEND_AUDIENCES
+        follows, followed_by = await self._store.follow_state(user_id, viewer_id)
+        if follows and followed_by:
+            return FRIEND_AUDIENCES
+        return FOLLOWER_AUDIENCES if followed_by else PUBLIC_AUDIENCES
+
+    @staticmethod
+    def _status(record: SafetyRecord, user: UserRecord) -> SafetyStatus:
+        return SafetyStatus(
+            id=record.id,
+            user=present.user(user),
+            state=record.state,  # type: ignore[arg-type]
+            note=record.note,
+            area=record.area,
+            audience=record.audience,  # type: ignore[arg-type]
+            created_at=format_timestamp(record.created_ms),
+        )
+
+
+class Incidents:
+    """Incidents, as every node sees them. Each node delivers an incident's start and end to its
+    own connections exactly once: it compares what storage says with what it last told them
+    (on a start or end made here, at once; otherwise every ``INCIDENT_POLL_MS``, and at once when
+    another node nudges it through the bus)."""
+
+    def __init__(self, store: Storage, clock: Callable[[], int]) -> None:
+        self._store = store
+        self._now = clock
+        #: The active incident, as this node last told its connections.
+        self.active: Incident | None = None
+        self._deliver: Callable[[bytes], None] = lambda payload: None
+        self._nudge: Callable[[], None] = lambda: None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.on_change: Callable[[Incident | None], None] = lambda incident: None
+
+    async def start_watching(self, deliver: Callable[[bytes], None], nudge: Callable[[], None]) -> None:
+        """``deliver`` hands an event envelope to every local connection; ``nudge`` asks the
+        other nodes to look now."""
+        self._deliver, self._nudge = deliver, nudge
+        record = await self._store.active_incident()
+        self.active = _incident(record) if record else None
+        self.on_change(self.active)
+        self._task = asyncio.create_task(self._poll())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def start(self, user: UserRecord, title: str, area: str | None) -> IncidentResult:
+        if not user.operator:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "only operators declare incidents")
+        title = rules.incident_title(title)
+        area = rules.area(area) if area is not None else None
+        record = await self._store.start_incident(
+            title=title, area=area, started_by=user.id, now_ms=self._now()
+        )
+        if record is None:
+            raise ProtocolError(ErrorCode.INCIDENT_ACTIVE)
+        await self.check()
+        self._nudge()
+        return IncidentResult(incident=_incident(record))
+
+    async def end(self, user: UserRecord) -> IncidentResult:
+        if not user.operator:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "only operators end incidents")
+        record = await self._store.end_incident(self._now())
+        if record is None:
+            raise ProtocolError(ErrorCode.NO_INCIDENT)
+        await self.check()
+        self._nudge()
+        return IncidentResult(incident=_incident(record))
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(INCIDENT_POLL_MS / 1000)
+            try:
+                await self.check()
+            except Exception:
+                log.exception("incident check failed")
+
+    async def check(self) -> None:
+        """Tell this node's connections of any change since they were last told."""
+        async with self._lock:
+            record = await self._store.active_incident()
+            now_active = _incident(record) if record else None
+            before = self.active
+            if (before.id if before else None) == (now_active.id if now_active else None):
+                return
+            if before is not None:
+                ended_record = await self._store.get_incident(before.id)
+                ended = _incident(ended_record) if ended_record else before
+                self._deliver(channels.envelope(event_tail(IncidentEnded(incident=ended)), None))
+            if now_active is not None:
+                self._deliver(channels.envelope(event_tail(IncidentStarted(incident=now_active)), None))
+            self.active = now_active
+            self.on_change(now_active)
+
+
+def _incident(record: IncidentRecord) -> Incident:
+    return Incident(
+        id=record.id,
+        title=record.title,
+        area=record.area,
+        started_at=format_timestamp(record.started_ms),
+        ended_at=format_timestamp(record.ended_ms) if record.ended_ms is not None else None,
+    )
