@@ -233,7 +233,7 @@ class Direct:
         presented = [present.message(r, users) for r in records]
         for message in presented:
             self._publisher.event(
-                [channels.user(m) for m in recipients], DmMessage(message=message), message.id
+                [channels.user(m) for m in recipients], DmMessage(message=message), message.id, priority=True
             )
         return presented
 

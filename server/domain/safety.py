@@ -227,9 +227,13 @@ class Incidents:
             if before is not None:
                 ended_record = await self._store.get_incident(before.id)
                 ended = _incident(ended_record) if ended_record else before
-                self._deliver(channels.envelope(event_tail(IncidentEnded(incident=ended)), None))
+                self._deliver(
+                    channels.envelope(event_tail(IncidentEnded(incident=ended)), None, priority=True)
+                )
             if now_active is not None:
-                self._deliver(channels.envelope(event_tail(IncidentStarted(incident=now_active)), None))
+                self._deliver(
+                    channels.envelope(event_tail(IncidentStarted(incident=now_active)), None, priority=True)
+                )
             self.active = now_active
             self.on_change(now_active)
 

@@ -15,6 +15,13 @@ While a connection is being resumed (its backlog read from storage), or backfill
 follow, live events that arrive are *held* and released after the backlog, minus those the
 backlog already contained. Holds nest: a follow may be backfilled in the middle of a resume.
 
+The priority lane: events marked priority (safety statuses, direct messages, notifications,
+incidents) wait in a second queue that the writer drains first, so in a backed-up connection —
+the normal state of affairs in a disaster surge — they overtake ordinary posts. It stays safe to
+resume by cursor because a stream's events are either all priority (``direct``,
+``notifications``) or all ordinary (``following``): within a stream, order is kept. The lane
+has its own bound of ``send_queue_max`` frames, so a full ordinary queue does not refuse them.
+
 Metrics: shed frames and slow-consumer closes are counted here as they happen (both are rare).
 Fan-out latency is observed for one event per fan-out, the one the hub hands to
 :meth:`Connection.probe` (see ``hub.py``): at once if the frame was written from the fan-out
@@ -94,7 +101,11 @@ class Connection:
         self._queue: deque[tuple[int, Any]] = deque()
         self._wakeup = asyncio.Event()
         self._seq = 0
-        self._held: list[tuple[bytes, str | None]] = []
+        self._held: list[tuple[bytes, str | None, bool]] = []
+        #: The priority lane, made on first use (most connections never need it).
+        self._urgent: deque[tuple[int, Any, str | None]] | None = None
+        #: Resume backlogs in the queue: priority events do not overtake them.
+        self._backlogs = 0
         self._holds = 0
         self._replayed: set[str] = set()
         self._close: tuple[int, str] | None = None
@@ -109,13 +120,19 @@ class Connection:
         """A complete frame (hello, ready, ok, error): never dropped."""
         self._enqueue(_FRAME, frame, None)
 
-    def push_event(self, tail: bytes, pos: str | None = None, *, ephemeral: bool = False) -> None:
-        """An event: the shared tail from :func:`protocol.codec.event_tail`, and its position."""
+    def push_event(
+        self, tail: bytes, pos: str | None = None, *, ephemeral: bool = False, priority: bool = False
+    ) -> None:
+        """An event: the shared tail from :func:`protocol.codec.event_tail`, and its position;
+        ``priority`` events take the priority lane."""
         if self._holds:
             if len(self._held) >= self._max:
                 self.close(CloseCode.SLOW_CONSUMER)
             else:
-                self._held.append((tail, pos))
+                self._held.append((tail, pos, priority))
+            return
+        if priority:
+            self._enqueue_urgent(tail, pos)
             return
         self._enqueue(_EPHEMERAL if ephemeral else _EVENT, tail, pos)
 
@@ -152,6 +169,7 @@ class Connection:
         ]
         if fresh:
             self._queue.append((_BACKLOG, [tail for tail, _ in fresh], None))
+            self._backlogs += 1
             for _, pos in fresh:
                 self._replayed.add(pos)
                 self._given(pos)
@@ -164,9 +182,12 @@ class Connection:
             return
         held, replayed = self._held, self._replayed
         self._held, self._replayed = [], set()
-        for tail, pos in held:
+        for tail, pos, priority in held:
             if pos is None or pos not in replayed:
-                self._enqueue(_EVENT, tail, pos)
+                if priority:
+                    self._enqueue_urgent(tail, pos)
+                else:
+                    self._enqueue(_EVENT, tail, pos)
         if self.state is State.RESUMING:
             self.state = State.LIVE
 
@@ -194,7 +215,13 @@ class Connection:
         if self._close is not None:
             return
         direct = self._direct
-        if direct is not None and not self._queue and not self._sending and direct.ready():
+        if (
+            direct is not None
+            and not self._queue
+            and not self._urgent
+            and not self._sending
+            and direct.ready()
+        ):
             # The fast path: nothing ahead of this frame and the socket takes it now.
             if kind != _FRAME:
                 self._seq += 1
@@ -207,6 +234,26 @@ class Connection:
             self.close(CloseCode.SLOW_CONSUMER)
             return
         self._queue.append((kind, payload, pos))
+        if pos is not None:
+            self._given(pos)
+        self._wakeup.set()
+
+    def _enqueue_urgent(self, tail: bytes, pos: str | None) -> None:
+        if self._close is not None:
+            return
+        direct = self._direct
+        idle = not self._queue and not self._urgent and not self._sending
+        if (idle and direct is not None and direct.ready()) or self._backlogs:
+            # Nothing to overtake (the fast path writes it now); or a resume backlog is queued,
+            # which may hold older events of the same stream: then it waits its turn.
+            self._enqueue(_EVENT, tail, pos)
+            return
+        if self._urgent is None:
+            self._urgent = deque()
+        if len(self._urgent) >= self._max:
+            self.close(CloseCode.SLOW_CONSUMER)
+            return
+        self._urgent.append((_EVENT, tail, pos))
         if pos is not None:
             self._given(pos)
         self._wakeup.set()
@@ -232,6 +279,8 @@ class Connection:
             if code == CloseCode.SLOW_CONSUMER and self._metrics is not None:
                 self._metrics.slow_consumers_closed.inc()
             self._queue.clear()
+            self._urgent = None
+            self._backlogs = 0
             self._wakeup.set()
             if self._sending and self._writer is not None:
                 self._writer.cancel()
@@ -247,7 +296,7 @@ class Connection:
 
     @property
     def queue_depth(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + (len(self._urgent) if self._urgent else 0)
 
     async def _send(self, frame: bytes) -> None:
         self._sending = True
@@ -273,17 +322,18 @@ class Connection:
         self._writer = asyncio.current_task()
         try:
             while True:
-                while not self._queue and self._close is None:
+                while not self._queue and not self._urgent and self._close is None:
                     self._wakeup.clear()
                     await self._wakeup.wait()
                 if self._close is not None:
                     code, reason = self._close
                     await self._sink.close(code, reason)
                     return
-                kind, payload, _ = self._queue.popleft()
+                kind, payload, _ = self._urgent.popleft() if self._urgent else self._queue.popleft()
                 if kind == _FRAME:
                     await self._send(payload)
                 elif kind == _BACKLOG:
+                    self._backlogs -= 1
                     for tail in payload:
                         if self._close is not None:
                             break

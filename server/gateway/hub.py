@@ -201,14 +201,18 @@ class Hub:
         members = self._members.get(channel)
         if members:
             started = time.perf_counter()
-            tail, pos, origin, _priority = channels.open_envelope(payload)
+            tail, pos, origin, priority = channels.open_envelope(payload)
             hiders = self._hiders.get(origin) if origin is not None else None
             if hiders:
                 members = members - hiders
                 if not members:
                     return
-            for conn in members:
-                conn.push_event(tail, pos)
+            if priority:
+                for conn in members:
+                    conn.push_event(tail, pos, priority=True)
+            else:
+                for conn in members:
+                    conn.push_event(tail, pos)
             # Once per fan-out, never per recipient (see the module docstring): count them all,
             # and sample the latency on the connection the loop reached last.
             self.events_delivered += len(members)
@@ -216,11 +220,11 @@ class Hub:
 
     def deliver_all(self, payload: bytes) -> None:
         """Hand one event envelope to every connection on this node (incidents)."""
-        tail, pos, _, _ = channels.open_envelope(payload)
+        tail, pos, _, priority = channels.open_envelope(payload)
         count = 0
         for conns in self._by_user.values():
             for conn in conns:
-                conn.push_event(tail, pos)
+                conn.push_event(tail, pos, priority=priority)
                 count += 1
         self.events_delivered += count
 

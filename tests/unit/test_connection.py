@@ -224,3 +224,40 @@ async def test_idle_connections_are_written_at_once_and_busy_ones_keep_order() -
     assert [f["seq"] for f in direct.written] == [1, 2, 3, 4]
     assert sink.sent == []  # nothing went the ASGI way
     writer.cancel()
+
+
+async def test_priority_events_overtake_a_full_queue_of_ordinary_ones() -> None:
+    sink = Sink()
+    sink.open.clear()  # the client has stopped reading: everything queues
+    conn = Connection(sink, connection_id="c", send_queue_max=4)
+    writer = await run(conn, sink)
+    for n in range(1, 5):
+        conn.push_event(*event(n))  # the ordinary queue is now full
+    conn.push_event(*event(10), priority=True)  # a safety status, say: not refused, not last
+    conn.push_event(*event(11), priority=True)
+    assert conn.close_code is None
+    sink.open.set()
+    await settle()
+    sent = [f["pos"] for f in sink.sent]
+    # The priority events first, in their own order, then the ordinary ones in theirs.
+    assert sent == [pos(10), pos(11), pos(1), pos(2), pos(3), pos(4)]
+    assert [f["seq"] for f in sink.sent] == [1, 2, 3, 4, 5, 6]
+    conn.push_event(*event(5))
+    assert conn.close_code is None
+    writer.cancel()
+
+
+async def test_priority_events_do_not_overtake_a_resume_backlog() -> None:
+    sink = Sink()
+    sink.open.clear()
+    conn = Connection(sink, connection_id="c", send_queue_max=16)
+    writer = await run(conn, sink)
+    conn.hold()
+    conn.push_event(*event(7), priority=True)  # live, while the backlog is read
+    conn.replay([tail(pos(5)), tail(pos(6))], [pos(5), pos(6)])
+    conn.release()
+    conn.push_event(*event(8), priority=True)
+    sink.open.set()
+    await settle()
+    assert [f["pos"] for f in sink.sent] == [pos(5), pos(6), pos(7), pos(8)]
+    writer.cancel()
