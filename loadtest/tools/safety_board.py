@@ -16,9 +16,19 @@ import asyncio
 import statistics
 import sys
 import time
+from typing import Any
 
 from ..client import LoadClient
 from ..local import LocalServer
+
+
+async def call(client: LoadClient, op: str, **args: object) -> dict[str, Any]:
+    frame = await client.request(op, **args)
+    if frame["op"] != "ok":
+        raise RuntimeError(f"{op}: {frame}")
+    data: dict[str, Any] = frame["data"]
+    return data
+
 
 STATES = ("safe", "evacuating", "safe", "safe", "safe", "safe", "safe", "safe", "safe", "need_help")
 
@@ -31,16 +41,16 @@ async def main(friends: int, calls: int) -> None:
         me = await LoadClient.open(server.ws_url, accounts[0]["token"], record=False)
         started = time.perf_counter()
         for number, friend in enumerate(accounts[1:]):
-            await me.request("follow", user_id=friend["id"])  # they follow me already (--star)
+            await call(me, "follow", user_id=friend["id"])  # they follow me already (--star)
             if number % 2 == 0:
                 client = await LoadClient.open(server.ws_url, friend["token"], record=False)
-                await client.request("safety.set", state=STATES[number % len(STATES)], note="無事です")
+                await call(client, "safety.set", state=STATES[number % len(STATES)], note="無事です")
                 await client.close()
         print(f"set up {friends} friends in {time.perf_counter() - started:.1f} s")
         times = []
         for _ in range(calls):
             began = time.perf_counter()
-            page = await me.request("safety.board", limit=50)
+            page = await call(me, "safety.board", limit=50)
             times.append((time.perf_counter() - began) * 1000)
         assert len(page["entries"]) == 50, page
         times.sort()
