@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.support.client import Client, Users
+from tests.support.client import Account, Client, Users
 from tests.support.server import ServerProcess
 
 #: Short presence timings so the tests take seconds (production: 5 min idle, 20 s grace).
@@ -23,6 +23,16 @@ def fast_server(start_server: Callable[..., ServerProcess]) -> ServerProcess:
     return start_server(**FAST)
 
 
+async def _friends_online(server: ServerProcess, users: Users) -> tuple[Account, Client, Client]:
+    """Aya and Ben, friends, both connected (Ben first, so he hears Aya come online)."""
+    aya, ben = await users.new("aya"), await users.new("ben")
+    await users.friends(aya, ben)
+    await asyncio.sleep(2)  # the connections that made them friends are past the grace period
+    ben_client = await Client.login(server, ben.token)
+    aya_client = await Client.login(server, aya.token)
+    return aya, aya_client, ben_client
+
+
 async def _presence_events(client: Client, user_id: str, settle: float) -> list[str]:
     events = await client.events_now(settle=settle)
     return [
@@ -35,12 +45,7 @@ async def _presence_events(client: Client, user_id: str, settle: float) -> list[
 async def test_friends_see_online_then_offline_after_the_grace_period(
     fast_server: ServerProcess, users_of: Callable[[ServerProcess], Users]
 ) -> None:
-    users = users_of(fast_server)
-    aya, ben = await users.new("aya"), await users.new("ben")
-    await users.friends(aya, ben)
-    await asyncio.sleep(2)  # the connections that made them friends are past the grace period
-    ben_client = await Client.login(fast_server, ben.token)
-    aya_client = await Client.login(fast_server, aya.token)
+    aya, aya_client, ben_client = await _friends_online(fast_server, users_of(fast_server))
     online = await ben_client.next_event("presence")
     assert online["data"]["presence"]["user_id"] == aya.id and online["data"]["presence"]["state"] == "online"
     got = (await ben_client.call("presence.get", user_ids=[aya.id]))["presences"]
@@ -56,12 +61,7 @@ async def test_friends_see_online_then_offline_after_the_grace_period(
 async def test_a_quick_reconnect_does_not_flap(
     fast_server: ServerProcess, users_of: Callable[[ServerProcess], Users]
 ) -> None:
-    users = users_of(fast_server)
-    aya, ben = await users.new("aya"), await users.new("ben")
-    await users.friends(aya, ben)
-    await asyncio.sleep(2)  # the connections that made them friends are past the grace period
-    ben_client = await Client.login(fast_server, ben.token)
-    aya_client = await Client.login(fast_server, aya.token)
+    aya, aya_client, ben_client = await _friends_online(fast_server, users_of(fast_server))
     await ben_client.next_event("presence")
     await aya_client.close()
     await asyncio.sleep(0.3)
@@ -74,12 +74,7 @@ async def test_a_quick_reconnect_does_not_flap(
 async def test_idle_after_a_quiet_spell_and_online_again_on_activity(
     fast_server: ServerProcess, users_of: Callable[[ServerProcess], Users]
 ) -> None:
-    users = users_of(fast_server)
-    aya, ben = await users.new("aya"), await users.new("ben")
-    await users.friends(aya, ben)
-    await asyncio.sleep(2)  # the connections that made them friends are past the grace period
-    ben_client = await Client.login(fast_server, ben.token)
-    aya_client = await Client.login(fast_server, aya.token)
+    _, aya_client, ben_client = await _friends_online(fast_server, users_of(fast_server))
     await ben_client.next_event("presence")
     for _ in range(4):  # heartbeats keep the connection, but are not activity
         await aya_client.call("heartbeat")

@@ -85,24 +85,21 @@ _TEXT_ERRORS = {
 
 def post_text(text: str, path: str = "$.text") -> str:
     """The NFC text of a post of 1-149 user-perceived characters, or ProtocolError."""
-    text = normalize(text)
-    problem = check_text(text, POST_MAX_CLUSTERS, POST_MAX_CODE_POINTS)
-    if problem is not None:
-        message = None
-        if problem is TextProblem.TOO_LONG:
-            message = f"a post has at most {POST_MAX_CLUSTERS} user-perceived characters"
-        raise ProtocolError(_TEXT_ERRORS[problem], message, path=path)
-    return text
+    return _user_text(text, POST_MAX_CLUSTERS, POST_MAX_CODE_POINTS, path, "a post")
 
 
 def message_text(text: str, path: str = "$.text") -> str:
     """The NFC text of a direct message of 1-1,000 user-perceived characters, or ProtocolError."""
+    return _user_text(text, MESSAGE_MAX_CLUSTERS, MESSAGE_MAX_CODE_POINTS, path, "a message")
+
+
+def _user_text(text: str, max_clusters: int, max_code_points: int, path: str, what: str) -> str:
     text = normalize(text)
-    problem = check_text(text, MESSAGE_MAX_CLUSTERS, MESSAGE_MAX_CODE_POINTS)
+    problem = check_text(text, max_clusters, max_code_points)
     if problem is not None:
         message = None
         if problem is TextProblem.TOO_LONG:
-            message = f"a message has at most {MESSAGE_MAX_CLUSTERS} user-perceived characters"
+            message = f"{what} has at most {max_clusters} user-perceived characters"
         raise ProtocolError(_TEXT_ERRORS[problem], message, path=path)
     return text
 
