@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import time
 from typing import Any
 
@@ -19,6 +20,8 @@ from websockets.exceptions import ConnectionClosed
 from protocol.codec import MAX_SERVER_FRAME_BYTES, PROTOCOL_NAME
 
 _ids = itertools.count(1)
+TRY_AGAIN_LATER = 4007
+_RETRY = re.compile(r"retry_after_ms=(\d+)")
 
 
 class LoadClient:
@@ -33,6 +36,8 @@ class LoadClient:
         self.errors: dict[str, int] = {}
         self.close_code: int | None = None
         self.cursor: str | None = None
+        #: How often the server told this client to come back later (close 4007).
+        self.admission_waits = 0
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
@@ -40,14 +45,29 @@ class LoadClient:
     @classmethod
     async def open(cls, ws_url: str, token: str, *, record: bool = True) -> LoadClient:
         client = cls(await _connect(ws_url), record=record, ws_url=ws_url, token=token)
-        await client._start()
+        await client._admitted()
         return client
 
     async def reconnect(self) -> None:
         """Drop the connection and come back with the cursor, as a client does after a blink."""
         await self.close()
         self.ws = await _connect(self._ws_url)
-        await self._start()
+        await self._admitted()
+
+    async def _admitted(self) -> None:
+        """Start, waiting as told and trying again while the node refuses with 4007 (admission
+        control in a storm), as PROTOCOL.md section 8.5 asks of every client."""
+        while True:
+            try:
+                await self._start()
+                return
+            except ConnectionClosed as closed:
+                match = _RETRY.fullmatch(closed.rcvd.reason if closed.rcvd else "")
+                if closed.rcvd is None or closed.rcvd.code != TRY_AGAIN_LATER or match is None:
+                    raise
+            self.admission_waits += 1
+            await asyncio.sleep(int(match.group(1)) / 1000)
+            self.ws = await _connect(self._ws_url)
 
     async def _start(self) -> None:
         hello = orjson.loads(await self.ws.recv())
@@ -70,7 +90,7 @@ class LoadClient:
                 frame = orjson.loads(message)
                 op = frame["op"]
                 if op == "event":
-                    if frame.get("pos"):
+                    if frame.get("stream") == "following":
                         self.cursor = frame["pos"]
                     if self.record and frame["type"] == "post.created":
                         self.received.append((frame["data"]["post"]["id"], now))
