@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from . import html
-from .scenarios import ChatOptions, Common, FanoutOptions, chat, fanout
+from .scenarios import ChatOptions, Common, FanoutOptions, QuakeOptions, chat, fanout, quake
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,11 +27,16 @@ def _parser() -> argparse.ArgumentParser:
         "chat", help="M users on a random follow graph, posting at a fixed total rate"
     )
     surge = scenarios.add_parser("surge", help="chat at a steady rate, then eight times that rate")
+    shock = scenarios.add_parser(
+        "quake",
+        help="chat, then ×8 posts, safety statuses from a third of the users, announcements and a "
+        "reconnect storm of every client",
+    )
     for sub in (fan, storm):
         sub.add_argument("--followers", type=int, default=1000)
         sub.add_argument("--rate", type=float, default=2.0, help="posts per second")
         sub.add_argument("--duration", type=float, default=10.0, help="seconds of posting")
-    for sub in (talk, surge):
+    for sub in (talk, surge, shock):
         sub.add_argument("--users", type=int, default=1000)
         sub.add_argument("--degree", type=int, default=20, help="how many others each user follows")
         sub.add_argument("--rate", type=float, default=20.0, help="posts per second, all users together")
@@ -42,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     fan.add_argument(
         "--ceiling", action="store_true", help="measure the bare-websockets broadcast server instead"
     )
-    for sub in (fan, storm, talk, surge):
+    shock.add_argument("--quake", type=float, default=60.0, help="seconds of the quake")
+    shock.add_argument("--announce-every", type=float, default=5.0, help="seconds between announcements")
+    for sub in (fan, storm, talk, surge, shock):
         sub.add_argument("--workers", type=int, default=0, help="generator processes (default: spare cores)")
         sub.add_argument(
             "--server-workers", type=int, default=1, help="tsudoi serve --workers (needs --redis-url)"
@@ -70,6 +77,16 @@ def _options(args: argparse.Namespace) -> Common:
             rate=args.rate,
             duration=args.duration,
             storm=args.scenario == "reconnect-storm",
+        )
+    if args.scenario == "quake":
+        return QuakeOptions(
+            **common,
+            users=args.users,
+            degree=args.degree,
+            rate=args.rate,
+            duration=args.duration,
+            quake=args.quake,
+            announce_every=args.announce_every,
         )
     return ChatOptions(
         **common,
@@ -105,6 +122,15 @@ def _summary(result: dict[str, Any], out: Path) -> str:
             f"  server: {server['cpu_us_per_delivered_frame']:.1f} µs CPU per delivered frame, "
             f"RSS {server['rss_bytes'] / 2**20:.0f} MiB"
         )
+    for label in ("statuses", "announcements"):
+        if result.get(label) is not None:
+            part = result[label]
+            figures = part["latency_from_send_ms"]
+            p99 = f"{figures['p99']:.1f}" if figures["p99"] is not None else "—"
+            lines.append(
+                f"  {label}: delivered {part['delivered']}/{part['expected']} (lost {part['lost']}), "
+                f"p99 from send {p99} ms"
+            )
     lines.append(f"  result: {out}")
     return "\n" + "\n".join(lines)
 
@@ -113,13 +139,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     options = _options(args)
     print(f"{args.scenario}: {options}", flush=True)
-    result = asyncio.run(fanout(options) if isinstance(options, FanoutOptions) else chat(options))  # type: ignore[arg-type]
+    if isinstance(options, FanoutOptions):
+        scenario = fanout(options)
+    elif isinstance(options, QuakeOptions):
+        scenario = quake(options)
+    else:
+        scenario = chat(options)  # type: ignore[arg-type]
+    result = asyncio.run(scenario)
     out = args.out or Path("loadtest-results") / f"{args.scenario}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     page = html.write(result, out)
     print(_summary(result, out) + f"\n  report: {page}", flush=True)
     clean = result["lost"] == 0 and result["duplicated"] == 0
+    clean = clean and all(
+        result[part]["lost"] == 0 for part in ("statuses", "announcements") if part in result
+    )
     if result.get("storm") is not None:
         clean = clean and result["storm"]["resumed"] == result["connections"]["established"]
     return 0 if clean else 1

@@ -18,6 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from protocol.codec import MAX_SERVER_FRAME_BYTES, PROTOCOL_NAME
+from server.ids import floor_id
 
 _ids = itertools.count(1)
 TRY_AGAIN_LATER = 4007
@@ -33,9 +34,17 @@ class LoadClient:
         self.recovered: bool | None = None
         #: (post id, arrival time) for every post.created event received.
         self.received: list[tuple[str, float]] = []
+        #: (author id, arrival time) for every word of someone's safety: a ``safety.status``
+        #: event, or the ``safety`` notification that comes with it (the resumable one).
+        self.safety: list[tuple[str, float]] = []
+        #: (post id, arrival time) for every ``announcement`` notification (a priority event).
+        self.announcements: list[tuple[str, float]] = []
         self.errors: dict[str, int] = {}
         self.close_code: int | None = None
         self.cursor: str | None = None
+        #: The notifications stream's cursor: from the moment the client first connected, so a
+        #: storm's missed notifications are replayed even if none had come before.
+        self.notifications_cursor: str = floor_id(int(time.time() * 1000))
         #: How often the server told this client to come back later (close 4007).
         self.admission_waits = 0
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -72,8 +81,9 @@ class LoadClient:
     async def _start(self) -> None:
         hello = orjson.loads(await self.ws.recv())
         auth: dict[str, Any] = {"op": "auth", "token": self._token}
+        auth["cursors"] = {"notifications": self.notifications_cursor}
         if self.cursor is not None:
-            auth["cursors"] = {"following": self.cursor}
+            auth["cursors"]["following"] = self.cursor
         await self.ws.send(orjson.dumps(auth).decode())
         ready = orjson.loads(await self.ws.recv())
         if ready.get("op") != "ready":
@@ -90,10 +100,23 @@ class LoadClient:
                 frame = orjson.loads(message)
                 op = frame["op"]
                 if op == "event":
-                    if frame.get("stream") == "following":
+                    stream, kind = frame.get("stream"), frame["type"]
+                    if stream == "following":
                         self.cursor = frame["pos"]
-                    if self.record and frame["type"] == "post.created":
+                    elif stream == "notifications":
+                        self.notifications_cursor = frame["pos"]
+                    if not self.record:
+                        continue
+                    if kind == "post.created":
                         self.received.append((frame["data"]["post"]["id"], now))
+                    elif kind == "safety.status":
+                        self.safety.append((frame["data"]["status"]["user"]["id"], now))
+                    elif kind == "notification":
+                        notice = frame["data"]["notification"]
+                        if notice["kind"] == "safety":
+                            self.safety.append((notice["actor"]["id"], now))
+                        elif notice["kind"] == "announcement":
+                            self.announcements.append((notice["post_id"], now))
                 elif op in ("ok", "error"):
                     if op == "error":
                         self.errors[frame["code"]] = self.errors.get(frame["code"], 0) + 1

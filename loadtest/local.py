@@ -145,6 +145,11 @@ class LocalServer:
                 continue
         return cpu, rss
 
+    def admin(self, *args: str) -> None:
+        """Run ``tsudoi admin ARGS`` on this server's data, as its operator would."""
+        command = [sys.executable, "-m", "server", "admin", *args, "--data", str(self.folder / "data")]
+        subprocess.run(command, check=True, capture_output=True, env=self.env)
+
     def stop(self) -> None:
         if self.redis is not None and self.redis.poll() is None:
             self.redis.terminate()

@@ -6,6 +6,9 @@ load, and returns one result dict (see ``report.py`` for the figures).
 - ``chat``: M users on a random follow graph, all online, posting at a fixed total rate.
   ``surge`` is chat at a steady rate, then eight times that (what mixi saw in the first hour
   after the 2011 earthquake).
+- ``quake``: chat, then eight times the posts, safety statuses from a third of the users,
+  announcements in a certified community, and a reconnect storm of every client: what must
+  get through in a disaster, measured separately (statuses, announcements, ordinary posts).
 """
 
 from __future__ import annotations
@@ -311,3 +314,119 @@ async def chat(options: ChatOptions) -> dict[str, Any]:
     )
     result["storm"] = None
     return result
+
+
+@dataclass(frozen=True)
+class QuakeOptions(ChatOptions):
+    quake: float = 60.0  # seconds of the quake: posts ×8, statuses, announcements, a storm
+    status_share: float = 1 / 3  # the share of users who say they are safe during the quake
+    announce_every: float = 5.0  # seconds between a certified community's announcements
+
+
+async def quake(options: QuakeOptions) -> dict[str, Any]:
+    """Steady chat; then, for ``quake`` seconds, eight times the posts, a safety status from a
+    third of the users, announcements in a certified community everyone is in, and a reconnect
+    storm of every client a quarter of the way in. Statuses and announcements are priority
+    events; ordinary posts may slow. Everything must arrive: a status counts as delivered when
+    its ``safety.status`` event or its ``safety`` notification (replayed after the storm) does."""
+    run = Run(options)
+    seeded = run.server.seed(options.users + 1, degree=options.degree)
+    accounts, owner = seeded["accounts"][:-1], seeded["accounts"][-1]
+    followers: dict[int, list[int]] = {}
+    for follower, followee in seeded["follows"]:
+        followers.setdefault(followee, []).append(follower)
+    try:
+        connections = run.connect(accounts)
+        online = connections["connected_indexes"]
+        writer = await LoadClient.open(run.server.ws_url, owner["token"], record=False)
+        community = await writer.request("community.create", name="防災情報", tags=["quake"])
+        community_id = community["data"]["community"]["id"]
+        run.server.admin("certify", community_id)
+        joined = sum(j["joined"] for j in await run.ask_all(("join", community_id), "joined"))
+        sent = [0]
+        ticker = asyncio.create_task(run.show_progress(sent))
+        started_at = time.time()
+        rng = random.Random(options.seed)
+        count = len(run.pipes)
+        quake_start = run.started + options.duration
+        announce_ok: dict[str, float] = {}
+        announce_sent: dict[str, float] = {}
+
+        async def announce(n: int) -> None:
+            await asyncio.sleep(max(0.0, quake_start + n * options.announce_every - time.monotonic()))
+            began = time.time()
+            frame = await writer.request(
+                "community.announce", community_id=community_id, text=f"お知らせ {n}"
+            )
+            if frame["op"] == "ok":
+                post_id = frame["data"]["post"]["id"]
+                announce_ok[post_id], announce_sent[post_id] = time.time(), began
+
+        async def storm() -> list[dict[str, Any]]:
+            await asyncio.sleep(max(0.0, quake_start + options.quake / 4 - time.monotonic()))
+            print("  every client drops and reconnects now", flush=True)
+            return await run.ask_all(("storm",), "stormed")
+
+        announcing = [
+            asyncio.create_task(announce(n)) for n in range(int(options.quake / options.announce_every))
+        ]
+        stormed = asyncio.create_task(storm())
+        speakers = rng.sample(sorted(online), int(len(online) * options.status_share))
+        status_times = sorted((quake_start + rng.random() * options.quake, index) for index in speakers)
+        events = [(at, "post") for at in _ticks(run.started, options.duration, options.rate)]
+        events += [(at, "post") for at in _ticks(quake_start, options.quake, options.rate * SURGE_FACTOR)]
+        events += [(at, index) for at, index in status_times]
+        for at, what in sorted(events, key=lambda event: event[0]):
+            await asyncio.sleep(max(0.0, at - time.monotonic()))
+            if what == "post":
+                author = rng.randrange(options.users)
+                run.pipes[author % count].send(("post", author, f"quake {sent[0]}"))
+                sent[0] += 1
+            else:
+                run.pipes[int(what) % count].send(("safety", int(what)))
+        await asyncio.gather(*announcing)
+        storm_results = await stormed
+        online_followers = {
+            a: sum(1 for f in followers.get(a, ()) if f in online) for a in range(options.users)
+        }
+        posted = await run.ask_all(("posted",), "posted")
+        ok_times = {post_id: at for p in posted for post_id, at in p["ok_times"].items()}
+        sent_times = {post_id: at for p in posted for post_id, at in p["sent_times"].items()}
+        recipients = {post_id: online_followers[a] + 1 for p in posted for post_id, a in p["authors"].items()}
+        statuses = {author: tuple(v) for p in posted for author, v in p["statuses"].items()}
+        # The announcement posts themselves are on every member's following stream: checked too.
+        ok_times.update(announce_ok)
+        sent_times.update(announce_sent)
+        recipients.update({post_id: joined for post_id in announce_ok})
+        elapsed, results, server = await run.finish(sum(recipients.values()))
+        ticker.cancel()
+        await writer.close()
+    finally:
+        run.close()
+    result = _report(
+        "quake", options, connections, ok_times, recipients, results, elapsed, server, started_at, sent_times
+    )
+    result["storm"] = {
+        "seconds": max(s["seconds"] for s in storm_results),
+        "resumed": sum(s["resumed"] for s in storm_results),
+        "failed": {k: v for s in storm_results for k, v in s["failed"].items()},
+    }
+    # Announcements reach every member: their notification is the priority event measured.
+    result["announcements"] = deliveries(
+        announce_ok,
+        [{**r, "first_receipts": r["announcement_receipts"], "duplicates": 0} for r in results],
+        {post_id: joined for post_id in announce_ok},
+        announce_sent,
+    )
+    # A status reaches the author's online followers and the author's own connection.
+    result["statuses"] = deliveries(
+        {author: ok for author, (_, ok, _) in statuses.items()},
+        [{**r, "first_receipts": r["safety_receipts"], "duplicates": 0} for r in results],
+        {author: online_followers[index] + 1 for author, (_, _, index) in statuses.items()},
+        {author: began for author, (began, _, _) in statuses.items()},
+    )
+    return result
+
+
+def _ticks(start: float, seconds: float, rate: float) -> list[float]:
+    return [start + n / rate for n in range(int(seconds * rate))]

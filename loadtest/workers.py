@@ -6,9 +6,12 @@ The coordinator talks to a worker over a pipe:
                                     ← ("ready", {"connected", "indexes", "failed", "handshake_s"})
     (every second)                  ← ("progress", events received so far)
     → ("post", index, text)         (account ``index`` posts; no answer)
-    → ("posted",)                   ← ("posted", {"ok_times": {post id: time}, "authors": {post id: index}})
+    → ("safety", index)             (account ``index`` says it is safe, to its followers; no answer)
+    → ("join", community id)        ← ("joined", {"joined": how many of this worker's accounts})
+    → ("posted",)                   ← ("posted", {"ok_times": {post id: time}, "authors": {post id: index},
+                                                  "statuses": {author id: (sent, ok, index)}, ...})
     → ("storm",)                    ← ("stormed", {"seconds", "resumed", "failed"})
-    → ("collect",)                  ← ("result", {"first_receipts", "duplicates", "errors", ...})
+    → ("collect",)                  ← ("result", {"first_receipts", "safety_receipts", "duplicates", ...})
 
 Workers are separate processes so the load generator can use every core it is given.
 """
@@ -50,6 +53,27 @@ async def _serve(pipe: Connection) -> None:
     ok_times: dict[str, float] = {}
     sent_times: dict[str, float] = {}
     authors: dict[str, int] = {}
+    #: Safety statuses set, by author id: (sent, ok, author index).
+    statuses: dict[str, tuple[float, float, int]] = {}
+
+    async def safety(index: int) -> None:
+        client = by_index.get(index)
+        if client is None:
+            return
+        began = time.time()
+        try:
+            frame = await client.request("safety.set", state="safe", note="無事です", audience="followers")
+        except ConnectionError:
+            return
+        if frame["op"] == "ok":
+            statuses[frame["data"]["status"]["user"]["id"]] = (began, time.time(), index)
+
+    async def join(community_id: str) -> int:
+        joined = 0
+        for client in clients:
+            frame = await client.request("community.join", community_id=community_id)
+            joined += frame["op"] == "ok"
+        return joined
 
     async def post(index: int, text: str) -> None:
         client = by_index.get(index)
@@ -74,9 +98,19 @@ async def _serve(pipe: Connection) -> None:
             progress = asyncio.create_task(_progress(pipe, clients))
         elif command[0] == "post":
             posts.append(asyncio.create_task(post(command[1], command[2])))
+        elif command[0] == "safety":
+            posts.append(asyncio.create_task(safety(command[1])))
+        elif command[0] == "join":
+            pipe.send(("joined", {"joined": await join(command[1])}))
         elif command[0] == "posted":
             await asyncio.gather(*posts)
-            pipe.send(("posted", {"ok_times": ok_times, "sent_times": sent_times, "authors": authors}))
+            posted = {
+                "ok_times": ok_times,
+                "sent_times": sent_times,
+                "authors": authors,
+                "statuses": statuses,
+            }
+            pipe.send(("posted", posted))
         elif command[0] == "storm":
             pipe.send(("stormed", await _storm(clients)))
         elif command[0] == "collect":
@@ -142,6 +176,8 @@ async def _progress(pipe: Connection, clients: list[LoadClient]) -> None:
 
 def _collect(clients: list[LoadClient]) -> dict[str, Any]:
     first: dict[str, list[float]] = {}
+    safety: dict[str, list[float]] = {}
+    announcements: dict[str, list[float]] = {}
     duplicates = 0
     errors: dict[str, int] = {}
     closes: dict[str, int] = {}
@@ -153,8 +189,22 @@ def _collect(clients: list[LoadClient]) -> dict[str, Any]:
                 continue
             seen.add(post_id)
             first.setdefault(post_id, []).append(at)
+        for post_id, at in client.announcements:
+            announcements.setdefault(post_id, []).append(at)
+        heard: set[str] = set()
+        for author, at in client.safety:  # the event and its notification: the first counts
+            if author not in heard:
+                heard.add(author)
+                safety.setdefault(author, []).append(at)
         for code, count in client.errors.items():
             errors[code] = errors.get(code, 0) + count
         if client.close_code is not None:
             closes[str(client.close_code)] = closes.get(str(client.close_code), 0) + 1
-    return {"first_receipts": first, "duplicates": duplicates, "errors": errors, "closes": closes}
+    return {
+        "first_receipts": first,
+        "safety_receipts": safety,
+        "announcement_receipts": announcements,
+        "duplicates": duplicates,
+        "errors": errors,
+        "closes": closes,
+    }

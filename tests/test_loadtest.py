@@ -103,3 +103,14 @@ def test_fanout_on_two_workers_and_a_private_redis(tmp_path: Path) -> None:
     )
     assert report["delivered"] == report["expected"] == 150  # followers spread over both workers
     assert report["lost"] == report["duplicated"] == 0
+
+
+def test_quake_delivers_posts_statuses_and_announcements_through_a_storm(tmp_path: Path) -> None:
+    args = ["--users", "30", "--degree", "3", "--rate", "2", "--duration", "1", "--quake", "4"]
+    _, report = run_scenario(tmp_path, "quake", *args, "--announce-every", "1")
+    assert report["scenario"] == "quake"
+    assert report["lost"] == report["duplicated"] == 0
+    assert report["storm"]["resumed"] == report["connections"]["established"] == 30
+    # A third of the users said they were safe; each status reached its author's followers.
+    assert report["statuses"]["expected"] > 10 and report["statuses"]["lost"] == 0
+    assert report["announcements"]["expected"] == 4 * 30 and report["announcements"]["lost"] == 0
