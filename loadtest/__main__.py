@@ -122,7 +122,13 @@ def _summary(result: dict[str, Any], out: Path) -> str:
             f"  server: {server['cpu_us_per_delivered_frame']:.1f} µs CPU per delivered frame, "
             f"RSS {server['rss_bytes'] / 2**20:.0f} MiB"
         )
-    for label in ("statuses", "announcements"):
+    for label in (
+        "statuses",
+        "announcements",
+        "statuses_outside_storm",
+        "announcements_outside_storm",
+        "posts_outside_storm",
+    ):
         if result.get(label) is not None:
             part = result[label]
             figures = part["latency_from_send_ms"]

@@ -351,6 +351,7 @@ async def quake(options: QuakeOptions) -> dict[str, Any]:
         quake_start = run.started + options.duration
         announce_ok: dict[str, float] = {}
         announce_sent: dict[str, float] = {}
+        storm_window = [0.0, 0.0]
 
         async def announce(n: int) -> None:
             await asyncio.sleep(max(0.0, quake_start + n * options.announce_every - time.monotonic()))
@@ -365,7 +366,10 @@ async def quake(options: QuakeOptions) -> dict[str, Any]:
         async def storm() -> list[dict[str, Any]]:
             await asyncio.sleep(max(0.0, quake_start + options.quake / 4 - time.monotonic()))
             print("  every client drops and reconnects now", flush=True)
-            return await run.ask_all(("storm",), "stormed")
+            storm_window[0] = time.time()
+            answers = await run.ask_all(("storm",), "stormed")
+            storm_window[1] = time.time()
+            return answers
 
         announcing = [
             asyncio.create_task(announce(n)) for n in range(int(options.quake / options.announce_every))
@@ -411,19 +415,41 @@ async def quake(options: QuakeOptions) -> dict[str, Any]:
         "resumed": sum(s["resumed"] for s in storm_results),
         "failed": {k: v for s in storm_results for k, v in s["failed"].items()},
     }
+    announcement_results = [
+        {**r, "first_receipts": r["announcement_receipts"], "duplicates": 0} for r in results
+    ]
+    status_results = [{**r, "first_receipts": r["safety_receipts"], "duplicates": 0} for r in results]
+    status_ok = {author: ok for author, (_, ok, _) in statuses.items()}
+    status_sent = {author: began for author, (began, _, _) in statuses.items()}
+    status_recipients = {author: online_followers[index] + 1 for author, (_, _, index) in statuses.items()}
     # Announcements reach every member: their notification is the priority event measured.
     result["announcements"] = deliveries(
-        announce_ok,
-        [{**r, "first_receipts": r["announcement_receipts"], "duplicates": 0} for r in results],
-        {post_id: joined for post_id in announce_ok},
-        announce_sent,
+        announce_ok, announcement_results, {post_id: joined for post_id in announce_ok}, announce_sent
     )
     # A status reaches the author's online followers and the author's own connection.
-    result["statuses"] = deliveries(
-        {author: ok for author, (_, ok, _) in statuses.items()},
-        [{**r, "first_receipts": r["safety_receipts"], "duplicates": 0} for r in results],
-        {author: online_followers[index] + 1 for author, (_, _, index) in statuses.items()},
-        {author: began for author, (began, _, _) in statuses.items()},
+    result["statuses"] = deliveries(status_ok, status_results, status_recipients, status_sent)
+    # Latency while the clients are connected: those sent while the storm was on wait for their
+    # recipients to come back (and arrive then, as notifications), which says nothing of the lane.
+    storm_from, storm_to = storm_window
+
+    def calm(sent: dict[str, float]) -> dict[str, float]:
+        return {key: at for key, at in sent.items() if not storm_from - 1 <= at <= storm_to}
+
+    result["storm"]["window"] = [storm_from - started_at, storm_to - started_at]
+    calm_statuses = calm(status_sent)
+    result["statuses_outside_storm"] = deliveries(
+        {k: status_ok[k] for k in calm_statuses}, status_results, status_recipients, calm_statuses
+    )
+    calm_announcements = calm(announce_sent)
+    result["announcements_outside_storm"] = deliveries(
+        {k: announce_ok[k] for k in calm_announcements},
+        announcement_results,
+        {post_id: joined for post_id in announce_ok},
+        calm_announcements,
+    )
+    calm_posts = calm(sent_times)
+    result["posts_outside_storm"] = deliveries(
+        {k: ok_times[k] for k in calm_posts}, results, recipients, calm_posts
     )
     return result
 
