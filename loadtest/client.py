@@ -47,6 +47,9 @@ class LoadClient:
         self.notifications_cursor: str = floor_id(int(time.time() * 1000))
         #: How often the server told this client to come back later (close 4007).
         self.admission_waits = 0
+        #: Authenticated and reading: requests are refused (ConnectionError) while it is not,
+        #: as during a reconnect.
+        self.live = False
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
@@ -91,6 +94,7 @@ class LoadClient:
             raise ConnectionError(f"auth refused: {ready}")
         self.recovered = ready.get("recovered")
         self._reader = asyncio.create_task(self._read())
+        self.live = True
         self._heartbeat = asyncio.create_task(self._beat(hello["heartbeat_interval_ms"] / 1000))
 
     async def _read(self) -> None:
@@ -127,6 +131,11 @@ class LoadClient:
             pass
         finally:
             self.close_code = self.ws.close_code
+            self.live = False
+            pending, self._pending = self._pending, {}
+            for future in pending.values():
+                if not future.done():
+                    future.set_exception(ConnectionError("connection closed"))
 
     async def _beat(self, interval: float) -> None:
         await asyncio.sleep(interval * 0.5)
@@ -138,6 +147,8 @@ class LoadClient:
             await asyncio.sleep(interval)
 
     async def request(self, op: str, **args: Any) -> dict[str, Any]:
+        if not self.live:
+            raise ConnectionError("not connected")
         request_id = str(next(_ids))
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
@@ -149,9 +160,14 @@ class LoadClient:
         return await future
 
     async def close(self) -> None:
+        self.live = False
         for task in (self._heartbeat, self._reader):
             if task is not None:
                 task.cancel()
+        pending, self._pending = self._pending, {}
+        for future in pending.values():  # their answers will never come on this connection
+            if not future.done():
+                future.set_exception(ConnectionError("connection closed"))
         await self.ws.close()
 
 

@@ -55,6 +55,7 @@ async def _serve(pipe: Connection) -> None:
     authors: dict[str, int] = {}
     #: Safety statuses set, by author id: (sent, ok, author index).
     statuses: dict[str, tuple[float, float, int]] = {}
+    storms: list[asyncio.Task[None]] = []
 
     async def safety(index: int) -> None:
         client = by_index.get(index)
@@ -112,7 +113,9 @@ async def _serve(pipe: Connection) -> None:
             }
             pipe.send(("posted", posted))
         elif command[0] == "storm":
-            pipe.send(("stormed", await _storm(clients)))
+            # In the background: the worker keeps taking commands (posts, statuses) meanwhile,
+            # as real clients keep acting while others reconnect.
+            storms.append(asyncio.create_task(_storm_and_report(pipe, clients)))
         elif command[0] == "collect":
             if progress is not None:
                 progress.cancel()
@@ -151,6 +154,10 @@ async def _connect(
         "handshake_s": durations,
     }
     return clients, report
+
+
+async def _storm_and_report(pipe: Connection, clients: list[LoadClient]) -> None:
+    pipe.send(("stormed", await _storm(clients)))
 
 
 async def _storm(clients: list[LoadClient]) -> dict[str, Any]:
