@@ -6,7 +6,7 @@ Two figures:
 
 - ``deliver``: ``Hub.deliver`` alone (look the channel up, append the same bytes to every
   connection's queue), timed per call; queues are emptied between calls, outside the timing.
-- ``end-to-end``: ``Bus.publish`` until every connection's writer task has handed every frame to a
+- ``end-to-end``: ``Bus.publish`` until every connection (its writer, started when frames wait) has handed every frame to a
   fake sink (no sockets), so the writer's share of the work is counted too.
 
 ``--direct`` gives every connection a fake direct writer (``server/gateway/direct.py``), so frames
@@ -93,7 +93,9 @@ def instrumented() -> dict[str, Any]:
 
 def payload(n: int) -> bytes:
     pos = f"{n:026d}"
-    return channels.envelope(event_tail(PostDeleted(post_id=pos, author_id="A" * 26), pos), pos)
+    return channels.envelope(
+        event_tail(PostDeleted(post_id=pos, author_id="A" * 26, community_id=None), pos), pos
+    )
 
 
 async def node(count: int, queue_max: int, direct: bool) -> tuple[LocalBus, Hub, list[Connection], Tally]:
@@ -124,7 +126,8 @@ async def deliver_only(count: int, rounds: int, direct: bool) -> list[float]:
             hub.deliver(CHANNEL, data)
             times.append(time.process_time() - started)
             for conn in conns:
-                conn._queue.clear()
+                if conn._queue:
+                    conn._queue.clear()
     finally:
         gc.enable()
     return times
@@ -132,8 +135,6 @@ async def deliver_only(count: int, rounds: int, direct: bool) -> list[float]:
 
 async def end_to_end(count: int, rounds: int, direct: bool, batch: int = 50) -> list[float]:
     bus, _, conns, tally = await node(count, queue_max=512, direct=direct)
-    writers = [asyncio.create_task(conn.run_writer()) for conn in conns]
-    await asyncio.sleep(0)
     times = []
     gc.collect()
     for first in range(0, rounds, batch):
@@ -144,9 +145,7 @@ async def end_to_end(count: int, rounds: int, direct: bool, batch: int = 50) -> 
             bus.publish(CHANNEL, payload(n))
         await tally.reached.wait()
         times.append((time.process_time() - started) / batch)
-    for writer in writers:
-        writer.cancel()
-    await asyncio.gather(*writers, return_exceptions=True)
+    await asyncio.gather(*(conn.finish(grace_s=0) for conn in conns))  # connections run their own writers
     return times
 
 

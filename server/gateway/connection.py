@@ -1,12 +1,21 @@
 """One client connection's outgoing side: a bounded send queue and the task that drains it.
 
 Backpressure, stated plainly: nothing that produces events (the hub's fan-out, a request
-handler) ever waits for a client. They append to the connection's queue and return. A single
-writer task per connection sends the queue in order. When a client reads more slowly than events
-arrive, its queue grows to ``send_queue_max`` frames; past that, ephemeral events are dropped
-first and, if the queue is still full, the connection is closed with 4002 (slow consumer). The
-client reconnects with its cursors and recovers every persisted event from storage, so a slow
-client loses nothing but time, and never slows anyone else.
+handler) ever waits for a client. A frame for a connection with nothing queued and a writable
+socket is handed to the transport at once (see ``direct.py``); any other frame is appended to the
+connection's queue, and the producer returns. The connection's writer task sends the queue in
+order. When a client reads more slowly than events arrive, its queue grows to ``send_queue_max``
+frames; past that, ephemeral events are dropped first and, if the queue is still full, the
+connection is closed with 4002 (slow consumer). The client reconnects with its cursors and
+recovers every persisted event from storage, so a slow client loses nothing but time, and never
+slows anyone else.
+
+Memory: a server holds tens of thousands of connections, most of them idle, so a connection keeps
+nothing it is not using (goal: 20 KiB of server memory per idle connection, BENCHMARKS.md). The
+writer task exists only while frames wait or a close frame is to be sent: it is started when the
+first frame has to wait and ends when both queues are empty again. The queues, the held events
+and the remembered positions are allocated on first use and let go of when empty, and the
+instance has ``__slots__``.
 
 Sequence numbers are assigned when a frame is *written*, so ``seq`` is gap-free as seen by the
 client even when ephemeral events are dropped.
@@ -71,6 +80,35 @@ class State(enum.Enum):
 
 
 class Connection:
+    """One client connection's outgoing side (see the module docstring). The endpoint builds it
+    after the WebSocket accept and calls :meth:`finish` when it is done with the connection."""
+
+    __slots__ = (
+        "_backlogs",
+        "_close",
+        "_closed",
+        "_direct",
+        "_forgotten",
+        "_held",
+        "_holds",
+        "_max",
+        "_metrics",
+        "_queue",
+        "_recent",
+        "_replayed",
+        "_sending",
+        "_seq",
+        "_sink",
+        "_urgent",
+        "_writer",
+        "channels",
+        "id",
+        "last_pos",
+        "session_id",
+        "state",
+        "user_id",
+    )
+
     def __init__(
         self,
         sink: Sink,
@@ -88,31 +126,34 @@ class Connection:
         self.channels: set[str] = set()
         #: The greatest stream position this connection has been given.
         self.last_pos: str | None = None
-        #: The most recent positions given (at most RECENT_MAX), and the greatest one forgotten:
-        #: what ``given_since`` can answer for when a gap is filled from storage.
-        self._recent: deque[str] = deque()
-        self._recent_set: set[str] = set()
+        #: The most recent positions given (at most RECENT_MAX, oldest first), and the greatest
+        #: one forgotten: what ``given_since`` can answer for when a gap is filled from storage.
+        #: A list, not a deque: a deque takes 760 bytes for its first entry, a list grows by need.
+        self._recent: list[str] | None = None
         self._forgotten: str = ""
         self._sink = sink
         #: When the server offers it, frames to an idle connection are written at once, from the
-        #: producer, instead of waking the writer task (see ``direct.py``).
+        #: producer, instead of going through the queue and the writer task (see ``direct.py``).
         self._direct = direct
         self._max = send_queue_max
-        self._queue: deque[tuple[int, Any]] = deque()
-        self._wakeup = asyncio.Event()
+        #: Frames waiting for the writer; None when there are none.
+        self._queue: deque[tuple[int, Any, str | None]] | None = None
         self._seq = 0
-        self._held: list[tuple[bytes, str | None, bool]] = []
+        #: Live events held while a backlog is read (with their priority), and the positions
+        #: backlogs gave meanwhile.
+        self._held: list[tuple[bytes, str | None, bool]] | None = None
         #: The priority lane, made on first use (most connections never need it).
         self._urgent: deque[tuple[int, Any, str | None]] | None = None
         #: Resume backlogs in the queue: priority events do not overtake them.
         self._backlogs = 0
         self._holds = 0
-        self._replayed: set[str] = set()
+        self._replayed: set[str] | None = None
         self._close: tuple[int, str] | None = None
+        #: The writer task, while there is one; it clears this itself as it ends.
         self._writer: asyncio.Task[None] | None = None
         self._sending = False
         self._metrics = metrics
-        self.closed = asyncio.Event()
+        self._closed: asyncio.Event | None = None
 
     # --- producers (never block) ------------------------------------------------------------
 
@@ -126,6 +167,8 @@ class Connection:
         """An event: the shared tail from :func:`protocol.codec.event_tail`, and its position;
         ``priority`` events take the priority lane."""
         if self._holds:
+            if self._held is None:
+                self._held = []
             if len(self._held) >= self._max:
                 self.close(CloseCode.SLOW_CONSUMER)
             else:
@@ -140,16 +183,19 @@ class Connection:
         """Sample fan-out latency on the event just pushed (``tail``; ``started`` is the hub's
         ``time.perf_counter()`` when the message arrived): observed when the frame is handed to
         the transport. A queued event is stamped, and the writer observes it as it sends it; an
-        event held (resuming) or refused (closing) is not sampled."""
-        if self._metrics is None or self._close is not None or self._holds:
+        event held (resuming) or refused (closing, closed) is not sampled."""
+        if self._metrics is None or self._close is not None or self._holds or self.state is State.CLOSED:
             return
-        if not self._queue:
-            # Pushed, neither held nor refused, yet not queued: it went to the transport at once.
+        if self._writer is None:
+            # Pushed, neither held nor refused, and nothing waits: it went to the transport at once.
             self._metrics.fanout_latency.observe(time.perf_counter() - started)
             return
-        kind, payload, pos = self._queue[-1]
-        if kind == _EVENT and payload is tail:
-            self._queue[-1] = (_PROBED, (tail, started), pos)
+        for lane in (self._urgent, self._queue):
+            if lane:
+                kind, payload, pos = lane[-1]
+                if kind == _EVENT and payload is tail:
+                    lane[-1] = (_PROBED, (tail, started), pos)
+                    return
 
     def hold(self) -> None:
         """Start holding live events (call before subscribing, then read the backlog)."""
@@ -162,18 +208,18 @@ class Connection:
         stream positions, so held live copies of them are dropped on release, and items this
         connection was given already (by a concurrent backfill) are left out. A backlog is
         bounded by ``resume_max_items`` already, so it does not count against ``send_queue_max``."""
-        if self._close is not None:
+        if self._close is not None or self.state is State.CLOSED:
             return
-        fresh = [
-            (tail, pos) for tail, pos in zip(tails, positions, strict=True) if pos not in self._recent_set
-        ]
+        given = set(self._recent) if self._recent else ()
+        fresh = [(tail, pos) for tail, pos in zip(tails, positions, strict=True) if pos not in given]
         if fresh:
-            self._queue.append((_BACKLOG, [tail for tail, _ in fresh], None))
+            self._wait((_BACKLOG, [tail for tail, _ in fresh], None))
             self._backlogs += 1
+            if self._replayed is None:
+                self._replayed = set()
             for _, pos in fresh:
                 self._replayed.add(pos)
                 self._given(pos)
-            self._wakeup.set()
 
     def release(self) -> None:
         """End one hold. After the last, queue the held events the backlogs did not contain."""
@@ -181,9 +227,9 @@ class Connection:
         if self._holds:
             return
         held, replayed = self._held, self._replayed
-        self._held, self._replayed = [], set()
-        for tail, pos, priority in held:
-            if pos is None or pos not in replayed:
+        self._held = self._replayed = None
+        for tail, pos, priority in held or ():
+            if pos is None or replayed is None or pos not in replayed:
                 if priority:
                     self._enqueue_urgent(tail, pos)
                 else:
@@ -198,31 +244,27 @@ class Connection:
         (then only the client, resuming by its cursor, can tell what it has)."""
         if self._forgotten > since:
             return None
-        return {pos for pos in self._recent if pos > since}
+        return {pos for pos in self._recent or () if pos > since}
 
     def _given(self, pos: str) -> None:
         if self.last_pos is None or pos > self.last_pos:
             self.last_pos = pos
-        self._recent.append(pos)
-        self._recent_set.add(pos)
-        if len(self._recent) > RECENT_MAX:
-            forgotten = self._recent.popleft()
-            self._recent_set.discard(forgotten)
+        recent = self._recent
+        if recent is None:
+            recent = self._recent = []
+        recent.append(pos)
+        if len(recent) > RECENT_MAX:
+            forgotten = recent.pop(0)  # 128 pointers moved: cheaper than the deque's memory
             if forgotten > self._forgotten:
                 self._forgotten = forgotten
 
     def _enqueue(self, kind: int, payload: bytes, pos: str | None) -> None:
-        if self._close is not None:
+        if self._close is not None or self.state is State.CLOSED:
             return
         direct = self._direct
-        if (
-            direct is not None
-            and not self._queue
-            and not self._urgent
-            and not self._sending
-            and direct.ready()
-        ):
-            # The fast path: nothing ahead of this frame and the socket takes it now.
+        if direct is not None and self._writer is None and direct.ready():
+            # The fast path: nothing queued in either lane or being sent (the writer runs only
+            # then), and the socket takes the frame now.
             if kind != _FRAME:
                 self._seq += 1
                 payload = event_frame(self._seq, payload)
@@ -230,20 +272,19 @@ class Connection:
             if pos is not None:
                 self._given(pos)
             return
-        if len(self._queue) >= self._max and not self._shed_ephemeral():
+        queue = self._queue
+        if queue is not None and len(queue) >= self._max and not self._shed_ephemeral(queue):
             self.close(CloseCode.SLOW_CONSUMER)
             return
-        self._queue.append((kind, payload, pos))
+        self._wait((kind, payload, pos))
         if pos is not None:
             self._given(pos)
-        self._wakeup.set()
 
     def _enqueue_urgent(self, tail: bytes, pos: str | None) -> None:
-        if self._close is not None:
+        if self._close is not None or self.state is State.CLOSED:
             return
         direct = self._direct
-        idle = not self._queue and not self._urgent and not self._sending
-        if (idle and direct is not None and direct.ready()) or self._backlogs:
+        if (self._writer is None and direct is not None and direct.ready()) or self._backlogs:
             # Nothing to overtake (the fast path writes it now); or a resume backlog is queued,
             # which may hold older events of the same stream: then it waits its turn.
             self._enqueue(_EVENT, tail, pos)
@@ -256,12 +297,19 @@ class Connection:
         self._urgent.append((_EVENT, tail, pos))
         if pos is not None:
             self._given(pos)
-        self._wakeup.set()
+        self._start_writer()
 
-    def _shed_ephemeral(self) -> bool:
-        for index, (kind, _, _) in enumerate(self._queue):
+    def _wait(self, entry: tuple[int, Any, str | None]) -> None:
+        """Queue an entry for the writer, starting the writer if it is not running."""
+        if self._queue is None:
+            self._queue = deque()
+        self._queue.append(entry)
+        self._start_writer()
+
+    def _shed_ephemeral(self, queue: deque[tuple[int, Any, str | None]]) -> bool:
+        for index, (kind, _, _) in enumerate(queue):
             if kind == _EPHEMERAL:
-                del self._queue[index]
+                del queue[index]
                 if self._metrics is not None:
                     self._metrics.send_queue_dropped.inc()
                 return True
@@ -278,11 +326,11 @@ class Connection:
             self._close = (int(code), reason_text)
             if code == CloseCode.SLOW_CONSUMER and self._metrics is not None:
                 self._metrics.slow_consumers_closed.inc()
-            self._queue.clear()
-            self._urgent = None
+            self._queue = self._urgent = None
             self._backlogs = 0
-            self._wakeup.set()
-            if self._sending and self._writer is not None:
+            if self._writer is None:
+                self._start_writer()
+            elif self._sending:
                 self._writer.cancel()
 
     @property
@@ -296,7 +344,41 @@ class Connection:
 
     @property
     def queue_depth(self) -> int:
-        return len(self._queue) + (len(self._urgent) if self._urgent else 0)
+        return (len(self._queue) if self._queue else 0) + (len(self._urgent) if self._urgent else 0)
+
+    @property
+    def closed(self) -> asyncio.Event:
+        """Set once the connection is finished: its close frame sent, its peer gone, or the
+        endpoint done with it. Made on first use: only a server shutting down waits on it."""
+        if self._closed is None:
+            self._closed = asyncio.Event()
+            if self.state is State.CLOSED:
+                self._closed.set()
+        return self._closed
+
+    async def finish(self, grace_s: float) -> None:
+        """The endpoint is done with the connection: let the writer send a close frame asked for,
+        but never wait longer than ``grace_s`` seconds for a dead peer; then stop the writer."""
+        try:
+            if self._writer is not None and self._close is not None:
+                await asyncio.wait([self._writer], timeout=grace_s)
+        finally:
+            if self._writer is not None:
+                self._writer.cancel()
+            self._finished()
+
+    def _finished(self) -> None:
+        self.state = State.CLOSED
+        self._queue = self._urgent = None
+        self._backlogs = 0
+        if self._closed is not None:
+            self._closed.set()
+
+    # --- the writer task --------------------------------------------------------------------
+
+    def _start_writer(self) -> None:
+        if self._writer is None and self.state is not State.CLOSED:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
 
     async def _send(self, frame: bytes) -> None:
         self._sending = True
@@ -305,6 +387,8 @@ class Connection:
                 await self._sink.send_text(frame.decode())
             else:
                 while not self._direct.ready():
+                    if self._direct.gone():
+                        return  # the peer is gone or going: the frame has nowhere to go
                     await self._direct.writable()
                     if self._close is not None:
                         return
@@ -315,21 +399,23 @@ class Connection:
         finally:
             self._sending = False
 
-    # --- the writer task --------------------------------------------------------------------
-
-    async def run_writer(self) -> None:
-        """Drain the queue until closed. Run as one task per connection."""
-        self._writer = asyncio.current_task()
+    async def _write(self) -> None:
+        """Send the queues in order, the priority lane first, and end once both are empty; or,
+        once a close is asked for, send the close frame and end."""
         try:
             while True:
-                while not self._queue and not self._urgent and self._close is None:
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
                 if self._close is not None:
                     code, reason = self._close
                     await self._sink.close(code, reason)
+                    self._finished()
                     return
-                kind, payload, _ = self._urgent.popleft() if self._urgent else self._queue.popleft()
+                if self._urgent:
+                    kind, payload, _ = self._urgent.popleft()
+                elif self._queue:
+                    kind, payload, _ = self._queue.popleft()
+                else:
+                    self._queue = self._urgent = None  # nothing waits: let go of both, and end
+                    return
                 if kind == _FRAME:
                     await self._send(payload)
                 elif kind == _BACKLOG:
@@ -351,7 +437,6 @@ class Connection:
                     await self._send(event_frame(self._seq, payload))
         except Exception as exc:  # the peer went away mid-send: nothing more to do
             log.debug("connection %s writer stopped: %r", self.id, exc)
+            self._finished()
         finally:
-            self.state = State.CLOSED
-            self._queue.clear()
-            self.closed.set()
+            self._writer = None

@@ -1,21 +1,36 @@
-"""A synchronous frame writer for the fan-out path, offered by our uvicorn protocol.
-
-(It also lets go of the upgrade's request and response once the handshake is done.)
+"""A synchronous frame writer for the fan-out path, offered by our uvicorn protocol, which also
+keeps each connection's memory down.
 
 Sending through ASGI costs, per frame and per recipient, an awaited ``send`` through Starlette's
 wrappers and uvicorn's protocol, and a task wake-up for the connection's writer. Profiling the
 5,000-follower fan-out put about half the event loop's time there (BENCHMARKS.md). Yet a frame to
 an idle connection whose socket is writable can simply be framed and handed to the transport.
 
-:class:`DirectProtocol` is uvicorn's sans-I/O WebSocket protocol with one addition: it offers a
+:class:`DirectProtocol` is uvicorn's sans-I/O WebSocket protocol, and it offers a
 :class:`DirectWriter` to the application as the ASGI extension ``tsudoi.direct``. The gateway
 uses it when present and falls back to plain ASGI sends otherwise, so the app still runs under
 any ASGI server. Frames written here go through the same websockets ``ServerProtocol`` object
 uvicorn uses, so framing and connection state stay consistent with uvicorn's own sends.
+
+Memory: a node holds tens of thousands of mostly idle connections (goal: 20 KiB each,
+BENCHMARKS.md), and uvicorn's protocol object is the largest part of one. :class:`DirectProtocol`
+lets go of what uvicorn keeps but no longer needs once the upgrade is done (the request's and the
+response's headers), and gives the protocol a lighter inbox and writability flag than the
+``asyncio.Queue`` and ``asyncio.Event`` uvicorn makes: those allocate a 760-byte deque each for
+waiters and items (five deques, about 4 KiB per connection) where an idle connection has
+nothing waiting. Its attributes are slots.
+
+Logging: uvicorn and websockets log every WebSocket's opening and closing at INFO ("accepted",
+"connection open", "connection closed") through the ``uvicorn.error`` logger, which also carries
+the server's start-up messages and its errors. This protocol sends its connections' records to
+a logger of their own, :data:`CONNECTION_LOGGER`, so that ``tsudoi serve`` can keep them quiet
+without losing the others (see ``serve`` in ``server/cli.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -23,9 +38,14 @@ from websockets.exceptions import InvalidState
 from websockets.protocol import State
 
 EXTENSION = "tsudoi.direct"
+#: Where uvicorn's and websockets' records about each WebSocket go (a child of ``uvicorn.error``,
+#: where they would otherwise be).
+CONNECTION_LOGGER = "uvicorn.error.connections"
 
 
 class DirectWriter:
+    __slots__ = ("_protocol",)
+
     def __init__(self, protocol: WebSocketsSansIOProtocol) -> None:
         self._protocol = protocol
 
@@ -37,6 +57,13 @@ class DirectWriter:
             and protocol.writable.is_set()
             and not protocol.transport.is_closing()
         )
+
+    def gone(self) -> bool:
+        """True once no frame can go out any more: the WebSocket is closing or closed. (Then the
+        transport is not paused, so :meth:`writable` returns at once: a writer that waited for it
+        in a loop would spin.)"""
+        protocol = self._protocol
+        return protocol.conn.state is not State.OPEN or protocol.transport.is_closing()
 
     def write(self, frame: bytes) -> None:
         """Send one text frame (UTF-8 ``frame``) now. Call only when :meth:`ready`."""
@@ -52,8 +79,142 @@ class DirectWriter:
         await self._protocol.writable.wait()
 
 
+class _Inbox:
+    """The ASGI messages a connection has received and the app has not: what uvicorn's protocol
+    uses of an ``asyncio.Queue`` (``put_nowait``, ``get``, ``empty``), with the same semantics:
+    getters are served in order, and one cancelled after being woken passes the wake-up on.
+    Holds two lists (empty: 56 bytes each) instead of a Queue's three deques and an Event."""
+
+    __slots__ = ("_getters", "_items")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._getters: list[asyncio.Future[None]] = []
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        self._wake()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    async def get(self) -> Any:
+        while not self._items:
+            getter = asyncio.get_running_loop().create_future()
+            self._getters.append(getter)
+            try:
+                await getter
+            except BaseException:
+                getter.cancel()
+                if getter in self._getters:
+                    self._getters.remove(getter)
+                elif self._items:
+                    self._wake()  # woken, then cancelled: the item is for the next getter
+                raise
+        return self._items.pop(0)  # rarely more than one: uvicorn pauses reading at one
+
+    def _wake(self) -> None:
+        while self._getters:
+            getter = self._getters.pop(0)
+            if not getter.done():
+                getter.set_result(None)
+                return
+
+
+class _Flag:
+    """uvicorn's "the transport takes writes" flag, set at first as uvicorn sets it:
+    ``asyncio.Event``'s ``set``, ``clear``, ``is_set`` and ``wait``, with a list of waiters made
+    only while someone waits."""
+
+    __slots__ = ("_is_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._is_set = True
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    def set(self) -> None:
+        if not self._is_set:
+            self._is_set = True
+            waiters, self._waiters = self._waiters, None
+            for waiter in waiters or ():
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._is_set = False
+
+    async def wait(self) -> bool:
+        if self._is_set:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+            return True
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+
 class DirectProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol, offering :class:`DirectWriter` to the app."""
+    """uvicorn's sans-I/O WebSocket protocol, offering :class:`DirectWriter` to the app and
+    keeping less memory per connection (see the module docstring)."""
+
+    #: uvicorn's instance attributes (0.54), as slots: 8 bytes each instead of a 1.6 KiB dict
+    #: (CPython shares an instance dict's keys between instances only up to 30 attributes, and
+    #: uvicorn's protocol has 37). An attribute a later uvicorn adds lands in the instance dict,
+    #: which still works; ``tests/unit/test_connection_protocol.py`` notices it.
+    __slots__ = (
+        "app",
+        "app_state",
+        "asgi_version",
+        "client",
+        "close_sent",
+        "close_timeout",
+        "close_timer",
+        "config",
+        "conn",
+        "connections",
+        "curr_msg_data_type",
+        "default_headers",
+        "disconnected",
+        "frames",
+        "handshake_complete",
+        "handshake_initiated",
+        "initial_response",
+        "last_ping_rtt",
+        "logger",
+        "loop",
+        "pending_ping_payload",
+        "ping_interval",
+        "ping_sent_at",
+        "ping_timeout",
+        "ping_timer",
+        "pong_timer",
+        "queue",
+        "read_paused",
+        "request",
+        "response",
+        "root_path",
+        "scheme",
+        "scope",
+        "server",
+        "tasks",
+        "transport",
+        "writable",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = _Inbox()  # type: ignore[assignment]
+        self.writable = _Flag()  # type: ignore[assignment]
+        self.logger = self.conn.logger = logging.getLogger(CONNECTION_LOGGER)
+        self.conn.debug = self.logger.isEnabledFor(logging.DEBUG)
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -65,5 +226,8 @@ class DirectProtocol(WebSocketsSansIOProtocol):
         await super().send(message)
         if message.get("type") == "websocket.accept":
             # uvicorn keeps the upgrade's request and response (their headers) for the life of
-            # the connection, but needs neither once the response is sent: about 4.6 KiB each.
+            # the connection, but needs neither once the response is sent. The request stays
+            # referenced by websockets' parser (a local of its suspended generator), so its
+            # headers are emptied in place: together about 3 KiB per connection.
+            self.request.headers.clear()
             self.request = self.response = None  # type: ignore[assignment]

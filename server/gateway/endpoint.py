@@ -166,7 +166,6 @@ class Gateway:
             metrics=self._metrics,
         )
         self._open.add(conn)
-        writer = asyncio.create_task(conn.run_writer())
         conn.send_frame(self._hello)
         context: Context | None = None
         try:
@@ -190,10 +189,8 @@ class Gateway:
             self._hub.detach(conn)
             if context is not None:
                 await self._gone(context)
-            if conn.close_requested:
-                # Let the writer send the close frame, but never wait long for a dead peer.
-                await asyncio.wait([writer], timeout=2)
-            writer.cancel()
+            # Let the writer send a close frame, but never wait long for a dead peer.
+            await conn.finish(grace_s=2)
 
     def open_connections(self) -> Collection[Connection]:
         """Every open connection on this node, in any state (read by metrics on scrape)."""

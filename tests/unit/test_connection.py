@@ -1,4 +1,5 @@
-"""The outgoing side of one connection, deterministically: ordering, holds, dedup, backpressure.
+"""The outgoing side of one connection, deterministically: ordering, holds, dedup, backpressure,
+and a writer task that exists only while frames wait.
 
 The sink stands in for the WebSocket (a transport, not one of our ports); it can stall like a
 client that stopped reading.
@@ -44,12 +45,6 @@ def event(n: int) -> tuple[bytes, str]:
     return tail(pos(n)), pos(n)
 
 
-async def run(conn: Connection, sink: Sink) -> asyncio.Task[None]:
-    task = asyncio.create_task(conn.run_writer())
-    await asyncio.sleep(0)
-    return task
-
-
 async def settle() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
@@ -58,7 +53,6 @@ async def settle() -> None:
 async def test_frames_and_events_go_out_in_order_with_gap_free_seq() -> None:
     sink = Sink()
     conn = Connection(sink, connection_id="c", send_queue_max=16)
-    writer = await run(conn, sink)
     conn.send_frame(b'{"op":"hello"}')
     conn.push_event(*event(1))
     conn.push_event(*event(2), ephemeral=True)
@@ -66,13 +60,12 @@ async def test_frames_and_events_go_out_in_order_with_gap_free_seq() -> None:
     await settle()
     assert [f.get("seq") for f in sink.sent] == [None, 1, 2, 3]
     assert [f.get("pos") for f in sink.sent[1:]] == [pos(1), pos(2), pos(3)]
-    writer.cancel()
+    await conn.finish(grace_s=0)
 
 
 async def test_held_events_follow_the_backlog_without_repeats() -> None:
     sink = Sink()
     conn = Connection(sink, connection_id="c", send_queue_max=16)
-    writer = await run(conn, sink)
     conn.hold()
     assert conn.state is State.RESUMING
     conn.push_event(*event(3))  # live copies of backlog items, and a newer one
@@ -87,14 +80,13 @@ async def test_held_events_follow_the_backlog_without_repeats() -> None:
     assert [f.get("pos") for f in sink.sent] == [None, pos(1), pos(2), pos(3), pos(4), pos(5)]
     assert [f.get("seq") for f in sink.sent[1:]] == [1, 2, 3, 4, 5]
     assert conn.state is State.LIVE
-    writer.cancel()
+    await conn.finish(grace_s=0)
 
 
 async def test_holds_nest_and_release_after_the_last() -> None:
     """A follow backfill may start in the middle of a resume."""
     sink = Sink()
     conn = Connection(sink, connection_id="c", send_queue_max=16)
-    writer = await run(conn, sink)
     conn.hold()  # the resume
     conn.push_event(*event(10))
     conn.hold()  # a follow's backfill
@@ -107,14 +99,13 @@ async def test_holds_nest_and_release_after_the_last() -> None:
     conn.release()
     await settle()
     assert [f.get("pos") for f in sink.sent] == [pos(11), pos(10)]  # each once, nothing held repeated
-    writer.cancel()
+    await conn.finish(grace_s=0)
 
 
 async def test_a_full_queue_sheds_ephemeral_events_first_then_closes_4002() -> None:
     sink = Sink()
     sink.open.clear()  # the client stopped reading
     conn = Connection(sink, connection_id="c", send_queue_max=4)
-    writer = await run(conn, sink)
     conn.push_event(*event(0))  # taken by the writer, stuck in send
     await settle()
     for n in range(1, 5):
@@ -124,14 +115,13 @@ async def test_a_full_queue_sheds_ephemeral_events_first_then_closes_4002() -> N
     assert not conn.close_requested and conn.queue_depth == 4
     conn.push_event(*event(6))  # full, nothing left to shed
     assert conn.close_requested
-    await asyncio.wait_for(writer, 1)  # close() interrupted the stuck send
+    await asyncio.wait_for(conn.closed.wait(), 1)  # close() interrupted the stuck send
     assert sink.closed is not None and sink.closed[0] == CloseCode.SLOW_CONSUMER
 
 
 async def test_a_backlog_does_not_count_against_the_queue_bound() -> None:
     sink = Sink()
     conn = Connection(sink, connection_id="c", send_queue_max=4)
-    writer = await run(conn, sink)
     conn.hold()
     conn.replay([tail(pos(n)) for n in range(100)], [pos(n) for n in range(100)])
     conn.release()
@@ -139,25 +129,23 @@ async def test_a_backlog_does_not_count_against_the_queue_bound() -> None:
     await asyncio.sleep(0.01)
     assert not conn.close_requested
     assert len(sink.sent) == 100
-    writer.cancel()
+    await conn.finish(grace_s=0)
 
 
 async def test_overflowing_the_hold_closes_4002() -> None:
     sink = Sink()
     conn = Connection(sink, connection_id="c", send_queue_max=4)
-    writer = await run(conn, sink)
     conn.hold()
     for n in range(5):
         conn.push_event(*event(n))
     assert conn.close_requested
-    await asyncio.wait_for(writer, 1)
+    await asyncio.wait_for(conn.closed.wait(), 1)
     assert sink.closed is not None and sink.closed[0] == CloseCode.SLOW_CONSUMER
 
 
 async def test_it_remembers_recent_positions_and_knows_when_it_forgot() -> None:
     sink = Sink()
     conn = Connection(sink, connection_id="c", send_queue_max=1000)
-    writer = await run(conn, sink)
     conn.push_event(*event(5))
     conn.replay([tail(pos(7))], [pos(7)])
     conn.push_event(*event(6))
@@ -168,14 +156,13 @@ async def test_it_remembers_recent_positions_and_knows_when_it_forgot() -> None:
     assert conn.given_since(pos(5)) is None  # 5, 7 and 6 were forgotten: cannot tell any more
     assert conn.given_since(pos(6)) is None  # 7 was given after 6, and is forgotten
     assert conn.given_since(pos(7)) == {pos(n) for n in range(100, 100 + RECENT_MAX)}
-    writer.cancel()
+    await conn.finish(grace_s=0)
 
 
 async def test_two_fills_of_one_gap_give_each_item_once() -> None:
     """A node's own gap fill and another node's broadcast can run at once on one connection."""
     sink = Sink()
     conn = Connection(sink, connection_id="c", send_queue_max=16)
-    writer = await run(conn, sink)
     conn.hold()
     conn.hold()
     backlog = [pos(1), pos(2), pos(3)]
@@ -185,31 +172,39 @@ async def test_two_fills_of_one_gap_give_each_item_once() -> None:
     conn.release()
     await settle()
     assert [f.get("pos") for f in sink.sent] == [pos(1), pos(2), pos(3), pos(4)]
-    writer.cancel()
+    await conn.finish(grace_s=0)
 
 
 class FakeDirect:
-    """Stands in for uvicorn's transport behind DirectWriter: writable or paused on demand."""
+    """Stands in for uvicorn's transport behind DirectWriter: writable or paused on demand, or
+    gone (then, like uvicorn's, it is "writable" at once, yet takes nothing)."""
 
     def __init__(self) -> None:
         self.written: list[dict[str, object]] = []
         self.open = asyncio.Event()
         self.open.set()
+        self.closing = False
+        self.waits = 0
 
     def ready(self) -> bool:
-        return self.open.is_set()
+        return self.open.is_set() and not self.closing
+
+    def gone(self) -> bool:
+        return self.closing
 
     def write(self, frame: bytes) -> None:
         self.written.append(orjson.loads(frame))
 
     async def writable(self) -> None:
+        self.waits += 1
+        if self.waits > 100:
+            raise AssertionError("the writer spins on a connection that is gone")
         await self.open.wait()
 
 
 async def test_idle_connections_are_written_at_once_and_busy_ones_keep_order() -> None:
     sink, direct = Sink(), FakeDirect()
     conn = Connection(sink, connection_id="c", send_queue_max=16, direct=direct)  # type: ignore[arg-type]
-    writer = await run(conn, sink)
     conn.push_event(*event(1))
     assert [f["pos"] for f in direct.written] == [pos(1)]  # synchronously, no task involved
     direct.open.clear()  # the client stops reading: the transport pauses
@@ -223,14 +218,13 @@ async def test_idle_connections_are_written_at_once_and_busy_ones_keep_order() -
     assert [f["pos"] for f in direct.written] == [pos(1), pos(2), pos(3), pos(4)]
     assert [f["seq"] for f in direct.written] == [1, 2, 3, 4]
     assert sink.sent == []  # nothing went the ASGI way
-    writer.cancel()
+    await conn.finish(grace_s=0)
 
 
 async def test_priority_events_overtake_a_full_queue_of_ordinary_ones() -> None:
     sink = Sink()
     sink.open.clear()  # the client has stopped reading: everything queues
     conn = Connection(sink, connection_id="c", send_queue_max=4)
-    writer = await run(conn, sink)
     for n in range(1, 5):
         conn.push_event(*event(n))  # the ordinary queue is now full
     conn.push_event(*event(10), priority=True)  # a safety status, say: not refused, not last
@@ -244,14 +238,13 @@ async def test_priority_events_overtake_a_full_queue_of_ordinary_ones() -> None:
     assert [f["seq"] for f in sink.sent] == [1, 2, 3, 4, 5, 6]
     conn.push_event(*event(5))
     assert conn.close_code is None
-    writer.cancel()
+    await conn.finish(grace_s=0)
 
 
 async def test_priority_events_do_not_overtake_a_resume_backlog() -> None:
     sink = Sink()
     sink.open.clear()
     conn = Connection(sink, connection_id="c", send_queue_max=16)
-    writer = await run(conn, sink)
     conn.hold()
     conn.push_event(*event(7), priority=True)  # live, while the backlog is read
     conn.replay([tail(pos(5)), tail(pos(6))], [pos(5), pos(6)])
@@ -260,4 +253,83 @@ async def test_priority_events_do_not_overtake_a_resume_backlog() -> None:
     sink.open.set()
     await settle()
     assert [f["pos"] for f in sink.sent] == [pos(5), pos(6), pos(7), pos(8)]
-    writer.cancel()
+    await conn.finish(grace_s=0)
+
+
+async def test_a_writer_task_exists_only_while_frames_wait() -> None:
+    """Most connections are idle: their frames go straight to the transport and they hold no
+    task; a connection that falls behind gets a writer until its queue is empty again."""
+    sink, direct = Sink(), FakeDirect()
+    conn = Connection(sink, connection_id="c", send_queue_max=16, direct=direct)  # type: ignore[arg-type]
+    before = asyncio.all_tasks()
+    conn.push_event(*event(1))
+    assert asyncio.all_tasks() == before
+    direct.open.clear()
+    conn.push_event(*event(2))
+    conn.push_event(*event(3))
+    assert len(asyncio.all_tasks() - before) == 1 and conn.queue_depth == 2
+    direct.open.set()
+    await settle()
+    assert asyncio.all_tasks() == before and conn.queue_depth == 0
+    conn.push_event(*event(4))
+    assert asyncio.all_tasks() == before
+    assert [f["seq"] for f in direct.written] == [1, 2, 3, 4]
+
+
+async def test_a_close_is_sent_and_then_the_connection_counts_as_closed() -> None:
+    sink = Sink()
+    conn = Connection(sink, connection_id="c", send_queue_max=16)
+    closed = asyncio.ensure_future(conn.closed.wait())  # as a server shutting down waits
+    conn.close(CloseCode.GOING_AWAY)
+    await asyncio.wait_for(closed, 1)
+    assert sink.closed == (CloseCode.GOING_AWAY, "going_away")
+    assert conn.state is State.CLOSED
+    await conn.finish(grace_s=1)
+    assert conn.closed.is_set()
+
+
+async def test_finish_gives_a_dead_peer_only_the_grace_period_and_nothing_starts_after() -> None:
+    class DeadSink(Sink):
+        async def close(self, code: int = 1000, reason: str | None = None) -> None:
+            await asyncio.Event().wait()  # the close frame never gets out
+
+    before = asyncio.all_tasks()
+    conn = Connection(DeadSink(), connection_id="c", send_queue_max=16)
+    conn.send_frame(b'{"op":"hello"}')
+    conn.close(CloseCode.SERVER_ERROR)
+    await asyncio.wait_for(conn.finish(grace_s=0.05), 1)
+    await settle()
+    assert conn.state is State.CLOSED and conn.closed.is_set()
+    assert asyncio.all_tasks() == before  # the stuck writer was stopped
+    conn.send_frame(b'{"op":"late"}')
+    conn.replay([tail(pos(1))], [pos(1)])
+    assert asyncio.all_tasks() == before and conn.queue_depth == 0
+
+
+async def test_a_connection_finished_without_a_close_sends_nothing_more() -> None:
+    """The client left: the endpoint finishes the connection; later frames go nowhere."""
+    sink = Sink()
+    conn = Connection(sink, connection_id="c", send_queue_max=16)
+    conn.push_event(*event(1))
+    await settle()
+    await conn.finish(grace_s=1)
+    conn.push_event(*event(2))
+    await settle()
+    assert [f["pos"] for f in sink.sent] == [pos(1)] and sink.closed is None
+    assert conn.state is State.CLOSED
+
+
+async def test_frames_waiting_when_the_peer_goes_are_dropped_without_spinning() -> None:
+    """A paused transport that closes is writable at once but takes nothing: the writer must
+    give up on the frames rather than wait for writability in a loop that never yields."""
+    sink, direct = Sink(), FakeDirect()
+    conn = Connection(sink, connection_id="c", send_queue_max=16, direct=direct)  # type: ignore[arg-type]
+    direct.open.clear()  # the client stops reading
+    conn.push_event(*event(1))
+    conn.push_event(*event(2))
+    await settle()
+    direct.closing = True  # then goes away: uvicorn sets the writability flag as the socket closes
+    direct.open.set()
+    await settle()
+    assert direct.written == [] and conn.queue_depth == 0 and direct.waits < 100
+    await conn.finish(grace_s=0)

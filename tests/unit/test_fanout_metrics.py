@@ -33,22 +33,17 @@ async def test_a_fan_out_counts_every_recipient_and_samples_one() -> None:
     hub.deliver(channel, channels.envelope(tail(pos(1)), pos(1)))
     assert hub.events_delivered == 3
     assert sample(metrics, "tsudoi_fanout_latency_seconds_count") == 0  # not sent yet
-    writers = [asyncio.create_task(conn.run_writer()) for conn in conns]
     await settle()
     assert sample(metrics, "tsudoi_fanout_latency_seconds_count") == 1  # one sample per fan-out
     # The sampled frame is the same frame everyone else got.
     assert sinks[0].sent == sinks[1].sent == sinks[2].sent
     assert [(f["seq"], f["pos"]) for f in sinks[0].sent] == [(1, pos(1))]
-    for writer in writers:
-        writer.cancel()
 
 
 async def test_a_frame_written_from_the_fan_out_loop_is_sampled_at_once() -> None:
     metrics = Metrics()
     direct = FakeDirect()
     conn = Connection(Sink(), connection_id="c", send_queue_max=16, direct=direct, metrics=metrics)  # type: ignore[arg-type]
-    writer = asyncio.create_task(conn.run_writer())
-    await settle()
     first, second = event(1), event(2)
     conn.push_event(*first)
     assert conn.queue_depth == 0 and len(direct.written) == 1  # gone to the transport already
@@ -62,14 +57,12 @@ async def test_a_frame_written_from_the_fan_out_loop_is_sampled_at_once() -> Non
     await settle()
     assert [f["seq"] for f in direct.written] == [1, 2]
     assert sample(metrics, "tsudoi_fanout_latency_seconds_count") == 2
-    writer.cancel()
 
 
 async def test_a_held_event_is_not_sampled() -> None:
     metrics = Metrics()
     sink = Sink()
     conn = Connection(sink, connection_id="c", send_queue_max=16, metrics=metrics)
-    writer = asyncio.create_task(conn.run_writer())
     conn.hold()
     held = event(1)
     conn.push_event(*held)
@@ -78,7 +71,6 @@ async def test_a_held_event_is_not_sampled() -> None:
     await settle()
     assert len(sink.sent) == 1
     assert sample(metrics, "tsudoi_fanout_latency_seconds_count") == 0
-    writer.cancel()
 
 
 async def test_sheds_and_slow_consumers_are_counted_once() -> None:
@@ -86,7 +78,6 @@ async def test_sheds_and_slow_consumers_are_counted_once() -> None:
     sink = Sink()
     sink.open.clear()  # the client stopped reading
     conn = Connection(sink, connection_id="c", send_queue_max=4, metrics=metrics)
-    writer = asyncio.create_task(conn.run_writer())
     conn.push_event(*event(0))  # taken by the writer, stuck in send
     await settle()
     for n in range(1, 5):
@@ -96,6 +87,22 @@ async def test_sheds_and_slow_consumers_are_counted_once() -> None:
     conn.push_event(*event(6))  # nothing left to shed: closed
     conn.push_event(*event(7))
     conn.close(CloseCode.SLOW_CONSUMER)
-    await asyncio.wait_for(writer, 1)
+    await asyncio.wait_for(conn.closed.wait(), 1)
     assert conn.close_code == CloseCode.SLOW_CONSUMER
     assert sample(metrics, "tsudoi_slow_consumers_closed_total") == 1
+
+
+async def test_a_priority_event_waiting_in_its_lane_is_timed_when_sent() -> None:
+    metrics = Metrics()
+    direct = FakeDirect()
+    conn = Connection(Sink(), connection_id="c", send_queue_max=16, direct=direct, metrics=metrics)  # type: ignore[arg-type]
+    direct.open.clear()  # the transport pauses: both events wait, the priority one in its lane
+    conn.push_event(*event(1))
+    urgent = event(2)
+    conn.push_event(*urgent, priority=True)
+    conn.probe(urgent[0], 0.0)
+    assert sample(metrics, "tsudoi_fanout_latency_seconds_count") == 0  # not sent yet
+    direct.open.set()
+    await settle()
+    assert [f["seq"] for f in direct.written] == [1, 2] and direct.written[0]["pos"] == pos(2)
+    assert sample(metrics, "tsudoi_fanout_latency_seconds_count") == 1

@@ -1,0 +1,139 @@
+"""Our uvicorn WebSocket protocol (``server/gateway/direct.py``), on a fake transport: it serves a
+connection as uvicorn's does, keeps less per connection, and logs connections apart, which
+``tsudoi serve`` keeps quiet (the last test, on a real server)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+from uvicorn.server import ServerState
+from websockets.frames import Frame, Opcode
+
+from server.gateway.direct import CONNECTION_LOGGER, EXTENSION, DirectProtocol
+from tests.support.client import Client, Users
+from tests.support.server import ServerProcess
+from tests.unit.test_connection import settle
+
+UPGRADE = (
+    b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: " + base64.b64encode(b"0123456789abcdef") + b"\r\n"
+    b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: tsudoi.v1\r\nCookie: a=b\r\n\r\n"
+)
+
+
+class FakeTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+        self.closing = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += data
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+
+def protocol_for(app: Any) -> DirectProtocol:
+    config = uvicorn.Config(app, ws=DirectProtocol, ws_per_message_deflate=False, ws_ping_interval=None)
+    config.load()
+    return DirectProtocol(config=config, server_state=ServerState(), app_state={})
+
+
+def client_frame(text: str) -> bytes:
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=True)
+
+
+async def test_it_serves_a_connection_and_keeps_neither_a_dict_nor_the_upgrades_headers() -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(await receive())
+        await send({"type": "websocket.accept", "subprotocol": "tsudoi.v1"})
+        message = await receive()
+        seen.append(message)
+        scope["extensions"][EXTENSION].write(message["text"].upper().encode())  # the fast path
+        await send({"type": "websocket.close", "code": 4000})
+
+    protocol = protocol_for(app)
+    transport = FakeTransport()
+    protocol.connection_made(transport)
+    protocol.data_received(UPGRADE)
+    await settle()
+    assert transport.written.startswith(b"HTTP/1.1 101")
+    # Every attribute uvicorn sets lives in a slot (a later uvicorn adding some would show here).
+    assert vars(protocol) == {}
+    # websockets' parser keeps the request in a local of its generator; its headers are gone.
+    request = protocol.conn.parser.gi_frame.f_locals["request"]  # type: ignore[attr-defined]
+    assert len(request.headers) == 0 and protocol.request is None
+
+    protocol.data_received(client_frame("hello"))
+    await settle()
+    assert [message["type"] for message in seen] == ["websocket.connect", "websocket.receive"]
+    assert b"HELLO" in transport.written and transport.written.endswith(b"\x88\x02\x0f\xa0")  # 4000
+
+
+async def test_the_inbox_serves_waiting_receivers_in_order_and_passes_on_a_cancelled_ones_turn() -> None:
+    protocol = protocol_for(lambda scope, receive, send: None)
+    inbox = protocol.queue
+    assert inbox.empty()
+    first = asyncio.ensure_future(inbox.get())
+    second = asyncio.ensure_future(inbox.get())
+    await settle()
+    inbox.put_nowait({"n": 1})
+    first.cancel()  # woken, but cancelled before it ran: the message must go to the next one
+    await settle()
+    assert first.cancelled() and second.result() == {"n": 1}
+    inbox.put_nowait({"n": 2})
+    inbox.put_nowait({"n": 3})
+    assert [await inbox.get(), await inbox.get()] == [{"n": 2}, {"n": 3}] and inbox.empty()
+
+
+async def test_the_writable_flag_blocks_while_paused_and_wakes_every_waiter() -> None:
+    protocol = protocol_for(lambda scope, receive, send: None)
+    writable = protocol.writable
+    assert writable.is_set()  # as uvicorn starts it
+    protocol.pause_writing()
+    waiters = [asyncio.ensure_future(writable.wait()) for _ in range(2)]
+    await settle()
+    assert not any(waiter.done() for waiter in waiters)
+    protocol.resume_writing()
+    await settle()
+    assert all(waiter.result() is True for waiter in waiters)
+
+
+def test_connection_records_go_to_a_logger_of_their_own() -> None:
+    protocol = protocol_for(lambda scope, receive, send: None)
+    assert protocol.logger.name == CONNECTION_LOGGER
+    assert protocol.conn.logger is protocol.logger
+    assert logging.getLogger(CONNECTION_LOGGER).parent is logging.getLogger("uvicorn.error")
+
+
+async def test_serve_logs_its_start_but_not_every_connection(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
+    server = start_server()
+    account = await users_of(server).new("quiet")
+    client = await Client.login(server, account.token)
+    await client.close()
+    await asyncio.sleep(0.2)  # the server logs the close as it happens
+    log = server.log()
+    assert "Application startup complete" in log
+    assert "connection open" not in log and "connection closed" not in log and "[accepted]" not in log
