@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from . import html
+from .report import server_lines
 from .scenarios import ChatOptions, Common, FanoutOptions, QuakeOptions, chat, fanout, quake
 
 
@@ -102,10 +103,16 @@ def _summary(result: dict[str, Any], out: Path) -> str:
     lines = []
     if result.get("storm") is not None:
         storm = result["storm"]
-        lines.append(
+        line = (
             f"  storm: {storm['resumed']}/{result['connections']['established']} resumed with nothing missed "
             f"in {storm['seconds']:.1f}s, failed {storm['failed'] or 0}"
         )
+        if storm.get("server_cpu_seconds") is not None:
+            line += (
+                f"; server CPU {storm['server_cpu_seconds']:.1f}s "
+                f"({storm['server_cpu_ms_per_resume'] or 0:.2f} ms per resume)"
+            )
+        lines.append(line)
     latency, server = result["latency_ms"], result["server"]
     lines.append(
         f"  delivered {result['delivered']}/{result['expected']} (lost {result['lost']}, "
@@ -137,6 +144,7 @@ def _summary(result: dict[str, Any], out: Path) -> str:
                 f"  {label}: delivered {part['delivered']}/{part['expected']} (lost {part['lost']}), "
                 f"p99 from send {p99} ms"
             )
+    lines.extend(f"  {line}" for line in server_lines(result))
     lines.append(f"  result: {out}")
     return "\n" + "\n".join(lines)
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from .report import server_lines
+
 
 def _figures(result: dict[str, Any], stem: Path) -> list[Path]:
     import matplotlib
@@ -89,6 +91,9 @@ def write(result: dict[str, Any], json_path: Path) -> Path:
     ]
     if result.get("storm"):
         rows.append(_row("storm", result["storm"]))
+    for line in server_lines(result):
+        name, _, value = line.partition(": ")
+        rows.append(_row(name, value))
     pictures = "".join(
         f'<p><img src="{html.escape(image.name)}" alt="{html.escape(image.stem)}"></p>' for image in images
     )

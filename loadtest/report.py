@@ -117,3 +117,40 @@ def series(
             }
         )
     return out
+
+
+def _codes(counts: dict[str, int]) -> str:
+    return ", ".join(f"{code} ×{count}" for code, count in counts.items()) or "none"
+
+
+def server_lines(result: dict[str, Any]) -> list[str]:
+    """The server's own figures (its /metrics, see ``scrape.py``) beside the clients' counts, as
+    lines of text for the summary and the HTML page."""
+    figures = result.get("server_metrics") or {}
+    if "unavailable" in figures:
+        return [f"server /metrics: not read ({figures['unavailable']})"]
+    if not figures:
+        return []
+    connect, measured = figures["connect"], figures["measured"]
+    closes = result.get("closes", {})
+    lines = [
+        f"server /metrics, connecting: handshakes completed {connect['handshakes_completed']} "
+        f"(clients: {result['connections']['established']} established), "
+        f"failed {_codes(connect['handshakes_failed'])}",
+        f"server /metrics, measured phase: handshakes completed {measured['handshakes_completed']}, "
+        f"failed {_codes(measured['handshakes_failed'])}; events published "
+        f"{measured['events_published']} (clients: {result['posts']} posts acknowledged); event frames "
+        f"fanned out {measured['events_delivered']} (clients recorded {result['delivered']} + "
+        f"{result['duplicated']} duplicated; frames replayed from a backlog are not fan-outs)",
+        f"server /metrics, trouble: queued frames dropped {measured['send_queue_dropped']}, slow "
+        f"consumers closed {measured['slow_consumers_closed']} (clients saw {closes.get('4002', 0)} "
+        f"4002 closes), errors {_codes(measured['errors'])} (clients got {_codes(result.get('errors', {}))})",
+    ]
+    latency = measured["fanout_latency_ms"]
+    if latency["count"]:
+        lines.append(
+            f"server fan-out latency ms ({latency['count']} samples, quantiles from buckets): "
+            f"p50 {latency['p50']:.2f}  p90 {latency['p90']:.2f}  p99 {latency['p99']:.2f}  "
+            f"mean {latency['mean']:.2f}"
+        )
+    return lines

@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from . import workers
+from . import scrape, workers
 from .client import LoadClient
 from .local import LocalServer
 from .report import deliveries, machine, percentiles, series
@@ -82,14 +82,36 @@ class Run:
         self.paused = False
         self.started = time.monotonic()
         self.cpu_before = 0.0
+        #: The server's /metrics before connecting, at the start of the measured phase, at its end.
+        self.scrapes: list[scrape.Samples] = []
 
     @property
     def pipes(self) -> list[Connection]:
         return [pipe for _, pipe in self.processes]
 
+    @property
+    def metrics_unavailable(self) -> str | None:
+        """Why the server's /metrics is not read in this run, or None."""
+        if self.common.ceiling:
+            return "the ceiling server has no /metrics"
+        if self.common.server_workers > 1:
+            return "each worker has its own registry, and a scrape reaches one of them"
+        return None
+
+    def _scrape(self) -> None:
+        if self.metrics_unavailable is None:
+            self.scrapes.append(scrape.scrape(self.server.url))
+
+    def server_metrics(self) -> dict[str, Any]:
+        """The server's own figures (see ``scrape.py``), or why there are none."""
+        if self.metrics_unavailable is not None:
+            return {"unavailable": self.metrics_unavailable}
+        return {"source": f"{self.server.url}/metrics", **scrape.figures(*self.scrapes)}
+
     def connect(self, accounts: list[dict[str, Any]]) -> dict[str, Any]:
         """Start the server and the workers; spread ``accounts`` over them and connect all."""
         self.server.start(self.server_cores)
+        self._scrape()
         count = self.common.workers or max(1, len(self.generator_cores or {0}))
         self.processes = [workers.start(self.generator_cores) for _ in range(count)]
         self.received = [0] * count
@@ -101,6 +123,7 @@ class Run:
         seconds = time.monotonic() - began
         connected = sum(r["connected"] for r in ready)
         print(f"  {connected} connected in {seconds:.1f}s", flush=True)
+        self._scrape()
         self.cpu_before, _ = self.server.usage()
         self.started = time.monotonic()
         return {
@@ -164,6 +187,8 @@ class Run:
             await asyncio.sleep(0.1)
         elapsed = time.monotonic() - self.started
         cpu_after, rss = self.server.usage()
+        if self.metrics_unavailable is None:  # after the CPU reading: a scrape costs server time
+            self.scrapes.append(await asyncio.to_thread(scrape.scrape, self.server.url))
         results = await self.ask_all(("collect",), "result")
         cpu = cpu_after - self.cpu_before
         return (
@@ -189,6 +214,7 @@ def _report(
     server: dict[str, Any],
     started_at: float,
     sent_times: dict[str, float],
+    server_metrics: dict[str, Any],
 ) -> dict[str, Any]:
     outcome = deliveries(ok_times, results, recipients, sent_times)
     delivered = outcome["delivered"]
@@ -205,6 +231,7 @@ def _report(
         **outcome,
         "series": series(ok_times, results, started_at, sent_times),
         "server": server,
+        "server_metrics": server_metrics,
     }
 
 
@@ -229,16 +256,23 @@ async def fanout(options: FanoutOptions) -> dict[str, Any]:
                 post_id = frame["data"]["post"]["id"]
                 ok_times[post_id], sent_times[post_id] = time.time(), began
 
+        async def storm_now() -> tuple[list[dict[str, Any]], float]:
+            """The storm, and the server CPU seconds it took until every client was back."""
+            cpu_before, _ = run.server.usage()
+            stormed = await run.ask_all(("storm",), "stormed")
+            cpu_after, _ = run.server.usage()
+            return stormed, cpu_after - cpu_before
+
         posting = []
         total = int(options.rate * options.duration)
-        storm: asyncio.Task[list[dict[str, Any]]] | None = None
+        storm: asyncio.Task[tuple[list[dict[str, Any]], float]] | None = None
         for n in range(total):
             await asyncio.sleep(max(0.0, run.started + n / options.rate - time.monotonic()))
             posting.append(asyncio.create_task(post(n)))
             sent[0] += 1
             if options.storm and n == total // 2:
                 print("  every follower drops and reconnects now", flush=True)
-                storm = asyncio.create_task(run.ask_all(("storm",), "stormed"))
+                storm = asyncio.create_task(storm_now())
         await asyncio.gather(*posting)
         stormed = await storm if storm is not None else None
         elapsed, results, server = await run.finish(len(ok_times) * connections["established"])
@@ -258,13 +292,19 @@ async def fanout(options: FanoutOptions) -> dict[str, Any]:
         server,
         started_at,
         sent_times,
+        run.server_metrics(),
     )
     result["storm"] = None
     if stormed is not None:
+        by_worker, cpu = stormed
+        resumed = sum(s["resumed"] for s in by_worker)
         result["storm"] = {
-            "seconds": max(s["seconds"] for s in stormed),
-            "resumed": sum(s["resumed"] for s in stormed),
-            "failed": {k: v for s in stormed for k, v in s["failed"].items()},
+            "seconds": max(s["seconds"] for s in by_worker),
+            "resumed": resumed,
+            "failed": {k: v for s in by_worker for k, v in s["failed"].items()},
+            # Resuming handshakes, and the posts fanned out meanwhile to those already back.
+            "server_cpu_seconds": cpu,
+            "server_cpu_ms_per_resume": cpu / resumed * 1000 if resumed else None,
         }
     return result
 
@@ -310,7 +350,17 @@ async def chat(options: ChatOptions) -> dict[str, Any]:
         run.close()
     name = "surge" if options.surge else "chat"
     result = _report(
-        name, options, connections, ok_times, recipients, results, elapsed, server, started_at, sent_times
+        name,
+        options,
+        connections,
+        ok_times,
+        recipients,
+        results,
+        elapsed,
+        server,
+        started_at,
+        sent_times,
+        run.server_metrics(),
     )
     result["storm"] = None
     return result
@@ -408,7 +458,17 @@ async def quake(options: QuakeOptions) -> dict[str, Any]:
     finally:
         run.close()
     result = _report(
-        "quake", options, connections, ok_times, recipients, results, elapsed, server, started_at, sent_times
+        "quake",
+        options,
+        connections,
+        ok_times,
+        recipients,
+        results,
+        elapsed,
+        server,
+        started_at,
+        sent_times,
+        run.server_metrics(),
     )
     result["storm"] = {
         "seconds": max(s["seconds"] for s in storm_results),

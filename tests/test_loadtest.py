@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from loadtest.report import percentiles
+from loadtest.scrape import quantile
 from tests.support.server import ROOT
 
 
@@ -39,14 +40,42 @@ def test_fanout_runs_end_to_end_and_checks_every_delivery(tmp_path: Path) -> Non
     assert "delivered 300/300" in result.stdout
     page = (tmp_path / "result.html").read_text()
     assert "lost, duplicated" in page and "<img" in page
+    assert "server /metrics, measured phase" in result.stdout and "server /metrics, measured phase" in page
     for plot in ("latency", "throughput", "connections"):
         assert (tmp_path / f"result-{plot}.png").read_bytes().startswith(b"\x89PNG")
+
+    # The harness read the server's /metrics, and its figures agree with what the clients saw.
+    server = report["server_metrics"]
+    assert server["source"].endswith("/metrics")
+    assert server["connect"] == {"handshakes_completed": 30, "handshakes_failed": {}}
+    measured = server["measured"]
+    assert measured["handshakes_completed"] == 1  # the author, who connects after the followers
+    assert measured["events_published"] == report["posts"] == 10
+    # Every frame a client recorded went through the server's fan-out, and each post went to the
+    # author's own connection too (which does not record): nothing more, nothing less.
+    assert measured["events_delivered"] == report["delivered"] + report["posts"]
+    assert measured["send_queue_dropped"] == measured["slow_consumers_closed"] == 0
+    assert measured["errors"] == report["errors"] == {}
+    latency = measured["fanout_latency_ms"]
+    assert latency["count"] == report["posts"]  # one sampled recipient per fan-out
+    assert 0 < latency["mean"] < 5_000 and 0 < latency["p50"] <= latency["p99"] <= 5_000
+    assert server["at_end"]["connections"]["live"] == 31 and server["at_end"]["send_queue_depth"] == 0
 
 
 def test_percentiles_are_nearest_rank() -> None:
     values = [float(n) for n in range(1, 101)]
     assert percentiles(values) == {"p50": 50.0, "p90": 90.0, "p99": 99.0, "min": 1.0, "max": 100.0}
     assert percentiles([]) == {"p50": None, "p90": None, "p99": None, "min": None, "max": None}
+
+
+def test_histogram_quantiles_interpolate_within_a_bucket() -> None:
+    """As Prometheus' histogram_quantile: linear within the bucket, the last finite bound beyond."""
+    buckets = [(0.001, 50.0), (0.01, 90.0), (0.1, 100.0), (float("inf"), 100.0)]
+    assert quantile(0.5, buckets) == 0.001
+    assert quantile(0.7, buckets) == 0.001 + (0.01 - 0.001) * (70 - 50) / (90 - 50)
+    assert quantile(0.99, buckets) == 0.01 + (0.1 - 0.01) * (99 - 90) / (100 - 90)
+    assert quantile(0.99, [(0.001, 1.0), (float("inf"), 10.0)]) == 0.001
+    assert quantile(0.5, [(0.001, 0.0), (float("inf"), 0.0)]) is None
 
 
 def test_the_ceiling_server_runs_on_the_same_harness(tmp_path: Path) -> None:
@@ -64,6 +93,9 @@ def test_reconnect_storm_resumes_everyone_with_nothing_lost(tmp_path: Path) -> N
     assert report["scenario"] == "reconnect-storm"
     assert report["storm"]["resumed"] == 40 and report["storm"]["failed"] == {}
     assert report["lost"] == report["duplicated"] == 0 and report["delivered"] == report["expected"] == 400
+    assert report["storm"]["server_cpu_seconds"] > 0
+    # The server counted every resume as a handshake (and the author's first one).
+    assert report["server_metrics"]["measured"]["handshakes_completed"] == 40 + 1
 
 
 def test_chat_delivers_every_post_to_its_authors_followers(tmp_path: Path) -> None:
@@ -103,6 +135,7 @@ def test_fanout_on_two_workers_and_a_private_redis(tmp_path: Path) -> None:
     )
     assert report["delivered"] == report["expected"] == 150  # followers spread over both workers
     assert report["lost"] == report["duplicated"] == 0
+    assert "unavailable" in report["server_metrics"]  # one worker's figures are not the node's
 
 
 def test_quake_delivers_posts_statuses_and_announcements_through_a_storm(tmp_path: Path) -> None:
