@@ -300,9 +300,6 @@ class Social:
 
     # --- reading ------------------------------------------------------------------------------
 
-    async def followee_ids(self, user_id: str) -> list[str]:
-        return await self._store.followee_ids(user_id)
-
     async def profile(self, viewer: UserRecord, handle: str) -> Profile:
         record = await self._store.get_user_by_handle(handle)
         if record is None:

@@ -18,7 +18,7 @@ from protocol.messages import Cursors, DmMessage, NotificationEvent
 from ..store.base import Storage
 from .direct import Direct
 from .notices import Notices
-from .social import Backlog, Social
+from .social import NOT_RECOVERED, Backlog, Social
 
 
 @dataclass
@@ -73,14 +73,14 @@ class Streams:
     async def direct_backlog(self, user_id: str, after: str, limit: int) -> Backlog:
         messages = await self._direct.direct_backlog_messages(user_id, after, limit)
         if messages is None:
-            return Backlog(recovered=False, tails=[], positions=[])
+            return NOT_RECOVERED
         tails = [event_tail(DmMessage(message=message), message.id) for message in messages]
         return Backlog(recovered=True, tails=tails, positions=[message.id for message in messages])
 
     async def notification_backlog(self, user_id: str, after: str, limit: int) -> Backlog:
         records = await self._store.notifications_after(user_id, after=after, limit=limit + 1)
         if len(records) > limit:
-            return Backlog(recovered=False, tails=[], positions=[])
+            return NOT_RECOVERED
         notifications = await self._notices.present(records)
         tails = [event_tail(NotificationEvent(notification=n), n.id) for n in notifications]
         return Backlog(recovered=True, tails=tails, positions=[n.id for n in notifications])
