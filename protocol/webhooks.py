@@ -11,8 +11,13 @@ Each request carries::
     Tsudoi-Timestamp: 1795253172            (Unix seconds when this attempt was signed)
     Tsudoi-Signature: v1=<base64url, no padding, of Ed25519(b"v1:" + timestamp + b":" + body)>
 
-and a body that is a :class:`WebhookDelivery` as JSON: the event frame exactly as a WebSocket
-client would receive it, with the stream it belongs to and an id unique per bot and event.
+and a body that is a :class:`WebhookDelivery` as JSON: the event as a WebSocket client would
+receive it, without the per-connection ``op`` and ``seq`` (so ``type``, ``stream``, ``pos`` and
+``data``), with the stream it belongs to and an id unique per bot and event::
+
+    {"id": "following:01M7Z3MWDW88G9C4QTT0N7GYSQ", "stream": "following",
+     "event": {"type": "post.created", "stream": "following", "pos": "01M7Z3MWDW88G9C4QTT0N7GYSQ",
+               "data": {"post": {...}}}}
 
 Verifying means: the signature checks out against the server's public key (``GET
 /api/webhook/key``), and the timestamp is within ``tolerance_s`` of now, so a captured request
@@ -65,9 +70,9 @@ class WebhookDelivery(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The body of one webhook request.
 
     ``id`` is ``"<stream>:<pos>"``: unique per bot and event, stable across retries, and ordered
-    within a stream like the positions themselves. ``event`` is the event frame as a WebSocket
-    client would receive it (``{"op": "post.created", "pos": ..., ...}``); decode it with
-    :func:`protocol.codec.decode_server_frame` for a typed object.
+    within a stream like the positions themselves. ``event`` is the event as a WebSocket client
+    would receive it, less ``op`` and ``seq``: ``{"type", "stream", "pos", "data"}``; turn its
+    data into a typed object with :func:`protocol.codec.decode_event_data`.
     """
 
     id: str
