@@ -93,6 +93,8 @@ class NewUser:
     display_name: str
     password_hash: str
     birth_date: str
+    #: A bot account: no password (``password_hash`` is unusable), marked in every payload.
+    bot: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +276,26 @@ class IncidentRecord:
     started_by: str | None
     started_ms: int
     ended_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRecord:
+    """A bot's registered webhook and how far its deliveries have got.
+
+    ``cursors`` holds, per stream (``following``, ``direct``, ``notifications``), the position
+    of the last event the endpoint acknowledged; registration sets every stream to a position
+    below everything published after it. ``lease_owner`` is the node delivering it, until
+    ``lease_until_ms``; ``failures`` counts consecutive failed attempts (0 after a success).
+    """
+
+    user_id: str
+    url: str
+    created_ms: int
+    cursors: dict[str, str]
+    failures: int
+    last_error: str | None
+    lease_owner: str | None
+    lease_until_ms: int
 
 
 class StorageError(Exception):
@@ -719,3 +741,30 @@ class Storage(Protocol):
 
     async def resolve_report(self, report_id: str, now_ms: int) -> bool:
         """False if there is no such open report."""
+
+    # --- webhooks and server keys --------------------------------------------------------------
+
+    async def set_webhook(self, user_id: str, url: str, *, start: str, now_ms: int) -> WebhookRecord:
+        """Register (or re-point) the user's webhook. A new registration starts every stream's
+        cursor at ``start``; changing the URL of an existing one keeps its cursors, so nothing
+        accepted for the old URL is skipped."""
+
+    async def get_webhook(self, user_id: str) -> WebhookRecord | None: ...
+
+    async def delete_webhook(self, user_id: str) -> bool:
+        """False if the user had none."""
+
+    async def claim_webhooks(self, owner: str, *, now_ms: int, lease_ms: int) -> list[WebhookRecord]:
+        """Lease to ``owner`` every webhook whose lease is free, expired or already ``owner``'s,
+        until ``now_ms + lease_ms``, and return those now held. Concurrent claims by different
+        owners never both hold one webhook."""
+
+    async def save_webhook_progress(
+        self, user_id: str, owner: str, *, cursors: dict[str, str], failures: int, last_error: str | None
+    ) -> bool:
+        """Record delivery progress, only while ``owner`` holds the lease (False otherwise:
+        someone else took it over, and their progress stands). Cursors only move forward."""
+
+    async def server_key(self, name: str, candidate: bytes) -> bytes:
+        """The value stored under ``name``; stores ``candidate`` first if there is none. Every
+        process asking gets the same value (the first writer's)."""

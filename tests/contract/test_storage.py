@@ -45,6 +45,9 @@ NX_NULL_AND = pytest.mark.nx27017_diverges(
     "{field: None} together with a condition on another field (deleted_pos: None and an _id range) "
     "matches nothing"
 )
+NX_SET_ON_INSERT = pytest.mark.nx27017_diverges(
+    "find_one_and_update with upsert=True inserts without the fields of $setOnInsert"
+)
 NX_BINARY = pytest.mark.nx27017_diverges("an equality filter on a binary (bytes) field finds nothing")
 NX_ARRAY = pytest.mark.nx27017_diverges(
     "$push stores a subdocument as a JSON string, and {'array.N': {$exists: False}} matches "

@@ -48,6 +48,11 @@ Each divergence the contract suite meets, reproduced with plain pymongo on nx-27
     await db.users.insert_one({"_id": "u1", "verified": False})
     await db.users.update_one({"_id": "u1"}, {"$set": {"verified": True}})
     await db.users.find_one({"_id": "u1"})  # {"_id": "u1", "verified": 1}: $set stores 1, not True
+
+    await db.w.find_one_and_update({"_id": "a"}, {"$set": {"url": "u"}, "$setOnInsert": {"n": 1}},
+                                   upsert=True, return_document=ReturnDocument.AFTER)
+    # {"_id": "a", "url": "u"}: a findAndModify upsert leaves $setOnInsert out (update_one's
+    # upsert applies it)
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ Collections
     listing the invites that still hold one of the inviter's slots, see below); since schema 2
     ``reactions``, ``communities``, ``memberships``, ``join_requests``, ``bans``,
     ``conversations``, ``conversation_members``, ``messages``, ``notifications``, ``blocks``,
-    ``mutes`` and ``reports``; since schema 3 ``safety_statuses`` and ``incidents``. One
+    ``mutes`` and ``reports``; since schema 3 ``safety_statuses`` and ``incidents``;
+    since schema 4 ``webhooks`` and ``server_keys`` (see :mod:`.webhooks`). One
     document per record of the port, and one per relation (a membership, a reaction, a
     block) rather than an array inside a user or a community: no document grows with its
     community's or its post's success, and every relation is one entry of a unique index.
@@ -207,6 +208,7 @@ from .disaster import DisasterStore
 from .notifications import NotificationStore
 from .posts import PostStore
 from .safety import SafetyStore
+from .webhooks import WebhookStore
 
 __all__ = ["INDEXES", "SCHEMA_VERSION", "MongoStorage", "check"]
 
@@ -219,6 +221,7 @@ class MongoStorage(
     NotificationStore,
     SafetyStore,
     DisasterStore,
+    WebhookStore,
 ):
     """Storage on one MongoDB database. Build with :meth:`open`.
 

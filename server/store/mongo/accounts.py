@@ -133,7 +133,7 @@ class AccountStore(Database):
                 invited_by=invite.inviter_id,
                 operator=invite.grants_operator,
                 verified=False,
-                bot=False,
+                bot=new.bot,
             )
             try:
                 await self._users.insert_one(
@@ -149,7 +149,7 @@ class AccountStore(Database):
                         "invited_by": user.invited_by,
                         "operator": user.operator,
                         "verified": False,
-                        "bot": False,
+                        "bot": user.bot,
                         "dm_policy": user.dm_policy,
                         "presence_visibility": user.presence_visibility,
                         "last_seen_ms": None,

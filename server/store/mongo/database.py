@@ -25,7 +25,8 @@ from .driver import Document, driver_errors
 #: 1: users, invites, sessions, follows, posts. 2: communities, conversations, reactions,
 #: notifications, blocks, mutes, reports, and the posts' community indexes. 3: safety statuses
 #: and incidents (and the users' presence_visibility and last_seen_ms, which need no index).
-SCHEMA_VERSION: Final = 3
+#: 4: webhooks and server keys (read by _id, or the whole small webhooks collection: no index).
+SCHEMA_VERSION: Final = 4
 
 
 def _unique(keys: list[tuple[str, int]], name: str) -> IndexModel:
@@ -219,6 +220,8 @@ class Database:
         self._reports: AsyncCollection[Document] = db["reports"]
         self._safety: AsyncCollection[Document] = db["safety_statuses"]
         self._incidents: AsyncCollection[Document] = db["incidents"]
+        self._webhooks: AsyncCollection[Document] = db["webhooks"]
+        self._server_keys: AsyncCollection[Document] = db["server_keys"]
         self._meta: AsyncCollection[Document] = db["meta"]
 
     @classmethod

@@ -21,7 +21,8 @@ variable number of parameters.
 Layout: :mod:`.engine` holds the connections, threads, transactions and migrations;
 :mod:`.rows` the column lists and row-to-record functions the areas share; each area of the
 port is one module (:mod:`.accounts`, :mod:`.posts`, :mod:`.communities`,
-:mod:`.conversations`, :mod:`.notifications`, :mod:`.moderation`, :mod:`.safety`), and
+:mod:`.conversations`, :mod:`.notifications`, :mod:`.moderation`, :mod:`.safety`,
+:mod:`.webhooks`), and
 :class:`SqliteStorage` is their sum.
 """
 
@@ -34,11 +35,12 @@ from .moderation import Moderation
 from .notifications import Notifications
 from .posts import Posts
 from .safety import Safety
+from .webhooks import Webhooks
 
 __all__ = ["SqliteStorage"]
 
 
 # Each area is a mixin over the one Engine rather than an object of its own: they share its
 # connections, writer thread and id generator, and none of the port's methods needs forwarding.
-class SqliteStorage(Accounts, Posts, Communities, Conversations, Notifications, Moderation, Safety):
+class SqliteStorage(Accounts, Posts, Communities, Conversations, Notifications, Moderation, Safety, Webhooks):
     """Storage on one SQLite file. Build with :meth:`open`."""

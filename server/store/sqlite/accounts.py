@@ -116,12 +116,12 @@ class Accounts(Engine):
                 invited_by=invite.inviter_id,
                 operator=invite.grants_operator,
                 verified=False,
-                bot=False,
+                bot=new.bot,
             )
             conn.execute(
                 "INSERT INTO users (id, handle, handle_key, display_name, password_hash, "
-                "birth_date, terms_accepted_ms, created_ms, invited_by, operator) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "birth_date, terms_accepted_ms, created_ms, invited_by, operator, bot) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     user.id,
                     user.handle,
@@ -133,6 +133,7 @@ class Accounts(Engine):
                     now_ms,
                     user.invited_by,
                     int(user.operator),
+                    int(user.bot),
                 ),
             )
             conn.execute(
