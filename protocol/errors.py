@@ -89,6 +89,9 @@ class ErrorCode(enum.StrEnum):
     INVALID_CREDENTIALS = "invalid_credentials"
     NOT_AUTHENTICATED = "not_authenticated"
     ORIGIN_REJECTED = "origin_rejected"
+    # Bots (HTTP).
+    NOT_A_BOT = "not_a_bot"
+    WEBHOOK_NOT_ALLOWED = "webhook_not_allowed"
     # The server's own trouble: the request was not carried out.
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
@@ -151,6 +154,10 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     ErrorCode.INVALID_CREDENTIALS: "Unknown handle or wrong password.",
     ErrorCode.NOT_AUTHENTICATED: "The HTTP request needs a valid session.",
     ErrorCode.ORIGIN_REJECTED: "A cookie-authenticated request came from a foreign Origin.",
+    ErrorCode.NOT_A_BOT: "Only bot accounts (`tsudoi admin bot create`) register webhooks.",
+    ErrorCode.WEBHOOK_NOT_ALLOWED: "The webhook URL is not one this server will call: not https "
+    "(plain http only to loopback), not on the operator's list of destinations, or resolving to "
+    "a private address outside it. The message says which.",
     ErrorCode.UNAVAILABLE: "Storage failed while the request was handled. If the failure came after "
     "the request's write, the write stands: read before you retry a non-idempotent request.",
     ErrorCode.INTERNAL: "An unexpected server fault, reported in the server log. As with "

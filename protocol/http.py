@@ -78,3 +78,30 @@ class Health(_Body):
     version: str
     storage: ComponentHealth
     bus: ComponentHealth
+
+
+class WebhookSetRequest(_Body):
+    """``PUT /api/webhook`` (bots only): where to POST this bot's events from now on."""
+
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+
+
+class WebhookKey(_Body):
+    """``GET /api/webhook/key``: the key deliveries are signed with (:mod:`protocol.webhooks`)."""
+
+    algorithm: str
+    #: The raw 32-byte Ed25519 public key, base64url without padding.
+    public_key: str
+
+
+class WebhookInfo(_Body):
+    """A bot's webhook as ``GET``/``PUT``/``DELETE /api/webhook`` answer it."""
+
+    #: Where events are POSTed; null when none is registered.
+    url: str | None
+    algorithm: str
+    public_key: str
+    #: Consecutive failed attempts at the oldest undelivered event (0 when all is well).
+    failures: int
+    #: Why the last attempt failed ("HTTP 500", "timed out", ...), null after a success.
+    last_error: str | None

@@ -193,6 +193,13 @@ class Limits(_Model):
     #: ``message_refill_ms``.
     message_burst: int
     message_refill_ms: int
+    #: Bots' rates (``bot`` is true in their profile), the same requests as ``post_*`` and
+    #: ``message_*`` draw on: ``bot_post_burst`` then one per ``bot_post_refill_ms``, and
+    #: ``bot_message_burst`` then one per ``bot_message_refill_ms``.
+    bot_post_burst: int
+    bot_post_refill_ms: int
+    bot_message_burst: int
+    bot_message_refill_ms: int
     #: A direct message's length in user-perceived characters.
     message_max_clusters: int
     #: Members of a group conversation, its owner included.

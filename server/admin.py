@@ -8,9 +8,11 @@ after it: users and communities are read from storage, not cached.
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 from collections.abc import Awaitable, Callable
 
+import msgspec
 import orjson
 
 from protocol.codec import format_timestamp
@@ -51,9 +53,22 @@ def add_commands(
     data_option(start)
     data_option(steps.add_parser("end", help="end the active incident"))
     data_option(steps.add_parser("show", help="print the active incident, if any"))
+    bot = admin_commands.add_parser("bot", help="create a bot account, or give a bot a new token")
+    bot_steps = bot.add_subparsers(dest="bot_command", metavar="create|token", required=True)
+    create = bot_steps.add_parser("create", help="create a bot account and print its token")
+    create.add_argument("name", help="the bot's handle (3-20 letters, digits, underscores)")
+    create.add_argument("--display-name", help="what people see (default: the handle)")
+    create.add_argument("--json", action="store_true", help='print {"user": ..., "token": ...}')
+    data_option(create)
+    token = bot_steps.add_parser(
+        "token", help="revoke a bot's tokens (closing its connections), print a new one"
+    )
+    token.add_argument("name", help="the bot's handle")
+    token.add_argument("--json", action="store_true", help='print {"user": ..., "token": ...}')
+    data_option(token)
 
 
-COMMANDS = ("certify", "verify", "reports", "incident")
+COMMANDS = ("certify", "verify", "reports", "incident", "bot")
 
 
 async def run(settings: Settings, args: argparse.Namespace, now_ms: Callable[[], int]) -> int:
@@ -64,6 +79,7 @@ async def run(settings: Settings, args: argparse.Namespace, now_ms: Callable[[],
             "verify": _verify,
             "reports": _reports,
             "incident": _incident,
+            "bot": _bot,
         }[args.admin_command]
         return await command(store, args, now_ms)
     finally:
@@ -155,3 +171,60 @@ def _describe(incident: IncidentRecord) -> str:
     where = f" ({incident.area})" if incident.area else ""
     ended = f", ended {format_timestamp(incident.ended_ms)}" if incident.ended_ms else ""
     return f"{incident.id} {incident.title}{where}, started {format_timestamp(incident.started_ms)}{ended}"
+
+
+#: Bot tokens last until rotated (``tsudoi admin bot token``), not the 90 days of a log-in.
+BOT_TOKEN_TTL_MS = 100 * 365 * 24 * 3600_000
+#: Not an argon2 hash: no password ever matches it, so a bot cannot log in with one.
+NO_PASSWORD = "!"
+
+
+async def _bot(store: Storage, args: argparse.Namespace, now_ms: Callable[[], int]) -> int:
+    """Bots have no password and no inviter; their token is printed once and stored hashed.
+    A rotated token fails from its next connection on (close 4500); a connection it already
+    holds stays open until it closes, as this tool reaches storage, not the servers' bus."""
+    from protocol.errors import ProtocolError
+
+    from .domain import present, rules
+    from .domain.accounts import TOKEN_PREFIX, token_hash
+    from .store.base import HandleTaken, NewUser
+
+    handle = args.name.removeprefix("@")
+    if args.bot_command == "create":
+        try:
+            rules.check_handle(handle)
+            name = rules.display_name(args.display_name or handle)
+        except ProtocolError as exc:
+            print(f"tsudoi: {exc.message}", file=sys.stderr)
+            return 2
+        if await store.count_users() == 0:
+            # The first account becomes the operator through the bootstrap invite, which a
+            # server makes only on an empty database: a bot must not take that place.
+            print("tsudoi: create the first (operator) account before any bot", file=sys.stderr)
+            return 1
+        now = now_ms()
+        invite = await store.create_invite(inviter_id=None, now_ms=now, ttl_ms=60_000, max_unused=None)
+        try:
+            user = await store.create_user(
+                NewUser(handle, name, NO_PASSWORD, "", bot=True), invite_code=invite.code, now_ms=now
+            )
+        except HandleTaken:
+            print(f"tsudoi: the handle @{handle} is taken", file=sys.stderr)
+            return 1
+    else:
+        found = await store.get_user_by_handle(handle)
+        if found is None or not found.bot:
+            print(f"tsudoi: no bot @{handle}", file=sys.stderr)
+            return 1
+        user = found
+        await store.revoke_user_sessions(user.id, now_ms())
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    await store.create_session(
+        user_id=user.id, token_hash=token_hash(token), now_ms=now_ms(), ttl_ms=BOT_TOKEN_TTL_MS
+    )
+    if args.json:
+        print(orjson.dumps({"user": msgspec.to_builtins(present.user(user)), "token": token}).decode())
+    else:
+        print(f"@{user.handle} ({user.id}): keep this token secret, it is shown only once")
+        print(token)
+    return 0

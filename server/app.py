@@ -35,6 +35,8 @@ from .passwords import Passwords
 from .presence import open_presence
 from .publisher import Publisher
 from .store import open_storage
+from .webhooks import Destinations, Webhooks, load_signing_key
+from .webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,18 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
         )
         await hub.listen_cluster(gateway.cluster_notice)
         await gateway.start()
+        destinations = Destinations(settings.webhook_allowed)
+        webhooks = Webhooks(store, destinations, await load_signing_key(store), now_ms)
+        dispatcher = Dispatcher(
+            store=store,
+            streams=domain.streams,
+            destinations=destinations,
+            key=webhooks.key,
+            settings=settings,
+            owner=gateway.node_id,
+            clock=now_ms,
+        )
+        dispatcher.start()
         api = HttpApi(
             accounts=accounts,
             social=social,
@@ -83,6 +97,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
             bus=bus,
             settings=settings,
             metrics=metrics,
+            webhooks=webhooks,
         )
         app.state.services = Services(gateway=gateway, api=api)
         invite = await accounts.bootstrap_invite() if bootstrap else None
@@ -92,6 +107,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
             yield
         finally:
             await drain(app)
+            await dispatcher.stop()
             await gateway.stop()
             await presence_store.close()
             await bus.close()
@@ -100,6 +116,9 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
 
     async def api_route(request: Request) -> Response:
         return await services(request).api.handle(request)
+
+    async def webhook_route(request: Request) -> Response:
+        return await services(request).api.webhook(request)
 
     async def invite_route(request: Request) -> Response:
         return await services(request).api.invite_info(request)
@@ -124,6 +143,8 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
         Route("/api/logout", api_route, methods=["POST"]),
         Route("/api/password", api_route, methods=["POST"]),
         Route("/api/invites/{code}", invite_route, methods=["GET"]),
+        Route("/api/webhook", webhook_route, methods=["GET", "PUT", "DELETE"]),
+        Route("/api/webhook/key", webhook_route, methods=["GET"]),
         WebSocketRoute("/ws", ws_route),
         Mount("/static", StaticFiles(directory=WEB_ROOT), name="static"),
         Route("/", spa_route, methods=["GET"]),

@@ -80,6 +80,13 @@ class Settings:
     #: Direct messages (and conversations opened) per user: a chat pace, faster than posts.
     message_burst: int = 20
     message_refill_ms: int = 1_000
+    #: Bots' own buckets (``tsudoi admin bot create``): an announcer in a disaster or a bot
+    #: answering many people's DMs needs a faster steady rate than a person, and a separate
+    #: bucket keeps a busy bot from being mistaken for a person flooding.
+    bot_post_burst: int = 20
+    bot_post_refill_ms: int = 1_000
+    bot_message_burst: int = 60
+    bot_message_refill_ms: int = 250
     #: Presence: idle after this long without activity; offline this long after the last
     #: connection closes; a node's presence work runs every tick; a connection it stops
     #: refreshing (its node died) expires after the TTL.
@@ -101,6 +108,19 @@ class Settings:
     login_address_window_ms: int = 60_000
     signup_address_attempts: int = 10
     signup_address_window_ms: int = 60 * 60_000
+
+    #: Where bots' webhooks may point (comma-separated): host names ("hooks.example.com"),
+    #: "*." suffixes ("*.example.com"), "*" for any host, and address ranges ("10.2.0.0/16").
+    #: A host name allows public addresses only; a private, loopback or link-local address
+    #: must be inside a listed range. Empty (the default): webhooks are off.
+    webhook_allowed: tuple[str, ...] = ()
+    #: One delivery attempt's time limit; the longest wait between retries (back-off doubles
+    #: from one second up to it); how long a node holds a webhook it delivers before another
+    #: may take over; how often an idle webhook looks for new events.
+    webhook_timeout_ms: int = 10_000
+    webhook_retry_max_ms: int = 300_000
+    webhook_lease_ms: int = 30_000
+    webhook_poll_ms: int = 1_000
 
     invite_ttl_ms: int = 7 * 24 * 3600_000
     max_unused_invites: int = 5
@@ -134,7 +154,7 @@ class Settings:
                 values[spec.name] = _bool(f"TSUDOI_{spec.name.upper()}", raw)
             elif spec.name == "data_dir":
                 values[spec.name] = Path(raw)
-            elif spec.name == "allowed_origins":
+            elif spec.type == "tuple[str, ...]":
                 values[spec.name] = tuple(o.strip() for o in raw.split(",") if o.strip())
             else:
                 values[spec.name] = raw

@@ -30,6 +30,7 @@ from protocol.http import (
     PasswordChangeRequest,
     SessionResponse,
     SignupRequest,
+    WebhookSetRequest,
 )
 
 from . import __version__
@@ -42,6 +43,7 @@ from .gateway.endpoint import SESSION_COOKIE, Gateway
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
 from .store.base import Storage, StorageUnavailable
+from .webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,8 @@ _STATUS = {
     ErrorCode.INVALID_CREDENTIALS: 401,
     ErrorCode.NOT_AUTHENTICATED: 401,
     ErrorCode.ORIGIN_REJECTED: 403,
+    ErrorCode.NOT_A_BOT: 403,
+    ErrorCode.WEBHOOK_NOT_ALLOWED: 422,
     ErrorCode.INVITE_NOT_FOUND: 404,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.HANDLE_TAKEN: 409,
@@ -119,6 +123,7 @@ class HttpApi:
         bus: Bus,
         settings: Settings,
         metrics: Metrics,
+        webhooks: Webhooks,
     ) -> None:
         self._accounts = accounts
         self._social = social
@@ -127,6 +132,7 @@ class HttpApi:
         self._bus = bus
         self._settings = settings
         self._metrics = metrics
+        self._webhooks = webhooks
 
     def _address(self, request: Request) -> str:
         return request.client.host if request.client else "unknown"
@@ -167,6 +173,25 @@ class HttpApi:
             "/api/password": self.password,
         }[request.url.path]
         return await self._guarded(handler(request))
+
+    async def webhook(self, request: Request) -> Response:
+        """``/api/webhook`` (a bot's own, by its bearer token) and ``/api/webhook/key``."""
+
+        async def run() -> Response:
+            if request.url.path.endswith("/key"):
+                return json_response(self._webhooks.key_info())
+            found = await self._accounts.authenticate(self._token(request))
+            if found is None:
+                raise ProtocolError(ErrorCode.NOT_AUTHENTICATED)
+            user = found[0]
+            if request.method == "PUT":
+                body = await read_body(request, WebhookSetRequest)
+                return json_response(await self._webhooks.register(user, body.url))
+            if request.method == "DELETE":
+                return json_response(await self._webhooks.remove(user))
+            return json_response(await self._webhooks.get(user))
+
+        return await self._guarded(run())
 
     async def signup(self, request: Request) -> Response:
         body = await read_body(request, SignupRequest)

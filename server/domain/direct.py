@@ -104,7 +104,7 @@ class Direct:
         record = await self._conversation(user, conversation_id)
         records = await self._store.messages(record.id, before=before, limit=limit)
         return MessagePage(
-            messages=await self._messages(records), next=records[-1].id if len(records) == limit else None
+            messages=await self.messages(records), next=records[-1].id if len(records) == limit else None
         )
 
     async def typing(self, user: UserRecord, conversation_id: str) -> Done:
@@ -219,7 +219,7 @@ class Direct:
     async def _member_ids(self, conversation_id: str) -> list[str]:
         return [m.user_id for m in await self._store.conversation_members(conversation_id)]
 
-    async def _messages(self, records: list[MessageRecord]) -> list[Message]:
+    async def messages(self, records: list[MessageRecord]) -> list[Message]:
         ids = {r.author_id for r in records} | {r.subject_id for r in records if r.subject_id}
         users = await self._store.get_users(list(ids))
         return [present.message(r, users) for r in records if r.author_id in users]
@@ -264,10 +264,3 @@ class Direct:
             unread=unread,
             members_limit=members_limit,
         )
-
-    async def direct_backlog_messages(self, user_id: str, after: str, limit: int) -> list[Message] | None:
-        """The user's direct stream after ``after``, or None if there is more than ``limit``."""
-        records = await self._store.direct_stream_after(user_id, after=after, limit=limit + 1)
-        if len(records) > limit:
-            return None
-        return await self._messages(records)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from protocol.codec import event_tail
 from protocol.errors import ErrorCode, ProtocolError
@@ -50,6 +50,11 @@ class Backlog:
     recovered: bool
     tails: list[bytes]
     positions: list[str]
+    #: The last position read, shown or not (hidden authors, deleted posts are skipped): where
+    #: the next page starts. None when nothing was read.
+    last: str | None = None
+    #: How many stored items were read (a page's size before skipping).
+    read: int = 0
 
 
 NOT_RECOVERED = Backlog(recovered=False, tails=[], positions=[])
@@ -377,6 +382,15 @@ class Social:
         if len(items) > limit:
             return NOT_RECOVERED
         return await self._stream_backlog([i for i in items if i.post.author_id not in hidden])
+
+    async def following_page(
+        self, user_id: str, after: str, limit: int, hidden: Collection[str] = ()
+    ) -> Backlog:
+        """The first ``limit`` entries of the following stream after ``after``, however many
+        more there are (a webhook reads its streams page by page)."""
+        items = await self._store.following_stream_after(user_id, after=after, limit=limit)
+        backlog = await self._stream_backlog([i for i in items if i.post.author_id not in hidden])
+        return replace(backlog, last=items[-1].pos if items else None, read=len(items))
 
     async def channel_backlog(
         self, channel: str, after: str, limit: int, hidden: Collection[str] = ()

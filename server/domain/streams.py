@@ -70,17 +70,38 @@ class Streams:
             )
         return resume
 
+    async def page(
+        self, user_id: str, stream: str, after: str, limit: int, hidden: Collection[str] = ()
+    ) -> Backlog:
+        """The first ``limit`` items of one stream after ``after``, however many more there
+        are, shaped as the live events were; ``last`` says where the next page starts. For
+        readers that keep up page by page (webhooks) rather than all at once."""
+        if stream == "following":
+            return await self._social.following_page(user_id, after, limit, hidden)
+        if stream == "direct":
+            return await self._direct_page(user_id, after, limit)
+        if stream == "notifications":
+            return await self._notification_page(user_id, after, limit)
+        raise ValueError(f"no stream {stream!r}")
+
     async def direct_backlog(self, user_id: str, after: str, limit: int) -> Backlog:
-        messages = await self._direct.direct_backlog_messages(user_id, after, limit)
-        if messages is None:
-            return NOT_RECOVERED
-        tails = [event_tail(DmMessage(message=message), message.id) for message in messages]
-        return Backlog(recovered=True, tails=tails, positions=[message.id for message in messages])
+        backlog = await self._direct_page(user_id, after, limit + 1)
+        return NOT_RECOVERED if backlog.read > limit else backlog
 
     async def notification_backlog(self, user_id: str, after: str, limit: int) -> Backlog:
-        records = await self._store.notifications_after(user_id, after=after, limit=limit + 1)
-        if len(records) > limit:
-            return NOT_RECOVERED
+        backlog = await self._notification_page(user_id, after, limit + 1)
+        return NOT_RECOVERED if backlog.read > limit else backlog
+
+    async def _direct_page(self, user_id: str, after: str, limit: int) -> Backlog:
+        records = await self._store.direct_stream_after(user_id, after=after, limit=limit)
+        messages = await self._direct.messages(records)
+        tails = [event_tail(DmMessage(message=message), message.id) for message in messages]
+        positions = [message.id for message in messages]
+        return Backlog(True, tails, positions, last=records[-1].id if records else None, read=len(records))
+
+    async def _notification_page(self, user_id: str, after: str, limit: int) -> Backlog:
+        records = await self._store.notifications_after(user_id, after=after, limit=limit)
         notifications = await self._notices.present(records)
         tails = [event_tail(NotificationEvent(notification=n), n.id) for n in notifications]
-        return Backlog(recovered=True, tails=tails, positions=[n.id for n in notifications])
+        positions = [n.id for n in notifications]
+        return Backlog(True, tails, positions, last=records[-1].id if records else None, read=len(records))

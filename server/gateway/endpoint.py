@@ -86,19 +86,16 @@ class Gateway:
         #: Every open connection, authenticated or not (the hub knows authenticated ones only).
         self._open: set[Connection] = set()
         self._ids = IdGenerator()
-        post_limiter = RateLimiter(settings.post_burst, settings.post_refill_ms)
-        message_limiter = RateLimiter(settings.message_burst, settings.message_refill_ms)
         #: Requests that make content others receive are rate-limited per user, beyond the
-        #: connection's frame budget.
-        self._limiters: dict[type[m.Request], tuple[RateLimiter, str]] = {
-            m.PostCreate: (post_limiter, "posting too fast"),
-            m.PostRepost: (post_limiter, "posting too fast"),
-            m.CommunityAnnounce: (post_limiter, "posting too fast"),
-            m.CommunityCreate: (post_limiter, "creating communities too fast"),
-            m.DmSend: (message_limiter, "sending messages too fast"),
-            m.DmOpen: (message_limiter, "opening conversations too fast"),
-            m.SafetySet: (post_limiter, "setting your status too fast"),
-        }
+        #: connection's frame budget; bots by buckets of their own (limits.bot_*).
+        self._limiters = rate_limits(
+            RateLimiter(settings.post_burst, settings.post_refill_ms),
+            RateLimiter(settings.message_burst, settings.message_refill_ms),
+        )
+        self._bot_limiters = rate_limits(
+            RateLimiter(settings.bot_post_burst, settings.bot_post_refill_ms),
+            RateLimiter(settings.bot_message_burst, settings.bot_message_refill_ms),
+        )
         self._hello = encode(
             m.Hello(
                 protocol=PROTOCOL_NAME,
@@ -317,7 +314,7 @@ class Gateway:
                 context.user = await self._domain.store.get_user(context.user.id) or context.user
                 if self._incident_active and isinstance(frame, m.TimelineDiscover):
                     raise ProtocolError(ErrorCode.SHED, retry_after_ms=SHED_RETRY_MS)
-            limiter = self._limiters.get(type(frame))
+            limiter = (self._bot_limiters if context.user.bot else self._limiters).get(type(frame))
             if limiter is not None:
                 wait = limiter[0].hit(context.user.id)
                 if wait:
@@ -466,6 +463,19 @@ class Gateway:
         return m.HeartbeatResult(server_time=format_timestamp(self._now()))
 
 
+def rate_limits(posts: RateLimiter, messages: RateLimiter) -> dict[type[m.Request], tuple[RateLimiter, str]]:
+    """Which requests draw on which bucket, and what the error says when it is empty."""
+    return {
+        m.PostCreate: (posts, "posting too fast"),
+        m.PostRepost: (posts, "posting too fast"),
+        m.CommunityAnnounce: (posts, "posting too fast"),
+        m.CommunityCreate: (posts, "creating communities too fast"),
+        m.DmSend: (messages, "sending messages too fast"),
+        m.DmOpen: (messages, "opening conversations too fast"),
+        m.SafetySet: (posts, "setting your status too fast"),
+    }
+
+
 def limits(settings: Settings) -> m.Limits:
     return m.Limits(
         max_frame_bytes=MAX_FRAME_BYTES,
@@ -481,6 +491,10 @@ def limits(settings: Settings) -> m.Limits:
         post_refill_ms=settings.post_refill_ms,
         message_burst=settings.message_burst,
         message_refill_ms=settings.message_refill_ms,
+        bot_post_burst=settings.bot_post_burst,
+        bot_post_refill_ms=settings.bot_post_refill_ms,
+        bot_message_burst=settings.bot_message_burst,
+        bot_message_refill_ms=settings.bot_message_refill_ms,
         message_max_clusters=MESSAGE_MAX_CLUSTERS,
         conversation_max_members=MAX_MEMBERS,
         reaction_emoji=list(REACTION_EMOJI),

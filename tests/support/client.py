@@ -18,7 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from .schema import validate
-from .server import ServerProcess
+from .server import ServerProcess, tsudoi
 
 _ids = itertools.count(1)
 _handles = itertools.count(1)
@@ -261,6 +261,17 @@ class Users:
         if response.status_code != 201:
             raise AssertionError(response.text)
         return _account(response.json(), f"{handle}-password-long")
+
+    async def bot(self, name: str | None = None) -> Account:
+        """A bot account made as an operator makes one (``tsudoi admin bot create``); it has
+        no password."""
+        await self._root()  # a bot may not be the first account
+        handle = name or f"bot{next(_handles)}"
+        made = tsudoi("admin", "bot", "create", handle, "--json", "--data", str(self.server.data_dir))
+        if made.returncode != 0:
+            raise AssertionError(made.stderr)
+        body = orjson.loads(made.stdout)
+        return Account(body["user"]["id"], body["user"]["handle"], "", body["token"])
 
     async def author_and_fan(self) -> tuple[Account, Account]:
         """An author and a follower of theirs (the fan joined through the author's invite)."""
