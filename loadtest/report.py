@@ -146,11 +146,16 @@ def server_lines(result: dict[str, Any]) -> list[str]:
         f"consumers closed {measured['slow_consumers_closed']} (clients saw {closes.get('4002', 0)} "
         f"4002 closes), errors {_codes(measured['errors'])} (clients got {_codes(result.get('errors', {}))})",
     ]
-    latency = measured["fanout_latency_ms"]
-    if latency["count"]:
-        lines.append(
-            f"server fan-out latency ms ({latency['count']} samples, quantiles from buckets): "
-            f"p50 {latency['p50']:.2f}  p90 {latency['p90']:.2f}  p99 {latency['p99']:.2f}  "
-            f"mean {latency['mean']:.2f}"
-        )
+    for key, what in [
+        ("fanout_latency_ms", "server fan-out latency ms"),
+        ("fanout_latency_priority_ms", "  of priority events (statuses, DMs, notifications)"),
+        ("fanout_latency_ordinary_ms", "  of ordinary events"),
+    ]:
+        latency = measured.get(key)
+        if latency and latency["count"]:
+            lines.append(
+                f"{what} ({latency['count']} samples, quantiles from buckets): "
+                f"p50 {latency['p50']:.2f}  p90 {latency['p90']:.2f}  p99 {latency['p99']:.2f}  "
+                f"mean {latency['mean']:.2f}"
+            )
     return lines

@@ -84,7 +84,17 @@ def quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
     return lower
 
 
-def _latency_ms(start: Samples, end: Samples, name: str) -> dict[str, Any]:
+def _only(samples: Samples, label: str, value: str | None) -> Samples:
+    """The samples whose ``label`` is ``value`` (all of them for None)."""
+    if value is None:
+        return samples
+    return {key: v for key, v in samples.items() if dict(key[1]).get(label) == value}
+
+
+def _latency_ms(start: Samples, end: Samples, name: str, kind: str | None = None) -> dict[str, Any]:
+    """Quantiles of a latency histogram's growth between two scrapes, over every ``kind`` label
+    or one."""
+    start, end = _only(start, "kind", kind), _only(end, "kind", kind)
     grown = _by_label(end, f"{name}_bucket", "le")
     before = _by_label(start, f"{name}_bucket", "le")
     buckets = sorted((float(le), value - before.get(le, 0.0)) for le, value in grown.items())
@@ -113,6 +123,12 @@ def figures(before: Samples, start: Samples, end: Samples) -> dict[str, Any]:
             "slow_consumers_closed": _count(start, end, "tsudoi_slow_consumers_closed_total"),
             "errors": _grown(start, end, "tsudoi_errors_total", "code"),
             "fanout_latency_ms": _latency_ms(start, end, "tsudoi_fanout_latency_seconds"),
+            "fanout_latency_priority_ms": _latency_ms(
+                start, end, "tsudoi_fanout_latency_seconds", "priority"
+            ),
+            "fanout_latency_ordinary_ms": _latency_ms(
+                start, end, "tsudoi_fanout_latency_seconds", "ordinary"
+            ),
         },
         "at_end": {
             "connections": {k: int(v) for k, v in _by_label(end, "tsudoi_connections", "state").items()},

@@ -108,7 +108,9 @@ class Metrics:
             "tsudoi_fanout_latency_seconds",
             "From an event reaching this node's hub (for an event published on this node: its "
             "publishing) to a connection's writer handing the frame to the transport; one sampled "
-            "recipient per fan-out.",
+            "recipient per fan-out. kind: priority (safety statuses, DMs, notifications, incident "
+            "events: the priority lane) or ordinary.",
+            ["kind"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )

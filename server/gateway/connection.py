@@ -57,8 +57,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Queue entry kinds; a _PROBED entry is an event whose payload is (tail, hub clock at arrival).
+#: Queue entry kinds; a _PROBED entry is an event whose payload is (tail, hub clock at arrival,
+#: the ``kind`` label of its latency sample).
 _FRAME, _EVENT, _EPHEMERAL, _BACKLOG, _PROBED = 0, 1, 2, 3, 4
+#: The fan-out latency histogram's ``kind`` label, by the event's priority.
+_KIND = ("ordinary", "priority")
 #: Positions a connection remembers having been given (about 75 bytes each): enough to fill the
 #: gap of a short bus outage in place. Longer gaps make the client resume by its own cursor.
 RECENT_MAX = 128
@@ -179,7 +182,7 @@ class Connection:
             return
         self._enqueue(_EPHEMERAL if ephemeral else _EVENT, tail, pos)
 
-    def probe(self, tail: bytes, started: float) -> None:
+    def probe(self, tail: bytes, started: float, priority: bool = False) -> None:
         """Sample fan-out latency on the event just pushed (``tail``; ``started`` is the hub's
         ``time.perf_counter()`` when the message arrived): observed when the frame is handed to
         the transport. A queued event is stamped, and the writer observes it as it sends it; an
@@ -188,13 +191,13 @@ class Connection:
             return
         if self._writer is None:
             # Pushed, neither held nor refused, and nothing waits: it went to the transport at once.
-            self._metrics.fanout_latency.observe(time.perf_counter() - started)
+            self._metrics.fanout_latency.labels(kind=_KIND[priority]).observe(time.perf_counter() - started)
             return
         for lane in (self._urgent, self._queue):
             if lane:
                 kind, payload, pos = lane[-1]
                 if kind == _EVENT and payload is tail:
-                    lane[-1] = (_PROBED, (tail, started), pos)
+                    lane[-1] = (_PROBED, (tail, started, _KIND[priority]), pos)
                     return
 
     def hold(self) -> None:
@@ -426,11 +429,13 @@ class Connection:
                         self._seq += 1
                         await self._send(event_frame(self._seq, tail))
                 elif kind == _PROBED:
-                    tail, started = payload
+                    tail, started, sampled = payload
                     self._seq += 1
                     frame = event_frame(self._seq, tail)
                     if self._metrics is not None:
-                        self._metrics.fanout_latency.observe(time.perf_counter() - started)
+                        self._metrics.fanout_latency.labels(kind=sampled).observe(
+                            time.perf_counter() - started
+                        )
                     await self._send(frame)
                 else:
                     self._seq += 1

@@ -216,7 +216,7 @@ class Hub:
             # Once per fan-out, never per recipient (see the module docstring): count them all,
             # and sample the latency on the connection the loop reached last.
             self.events_delivered += len(members)
-            conn.probe(tail, started)
+            conn.probe(tail, started, priority)
 
     def deliver_all(self, payload: bytes) -> None:
         """Hand one event envelope to every connection on this node (incidents)."""

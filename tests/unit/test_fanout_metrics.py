@@ -14,8 +14,14 @@ from server.metrics import Metrics
 from tests.unit.test_connection import FakeDirect, Sink, event, pos, settle, tail
 
 
-def sample(metrics: Metrics, name: str) -> float:
-    return metrics.registry.get_sample_value(name) or 0.0
+def sample(metrics: Metrics, name: str, **labels: str) -> float:
+    """The sum of the samples of that name with (at least) those labels."""
+    return sum(
+        found.value
+        for family in metrics.registry.collect()
+        for found in family.samples
+        if found.name == name and labels.items() <= found.labels.items()
+    )
 
 
 async def test_a_fan_out_counts_every_recipient_and_samples_one() -> None:
@@ -100,9 +106,10 @@ async def test_a_priority_event_waiting_in_its_lane_is_timed_when_sent() -> None
     conn.push_event(*event(1))
     urgent = event(2)
     conn.push_event(*urgent, priority=True)
-    conn.probe(urgent[0], 0.0)
+    conn.probe(urgent[0], 0.0, priority=True)
     assert sample(metrics, "tsudoi_fanout_latency_seconds_count") == 0  # not sent yet
     direct.open.set()
     await settle()
     assert [f["seq"] for f in direct.written] == [1, 2] and direct.written[0]["pos"] == pos(2)
-    assert sample(metrics, "tsudoi_fanout_latency_seconds_count") == 1
+    assert sample(metrics, "tsudoi_fanout_latency_seconds_count", kind="priority") == 1
+    assert sample(metrics, "tsudoi_fanout_latency_seconds_count", kind="ordinary") == 0
