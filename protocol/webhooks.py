@@ -66,13 +66,16 @@ SCHEME: Final = "v1"
 TOLERANCE_S: Final = 300
 
 
-class WebhookDelivery(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class WebhookDelivery(msgspec.Struct, kw_only=True):
     """The body of one webhook request.
 
     ``id`` is ``"<stream>:<pos>"``: unique per bot and event, stable across retries, and ordered
     within a stream like the positions themselves. ``event`` is the event as a WebSocket client
     would receive it, less ``op`` and ``seq``: ``{"type", "stream", "pos", "data"}``; turn its
     data into a typed object with :func:`protocol.codec.decode_event_data`.
+
+    Unknown fields are ignored, not refused: a later server may add some (section 12), and a
+    verifier must not start rejecting genuine deliveries because of it.
     """
 
     id: str

@@ -96,7 +96,9 @@ async def test_webhook_registration_is_for_bots_and_allowed_destinations(
     key = (await http.get("/api/webhook/key")).json()
     assert key["algorithm"] == "ed25519" and len(key["public_key"]) == 43
     async with httpx.AsyncClient(base_url=server.url) as anonymous:  # no session cookie
-        assert (await anonymous.put("/api/webhook", json={"url": "http://127.0.0.1:9/hook"})).status_code == 401
+        assert (
+            await anonymous.put("/api/webhook", json={"url": "http://127.0.0.1:9/hook"})
+        ).status_code == 401
     refused = await http.put("/api/webhook", json={"url": "http://127.0.0.1:9/hook"}, headers=bearer(person))
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_a_bot"
     for url, why in [

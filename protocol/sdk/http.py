@@ -1,0 +1,132 @@
+"""The HTTP side for bots: log in, register a webhook, and read a webhook delivery.
+
+Thin wrappers over httpx; errors come back as the same exception classes as error frames
+(``{"error": {"code", ...}}`` bodies, PROTOCOL.md section 11.2). Each function takes an optional
+``http`` client to reuse connections (and to test against an ``httpx.MockTransport``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import msgspec
+
+from protocol import messages as m
+from protocol.http import LoginRequest, SessionResponse, WebhookInfo, WebhookKey, WebhookSetRequest
+from protocol.webhooks import WebhookDelivery
+
+from .codes import error_for
+from .decoding import convert
+from .errors import SdkError
+from .transport import http_url
+
+__all__ = [
+    "WebhookInfo",
+    "WebhookKey",
+    "decode_delivery",
+    "delete_webhook",
+    "get_webhook",
+    "login",
+    "set_webhook",
+    "webhook_public_key",
+]
+
+_EVENT_CLASSES: dict[str, type[m.EventData]] = {t.TYPE: t for t in m.EVENT_TYPES}
+
+
+async def _send(
+    url: str,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    body: Any = None,
+    http: httpx.AsyncClient | None = None,
+) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    own = http is None
+    client = http or httpx.AsyncClient(timeout=30)
+    try:
+        response = await client.request(
+            method, http_url(url) + path, headers=headers, json=msgspec.to_builtins(body)
+        )
+    finally:
+        if own:
+            await client.aclose()
+    if response.status_code >= 400:
+        raise _error(response)
+    return response
+
+
+def _error(response: httpx.Response) -> Exception:
+    try:
+        detail = _json_object(response)["error"]
+        retry = detail.get("retry_after_ms")
+        return error_for(
+            str(detail["code"]),
+            str(detail.get("message") or ""),
+            path=detail.get("path") if isinstance(detail.get("path"), str) else None,
+            retry_after_ms=retry if isinstance(retry, int) else None,
+        )
+    except (ValueError, KeyError, TypeError):
+        return SdkError(f"HTTP {response.status_code} from {response.request.url}")
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    body = response.json()
+    if not isinstance(body, dict):
+        raise ValueError("not a JSON object")
+    return body
+
+
+async def login(
+    url: str, handle: str, password: str, *, http: httpx.AsyncClient | None = None
+) -> SessionResponse:
+    """Log an ordinary account in (``POST /api/login``) and return its session; use
+    ``session.token`` with :class:`~protocol.sdk.Client`. Bot accounts use their bot token."""
+    body = LoginRequest(handle=handle, password=password)
+    response = await _send(url, "POST", "/api/login", body=body, http=http)
+    return convert(_json_object(response), SessionResponse)
+
+
+async def set_webhook(
+    url: str, token: str, webhook_url: str, *, http: httpx.AsyncClient | None = None
+) -> WebhookInfo:
+    """Register (or replace) the bot's webhook: from now on the server POSTs the bot's events to
+    ``webhook_url``, signed (verify them with :func:`~protocol.sdk.verify_webhook`)."""
+    body = WebhookSetRequest(url=webhook_url)
+    response = await _send(url, "PUT", "/api/webhook", token=token, body=body, http=http)
+    return convert(_json_object(response), WebhookInfo)
+
+
+async def get_webhook(url: str, token: str, *, http: httpx.AsyncClient | None = None) -> WebhookInfo:
+    """The bot's webhook (``url`` is None when none is registered), with its delivery health:
+    ``failures`` in a row at the oldest undelivered event and the ``last_error``."""
+    response = await _send(url, "GET", "/api/webhook", token=token, http=http)
+    return convert(_json_object(response), WebhookInfo)
+
+
+async def delete_webhook(url: str, token: str, *, http: httpx.AsyncClient | None = None) -> WebhookInfo:
+    """Stop deliveries: the bot reads its events over the WebSocket again."""
+    response = await _send(url, "DELETE", "/api/webhook", token=token, http=http)
+    return convert(_json_object(response), WebhookInfo)
+
+
+async def webhook_public_key(url: str, *, http: httpx.AsyncClient | None = None) -> WebhookKey:
+    """The server's public key for :func:`~protocol.sdk.verify_webhook` (no authentication
+    needed). Fetch it once, over HTTPS, and keep it."""
+    response = await _send(url, "GET", "/api/webhook/key", http=http)
+    return convert(_json_object(response), WebhookKey)
+
+
+def decode_delivery(delivery: WebhookDelivery) -> m.EventData | None:
+    """The typed payload of a verified delivery's event (None for a type this SDK does not know,
+    which a bot should answer 2xx and ignore, as it would on the WebSocket)."""
+    event = delivery.event
+    kind = event.get("type")
+    cls = _EVENT_CLASSES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        return None
+    data = event.get("data")
+    return convert(dict(data) if isinstance(data, dict) else {}, cls)
