@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Callable
 
 from tests.support.client import Client, Users
@@ -134,3 +135,24 @@ async def test_resume_across_a_server_restart(
     posted = [(await author_client.call("post.create", text=f"after {n}"))["post"]["id"] for n in range(5)]
     back = await Client.login(server, fan.token, cursors={"following": cursor})
     assert [e["data"]["post"]["id"] for e in await back.events_now()] == posted
+
+
+async def test_a_moment_is_a_cursor_for_a_stream_never_seen(server: ServerProcess, users: Users) -> None:
+    """PROTOCOL.md section 6.2: a client with no event of a stream yet resumes from a moment of
+    the server's clock, and gets every event made after it."""
+    author, fan = await users.author_and_fan()
+    author_client = await Client.login(server, author.token)
+    fan_client = await Client.login(server, fan.token)
+    await author_client.call("post.create", text="before the moment")
+    await asyncio.sleep(0.005)  # the moment is a whole millisecond: not the post's
+    server_time = (await fan_client.call("heartbeat"))["server_time"]
+    await fan_client.close()
+    await asyncio.sleep(0.005)  # the moment is a whole millisecond: be past it
+    after = [(await author_client.call("post.create", text=f"after {n}"))["post"]["id"] for n in range(3)]
+    seconds, _, fraction = server_time.rstrip("Z").partition(".")
+    ms = int(dt.datetime.fromisoformat(seconds).replace(tzinfo=dt.UTC).timestamp()) * 1000 + int(fraction)
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    moment = "".join(alphabet[(ms >> (5 * (9 - i))) & 31] for i in range(10)) + "0" * 16
+    back = await Client.login(server, fan.token, cursors={"following": moment})
+    assert back.ready["recovered"] is True and back.ready["replayed"] == 3
+    assert [(await back.next_event())["data"]["post"]["id"] for _ in range(3)] == after
