@@ -1,12 +1,20 @@
-"""The page the server serves: a Content-Security-Policy without inline script, no referrers."""
+"""The page the server serves: a Content-Security-Policy without inline script, no referrers, and
+SPA code that never turns text into markup. (The SPA itself is tested in Chromium: tests/browser.)"""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 
 from tests.support.server import ServerProcess
+
+WEB = Path(__file__).resolve().parent.parent / "web"
+#: DOM sinks that parse markup or run code: user text must never reach one, so none is used.
+FORBIDDEN = re.compile(
+    r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|setAttribute\(\s*[\"']on"
+)
 
 
 async def test_pages_carry_a_strict_content_security_policy(server: ServerProcess) -> None:
@@ -16,14 +24,41 @@ async def test_pages_carry_a_strict_content_security_policy(server: ServerProces
             assert response.status_code == 200
             csp = response.headers["content-security-policy"]
             assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+            assert "style-src 'self'" in csp
             assert response.headers["referrer-policy"] == "no-referrer"  # invite codes stay private
             assert "<script" in response.text
             # No inline script: every script element loads a same-origin file.
             for tag in re.findall(r"<script[^>]*>", response.text):
                 assert 'src="/static/' in tag
-        script = await http.get("/static/minimal.js")
-        assert script.status_code == 200
-        assert "innerHTML" not in script.text  # user text is set as textContent only
+            assert not re.search(r"<script[^>]*>[^<]+</script>", response.text)
+            # No inline event handlers or style attributes (the CSP would refuse them).
+            assert not re.search(r"\son[a-z]+=", response.text)
+            assert " style=" not in response.text
+        for name in sorted(p.relative_to(WEB).as_posix() for p in WEB.rglob("*") if p.is_file()):
+            served = await http.get(f"/static/{name}")
+            assert served.status_code == 200, name
+
+
+def test_spa_code_never_builds_markup_from_strings() -> None:
+    scripts = sorted(WEB.rglob("*.js"))
+    assert len(scripts) > 5
+    for script in scripts:
+        text = script.read_text()
+        assert not FORBIDDEN.search(text), f"{script.name}: {FORBIDDEN.search(text)}"
+        assert len(text.splitlines()) < 500, f"{script.name} is over 500 lines"
+
+
+def test_every_ui_string_exists_in_japanese_and_english() -> None:
+    keys = {
+        lang: set(re.findall(r'^\s+"([\w.]+)":', (WEB / "js" / "locales" / f"{lang}.js").read_text(), re.M))
+        for lang in ("ja", "en")
+    }
+    assert keys["ja"] == keys["en"], keys["ja"] ^ keys["en"]
+    used: set[str] = set()
+    for script in WEB.rglob("*.js"):
+        used |= set(re.findall(r'\bt\("([\w.]+)"', script.read_text()))
+    used |= set(re.findall(r'data-i18n(?:-label)?="([\w.]+)"', (WEB / "index.html").read_text()))
+    assert used <= keys["en"], used - keys["en"]
 
 
 async def test_health_reports_storage_and_bus(server: ServerProcess) -> None:

@@ -1,0 +1,88 @@
+"""The page survives the network blinking and the server restarting: it reconnects by itself,
+resumes the Following and direct streams from its cursors, and shows every post made while it
+was away, once each, without a reload. A post written while offline goes out after the resume."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.support.server import ServerProcess
+
+from .support import Api, new_person, shot
+
+#: More than one page of timeline.following (30): only the resumed stream brings them all.
+MISSED = 40
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    process = ServerProcess(tmp_path_factory.mktemp("resume")).start()
+    yield process
+    process.stop()
+
+
+def cards(page: Page, text: str):  # type: ignore[no-untyped-def]
+    return page.locator("#view article.post .post-text", has_text=text)
+
+
+def test_the_page_resumes_every_post_after_a_server_restart(server: ServerProcess, open_page) -> None:  # type: ignore[no-untyped-def]
+    chihiro = new_person(server, "chihiro", "佐藤 ちひろ")
+    bot = new_person(server, "bousai", "仙台 防災 bot", invited_by=chihiro)
+    with Api(server, chihiro.token) as api:
+        api.call("follow", user_id=bot.id)
+    view = open_page("ja-JP")
+    page, context = view.page, view.context
+    page.goto(f"{server.url}/")
+    page.fill("input[name=handle]", chihiro.handle)
+    page.fill("input[name=password]", chihiro.password)
+    page.click("form button[type=submit]")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+    page.evaluate("window.__sameDocument = true")  # gone if the page ever reloads
+
+    with Api(server, bot.token) as api:
+        api.call("post.create", text="再起動の前の投稿")
+    expect(cards(page, "再起動の前の投稿")).to_have_count(1)
+
+    # 1. The server restarts (close 4000, going away); posts are made as soon as it is back.
+    server.stop()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "waiting")
+    shot(page, "20-reconnecting")
+    server.start()
+    with Api(server, bot.token) as api:
+        api.call("post.create", text="再起動の直後の投稿")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "online", timeout=20000)
+    expect(cards(page, "再起動の直後の投稿")).to_have_count(1)
+
+    # 2. The network is down while the server restarts and many posts and a message are made:
+    #    only the resume from the page's cursors can bring them all back.
+    context.set_offline(True)
+    server.restart()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "waiting")
+    composer = page.locator("form.composer")
+    composer.locator("textarea").fill("オフライン中に書いた投稿")
+    composer.locator("button[type=submit]").click()
+    expect(page.locator(".toast")).to_contain_text("再接続したら自動で投稿します")
+    with Api(server, bot.token) as api:
+        for i in range(MISSED):
+            api.call("post.create", text=f"切断中の投稿 {i + 1:02d}")
+        conversation = api.call("dm.open", user_ids=[chihiro.id])["conversation"]
+        api.call("dm.send", conversation_id=conversation["id"], text="大丈夫ですか？")
+    assert page.evaluate("document.querySelectorAll('#view article.post').length") == 2
+    context.set_offline(False)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "online", timeout=20000)
+    for i in range(MISSED):
+        expect(cards(page, f"切断中の投稿 {i + 1:02d}")).to_have_count(1)
+    expect(cards(page, "オフライン中に書いた投稿")).to_have_count(1)  # sent after the resume
+    expect(cards(page, "再起動の前の投稿")).to_have_count(1)
+    expect(page.locator("#dm-badge")).to_have_text("1")  # the direct stream resumed too
+    assert page.evaluate("window.__sameDocument") is True
+    texts = page.locator("#view article.post .post-text").all_inner_texts()
+    missed = [text for text in texts if text.startswith("切断中の投稿")]
+    assert missed == [f"切断中の投稿 {i:02d}" for i in range(MISSED, 0, -1)]  # newest first
+    total = page.locator("#view article.post").count()
+    assert total == MISSED + 3, total  # every post once: nothing lost, nothing doubled
+    shot(page, "21-resumed")
+    assert view.errors == []

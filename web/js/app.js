@@ -1,0 +1,186 @@
+// Start-up and routing. The invite landing (/i/CODE) and log-in run on plain HTTP; everything
+// else over the one WebSocket (session.js). Client-side routes live in the hash (#/dm/ID, …),
+// since the server serves the page only at / and /i/CODE.
+
+import { h, $, $$ } from "./dom.js";
+import { t, getLang, setLang, onLangChange, translateShell } from "./i18n.js";
+import * as store from "./store.js";
+import { startSession, connection } from "./session.js";
+import { renderLogin, renderInvite } from "./views/auth.js";
+import { renderFollowing, renderDiscover } from "./views/timeline.js";
+import { renderThread } from "./views/thread.js";
+import { renderProfile } from "./views/profile.js";
+import { renderDmList, renderConversation } from "./views/dm.js";
+import { renderNotifications } from "./views/notifications.js";
+import { renderSafety } from "./views/safety.js";
+import { renderCommunities, renderCommunity } from "./views/communities.js";
+import { renderSettings } from "./views/settings.js";
+import { refreshTimes } from "./views/post.js";
+import { renderIncident } from "./views/incident.js";
+import { toast, announce } from "./ui.js";
+
+const routes = [
+  [/^\/?$/, "following", () => renderFollowing],
+  [/^\/discover$/, "following", () => renderDiscover],
+  [/^\/post\/([0-9A-Z]{26})$/, "following", () => renderThread],
+  [/^\/u\/([A-Za-z0-9_]{3,20})$/, "profile", () => renderProfile],
+  [/^\/me$/, "me", () => (view) => renderProfile(view, store.state.me.handle)],
+  [/^\/dm$/, "dm", () => renderDmList],
+  [/^\/dm\/([0-9A-Z]{26})$/, "dm", () => renderConversation],
+  [/^\/notifications$/, "notifications", () => renderNotifications],
+  [/^\/safety$/, "safety", () => renderSafety],
+  [/^\/communities$/, "communities", () => renderCommunities],
+  [/^\/c\/([0-9A-Z]{26})$/, "communities", () => renderCommunity],
+  [/^\/settings$/, "settings", () => renderSettings],
+];
+
+let cleanup = null;
+let signedIn = false;
+
+/** Parse "#/path?x=1" into { path, query }. */
+function currentRoute() {
+  const raw = location.hash.replace(/^#/, "") || "/";
+  const [path, search = ""] = raw.split("?");
+  return { path, query: new URLSearchParams(search) };
+}
+
+export function route() {
+  if (!signedIn) return;
+  const { path, query } = currentRoute();
+  const view = $("#view");
+  cleanup?.();
+  cleanup = null;
+  view.replaceChildren();
+  for (const [pattern, section, get] of routes) {
+    const match = pattern.exec(path);
+    if (!match) continue;
+    const here = section === "profile" && match[1].toLowerCase() === store.state.me.handle.toLowerCase() ? "me" : section;
+    for (const link of $$("#nav a")) {
+      if (link.dataset.route === here) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+    const result = get()(view, ...match.slice(1).map(decodeURIComponent), query);
+    cleanup = typeof result === "function" ? result : null;
+    return;
+  }
+  view.append(h("p", { class: "empty" }, t("common.notFound")));
+}
+
+function showConnection(info) {
+  const box = $("#conn");
+  box.dataset.state = info.state;
+  const label = {
+    idle: "",
+    connecting: t("conn.connecting"),
+    online: t("conn.online"),
+    waiting: t("conn.reconnecting"),
+    offline: t("conn.offline"),
+  }[info.state];
+  $(".conn-label", box).textContent = label;
+  document.body.classList.toggle("disconnected", info.state !== "online");
+}
+
+function badges() {
+  const set = (el, n) => { el.hidden = !n; el.textContent = n > 99 ? "99+" : String(n); el.setAttribute("aria-label", t("nav.unread", { n })); };
+  set($("#notif-badge"), store.state.unreadNotifications);
+  set($("#dm-badge"), store.totalUnreadDms());
+  const total = store.state.unreadNotifications + store.totalUnreadDms();
+  document.title = total ? `(${total}) Tsudoi 集い` : "Tsudoi 集い";
+}
+
+function signIn() {
+  // The invite code must not linger in the address bar or history once it is used.
+  if (location.pathname !== "/") history.replaceState(null, "", "/");
+  $("#view").replaceChildren(h("p", { class: "loading", attrs: { role: "status" } }, t("conn.connecting")));
+  startSession({
+    onState: showConnection,
+    onReady(ready, first) {
+      if (first) {
+        signedIn = true;
+        $("#nav").hidden = false;
+        route();
+      }
+    },
+    onTerminal(code) {
+      signedIn = false;
+      $("#nav").hidden = true;
+      cleanup?.();
+      cleanup = null;
+      if (code === 4500 || code === 4501) {
+        connection()?.clearCursors();
+        showLogin(code === 4501 ? t("auth.signedOutElsewhere") : null);
+      } else {
+        toast(t("conn.terminal", { code }), "error");
+      }
+    },
+  });
+}
+
+export function showLogin(message) {
+  signedIn = false;
+  $("#nav").hidden = true;
+  showConnection({ state: "idle" });
+  renderLogin($("#view"), { onSignedIn: signIn, message });
+}
+
+export function signedOut() {
+  signedIn = false;
+  cleanup?.();
+  cleanup = null;
+  showLogin();
+}
+
+function languageButton() {
+  const button = $("#lang-switch");
+  const other = getLang() === "ja" ? "en" : "ja";
+  button.textContent = other === "ja" ? "日本語" : "English";
+  button.setAttribute("lang", other);
+  button.setAttribute("aria-label", t("shell.switchLanguage"));
+}
+
+function boot() {
+  translateShell();
+  languageButton();
+  $("#lang-switch").addEventListener("click", () => setLang(getLang() === "ja" ? "en" : "ja"));
+  onLangChange(() => {
+    translateShell();
+    languageButton();
+    showConnection({ state: connection()?.state || "idle" });
+    badges();
+    renderIncident(store.state.incident);
+    if (signedIn) route();
+    else if (!location.pathname.startsWith("/i/")) renderLogin($("#view"), { onSignedIn: signIn });
+    else renderInvite($("#view"), location.pathname.split("/")[2], { onSignedIn: signIn });
+  });
+  window.addEventListener("hashchange", () => { route(); $("#view").focus({ preventScroll: true }); window.scrollTo({ top: 0 }); });
+  store.on("notifications", badges);
+  store.on("notifications.badge", badges);
+  store.on("conversations", badges);
+  store.on("incident", renderIncident);
+  store.on("safety.status", (status) => {
+    // A friend's word on their safety reaches the reader wherever they are in the app.
+    if (status.user.id === store.state.me?.id || location.hash.startsWith("#/safety")) return;
+    const message = t("live.safety", { name: status.user.display_name, state: t(`safety.state.${status.state}`) });
+    announce(message);
+    if (status.state === "need_help") toast(message, "error");
+  });
+  store.on("follow", (data) => {
+    if (data.followee.id !== store.state.me?.id) return;
+    const message = t("live.followed", { name: data.follower.display_name });
+    toast(message);
+    announce(message);
+  });
+  setInterval(refreshTimes, 30000);
+  document.addEventListener("keydown", (e) => {
+    // "n" writes a new post, as in other timelines; not while typing.
+    if (e.key === "n" && !e.ctrlKey && !e.metaKey && !/^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement?.tagName || "") && signedIn) {
+      const text = $("#view textarea");
+      if (text) { e.preventDefault(); text.focus(); }
+    }
+  });
+  const invite = /^\/i\/([A-Za-z0-9_-]+)$/.exec(location.pathname);
+  if (invite) renderInvite($("#view"), invite[1], { onSignedIn: signIn });
+  else signIn();
+}
+
+boot();

@@ -1,0 +1,111 @@
+// Settings: language, presence visibility, who may message you, invites with copyable links,
+// the block and mute lists, and log-out.
+
+import { h } from "../dom.js";
+import { t, getLang, setLang, LANGUAGES } from "../i18n.js";
+import { call, endSession } from "../session.js";
+import * as store from "../store.js";
+import { copyText, errorText, emptyState, toast } from "../ui.js";
+import { timeEl } from "./post.js";
+import { logout } from "./auth.js";
+import { signedOut } from "../app.js";
+
+function radioGroup(name, legend, values, current, onChange) {
+  return h("fieldset", { class: "radios" }, h("legend", {}, legend),
+    values.map((value) => {
+      const input = h("input", { type: "radio", name, value, checked: value === current, on: { change: () => onChange(value) } });
+      return h("label", { class: "check" }, input, h("span", {}, t(`settings.${name}.${value}`)));
+    }));
+}
+
+export function renderSettings(view) {
+  const privacy = h("section", { class: "card", attrs: { "aria-labelledby": "privacy-title" } }, h("h2", { id: "privacy-title" }, t("settings.privacy")));
+  const invites = h("ul", { class: "invites" });
+  const blocks = h("ul", { class: "user-list" });
+  const mutes = h("ul", { class: "user-list" });
+  const language = h("select", { name: "language", on: { change: (e) => setLang(e.target.value) } },
+    LANGUAGES.map((l) => h("option", { value: l, selected: l === getLang() }, l === "ja" ? "日本語" : "English")));
+  view.append(
+    h("h1", { class: "view-title" }, t("nav.settings")),
+    h("section", { class: "card" }, h("h2", {}, t("settings.language")), h("label", { class: "field" }, h("span", { class: "label" }, t("settings.language")), language)),
+    privacy,
+    h("section", { class: "card", attrs: { "aria-labelledby": "invites-title" } },
+      h("h2", { id: "invites-title" }, t("settings.invites")),
+      h("p", { class: "hint" }, t("settings.invitesHint")),
+      h("button", { type: "button", class: "primary", on: { click: newInvite } }, t("settings.newInvite")),
+      invites),
+    h("section", { class: "card" }, h("h2", {}, t("settings.blocked")), blocks),
+    h("section", { class: "card" }, h("h2", {}, t("settings.muted")), mutes),
+    h("section", { class: "card" }, h("h2", {}, t("settings.account")),
+      h("p", {}, t("settings.signedInAs", { handle: store.state.me.handle })),
+      h("button", { type: "button", class: "danger", on: { click: signOut } }, t("settings.logout"))));
+
+  async function update(args) {
+    try {
+      await call("settings.update", args);
+      toast(t("settings.saved"));
+    } catch (err) { toast(errorText(err), "error"); }
+  }
+
+  async function loadSettings() {
+    try {
+      const { settings } = await call("settings.get");
+      privacy.append(
+        radioGroup("presence_visibility", t("settings.presence"), ["friends", "nobody"], settings.presence_visibility, (v) => update({ presence_visibility: v })),
+        radioGroup("dm_policy", t("settings.dmPolicy"), ["everyone", "following", "nobody"], settings.dm_policy, (v) => update({ dm_policy: v })));
+    } catch (err) { privacy.append(h("p", { class: "error" }, errorText(err))); }
+  }
+
+  function inviteEl(invite) {
+    const expired = !invite.used_by && Date.parse(invite.expires_at) < Date.now();
+    const url = h("input", { class: "invite-url", readOnly: true, value: invite.url, attrs: { "aria-label": t("settings.inviteLink") } });
+    let state;
+    if (invite.used_by) state = h("span", {}, t("settings.usedBy"), " ", h("a", { href: `#/u/${invite.used_by.handle}` }, invite.used_by.display_name));
+    else if (expired) state = h("span", { class: "muted" }, t("settings.expired"));
+    else state = h("span", {}, t("settings.expires"), " ", timeEl(invite.expires_at));
+    return h("li", { class: ["invite", (invite.used_by || expired) && "spent"], dataset: { code: invite.code } },
+      invite.used_by || expired ? null : h("div", { class: "copy-row" }, url, h("button", { type: "button", on: { click: () => copyText(invite.url, url) } }, t("settings.copy"))),
+      h("p", { class: "meta" }, state));
+  }
+
+  async function loadInvites() {
+    try {
+      const { invites: all } = await call("invite.list");
+      invites.replaceChildren(...all.map(inviteEl));
+      if (!all.length) invites.append(h("li", {}, emptyState(t("settings.noInvites"))));
+    } catch (err) { invites.replaceChildren(h("li", { class: "error" }, errorText(err))); }
+  }
+
+  async function newInvite() {
+    try {
+      await call("invite.create");
+      await loadInvites();
+    } catch (err) { toast(errorText(err), "error"); }
+  }
+
+  async function loadLists() {
+    const fill = (el, users, op, set) => {
+      el.replaceChildren(...users.map((u) => h("li", {},
+        h("a", { href: `#/u/${u.handle}` }, u.display_name), ` @${u.handle} `,
+        h("button", { type: "button", on: { click: async () => { await call(op, { user_id: u.id }).catch(() => {}); set.delete(u.id); loadLists(); } } }, op === "block.remove" ? t("profile.unblock") : t("profile.unmute")))));
+      if (!users.length) el.append(h("li", {}, emptyState(t("settings.nobody"))));
+    };
+    try {
+      const [b, m] = await Promise.all([call("block.list"), call("mute.list")]);
+      fill(blocks, b.users, "block.remove", store.state.blocked);
+      fill(mutes, m.users, "mute.remove", store.state.muted);
+    } catch (err) { blocks.replaceChildren(h("li", { class: "error" }, errorText(err))); }
+  }
+
+  async function signOut() {
+    try { await logout(); } catch { /* the cookie is cleared anyway on the next log-in */ }
+    endSession();
+    signedOut();
+  }
+
+  loadSettings();
+  loadInvites();
+  loadLists();
+  // Someone signing up with one of our invites follows us at once ("follow and start").
+  return store.on("follow", (data) => { if (data.followee.id === store.state.me.id) loadInvites(); });
+}
