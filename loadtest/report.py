@@ -146,12 +146,17 @@ def server_lines(result: dict[str, Any]) -> list[str]:
         f"consumers closed {measured['slow_consumers_closed']} (clients saw {closes.get('4002', 0)} "
         f"4002 closes), errors {_codes(measured['errors'])} (clients got {_codes(result.get('errors', {}))})",
     ]
-    for key, what in [
-        ("fanout_latency_ms", "server fan-out latency ms"),
-        ("fanout_latency_priority_ms", "  of priority events (statuses, DMs, notifications)"),
-        ("fanout_latency_ordinary_ms", "  of ordinary events"),
-    ]:
-        latency = measured.get(key)
+    timed = [
+        ("server fan-out latency ms", measured.get("fanout_latency_ms")),
+        ("  of priority events (statuses, DMs, notifications)", measured.get("fanout_latency_priority_ms")),
+        ("  of ordinary events", measured.get("fanout_latency_ordinary_ms")),
+        ("server event-loop lag ms", measured.get("loop_lag_ms")),
+        *(
+            (f"server {op} request ms", figures)
+            for op, figures in (measured.get("request_latency_ms") or {}).items()
+        ),
+    ]
+    for what, latency in timed:
         if latency and latency["count"]:
             lines.append(
                 f"{what} ({latency['count']} samples, quantiles from buckets): "

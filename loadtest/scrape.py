@@ -84,17 +84,19 @@ def quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
     return lower
 
 
-def _only(samples: Samples, label: str, value: str | None) -> Samples:
-    """The samples whose ``label`` is ``value`` (all of them for None)."""
-    if value is None:
-        return samples
-    return {key: v for key, v in samples.items() if dict(key[1]).get(label) == value}
+#: The requests whose server-side latency a report shows.
+TIMED_OPS = ("post.create", "safety.set", "community.announce")
 
 
-def _latency_ms(start: Samples, end: Samples, name: str, kind: str | None = None) -> dict[str, Any]:
-    """Quantiles of a latency histogram's growth between two scrapes, over every ``kind`` label
-    or one."""
-    start, end = _only(start, "kind", kind), _only(end, "kind", kind)
+def _only(samples: Samples, **labels: str) -> Samples:
+    """The samples that carry (at least) those labels."""
+    return {key: v for key, v in samples.items() if labels.items() <= dict(key[1]).items()}
+
+
+def _latency_ms(start: Samples, end: Samples, name: str, **labels: str) -> dict[str, Any]:
+    """Quantiles of a latency histogram's growth between two scrapes, over the series with
+    (at least) those labels."""
+    start, end = _only(start, **labels), _only(end, **labels)
     grown = _by_label(end, f"{name}_bucket", "le")
     before = _by_label(start, f"{name}_bucket", "le")
     buckets = sorted((float(le), value - before.get(le, 0.0)) for le, value in grown.items())
@@ -124,11 +126,15 @@ def figures(before: Samples, start: Samples, end: Samples) -> dict[str, Any]:
             "errors": _grown(start, end, "tsudoi_errors_total", "code"),
             "fanout_latency_ms": _latency_ms(start, end, "tsudoi_fanout_latency_seconds"),
             "fanout_latency_priority_ms": _latency_ms(
-                start, end, "tsudoi_fanout_latency_seconds", "priority"
+                start, end, "tsudoi_fanout_latency_seconds", kind="priority"
             ),
             "fanout_latency_ordinary_ms": _latency_ms(
-                start, end, "tsudoi_fanout_latency_seconds", "ordinary"
+                start, end, "tsudoi_fanout_latency_seconds", kind="ordinary"
             ),
+            "request_latency_ms": {
+                op: _latency_ms(start, end, "tsudoi_request_latency_seconds", op=op) for op in TIMED_OPS
+            },
+            "loop_lag_ms": _latency_ms(start, end, "tsudoi_event_loop_lag_seconds"),
         },
         "at_end": {
             "connections": {k: int(v) for k, v in _by_label(end, "tsudoi_connections", "state").items()},

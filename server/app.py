@@ -10,6 +10,7 @@ or to another).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import time
@@ -89,6 +90,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
             clock=now_ms,
         )
         dispatcher.start()
+        loop_probe = asyncio.create_task(metrics.probe_loop_lag(), name="loop lag")
         api = HttpApi(
             accounts=accounts,
             social=social,
@@ -107,6 +109,9 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
             yield
         finally:
             await drain(app)
+            loop_probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop_probe
             await dispatcher.stop()
             await gateway.stop()
             await presence_store.close()

@@ -14,7 +14,8 @@ Where each figure comes from:
 - **Added up on the hot path, read on scrape**: event frames fanned out. ``Hub.deliver`` adds
   the number of recipients once per fan-out (never inside the per-recipient loop) to a plain
   integer: an integer addition costs a tenth of a prometheus_client Counter's locked increment.
-- **Timed**: storage calls by a proxy around the adapter (:mod:`server.store.timed`), bus
+- **Timed**: WebSocket requests by op (``Gateway``), the event loop's lag by a probe task that
+  sleeps and notes how late it wakes, storage calls by a proxy around the adapter (:mod:`server.store.timed`), bus
   subscribe/unsubscribe in the hub, Redis publish batches in the Redis bus, and fan-out latency
   by sampling one recipient per fan-out (see ``server/gateway/hub.py``).
 - **Read on scrape**: connections by state, total send-queue depth and bus health, from the
@@ -22,7 +23,8 @@ Where each figure comes from:
   go); storage health by a ping the ``/metrics`` route makes before rendering.
 
 Labels are few and bounded: ``state`` (three connection states), ``code`` (the protocol's fixed
-tables of error and close codes), ``op`` (Storage method names and three bus operations). Never a
+tables of error and close codes), ``op`` (request ops, Storage method names and three bus
+operations), ``kind`` (priority or ordinary). Never a
 user, channel, connection or session: no figure names anyone, and none carries a secret, which is
 why ``/metrics`` needs no authentication.
 
@@ -35,6 +37,7 @@ each.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -50,6 +53,8 @@ __all__ = ["CONNECTION_STATES", "CONTENT_TYPE", "LATENCY_BUCKETS", "Metrics"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: 0.1 ms to 5 s: from a frame handed over within one loop tick to a storage or Redis stall.
+#: The loop-lag probe's sleep: ten wake-ups a second cost nothing measurable.
+LOOP_PROBE_INTERVAL_S = 0.1
 LATENCY_BUCKETS = (
     0.0001,
     0.00025,
@@ -114,6 +119,21 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.request_latency = Histogram(
+            "tsudoi_request_latency_seconds",
+            "From a WebSocket request frame read to its ok or error frame made, by op (invalid: "
+            "a frame that is not a request).",
+            ["op"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.loop_lag = Histogram(
+            "tsudoi_event_loop_lag_seconds",
+            f"How late the event loop wakes a task that sleeps {LOOP_PROBE_INTERVAL_S} s: how long "
+            "any frame or timer may wait for the loop to get to it.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.storage_latency = Histogram(
             "tsudoi_storage_latency_seconds",
             "Duration of Storage calls by method name, failed calls included.",
@@ -139,6 +159,14 @@ class Metrics:
             "1 if storage answered a ping within a second at this scrape, else 0.",
             registry=registry,
         )
+
+    async def probe_loop_lag(self) -> None:
+        """Run until cancelled: sleep, and record how much later than asked the loop woke us."""
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + LOOP_PROBE_INTERVAL_S
+            await asyncio.sleep(LOOP_PROBE_INTERVAL_S)
+            self.loop_lag.observe(max(0.0, loop.time() - due))
 
     def handshake_failed(self, code: int) -> None:
         self.handshakes_failed.labels(code=str(int(code))).inc()

@@ -83,6 +83,9 @@ async def test_a_post_to_two_followers_shows_in_the_figures(
         "tsudoi_fanout_latency_seconds_count", kind="ordinary"
     )
     assert found.value("tsudoi_send_queue_depth") is not None
+    assert (found.value("tsudoi_request_latency_seconds_count", op="post.create") or 0) >= 1
+    assert (found.value("tsudoi_request_latency_seconds_count", op="invalid") or 0) == 1  # the bad JSON
+    assert (found.value("tsudoi_event_loop_lag_seconds_count") or 0) >= 1
     assert found.value("tsudoi_slow_consumers_closed_total") == 0
     assert found.value("tsudoi_bus_up") == 1
     assert found.value("tsudoi_storage_up") == 1

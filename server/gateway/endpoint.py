@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable, Collection, Coroutine
 from typing import Any
 
 import msgspec
+from prometheus_client import Histogram
 from starlette.websockets import WebSocket
 
 from protocol import messages as m
@@ -107,6 +109,11 @@ class Gateway:
             )
         )
         self._handlers: dict[type[m.Request], Handler] = handlers(domain, self._heartbeat)
+        #: Each op's latency series, looked up once here rather than by label on every request.
+        self._request_latency: dict[type[m.Request] | str, Histogram] = {
+            t: metrics.request_latency.labels(op=t.__struct_config__.tag) for t in m.REQUEST_TYPES
+        }
+        self._request_latency["invalid"] = metrics.request_latency.labels(op="invalid")
         missing = set(m.REQUEST_TYPES) - set(self._handlers)
         if missing:
             raise TypeError(f"no handler for {sorted(t.__name__ for t in missing)}")
@@ -298,10 +305,13 @@ class Gateway:
             conn.send_frame(await self._answer(context, text))
 
     async def _answer(self, context: Context, text: str) -> bytes:
-        """Exactly one ok or error frame for one request frame."""
+        """Exactly one ok or error frame for one request frame, timed by op."""
+        started = time.perf_counter()
+        timed = self._request_latency["invalid"]
         request_id: str | None = None
         try:
             frame = decode_client_frame(text)
+            timed = self._request_latency.get(type(frame), timed)
             if isinstance(frame, m.Auth):
                 raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED)
             if not isinstance(frame, m.Request):  # pragma: no cover - every other frame is one
@@ -331,6 +341,8 @@ class Gateway:
         except Exception:
             log.exception("unexpected fault while answering %s", request_id)
             return self._error_frame(ProtocolError(ErrorCode.INTERNAL, request_id=request_id))
+        finally:
+            timed.observe(time.perf_counter() - started)
 
     def _error_frame(self, error: ProtocolError) -> bytes:
         """Every error frame this gateway sends is made here, and counted by its code."""
