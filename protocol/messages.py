@@ -465,6 +465,14 @@ class CommunitySearch(Request, tag="community.search"):
     cursor: PageCursor | None = None
 
 
+class CommunityMine(Request, tag="community.mine"):
+    """The communities you are a member of, in the order you joined them, each with your role
+    (``my_role``)."""
+
+    limit: PageLimit = 20
+    cursor: PageCursor | None = None
+
+
 class CommunityJoin(Request, tag="community.join"):
     """Join an open community, or file a join request to one that needs approval."""
 
@@ -739,6 +747,16 @@ class TimelineFollowing(Request, tag="timeline.following"):
     before: Id | None = None
 
 
+class TimelineUser(Request, tag="timeline.user"):
+    """One user's own posts and reposts, newest first, for their profile page: those made
+    outside communities, and those in communities you may read (open ones, and your own).
+    Pass the previous page's ``next`` as ``before`` for the following page."""
+
+    user_id: Id
+    limit: PageLimit = 20
+    before: Id | None = None
+
+
 class UserGet(Request, tag="user.get"):
     handle: Handle
 
@@ -810,6 +828,8 @@ REQUEST_TYPES: tuple[type[Request], ...] = (
     SafetyHistory,
     IncidentStart,
     IncidentEnd,
+    TimelineUser,
+    CommunityMine,
 )
 CLIENT_FRAME_TYPES: tuple[type[ClientFrame], ...] = (Auth, *REQUEST_TYPES)
 
@@ -1024,6 +1044,8 @@ RESULT_TYPES: dict[type[Request], type[_Model]] = {
     SafetyHistory: SafetyPage,
     IncidentStart: IncidentResult,
     IncidentEnd: IncidentResult,
+    TimelineUser: TimelinePage,
+    CommunityMine: CommunityPage,
 }
 
 

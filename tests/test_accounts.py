@@ -54,6 +54,25 @@ async def test_signup_follows_the_inviter_and_records_the_tree(server: ServerPro
     assert invites[0]["url"].endswith(f"/i/{code}")
 
 
+async def test_an_offline_inviter_finds_the_newcomers_follow_in_their_inbox(
+    server: ServerProcess, users: Users
+) -> None:
+    inviter = await users.new("inviter")  # not connected while the newcomer signs up
+    newcomer = await users.new("newcomer", invited_by=inviter)
+    client = await Client.login(server, inviter.token)
+    page = await client.call("notification.list")
+    assert page["unread"] == 1
+    (notice,) = page["notifications"]
+    assert (notice["kind"], notice["actor"]["id"], notice["read"]) == ("follow", newcomer.id, False)
+
+    online = await Client.login(server, newcomer.token)  # an inviter online is told live as well
+    second = await users.new("second", invited_by=newcomer)
+    event = await online.next_event("notification")
+    assert event["data"]["notification"]["kind"] == "follow"
+    assert event["data"]["notification"]["actor"]["id"] == second.id
+    assert (await online.call("notification.list"))["unread"] == 1
+
+
 async def test_the_age_line_is_18_on_the_servers_date(server: ServerProcess, users: Users) -> None:
     code = await users.invite()
     assert error(await users.signup(code, "almost18", birth_date=years_ago(18, days=1))) == (422, "underage")

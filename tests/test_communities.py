@@ -270,3 +270,37 @@ async def test_joining_resumes_community_posts_by_cursor(server: ServerProcess, 
     replayed = [(await back.next_event("post.created"))["data"]["post"]["id"] for _ in missed]
     assert replayed == [p["id"] for p in missed]
     assert first["id"] not in replayed
+
+
+async def test_my_communities_with_my_role_in_joining_order(server: ServerProcess, users: Users) -> None:
+    me, other = await users.new("me"), await users.new("other")
+    my_client = await Client.login(server, me.token)
+    other_client = await Client.login(server, other.token)
+    tea = await _community(other_client, name="お茶")
+    closed = await _community(other_client, name="内輪", approval_required=True)
+    left = await _community(other_client, name="去った")
+    staff = await _community(other_client, name="係")
+    assert (await my_client.call("community.mine")) == {"communities": [], "next": None}
+
+    mine = await _community(my_client, name="わたしの")
+    for community in (tea, left, staff):
+        await my_client.call("community.join", community_id=community["id"])
+    await my_client.call("community.join", community_id=closed["id"])  # a request, not a membership
+    await my_client.call("community.leave", community_id=left["id"])
+    await other_client.call("community.set_role", community_id=staff["id"], user_id=me.id, role="moderator")
+
+    first = await my_client.call("community.mine", limit=2)
+    assert [(c["id"], c["my_role"]) for c in first["communities"]] == [
+        (mine["id"], "owner"),
+        (tea["id"], "member"),
+    ]
+    assert first["next"] is not None
+    second = await my_client.call("community.mine", limit=2, cursor=first["next"])
+    assert [(c["id"], c["my_role"]) for c in second["communities"]] == [(staff["id"], "moderator")]
+    assert second["next"] is None
+    assert second["communities"][0]["owner"]["id"] == other.id
+    assert (
+        second["communities"][0]["member_count"] == 2 and second["communities"][0]["request_pending"] is False
+    )
+    theirs = await other_client.call("community.mine")
+    assert [c["name"] for c in theirs["communities"]] == ["お茶", "内輪", "去った", "係"]

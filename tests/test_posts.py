@@ -164,3 +164,43 @@ async def test_verified_badge_set_by_an_operator(server: ServerProcess, users: U
     post = (await client.call("post.create", text="公式です"))["post"]
     assert post["author"]["verified"] is True
     assert tsudoi("admin", "verify", "@nobody_here", "--data", str(server.data_dir)).returncode == 1
+
+
+async def test_a_profile_lists_the_users_own_posts_as_the_viewer_may_see_them(
+    server: ServerProcess, users: Users
+) -> None:
+    author, reader, member = await users.new("author"), await users.new("reader"), await users.new("member")
+    author_client = await Client.login(server, author.token)
+    reader_client = await Client.login(server, reader.token)
+    member_client = await Client.login(server, member.token)
+    closed = (await author_client.call("community.create", name="内緒", approval_required=True))["community"]
+    opened = (await member_client.call("community.create", name="公開"))["community"]
+    await author_client.call("community.join", community_id=opened["id"])
+    original = (await reader_client.call("post.create", text="元の投稿"))["post"]
+
+    own = (await author_client.call("post.create", text="こんにちは"))["post"]
+    repost = (await author_client.call("post.repost", post_id=original["id"]))["post"]
+    public = (await author_client.call("post.create", text="公開で", community_id=opened["id"]))["post"]
+    secret = (await author_client.call("post.create", text="内緒で", community_id=closed["id"]))["post"]
+
+    first = await reader_client.call("timeline.user", user_id=author.id, limit=2)
+    assert [p["id"] for p in first["posts"]] == [public["id"], repost["id"]]  # not the closed one
+    assert first["posts"][1]["repost_of"]["id"] == original["id"]
+    assert first["next"] == repost["id"]
+    second = await reader_client.call("timeline.user", user_id=author.id, limit=2, before=first["next"])
+    assert [p["id"] for p in second["posts"]] == [own["id"]] and second["next"] is None
+    mine = await author_client.call("timeline.user", user_id=author.id)
+    assert [p["id"] for p in mine["posts"]] == [secret["id"], public["id"], repost["id"], own["id"]]
+
+    await reader_client.call("mute.add", user_id=author.id)  # a profile opened on purpose shows
+    muted = await reader_client.call("timeline.user", user_id=author.id)
+    assert [p["id"] for p in muted["posts"]] == [public["id"], repost["id"], own["id"]]
+
+    await author_client.call("block.add", user_id=reader.id)  # a block hides either way
+    for client, other in ((reader_client, author), (author_client, reader)):
+        with pytest.raises(ErrorFrame) as refused:
+            await client.call("timeline.user", user_id=other.id)
+        assert (refused.value.code, refused.value.frame["path"]) == ("not_found", "$.user_id")
+    with pytest.raises(ErrorFrame) as unknown:
+        await member_client.call("timeline.user", user_id="0" * 26)
+    assert unknown.value.code == "not_found"

@@ -680,3 +680,33 @@ class Api:
         Sends ``incident.end``; its answer is a :class:`~protocol.messages.IncidentResult`.
         """
         return await self._call(m.IncidentEnd(id=""), m.IncidentResult)
+
+    async def timeline_user(
+        self,
+        user_id: str,
+        *,
+        limit: int = 20,
+        before: str | None = None,
+    ) -> m.TimelinePage:
+        """One user's own posts and reposts, newest first, for their profile page: those made outside
+        communities, and those in communities you may read (open ones, and your own). Pass the previous page's
+        ``next`` as ``before`` for the following page.
+
+        Sends ``timeline.user``; its answer is a :class:`~protocol.messages.TimelinePage`.
+        """
+        return await self._call(
+            m.TimelineUser(
+                id="",
+                user_id=user_id,
+                limit=limit,
+                before=before,
+            ),
+            m.TimelinePage,
+        )
+
+    async def community_mine(self, *, limit: int = 20, cursor: str | None = None) -> m.CommunityPage:
+        """The communities you are a member of, in the order you joined them, each with your role (``my_role``).
+
+        Sends ``community.mine``; its answer is a :class:`~protocol.messages.CommunityPage`.
+        """
+        return await self._call(m.CommunityMine(id="", limit=limit, cursor=cursor), m.CommunityPage)

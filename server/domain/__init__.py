@@ -74,7 +74,7 @@ class Domain:
         direct = Direct(store, publisher, clock)
         return cls(
             store=store,
-            accounts=Accounts(store, passwords, publisher, settings, clock),
+            accounts=Accounts(store, passwords, publisher, settings, clock, notices),
             social=social,
             communities=Communities(store, publisher, notices, social, clock),
             direct=direct,

@@ -24,12 +24,14 @@ from ..store.base import (
     InviteNotFound,
     InviteRecord,
     InviteUsed,
+    NewNotification,
     NewUser,
     SessionRecord,
     Storage,
     UserRecord,
 )
 from . import present, rules
+from .notices import Notices
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +70,14 @@ class Accounts:
         publisher: Publisher,
         settings: Settings,
         clock: Callable[[], int],
+        notices: Notices | None = None,
     ) -> None:
+        """``notices`` is the domain's shared one; without it (the CLI's operator actions)
+        Accounts makes its own over the same storage and publisher: notices hold no state."""
         self._store = store
         self._passwords = passwords
         self._publisher = publisher
+        self._notices = notices if notices is not None else Notices(store, publisher, clock)
         self._settings = settings
         self._now = clock
         self._failures_by_account_and_address = RateLimiter.per_window(
@@ -181,9 +187,11 @@ class Accounts:
         if user.invited_by is not None:
             inviter = await self._store.get_user(user.invited_by)
             if inviter is not None:
-                # "Follow and start": the newcomer already follows the inviter.
+                # "Follow and start": the newcomer already follows the inviter, who is told
+                # as of any follow: live, and in their inbox (they may well be offline).
                 event = FollowEvent(follower=present.user(user), followee=present.user(inviter))
                 self._publisher.event([channels.user(inviter.id), channels.user(user.id)], event)
+                await self._notices.notify([NewNotification(inviter.id, "follow", actor_id=user.id)])
         return await self._start_session(user)
 
     async def login(self, handle: str, password: str, address: str) -> Session:

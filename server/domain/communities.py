@@ -67,6 +67,20 @@ class Communities:
             communities=page, next=rules.page_cursor(offset + limit) if len(records) > limit else None
         )
 
+    async def mine(self, viewer: UserRecord, cursor: str | None, limit: int) -> CommunityPage:
+        """The viewer's communities in the order they joined, with their role; the cursor is
+        the last membership's id. A fixed number of reads per page, whatever its length."""
+        records = await self._store.memberships_page(viewer.id, after=cursor, limit=limit)
+        found = await self._store.get_communities([r.community_id for r in records])
+        owners = await self._store.get_users(list({c.owner_id for c in found.values()}))
+        page = []
+        for record in records:
+            community = found.get(record.community_id)
+            owner = owners.get(community.owner_id) if community else None
+            if community and owner:  # always, as communities and users are never deleted
+                page.append(present.community(community, owner, role=record.role, request_pending=False))
+        return CommunityPage(communities=page, next=records[-1].id if len(records) == limit else None)
+
     async def members(
         self, viewer: UserRecord, community_id: str, cursor: str | None, limit: int
     ) -> MemberPage:

@@ -325,6 +325,21 @@ class Social:
         posts = await self._views.posts(user.id, records, hidden=hidden)
         return TimelinePage(posts=posts, next=records[-1].id if len(records) == limit else None)
 
+    async def user_timeline(
+        self, viewer: UserRecord, user_id: str, before: str | None, limit: int
+    ) -> TimelinePage:
+        """A user's own posts for their profile page. A block either way hides the user as
+        every read does (``not_found``); a mute does not, since the viewer opened this page
+        on purpose, though what the muted author reposts from others the viewer hides stays
+        hidden. Community posts come only from communities the viewer may read."""
+        author = await self._store.get_user(user_id)
+        if author is None or await self._store.blocks_between(viewer.id, user_id):
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such user", path="$.user_id")
+        records = await self._store.user_timeline(author.id, viewer_id=viewer.id, before=before, limit=limit)
+        hidden = await self._store.hidden_ids(viewer.id) - {author.id}
+        posts = await self._views.posts(viewer.id, records, hidden=hidden)
+        return TimelinePage(posts=posts, next=records[-1].id if len(records) == limit else None)
+
     async def community_timeline(
         self, user: UserRecord, community_id: str, before: str | None, limit: int
     ) -> TimelinePage:

@@ -103,6 +103,7 @@ def handlers(d: Domain, heartbeat: Handler) -> dict[type[m.Request], Handler]:
         m.PostUnreact: lambda c, f: social.react(c.user, f.post_id, f.emoji, add=False),
         m.TimelineFollowing: lambda c, f: social.timeline(c.user, f.before, f.limit),
         m.TimelineDiscover: lambda c, f: social.discover(c.user, f.cursor, f.limit),
+        m.TimelineUser: lambda c, f: social.user_timeline(c.user, f.user_id, f.before, f.limit),
         # people
         m.Follow: follow,
         m.Unfollow: unfollow,
@@ -115,6 +116,7 @@ def handlers(d: Domain, heartbeat: Handler) -> dict[type[m.Request], Handler]:
         ),
         m.CommunityGet: lambda c, f: communities.get(c.user, f.community_id),
         m.CommunitySearch: lambda c, f: communities.search(c.user, f.query, f.tag, f.cursor, f.limit),
+        m.CommunityMine: lambda c, f: communities.mine(c.user, f.cursor, f.limit),
         m.CommunityJoin: lambda c, f: communities.join(c.user, f.community_id),
         m.CommunityLeave: lambda c, f: communities.leave(c.user, f.community_id),
         m.CommunityRequests: lambda c, f: communities.requests(c.user, f.community_id),

@@ -463,6 +463,14 @@ class Storage(Protocol):
         A post created and deleted after ``after`` appears not at all; a post created at or
         before ``after`` and deleted after it appears as a deletion."""
 
+    async def user_timeline(
+        self, author_id: str, *, viewer_id: str, before: str | None, limit: int
+    ) -> list[PostRecord]:
+        """The author's standing posts (originals, replies, quotes and reposts), newest first,
+        ids < ``before``, at most ``limit``: every one made outside communities, and those made
+        in a community that is open (no approval required) or that ``viewer_id`` is a member of
+        now."""
+
     async def find_repost(self, user_id: str, post_id: str) -> PostRecord | None:
         """The user's standing repost of ``post_id``, if there is one (the newest, if several)."""
 
@@ -536,6 +544,12 @@ class Storage(Protocol):
 
     async def memberships_of(self, user_id: str) -> list[MembershipRecord]:
         """The user's memberships, in the order they joined."""
+
+    async def memberships_page(
+        self, user_id: str, *, after: str | None, limit: int
+    ) -> list[MembershipRecord]:
+        """The user's memberships in the order they joined (by membership id > ``after``), at
+        most ``limit``."""
 
     async def add_member(
         self, community_id: str, user_id: str, *, role: str, now_ms: int

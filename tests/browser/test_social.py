@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from tests.support.server import ServerProcess, tsudoi
 
-from .support import Person, new_person, shot
+from .support import Api, Person, new_person, shot
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +126,56 @@ def test_communities_announcements_threads_reposts_and_quotes(server: ServerProc
     expect(b.locator(".community-head")).to_contain_text("メンバー")  # live: community.membership
     expect(b.get_by_role("button", name="退会する")).to_be_visible()
     assert owner_view.errors == [] and member_view.errors == []
+
+
+def test_a_profile_lists_the_persons_posts_page_by_page(server: ServerProcess, open_page) -> None:  # type: ignore[no-untyped-def]
+    writer = new_person(server, "writer", "書き手 さくら")
+    reader = new_person(server, "reader", "読み手 ゆう")
+    with Api(server, writer.token) as api:
+        closed = api.call("community.create", name="書き手の内輪", approval_required=True)["community"]
+        api.call("post.create", text="内輪だけの話", community_id=closed["id"])
+        for n in range(1, 23):  # more than one page (20)
+            api.call("post.create", text=f"さくらの投稿 {n:02d}")
+    view = open_page("ja-JP")
+    page = view.page
+    log_in(page, server, reader)
+    page.goto(f"{server.url}/#/u/{writer.handle}")
+    expect(page.locator(".profile-names h1")).to_contain_text("書き手 さくら")
+    posts = page.locator(".profile-posts article.post")
+    expect(posts).to_have_count(20)
+    expect(posts.first).to_contain_text("さくらの投稿 22")  # newest first
+    page.locator(".profile-posts button.more").click()
+    expect(posts).to_have_count(22)
+    expect(posts.last).to_contain_text("さくらの投稿 01")
+    expect(page.locator(".profile-posts button.more")).to_be_hidden()
+    expect(page.locator(".profile-posts", has_text="内輪だけの話")).to_have_count(0)  # members only
+    shot(page, "35-profile-posts")
+    assert view.errors == []
+
+
+def test_my_communities_with_my_role(server: ServerProcess, open_page) -> None:  # type: ignore[no-untyped-def]
+    person = new_person(server, "member", "参加者 りく")
+    host = new_person(server, "host", "主催者")
+    with Api(server, host.token) as api:
+        walks = api.call("community.create", name="朝の散歩会")["community"]
+    view = open_page("ja-JP")
+    page = view.page
+    log_in(page, server, person)
+    page.click("#nav a[data-route=communities]")
+    mine = page.locator(".my-communities")
+    expect(mine).to_contain_text("まだどのコミュニティにも参加していません")
+    # Made here, and joined on another device: both listed, with the role, the latter live.
+    page.locator(".create-details summary").click()
+    page.fill("form.create-community input[name=name]", "りくの読書会")
+    page.click("form.create-community button[type=submit]")
+    expect(page.locator(".community-head h1")).to_have_text("りくの読書会")
+    page.click("#nav a[data-route=communities]")
+    expect(mine.locator(".community-card")).to_have_count(1)
+    with Api(server, person.token) as api:
+        api.call("community.join", community_id=walks["id"])
+    expect(mine.locator(".community-card")).to_have_count(2)
+    expect(mine.locator(".community-card").first).to_contain_text("あなた: オーナー")
+    expect(mine.locator(".community-card").last).to_contain_text("朝の散歩会")
+    expect(mine.locator(".community-card").last).to_contain_text("あなた: メンバー")
+    shot(page, "36-my-communities")
+    assert view.errors == []

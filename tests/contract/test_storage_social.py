@@ -217,6 +217,83 @@ async def test_posts_by_author_after_leaves_out_community_posts(storage: Storage
     assert [p.id for p in found] == [outside.id, later.id]
 
 
+# --- a user's own posts (profile pages) -------------------------------------------------------
+
+
+async def user_timeline(storage: Storage, author: UserRecord, viewer: UserRecord) -> list[str]:
+    found = await storage.user_timeline(author.id, viewer_id=viewer.id, before=None, limit=1000)
+    return [p.id for p in found]
+
+
+@NX_ID_INDEX
+@NX_NULL_AND
+@NX_LOOKUP
+async def test_user_timeline_has_all_the_authors_standing_posts_newest_first(storage: Storage) -> None:
+    alice, bob, viewer = await make_users(storage, "alice", "bob", "viewer")
+    tea = await make_community(storage, bob)
+    await join(storage, tea, alice)
+    original = await say(storage, bob, "bob's", NOW + 1)
+    expected = [
+        await say(storage, alice, "original", NOW + 2),
+        await say(storage, alice, "reply", NOW + 3, reply_to=original),
+        await say(storage, alice, "", NOW + 4, repost_of=original),
+        await say(storage, alice, "quote", NOW + 5, quote_of=original),
+        await say(storage, alice, "in an open community", NOW + 6, community=tea),
+    ]
+    gone = await say(storage, alice, "deleted", NOW + 7)
+    await storage.delete_post(gone.id)
+    await say(storage, bob, "someone else's", NOW + 8)
+    newest_first = [p.id for p in reversed(expected)]
+    assert await user_timeline(storage, alice, viewer) == newest_first
+    assert await user_timeline(storage, alice, alice) == newest_first
+    page = await storage.user_timeline(alice.id, viewer_id=viewer.id, before=None, limit=1)
+    assert page == [expected[-1]]  # the whole record
+
+
+@NX_ID_INDEX
+@NX_NULL_AND
+@NX_LOOKUP
+async def test_user_timeline_shows_closed_communities_to_their_members_only(storage: Storage) -> None:
+    alice, member, outsider = await make_users(storage, "alice", "member", "outsider")
+    closed = await make_community(storage, alice, "Closed", approval_required=True)
+    opened = await make_community(storage, member, "Open")
+    await join(storage, closed, member)
+    await join(storage, opened, alice)
+    outside = await say(storage, alice, "outside", NOW + 1)
+    secret = await say(storage, alice, "members only", NOW + 2, community=closed)
+    public = await say(storage, alice, "open to all", NOW + 3, community=opened)
+    assert await user_timeline(storage, alice, outsider) == [public.id, outside.id]
+    assert await user_timeline(storage, alice, member) == [public.id, secret.id, outside.id]
+    assert await user_timeline(storage, alice, alice) == [public.id, secret.id, outside.id]
+    # Membership as it is now: leaving hides the community's posts again.
+    assert await storage.remove_member(closed.id, member.id) is True
+    assert await user_timeline(storage, alice, member) == [public.id, outside.id]
+
+
+@NX_ID_INDEX
+@NX_NULL_AND
+@NX_LOOKUP
+async def test_user_timeline_pages_by_before_across_communities(storage: Storage) -> None:
+    alice, viewer, owner = await make_users(storage, "alice", "viewer", "owner")
+    tea = await make_community(storage, owner, "Tea")
+    closed = await make_community(storage, owner, "Closed", approval_required=True)
+    await join(storage, tea, alice)
+    await join(storage, closed, alice)
+    visible = []
+    for n in range(9):
+        where = (None, tea, closed)[n % 3]
+        post = await say(storage, alice, f"p{n}", NOW + n, community=where)
+        if where is not closed:
+            visible.append(post.id)
+    newest_first = list(reversed(visible))
+    pages: list[list[str]] = []
+    before = None
+    while page := await storage.user_timeline(alice.id, viewer_id=viewer.id, before=before, limit=4):
+        pages.append([p.id for p in page])
+        before = page[-1].id
+    assert pages == [newest_first[0:4], newest_first[4:6]]
+
+
 # --- the circle: following timeline and stream ------------------------------------------------
 
 
@@ -792,6 +869,27 @@ async def test_memberships_of_in_joining_order(storage: Storage) -> None:
         clubs[0].id,
         clubs[1].id,
     ]
+
+
+@NX_ID_INDEX
+async def test_memberships_page_in_joining_order_by_after(storage: Storage) -> None:
+    owner, alice, bob = await make_users(storage, "owner", "alice", "bob")
+    clubs = [await make_community(storage, owner, f"club{n}", now_ms=NOW + n) for n in range(5)]
+    for n, club in enumerate(reversed(clubs)):
+        await storage.add_member(club.id, alice.id, role="member", now_ms=NOW + 10 + n)
+    await join(storage, clubs[0], bob, now_ms=NOW + 20)
+    await storage.remove_member(clubs[2].id, alice.id)
+    await storage.set_role(clubs[1].id, alice.id, "moderator")
+    expected = [clubs[4].id, clubs[3].id, clubs[1].id, clubs[0].id]
+    first = await storage.memberships_page(alice.id, after=None, limit=3)
+    second = await storage.memberships_page(alice.id, after=first[-1].id, limit=3)
+    assert [m.community_id for m in first + second] == expected
+    assert await storage.memberships_page(alice.id, after=second[-1].id, limit=3) == []
+    assert first + second == await storage.memberships_of(alice.id)  # whole records, roles too
+    assert [m.role for m in first + second] == ["member", "member", "moderator", "member"]
+    owned = await storage.memberships_page(owner.id, after=None, limit=10)
+    assert [(m.community_id, m.role) for m in owned] == [(c.id, "owner") for c in clubs]
+    assert await storage.memberships_page(UNKNOWN_ID, after=None, limit=10) == []
 
 
 @NX_ID_INDEX

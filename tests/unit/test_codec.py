@@ -97,6 +97,8 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "safety.history": {"user_id": USER_ID, "limit": 10, "before": OTHER_ID},
     "incident.start": {"title": "宮城県沖地震", "area": "東北地方"},
     "incident.end": {},
+    "timeline.user": {"user_id": USER_ID, "limit": 30, "before": POST_ID},
+    "community.mine": {"limit": 10, "cursor": POST_ID},
 }
 
 

@@ -134,6 +134,16 @@ class CommunityStore(Database):
             cursor = self._memberships.find({"user_id": user_id}).sort("_id", ASCENDING)
             return [membership_record(doc) async for doc in cursor]
 
+    async def memberships_page(
+        self, user_id: str, *, after: str | None, limit: int
+    ) -> list[MembershipRecord]:
+        if limit <= 0:
+            return []
+        query = {"user_id": user_id, **after_filter("_id", after)}
+        with driver_errors():
+            cursor = self._memberships.find(query).sort("_id", ASCENDING).limit(limit)
+            return [membership_record(doc) async for doc in cursor]
+
     async def add_member(
         self, community_id: str, user_id: str, *, role: str, now_ms: int
     ) -> MembershipRecord | None:

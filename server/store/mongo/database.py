@@ -61,7 +61,7 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
     ],
     "posts": [
         # Creations in the following stream and timeline: author_id $in [...], sorted by _id;
-        # posts_by_author_after.
+        # posts_by_author_after; user_timeline (one author, newest first).
         IndexModel([("author_id", ASCENDING), ("_id", ASCENDING)], name="by_author"),
         # Deletions in the following stream: author_id $in [...], sorted by deleted_pos.
         IndexModel([("author_id", ASCENDING), ("deleted_pos", ASCENDING)], name="by_author_deletion"),
@@ -95,7 +95,7 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
         IndexModel([("community_id", ASCENDING), ("_id", ASCENDING)], name="by_community_joined"),
         # member_ids with roles: the staff of a big community without reading every member.
         IndexModel([("community_id", ASCENDING), ("role", ASCENDING)], name="by_community_role"),
-        # memberships_of, and the communities of a user's circle.
+        # memberships_of, memberships_page, and the communities of a user's circle.
         IndexModel([("user_id", ASCENDING), ("_id", ASCENDING)], name="by_user_joined"),
     ],
     "join_requests": [

@@ -129,6 +129,42 @@ class PostStore(Database):
             cursor = self._posts.find(query).sort("_id", DESCENDING).limit(limit)
             return [post_record(doc) async for doc in cursor]
 
+    async def user_timeline(
+        self, author_id: str, *, viewer_id: str, before: str | None, limit: int
+    ) -> list[PostRecord]:
+        if limit <= 0:
+            return []
+        mine = await self._community_ids(viewer_id)
+        pipeline: list[Document] = [
+            # The by_author index, newest first.
+            {"$match": {"author_id": author_id, "deleted_pos": None, **before_filter("_id", before)}},
+            {"$sort": {"_id": -1}},
+            # Whether a community the viewer is not in is open is the community's: look it up
+            # (a post outside communities finds none: no community has a null _id).
+            {
+                "$lookup": {
+                    "from": self._communities.name,
+                    "localField": "community_id",
+                    "foreignField": "_id",
+                    "as": "community",
+                }
+            },
+            {
+                "$match": {
+                    "$or": [
+                        {"community_id": None},
+                        {"community_id": {"$in": mine}},
+                        {"community.approval_required": False},
+                    ]
+                }
+            },
+            {"$limit": limit},
+            {"$project": {"community": False}},
+        ]
+        with driver_errors():
+            cursor = await self._posts.aggregate(pipeline)
+            return [post_record(doc) async for doc in cursor]
+
     async def following_stream_after(self, user_id: str, *, after: str, limit: int) -> list[StreamItem]:
         if limit <= 0:
             return []

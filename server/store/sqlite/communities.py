@@ -101,6 +101,15 @@ class Communities(Engine):
         )
         return [MembershipRecord(*row) for row in rows]
 
+    async def memberships_page(
+        self, user_id: str, *, after: str | None, limit: int
+    ) -> list[MembershipRecord]:
+        rows = await self._all(
+            f"SELECT {_MEMBERSHIP_COLUMNS} FROM memberships WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (user_id, after or _BELOW_EVERY_ID, limit),
+        )
+        return [MembershipRecord(*row) for row in rows]
+
     async def add_member(
         self, community_id: str, user_id: str, *, role: str, now_ms: int
     ) -> MembershipRecord | None:

@@ -35,6 +35,19 @@ _FOLLOWING_STREAM = (
     + _circle(f"deleted_pos, 1, {_POST_COLUMNS}", "deleted_pos > :after AND id <= :after")
     + " ORDER BY pos LIMIT :limit"
 )
+# A user's own posts, as a viewer may see them: outside communities, and in communities that
+# are open or the viewer's. Each arm walks its partial index by author newest first
+# (posts_standing_by_author, posts_standing_by_author_in_community), and the ORDER BY ... LIMIT
+# merges them; a community post costs one lookup of the viewer's membership or the community.
+_USER_TIMELINE = (
+    f"SELECT {_POST_COLUMNS} FROM posts WHERE author_id = :author AND community_id IS NULL "
+    "AND deleted_pos IS NULL AND id < :before UNION ALL "
+    f"SELECT {_POST_COLUMNS} FROM posts WHERE author_id = :author AND community_id IS NOT NULL "
+    "AND deleted_pos IS NULL AND id < :before "
+    "AND (EXISTS (SELECT 1 FROM memberships WHERE community_id = posts.community_id AND user_id = :viewer) "
+    "OR (SELECT approval_required FROM communities WHERE id = posts.community_id) = 0) "
+    "ORDER BY id DESC LIMIT :limit"
+)
 # Discover's candidates: the window's standing originals from outside the circle. An id never
 # sorts before its post's creation millisecond (server.ids), so the id range walks the primary key
 # back from the newest post and stops at the window's start; a community post costs one lookup
@@ -137,6 +150,15 @@ class Posts(Engine):
     async def following_timeline(self, user_id: str, *, before: str | None, limit: int) -> list[PostRecord]:
         rows = await self._all(
             _FOLLOWING_TIMELINE, {"user": user_id, "before": before or _ABOVE_EVERY_ID, "limit": limit}
+        )
+        return [_post(row) for row in rows]
+
+    async def user_timeline(
+        self, author_id: str, *, viewer_id: str, before: str | None, limit: int
+    ) -> list[PostRecord]:
+        rows = await self._all(
+            _USER_TIMELINE,
+            {"author": author_id, "viewer": viewer_id, "before": before or _ABOVE_EVERY_ID, "limit": limit},
         )
         return [_post(row) for row in rows]
 

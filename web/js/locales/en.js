@@ -141,6 +141,8 @@ export const en = {
   "profile.following": "Following",
   "profile.followers": "Followers",
   "profile.joined": "Joined {date}",
+  "profile.posts": "Posts",
+  "profile.noPosts": "No posts yet.",
 
   "presence.online": "Online",
   "presence.idle": "Away",
@@ -216,6 +218,9 @@ export const en = {
   "notif.other": "You have a new notification",
   "notif.empty": "No notifications yet.",
 
+  "community.mine": "My communities",
+  "community.mineNone": "You are not in any community yet. Find one below.",
+  "community.find": "Find communities",
   "community.search": "Search",
   "community.searchPlaceholder": "Search communities by name",
   "community.tag": "Tag",

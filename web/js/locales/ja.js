@@ -141,6 +141,8 @@ export const ja = {
   "profile.following": "フォロー",
   "profile.followers": "フォロワー",
   "profile.joined": "{date} から利用",
+  "profile.posts": "投稿",
+  "profile.noPosts": "まだ投稿はありません。",
 
   "presence.online": "オンライン",
   "presence.idle": "離席中",
@@ -216,6 +218,9 @@ export const ja = {
   "notif.other": "新しいお知らせがあります",
   "notif.empty": "通知はまだありません。",
 
+  "community.mine": "参加中のコミュニティ",
+  "community.mineNone": "まだどのコミュニティにも参加していません。下で探してみましょう。",
+  "community.find": "コミュニティを探す",
   "community.search": "検索",
   "community.searchPlaceholder": "コミュニティ名で検索",
   "community.tag": "タグ",

@@ -1,5 +1,6 @@
-// Communities: browse and search by name and tag, create, join or ask to join, the community
-// timeline (live for members), announcements in certified communities, and moderation tools.
+// Communities: the ones I am in ("my communities", with my role), browse and search by name and
+// tag, create, join or ask to join, the community timeline (live for members), announcements in
+// certified communities, and moderation tools.
 
 import { h, fill, byData } from "../dom.js";
 import { t } from "../i18n.js";
@@ -30,6 +31,39 @@ function card(c) {
     tagLinks(c.tags));
 }
 
+/** "My communities": those I am a member of, in the order I joined, page by page (community.mine). */
+function myCommunities() {
+  const list = h("ul", { class: "communities mine" });
+  const more = h("button", { type: "button", class: "more", hidden: true }, t("common.more"));
+  const section = h("section", { class: "my-communities", attrs: { "aria-labelledby": "my-communities-title" } },
+    h("h2", { id: "my-communities-title" }, t("community.mine")), list, more);
+  let cursor = null;
+  let generation = 0;
+
+  async function load(reset) {
+    const mine = reset ? ++generation : generation;
+    more.disabled = true;
+    try {
+      const page = await call("community.mine", { limit: 20, cursor: reset ? undefined : cursor || undefined });
+      if (mine !== generation) return; // a newer first page is on its way
+      if (reset) list.replaceChildren();
+      for (const c of page.communities) if (!list.querySelector(byData("community-id", c.id))) list.append(card(c));
+      if (!list.children.length) list.append(h("li", {}, emptyState(t("community.mineNone"))));
+      cursor = page.next;
+      more.hidden = !cursor;
+    } catch (err) {
+      if (mine === generation) list.replaceChildren(h("li", { class: "error" }, errorText(err)));
+    } finally {
+      more.disabled = false;
+    }
+  }
+  more.addEventListener("click", () => load(false));
+  load(true);
+  // Joined, left, approved, banned, a new role (here or on another device): read the list afresh.
+  const off = store.on("community.membership", () => load(true));
+  return { section, off };
+}
+
 export function renderCommunities(view, query) {
   const q = h("input", { type: "search", name: "q", value: query?.get("q") || "", placeholder: t("community.searchPlaceholder"), attrs: { "aria-label": t("community.search") } });
   const tag = h("input", { name: "tag", value: query?.get("tag") || "", placeholder: t("community.tagPlaceholder"), attrs: { "aria-label": t("community.tag") } });
@@ -49,7 +83,9 @@ export function renderCommunities(view, query) {
     h("label", { class: "check" }, approval, h("span", {}, t("community.approvalRequired"))),
     h("button", { type: "submit", class: "primary" }, t("community.createButton")));
 
-  view.append(h("h1", { class: "view-title" }, t("nav.communities")), search, results, more,
+  const mine = myCommunities();
+  view.append(h("h1", { class: "view-title" }, t("nav.communities")), mine.section,
+    h("h2", { class: "find-title" }, t("community.find")), search, results, more,
     h("details", { class: "create-details" }, h("summary", {}, t("community.create")), create));
 
   async function load(reset) {
@@ -88,6 +124,7 @@ export function renderCommunities(view, query) {
     } catch (err) { toast(errorText(err), "error"); }
   });
   load(true);
+  return mine.off;
 }
 
 export function renderCommunity(view, id) {

@@ -1,13 +1,15 @@
 // A profile: name with the verified badge, counts, follow / unfollow, message, mute, block,
-// report; presence and the latest safety status where the viewer may see them.
+// report; presence and the latest safety status where the viewer may see them; the person's own
+// posts and reposts, newest first, page by page (timeline.user).
 
-import { h, fill } from "../dom.js";
+import { h, fill, byData } from "../dom.js";
 import { t, absoluteTime } from "../i18n.js";
 import { call } from "../session.js";
 import * as store from "../store.js";
-import { errorText, spinner, toast } from "../ui.js";
-import { userBadges } from "./post.js";
+import { errorText, spinner, emptyState, toast } from "../ui.js";
+import { userBadges, renderPost, updateReactions, removePost } from "./post.js";
 import { presenceLine, statusBadge } from "./safety.js";
+import { feed } from "./timeline.js";
 
 export function avatar(user, size = "") {
   return h("span", { class: ["avatar", size], attrs: { "aria-hidden": "true" }, dataset: { hue: String(hue(user.id)) } }, [...user.display_name][0] || "?");
@@ -22,17 +24,60 @@ function hue(id) {
 
 export function renderProfile(view, handle) {
   const box = h("div", { class: "profile" }, spinner());
-  view.append(box);
+  const list = feed(t("profile.posts"));
+  const more = h("button", { type: "button", class: "more", hidden: true, on: { click: () => loadPosts(true) } }, t("timeline.older"));
+  const posts = h("section", { class: "profile-posts", hidden: true, attrs: { "aria-label": t("profile.posts") } },
+    h("h2", {}, t("profile.posts")), list, more);
+  view.append(box, posts);
   let user = null;
+  let next = null;
 
   async function load() {
     try {
       user = (await call("user.get", { handle })).user;
       draw();
       extras();
+      loadPosts(false);
     } catch (err) {
       fill(box, h("p", { class: "error" }, errorText(err)));
     }
+  }
+
+  let postsGeneration = 0;
+  async function loadPosts(older) {
+    const mine = older ? postsGeneration : ++postsGeneration;
+    posts.hidden = false;
+    more.disabled = true;
+    if (!older) list.replaceChildren(spinner());
+    try {
+      const page = await call("timeline.user", { user_id: user.id, limit: 20, before: older ? next || undefined : undefined });
+      if (mine !== postsGeneration) return; // a newer first page is on its way
+      if (!older) list.replaceChildren();
+      for (const post of page.posts) {
+        if (!list.querySelector(`article${byData("entry-id", post.id)}`)) list.append(renderPost(store.rememberPost(post)));
+      }
+      if (!list.querySelector("article")) list.replaceChildren(emptyState(t("profile.noPosts")));
+      next = page.next;
+      more.hidden = !next;
+    } catch (err) {
+      if (mine !== postsGeneration) return;
+      // A block either way answers not_found: the person's posts are simply not shown.
+      posts.hidden = err.code === "not_found";
+      list.replaceChildren(h("p", { class: "error" }, errorText(err)));
+      more.hidden = true;
+    } finally {
+      more.disabled = false;
+    }
+  }
+
+  /** A post of theirs arriving live (we follow them, or share the community): on top. */
+  function arrived(post) {
+    if (!user || post.author.id !== user.id || posts.hidden) return;
+    if (list.querySelector(`article${byData("entry-id", post.id)}`)) return;
+    list.querySelector(".empty")?.remove();
+    const after = [...list.querySelectorAll(":scope > article")].find((a) => a.dataset.entryId < post.id);
+    if (!after && next) return; // older than what is shown: a later page brings it
+    list.insertBefore(renderPost(post), after || null);
   }
 
   async function act(op, after) {
@@ -46,6 +91,7 @@ export function renderProfile(view, handle) {
       }
       draw();
       extras();
+      if (op.startsWith("block")) loadPosts(false);
     } catch (err) {
       toast(errorText(err), "error");
     }
@@ -116,6 +162,9 @@ export function renderProfile(view, handle) {
   load();
   const offs = [
     store.on("follow", (data) => { if (user && (data.followee.id === user.id || data.follower.id === user.id)) load(); }),
+    store.on("post.created", arrived),
+    store.on("post.deleted", removePost),
+    store.on("post.reactions", updateReactions),
   ];
   return () => offs.forEach((off) => off());
 }
