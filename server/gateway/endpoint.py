@@ -246,6 +246,13 @@ class Gateway:
         await self._hub.attach(conn, await self._channels(user.id))
         resume = await self._domain.streams.resume(user.id, cursors, self._settings.resume_max_items, hidden)
         profile = await self._social.profile_of(user, user)
+        # Online before `ready`, not after: a friend whose node pushes a presence change once
+        # this client holds `ready` must find this connection, or the change never reaches it
+        # (and this client's own presence.get after `ready` races with nothing).
+        try:
+            await self._domain.presence.opened(user.id, conn.id)
+        except Exception:  # presence is soft state: never refuse a connection over it
+            log.exception("presence of connection %s not registered", conn.id)
         ready = m.Ready(
             user=profile,
             session_id=session.id,
@@ -257,10 +264,6 @@ class Gateway:
         conn.send_frame(encode(ready))
         conn.replay(resume.tails, resume.positions)
         conn.release()
-        try:
-            await self._domain.presence.opened(user.id, conn.id)
-        except Exception:  # presence is soft state: never refuse a connection over it
-            log.exception("presence of connection %s not registered", conn.id)
         return Context(conn, user)
 
     async def _gone(self, context: Context) -> None:
