@@ -56,6 +56,12 @@ UserIds = Annotated[list[Id], msgspec.Meta(min_length=1, max_length=149)]
 SearchQuery = Annotated[str, msgspec.Meta(max_length=100)]
 ReportReason = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 ConversationTitle = Annotated[str, msgspec.Meta(min_length=1, max_length=400)]
+#: A client's idempotency key for ``post.create`` and ``dm.send``: 1-64 of ``A-Z a-z 0-9 _ -``
+#: (a UUID's hex digits fit). ``(?!\n)`` because Python's ``$`` also matches before a final
+#: newline, which the pattern must refuse as JSON Schema's (ECMA-262) ``$`` does.
+Nonce = Annotated[
+    str, msgspec.Meta(pattern="^[A-Za-z0-9_-]{1,64}(?!\n)$", examples=["5f0c2b9e4d7a4e0b9f3a1c2d8e6b7a90"])
+]
 
 #: A member's role in a community.
 Role = Literal["owner", "moderator", "member"]
@@ -395,6 +401,9 @@ class PostCreate(Request, tag="post.create"):
     reply_to: Id | None = None
     quote_of: Id | None = None
     community_id: Id | None = None
+    #: Makes a retry safe: the author's second ``post.create`` with this nonce creates nothing
+    #: and answers the post the first one created (PROTOCOL.md 4.2).
+    nonce: Nonce | None = None
 
 
 class PostDelete(Request, tag="post.delete"):
@@ -580,6 +589,9 @@ class DmGet(Request, tag="dm.get"):
 class DmSend(Request, tag="dm.send"):
     conversation_id: Id
     text: MessageText
+    #: Makes a retry safe: the author's second ``dm.send`` with this nonce in this conversation
+    #: sends nothing and answers the message the first one sent (PROTOCOL.md 4.13.4).
+    nonce: Nonce | None = None
 
 
 class DmHistory(Request, tag="dm.history"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.support.client import Client, ErrorFrame, Users
@@ -163,3 +165,44 @@ async def test_message_length_is_counted_in_user_perceived_characters(
     with pytest.raises(ErrorFrame) as too_long:
         await aya_client.call("dm.send", conversation_id=conversation["id"], text="あ" * 1001)
     assert too_long.value.code == "text_too_long"
+
+
+async def test_a_retried_message_with_its_nonce_is_sent_once(server: ServerProcess, users: Users) -> None:
+    aya, ben = await users.new("aya"), await users.new("ben")
+    aya_client = await Client.login(server, aya.token)
+    ben_client = await Client.login(server, ben.token)
+    conversation = (await aya_client.call("dm.open", user_ids=[ben.id]))["conversation"]
+    await ben_client.next_event("dm.message")  # "created"
+    sent = await aya_client.call("dm.send", conversation_id=conversation["id"], text="無事？", nonce="m1")
+    assert (await ben_client.next_event("dm.message"))["data"]["message"] == sent["message"]
+
+    reconnected = await Client.login(server, aya.token)
+    again = await reconnected.call("dm.send", conversation_id=conversation["id"], text="無事？", nonce="m1")
+    assert again == sent
+    assert [e for e in await ben_client.events_now() if e["type"] == "dm.message"] == []
+    history = (await ben_client.call("dm.history", conversation_id=conversation["id"]))["messages"]
+    assert [m["kind"] for m in history] == ["text", "created"]
+
+    # The other member's nonce is theirs.
+    reply = await ben_client.call("dm.send", conversation_id=conversation["id"], text="うん", nonce="m1")
+    assert reply["message"]["id"] != sent["message"]["id"]
+    with pytest.raises(ErrorFrame) as refused:
+        await aya_client.call("dm.send", conversation_id=conversation["id"], text="x", nonce="m.1")
+    assert (refused.value.code, refused.value.frame["path"]) == ("invalid_frame", "$.nonce")
+
+
+async def test_concurrent_messages_with_one_nonce_send_one(server: ServerProcess, users: Users) -> None:
+    aya, ben = await users.new("aya"), await users.new("ben")
+    phone, laptop = await Client.login(server, aya.token), await Client.login(server, aya.token)
+    ben_client = await Client.login(server, ben.token)
+    conversation = (await phone.call("dm.open", user_ids=[ben.id]))["conversation"]
+    await ben_client.next_event("dm.message")  # "created"
+    answers = await asyncio.gather(
+        *(
+            c.call("dm.send", conversation_id=conversation["id"], text="一度だけ", nonce="both")
+            for c in (phone, laptop)
+        )
+    )
+    assert answers[0] == answers[1]
+    received = [e for e in await ben_client.events_now(settle=0.5) if e["type"] == "dm.message"]
+    assert [e["data"]["message"]["id"] for e in received] == [answers[0]["message"]["id"]]

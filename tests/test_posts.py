@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.support.client import Client, ErrorFrame, Users
@@ -204,3 +206,48 @@ async def test_a_profile_lists_the_users_own_posts_as_the_viewer_may_see_them(
     with pytest.raises(ErrorFrame) as unknown:
         await member_client.call("timeline.user", user_id="0" * 26)
     assert unknown.value.code == "not_found"
+
+
+async def test_a_retried_post_with_its_nonce_is_created_once(server: ServerProcess, users: Users) -> None:
+    author, fan = await users.author_and_fan()
+    author_client = await Client.login(server, author.token)
+    fan_client = await Client.login(server, fan.token)
+    post = (await author_client.call("post.create", text="無事です", nonce="retry-1"))["post"]
+    assert (await fan_client.next_event("post.created"))["data"]["post"]["id"] == post["id"]
+
+    # The answer was lost: the author retries on a new connection, with the same nonce.
+    reconnected = await Client.login(server, author.token)
+    again = (await reconnected.call("post.create", text="無事です", nonce="retry-1"))["post"]
+    assert again == post
+    assert [e for e in await fan_client.events_now() if e["type"] == "post.created"] == []
+    timeline = (await fan_client.call("timeline.following"))["posts"]
+    assert [p["id"] for p in timeline].count(post["id"]) == 1 and len(timeline) == 1
+
+    # Another nonce is another post; another user's nonce is theirs.
+    other = (await author_client.call("post.create", text="無事です", nonce="retry-2"))["post"]
+    assert other["id"] != post["id"]
+    fans = (await fan_client.call("post.create", text="よかった", nonce="retry-1"))["post"]
+    assert fans["id"] != post["id"] and fans["author"]["id"] == fan.id
+
+    # A deleted post's nonce stays taken: the retry is not_found, and nothing is made again.
+    await author_client.call("post.delete", post_id=post["id"])
+    with pytest.raises(ErrorFrame) as gone:
+        await author_client.call("post.create", text="無事です", nonce="retry-1")
+    assert (gone.value.code, gone.value.frame["path"]) == ("not_found", "$.nonce")
+
+    for bad in ("", "a" * 65, "無事", "has space", "line\n"):
+        with pytest.raises(ErrorFrame) as refused:
+            await author_client.call("post.create", text="x", nonce=bad)
+        assert (refused.value.code, refused.value.frame["path"]) == ("invalid_frame", "$.nonce")
+
+
+async def test_concurrent_posts_with_one_nonce_make_one(server: ServerProcess, users: Users) -> None:
+    author, fan = await users.author_and_fan()
+    phone, laptop = await Client.login(server, author.token), await Client.login(server, author.token)
+    fan_client = await Client.login(server, fan.token)
+    answers = await asyncio.gather(
+        *(c.call("post.create", text="一度だけ", nonce="both-at-once") for c in (phone, laptop))
+    )
+    assert answers[0]["post"]["id"] == answers[1]["post"]["id"]
+    created = [e for e in await fan_client.events_now(settle=0.5) if e["type"] == "post.created"]
+    assert [e["data"]["post"]["id"] for e in created] == [answers[0]["post"]["id"]]

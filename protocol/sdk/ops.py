@@ -114,6 +114,7 @@ class Api:
         reply_to: str | None = None,
         quote_of: str | None = None,
         community_id: str | None = None,
+        nonce: str | None = None,
     ) -> m.PostResult:
         """A post to one's followers, or with ``community_id`` to a community one is a member of. A reply
         (``reply_to``) to a community post belongs to that community; ``quote_of`` quotes a post with this
@@ -129,6 +130,7 @@ class Api:
                 reply_to=reply_to,
                 quote_of=quote_of,
                 community_id=community_id,
+                nonce=nonce,
             ),
             m.PostResult,
         )
@@ -434,9 +436,17 @@ class Api:
         """
         return await self._call(m.DmGet(id="", conversation_id=conversation_id), m.ConversationResult)
 
-    async def dm_send(self, conversation_id: str, text: str) -> m.MessageResult:
+    async def dm_send(self, conversation_id: str, text: str, *, nonce: str | None = None) -> m.MessageResult:
         """Sends ``dm.send``; its answer is a :class:`~protocol.messages.MessageResult`."""
-        return await self._call(m.DmSend(id="", conversation_id=conversation_id, text=text), m.MessageResult)
+        return await self._call(
+            m.DmSend(
+                id="",
+                conversation_id=conversation_id,
+                text=text,
+                nonce=nonce,
+            ),
+            m.MessageResult,
+        )
 
     async def dm_history(
         self,

@@ -30,7 +30,7 @@ from protocol.messages import (
 from .. import channels
 from ..publisher import Publisher
 from ..ratelimit import RateLimiter
-from ..store.base import ConversationRecord, MessageRecord, Storage, UserRecord
+from ..store.base import ConversationRecord, MessageRecord, NonceTaken, Storage, UserRecord
 from . import present, rules
 
 #: Members of a group, its owner included (as mixi2).
@@ -84,17 +84,36 @@ class Direct:
             conversation=await self._present(user.id, await self._conversation(user, conversation_id))
         )
 
-    async def send(self, user: UserRecord, conversation_id: str, text: str) -> MessageResult:
+    async def send(
+        self, user: UserRecord, conversation_id: str, text: str, nonce: str | None = None
+    ) -> MessageResult:
+        """Store and deliver a message. With ``nonce``, a retry of a message already stored in
+        this conversation (by an earlier request, or a concurrent one that won) answers that
+        message and delivers nothing (PROTOCOL.md 4.13.4); membership is checked first."""
         record = await self._conversation(user, conversation_id)
+        if nonce is not None and (earlier := await self._store.message_by_nonce(record.id, user.id, nonce)):
+            return MessageResult(message=present.message(earlier, {user.id: user}))
         text = rules.message_text(text)
         members = await self._member_ids(record.id)
         if record.kind == "direct":
             other = next((m for m in members if m != user.id), None)
             if other is not None and await self._store.blocks_between(user.id, other):
                 raise ProtocolError(ErrorCode.DM_NOT_ALLOWED)
-        message = await self._store.add_message(
-            record.id, author_id=user.id, kind="text", text=text, subject_id=None, now_ms=self._now()
-        )
+        try:
+            message = await self._store.add_message(
+                record.id,
+                author_id=user.id,
+                kind="text",
+                text=text,
+                subject_id=None,
+                now_ms=self._now(),
+                nonce=nonce,
+            )
+        except NonceTaken:  # a concurrent request with the same nonce stored it first
+            earlier = await self._store.message_by_nonce(record.id, user.id, nonce) if nonce else None
+            if earlier is None:
+                raise
+            return MessageResult(message=present.message(earlier, {user.id: user}))
         presented = self._publish([message], members, {user.id: user})
         return MessageResult(message=presented[0])
 

@@ -27,7 +27,7 @@ from protocol.text import Emotext
 from .. import channels
 from ..ids import floor_id
 from ..publisher import Publisher
-from ..store.base import NewNotification, PostRecord, Storage, StreamItem, UserRecord
+from ..store.base import NewNotification, NonceTaken, PostRecord, Storage, StreamItem, UserRecord
 from . import present, rules
 from .notices import Notices
 from .views import Views
@@ -89,7 +89,13 @@ class Social:
         quote_of: str | None = None,
         community_id: str | None = None,
         announcement: bool = False,
+        nonce: str | None = None,
     ) -> Post:
+        """Store and publish a post. With ``nonce``, a retry of a post already stored (by an
+        earlier request, or a concurrent one that won) answers that post, checks nothing else
+        and publishes nothing (PROTOCOL.md 4.2)."""
+        if nonce is not None and (earlier := await self._store.post_by_nonce(author.id, nonce)):
+            return await self._retried(author, earlier)
         text = rules.post_text(text)
         hidden = await self._store.hidden_ids(author.id) if reply_to or quote_of else set()
         parent = None
@@ -110,21 +116,36 @@ class Social:
             embedded = await self._views.post(None, quoted)
         if community_id is not None:
             await self.check_can_post(author.id, community_id)
-        record = await self._store.create_post(
-            author_id=author.id,
-            text=text,
-            emotext=emotext.value if emotext else None,
-            reply_to=reply_to,
-            now_ms=self._now(),
-            community_id=community_id,
-            quote_of=quote_of,
-            announcement=announcement,
-        )
+        try:
+            record = await self._store.create_post(
+                author_id=author.id,
+                text=text,
+                emotext=emotext.value if emotext else None,
+                reply_to=reply_to,
+                now_ms=self._now(),
+                community_id=community_id,
+                quote_of=quote_of,
+                announcement=announcement,
+                nonce=nonce,
+            )
+        except NonceTaken:  # a concurrent request with the same nonce stored it first
+            earlier = await self._store.post_by_nonce(author.id, nonce) if nonce is not None else None
+            if earlier is None:
+                raise
+            return await self._retried(author, earlier)
         # No await between the commit above and this publish: delivery follows commit order.
         post = present.post(record, author, quote_of=embedded)
         self._publisher.event([post_channel(record)], PostCreated(post=post), record.id, origin=author.id)
         await self._notify_about(record, author, parent, quoted)
         return post
+
+    async def _retried(self, author: UserRecord, earlier: PostRecord) -> Post:
+        """The answer to a retried ``post.create``: the post its nonce made, as it is now. Once
+        deleted, the nonce stays taken and a retry is ``not_found``: the post is gone, and
+        making it again would undo the deletion."""
+        if earlier.deleted_pos is not None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "the post with this nonce was deleted", path="$.nonce")
+        return await self._views.post(author.id, earlier)
 
     async def check_can_post(self, user_id: str, community_id: str) -> None:
         if await self._store.get_community(community_id) is None:

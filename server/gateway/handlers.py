@@ -42,7 +42,13 @@ def handlers(d: Domain, heartbeat: Handler) -> dict[type[m.Request], Handler]:
 
     async def post_create(c: Context, f: m.PostCreate) -> m.PostResult:
         post = await social.create_post(
-            c.user, f.text, f.emotext, f.reply_to, quote_of=f.quote_of, community_id=f.community_id
+            c.user,
+            f.text,
+            f.emotext,
+            f.reply_to,
+            quote_of=f.quote_of,
+            community_id=f.community_id,
+            nonce=f.nonce,
         )
         return m.PostResult(post=post)
 
@@ -135,7 +141,7 @@ def handlers(d: Domain, heartbeat: Handler) -> dict[type[m.Request], Handler]:
         m.DmOpen: lambda c, f: direct.open(c.user, f.user_ids, f.title),
         m.DmList: lambda c, f: direct.conversations(c.user, f.cursor, f.limit),
         m.DmGet: lambda c, f: direct.get(c.user, f.conversation_id),
-        m.DmSend: lambda c, f: direct.send(c.user, f.conversation_id, f.text),
+        m.DmSend: lambda c, f: direct.send(c.user, f.conversation_id, f.text, f.nonce),
         m.DmHistory: lambda c, f: direct.history(c.user, f.conversation_id, f.before, f.limit),
         m.DmTyping: lambda c, f: direct.typing(c.user, f.conversation_id),
         m.DmRead: lambda c, f: direct.read(c.user, f.conversation_id, f.message_id),

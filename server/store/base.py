@@ -52,6 +52,7 @@ __all__ = [
     "MessageRecord",
     "NewNotification",
     "NewUser",
+    "NonceTaken",
     "NotFound",
     "NotificationRecord",
     "PostRecord",
@@ -330,6 +331,12 @@ class NotFound(StorageError):
     """A record a write needs (a community, conversation, member) does not exist."""
 
 
+class NonceTaken(StorageError):
+    """``create_post`` or ``add_message`` with a client's nonce that already names an item of
+    the same author (and conversation): nothing was written. Read that item with
+    ``post_by_nonce`` or ``message_by_nonce``."""
+
+
 class Storage(Protocol):
     """Durable state. All methods are coroutines safe to call concurrently from one event loop."""
 
@@ -438,7 +445,15 @@ class Storage(Protocol):
         repost_of: str | None = None,
         quote_of: str | None = None,
         announcement: bool = False,
-    ) -> PostRecord: ...
+        nonce: str | None = None,
+    ) -> PostRecord:
+        """Store a post. With ``nonce`` (a client's idempotency key) the post is stored only if
+        the author has no post with that nonce, deleted or not: otherwise NonceTaken and
+        nothing is written. The check is atomic (a unique index): of concurrent calls with one
+        author and nonce, exactly one stores a post."""
+
+    async def post_by_nonce(self, author_id: str, nonce: str) -> PostRecord | None:
+        """The author's post stored with ``nonce``, deleted or not."""
 
     async def get_post(self, post_id: str) -> PostRecord | None:
         """The post, deleted or not (see ``deleted_pos``)."""
@@ -633,9 +648,18 @@ class Storage(Protocol):
         text: str,
         subject_id: str | None,
         now_ms: int,
+        nonce: str | None = None,
     ) -> MessageRecord:
         """Append a message and make it the conversation's last, atomically. NotFound if
-        the conversation does not exist."""
+        the conversation does not exist. With ``nonce`` (a client's idempotency key) the
+        message is appended only if the author has no message with that nonce in the
+        conversation: otherwise NonceTaken and nothing is written; of concurrent calls with
+        one conversation, author and nonce, exactly one appends (a unique index)."""
+
+    async def message_by_nonce(
+        self, conversation_id: str, author_id: str, nonce: str
+    ) -> MessageRecord | None:
+        """The author's message in the conversation stored with ``nonce``."""
 
     async def add_conversation_members(
         self, conversation_id: str, user_ids: list[str], *, by: str, now_ms: int

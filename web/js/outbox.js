@@ -1,23 +1,35 @@
-// Posts never get lost when the network blinks. A post written while offline waits here and goes
-// out after the next resume. One whose connection dropped before its answer may or may not be
-// stored (v1 has no idempotency key, §4.2): after the resume we look for it among our own posts
-// on the Following stream (the replay brings them back) and send it again only if it is missing.
+// Posts and messages never get lost when the network blinks, nor doubled. Each post.create and
+// dm.send carries a nonce (§4.2, §4.13.4), chosen once per item. One written while offline, or
+// whose connection dropped before its answer, waits here and is sent again after the next resume
+// with the same nonce: the server stores it once however often it arrives, and answers a retry
+// with the item already stored, publishing nothing again.
+//
+// community.announce has no nonce: an announcement whose answer was lost is looked for among our
+// own posts on the Following stream (the replay brings them back) and sent again only if missing.
 
 import { call } from "./session.js";
 import * as store from "./store.js";
 
 /** How far back (in ms, against our clock) a post of ours may date to count as the lost one. */
 const MATCH_WINDOW_MS = 10 * 60 * 1000;
+/** Failures after which the request may or may not have reached the server: keep it queued. */
+const LOST = ["offline", "disconnected", "timeout"];
 const queue = [];
 
 export const pendingCount = () => queue.length;
 
-/** Send a post.create / community.announce; resolves with the post, or null when queued. */
-export async function publish(op, args) {
+/** 32 random hex digits (a UUID's worth). getRandomValues, unlike randomUUID, also works on a
+ * server reached over plain http (not a secure context). */
+export function newNonce() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function send(op, args) {
   try {
-    return (await call(op, args)).post;
+    return await call(op, args);
   } catch (err) {
-    if (err.code === "offline" || err.code === "disconnected" || err.code === "timeout") {
+    if (LOST.includes(err.code)) {
       queue.push({ op, args, uncertain: err.code !== "offline", sentAt: Date.now() });
       store.emit("outbox", queue.length);
       return null;
@@ -26,7 +38,21 @@ export async function publish(op, args) {
   }
 }
 
-function alreadyStored(item) {
+/** Send a post.create / community.announce; resolves with the post, or null when queued. */
+export async function publish(op, args) {
+  const answer = await send(op, op === "post.create" ? { ...args, nonce: newNonce() } : args);
+  return answer && answer.post;
+}
+
+/** Send a dm.send; resolves with the message, or null when queued (it arrives as a dm.message
+ * event once sent). */
+export async function sendMessage(conversationId, text) {
+  const answer = await send("dm.send", { conversation_id: conversationId, text, nonce: newNonce() });
+  return answer && answer.message;
+}
+
+/** For an announcement (no nonce): is the one whose answer was lost on our Following stream? */
+function alreadyAnnounced(item) {
   const me = store.state.me?.id;
   for (const id of store.following.ids) {
     const post = store.posts.get(id);
@@ -37,18 +63,32 @@ function alreadyStored(item) {
   return false;
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let draining = false;
+
 store.on("resumed", async () => {
-  while (queue.length) {
-    const item = queue[0];
-    if (!(item.uncertain && alreadyStored(item))) {
-      try {
-        await call(item.op, item.args);
-      } catch (err) {
-        if (["offline", "disconnected", "timeout"].includes(err.code)) return; // next resume
-        console.warn("queued post refused", err.code);
+  if (draining) return; // the loop already running sends everything, in order
+  draining = true;
+  try {
+    while (queue.length) {
+      const item = queue[0];
+      if (!(item.uncertain && !item.args.nonce && alreadyAnnounced(item))) {
+        try {
+          await call(item.op, item.args); // the same nonce: stored once, whatever happened before
+        } catch (err) {
+          if (LOST.includes(err.code)) return; // next resume
+          if (err.code === "rate_limited") {
+            await sleep(err.retryAfterMs ?? 1000);
+            continue; // the same item again, same nonce
+          }
+          console.warn("queued item refused", item.op, err.code); // e.g. not_found: deleted since
+        }
       }
+      queue.shift();
+      store.emit("outbox", queue.length);
     }
-    queue.shift();
-    store.emit("outbox", queue.length);
+  } finally {
+    draining = false;
   }
 });

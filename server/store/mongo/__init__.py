@@ -31,7 +31,9 @@ Collections
     in 2 (``users.dm_policy``; ``posts.community_id``, ``repost_of``, ``quote_of``,
     ``announcement``), and users written before 3 lack ``presence_visibility`` and
     ``last_seen_ms``: they read as the port's defaults and ``{field: None}`` matches them,
-    so nothing is rewritten on upgrade.
+    so nothing is rewritten on upgrade. Since schema 5 posts and messages carry the client's
+    ``nonce`` (null without one); older documents lack it, and the partial unique indexes
+    ``nonce_unique`` (``{nonce: {$type: "string"}}``) leave both out.
 
 Indexes
     Declared once, in :data:`INDEXES`, and covered by :data:`SCHEMA_VERSION`. :meth:`open`
@@ -65,9 +67,10 @@ Single-document operations
     Uniqueness (handles, case folded into ``handle_key``; follows; token hashes; reactions
     per (post, user, emoji); memberships, join requests and bans per (community, user);
     conversation members per (conversation, user); blocks and mutes per pair; one direct
-    conversation per pair of users, through its ``pair_key``) is enforced by unique indexes,
+    conversation per pair of users, through its ``pair_key``; a client's nonce per author for
+    posts and per (conversation, author) for messages) is enforced by unique indexes,
     and a duplicate key is the answer (HandleTaken, "already following", "already a
-    member", the pair's existing conversation).
+    member", the pair's existing conversation, NonceTaken).
 
 Incidents
     At most one is active, whatever number of processes start one at once. The active
@@ -181,7 +184,8 @@ Multi-document operations, without transactions
     ``add_message``, ``add_conversation_members``, ``remove_conversation_member``
         The member change (an insert under the unique ``(conversation_id, user_id)`` index,
         or a ``find_one_and_delete``) decides; then the message(s), then ``$max`` on the
-        conversation's ``last_message_id``, so concurrent appends leave the newest.
+        conversation's ``last_message_id``, so concurrent appends leave the newest. A message
+        with a nonce is inserted first: a duplicate key there (NonceTaken) has written nothing.
 
     ``block``
         Insert the block (a duplicate key: nothing changes), then delete the follows either

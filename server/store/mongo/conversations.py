@@ -12,7 +12,14 @@ import functools
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
-from ..base import ConversationMemberRecord, ConversationRecord, MessageRecord, NotFound, StorageUnavailable
+from ..base import (
+    ConversationMemberRecord,
+    ConversationRecord,
+    MessageRecord,
+    NonceTaken,
+    NotFound,
+    StorageUnavailable,
+)
 from .database import Database
 from .driver import CLAIM_ATTEMPTS, Undo, after_filter, all_or_nothing, before_filter, driver_errors
 from .records import conversation_member_record, conversation_record, message_record
@@ -111,18 +118,26 @@ class ConversationStore(Database):
             await self._insert_message(message, undo)
         return conversation, message
 
-    async def _insert_message(self, message: MessageRecord, undo: Undo) -> None:
-        await self._messages.insert_one(
-            {
-                "_id": message.id,
-                "conversation_id": message.conversation_id,
-                "author_id": message.author_id,
-                "kind": message.kind,
-                "text": message.text,
-                "subject_id": message.subject_id,
-                "created_ms": message.created_ms,
-            }
-        )
+    async def _insert_message(self, message: MessageRecord, undo: Undo, nonce: str | None = None) -> None:
+        """Insert the message; NonceTaken if the author's nonce is taken in the conversation
+        (INDEXES "nonce_unique"), having written nothing."""
+        try:
+            await self._messages.insert_one(
+                {
+                    "_id": message.id,
+                    "conversation_id": message.conversation_id,
+                    "author_id": message.author_id,
+                    "kind": message.kind,
+                    "text": message.text,
+                    "subject_id": message.subject_id,
+                    "created_ms": message.created_ms,
+                    "nonce": nonce,
+                }
+            )
+        except DuplicateKeyError as exc:
+            raise NonceTaken(
+                f"message nonce {nonce!r} of {message.author_id} in {message.conversation_id}"
+            ) from exc
         undo.add(lambda: self._messages.delete_one({"_id": message.id}))
 
     async def _make_last(self, conversation_id: str, message_id: str) -> None:
@@ -183,6 +198,7 @@ class ConversationStore(Database):
         text: str,
         subject_id: str | None,
         now_ms: int,
+        nonce: str | None = None,
     ) -> MessageRecord:
         with driver_errors():
             await self._require_conversation(conversation_id)
@@ -190,9 +206,18 @@ class ConversationStore(Database):
                 self._ids.new(now_ms), conversation_id, author_id, kind, text, subject_id, now_ms
             )
             async with all_or_nothing() as undo:
-                await self._insert_message(message, undo)
+                await self._insert_message(message, undo, nonce)
                 await self._make_last(conversation_id, message.id)
         return message
+
+    async def message_by_nonce(
+        self, conversation_id: str, author_id: str, nonce: str
+    ) -> MessageRecord | None:
+        with driver_errors():
+            doc = await self._messages.find_one(
+                {"conversation_id": conversation_id, "author_id": author_id, "nonce": nonce}
+            )
+        return message_record(doc) if doc else None
 
     async def add_conversation_members(
         self, conversation_id: str, user_ids: list[str], *, by: str, now_ms: int

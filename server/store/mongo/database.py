@@ -26,7 +26,9 @@ from .driver import Document, driver_errors
 #: notifications, blocks, mutes, reports, and the posts' community indexes. 3: safety statuses
 #: and incidents (and the users' presence_visibility and last_seen_ms, which need no index).
 #: 4: webhooks and server keys (read by _id, or the whole small webhooks collection: no index).
-SCHEMA_VERSION: Final = 4
+#: 5: the clients' nonces of posts and messages (idempotent post.create and dm.send), each a
+#: unique index over the documents that have one.
+SCHEMA_VERSION: Final = 5
 
 
 def _unique(keys: list[tuple[str, int]], name: str) -> IndexModel:
@@ -73,6 +75,14 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
         IndexModel([("reply_to", ASCENDING), ("_id", ASCENDING)], name="by_parent"),
         # find_repost: a user's reposts of one post.
         IndexModel([("repost_of", ASCENDING), ("author_id", ASCENDING)], name="by_original"),
+        # One post per (author, client nonce): create_post's answer to a retried post.create,
+        # however many arrive at once; post_by_nonce. Posts without a nonce (null) are left out.
+        IndexModel(
+            [("author_id", ASCENDING), ("nonce", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"nonce": {"$type": "string"}},
+            name="nonce_unique",
+        ),
         # discover_candidates walks the built-in _id index newest first (ids are time-ordered).
     ],
     "reactions": [
@@ -130,6 +140,14 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
         # messages (newest first), direct_stream_after (conversation_id $in, by id),
         # unread_counts (by id after a read marker).
         IndexModel([("conversation_id", ASCENDING), ("_id", ASCENDING)], name="by_conversation"),
+        # One message per (conversation, author, client nonce): add_message's answer to a
+        # retried dm.send; message_by_nonce. Messages without a nonce (null) are left out.
+        IndexModel(
+            [("conversation_id", ASCENDING), ("author_id", ASCENDING), ("nonce", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"nonce": {"$type": "string"}},
+            name="nonce_unique",
+        ),
     ],
     "notifications": [
         # notifications (newest first) and notifications_after (the notification stream).

@@ -10,7 +10,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from ...ids import floor_id
-from ..base import PostRecord, StreamItem
+from ..base import NonceTaken, PostRecord, StreamItem
 from .database import Database
 from .driver import Document, after_filter, before_filter, chunks, driver_errors
 from .records import post_record
@@ -38,6 +38,7 @@ class PostStore(Database):
         repost_of: str | None = None,
         quote_of: str | None = None,
         announcement: bool = False,
+        nonce: str | None = None,
     ) -> PostRecord:
         post = PostRecord(
             id=self._ids.new(now_ms),
@@ -53,22 +54,31 @@ class PostStore(Database):
             announcement=announcement,
         )
         with driver_errors():
-            await self._posts.insert_one(
-                {
-                    "_id": post.id,
-                    "author_id": author_id,
-                    "text": text,
-                    "emotext": emotext,
-                    "reply_to": reply_to,
-                    "created_ms": now_ms,
-                    "deleted_pos": None,
-                    "community_id": community_id,
-                    "repost_of": repost_of,
-                    "quote_of": quote_of,
-                    "announcement": announcement,
-                }
-            )
+            try:
+                await self._posts.insert_one(
+                    {
+                        "_id": post.id,
+                        "author_id": author_id,
+                        "text": text,
+                        "emotext": emotext,
+                        "reply_to": reply_to,
+                        "created_ms": now_ms,
+                        "deleted_pos": None,
+                        "community_id": community_id,
+                        "repost_of": repost_of,
+                        "quote_of": quote_of,
+                        "announcement": announcement,
+                        "nonce": nonce,
+                    }
+                )
+            except DuplicateKeyError as exc:  # the author's nonce is taken (INDEXES "nonce_unique")
+                raise NonceTaken(f"post nonce {nonce!r} of {author_id}") from exc
         return post
+
+    async def post_by_nonce(self, author_id: str, nonce: str) -> PostRecord | None:
+        with driver_errors():
+            doc = await self._posts.find_one({"author_id": author_id, "nonce": nonce})
+        return post_record(doc) if doc else None
 
     async def get_post(self, post_id: str) -> PostRecord | None:
         with driver_errors():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..base import ConversationMemberRecord, ConversationRecord, MessageRecord, NotFound
+from ..base import ConversationMemberRecord, ConversationRecord, MessageRecord, NonceTaken, NotFound
 from .engine import Engine
 from .rows import (
     _ABOVE_EVERY_ID,
@@ -74,8 +74,10 @@ class Conversations(Engine):
         text: str,
         subject_id: str | None,
         now_ms: int,
+        nonce: str | None = None,
     ) -> MessageRecord:
-        """Add a message and make it the conversation's last; NotFound without the conversation."""
+        """Add a message and make it the conversation's last; NotFound without the conversation,
+        NonceTaken (and the caller's transaction rolls back) if the nonce is taken."""
         message = MessageRecord(
             self._ids.new(now_ms), conversation_id, author_id, kind, text, subject_id, now_ms
         )
@@ -84,10 +86,14 @@ class Conversations(Engine):
         )
         if cursor.rowcount == 0:
             raise NotFound(f"no conversation {conversation_id}")
-        conn.execute(
-            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (message.id, conversation_id, author_id, kind, text, subject_id, now_ms),
+        # A taken nonce inserts nothing (the unique index of 0006_nonces.sql decides).
+        cursor = conn.execute(
+            f"INSERT INTO messages ({_MESSAGE_COLUMNS}, nonce) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (conversation_id, author_id, nonce) WHERE nonce IS NOT NULL DO NOTHING",
+            (message.id, conversation_id, author_id, kind, text, subject_id, now_ms, nonce),
         )
+        if cursor.rowcount == 0:
+            raise NonceTaken(f"message nonce {nonce!r} of {author_id} in {conversation_id}")
         return message
 
     async def get_conversation(self, conversation_id: str) -> ConversationRecord | None:
@@ -134,8 +140,20 @@ class Conversations(Engine):
         text: str,
         subject_id: str | None,
         now_ms: int,
+        nonce: str | None = None,
     ) -> MessageRecord:
-        return await self._write(self._append, conversation_id, author_id, kind, text, subject_id, now_ms)
+        return await self._write(
+            self._append, conversation_id, author_id, kind, text, subject_id, now_ms, nonce
+        )
+
+    async def message_by_nonce(
+        self, conversation_id: str, author_id: str, nonce: str
+    ) -> MessageRecord | None:
+        rows = await self._all(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND author_id = ? AND nonce = ?",
+            (conversation_id, author_id, nonce),
+        )
+        return MessageRecord(*rows[0]) if rows else None
 
     async def add_conversation_members(
         self, conversation_id: str, user_ids: list[str], *, by: str, now_ms: int

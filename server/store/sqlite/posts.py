@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from ...ids import floor_id
-from ..base import PostRecord, StreamItem
+from ..base import NonceTaken, PostRecord, StreamItem
 from .engine import Engine
 from .rows import _ABOVE_EVERY_ID, _BELOW_EVERY_ID, _POST_COLUMNS, _json, _post
 
@@ -80,6 +80,7 @@ class Posts(Engine):
         repost_of: str | None = None,
         quote_of: str | None = None,
         announcement: bool = False,
+        nonce: str | None = None,
     ) -> PostRecord:
         def write(conn: sqlite3.Connection) -> PostRecord:
             post = PostRecord(
@@ -95,8 +96,10 @@ class Posts(Engine):
                 quote_of=quote_of,
                 announcement=announcement,
             )
-            conn.execute(
-                f"INSERT INTO posts ({_POST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+            # A taken nonce inserts nothing (the unique index of 0006_nonces.sql decides).
+            cursor = conn.execute(
+                f"INSERT INTO posts ({_POST_COLUMNS}, nonce) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (author_id, nonce) WHERE nonce IS NOT NULL DO NOTHING",
                 (
                     post.id,
                     author_id,
@@ -108,11 +111,20 @@ class Posts(Engine):
                     repost_of,
                     quote_of,
                     int(announcement),
+                    nonce,
                 ),
             )
+            if cursor.rowcount == 0:
+                raise NonceTaken(f"post nonce {nonce!r} of {author_id}")
             return post
 
         return await self._write(write)
+
+    async def post_by_nonce(self, author_id: str, nonce: str) -> PostRecord | None:
+        rows = await self._all(
+            f"SELECT {_POST_COLUMNS} FROM posts WHERE author_id = ? AND nonce = ?", (author_id, nonce)
+        )
+        return _post(rows[0]) if rows else None
 
     async def get_post(self, post_id: str) -> PostRecord | None:
         def read(conn: sqlite3.Connection) -> PostRecord | None:

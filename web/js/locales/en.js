@@ -194,6 +194,7 @@ export const en = {
   "dm.messages": "Messages",
   "dm.placeholder": "Write a message (Enter sends, Shift+Enter for a new line)",
   "dm.send": "Send",
+  "dm.queuedToast": "You are offline. The message will be sent when the connection is back.",
   "dm.older": "Earlier messages",
   "dm.typing": "{names} is typing…",
   "dm.read": "Read",

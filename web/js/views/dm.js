@@ -3,6 +3,7 @@
 
 import { h, fill, byData } from "../dom.js";
 import { t } from "../i18n.js";
+import { sendMessage } from "../outbox.js";
 import { call, ensureConversation } from "../session.js";
 import * as store from "../store.js";
 import { cleanText, countClusters } from "../text.js";
@@ -199,12 +200,16 @@ export function renderConversation(view, id) {
     if (countClusters(text) > (store.state.limits?.message_max_clusters ?? 1000)) { toast(t("error.text_too_long"), "error"); return; }
     send.disabled = true;
     try {
-      const { message } = await call("dm.send", { conversation_id: id, text });
+      const message = await sendMessage(id, text);
       input.value = "";
       lastTypingSent = 0;
-      store.addMessage(message);
-      insert(message);
-      scrollDown();
+      if (message) {
+        store.addMessage(message);
+        insert(message);
+        scrollDown();
+      } else {
+        toast(t("dm.queuedToast")); // sent after the resume; its dm.message event shows it
+      }
     } catch (err) {
       toast(errorText(err), "error");
     } finally {
