@@ -12,18 +12,25 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.client import Client, Users
+from tests.support.metrics import scrape
 from tests.support.schema import validate
 from tests.support.server import ServerProcess
 
 #: 149 user-perceived characters in about 7 KB of UTF-8 (1,937 code points: a letter carrying 12
 #: four-byte combining marks, each cluster), so big frames fill the socket buffers quickly.
 HEAVY = ("e" + "\U0001d165" * 12) * 149
+#: At most this many posts (about 30 MiB) before the test gives up waiting for the overflow.
+POSTS_MAX = 4000
 
 
 async def test_a_client_that_stops_reading_is_closed_and_loses_nothing(
     start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
 ) -> None:
-    server = start_server(TSUDOI_SEND_QUEUE_MAX="16", TSUDOI_FRAME_BURST="100000")
+    # Resume allows more than the test can post, so the whole gap is replayed however much of
+    # it the kernel's buffers took before the queue overflowed.
+    server = start_server(
+        TSUDOI_SEND_QUEUE_MAX="16", TSUDOI_FRAME_BURST="100000", TSUDOI_RESUME_MAX_ITEMS=str(POSTS_MAX)
+    )
     users = users_of(server)
     author = await users.new("author")
     slow_fan = await users.new("slow", invited_by=author)
@@ -41,9 +48,17 @@ async def test_a_client_that_stops_reading_is_closed_and_loses_nothing(
     ready = orjson.loads(await slow.recv())
     assert validate(ready) == "ready"
 
-    # Linux lets the kernel hold up to tcp_wmem's maximum (4 MiB here) for the stalled socket;
-    # 8 MiB of posts is sure to overflow that, the transport's 64 KiB and the 16-frame queue.
-    posted = [(await author_client.call("post.create", text=HEAVY))["post"]["id"] for _ in range(1150)]
+    # The stalled socket takes what the kernel buffers for it (up to tcp_wmem's maximum, which
+    # differs between machines and with memory pressure), then the transport's 64 KiB, then the
+    # 16-frame queue. So post until the node reports the overflow, and a few posts more.
+    posted: list[str] = []
+    overflowed_at = None
+    while overflowed_at is None or len(posted) < overflowed_at + 20:
+        for _ in range(50):
+            posted.append((await author_client.call("post.create", text=HEAVY))["post"]["id"])
+        if overflowed_at is None and (await scrape(server)).value("tsudoi_slow_consumers_closed_total"):
+            overflowed_at = len(posted)
+        assert len(posted) < POSTS_MAX, "the stalled client was never closed"
     got = [(await fast.next_event("post.created"))["data"]["post"]["id"] for _ in posted]
     assert got == posted  # the reader was not held back by the one that stopped
 
