@@ -107,6 +107,21 @@ class RedisCluster:
             time.sleep(0.1)
         raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
 
+    def shard_channels(self) -> set[str]:
+        """The sharded channels someone listens to now, over every node (PUBSUB SHARDCHANNELS)."""
+        cli = shutil.which("redis-cli") or "redis-cli"
+        found: set[str] = set()
+        for node in self.nodes:
+            listed = subprocess.run(
+                [cli, "-p", str(node.port), "pubsub", "shardchannels"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=True,
+            ).stdout
+            found.update(line for line in listed.splitlines() if line)
+        return found
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
