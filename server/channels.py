@@ -22,30 +22,42 @@ import orjson
 CONTROL_PREFIX = "ctl:"
 #: Every node listens here, whatever its connections: cluster-wide notices (see Resync).
 CLUSTER = "cluster"
-#: A bus message is a flag byte (``P`` for a priority event, ``-`` for an ordinary one), the
-#: event's stream position and the id of the user who caused it (26 bytes each, or dashes for
-#: none), then the event tail: a node learns all three without parsing the JSON — the priority
-#: for the send queue's lane, the position for resuming, the origin for leaving out users a
-#: recipient hides.
+#: A bus message is a flag byte, the event's stream position and the id of the user who caused
+#: it (26 bytes each, or dashes for none), then the event tail: a node learns all of it without
+#: parsing the JSON — the lane in the send queue, the position for resuming, and whom the origin
+#: leaves out. The flag: ``-`` an ordinary event, ``P`` a priority one, both left out by the
+#: recipients who hide the origin; ``a`` and ``A`` the same two lanes, left out by the origin's
+#: own connections only (``by_origin_only``: an announcement's notification, published once to
+#: its community, which its author is not notified of and which muting does not hide).
 POS_WIDTH = 26
 _NONE = b"-" * POS_WIDTH
 _HEAD = 1 + 2 * POS_WIDTH
-_PRIORITY = ord("P")
+_FLAGS = {(False, False): b"-", (True, False): b"P", (False, True): b"a", (True, True): b"A"}
+_PRIORITY = frozenset(b"PA")
+_BY_ORIGIN_ONLY = frozenset(b"aA")
 
 
-def envelope(tail: bytes, pos: str | None, origin: str | None = None, *, priority: bool = False) -> bytes:
-    flag = b"P" if priority else b"-"
+def envelope(
+    tail: bytes,
+    pos: str | None,
+    origin: str | None = None,
+    *,
+    priority: bool = False,
+    by_origin_only: bool = False,
+) -> bytes:
+    flag = _FLAGS[priority, by_origin_only]
     return flag + (pos.encode() if pos else _NONE) + (origin.encode() if origin else _NONE) + tail
 
 
-def open_envelope(payload: bytes) -> tuple[bytes, str | None, str | None, bool]:
-    """(tail, position, origin, priority)."""
+def open_envelope(payload: bytes) -> tuple[bytes, str | None, str | None, bool, bool]:
+    """(tail, position, origin, priority, by_origin_only)."""
     pos, origin = payload[1 : 1 + POS_WIDTH], payload[1 + POS_WIDTH : _HEAD]
     return (
         payload[_HEAD:],
         None if pos == _NONE else pos.decode(),
         None if origin == _NONE else origin.decode(),
-        payload[0] == _PRIORITY,
+        payload[0] in _PRIORITY,
+        payload[0] in _BY_ORIGIN_ONLY,
     )
 
 

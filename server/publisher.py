@@ -28,11 +28,15 @@ class Publisher:
         *,
         origin: str | None = None,
         priority: bool = False,
+        by_origin_only: bool = False,
     ) -> None:
         """Publish one event to channels. ``origin`` is the user who caused it: connections
-        hiding that user (mutes, blocks) do not receive it. A ``priority`` event overtakes
-        ordinary ones in a connection's send queue during an incident."""
-        payload = channels.envelope(event_tail(data, pos), pos, origin, priority=priority)
+        hiding that user (mutes, blocks) do not receive it; with ``by_origin_only``, the
+        origin's own connections do not, and nobody else is left out. A ``priority`` event
+        overtakes ordinary ones in a connection's send queue during an incident."""
+        payload = channels.envelope(
+            event_tail(data, pos), pos, origin, priority=priority, by_origin_only=by_origin_only
+        )
         count = 0
         for channel in to:
             self._bus.publish(channel, payload)

@@ -212,15 +212,78 @@ async def test_certified_announcements_notify_every_member(server: ServerProcess
     with pytest.raises(ErrorFrame) as member_announcing:
         await member_client.call("community.announce", community_id=community["id"], text="偽のお知らせ")
     assert member_announcing.value.code == "forbidden"
+    await member_client.events_now()  # what joining sent
     post = (
         await owner_client.call("community.announce", community_id=community["id"], text="給水所は市役所前")
     )["post"]
     assert post["announcement"] is True
-    assert (await member_client.next_event("post.created"))["data"]["post"]["id"] == post["id"]
-    notice = (await member_client.next_event("notification"))["data"]["notification"]
-    assert notice["kind"] == "announcement" and notice["post_id"] == post["id"]
+    # Its notification first (the priority lane), then the post itself.
+    first, second = await member_client.next_event(), await member_client.next_event()
+    assert (first["type"], first["stream"], second["type"]) == (
+        "notification",
+        "notifications",
+        "post.created",
+    )
+    notice = first["data"]["notification"]
+    assert (notice["kind"], notice["post_id"], notice["community_id"]) == (
+        "announcement",
+        post["id"],
+        community["id"],
+    )
+    assert notice["actor"]["id"] == owner.id and notice["read"] is False and first["pos"] == notice["id"]
+    assert second["data"]["post"]["id"] == post["id"]
     got = (await member_client.call("community.get", community_id=community["id"]))["community"]
     assert got["certified"] is True
+
+
+async def test_an_announcement_is_one_notification_each_member_reads_for_themselves(
+    server: ServerProcess, users: Users
+) -> None:
+    owner, ann, ben, late = (
+        await users.new("city"),
+        await users.new("ann"),
+        await users.new("ben"),
+        await users.new("late"),
+    )
+    owner_client = await Client.login(server, owner.token)
+    community = await _community(owner_client, name="石巻市 公式")
+    assert tsudoi("admin", "certify", community["id"], "--data", str(server.data_dir)).returncode == 0
+    ann_client, ben_client = await Client.login(server, ann.token), await Client.login(server, ben.token)
+    for client in (ann_client, ben_client):
+        await client.call("community.join", community_id=community["id"])
+    await ann_client.call("mute.add", user_id=owner.id)  # muting staff does not hide announcements
+    await owner_client.call("follow", user_id=ben.id)  # so Ben has a notification, and a cursor
+    await ben_client.next_event("notification")
+    before = (await ben_client.call("notification.list"))["unread"]
+    # Ben is away when it is announced, with his cursor: he gets it when he comes back.
+    cursor = ben_client.cursors["notifications"]
+    await ben_client.close()
+
+    post = (await owner_client.call("community.announce", community_id=community["id"], text="給水車 14時"))[
+        "post"
+    ]
+    live = (await ann_client.next_event("notification"))["data"]["notification"]
+    assert live["post_id"] == post["id"]
+    # The owner made it and is not notified; a member who joins later is not either.
+    await owner_client.next_event("post.created")
+    assert [e for e in await owner_client.events_now() if e["type"] == "notification"] == []
+    late_client = await Client.login(server, late.token)
+    await late_client.call("community.join", community_id=community["id"])
+    assert (await late_client.call("notification.list"))["notifications"] == []
+
+    back = await Client.login(server, ben.token, cursors={"notifications": cursor})
+    assert back.ready is not None and back.ready["recovered"] is True
+    # Replayed from storage: the same notification as Ann's.
+    assert (await back.next_event("notification"))["data"]["notification"] == live
+    page = await back.call("notification.list")
+    assert page["notifications"][0] == live and page["unread"] == before + 1
+
+    # Each member's read state is their own.
+    assert (await ann_client.call("notification.read", notification_id=live["id"]))["unread"] == 0
+    assert (await ann_client.call("notification.list"))["notifications"][0]["read"] is True
+    assert (await back.call("notification.list"))["notifications"][0]["read"] is False
+    assert (await back.call("notification.read_all"))["unread"] == 0
+    assert (await back.call("notification.list"))["unread"] == 0
 
 
 async def test_search_by_name_and_tag_largest_first(server: ServerProcess, users: Users) -> None:

@@ -242,18 +242,12 @@ class Communities:
         await self._require_staff(staff.id, community)
         if not community.certified:
             raise ProtocolError(ErrorCode.NOT_CERTIFIED)
-        post = await self._social.create_post(
+        # Members chose to be in a certified community: its announcements reach each of them
+        # as a notification (stored and published once for all: Social.create_post), which
+        # muting a moderator does not hide.
+        return await self._social.create_post(
             staff, text, emotext, None, community_id=community.id, announcement=True
         )
-        members = await self._store.member_ids(community.id)
-        # Members chose to be in a certified community: its announcements reach each of them,
-        # one notification each (no per-member mute check: staff are not hidden per member).
-        notices = [
-            NewNotification(m, "announcement", actor_id=staff.id, post_id=post.id, community_id=community.id)
-            for m in members
-        ]
-        await self._notices.notify(notices, check_hidden=False)
-        return post
 
     # --- helpers ------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from protocol.messages import (
 from protocol.text import Emotext
 
 from ..store.base import (
+    AnnouncementRecord,
     CommunityRecord,
     ConversationMemberRecord,
     ConversationRecord,
@@ -176,6 +177,20 @@ def notification(record: NotificationRecord, actor: UserRecord | None) -> Notifi
         emoji=record.emoji,
         created_at=format_timestamp(record.created_ms),
         read=record.read,
+    )
+
+
+def announcement(record: AnnouncementRecord, author: UserRecord) -> Notification:
+    """The notification of an announcement, the same for every member (none has read it yet)."""
+    return Notification(
+        id=record.notification_id,
+        kind="announcement",
+        actor=user(author),
+        post_id=record.post.id,
+        community_id=record.post.community_id,
+        emoji=None,
+        created_at=format_timestamp(record.post.created_ms),
+        read=False,
     )
 
 

@@ -12,6 +12,7 @@ from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import (
     DiscoverPage,
     FollowEvent,
+    NotificationEvent,
     Post,
     PostCreated,
     PostDeleted,
@@ -116,25 +117,47 @@ class Social:
             embedded = await self._views.post(None, quoted)
         if community_id is not None:
             await self.check_can_post(author.id, community_id)
+        announced = None
         try:
-            record = await self._store.create_post(
-                author_id=author.id,
-                text=text,
-                emotext=emotext.value if emotext else None,
-                reply_to=reply_to,
-                now_ms=self._now(),
-                community_id=community_id,
-                quote_of=quote_of,
-                announcement=announcement,
-                nonce=nonce,
-            )
+            if announcement and community_id is not None:
+                announced = await self._store.create_announcement(
+                    author_id=author.id,
+                    community_id=community_id,
+                    text=text,
+                    emotext=emotext.value if emotext else None,
+                    now_ms=self._now(),
+                )
+                record = announced.post
+            else:
+                record = await self._store.create_post(
+                    author_id=author.id,
+                    text=text,
+                    emotext=emotext.value if emotext else None,
+                    reply_to=reply_to,
+                    now_ms=self._now(),
+                    community_id=community_id,
+                    quote_of=quote_of,
+                    nonce=nonce,
+                )
         except NonceTaken:  # a concurrent request with the same nonce stored it first
             earlier = await self._store.post_by_nonce(author.id, nonce) if nonce is not None else None
             if earlier is None:
                 raise
             return await self._retried(author, earlier)
-        # No await between the commit above and this publish: delivery follows commit order.
+        # No await between the commit above and these publishes: delivery follows commit order.
         post = present.post(record, author, quote_of=embedded)
+        if announced is not None and record.community_id is not None:
+            # Its notification first, on the priority lane: published once to the community, as
+            # it is stored once (Storage.create_announcement). Its author is not notified, and
+            # muting staff does not hide it, in storage as here.
+            self._publisher.event(
+                [channels.community(record.community_id)],
+                NotificationEvent(notification=present.announcement(announced, author)),
+                announced.notification_id,
+                origin=author.id,
+                priority=True,
+                by_origin_only=True,
+            )
         self._publisher.event([post_channel(record)], PostCreated(post=post), record.id, origin=author.id)
         await self._notify_about(record, author, parent, quoted)
         return post

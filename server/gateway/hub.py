@@ -23,7 +23,9 @@ the clock starts when it arrives here: the Redis hop is not included.
 Hidden users: a connection whose user mutes or blocks someone (or is blocked by them) must not
 receive events that person caused. The hub keeps, per hidden user, the local connections hiding
 them; a message whose origin nobody here hides (the common case) is fanned out by the plain loop,
-so hiding costs nothing per recipient unless it applies.
+so hiding costs nothing per recipient unless it applies. A message marked "by origin only" (an
+announcement's notification, published to its community) is left out by the origin's own
+connections instead: nobody is notified of their own doing.
 
 Control messages on ``ctl:<user>`` channels never reach clients: the hub hands them to the
 control handler the gateway installs (see ``endpoint.py``).
@@ -201,12 +203,13 @@ class Hub:
         members = self._members.get(channel)
         if members:
             started = time.perf_counter()
-            tail, pos, origin, priority = channels.open_envelope(payload)
-            hiders = self._hiders.get(origin) if origin is not None else None
-            if hiders:
-                members = members - hiders
-                if not members:
-                    return
+            tail, pos, origin, priority, by_origin_only = channels.open_envelope(payload)
+            if origin is not None:
+                left_out = (self._by_user if by_origin_only else self._hiders).get(origin)
+                if left_out:
+                    members = members - left_out
+                    if not members:
+                        return
             if priority:
                 for conn in members:
                     conn.push_event(tail, pos, priority=True)
@@ -220,7 +223,7 @@ class Hub:
 
     def deliver_all(self, payload: bytes) -> None:
         """Hand one event envelope to every connection on this node (incidents)."""
-        tail, pos, _, priority = channels.open_envelope(payload)
+        tail, pos, _, priority, _ = channels.open_envelope(payload)
         count = 0
         for conns in self._by_user.values():
             for conn in conns:

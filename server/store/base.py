@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
+    "AnnouncementRecord",
     "BlockOutcome",
     "CommunityRecord",
     "ConversationMemberRecord",
@@ -133,6 +134,15 @@ class PostRecord:
     repost_of: str | None = None
     quote_of: str | None = None
     announcement: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AnnouncementRecord:
+    """An announcement: its post, and the id of its notification to the community's members
+    (their notification streams' position for it)."""
+
+    post: PostRecord
+    notification_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,13 +454,25 @@ class Storage(Protocol):
         community_id: str | None = None,
         repost_of: str | None = None,
         quote_of: str | None = None,
-        announcement: bool = False,
         nonce: str | None = None,
     ) -> PostRecord:
         """Store a post. With ``nonce`` (a client's idempotency key) the post is stored only if
         the author has no post with that nonce, deleted or not: otherwise NonceTaken and
         nothing is written. The check is atomic (a unique index): of concurrent calls with one
         author and nonce, exactly one stores a post."""
+
+    async def create_announcement(
+        self, *, author_id: str, community_id: str, text: str, emotext: str | None, now_ms: int
+    ) -> AnnouncementRecord:
+        """Store a post in the community marked as an announcement, and its notification to the
+        community's members, once for all of them, all or nothing: kind "announcement", the
+        author its actor, the post and community its subjects, a fresh id greater than the
+        post's (never the post's own: one connection is given both, and positions must not
+        repeat across its streams). A user's notifications (``notifications``,
+        ``notifications_after``, ``unread_notifications``) include it while they are a member
+        of the community, if they joined before it and did not make it; each member's read
+        state of it is their own (the ``mark_*_read`` methods). NotFound without the
+        community."""
 
     async def post_by_nonce(self, author_id: str, nonce: str) -> PostRecord | None:
         """The author's post stored with ``nonce``, deleted or not."""
@@ -703,18 +725,21 @@ class Storage(Protocol):
     async def notifications(
         self, user_id: str, *, before: str | None, limit: int
     ) -> list[NotificationRecord]:
-        """Newest first, ids < ``before``."""
+        """The user's own notifications and the announcements they are notified of (see
+        ``create_post``), newest first, ids < ``before``."""
 
     async def notifications_after(self, user_id: str, *, after: str, limit: int) -> list[NotificationRecord]:
-        """Oldest first, ids > ``after`` (the notification stream)."""
+        """The same, oldest first, ids > ``after`` (the notification stream)."""
 
-    async def unread_notifications(self, user_id: str) -> int: ...
+    async def unread_notifications(self, user_id: str) -> int:
+        """How many of them are unread."""
 
     async def mark_notification_read(self, user_id: str, notification_id: str) -> bool:
-        """False if the user has no such unread notification."""
+        """Mark one read for this user; False if the user has no such unread notification."""
 
     async def mark_all_notifications_read(self, user_id: str) -> int:
-        """Returns how many were unread."""
+        """Mark every one read for this user, announcements included; returns how many were
+        unread. Announcements made later are unread again."""
 
     # --- blocks, mutes, reports --------------------------------------------------------------
 

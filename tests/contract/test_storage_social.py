@@ -62,6 +62,12 @@ async def say(
     quote_of: PostRecord | None = None,
     announcement: bool = False,
 ) -> PostRecord:
+    if announcement:
+        assert community is not None
+        announced = await storage.create_announcement(
+            author_id=author.id, community_id=community.id, text=text, emotext=None, now_ms=now_ms
+        )
+        return announced.post
     return await storage.create_post(
         author_id=author.id,
         text=text,
@@ -71,7 +77,6 @@ async def say(
         community_id=community.id if community else None,
         repost_of=repost_of.id if repost_of else None,
         quote_of=quote_of.id if quote_of else None,
-        announcement=announcement,
     )
 
 

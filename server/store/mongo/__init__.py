@@ -21,7 +21,10 @@ Collections
     ``reactions``, ``communities``, ``memberships``, ``join_requests``, ``bans``,
     ``conversations``, ``conversation_members``, ``messages``, ``notifications``, ``blocks``,
     ``mutes`` and ``reports``; since schema 3 ``safety_statuses`` and ``incidents``;
-    since schema 4 ``webhooks`` and ``server_keys`` (see :mod:`.webhooks`). One
+    since schema 4 ``webhooks`` and ``server_keys`` (see :mod:`.webhooks`); since schema 6
+    ``community_notifications`` (an announcement's notification, stored once for all the
+    community's members), ``notification_reads`` and ``notification_marks`` (each member's read
+    state of them; see :mod:`.notifications`). One
     document per record of the port, and one per relation (a membership, a reaction, a
     block) rather than an array inside a user or a community: no document grows with its
     community's or its post's success, and every relation is one entry of a unique index.
@@ -95,7 +98,8 @@ Multi-document operations, without transactions
     conditional update), so a caller that loses has written nothing. This works the same on a standalone
     server, a replica set and a sharded cluster. A process killed part way undoes nothing:
     besides the remnants named for ``create_user`` and ``create_invite`` below, it may leave
-    a membership of a community never made, a ``member_count`` one off, a ban beside a
+    a membership of a community never made, a ``member_count`` one off, an announcement's
+    post without its notification, a ban beside a
     membership not yet removed, a conversation without its members or its "created"
     message, a message that is not yet its conversation's last, a block beside follows not
     yet ended, or a transfer lease, which expires.
@@ -193,6 +197,19 @@ Multi-document operations, without transactions
 
     ``add_notifications``
         One ordered ``insert_many``; if it fails, the ids it was given are deleted.
+
+    ``create_announcement``
+        Check the community exists (NotFound), insert the post, then its notification to the
+        members (one ``community_notifications`` document, its id taken after the post's); if
+        that fails, both are deleted. A member who finds the notification finds its post.
+
+    ``mark_notification_read``, ``mark_all_notifications_read``
+        Reading one announcement is an insert under the unique ``(user_id, notification_id)``
+        index of ``notification_reads``: of concurrent calls one answers True. Reading them all
+        counts the user's unread announcements up to the newest, marks their own
+        notifications read, raises the user's ``read_through`` to the newest with ``$max``
+        (upserted), then deletes their reads the mark covers. A read inserted concurrently at
+        or below the mark stays until the next mark, and changes nothing: the mark covers it.
 
 Ordering
     Ids are time-ordered and strictly increase within one process (one IdGenerator per

@@ -27,8 +27,10 @@ from .driver import Document, driver_errors
 #: and incidents (and the users' presence_visibility and last_seen_ms, which need no index).
 #: 4: webhooks and server keys (read by _id, or the whole small webhooks collection: no index).
 #: 5: the clients' nonces of posts and messages (idempotent post.create and dm.send), each a
-#: unique index over the documents that have one.
-SCHEMA_VERSION: Final = 5
+#: unique index over the documents that have one. 6: announcements stored once for a community's
+#: members (community_notifications), and each member's read state of them (notification_reads;
+#: notification_marks, read by _id: no index).
+SCHEMA_VERSION: Final = 6
 
 
 def _unique(keys: list[tuple[str, int]], name: str) -> IndexModel:
@@ -155,6 +157,20 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
         # unread_notifications, mark_all_notifications_read.
         IndexModel([("user_id", ASCENDING), ("read", ASCENDING)], name="by_user_read"),
     ],
+    "community_notifications": [
+        # The announcements a user is notified of (notifications, notifications_after,
+        # unread_notifications, mark_notification_read, mark_all_notifications_read): an $or
+        # with one branch per community of theirs, each one range of _id (after their
+        # membership, their mark, a page's cursor) read in order, the branches merged by _id.
+        # mark_all_notifications_read's newest announcement walks the built-in _id index.
+        IndexModel([("community_id", ASCENDING), ("_id", ASCENDING)], name="by_community"),
+    ],
+    "notification_reads": [
+        # One per (user, announcement): mark_notification_read's answer. Its prefix serves the
+        # reads: a user's (unread_notifications), those of a page's announcements
+        # (notification_id $in), those a new mark covers (deleted by mark_all_notifications_read).
+        _unique([("user_id", ASCENDING), ("notification_id", ASCENDING)], "user_notification_unique"),
+    ],
     "blocks": [
         _unique([("blocker_id", ASCENDING), ("blocked_id", ASCENDING)], "pair_unique"),
         # hidden_ids: who blocks the user.
@@ -233,6 +249,9 @@ class Database:
         self._members: AsyncCollection[Document] = db["conversation_members"]
         self._messages: AsyncCollection[Document] = db["messages"]
         self._notifications: AsyncCollection[Document] = db["notifications"]
+        self._community_notifications: AsyncCollection[Document] = db["community_notifications"]
+        self._notification_reads: AsyncCollection[Document] = db["notification_reads"]
+        self._notification_marks: AsyncCollection[Document] = db["notification_marks"]
         self._blocks: AsyncCollection[Document] = db["blocks"]
         self._mutes: AsyncCollection[Document] = db["mutes"]
         self._reports: AsyncCollection[Document] = db["reports"]

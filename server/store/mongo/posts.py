@@ -1,5 +1,6 @@
-"""Posts, the timelines and streams they make, and reactions on MongoDB: :class:`PostStore`,
-one part of :class:`~server.store.mongo.MongoStorage`."""
+"""Posts (announcements with their notification to the community's members), the timelines
+and streams they make, and reactions on MongoDB: :class:`PostStore`, one part of
+:class:`~server.store.mongo.MongoStorage`."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from ...ids import floor_id
-from ..base import NonceTaken, PostRecord, StreamItem
+from ..base import AnnouncementRecord, NonceTaken, NotFound, PostRecord, StreamItem
 from .database import Database
-from .driver import Document, after_filter, before_filter, chunks, driver_errors
+from .driver import Document, after_filter, all_or_nothing, before_filter, chunks, driver_errors
 from .records import post_record
 
 
@@ -37,7 +38,6 @@ class PostStore(Database):
         community_id: str | None = None,
         repost_of: str | None = None,
         quote_of: str | None = None,
-        announcement: bool = False,
         nonce: str | None = None,
     ) -> PostRecord:
         post = PostRecord(
@@ -51,29 +51,71 @@ class PostStore(Database):
             community_id=community_id,
             repost_of=repost_of,
             quote_of=quote_of,
-            announcement=announcement,
         )
         with driver_errors():
-            try:
-                await self._posts.insert_one(
+            await self._insert_post(post, nonce)
+        return post
+
+    async def create_announcement(
+        self, *, author_id: str, community_id: str, text: str, emotext: str | None, now_ms: int
+    ) -> AnnouncementRecord:
+        post = PostRecord(
+            id=self._ids.new(now_ms),
+            author_id=author_id,
+            text=text,
+            emotext=emotext,
+            reply_to=None,
+            created_ms=now_ms,
+            deleted_pos=None,
+            community_id=community_id,
+            announcement=True,
+        )
+        # Taken after the post's: greater, and never the post's own.
+        notification_id = self._ids.new(now_ms)
+        with driver_errors():
+            if await self._communities.find_one({"_id": community_id}, {"_id": True}) is None:
+                raise NotFound(f"no community {community_id}")
+            async with all_or_nothing() as undo:
+                # The post first: a member who finds the notification finds its post.
+                await self._insert_post(post, None)
+                undo.add(lambda: self._posts.delete_one({"_id": post.id}))
+                # Its notification, once for all the members (see notifications.py). Its undo
+                # comes first: an insert that fails may have been written.
+                undo.add(lambda: self._community_notifications.delete_one({"_id": notification_id}))
+                await self._community_notifications.insert_one(
                     {
-                        "_id": post.id,
-                        "author_id": author_id,
-                        "text": text,
-                        "emotext": emotext,
-                        "reply_to": reply_to,
-                        "created_ms": now_ms,
-                        "deleted_pos": None,
+                        "_id": notification_id,
                         "community_id": community_id,
-                        "repost_of": repost_of,
-                        "quote_of": quote_of,
-                        "announcement": announcement,
-                        "nonce": nonce,
+                        "kind": "announcement",
+                        "actor_id": author_id,
+                        "post_id": post.id,
+                        "created_ms": now_ms,
                     }
                 )
-            except DuplicateKeyError as exc:  # the author's nonce is taken (INDEXES "nonce_unique")
-                raise NonceTaken(f"post nonce {nonce!r} of {author_id}") from exc
-        return post
+        return AnnouncementRecord(post, notification_id)
+
+    async def _insert_post(self, post: PostRecord, nonce: str | None) -> None:
+        """Insert the post; NonceTaken if the author's nonce is taken (INDEXES "nonce_unique"),
+        having written nothing."""
+        try:
+            await self._posts.insert_one(
+                {
+                    "_id": post.id,
+                    "author_id": post.author_id,
+                    "text": post.text,
+                    "emotext": post.emotext,
+                    "reply_to": post.reply_to,
+                    "created_ms": post.created_ms,
+                    "deleted_pos": None,
+                    "community_id": post.community_id,
+                    "repost_of": post.repost_of,
+                    "quote_of": post.quote_of,
+                    "announcement": post.announcement,
+                    "nonce": nonce,
+                }
+            )
+        except DuplicateKeyError as exc:
+            raise NonceTaken(f"post nonce {nonce!r} of {post.author_id}") from exc
 
     async def post_by_nonce(self, author_id: str, nonce: str) -> PostRecord | None:
         with driver_errors():

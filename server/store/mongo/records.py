@@ -152,6 +152,22 @@ def notification_record(doc: Document) -> NotificationRecord:
     )
 
 
+def announcement_record(doc: Document, user_id: str, *, read: bool) -> NotificationRecord:
+    """A ``community_notifications`` document: the notification ``user_id`` finds for the
+    announcement, ``read`` by them or not (see :mod:`.notifications`)."""
+    return NotificationRecord(
+        id=doc["_id"],
+        user_id=user_id,
+        kind=doc["kind"],
+        actor_id=doc["actor_id"],
+        post_id=doc["post_id"],
+        community_id=doc["community_id"],
+        emoji=None,
+        created_ms=doc["created_ms"],
+        read=read,
+    )
+
+
 def report_record(doc: Document) -> ReportRecord:
     return ReportRecord(
         id=doc["_id"],

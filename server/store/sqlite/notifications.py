@@ -1,4 +1,12 @@
-"""Notifications: what happened that concerns a user, and whether they have read it."""
+"""Notifications: what happened that concerns a user, and whether they have read it.
+
+A user's notifications are their own rows (``notifications``) and the announcements of the
+communities they are in (``community_notifications``, one row an announcement, written with its
+post: see 0007_announcements.sql), made after they joined and not by them. The two are merged
+by id, which is each one's position in the user's notification stream. A user's read state of
+an announcement is ``notification_marks`` (all up to a mark) and ``notification_reads`` (one by
+one after it).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,28 @@ import sqlite3
 from ..base import NewNotification, NotificationRecord
 from .engine import Engine
 from .rows import _ABOVE_EVERY_ID, _NOTIFICATION_COLUMNS, _notification
+
+#: The announcements a user (``:user``) is notified of: of the communities they are in now, made
+#: after they joined (a membership's id is issued on joining), not by them. FROM and WHERE only:
+#: callers add conditions with AND.
+_ANNOUNCED_FROM = (
+    "FROM memberships m JOIN community_notifications b "
+    "ON b.community_id = m.community_id AND b.id > m.id "
+    "WHERE m.user_id = :user AND b.actor_id IS NOT :user"
+)
+_MARK = "coalesce((SELECT read_through FROM notification_marks WHERE user_id = :user), '')"
+#: Those of them, as notification rows (the columns of _NOTIFICATION_COLUMNS).
+_ANNOUNCED = (
+    "SELECT b.id, :user, b.kind, b.actor_id, b.post_id, b.community_id, NULL, b.created_ms, "
+    f"b.id <= {_MARK} OR EXISTS (SELECT 1 FROM notification_reads "
+    "WHERE user_id = :user AND notification_id = b.id) "
+    f"{_ANNOUNCED_FROM}"
+)
+#: Those of them the user has not read (FROM and WHERE).
+_UNREAD_ANNOUNCED = (
+    f"{_ANNOUNCED_FROM} AND b.id > {_MARK} AND NOT EXISTS (SELECT 1 FROM notification_reads "
+    "WHERE user_id = :user AND notification_id = b.id)"
+)
 
 
 class Notifications(Engine):
@@ -43,34 +73,69 @@ class Notifications(Engine):
         self, user_id: str, *, before: str | None, limit: int
     ) -> list[NotificationRecord]:
         rows = await self._all(
-            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE user_id = ? AND id < ? "
-            "ORDER BY id DESC LIMIT ?",
-            (user_id, before or _ABOVE_EVERY_ID, limit),
+            f"SELECT * FROM (SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+            "WHERE user_id = :user AND id < :before ORDER BY id DESC LIMIT :limit) "
+            f"UNION ALL SELECT * FROM ({_ANNOUNCED} AND b.id < :before ORDER BY b.id DESC LIMIT :limit) "
+            "ORDER BY 1 DESC LIMIT :limit",
+            {"user": user_id, "before": before or _ABOVE_EVERY_ID, "limit": limit},
         )
         return [_notification(row) for row in rows]
 
     async def notifications_after(self, user_id: str, *, after: str, limit: int) -> list[NotificationRecord]:
         rows = await self._all(
-            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE user_id = ? AND id > ? "
-            "ORDER BY id LIMIT ?",
-            (user_id, after, limit),
+            f"SELECT * FROM (SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+            "WHERE user_id = :user AND id > :after ORDER BY id LIMIT :limit) "
+            f"UNION ALL SELECT * FROM ({_ANNOUNCED} AND b.id > :after ORDER BY b.id LIMIT :limit) "
+            "ORDER BY 1 LIMIT :limit",
+            {"user": user_id, "after": after, "limit": limit},
         )
         return [_notification(row) for row in rows]
 
     async def unread_notifications(self, user_id: str) -> int:
         rows = await self._all(
-            "SELECT count(*) FROM notifications WHERE user_id = ? AND read = 0", (user_id,)
+            "SELECT (SELECT count(*) FROM notifications WHERE user_id = :user AND read = 0) "
+            f"+ (SELECT count(*) {_UNREAD_ANNOUNCED})",
+            {"user": user_id},
         )
         return int(rows[0][0])
 
     async def mark_notification_read(self, user_id: str, notification_id: str) -> bool:
-        changed = await self._change(
-            "UPDATE notifications SET read = 1 WHERE id = ? AND user_id = ? AND read = 0",
-            (notification_id, user_id),
-        )
-        return changed == 1
+        def write(conn: sqlite3.Connection) -> bool:
+            params = {"user": user_id, "id": notification_id}
+            own = conn.execute(
+                "UPDATE notifications SET read = 1 WHERE id = :id AND user_id = :user AND read = 0", params
+            )
+            if own.rowcount:
+                return True
+            announced = conn.execute(
+                "INSERT OR IGNORE INTO notification_reads (user_id, notification_id) "
+                f"SELECT :user, b.id {_UNREAD_ANNOUNCED} AND b.id = :id",
+                params,
+            )
+            return bool(announced.rowcount)
+
+        return await self._write(write)
 
     async def mark_all_notifications_read(self, user_id: str) -> int:
-        return await self._change(
-            "UPDATE notifications SET read = 1 WHERE user_id = ? AND read = 0", (user_id,)
-        )
+        def write(conn: sqlite3.Connection) -> int:
+            params = {"user": user_id}
+            (announced,) = conn.execute(f"SELECT count(*) {_UNREAD_ANNOUNCED}", params).fetchone()
+            own = conn.execute(
+                "UPDATE notifications SET read = 1 WHERE user_id = :user AND read = 0", params
+            ).rowcount
+            (newest,) = conn.execute("SELECT max(id) FROM community_notifications").fetchone()
+            if newest is not None:
+                # Everything announced so far is read: one mark, and the reads it covers go.
+                conn.execute(
+                    "INSERT INTO notification_marks (user_id, read_through) VALUES (:user, :newest) "
+                    "ON CONFLICT (user_id) DO UPDATE SET "
+                    "read_through = max(read_through, excluded.read_through)",
+                    {"user": user_id, "newest": newest},
+                )
+                conn.execute(
+                    "DELETE FROM notification_reads WHERE user_id = :user AND notification_id <= :newest",
+                    {"user": user_id, "newest": newest},
+                )
+            return int(own) + int(announced)
+
+        return await self._write(write)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 
 from ...ids import floor_id
-from ..base import NonceTaken, PostRecord, StreamItem
+from ..base import AnnouncementRecord, NonceTaken, NotFound, PostRecord, StreamItem
 from .engine import Engine
 from .rows import _ABOVE_EVERY_ID, _BELOW_EVERY_ID, _POST_COLUMNS, _json, _post
 
@@ -79,46 +80,77 @@ class Posts(Engine):
         community_id: str | None = None,
         repost_of: str | None = None,
         quote_of: str | None = None,
-        announcement: bool = False,
         nonce: str | None = None,
     ) -> PostRecord:
-        def write(conn: sqlite3.Connection) -> PostRecord:
-            post = PostRecord(
-                id=self._ids.new(now_ms),
-                author_id=author_id,
-                text=text,
-                emotext=emotext,
-                reply_to=reply_to,
-                created_ms=now_ms,
-                deleted_pos=None,
-                community_id=community_id,
-                repost_of=repost_of,
-                quote_of=quote_of,
-                announcement=announcement,
+        post = PostRecord(
+            id="",
+            author_id=author_id,
+            text=text,
+            emotext=emotext,
+            reply_to=reply_to,
+            created_ms=now_ms,
+            deleted_pos=None,
+            community_id=community_id,
+            repost_of=repost_of,
+            quote_of=quote_of,
+        )
+        return await self._write(self._insert_post, post, nonce)
+
+    async def create_announcement(
+        self, *, author_id: str, community_id: str, text: str, emotext: str | None, now_ms: int
+    ) -> AnnouncementRecord:
+        post = PostRecord(
+            id="",
+            author_id=author_id,
+            text=text,
+            emotext=emotext,
+            reply_to=None,
+            created_ms=now_ms,
+            deleted_pos=None,
+            community_id=community_id,
+            announcement=True,
+        )
+
+        def write(conn: sqlite3.Connection) -> AnnouncementRecord:
+            if conn.execute("SELECT 1 FROM communities WHERE id = ?", (community_id,)).fetchone() is None:
+                raise NotFound(f"no community {community_id}")
+            stored = self._insert_post(conn, post, None)
+            # Its notification, once for every member (0007_announcements.sql).
+            notification_id = self._ids.new(now_ms)
+            conn.execute(
+                "INSERT INTO community_notifications (id, community_id, kind, actor_id, post_id, "
+                "created_ms) VALUES (?, ?, 'announcement', ?, ?, ?)",
+                (notification_id, community_id, author_id, stored.id, now_ms),
             )
-            # A taken nonce inserts nothing (the unique index of 0006_nonces.sql decides).
-            cursor = conn.execute(
-                f"INSERT INTO posts ({_POST_COLUMNS}, nonce) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (author_id, nonce) WHERE nonce IS NOT NULL DO NOTHING",
-                (
-                    post.id,
-                    author_id,
-                    text,
-                    emotext,
-                    reply_to,
-                    now_ms,
-                    community_id,
-                    repost_of,
-                    quote_of,
-                    int(announcement),
-                    nonce,
-                ),
-            )
-            if cursor.rowcount == 0:
-                raise NonceTaken(f"post nonce {nonce!r} of {author_id}")
-            return post
+            return AnnouncementRecord(stored, notification_id)
 
         return await self._write(write)
+
+    def _insert_post(self, conn: sqlite3.Connection, post: PostRecord, nonce: str | None) -> PostRecord:
+        """Insert ``post`` with a fresh id (in a write transaction); NonceTaken if the author's
+        ``nonce`` is taken (the unique index of 0006_nonces.sql decides), and then nothing is
+        inserted."""
+        post = replace(post, id=self._ids.new(post.created_ms))
+        cursor = conn.execute(
+            f"INSERT INTO posts ({_POST_COLUMNS}, nonce) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (author_id, nonce) WHERE nonce IS NOT NULL DO NOTHING",
+            (
+                post.id,
+                post.author_id,
+                post.text,
+                post.emotext,
+                post.reply_to,
+                post.created_ms,
+                post.community_id,
+                post.repost_of,
+                post.quote_of,
+                int(post.announcement),
+                nonce,
+            ),
+        )
+        if cursor.rowcount == 0:
+            raise NonceTaken(f"post nonce {nonce!r} of {post.author_id}")
+        return post
 
     async def post_by_nonce(self, author_id: str, nonce: str) -> PostRecord | None:
         rows = await self._all(

@@ -1,0 +1,197 @@
+"""The Storage contract for announcements (server/store/base.py ``create_announcement``): one
+stored notification that every member of the community reads.
+
+An announcement in a certified community notifies every member. Instead of a notification row
+per member (2,000 rows, encodings and publishes for 2,000 members, in the request), the post
+and one community notification are written together (and published once, by the domain); each member's notifications (the page,
+the stream, the unread count) include it while they are a member, if they joined before it and
+did not make it, and each member's read state for it is their own.
+
+Run against every adapter by the ``storage`` fixture (tests/contract/conftest.py). Every test
+writes posts, which nx-27017 cannot (NX_ID_INDEX).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from server.store.base import (
+    AnnouncementRecord,
+    CommunityRecord,
+    NewNotification,
+    NotFound,
+    NotificationRecord,
+    Storage,
+    UserRecord,
+)
+from tests.contract.test_storage import NOW, NX_ID_INDEX, SMALLEST_ID
+from tests.contract.test_storage_social import UNKNOWN_ID, join, make_community, make_users, say
+
+
+async def announce(
+    storage: Storage, author: UserRecord, text: str, now_ms: int, community: CommunityRecord
+) -> AnnouncementRecord:
+    announced = await storage.create_announcement(
+        author_id=author.id, community_id=community.id, text=text, emotext=None, now_ms=now_ms
+    )
+    post = announced.post
+    assert (post.author_id, post.text, post.community_id, post.announcement) == (
+        author.id,
+        text,
+        community.id,
+        True,
+    )
+    assert announced.notification_id > post.id
+    assert await storage.get_post(post.id) == post
+    return announced
+
+
+def announced(record: AnnouncementRecord, reader: UserRecord, *, read: bool = False) -> NotificationRecord:
+    """The notification ``reader`` finds for the announcement."""
+    return NotificationRecord(
+        id=record.notification_id,
+        user_id=reader.id,
+        kind="announcement",
+        actor_id=record.post.author_id,
+        post_id=record.post.id,
+        community_id=record.post.community_id,
+        emoji=None,
+        created_ms=record.post.created_ms,
+        read=read,
+    )
+
+
+@NX_ID_INDEX
+async def test_an_announcement_notifies_the_members_who_joined_before_it(storage: Storage) -> None:
+    owner, ann, ben, outsider, late = await make_users(storage, "owner", "ann", "ben", "outsider", "late")
+    city = await make_community(storage, owner, "Sendai")
+    await join(storage, city, ann, ben)
+    post = await announce(storage, owner, "避難所は小学校です", NOW + 1, city)
+    await join(storage, city, late, now_ms=NOW + 2)
+
+    for member in (ann, ben):
+        assert await storage.notifications(member.id, before=None, limit=10) == [announced(post, member)]
+        assert await storage.notifications_after(member.id, after=SMALLEST_ID, limit=10) == [
+            announced(post, member)
+        ]
+        assert await storage.unread_notifications(member.id) == 1
+    # Not its author, not someone outside, not a member who joined after it.
+    for other in (owner, outsider, late):
+        assert await storage.notifications(other.id, before=None, limit=10) == []
+        assert await storage.notifications_after(other.id, after=SMALLEST_ID, limit=10) == []
+        assert await storage.unread_notifications(other.id) == 0
+
+
+@NX_ID_INDEX
+async def test_ordinary_community_posts_notify_nobody(storage: Storage) -> None:
+    owner, ann = await make_users(storage, "owner", "ann")
+    city = await make_community(storage, owner, "Sendai")
+    await join(storage, city, ann)
+    await say(storage, owner, "こんにちは", NOW + 1, community=city)
+    assert await storage.notifications(ann.id, before=None, limit=10) == []
+    assert await storage.unread_notifications(ann.id) == 0
+
+
+@NX_ID_INDEX
+async def test_announcements_and_own_notifications_make_one_stream_in_order(storage: Storage) -> None:
+    owner, me, friend = await make_users(storage, "owner", "me", "friend")
+    city, town = (
+        await make_community(storage, owner, "Sendai"),
+        await make_community(storage, owner, "Ishinomaki"),
+    )
+    await join(storage, city, me)
+    await join(storage, town, me)
+    ids: list[str] = []
+    for n in range(3):
+        [own] = await storage.add_notifications(
+            [NewNotification(me.id, "follow", actor_id=friend.id)], NOW + 10 * n
+        )
+        ids.append(own.id)
+        for place in (city, town):
+            made = await announce(storage, owner, f"お知らせ {n}", NOW + 10 * n + 1, place)
+            ids.append(made.notification_id)
+    assert ids == sorted(ids)
+
+    assert [r.id for r in await storage.notifications(me.id, before=None, limit=4)] == ids[:-5:-1]
+    assert [r.id for r in await storage.notifications(me.id, before=ids[4], limit=10)] == ids[3::-1]
+    assert [r.id for r in await storage.notifications_after(me.id, after=SMALLEST_ID, limit=4)] == ids[:4]
+    assert [r.id for r in await storage.notifications_after(me.id, after=ids[4], limit=10)] == ids[5:]
+    assert await storage.notifications_after(me.id, after=ids[-1], limit=10) == []
+    assert [r.kind for r in await storage.notifications_after(me.id, after=SMALLEST_ID, limit=3)] == [
+        "follow",
+        "announcement",
+        "announcement",
+    ]
+    assert await storage.unread_notifications(me.id) == 9
+
+
+@NX_ID_INDEX
+async def test_each_member_reads_an_announcement_for_themselves(storage: Storage) -> None:
+    owner, ann, ben, outsider = await make_users(storage, "owner", "ann", "ben", "outsider")
+    city = await make_community(storage, owner, "Sendai")
+    await join(storage, city, ann, ben)
+    first = await announce(storage, owner, "一つ目", NOW + 1, city)
+    second = await announce(storage, owner, "二つ目", NOW + 2, city)
+
+    assert await storage.mark_notification_read(ann.id, first.notification_id) is True
+    assert await storage.mark_notification_read(ann.id, first.notification_id) is False  # once
+    assert await storage.notifications(ann.id, before=None, limit=10) == [
+        announced(second, ann),
+        announced(first, ann, read=True),
+    ]
+    assert await storage.unread_notifications(ann.id) == 1
+    assert await storage.unread_notifications(ben.id) == 2  # ben's are his own
+    # Nobody reads what they were not notified of.
+    assert await storage.mark_notification_read(outsider.id, first.notification_id) is False
+    assert await storage.mark_notification_read(owner.id, first.notification_id) is False
+    assert await storage.mark_notification_read(ann.id, UNKNOWN_ID) is False
+    assert await storage.mark_notification_read(ben.id, first.post.id) is False  # a post, not it
+
+    assert await storage.mark_all_notifications_read(ben.id) == 2
+    assert await storage.mark_all_notifications_read(ben.id) == 0
+    assert await storage.unread_notifications(ben.id) == 0
+    assert all(r.read for r in await storage.notifications_after(ben.id, after=SMALLEST_ID, limit=10))
+    # Read already, by "all".
+    assert await storage.mark_notification_read(ben.id, first.notification_id) is False
+    # A later announcement is unread again, for everyone.
+    third = await announce(storage, owner, "三つ目", NOW + 3, city)
+    assert await storage.notifications(ben.id, before=None, limit=1) == [announced(third, ben)]
+    assert (await storage.unread_notifications(ann.id), await storage.unread_notifications(ben.id)) == (2, 1)
+    assert await storage.mark_all_notifications_read(ann.id) == 2
+
+
+@NX_ID_INDEX
+async def test_marking_all_read_counts_own_notifications_and_announcements(storage: Storage) -> None:
+    owner, me = await make_users(storage, "owner", "me")
+    city = await make_community(storage, owner, "Sendai")
+    await join(storage, city, me)
+    await storage.add_notifications([NewNotification(me.id, "follow", actor_id=owner.id)], NOW)
+    await announce(storage, owner, "お知らせ", NOW + 1, city)
+    assert await storage.unread_notifications(me.id) == 2
+    assert await storage.mark_all_notifications_read(me.id) == 2
+    assert await storage.unread_notifications(me.id) == 0
+
+
+@NX_ID_INDEX
+async def test_leaving_takes_a_communitys_announcements_away(storage: Storage) -> None:
+    owner, me = await make_users(storage, "owner", "me")
+    city = await make_community(storage, owner, "Sendai")
+    await join(storage, city, me)
+    await announce(storage, owner, "お知らせ", NOW + 1, city)
+    assert await storage.remove_member(city.id, me.id) is True
+    assert await storage.notifications(me.id, before=None, limit=10) == []
+    assert await storage.unread_notifications(me.id) == 0
+    # Back again: what was announced while away, or before, stays out; what comes next is in.
+    await join(storage, city, me, now_ms=NOW + 2)
+    assert await storage.notifications(me.id, before=None, limit=10) == []
+    later = await announce(storage, owner, "また", NOW + 3, city)
+    assert await storage.notifications(me.id, before=None, limit=10) == [announced(later, me)]
+
+
+async def test_announcing_in_no_community_writes_nothing(storage: Storage) -> None:
+    owner = (await make_users(storage, "owner"))[0]
+    with pytest.raises(NotFound):
+        await storage.create_announcement(
+            author_id=owner.id, community_id=UNKNOWN_ID, text="誰に", emotext=None, now_ms=NOW
+        )
+    assert await storage.posts_by_author_after(owner.id, after=SMALLEST_ID, limit=10) == []
