@@ -14,7 +14,7 @@ import pytest
 from tests.support.client import Client, Users
 from tests.support.mongo import MongoBackend, expect_stand_in_divergence
 from tests.support.redis import RedisProcess
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, tsudoi
 
 
 @pytest.fixture
@@ -94,6 +94,30 @@ async def test_communities_direct_messages_and_mutes_work_across_nodes(
     await member_on_a.call("mute.add", user_id=owner.id)
     await owner_on_a.call("post.create", text="聞こえない", community_id=community["id"])
     assert [e for e in await member_on_b.events_now() if e["type"] == "post.created"] == []
+
+
+async def test_an_announcement_right_after_joining_on_another_node_reaches_the_member(
+    redis_server: RedisProcess,
+    start_node: Callable[..., ServerProcess],
+    users_of: Callable[[ServerProcess], Users],
+) -> None:
+    a, b = start_node(redis_server), start_node(redis_server)
+    users = users_of(a)
+    owner, member = await users.new("city"), await users.new("resident")
+    owner_on_a = await Client.login(a, owner.token)
+    member_on_a, member_on_b = await Client.login(a, member.token), await Client.login(b, member.token)
+    community = (await owner_on_a.call("community.create", name="Kesennuma"))["community"]
+    assert tsudoi("admin", "certify", community["id"], "--data", str(a.data_dir)).returncode == 0
+
+    await member_on_a.call("community.join", community_id=community["id"])
+    # No waiting for B to subscribe: the announcement's notification, published once to the
+    # community's channel, is backfilled with the community's posts when B's connection listens.
+    post = (await owner_on_a.call("community.announce", community_id=community["id"], text="高台へ"))["post"]
+    notice = (await member_on_b.next_event("notification"))["data"]["notification"]
+    assert (notice["kind"], notice["post_id"]) == ("announcement", post["id"])
+    assert (await member_on_b.next_event("post.created"))["data"]["post"]["id"] == post["id"]
+    later = [e for e in await member_on_b.events_now() if e["type"] == "notification"]
+    assert later == []  # once, whichever way it came
 
 
 async def test_safety_status_and_presence_cross_nodes_and_a_killed_nodes_users_go_offline(

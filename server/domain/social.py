@@ -452,17 +452,29 @@ class Social:
         return replace(backlog, last=items[-1].pos if items else None, read=len(items))
 
     async def channel_backlog(
-        self, channel: str, after: str, limit: int, hidden: Collection[str] = ()
+        self, channel: str, after: str, limit: int, hidden: Collection[str] = (), *, user_id: str
     ) -> Backlog:
-        """The posts a newly listened ``posts:`` or ``community:`` channel carried after ``after``."""
+        """What a newly listened ``posts:`` or ``community:`` channel carried after ``after``
+        for ``user_id``: the posts, and a community's announcement notifications to them."""
         kind, _, key = channel.partition(":")
         if kind == "community":
             records = await self._store.community_posts_after(key, after=after, limit=limit)
         else:
             records = await self._store.posts_by_author_after(key, after=after, limit=limit)
-        return await self._stream_backlog(
+        backlog = await self._stream_backlog(
             [StreamItem(r.id, r, False) for r in records if r.author_id not in hidden]
         )
+        if kind == "community":
+            # An announcement's notification goes out on its community's channel (create_post):
+            # those made since joining are in the user's notification stream, and in this gap.
+            noticed = await self._store.notifications_after(user_id, after=after, limit=limit)
+            announced = [r for r in noticed if r.kind == "announcement" and r.community_id == key]
+            for notification in await self._notices.present(announced):
+                backlog.tails.append(
+                    event_tail(NotificationEvent(notification=notification), notification.id)
+                )
+                backlog.positions.append(notification.id)
+        return backlog
 
     async def _stream_backlog(self, items: list[StreamItem]) -> Backlog:
         created = await self._views.posts(None, [i.post for i in items if not i.deleted])

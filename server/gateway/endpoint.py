@@ -382,8 +382,9 @@ class Gateway:
         conn.hold()
         try:
             await self._hub.add_channels(conn, [channel])
+            assert conn.user_id is not None  # only authenticated connections listen
             backlog = await self._social.channel_backlog(
-                channel, since, self._settings.resume_max_items, self._hub.hidden(conn)
+                channel, since, self._settings.resume_max_items, self._hub.hidden(conn), user_id=conn.user_id
             )
             if conn.given_since(since) is None:  # cannot tell what a concurrent fill sent
                 conn.close(CloseCode.RESYNC_REQUIRED)
