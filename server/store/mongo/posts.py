@@ -117,6 +117,18 @@ class PostStore(Database):
         except DuplicateKeyError as exc:
             raise NonceTaken(f"post nonce {nonce!r} of {post.author_id}") from exc
 
+    def _community_lookup(self) -> Document:
+        """An aggregation stage that puts each post's community in ``community``, a list of one
+        (a post outside communities finds none: no community has a null _id)."""
+        return {
+            "$lookup": {
+                "from": self._communities.name,
+                "localField": "community_id",
+                "foreignField": "_id",
+                "as": "community",
+            }
+        }
+
     async def post_by_nonce(self, author_id: str, nonce: str) -> PostRecord | None:
         with driver_errors():
             doc = await self._posts.find_one({"author_id": author_id, "nonce": nonce})
@@ -191,16 +203,8 @@ class PostStore(Database):
             # The by_author index, newest first.
             {"$match": {"author_id": author_id, "deleted_pos": None, **before_filter("_id", before)}},
             {"$sort": {"_id": -1}},
-            # Whether a community the viewer is not in is open is the community's: look it up
-            # (a post outside communities finds none: no community has a null _id).
-            {
-                "$lookup": {
-                    "from": self._communities.name,
-                    "localField": "community_id",
-                    "foreignField": "_id",
-                    "as": "community",
-                }
-            },
+            # Whether a community the viewer is not in is open is the community's.
+            self._community_lookup(),
             {
                 "$match": {
                     "$or": [
@@ -296,16 +300,8 @@ class PostStore(Database):
                 }
             },
             {"$sort": {"_id": -1}},
-            # Whether a community is open is the community's: look it up for community posts
-            # (a post outside communities finds none: no community has a null _id).
-            {
-                "$lookup": {
-                    "from": self._communities.name,
-                    "localField": "community_id",
-                    "foreignField": "_id",
-                    "as": "community",
-                }
-            },
+            # Whether a community is open is the community's.
+            self._community_lookup(),
             {"$match": {"$or": [{"community_id": None}, {"community.approval_required": False}]}},
             {"$limit": limit},
             {"$project": {"community": False}},
