@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from playwright.sync_api import Page, expect
 from websockets.sync.client import ClientConnection, connect
 
 from tests.support.server import ROOT, ServerProcess
@@ -106,6 +107,15 @@ def new_person(
     with Api(server, inviter.token) as api:
         code = api.call("invite.create")["invite"]["code"]
     return signup(server, code, f"{prefix[:10]}{next(_handles)}", display_name)
+
+
+def log_in(page: Page, server: ServerProcess, person: Person) -> None:
+    """Log in through the SPA's form and wait for the WebSocket to be up."""
+    page.goto(f"{server.url}/")
+    page.fill("input[name=handle]", person.handle)
+    page.fill("input[name=password]", person.password)
+    page.click("form button[type=submit]")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "online")
 
 
 def shot(page: Any, name: str) -> Path:

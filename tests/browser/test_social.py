@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from tests.support.server import ServerProcess, tsudoi
 
-from .support import Api, Person, new_person, shot
+from .support import Api, log_in, new_person, shot
 
 
 @pytest.fixture(scope="module")
@@ -21,14 +21,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     process = ServerProcess(tmp_path_factory.mktemp("social")).start()
     yield process
     process.stop()
-
-
-def log_in(page: Page, server: ServerProcess, person: Person) -> None:
-    page.goto(f"{server.url}/")
-    page.fill("input[name=handle]", person.handle)
-    page.fill("input[name=password]", person.password)
-    page.click("form button[type=submit]")
-    expect(page.locator("#conn")).to_have_attribute("data-state", "online")
 
 
 def card(page: Page, text: str):  # type: ignore[no-untyped-def]

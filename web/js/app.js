@@ -152,6 +152,9 @@ function boot() {
     else if (!location.pathname.startsWith("/i/")) renderLogin($("#view"), { onSignedIn: signIn });
     else renderInvite($("#view"), location.pathname.split("/")[2], { onSignedIn: signIn });
   });
+  // Routes live in the hash, so the skip link's own "#view" would be taken for one (a page not
+  // found): it moves the focus itself and leaves the address alone.
+  $(".skip-link").addEventListener("click", (e) => { e.preventDefault(); $("#view").focus(); });
   window.addEventListener("hashchange", () => { route(); $("#view").focus({ preventScroll: true }); window.scrollTo({ top: 0 }); });
   store.on("notifications", badges);
   store.on("notifications.badge", badges);

@@ -127,6 +127,28 @@ export async function loadConversations() {
 /** After a resume: unread counts and markers are live-only, so read the list again. */
 const refreshConversations = loadConversations;
 
+/** Mute, unmute, block or unblock someone (`op`: "mute.add", "block.remove", …; §4.15) and
+ * make the Following tab agree at once, as the server's reads already do: their posts leave it
+ * when they become hidden, and the first page is read again when they no longer are. */
+export async function setHidden(op, userId) {
+  const result = await call(op, { user_id: userId });
+  const who = { id: userId };
+  const before = store.hidden(who);
+  const set = op.startsWith("block.") ? store.state.blocked : store.state.muted;
+  if (op.endsWith(".add")) set.add(userId); else set.delete(userId);
+  if (!before && store.hidden(who)) {
+    const theirs = store.following.ids.filter((id) => {
+      const post = store.posts.get(id);
+      return post && (post.author.id === userId || post.repost_of?.author.id === userId);
+    });
+    for (const id of theirs) store.following.remove(id);
+    if (theirs.length) store.emit("following.loaded", { replace: true });
+  } else if (before && !store.hidden(who) && store.following.loaded) {
+    loadFollowing({ replace: true }).catch(() => {}); // the next resume reads it anyway
+  }
+  return result;
+}
+
 async function loadHides() {
   const [blocks, mutes] = await Promise.all([call("block.list"), call("mute.list")]);
   store.state.blocked = new Set(blocks.users.map((u) => u.id));

@@ -108,6 +108,9 @@ export function createComposer(options = {}) {
       if (quote) args.quote_of = quote.id;
       if (options.communityId) args.community_id = options.communityId;
     }
+    // Disabling the focused button drops the focus to the page: bring it back to the text, so
+    // a keyboard user can go on writing.
+    const hadFocus = form.contains(document.activeElement);
     submit.disabled = true;
     try {
       const post = await publish(op, args);
@@ -127,6 +130,7 @@ export function createComposer(options = {}) {
       toast(errorText(err), "error");
     } finally {
       update();
+      if (hadFocus && (document.activeElement === document.body || document.activeElement === submit)) textarea.focus({ preventScroll: true });
     }
   });
   const off = store.on("outbox", update);

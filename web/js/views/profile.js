@@ -4,7 +4,7 @@
 
 import { h, fill, byData } from "../dom.js";
 import { t, absoluteTime } from "../i18n.js";
-import { call } from "../session.js";
+import { call, setHidden } from "../session.js";
 import * as store from "../store.js";
 import { errorText, spinner, emptyState, toast } from "../ui.js";
 import { userBadges, renderPost, updateReactions, removePost } from "./post.js";
@@ -80,15 +80,11 @@ export function renderProfile(view, handle) {
     list.insertBefore(renderPost(post), after || null);
   }
 
-  async function act(op, after) {
+  async function act(op) {
     try {
-      const result = await call(op, { user_id: user.id });
+      const hides = op.startsWith("block.") || op.startsWith("mute.");
+      const result = hides ? await setHidden(op, user.id) : await call(op, { user_id: user.id });
       if (result.user) user = result.user;
-      after?.();
-      if (op.startsWith("block") || op.startsWith("mute")) {
-        const set = op.startsWith("block") ? store.state.blocked : store.state.muted;
-        if (op.endsWith(".add")) set.add(user.id); else set.delete(user.id);
-      }
       draw();
       extras();
       if (op.startsWith("block")) loadPosts(false);

@@ -3,7 +3,7 @@
 
 import { h } from "../dom.js";
 import { t, getLang, setLang, LANGUAGES } from "../i18n.js";
-import { call, endSession } from "../session.js";
+import { call, endSession, setHidden } from "../session.js";
 import * as store from "../store.js";
 import { copyText, errorText, emptyState, toast } from "../ui.js";
 import { timeEl } from "./post.js";
@@ -84,16 +84,20 @@ export function renderSettings(view) {
   }
 
   async function loadLists() {
-    const fill = (el, users, op, set) => {
+    const lift = async (op, user) => {
+      try { await setHidden(op, user.id); } catch (err) { toast(errorText(err), "error"); }
+      loadLists();
+    };
+    const fill = (el, users, op) => {
       el.replaceChildren(...users.map((u) => h("li", {},
         h("a", { href: `#/u/${u.handle}` }, u.display_name), ` @${u.handle} `,
-        h("button", { type: "button", on: { click: async () => { await call(op, { user_id: u.id }).catch(() => {}); set.delete(u.id); loadLists(); } } }, op === "block.remove" ? t("profile.unblock") : t("profile.unmute")))));
+        h("button", { type: "button", on: { click: () => lift(op, u) } }, op === "block.remove" ? t("profile.unblock") : t("profile.unmute")))));
       if (!users.length) el.append(h("li", {}, emptyState(t("settings.nobody"))));
     };
     try {
       const [b, m] = await Promise.all([call("block.list"), call("mute.list")]);
-      fill(blocks, b.users, "block.remove", store.state.blocked);
-      fill(mutes, m.users, "mute.remove", store.state.muted);
+      fill(blocks, b.users, "block.remove");
+      fill(mutes, m.users, "mute.remove");
     } catch (err) { blocks.replaceChildren(h("li", { class: "error" }, errorText(err))); }
   }
 
