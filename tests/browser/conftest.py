@@ -15,12 +15,24 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from tests.support.server import ServerProcess
+
 from .support import CHROMIUM, CHROMIUM_ARGS
 
 
 @pytest.fixture(autouse=True)
 def _check_frames() -> None:
     """Overrides tests/conftest.py's asyncio fixture, which cannot run under Playwright's loop."""
+
+
+@pytest.fixture(scope="module")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One server per test module, on the embedded default: the module's people share it."""
+    process = ServerProcess(tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2])).start()
+    yield process
+    process.stop()
 
 
 @pytest.fixture(scope="module")

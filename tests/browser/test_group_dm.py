@@ -6,9 +6,7 @@ cleared after another reload."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.server import ServerProcess
@@ -17,13 +15,6 @@ from .support import log_in, new_person, shot
 
 TITLE = "土曜のBBQ"
 UNREAD = re.compile(r"\bunread\b")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path_factory.mktemp("group-dm")).start()
-    yield process
-    process.stop()
 
 
 def group_entry(page: Page):  # type: ignore[no-untyped-def]

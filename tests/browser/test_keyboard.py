@@ -4,23 +4,13 @@ is."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.server import ServerProcess
 
 from .support import log_in, new_person, shot
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path_factory.mktemp("keyboard")).start()
-    yield process
-    process.stop()
-
 
 #: The focused element, and whether the focus shows: an outline or the composer's ring.
 FOCUSED = """() => {

@@ -4,9 +4,6 @@ was away, once each, without a reload. A post written while offline goes out aft
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.server import ServerProcess
@@ -15,13 +12,6 @@ from .support import Api, new_person, shot
 
 #: More than one page of timeline.following (30): only the resumed stream brings them all.
 MISSED = 40
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path_factory.mktemp("resume")).start()
-    yield process
-    process.stop()
 
 
 def cards(page: Page, text: str):  # type: ignore[no-untyped-def]

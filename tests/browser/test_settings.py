@@ -10,7 +10,6 @@ The tests of this module build on each other, in order, on one server and one se
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -23,13 +22,6 @@ from .support import Api, Person, log_in, new_person, shot
 
 #: What a presence line says while the person's presence is visible (online, away, last seen).
 SHOWN_PRESENCE = re.compile(r"オンライン|離席中|オフライン|最終アクセス")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path_factory.mktemp("settings")).start()
-    yield process
-    process.stop()
 
 
 @dataclass

@@ -6,21 +6,12 @@ from the moderation tools."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.server import ServerProcess, tsudoi
 
 from .support import Api, log_in, new_person, shot
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path_factory.mktemp("social")).start()
-    yield process
-    process.stop()
 
 
 def card(page: Page, text: str):  # type: ignore[no-untyped-def]

@@ -9,7 +9,6 @@ Screenshots of the main screens go to test-artifacts/screenshots/.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -19,13 +18,6 @@ from tests.support.server import ServerProcess
 
 from .conftest import Watched
 from .support import Api, Person, new_person, operator, shot
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path_factory.mktemp("spa")).start()
-    yield process
-    process.stop()
 
 
 @dataclass
