@@ -22,7 +22,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from .bus import open_bus
@@ -30,7 +29,7 @@ from .config import Settings
 from .domain import Domain, present
 from .gateway.endpoint import Gateway
 from .gateway.hub import Hub
-from .http import WEB_ROOT, HttpApi
+from .http import HttpApi, PageFiles
 from .metrics import Metrics
 from .passwords import Passwords
 from .presence import open_presence
@@ -151,7 +150,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
         Route("/api/webhook", webhook_route, methods=["GET", "PUT", "DELETE"]),
         Route("/api/webhook/key", webhook_route, methods=["GET"]),
         WebSocketRoute("/ws", ws_route),
-        Mount("/static", StaticFiles(directory=WEB_ROOT), name="static"),
+        Mount("/static", PageFiles(), name="static"),
         Route("/", spa_route, methods=["GET"]),
         Route("/i/{code}", spa_route, methods=["GET"]),
     ]

@@ -15,9 +15,13 @@ from typing import Any, TypeVar
 
 import msgspec
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
+import web
 from protocol.codec import format_timestamp
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.http import (
@@ -48,7 +52,7 @@ from .webhooks import Webhooks
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
-WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+WEB_ROOT = web.ROOT
 #: No inline script or style, no foreign origins, no framing: user text can never become code.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -277,6 +281,19 @@ class HttpApi:
     async def spa(self, request: Request) -> Response:
         """The single page for every client-side route (/, /i/CODE, ...)."""
         return FileResponse(WEB_ROOT / "index.html", headers=security_headers())
+
+
+class PageFiles(StaticFiles):
+    """``web/`` served as ``/static/``, less the Python that makes the folder a package (so that
+    a wheel carries the page): ``__init__.py`` and its bytecode are not part of the page."""
+
+    def __init__(self) -> None:
+        super().__init__(directory=WEB_ROOT)
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if path.endswith((".py", ".pyc")) or "__pycache__" in Path(path).parts:
+            raise HTTPException(status_code=404)
+        return await super().get_response(path, scope)
 
 
 def security_headers() -> dict[str, str]:
