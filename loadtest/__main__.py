@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from . import html
-from .report import server_lines
+from .report import codes, server_lines
 from .scenarios import ChatOptions, Common, FanoutOptions, QuakeOptions, chat, fanout, quake
 
 
@@ -104,8 +104,8 @@ def _summary(result: dict[str, Any], out: Path) -> str:
     if result.get("storm") is not None:
         storm = result["storm"]
         line = (
-            f"  storm: {storm['resumed']}/{result['connections']['established']} resumed with nothing missed "
-            f"in {storm['seconds']:.1f}s, failed {storm['failed'] or 0}"
+            f"  storm: {storm['resumed']:,}/{result['connections']['established']:,} resumed with nothing missed "
+            f"in {storm['seconds']:.1f}s, failed {codes(storm['failed'])}"
         )
         if storm.get("server_cpu_seconds") is not None:
             line += (
@@ -115,8 +115,8 @@ def _summary(result: dict[str, Any], out: Path) -> str:
         lines.append(line)
     latency, server = result["latency_ms"], result["server"]
     lines.append(
-        f"  delivered {result['delivered']}/{result['expected']} (lost {result['lost']}, "
-        f"duplicated {result['duplicated']}), {result['delivered_per_second']:.0f}/s"
+        f"  delivered {result['delivered']:,}/{result['expected']:,} (lost {result['lost']:,}, "
+        f"duplicated {result['duplicated']:,}), {result['delivered_per_second']:,.0f}/s"
     )
     for label, figures in (("from ok", latency), ("from send", result["latency_from_send_ms"])):
         if figures["p50"] is not None:
@@ -124,6 +124,8 @@ def _summary(result: dict[str, Any], out: Path) -> str:
                 f"  latency ms {label:9}: p50 {figures['p50']:.1f}  p90 {figures['p90']:.1f}  "
                 f"p99 {figures['p99']:.1f}  max {figures['max']:.1f}"
             )
+            if label == "from ok" and figures["p50"] < 0:
+                lines[-1] += "  (negative: followers had posts before their author had the ok)"
     if server["cpu_us_per_delivered_frame"] is not None:
         lines.append(
             f"  server: {server['cpu_us_per_delivered_frame']:.1f} µs CPU per delivered frame, "
@@ -141,7 +143,7 @@ def _summary(result: dict[str, Any], out: Path) -> str:
             figures = part["latency_from_send_ms"]
             p99 = f"{figures['p99']:.1f}" if figures["p99"] is not None else "—"
             lines.append(
-                f"  {label}: delivered {part['delivered']}/{part['expected']} (lost {part['lost']}), "
+                f"  {label}: delivered {part['delivered']:,}/{part['expected']:,} (lost {part['lost']:,}), "
                 f"p99 from send {p99} ms"
             )
     lines.extend(f"  {line}" for line in server_lines(result))
@@ -163,8 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or Path("loadtest-results") / f"{args.scenario}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    page = html.write(result, out)
-    print(_summary(result, out) + f"\n  report: {page}", flush=True)
+    report = html.write(result, out)
+    print(_summary(result, out) + f"\n  report: {report.page}", flush=True)
+    if report.missing_plots:
+        print(f"  plots: none, {report.missing_plots}", flush=True)
     clean = result["lost"] == 0 and result["duplicated"] == 0
     clean = clean and all(
         result[part]["lost"] == 0 for part in ("statuses", "announcements") if part in result

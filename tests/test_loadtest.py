@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import copy
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
+from loadtest import html
 from loadtest.report import percentiles
 from loadtest.scrape import quantile
 from tests.support.server import ROOT
+
+#: A real result, of ``tsudoi-loadtest quake --users 30 --degree 3 --rate 2 --duration 1
+#: --quake 4 --announce-every 1``: a storm, statuses, announcements, negative latency from ok.
+QUAKE_RESULT = Path(__file__).parent / "data" / "loadtest-quake.json"
 
 
 def run_scenario(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
@@ -147,3 +155,47 @@ def test_quake_delivers_posts_statuses_and_announcements_through_a_storm(tmp_pat
     # A third of the users said they were safe; each status reached its author's followers.
     assert report["statuses"]["expected"] > 10 and report["statuses"]["lost"] == 0
     assert report["announcements"]["expected"] == 4 * 30 and report["announcements"]["lost"] == 0
+
+
+def _rendered(result: dict[str, Any], *, missing_plots: str | None = None) -> str:
+    return html.render(result, "result.json", [] if missing_plots else ["result-latency.png"], missing_plots)
+
+
+def test_the_report_shows_figures_not_python_data() -> None:
+    result = orjson.loads(QUAKE_RESULT.read_bytes())
+    page = _rendered(result)
+    assert "{'" not in page and "{&#x27;" not in page and "None" not in page
+    assert not re.search(r"\d\.\d{7,}", page), re.findall(r"\d\.\d{7,}", page)
+    assert "<th>min</th><th>p50</th><th>p90</th><th>p99</th><th>max</th>" in page  # percentiles as a table
+    assert f"<td class=n>{html.ms(result['latency_from_send_ms']['p99'])}</td>" in page
+    assert "status share 0.333" in page
+    assert result["latency_ms"]["min"] < 0 and html.NEGATIVE_FROM_OK in page.replace("&#x27;", "'")
+    assert "No plots" not in page and '<img src="result-latency.png"' in page
+
+
+def test_the_report_explains_negative_latency_only_when_there_is_some() -> None:
+    result = copy.deepcopy(orjson.loads(QUAKE_RESULT.read_bytes()))
+    result["latency_ms"] = {point: 1.5 for point in html.POINTS}
+    assert html.NEGATIVE_FROM_OK not in _rendered(result).replace("&#x27;", "'")
+
+
+def test_figures_are_formatted_for_reading() -> None:
+    assert [html.ms(v) for v in (-1.3275449, 0.05, 33.999999999999986, 2320.4, None)] == [
+        "-1.33",
+        "0.05",
+        "34.0",
+        "2,320",
+        "—",
+    ]
+    assert html.count(224706) == "224,706" and html.rate(149.629, "frames") == "150 frames/s"
+    assert [html.plain(v) for v in (True, 10.0, 1 / 3, 5000, "")] == ["yes", "10", "0.333", "5,000", "—"]
+
+
+def test_the_report_says_when_plots_are_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    result = orjson.loads(QUAKE_RESULT.read_bytes())
+    report = html.write(result, tmp_path / "quake.json")
+    page = report.page.read_text()
+    assert report.plots == [] and report.missing_plots == html.MISSING_PLOTS
+    assert "pip install &#x27;tsudoi[loadtest]&#x27;" in page and "<img" not in page
+    assert not list(tmp_path.glob("*.png"))
