@@ -1,20 +1,32 @@
-"""``python -m loadtest`` (or ``tsudoi-loadtest``): run a scenario and write its result."""
+"""``python -m loadtest`` (or ``tsudoi-loadtest``): run a scenario and write its result.
+
+A run works in a private ``tsudoi-load-*`` folder of the temporary directory (the seeded
+database, ``accounts.json`` with every seeded account's live token, the server's log). However
+it ends — finished, failed, Ctrl-C or SIGTERM — the harness stops its server and worker
+processes and then removes that folder, unless ``--keep`` asks it to leave it (and say where).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import signal
+import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import orjson
 
 from . import html
-from .report import server_lines
+from .report import codes, server_lines
 from .scenarios import ChatOptions, Common, FanoutOptions, QuakeOptions, chat, fanout, quake
+from .workspace import TOKENS, Workspace
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,7 +70,16 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--redis-url", default="", help="run the server on this Redis")
         sub.add_argument("--redis", action="store_true", help="start a private redis-server for the run")
         sub.add_argument(
-            "--out", type=Path, help="JSON result (default: loadtest-results/<scenario>-<time>.json)"
+            "--out",
+            type=Path,
+            help="JSON result; the HTML report and its plots go beside it "
+            "(default: loadtest-results/<scenario>-<time>.json)",
+        )
+        sub.add_argument(
+            "--keep",
+            action="store_true",
+            help="keep the run's folder (seeded database, server log, accounts.json with live "
+            "tokens) instead of removing it; the harness prints where it is",
         )
     return parser
 
@@ -104,8 +125,8 @@ def _summary(result: dict[str, Any], out: Path) -> str:
     if result.get("storm") is not None:
         storm = result["storm"]
         line = (
-            f"  storm: {storm['resumed']}/{result['connections']['established']} resumed with nothing missed "
-            f"in {storm['seconds']:.1f}s, failed {storm['failed'] or 0}"
+            f"  storm: {storm['resumed']:,}/{result['connections']['established']:,} resumed with nothing missed "
+            f"in {storm['seconds']:.1f}s, failed {codes(storm['failed'])}"
         )
         if storm.get("server_cpu_seconds") is not None:
             line += (
@@ -115,8 +136,8 @@ def _summary(result: dict[str, Any], out: Path) -> str:
         lines.append(line)
     latency, server = result["latency_ms"], result["server"]
     lines.append(
-        f"  delivered {result['delivered']}/{result['expected']} (lost {result['lost']}, "
-        f"duplicated {result['duplicated']}), {result['delivered_per_second']:.0f}/s"
+        f"  delivered {result['delivered']:,}/{result['expected']:,} (lost {result['lost']:,}, "
+        f"duplicated {result['duplicated']:,}), {result['delivered_per_second']:,.0f}/s"
     )
     for label, figures in (("from ok", latency), ("from send", result["latency_from_send_ms"])):
         if figures["p50"] is not None:
@@ -124,6 +145,8 @@ def _summary(result: dict[str, Any], out: Path) -> str:
                 f"  latency ms {label:9}: p50 {figures['p50']:.1f}  p90 {figures['p90']:.1f}  "
                 f"p99 {figures['p99']:.1f}  max {figures['max']:.1f}"
             )
+            if label == "from ok" and figures["p50"] < 0:
+                lines[-1] += "  (negative: followers had posts before their author had the ok)"
     if server["cpu_us_per_delivered_frame"] is not None:
         lines.append(
             f"  server: {server['cpu_us_per_delivered_frame']:.1f} µs CPU per delivered frame, "
@@ -141,7 +164,7 @@ def _summary(result: dict[str, Any], out: Path) -> str:
             figures = part["latency_from_send_ms"]
             p99 = f"{figures['p99']:.1f}" if figures["p99"] is not None else "—"
             lines.append(
-                f"  {label}: delivered {part['delivered']}/{part['expected']} (lost {part['lost']}), "
+                f"  {label}: delivered {part['delivered']:,}/{part['expected']:,} (lost {part['lost']:,}), "
                 f"p99 from send {p99} ms"
             )
     lines.extend(f"  {line}" for line in server_lines(result))
@@ -149,22 +172,108 @@ def _summary(result: dict[str, Any], out: Path) -> str:
     return "\n" + "\n".join(lines)
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived: the run stops where it is and cleans up.
+
+    A ``KeyboardInterrupt`` so that asyncio treats it as one: it leaves the running task at once,
+    and ``asyncio.run`` cancels the others, whose ``finally`` blocks stop the run's processes."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _Signals:
+    """SIGINT and SIGTERM raise ``Interrupted``, once. From then on, and while ``hold`` is set
+    (the cleanup of a run that ended), a signal is only noted: the cleanup it would cut short is
+    what removes the tokens."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.hold = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is None and not self.hold:
+            self.received = signum
+            self.hold = True
+            raise Interrupted(signum)
+        self.received = self.received or signum
+        # Straight to the file descriptor: a print here could land inside another print.
+        os.write(2, "  stopping the run's processes and removing its folder first…\n".encode())
+
+    @contextmanager
+    def installed(self) -> Iterator[_Signals]:
+        # asyncio.run leaves a SIGINT handler of ours in place (it installs its own only over the
+        # default one), so both signals behave alike, even while the loop is blocked in a pipe.
+        previous = {number: signal.signal(number, self) for number in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+
+async def _scenario(options: Common, space: Workspace) -> dict[str, Any]:
+    if isinstance(options, FanoutOptions):
+        return await fanout(options, space)
+    if isinstance(options, QuakeOptions):
+        return await quake(options, space)
+    return await chat(options, space)  # type: ignore[arg-type]
+
+
+def _failure(exc: BaseException) -> str:
+    """What went wrong, in a line or a few (the run's folder, with the logs, may be gone)."""
+    if isinstance(exc, Interrupted):
+        return f"interrupted by {exc}"
+    if isinstance(exc, subprocess.CalledProcessError):
+        output = exc.stderr.decode(errors="replace").strip() if isinstance(exc.stderr, bytes) else ""
+        return f"{' '.join(map(str, exc.cmd[2:5]))} failed (exit {exc.returncode})\n{output}"
+    return str(exc)
+
+
+def _kept(folder: Path) -> str:
+    return (
+        f"  kept {folder}: the seeded database, the server's log and {TOKENS} (live tokens, "
+        "mode 0600); remove it when done"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     options = _options(args)
     print(f"{args.scenario}: {options}", flush=True)
-    if isinstance(options, FanoutOptions):
-        scenario = fanout(options)
-    elif isinstance(options, QuakeOptions):
-        scenario = quake(options)
-    else:
-        scenario = chat(options)  # type: ignore[arg-type]
-    result = asyncio.run(scenario)
-    out = args.out or Path("loadtest-results") / f"{args.scenario}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    page = html.write(result, out)
-    print(_summary(result, out) + f"\n  report: {page}", flush=True)
+    with _Signals().installed() as signals:
+        space: Workspace | None = None
+        result: dict[str, Any] | None = None
+        failure: BaseException | None = None
+        try:
+            space = Workspace(keep=args.keep)
+            result = asyncio.run(_scenario(options, space))
+        except (Interrupted, RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+            failure = exc  # a clear line below, after the cleanup; anything else is a bug: traceback
+        finally:
+            signals.hold = True  # from here to the end a signal waits: the cleanup must finish
+            kept = space.close() if space is not None else None
+        if result is None:
+            stopped = "stopped its server and workers, " + (
+                "kept its folder" if kept else "removed its folder (--keep keeps it)"
+            )
+            why = _failure(failure) if failure is not None else "no result"
+            print(f"tsudoi-loadtest: {why}\n  {stopped}", file=sys.stderr, flush=True)
+            if kept:
+                print(_kept(kept), flush=True)
+            return 128 + failure.signum if isinstance(failure, Interrupted) else 1
+        out = args.out or Path("loadtest-results") / f"{args.scenario}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+        report = html.write(result, out)
+        print(_summary(result, out) + f"\n  report: {report.page}", flush=True)
+        if report.missing_plots:
+            print(f"  plots: none, {report.missing_plots}", flush=True)
+        if kept:
+            print(_kept(kept), flush=True)
+        if signals.received is not None:  # during the cleanup: the result is written, then stop
+            return 128 + signals.received
     clean = result["lost"] == 0 and result["duplicated"] == 0
     clean = clean and all(
         result[part]["lost"] == 0 for part in ("statuses", "announcements") if part in result

@@ -2,11 +2,17 @@
 
 Running the server here lets the harness read its CPU time and memory from /proc, and pin it to
 cores of its own so that the load generator does not compete with it.
+
+Its folder (``tsudoi-load-*`` in the temporary directory) holds the seeded database, the server's
+and Redis' logs, and ``accounts.json``: every seeded account's live token. ``close()`` stops the
+processes and removes it; the harness keeps it only when asked (``--keep``).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -33,10 +39,20 @@ def _free_port() -> int:
 
 
 class LocalServer:
-    def __init__(self, *, workers: int = 1, env: dict[str, str] | None = None, ceiling: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        ceiling: bool = False,
+        folder: Path | None = None,
+    ) -> None:
+        """``folder``: where to keep the data and logs (its owner removes it); by default a new
+        ``tsudoi-load-*`` folder in the temporary directory, which ``close()`` removes."""
         #: Run the bare-websockets ceiling server (loadtest/ceiling.py) instead of Tsudoi.
         self.ceiling = ceiling
-        self.folder = Path(tempfile.mkdtemp(prefix="tsudoi-load-"))
+        self.owns_folder = folder is None
+        self.folder = folder if folder is not None else make_folder()
         self.port = _free_port()
         self.workers = workers
         self.env = {**os.environ, **LOAD_ENV, **(env or {})}
@@ -84,7 +100,15 @@ class LocalServer:
                     return self
             except (httpx.TransportError, OSError):
                 time.sleep(0.05)
-        raise RuntimeError(f"the server did not start; see {self.folder / 'server.log'}")
+        raise RuntimeError(f"the server did not start; its log ends:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The end of the server's log: the folder that holds it is removed when the run ends."""
+        try:
+            text = (self.folder / "server.log").read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:]) or "(empty)"
 
     def start_redis(self, cores: set[int] | None = None) -> str:
         """A private redis-server (Debian's package) for this run; returns its URL."""
@@ -151,11 +175,48 @@ class LocalServer:
         subprocess.run(command, check=True, capture_output=True, env=self.env)
 
     def stop(self) -> None:
-        if self.redis is not None and self.redis.poll() is None:
-            self.redis.terminate()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        """Stop the server (and its workers, under --workers), then the private Redis, and wait
+        for each to be gone. Safe to call again."""
+        if self.proc is not None:
+            children = {pid: _started(pid) for pid in self.pids()[1:]}
+            if not _end(self.proc, 15):
+                # The supervisor stops its workers itself; killed, it leaves them orphans. Kill
+                # each that is still the same process (a pid can be reused once it is free).
+                for pid, started in children.items():
+                    if started is not None and _started(pid) == started:
+                        os.kill(pid, signal.SIGKILL)
+        if self.redis is not None:
+            _end(self.redis, 5)
+
+    def close(self) -> None:
+        """Stop everything, and remove the folder if this server made it."""
+        self.stop()
+        if self.owns_folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def make_folder() -> Path:
+    """A new private folder for a run's data, logs and tokens (mode 0700, as mkdtemp makes it)."""
+    return Path(tempfile.mkdtemp(prefix="tsudoi-load-"))
+
+
+def _end(proc: subprocess.Popen[bytes], patience: float) -> bool:
+    """Terminate ``proc`` and wait for it; kill it if it takes longer than ``patience`` seconds.
+    True if it ended on its own or when told to, False if it had to be killed."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(patience)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return False
+    return True
+
+
+def _started(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot), or None if there is none."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None

@@ -119,33 +119,54 @@ def series(
     return out
 
 
-def _codes(counts: dict[str, int]) -> str:
-    return ", ".join(f"{code} ×{count}" for code, count in counts.items()) or "none"
+def codes(counts: dict[str, int] | None) -> str:
+    """Close or error codes with how many of each: ``4007 ×886, 4002 ×3``, or ``none``."""
+    return ", ".join(f"{code} ×{count:,}" for code, count in (counts or {}).items()) or "none"
 
 
-def server_lines(result: dict[str, Any]) -> list[str]:
-    """The server's own figures (its /metrics, see ``scrape.py``) beside the clients' counts, as
-    lines of text for the summary and the HTML page."""
+def server_counts(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """The server's own counters (its /metrics, see ``scrape.py``) beside the clients' counts, as
+    (what, text) pairs for the summary and the HTML page; or why there are none."""
     figures = result.get("server_metrics") or {}
     if "unavailable" in figures:
-        return [f"server /metrics: not read ({figures['unavailable']})"]
+        return [("server /metrics", f"not read ({figures['unavailable']})")]
     if not figures:
         return []
     connect, measured = figures["connect"], figures["measured"]
     closes = result.get("closes", {})
-    lines = [
-        f"server /metrics, connecting: handshakes completed {connect['handshakes_completed']} "
-        f"(clients: {result['connections']['established']} established), "
-        f"failed {_codes(connect['handshakes_failed'])}",
-        f"server /metrics, measured phase: handshakes completed {measured['handshakes_completed']}, "
-        f"failed {_codes(measured['handshakes_failed'])}; events published "
-        f"{measured['events_published']} (clients: {result['posts']} posts acknowledged); event frames "
-        f"fanned out {measured['events_delivered']} (clients recorded {result['delivered']} + "
-        f"{result['duplicated']} duplicated; frames replayed from a backlog are not fan-outs)",
-        f"server /metrics, trouble: queued frames dropped {measured['send_queue_dropped']}, slow "
-        f"consumers closed {measured['slow_consumers_closed']} (clients saw {closes.get('4002', 0)} "
-        f"4002 closes), errors {_codes(measured['errors'])} (clients got {_codes(result.get('errors', {}))})",
+    return [
+        (
+            "server /metrics, connecting",
+            f"handshakes completed {connect['handshakes_completed']:,} "
+            f"(clients: {result['connections']['established']:,} established), "
+            f"failed {codes(connect['handshakes_failed'])}",
+        ),
+        (
+            "server /metrics, measured phase",
+            f"handshakes completed {measured['handshakes_completed']:,}, "
+            f"failed {codes(measured['handshakes_failed'])}; events published "
+            f"{measured['events_published']:,} (clients: {result['posts']:,} posts acknowledged); event "
+            f"frames fanned out {measured['events_delivered']:,} (clients recorded "
+            f"{result['delivered']:,} + {result['duplicated']:,} duplicated; frames replayed from a "
+            "backlog are not fan-outs)",
+        ),
+        (
+            "server /metrics, trouble",
+            f"queued frames dropped {measured['send_queue_dropped']:,}, slow consumers closed "
+            f"{measured['slow_consumers_closed']:,} (clients saw {closes.get('4002', 0):,} 4002 "
+            f"closes), errors {codes(measured['errors'])} (clients got "
+            f"{codes(result.get('errors', {}))})",
+        ),
     ]
+
+
+def server_timings(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The server's latency histograms that have samples: (what, {count, mean, p50, p90, p99}),
+    in ms, quantiles estimated from the buckets."""
+    figures = result.get("server_metrics") or {}
+    measured = figures.get("measured")
+    if not measured:
+        return []
     timed = [
         ("server fan-out latency ms", measured.get("fanout_latency_ms")),
         ("  of priority events (statuses, DMs, notifications)", measured.get("fanout_latency_priority_ms")),
@@ -156,11 +177,16 @@ def server_lines(result: dict[str, Any]) -> list[str]:
             for op, figures in (measured.get("request_latency_ms") or {}).items()
         ),
     ]
-    for what, latency in timed:
-        if latency and latency["count"]:
-            lines.append(
-                f"{what} ({latency['count']} samples, quantiles from buckets): "
-                f"p50 {latency['p50']:.2f}  p90 {latency['p90']:.2f}  p99 {latency['p99']:.2f}  "
-                f"mean {latency['mean']:.2f}"
-            )
+    return [(what, latency) for what, latency in timed if latency and latency["count"]]
+
+
+def server_lines(result: dict[str, Any]) -> list[str]:
+    """The server's own figures as lines of text, for the summary."""
+    lines = [f"{what}: {text}" for what, text in server_counts(result)]
+    for what, latency in server_timings(result):
+        lines.append(
+            f"{what} ({latency['count']:,} samples, quantiles from buckets): "
+            f"p50 {latency['p50']:.2f}  p90 {latency['p90']:.2f}  p99 {latency['p99']:.2f}  "
+            f"mean {latency['mean']:.2f}"
+        )
     return lines

@@ -26,6 +26,7 @@ from . import scrape, workers
 from .client import LoadClient
 from .local import LocalServer
 from .report import deliveries, machine, percentiles, series
+from .workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -68,16 +69,22 @@ def _cores() -> tuple[set[int] | None, set[int] | None]:
 
 
 class Run:
-    """A seeded server and the worker processes that hold its connections."""
+    """A seeded server and the worker processes that hold its connections, in ``space``'s
+    folder; closing ``space`` stops them, however the run ends."""
 
-    def __init__(self, common: Common) -> None:
+    def __init__(self, common: Common, space: Workspace) -> None:
         self.server_cores, self.generator_cores = _cores()
         env = {"TSUDOI_REDIS_URL": common.redis_url} if common.redis_url else {}
-        self.server = LocalServer(workers=common.server_workers, env=env, ceiling=common.ceiling)
+        self.server = LocalServer(
+            workers=common.server_workers, env=env, ceiling=common.ceiling, folder=space.folder
+        )
+        self.processes: list[tuple[BaseProcess, Connection]] = []
+        #: The workers have sent their results and are ending on their own.
+        self.collected = False
+        space.on_close(self.close)
         if common.redis:
             self.server.start_redis(self.server_cores)
         self.common = common
-        self.processes: list[tuple[BaseProcess, Connection]] = []
         self.received = [0]
         self.paused = False
         self.started = time.monotonic()
@@ -113,7 +120,8 @@ class Run:
         self.server.start(self.server_cores)
         self._scrape()
         count = self.common.workers or max(1, len(self.generator_cores or {0}))
-        self.processes = [workers.start(self.generator_cores) for _ in range(count)]
+        for _ in range(count):  # one by one, so that close() knows each as soon as it runs
+            self.processes.append(workers.start(self.generator_cores))
         self.received = [0] * count
         began = time.monotonic()
         indexed = list(enumerate(a["token"] for a in accounts))
@@ -190,6 +198,7 @@ class Run:
         if self.metrics_unavailable is None:  # after the CPU reading: a scrape costs server time
             self.scrapes.append(await asyncio.to_thread(scrape.scrape, self.server.url))
         results = await self.ask_all(("collect",), "result")
+        self.collected = True
         cpu = cpu_after - self.cpu_before
         return (
             elapsed,
@@ -198,8 +207,17 @@ class Run:
         )
 
     def close(self) -> None:
+        """Stop the workers, then the server. Workers that have sent their results get time to
+        close their connections; any other (an interrupted or failed run) is terminated at once.
+        Safe to call again."""
         for process, _ in self.processes:
-            process.join(10)
+            process.join(10 if self.collected else 0)
+            if process.is_alive():
+                process.terminate()
+                process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join()
         self.server.stop()
 
 
@@ -235,12 +253,12 @@ def _report(
     }
 
 
-async def fanout(options: FanoutOptions) -> dict[str, Any]:
+async def fanout(options: FanoutOptions, space: Workspace) -> dict[str, Any]:
     """One author, N followers online; the author posts at a fixed rate."""
-    run = Run(options)
-    seeded = run.server.seed(options.followers + 1, star=True)
-    author, followers = seeded["accounts"][0], seeded["accounts"][1:]
+    run = Run(options, space)
     try:
+        seeded = run.server.seed(options.followers + 1, star=True)
+        author, followers = seeded["accounts"][0], seeded["accounts"][1:]
         connections = run.connect(followers)
         writer = await LoadClient.open(run.server.ws_url, author["token"], record=False)
         ok_times: dict[str, float] = {}
@@ -309,15 +327,15 @@ async def fanout(options: FanoutOptions) -> dict[str, Any]:
     return result
 
 
-async def chat(options: ChatOptions) -> dict[str, Any]:
+async def chat(options: ChatOptions, space: Workspace) -> dict[str, Any]:
     """M users on a random follow graph, all online, posting at a fixed total rate; with
     ``surge``, then eight times that rate for that many seconds."""
-    run = Run(options)
-    seeded = run.server.seed(options.users, degree=options.degree)
-    followers: dict[int, list[int]] = {}
-    for follower, followee in seeded["follows"]:
-        followers.setdefault(followee, []).append(follower)
+    run = Run(options, space)
     try:
+        seeded = run.server.seed(options.users, degree=options.degree)
+        followers: dict[int, list[int]] = {}
+        for follower, followee in seeded["follows"]:
+            followers.setdefault(followee, []).append(follower)
         connections = run.connect(seeded["accounts"])
         online = connections["connected_indexes"]
         sent = [0]
@@ -373,19 +391,19 @@ class QuakeOptions(ChatOptions):
     announce_every: float = 5.0  # seconds between a certified community's announcements
 
 
-async def quake(options: QuakeOptions) -> dict[str, Any]:
+async def quake(options: QuakeOptions, space: Workspace) -> dict[str, Any]:
     """Steady chat; then, for ``quake`` seconds, eight times the posts, a safety status from a
     third of the users, announcements in a certified community everyone is in, and a reconnect
     storm of every client a quarter of the way in. Statuses and announcements are priority
     events; ordinary posts may slow. Everything must arrive: a status counts as delivered when
     its ``safety.status`` event or its ``safety`` notification (replayed after the storm) does."""
-    run = Run(options)
-    seeded = run.server.seed(options.users + 1, degree=options.degree)
-    accounts, owner = seeded["accounts"][:-1], seeded["accounts"][-1]
-    followers: dict[int, list[int]] = {}
-    for follower, followee in seeded["follows"]:
-        followers.setdefault(followee, []).append(follower)
+    run = Run(options, space)
     try:
+        seeded = run.server.seed(options.users + 1, degree=options.degree)
+        accounts, owner = seeded["accounts"][:-1], seeded["accounts"][-1]
+        followers: dict[int, list[int]] = {}
+        for follower, followee in seeded["follows"]:
+            followers.setdefault(followee, []).append(follower)
         connections = run.connect(accounts)
         online = connections["connected_indexes"]
         writer = await LoadClient.open(run.server.ws_url, owner["token"], record=False)

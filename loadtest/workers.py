@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
 import time
 from multiprocessing.connection import Connection
 from typing import Any
@@ -39,6 +40,9 @@ def start(cores: set[int] | None) -> tuple[multiprocessing.process.BaseProcess, 
 
 
 def _main(pipe: Connection, cores: set[int] | None) -> None:
+    # Ctrl-C reaches the terminal's whole process group: the coordinator decides, and stops the
+    # workers itself (a traceback from each would bury its message).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cores)
     asyncio.run(_serve(pipe))

@@ -2,30 +2,60 @@
 
 from __future__ import annotations
 
+import copy
+import os
+import re
+import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
+from loadtest import html
 from loadtest.report import percentiles
 from loadtest.scrape import quantile
 from tests.support.server import ROOT
 
+#: A real result, of ``tsudoi-loadtest quake --users 30 --degree 3 --rate 2 --duration 1
+#: --quake 4 --announce-every 1``: a storm, statuses, announcements, negative latency from ok.
+QUAKE_RESULT = Path(__file__).parent / "data" / "loadtest-quake.json"
 
-def run_scenario(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    out = tmp_path / "result.json"
+
+def _harness(tmp_path: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "loadtest", *args, "--out", str(tmp_path / "result.json")]
+
+
+def _private_tmp(tmp_path: Path) -> dict[str, str]:
+    """An environment whose temporary directory is the test's own, so that what a run leaves
+    there is this run's (other runs may be going on beside it)."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    return {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+
+
+def left_behind(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "tmp").glob("tsudoi-load-*"))
+
+
+def run_scenario(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     result = subprocess.run(
-        [sys.executable, "-m", "loadtest", *args, "--out", str(out)],
+        _harness(tmp_path, *args),
         cwd=ROOT,
+        env={**_private_tmp(tmp_path), **(env or {})},
         capture_output=True,
         text=True,
         timeout=180,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    return result, orjson.loads(out.read_bytes())
+    if "--keep" not in args:  # the seeded database and the tokens went with the run
+        assert left_behind(tmp_path) == []
+    return result, orjson.loads((tmp_path / "result.json").read_bytes())
 
 
 def test_fanout_runs_end_to_end_and_checks_every_delivery(tmp_path: Path) -> None:
@@ -147,3 +177,135 @@ def test_quake_delivers_posts_statuses_and_announcements_through_a_storm(tmp_pat
     # A third of the users said they were safe; each status reached its author's followers.
     assert report["statuses"]["expected"] > 10 and report["statuses"]["lost"] == 0
     assert report["announcements"]["expected"] == 4 * 30 and report["announcements"]["lost"] == 0
+
+
+def test_keep_leaves_the_folder_with_the_tokens_for_the_owner_only(tmp_path: Path) -> None:
+    # One short run checks two things: --keep, and a run where matplotlib cannot be imported.
+    hidden = tmp_path / "no-matplotlib" / "matplotlib"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('matplotlib is hidden by the test')\n")
+    result, _ = run_scenario(
+        tmp_path,
+        "fanout",
+        "--followers",
+        "30",
+        "--rate",
+        "5",
+        "--duration",
+        "2",
+        "--keep",
+        env={"PYTHONPATH": str(hidden.parent)},
+    )
+    assert f"plots: none, {html.MISSING_PLOTS}" in result.stdout
+    assert "pip install &#x27;tsudoi[loadtest]&#x27;" in (tmp_path / "result.html").read_text()
+    [kept] = left_behind(tmp_path)
+    assert f"kept {kept}" in result.stdout
+    tokens = kept / "accounts.json"
+    assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
+    assert len(orjson.loads(tokens.read_bytes())["accounts"]) == 31
+    assert (kept / "data").is_dir() and (kept / "server.log").exists()
+
+
+def _session(leader: int) -> list[str]:
+    """The processes still running in the session ``leader`` started (the harness, its server,
+    its workers), as command lines. Left out: zombies and processes already exiting (no command
+    line), and multiprocessing's resource tracker, which ends by itself when the harness has
+    gone, and holds nothing of the run."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError):
+            continue
+        if (
+            int(fields[3]) == leader
+            and fields[0] not in "ZX"
+            and command
+            and "resource_tracker" not in command
+        ):
+            found.append(command)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("signum", "whom"),
+    [(signal.SIGINT, "the terminal's process group, as Ctrl-C does"), (signal.SIGTERM, "the harness alone")],
+)
+def test_an_interrupted_run_stops_its_processes_and_removes_its_folder(
+    tmp_path: Path, signum: int, whom: str
+) -> None:
+    harness = subprocess.Popen(
+        _harness(tmp_path, "fanout", "--followers", "30", "--rate", "5", "--duration", "120"),
+        cwd=ROOT,
+        env=_private_tmp(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group and session, as a terminal's command has
+    )
+    try:
+        assert harness.stdout is not None
+        for line in harness.stdout:  # posting: the server, the workers and the folder are all up
+            if line.strip().startswith("t="):
+                break
+        else:
+            raise AssertionError(harness.communicate()[1])
+        assert len(left_behind(tmp_path)) == 1
+        assert any("server serve" in command for command in _session(harness.pid))
+        if whom.startswith("the terminal"):
+            os.killpg(harness.pid, signum)
+        else:
+            harness.send_signal(signum)
+        _, errors = harness.communicate(timeout=60)
+    finally:
+        if harness.poll() is None:
+            harness.kill()
+    assert harness.returncode == 128 + signum, errors
+    assert f"interrupted by {signal.Signals(signum).name}" in errors and "Traceback" not in errors
+    assert left_behind(tmp_path) == []
+    assert _session(harness.pid) == []
+
+
+def _rendered(result: dict[str, Any], *, missing_plots: str | None = None) -> str:
+    return html.render(result, "result.json", [] if missing_plots else ["result-latency.png"], missing_plots)
+
+
+def test_the_report_shows_figures_not_python_data() -> None:
+    result = orjson.loads(QUAKE_RESULT.read_bytes())
+    page = _rendered(result)
+    assert "{'" not in page and "{&#x27;" not in page and "None" not in page
+    assert not re.search(r"\d\.\d{7,}", page), re.findall(r"\d\.\d{7,}", page)
+    assert "<th>min</th><th>p50</th><th>p90</th><th>p99</th><th>max</th>" in page  # percentiles as a table
+    assert f"<td class=n>{html.ms(result['latency_from_send_ms']['p99'])}</td>" in page
+    assert "status share 0.333" in page
+    assert result["latency_ms"]["min"] < 0 and html.NEGATIVE_FROM_OK in page.replace("&#x27;", "'")
+    assert "No plots" not in page and '<img src="result-latency.png"' in page
+
+
+def test_the_report_explains_negative_latency_only_when_there_is_some() -> None:
+    result = copy.deepcopy(orjson.loads(QUAKE_RESULT.read_bytes()))
+    result["latency_ms"] = {point: 1.5 for point in html.POINTS}
+    assert html.NEGATIVE_FROM_OK not in _rendered(result).replace("&#x27;", "'")
+
+
+def test_figures_are_formatted_for_reading() -> None:
+    assert [html.ms(v) for v in (-1.3275449, 0.05, 33.999999999999986, 2320.4, None)] == [
+        "-1.33",
+        "0.05",
+        "34.0",
+        "2,320",
+        "—",
+    ]
+    assert html.count(224706) == "224,706" and html.rate(149.629, "frames") == "150 frames/s"
+    assert [html.plain(v) for v in (True, 10.0, 1 / 3, 5000, "")] == ["yes", "10", "0.333", "5,000", "—"]
+
+
+def test_the_report_says_when_plots_are_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    result = orjson.loads(QUAKE_RESULT.read_bytes())
+    report = html.write(result, tmp_path / "quake.json")
+    page = report.page.read_text()
+    assert report.plots == [] and report.missing_plots == html.MISSING_PLOTS
+    assert "pip install &#x27;tsudoi[loadtest]&#x27;" in page and "<img" not in page
+    assert not list(tmp_path.glob("*.png"))

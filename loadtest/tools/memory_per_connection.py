@@ -89,9 +89,9 @@ async def allocations(users: int, *, by_line: bool = False) -> None:
 
 async def resident(users: int) -> None:
     server = LocalServer()
-    tokens = [account["token"] for account in server.seed(users, star=True)["accounts"]]
-    server.start()
     try:
+        tokens = [account["token"] for account in server.seed(users, star=True)["accounts"]]
+        server.start()
         await asyncio.sleep(SETTLE_SECONDS)
         _, idle = server.usage()
         count, pipe = await _hold(server.ws_url, tokens)
@@ -104,7 +104,7 @@ async def resident(users: int) -> None:
         )
         await _release(pipe)
     finally:
-        server.stop()
+        server.close()  # and its folder, with the seeded tokens
 
 
 def main() -> None:

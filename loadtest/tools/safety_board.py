@@ -61,7 +61,7 @@ async def main(friends: int, calls: int) -> None:
         )
         await me.close()
     finally:
-        server.stop()
+        server.close()  # and its folder, with the seeded tokens
 
 
 if __name__ == "__main__":
