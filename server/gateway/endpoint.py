@@ -251,8 +251,8 @@ class Gateway:
         # (and this client's own presence.get after `ready` races with nothing).
         try:
             await self._domain.presence.opened(user.id, conn.id)
-        except Exception:  # presence is soft state: never refuse a connection over it
-            log.exception("presence of connection %s not registered", conn.id)
+        except Exception as exc:  # presence is soft state: never refuse a connection over it
+            self._domain.presence.outage.failed(exc)  # one line per outage, not per connection
         ready = m.Ready(
             user=profile,
             session_id=session.id,
@@ -269,8 +269,8 @@ class Gateway:
     async def _gone(self, context: Context) -> None:
         try:
             await self._domain.presence.closed(context.user.id, context.conn.id)
-        except Exception:  # presence is soft state: its own tick repairs what this misses
-            log.exception("presence of connection %s not updated", context.conn.id)
+        except Exception as exc:  # presence is soft state: its own tick repairs what this misses
+            self._domain.presence.outage.failed(exc)
 
     async def _channels(self, user_id: str) -> set[str]:
         """Every channel a connection of the user listens to, as storage says now."""
