@@ -145,18 +145,20 @@ class OutageLog:
 
 class Tally:
     """Counts of a bounded set of kinds of event, logged as a summary at most once per
-    ``interval_s`` (the first event of a quiet spell at once). ``what`` reads after a count:
-    "connections closed for malformed frames". Call :meth:`note` from a running event loop."""
+    ``interval_s`` (the first event of a quiet spell at once). ``one`` and ``many`` read after
+    a count: "connection closed for malformed frames", "connections closed for malformed
+    frames". Call :meth:`note` from a running event loop."""
 
     def __init__(
         self,
-        what: str,
+        one: str,
+        many: str,
         logger: logging.Logger,
         *,
         interval_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.what = what
+        self._one, self._many = one, many
         self._log = logger
         self.interval_s = interval_s
         self._clock = clock
@@ -189,7 +191,8 @@ class Tally:
         kinds = ", ".join(f"{kind}: {n}" for kind, n in sorted(counts.items()))
         window = "" if self._last_logged is None else f" in the last {now - self._last_logged:.0f} s"
         self._last_logged = now
-        self._log.warning("%d %s%s (%s)", total, self.what, window, kinds)
+        what = self._one if total == 1 else self._many
+        self._log.warning("%d %s%s (%s)", total, what, window, kinds)
 
     def close(self) -> None:
         """Stop the pending summary timer (at shutdown); what it would have said is flushed."""

@@ -43,11 +43,13 @@ from ..domain import Domain
 from ..domain.direct import MAX_MEMBERS, TYPING_INTERVAL_MS
 from ..domain.rules import COMMUNITY_MAX_TAGS
 from ..ids import IdGenerator, floor_id
+from ..logs import Tally
 from ..metrics import Metrics
 from ..ratelimit import RateLimiter
 from ..store.base import StorageUnavailable
 from .connection import Connection, State
 from .direct import EXTENSION as DIRECT_EXTENSION
+from .direct import VIOLATION
 from .handlers import Context, Handler, handlers
 from .hub import Hub
 
@@ -127,6 +129,11 @@ class Gateway:
         #: During an incident: Discover answers from these per-user pages (or ``shed``).
         self._incident_active = False
         domain.incidents.on_change = self._incident_changed
+        #: Clients closed for malformed frames (anyone can send them, before any auth): counted
+        #: in metrics, and logged as one summary a minute at most, never a line per connection.
+        self._violations = Tally(
+            "connection closed for malformed frames", "connections closed for malformed frames", log
+        )
 
     async def start(self) -> None:
         """Start the node's background work: presence ticks and watching for incidents."""
@@ -136,6 +143,7 @@ class Gateway:
     async def stop(self) -> None:
         await self._domain.incidents.stop()
         await self._domain.presence.stop()
+        self._violations.close()  # what the pending summary would have said, said now
 
     def _incident_changed(self, incident: m.Incident | None) -> None:
         """Disaster mode: presence ticks widen and non-essential work is shed while it lasts."""
@@ -205,6 +213,10 @@ class Gateway:
         async with asyncio.timeout(timeout_ms / 1000):
             message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
+            kind = message.get(VIOLATION)
+            if kind is not None:  # our uvicorn protocol closed it: 1007, 1009 or 1002
+                self._metrics.protocol_violations.labels(kind=kind).inc()
+                self._violations.note(kind)
             return None
         return message
 
