@@ -2,7 +2,8 @@
 back, and a summary, not a line per event, of what strangers do wrong.
 
 Periodic loops (the presence tick, the Redis bus's reconnect loop, the incident poll, the webhook
-dispatcher) fail on every round while a dependency is down. Logging each failure with its
+dispatcher) fail on every round while a dependency is down, and so do requests, handshakes and
+gap fills (the gateway's and HTTP's shared ``storage`` outage) and presence registrations. Logging each failure with its
 traceback wrote about 2 KB a second for a Redis that was simply not there, and buried the one
 line that mattered. Each such loop owns an :class:`OutageLog` instead:
 

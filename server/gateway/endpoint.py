@@ -43,7 +43,7 @@ from ..domain import Domain
 from ..domain.direct import MAX_MEMBERS, TYPING_INTERVAL_MS
 from ..domain.rules import COMMUNITY_MAX_TAGS
 from ..ids import IdGenerator, floor_id
-from ..logs import Tally
+from ..logs import OutageLog, Tally
 from ..metrics import Metrics
 from ..ratelimit import RateLimiter
 from ..store.base import StorageUnavailable
@@ -129,6 +129,9 @@ class Gateway:
         #: During an incident: Discover answers from these per-user pages (or ``shed``).
         self._incident_active = False
         domain.incidents.on_change = self._incident_changed
+        #: Storage failing requests, handshakes and gap fills, as the log tells it: one line when
+        #: it goes and one when a request or a health check finds it back (HTTP shares it).
+        self.storage_outage = OutageLog("storage", log, expected=(StorageUnavailable,))
         #: Clients closed for malformed frames (anyone can send them, before any auth): counted
         #: in metrics, and logged as one summary a minute at most, never a line per connection.
         self._violations = Tally(
@@ -240,7 +243,10 @@ class Gateway:
         except CloseConnection:
             raise
         except Exception as exc:  # storage down, or a fault: the client may retry later
-            log.exception("connection %s could not be set up", conn.id)
+            if self.storage_outage.expected(exc):
+                self.storage_outage.failed(exc)  # counted: a line per outage, not per client
+            else:
+                log.exception("connection %s could not be set up", conn.id)
             raise CloseConnection(CloseCode.SERVER_ERROR) from exc
 
     async def _start(self, conn: Connection, token: str | None, cursors: m.Cursors | None) -> Context:
@@ -337,6 +343,7 @@ class Gateway:
                 # The user as stored now: operators verify people and users change settings
                 # while connected, and every payload must show it.
                 context.user = await self._domain.store.get_user(context.user.id) or context.user
+                self.storage_outage.recovered()  # storage answered (a no-op unless it was down)
                 if self._incident_active and isinstance(frame, m.TimelineDiscover):
                     raise ProtocolError(ErrorCode.SHED, retry_after_ms=SHED_RETRY_MS)
             limiter = (self._bot_limiters if context.user.bot else self._limiters).get(type(frame))
@@ -350,8 +357,8 @@ class Gateway:
             if exc.request_id is None:
                 exc.request_id = request_id
             return self._error_frame(exc)
-        except StorageUnavailable:
-            log.exception("storage unavailable while answering %s", request_id)
+        except StorageUnavailable as exc:
+            self.storage_outage.failed(exc)
             return self._error_frame(ProtocolError(ErrorCode.UNAVAILABLE, request_id=request_id))
         except Exception:
             log.exception("unexpected fault while answering %s", request_id)
@@ -402,8 +409,11 @@ class Gateway:
                 conn.close(CloseCode.RESYNC_REQUIRED)
                 return
             conn.replay(backlog.tails, backlog.positions)
-        except Exception:
-            log.exception("backfill of %s for connection %s failed", channel, conn.id)
+        except Exception as exc:
+            if self.storage_outage.expected(exc):
+                self.storage_outage.failed(exc)
+            else:
+                log.exception("backfill of %s for connection %s failed", channel, conn.id)
             conn.close(CloseCode.SERVER_ERROR)  # the client resumes by cursor and loses nothing
         finally:
             conn.release()
@@ -473,8 +483,11 @@ class Gateway:
                 conn.close(CloseCode.RESYNC_REQUIRED)
                 return
             conn.replay(resume.tails, resume.positions)
-        except Exception:
-            log.exception("gap fill for connection %s failed", conn.id)
+        except Exception as exc:
+            if self.storage_outage.expected(exc):
+                self.storage_outage.failed(exc)
+            else:
+                log.exception("gap fill for connection %s failed", conn.id)
             conn.close(CloseCode.SERVER_ERROR)
         finally:
             conn.release()
