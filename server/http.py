@@ -244,6 +244,7 @@ class HttpApi:
         try:
             await self._store.ping()
             storage = ComponentHealth(ok=True)
+            self._gateway.storage_outage.recovered()
         except Exception as exc:
             storage = ComponentHealth(ok=False, error=str(exc)[:200])
         bus = ComponentHealth(ok=self._bus.healthy, error=None if self._bus.healthy else "bus down")
@@ -269,8 +270,8 @@ class HttpApi:
             return response
         except ProtocolError as exc:
             error = exc
-        except StorageUnavailable:
-            log.exception("storage unavailable")
+        except StorageUnavailable as exc:
+            self._gateway.storage_outage.failed(exc)  # one line per outage, not per request
             error = ProtocolError(ErrorCode.UNAVAILABLE)
         except Exception:
             log.exception("unexpected fault in an HTTP request")

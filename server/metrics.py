@@ -24,7 +24,8 @@ Where each figure comes from:
 
 Labels are few and bounded: ``state`` (three connection states), ``code`` (the protocol's fixed
 tables of error and close codes), ``op`` (request ops, Storage method names and three bus
-operations), ``kind`` (priority or ordinary). Never a
+operations), ``kind`` (priority or ordinary; or a protocol violation's, from
+``server.gateway.direct.VIOLATION_KINDS``). Never a
 user, channel, connection or session: no figure names anyone, and none carries a secret, which is
 why ``/metrics`` needs no authentication.
 
@@ -152,6 +153,13 @@ class Metrics:
             "tsudoi_errors",
             "Error frames sent on WebSockets and HTTP error responses, by error code.",
             ["code"],
+            registry=registry,
+        )
+        self.protocol_violations = Counter(
+            "tsudoi_protocol_violations",
+            "Connections the WebSocket layer closed because the client broke the protocol, by kind: "
+            "invalid_utf8 (1007), too_big (1009), protocol_error (1002).",
+            ["kind"],
             registry=registry,
         )
         self.storage_up = Gauge(

@@ -36,8 +36,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..logs import OutageLog
 from .base import Handler, StateHandler
 
 log = logging.getLogger(__name__)
@@ -97,6 +100,14 @@ class RedisBus:
         self._confirmations: dict[str, asyncio.Future[None]] = {}
         self._closed = False
         self._tasks: list[asyncio.Task[None]] = []
+        #: One line when the link goes (with its cause), one when every subscription is back;
+        #: the reconnect attempts in between are counted, not logged.
+        self._outage = OutageLog(
+            "redis bus",
+            log,
+            expected=(RedisConnectionError, RedisTimeoutError),
+            meanwhile="delivering locally only",
+        )
 
     @classmethod
     async def open(
@@ -174,8 +185,7 @@ class RedisBus:
                 backoff = 0.05
                 await self._watch(reader)
             except (RedisError, OSError, TimeoutError) as exc:
-                if self._healthy or backoff == 0.05:
-                    log.warning("redis bus: link lost or refused (%s); delivering locally only", exc)
+                self._outage.failed(exc)  # counted; logged once per outage
             finally:
                 if reader is not None:
                     reader.cancel()
@@ -298,7 +308,8 @@ class RedisBus:
             self._handler(channel.decode() if isinstance(channel, bytes) else channel, data[_NODE_ID_BYTES:])
 
     def _lose_link(self, exc: BaseException) -> None:
-        log.warning("redis bus: command failed (%s)", exc)
+        # The command's own error is the better cause: the supervisor only sees "link lost".
+        self._outage.failed(exc)
         self._link_lost.set()
 
     def _set_healthy(self, healthy: bool) -> None:
@@ -308,7 +319,8 @@ class RedisBus:
         now_ms = int(self._clock() * 1000)
         if healthy:
             down_since, self._down_since_ms = self._down_since_ms, None
-            log.info("redis bus: connected, %d channels subscribed", len(self._channels))
+            if not self._outage.recovered():  # the first connection; a return is logged by it
+                log.info("redis bus: connected, %d channels subscribed", len(self._channels))
             self._on_state(True, down_since)
         else:
             self._down_since_ms = now_ms

@@ -23,9 +23,10 @@ from protocol.codec import format_timestamp
 from protocol.messages import Presence, PresenceEvent
 
 from .. import channels
-from ..presence.base import PresenceInfo, PresenceStore
+from ..logs import OutageLog
+from ..presence.base import PresenceInfo, PresenceStore, PresenceUnavailable
 from ..publisher import Publisher
-from ..store.base import Storage, UserRecord
+from ..store.base import Storage, StorageUnavailable, UserRecord
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,11 @@ class PresenceService:
         #: Ticks are this many times longer during an incident (presence is not essential then).
         self.slowdown = 1
         self._task: asyncio.Task[None] | None = None
+        #: What the log says while the presence store (Redis) or storage fails the tick: a line
+        #: when it goes and one when it is back, not a traceback per tick. The gateway reports
+        #: its failed registrations here too, so one outage is one pair of lines.
+        self.outage = OutageLog("presence store", log, expected=(PresenceUnavailable,))
+        self._storage_outage = OutageLog("storage (presence tick)", log, expected=(StorageUnavailable,))
 
     # --- connections ---------------------------------------------------------------------------
 
@@ -169,8 +175,13 @@ class PresenceService:
             await asyncio.sleep(self.timing.tick_ms * self.slowdown / 1000)
             try:
                 await self.tick()
-            except Exception:  # presence is soft state: log, and try again next tick
-                log.exception("presence tick failed")
+            except PresenceUnavailable as exc:  # presence is soft state: try again next tick
+                self.outage.failed(exc)
+            except Exception as exc:  # storage down, or a bug (then its traceback, once)
+                self._storage_outage.failed(exc)
+            else:
+                self.outage.recovered()
+                self._storage_outage.recovered()
 
     async def tick(self) -> None:
         now = self._now()

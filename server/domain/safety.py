@@ -29,8 +29,16 @@ from protocol.messages import (
 )
 
 from .. import channels
+from ..logs import OutageLog
 from ..publisher import Publisher
-from ..store.base import IncidentRecord, NewNotification, SafetyRecord, Storage, UserRecord
+from ..store.base import (
+    IncidentRecord,
+    NewNotification,
+    SafetyRecord,
+    Storage,
+    StorageUnavailable,
+    UserRecord,
+)
 from . import present, rules
 from .notices import Notices
 from .presence import PresenceService
@@ -169,6 +177,8 @@ class Incidents:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.on_change: Callable[[Incident | None], None] = lambda incident: None
+        #: A storage outage fails every poll: one line when it starts and one when it ends.
+        self._outage = OutageLog("storage (incident poll)", log, expected=(StorageUnavailable,))
 
     async def start_watching(self, deliver: Callable[[bytes], None], nudge: Callable[[], None]) -> None:
         """``deliver`` hands an event envelope to every local connection; ``nudge`` asks the
@@ -213,8 +223,10 @@ class Incidents:
             await asyncio.sleep(INCIDENT_POLL_MS / 1000)
             try:
                 await self.check()
-            except Exception:
-                log.exception("incident check failed")
+            except Exception as exc:  # storage down, or a bug (then its traceback, once)
+                self._outage.failed(exc)
+            else:
+                self._outage.recovered()
 
     async def check(self) -> None:
         """Tell this node's connections of any change since they were last told."""

@@ -25,6 +25,13 @@ Logging: uvicorn and websockets log every WebSocket's opening and closing at INF
 the server's start-up messages and its errors. This protocol sends its connections' records to
 a logger of their own, :data:`CONNECTION_LOGGER`, so that ``tsudoi serve`` can keep them quiet
 without losing the others (see ``serve`` in ``server/cli.py``).
+
+Malformed frames: a connection the WebSocket layer fails (a text frame that is not UTF-8: 1007;
+a frame over the size limit: 1009; a broken frame: 1002) is closed with that code as before, but
+uvicorn's traceback for invalid UTF-8 (about 520 bytes per connection, so anyone could fill the
+disk) is not logged. Instead the ``websocket.disconnect`` the app receives names the fault under
+:data:`VIOLATION` (one of :data:`VIOLATION_KINDS`' values), and the gateway counts it and logs a
+summary at most once a minute.
 """
 
 from __future__ import annotations
@@ -41,6 +48,12 @@ EXTENSION = "tsudoi.direct"
 #: Where uvicorn's and websockets' records about each WebSocket go (a child of ``uvicorn.error``,
 #: where they would otherwise be).
 CONNECTION_LOGGER = "uvicorn.error.connections"
+#: The key of a ``websocket.disconnect`` message that says the client broke the WebSocket
+#: protocol, and how (a bounded set of kinds, by the close code this protocol sent).
+VIOLATION = "tsudoi.violation"
+VIOLATION_KINDS = {1002: "protocol_error", 1007: "invalid_utf8", 1009: "too_big"}
+#: RFC 6455 section 7.4.1: "data within a message that was not consistent with the type".
+CLOSE_INVALID_DATA = 1007
 
 
 class DirectWriter:
@@ -221,6 +234,45 @@ class DirectProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None:
             scope["extensions"][EXTENSION] = DirectWriter(self)
+
+    def send_receive_event_to_app(self) -> None:
+        """uvicorn's (0.55), except that a text message that is not UTF-8 closes the connection
+        with 1007 without logging a traceback (see the module docstring)."""
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:
+            # The app is past `websocket.close`: discard the message (as uvicorn does).
+            return
+        message: Any  # an ASGI receive event
+        if self.curr_msg_data_type == "text":
+            try:
+                message = {"type": "websocket.receive", "text": data.decode()}
+            except UnicodeDecodeError:
+                self.conn.send_close(CLOSE_INVALID_DATA, "invalid UTF-8")
+                self.handle_parser_exception()
+                return
+        else:
+            message = {"type": "websocket.receive", "bytes": data}
+        self.queue.put_nowait(message)
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def handle_parser_exception(self) -> None:
+        """uvicorn's (0.55): the WebSocket layer has failed the connection and queued its close
+        frame; tell the app, naming the fault under :data:`VIOLATION`, send, and close."""
+        close = self.conn.close_sent
+        code = close.code if close is not None else 1002
+        event: Any = {  # ASGI's disconnect event and one key of ours, which Starlette passes through
+            "type": "websocket.disconnect",
+            "code": code,
+            "reason": close.reason if close is not None else "",
+            VIOLATION: VIOLATION_KINDS.get(code, "other"),
+        }
+        self.queue.put_nowait(event)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.transport.close()
 
     async def send(self, message: Any) -> None:
         await super().send(message)

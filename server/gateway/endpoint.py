@@ -43,11 +43,13 @@ from ..domain import Domain
 from ..domain.direct import MAX_MEMBERS, TYPING_INTERVAL_MS
 from ..domain.rules import COMMUNITY_MAX_TAGS
 from ..ids import IdGenerator, floor_id
+from ..logs import OutageLog, Tally
 from ..metrics import Metrics
 from ..ratelimit import RateLimiter
 from ..store.base import StorageUnavailable
 from .connection import Connection, State
 from .direct import EXTENSION as DIRECT_EXTENSION
+from .direct import VIOLATION
 from .handlers import Context, Handler, handlers
 from .hub import Hub
 
@@ -127,6 +129,14 @@ class Gateway:
         #: During an incident: Discover answers from these per-user pages (or ``shed``).
         self._incident_active = False
         domain.incidents.on_change = self._incident_changed
+        #: Storage failing requests, handshakes and gap fills, as the log tells it: one line when
+        #: it goes and one when a request or a health check finds it back (HTTP shares it).
+        self.storage_outage = OutageLog("storage", log, expected=(StorageUnavailable,))
+        #: Clients closed for malformed frames (anyone can send them, before any auth): counted
+        #: in metrics, and logged as one summary a minute at most, never a line per connection.
+        self._violations = Tally(
+            "connection closed for malformed frames", "connections closed for malformed frames", log
+        )
 
     async def start(self) -> None:
         """Start the node's background work: presence ticks and watching for incidents."""
@@ -136,6 +146,7 @@ class Gateway:
     async def stop(self) -> None:
         await self._domain.incidents.stop()
         await self._domain.presence.stop()
+        self._violations.close()  # what the pending summary would have said, said now
 
     def _incident_changed(self, incident: m.Incident | None) -> None:
         """Disaster mode: presence ticks widen and non-essential work is shed while it lasts."""
@@ -205,6 +216,10 @@ class Gateway:
         async with asyncio.timeout(timeout_ms / 1000):
             message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
+            kind = message.get(VIOLATION)
+            if kind is not None:  # our uvicorn protocol closed it: 1007, 1009 or 1002
+                self._metrics.protocol_violations.labels(kind=kind).inc()
+                self._violations.note(kind)
             return None
         return message
 
@@ -228,7 +243,10 @@ class Gateway:
         except CloseConnection:
             raise
         except Exception as exc:  # storage down, or a fault: the client may retry later
-            log.exception("connection %s could not be set up", conn.id)
+            if self.storage_outage.expected(exc):
+                self.storage_outage.failed(exc)  # counted: a line per outage, not per client
+            else:
+                log.exception("connection %s could not be set up", conn.id)
             raise CloseConnection(CloseCode.SERVER_ERROR) from exc
 
     async def _start(self, conn: Connection, token: str | None, cursors: m.Cursors | None) -> Context:
@@ -251,8 +269,8 @@ class Gateway:
         # (and this client's own presence.get after `ready` races with nothing).
         try:
             await self._domain.presence.opened(user.id, conn.id)
-        except Exception:  # presence is soft state: never refuse a connection over it
-            log.exception("presence of connection %s not registered", conn.id)
+        except Exception as exc:  # presence is soft state: never refuse a connection over it
+            self._domain.presence.outage.failed(exc)  # one line per outage, not per connection
         ready = m.Ready(
             user=profile,
             session_id=session.id,
@@ -269,8 +287,8 @@ class Gateway:
     async def _gone(self, context: Context) -> None:
         try:
             await self._domain.presence.closed(context.user.id, context.conn.id)
-        except Exception:  # presence is soft state: its own tick repairs what this misses
-            log.exception("presence of connection %s not updated", context.conn.id)
+        except Exception as exc:  # presence is soft state: its own tick repairs what this misses
+            self._domain.presence.outage.failed(exc)
 
     async def _channels(self, user_id: str) -> set[str]:
         """Every channel a connection of the user listens to, as storage says now."""
@@ -325,6 +343,7 @@ class Gateway:
                 # The user as stored now: operators verify people and users change settings
                 # while connected, and every payload must show it.
                 context.user = await self._domain.store.get_user(context.user.id) or context.user
+                self.storage_outage.recovered()  # storage answered (a no-op unless it was down)
                 if self._incident_active and isinstance(frame, m.TimelineDiscover):
                     raise ProtocolError(ErrorCode.SHED, retry_after_ms=SHED_RETRY_MS)
             limiter = (self._bot_limiters if context.user.bot else self._limiters).get(type(frame))
@@ -338,8 +357,8 @@ class Gateway:
             if exc.request_id is None:
                 exc.request_id = request_id
             return self._error_frame(exc)
-        except StorageUnavailable:
-            log.exception("storage unavailable while answering %s", request_id)
+        except StorageUnavailable as exc:
+            self.storage_outage.failed(exc)
             return self._error_frame(ProtocolError(ErrorCode.UNAVAILABLE, request_id=request_id))
         except Exception:
             log.exception("unexpected fault while answering %s", request_id)
@@ -390,8 +409,11 @@ class Gateway:
                 conn.close(CloseCode.RESYNC_REQUIRED)
                 return
             conn.replay(backlog.tails, backlog.positions)
-        except Exception:
-            log.exception("backfill of %s for connection %s failed", channel, conn.id)
+        except Exception as exc:
+            if self.storage_outage.expected(exc):
+                self.storage_outage.failed(exc)
+            else:
+                log.exception("backfill of %s for connection %s failed", channel, conn.id)
             conn.close(CloseCode.SERVER_ERROR)  # the client resumes by cursor and loses nothing
         finally:
             conn.release()
@@ -461,8 +483,11 @@ class Gateway:
                 conn.close(CloseCode.RESYNC_REQUIRED)
                 return
             conn.replay(resume.tails, resume.positions)
-        except Exception:
-            log.exception("gap fill for connection %s failed", conn.id)
+        except Exception as exc:
+            if self.storage_outage.expected(exc):
+                self.storage_outage.failed(exc)
+            else:
+                log.exception("gap fill for connection %s failed", conn.id)
             conn.close(CloseCode.SERVER_ERROR)
         finally:
             conn.release()

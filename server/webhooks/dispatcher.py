@@ -35,7 +35,8 @@ from protocol.webhooks import EVENT_ID_HEADER, sign
 
 from ..config import Settings
 from ..domain.streams import Streams
-from ..store.base import Storage, StorageError, WebhookRecord
+from ..logs import OutageLog
+from ..store.base import Storage, StorageError, StorageUnavailable, WebhookRecord
 from .destinations import Destinations, NotAllowed
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,10 @@ class Dispatcher:
         self._held: dict[str, WebhookRecord] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._loop_task: asyncio.Task[None] | None = None
+        #: Storage outages as the log tells them: one line when claiming (or any webhook's
+        #: delivery) starts failing, one when it works again; not a line per round or per webhook.
+        self._claim_outage = OutageLog("storage (webhook leases)", log, expected=(StorageUnavailable,))
+        self._deliver_outage = OutageLog("storage (webhook delivery)", log, expected=(StorageUnavailable,))
 
     def start(self) -> None:
         if self._destinations.enabled:
@@ -107,8 +112,10 @@ class Dispatcher:
         while True:
             try:
                 await self.claim()
-            except StorageError:
-                log.warning("webhooks: storage unavailable while claiming; trying again")
+            except StorageError as exc:
+                self._claim_outage.failed(exc)
+            else:
+                self._claim_outage.recovered()
             await asyncio.sleep(interval)
 
     async def claim(self) -> None:
@@ -132,6 +139,7 @@ class Dispatcher:
         while user_id in self._held:
             try:
                 hidden = await self._store.hidden_ids(user_id)
+                self._deliver_outage.recovered()  # storage answered
                 pending: list[tuple[str, str, bytes]] = []
                 skipped: dict[str, str] = {}
                 for stream in STREAMS:
@@ -168,8 +176,8 @@ class Dispatcher:
                         return
                 for stream, last in skipped.items():  # hidden items at the end of a page
                     cursors[stream] = max(cursors[stream], last)
-            except StorageError:
-                log.warning("webhooks: storage unavailable while delivering for %s; trying again", user_id)
+            except StorageError as exc:  # every webhook's task fails alike: one outage, one pair of lines
+                self._deliver_outage.failed(exc)
                 await asyncio.sleep(self._settings.webhook_poll_ms / 1000)
 
     async def _save(self, user_id: str, cursors: dict[str, str], failures: int, error: str | None) -> bool:
