@@ -269,7 +269,7 @@ class Database:
         """
         try:
             client: AsyncMongoClient[Document] = AsyncMongoClient(url, **_client_options(url))
-        except PyMongoError as exc:  # a malformed URL or option
+        except (PyMongoError, ValueError) as exc:  # a malformed URL or option
             raise StorageUnavailable(f"mongodb: {exc}") from exc
         store = cls(client, client.get_default_database(default=database))
         try:
@@ -304,7 +304,10 @@ async def check(settings: Settings) -> Finding:
     """For ``tsudoi doctor``: reachable, server version, schema version, every index present.
     Reads only: unlike :meth:`MongoStorage.open` it creates nothing."""
     url = settings.mongodb_url
-    client: AsyncMongoClient[Document] = AsyncMongoClient(url, **_client_options(url))
+    try:
+        client: AsyncMongoClient[Document] = AsyncMongoClient(url, **_client_options(url))
+    except (PyMongoError, ValueError) as exc:  # Settings.validate refuses most of these first
+        return Finding("storage", False, f"TSUDOI_MONGODB_URL is malformed: {exc}")
     try:
         db = client.get_default_database(default=settings.mongodb_database)
         try:
