@@ -79,25 +79,15 @@ async def open_for_operator(
     """The configured storage, for an operator's command; CommandFailed if it cannot be opened.
     ``offer_create``: the command takes ``--create``, so the refusal mentions it.
 
-    Without ``create``, a data folder that holds no database is refused, not given a new one: a
-    mistyped ``--data`` would otherwise get an empty database that no server reads (and an invite
-    from it that no server honours). ``tsudoi serve`` creates the database on its first start.
+    Without ``create``, a data folder (or MongoDB database) that holds no Tsudoi database is
+    refused, not given a new one: a mistyped ``--data`` would otherwise get an empty database
+    that no server reads, and an invite from it that no server honours. ``tsudoi serve``
+    creates the database on its first start.
     """
-    if not settings.mongodb_url and not create:
-        path = settings.database_path
-        try:
-            found = path.is_file()
-        except OSError as exc:  # a folder on the way that may not be read
-            raise CommandFailed(f"cannot read the data folder {settings.data_dir}: {exc.strerror}") from None
-        if not found:
-            then = (
-                "or add --create to make one" if offer_create else "`tsudoi serve` creates it on first start"
-            )
-            raise CommandFailed(
-                f"no Tsudoi database in {settings.data_dir} (no {path.name} there): "
-                f"check --data or TSUDOI_DATA_DIR, {then}"
-            )
+    then = "or add --create to make one" if offer_create else "`tsudoi serve` creates it on first start"
     try:
+        if not create:
+            await _refuse_a_missing_database(settings, then)
         return await open_storage(settings)
     except StorageError as exc:
         where = "MongoDB" if settings.mongodb_url else str(settings.database_path)
@@ -106,6 +96,29 @@ async def open_for_operator(
         raise CommandFailed(f"cannot open the storage ({where}): {reason}") from None
     except OSError as exc:  # making the data folder
         raise CommandFailed(f"cannot use {settings.data_dir} as the data folder: {exc.strerror}") from None
+
+
+async def _refuse_a_missing_database(settings: Settings, then: str) -> None:
+    if settings.mongodb_url:
+        from .store.mongo import schema_version
+
+        name, version = await schema_version(settings)
+        if version is None:
+            raise CommandFailed(
+                f"no Tsudoi database in MongoDB ({name!r} has no schema): check "
+                f"TSUDOI_MONGODB_URL and TSUDOI_MONGODB_DATABASE, {then}"
+            )
+        return
+    path = settings.database_path
+    try:
+        found = path.is_file()
+    except OSError as exc:  # a folder on the way that may not be read
+        raise CommandFailed(f"cannot read the data folder {settings.data_dir}: {exc.strerror}") from None
+    if not found:
+        raise CommandFailed(
+            f"no Tsudoi database in {settings.data_dir} (no {path.name} there): "
+            f"check --data or TSUDOI_DATA_DIR, {then}"
+        )
 
 
 async def run(settings: Settings, args: argparse.Namespace, now_ms: Callable[[], int]) -> int:

@@ -7,6 +7,7 @@ defaults below. Every variable is listed in the README.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -204,6 +205,15 @@ def _scheme(url: str) -> str:
     """What a URL starts with, for an error message: never the rest, which may hold a password."""
     head, found, _ = url.partition("://")
     return f"it starts with {head}://" if found and "@" not in head else "it has no scheme"
+
+
+_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):[^@/]*@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password in it (``scheme://user:password@host``) shown as ``***``, for
+    what the tools print: an operator pastes doctor's output into bug reports."""
+    return _PASSWORD.sub(r"\1:***@", url, count=1)
 
 
 def _check_url_syntax(settings: Settings) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from .config import Settings
+from .config import Settings, redact_url
 
 #: Sharded pub/sub (SSUBSCRIBE/SPUBLISH) arrived in Redis 7.0.
 SHARDED_PUBSUB_SINCE = (7, 0)
@@ -80,7 +80,7 @@ async def check_redis(settings: Settings) -> Finding:
         return Finding(
             "bus",
             False,
-            f"Redis at {settings.redis_url} does not answer ({exc}): is it running and reachable?",
+            f"Redis at {redact_url(settings.redis_url)} does not answer ({exc}): is it running and reachable?",
         )
     finally:
         await client.aclose()
@@ -92,7 +92,7 @@ async def check_redis(settings: Settings) -> Finding:
             f"Redis {version} has no sharded pub/sub (needs 7.0+): upgrade or unset TSUDOI_REDIS_SHARDED",
         )
     mode = info.get("redis_mode", "standalone")
-    return Finding("bus", True, f"Redis {version} ({mode}) at {settings.redis_url}")
+    return Finding("bus", True, f"Redis {version} ({mode}) at {redact_url(settings.redis_url)}")
 
 
 async def run(settings: Settings, print_line: Callable[[str], None] = print) -> int:

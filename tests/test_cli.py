@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ import orjson
 import pytest
 
 from tests.support.client import Users
+from tests.support.mongo import MongoBackend
 from tests.support.redis import RedisProcess
 from tests.support.server import ROOT, ServerProcess, free_port, tsudoi
 
@@ -103,11 +105,12 @@ def test_doctor_reports_a_healthy_setup(
 
 
 def test_doctor_says_what_is_wrong(tmp_path: Path) -> None:
-    env = {"TSUDOI_REDIS_URL": "redis://127.0.0.1:1/0"}  # nothing listens on port 1
+    env = {"TSUDOI_REDIS_URL": "redis://:hunter2@127.0.0.1:1/0"}  # nothing listens on port 1
     result = tsudoi("doctor", "--data", str(tmp_path / "missing"), env=env)
     assert result.returncode == 1
     bus, storage = result.stdout.splitlines()
     assert "PROBLEM" in bus and "does not answer" in bus
+    assert "redis://:***@127.0.0.1:1/0" in bus and "hunter2" not in result.stdout
     assert "PROBLEM" in storage and "no SQLite database" in storage
     assert not (tmp_path / "missing").exists()  # a finding, not a reason to create one
 
@@ -212,6 +215,19 @@ def test_admin_commands_refuse_a_data_folder_without_a_database(
     assert_one_line_error(result, 1, f"no Tsudoi database in {typo}", "check --data or TSUDOI_DATA_DIR")
     assert result.stdout == ""  # no invite that no server would honour
     assert not typo.exists()
+
+
+def test_admin_commands_refuse_a_mongodb_database_without_a_schema(mongo_backend: MongoBackend) -> None:
+    name = mongo_backend.new_database()  # a mistyped TSUDOI_MONGODB_DATABASE, as it were
+    env = {"TSUDOI_MONGODB_URL": mongo_backend.url, "TSUDOI_MONGODB_DATABASE": name}
+    try:
+        refused = tsudoi("admin", "reports", env=env)
+        assert_one_line_error(refused, 1, f"no Tsudoi database in MongoDB ('{name}' has no schema)")
+        made = tsudoi("admin", "invite", "--create", env=env)
+        assert made.returncode == 0 and "/i/" in made.stdout, made.stderr
+        assert tsudoi("admin", "reports", env=env).stdout == "no open reports\n"
+    finally:
+        asyncio.run(mongo_backend.drop_database(name))
 
 
 def test_admin_invite_and_seed_create_a_database_only_when_told(tmp_path: Path) -> None:
