@@ -356,17 +356,19 @@ async def _with_accounts(
 async def _seed(settings: Settings, args: argparse.Namespace) -> int:
     from .app import now_ms
     from .passwords import Passwords
-    from .seed import HandlesTaken, Plan, seed
+    from .seed import HandlesTaken, Plan, check_plan, seed
 
     plan = Plan(users=args.users, prefix=args.prefix, star=args.star, degree=args.degree)
+    try:
+        check_plan(plan)  # before opening anything: a usage mistake, whatever the data folder
+    except ValueError as exc:
+        raise CommandFailed(str(exc), USAGE) from None
     store = await admin_tools.open_for_operator(settings, create=args.create, offer_create=True)
     try:
         _check_writable(args.out)  # the tokens are written last: fail before any account is made
         result = await seed(
             store, Passwords(settings.argon2_profile), plan, args.out, now_ms, settings.session_ttl_ms
         )
-    except ValueError as exc:
-        raise CommandFailed(str(exc), USAGE) from None
     except HandlesTaken as exc:
         raise CommandFailed(str(exc)) from None
     except OSError as exc:  # --out in a folder that cannot be written

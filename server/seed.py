@@ -19,6 +19,9 @@ from pathlib import Path
 
 import orjson
 
+from protocol.errors import ProtocolError
+
+from .domain import rules
 from .domain.accounts import TOKEN_PREFIX, token_hash
 from .passwords import Passwords
 from .store.base import HandleTaken, NewUser, Storage
@@ -50,11 +53,23 @@ class Seeded:
     follows: list[tuple[int, int]]
 
 
+def check_plan(plan: Plan) -> None:
+    """ValueError, saying why, for a plan that cannot be seeded whatever the database holds."""
+    if plan.users < 1:
+        raise ValueError("need at least one user")
+    for handle in (f"{plan.prefix}0", f"{plan.prefix}{plan.users - 1}"):  # the shortest, the longest
+        try:
+            rules.check_handle(handle)
+        except ProtocolError as exc:  # the storage port takes any handle: sign-up checks them first
+            raise ValueError(
+                f"--prefix {plan.prefix!r} would make the handle {handle!r}: {exc.message}"
+            ) from None
+
+
 async def seed(
     store: Storage, passwords: Passwords, plan: Plan, out: Path, clock: Callable[[], int], ttl_ms: int
 ) -> Seeded:
-    if plan.users < 1 or len(f"{plan.prefix}{plan.users}") > 20:
-        raise ValueError("need at least one user, and prefix + number must fit a 20-character handle")
+    check_plan(plan)
     slots = asyncio.Semaphore(CONCURRENCY)
     handles = [f"{plan.prefix}{n}" for n in range(plan.users)]
 

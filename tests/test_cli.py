@@ -162,6 +162,8 @@ def test_help_states_the_exit_statuses() -> None:
         (("serve",), {"TSUDOI_PORT": "99999"}, "TSUDOI_PORT must be between 1 and 65535, not 99999"),
         (("serve", "--workers", "0"), {}, "--workers: must be between 1 and"),
         (("admin", "seed", "--users", "0", "--out", "x.json"), {}, "--users: must be between 1 and"),
+        (("admin", "seed", "--users", "2", "--prefix", "a b", "--out", "x.json"), {}, "handle 'a b0'"),
+        (("admin", "seed", "--users", "11", "--prefix", "x" * 19, "--out", "x.json"), {}, "x10'"),
         (("doctor",), {"TSUDOI_SEND_QUEUE_MAX": "1e3"}, "TSUDOI_SEND_QUEUE_MAX must be a whole number"),
     ],
 )
