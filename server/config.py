@@ -187,6 +187,11 @@ class Settings:
                 f"TSUDOI_MONGODB_URL must start with {' or '.join(MONGODB_SCHEMES)} "
                 f"({_scheme(self.mongodb_url)})"
             )
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            # The base of every invite link: without a scheme a browser reads it as a path.
+            raise ConfigError(
+                f"TSUDOI_PUBLIC_URL must start with http:// or https:// ({_scheme(self.public_url)})"
+            )
         _check_url_syntax(self)
         if self.argon2_profile not in ("default", "test"):
             raise ConfigError("TSUDOI_ARGON2_PROFILE must be 'default' or 'test'")

@@ -348,3 +348,25 @@ def test_an_unexpected_error_is_one_line_unless_debugging(
     monkeypatch.setenv("TSUDOI_DEBUG", "1")
     with pytest.raises(RuntimeError):
         cli.main(["doctor"])
+
+
+def test_settings_read_at_start_up_are_checked_before_serving(tmp_path: Path) -> None:
+    # Read inside the app's start-up, where uvicorn would print a traceback for them.
+    bad_list = tsudoi(
+        "serve",
+        "--port",
+        str(free_port()),
+        "--data",
+        str(tmp_path / "data"),
+        env={"TSUDOI_WEBHOOK_ALLOWED": "10.0.0.0/33"},
+    )
+    assert_one_line_error(bad_list, 2, "TSUDOI_WEBHOOK_ALLOWED")
+    no_scheme = tsudoi(
+        "admin",
+        "invite",
+        "--create",
+        "--data",
+        str(tmp_path / "data"),
+        env={"TSUDOI_PUBLIC_URL": "tsudoi.example"},
+    )
+    assert_one_line_error(no_scheme, 2, "TSUDOI_PUBLIC_URL must start with http:// or https://")

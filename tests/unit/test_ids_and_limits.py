@@ -278,6 +278,8 @@ def test_every_int_setting_has_an_upper_bound() -> None:
         ("TSUDOI_REDIS_URL", "redis.internal:6379"),
         ("TSUDOI_MONGODB_URL", "mongo://db1/tsudoi"),
         ("TSUDOI_MONGODB_URL", "postgres://u:secret@db1/x"),
+        ("TSUDOI_PUBLIC_URL", "tsudoi.internal"),
+        ("TSUDOI_PUBLIC_URL", "ws://tsudoi.internal"),
     ],
 )
 def test_a_url_of_the_wrong_kind_is_refused_without_echoing_it(name: str, url: str) -> None:
