@@ -309,9 +309,16 @@ def test_a_port_in_use_is_one_line_and_prints_no_invite(
     assert "/i/" not in result.stdout + result.stderr
 
 
-def test_sigterm_drains_and_exits_0(start_server: Callable[..., ServerProcess]) -> None:
+async def test_sigterm_drains_and_exits_0(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
+    from tests.support.client import Client
+
     server = start_server()
-    assert server.stop(signal.SIGTERM) == 0
+    client = await Client.login(server, (await users_of(server).new()).token)
+    stop = asyncio.get_running_loop().run_in_executor(None, server.stop, signal.SIGTERM)
+    assert await client.closed() == 4000  # drained: the documented "going away"
+    assert await stop == 0  # and a clean stop, not death by the signal (-15)
     assert "Traceback" not in server.log()
     server.start()
     assert server.stop(signal.SIGINT) == 0
