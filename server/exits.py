@@ -9,6 +9,8 @@ An operator's mistake ends in one line on stderr and one of these statuses, neve
 - ``USAGE`` (2): the command line or the environment is wrong in itself, whatever the data: an
   unknown flag, a number out of range, a malformed ``TSUDOI_REDIS_URL``. argparse exits 2 for its
   own errors, so configuration mistakes share its status.
+
+An admin command stopped by Ctrl-C exits 130, as shells report a process ended by SIGINT.
 """
 
 from __future__ import annotations
