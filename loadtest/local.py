@@ -73,7 +73,8 @@ class LocalServer:
                 "accounts": [{"id": str(n), "handle": f"c{n}", "token": f"ceiling-{n}"} for n in range(users)]
             }
         out = self.folder / "accounts.json"
-        command = [sys.executable, "-m", "server", "admin", "seed", "--users", str(users), "--out", str(out)]
+        command = [sys.executable, "-m", "server", "admin", "seed", "--create", "--users", str(users)]
+        command += ["--out", str(out)]
         command += ["--data", str(self.folder / "data")] + (["--star"] if star else [])
         command += ["--degree", str(degree)] if degree else []
         subprocess.run(command, env=self.env, check=True, capture_output=True, timeout=600)

@@ -11,6 +11,7 @@ import argparse
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import msgspec
 import orjson
@@ -18,14 +19,15 @@ import orjson
 from protocol.codec import format_timestamp
 
 from .config import Settings
+from .exits import CommandFailed
 from .store import open_storage
-from .store.base import IncidentRecord, Storage
+from .store.base import IncidentRecord, Storage, StorageError
 
 REPORTS_LIMIT = 100
 
 
 def add_commands(
-    admin_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    admin_commands: argparse._SubParsersAction[Any],
     data_option: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     certify = admin_commands.add_parser(
@@ -41,7 +43,7 @@ def add_commands(
     reports = admin_commands.add_parser("reports", help="list open reports (newest first) or resolve one")
     reports.add_argument("--all", action="store_true", help="resolved ones too")
     reports.add_argument("--resolve", metavar="REPORT_ID", help="mark a report resolved")
-    reports.add_argument("--json", action="store_true", help="one JSON object per line")
+    reports.add_argument("--json", action="store_true", help="print one JSON array of the reports")
     data_option(reports)
     incident = admin_commands.add_parser(
         "incident", help="declare or end an incident: every connected client shows its banner"
@@ -71,8 +73,56 @@ def add_commands(
 COMMANDS = ("certify", "verify", "reports", "incident", "bot")
 
 
+async def open_for_operator(
+    settings: Settings, *, create: bool = False, offer_create: bool = False
+) -> Storage:
+    """The configured storage, for an operator's command; CommandFailed if it cannot be opened.
+    ``offer_create``: the command takes ``--create``, so the refusal mentions it.
+
+    Without ``create``, a data folder (or MongoDB database) that holds no Tsudoi database is
+    refused, not given a new one: a mistyped ``--data`` would otherwise get an empty database
+    that no server reads, and an invite from it that no server honours. ``tsudoi serve``
+    creates the database on its first start.
+    """
+    then = "or add --create to make one" if offer_create else "`tsudoi serve` creates it on first start"
+    try:
+        if not create:
+            await _refuse_a_missing_database(settings, then)
+        return await open_storage(settings)
+    except StorageError as exc:
+        where = "MongoDB" if settings.mongodb_url else str(settings.database_path)
+        # pymongo appends its whole topology to a time-out; the reason comes before it.
+        reason = str(exc).split(", Topology Description:")[0]
+        raise CommandFailed(f"cannot open the storage ({where}): {reason}") from None
+    except OSError as exc:  # making the data folder
+        raise CommandFailed(f"cannot use {settings.data_dir} as the data folder: {exc.strerror}") from None
+
+
+async def _refuse_a_missing_database(settings: Settings, then: str) -> None:
+    if settings.mongodb_url:
+        from .store.mongo import schema_version
+
+        name, version = await schema_version(settings)
+        if version is None:
+            raise CommandFailed(
+                f"no Tsudoi database in MongoDB ({name!r} has no schema): check "
+                f"TSUDOI_MONGODB_URL and TSUDOI_MONGODB_DATABASE, {then}"
+            )
+        return
+    path = settings.database_path
+    try:
+        found = path.is_file()
+    except OSError as exc:  # a folder on the way that may not be read
+        raise CommandFailed(f"cannot read the data folder {settings.data_dir}: {exc.strerror}") from None
+    if not found:
+        raise CommandFailed(
+            f"no Tsudoi database in {settings.data_dir} (no {path.name} there): "
+            f"check --data or TSUDOI_DATA_DIR, {then}"
+        )
+
+
 async def run(settings: Settings, args: argparse.Namespace, now_ms: Callable[[], int]) -> int:
-    store = await open_storage(settings)
+    store = await open_for_operator(settings)
     try:
         command: Callable[[Storage, argparse.Namespace, Callable[[], int]], Awaitable[int]] = {
             "certify": _certify,
@@ -113,7 +163,12 @@ async def _reports(store: Storage, args: argparse.Namespace, now_ms: Callable[[]
             return 1
         print(f"report {args.resolve} resolved")
         return 0
-    for report in await store.reports(open_only=not args.all, limit=REPORTS_LIMIT):
+    found = await store.reports(open_only=not args.all, limit=REPORTS_LIMIT)
+    if not found and not args.json:
+        print("no open reports" if not args.all else "no reports")
+        return 0
+    rows = []
+    for report in found:
         reporter = await store.get_user(report.reporter_id)
         target_user = await store.get_user(report.user_id) if report.user_id else None
         row = {
@@ -125,14 +180,15 @@ async def _reports(store: Storage, args: argparse.Namespace, now_ms: Callable[[]
             "reason": report.reason,
             "resolved_at": format_timestamp(report.resolved_ms) if report.resolved_ms else None,
         }
-        if args.json:
-            print(orjson.dumps(row).decode())
-        else:
+        rows.append(row)
+        if not args.json:
             what = f"post {report.post_id}" if report.post_id else f"@{row['user']}"
             state = "resolved" if report.resolved_ms else "open"
             print(
                 f"{report.id}  {row['created_at']}  {state}  @{row['reporter']} reports {what}: {report.reason!r}"
             )
+    if args.json:  # one document, so that an empty queue is `[]` rather than no output at all
+        print(orjson.dumps(rows).decode())
     return 0
 
 

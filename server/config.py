@@ -7,6 +7,7 @@ defaults below. Every variable is listed in the README.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -17,16 +18,24 @@ class ConfigError(ValueError):
     """A setting has a value that cannot work; the message says which and why."""
 
 
-def _int(name: str, raw: str, minimum: int, maximum: int | None) -> int:
+def _int(name: str, raw: str, minimum: int, maximum: int) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"{name} must be at most {maximum}, not {value}")
+    return in_range(name, value, minimum, maximum)
+
+
+def in_range(name: str, value: int, minimum: int, maximum: int) -> int:
+    """``value``, or a ConfigError naming ``name`` (a variable or a flag) and the bounds."""
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be between {minimum} and {maximum}, not {value}")
     return value
+
+
+def bounds(setting: str) -> tuple[int, int]:
+    """The accepted range of an integer setting (a field name such as ``"port"``)."""
+    return _MINIMUM.get(setting, 1), _MAXIMUM.get(setting, _LARGEST)
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -135,7 +144,10 @@ class Settings:
         return self.data_dir / "tsudoi.sqlite3"
 
     def with_overrides(self, **changes: Any) -> Settings:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """These settings with ``changes`` (None: unchanged), validated like the environment."""
+        settings = replace(self, **{k: v for k, v in changes.items() if v is not None})
+        settings.validate()
+        return settings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -148,8 +160,7 @@ class Settings:
             if raw is None or raw == "":
                 continue
             if spec.type == "int":
-                name = f"TSUDOI_{spec.name.upper()}"
-                values[spec.name] = _int(name, raw, _MINIMUM.get(spec.name, 1), _MAXIMUM.get(spec.name))
+                values[spec.name] = _int(f"TSUDOI_{spec.name.upper()}", raw, *bounds(spec.name))
             elif spec.type == "bool":
                 values[spec.name] = _bool(f"TSUDOI_{spec.name.upper()}", raw)
             elif spec.name == "data_dir":
@@ -163,6 +174,25 @@ class Settings:
         return settings
 
     def validate(self) -> None:
+        """Raise ConfigError, naming the variable, for a value that cannot work."""
+        for spec in fields(self):
+            if spec.type == "int":
+                in_range(f"TSUDOI_{spec.name.upper()}", getattr(self, spec.name), *bounds(spec.name))
+        if self.redis_url and not self.redis_url.startswith(REDIS_SCHEMES):
+            raise ConfigError(
+                f"TSUDOI_REDIS_URL must start with {', '.join(REDIS_SCHEMES)} ({_scheme(self.redis_url)})"
+            )
+        if self.mongodb_url and not self.mongodb_url.startswith(MONGODB_SCHEMES):
+            raise ConfigError(
+                f"TSUDOI_MONGODB_URL must start with {' or '.join(MONGODB_SCHEMES)} "
+                f"({_scheme(self.mongodb_url)})"
+            )
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            # The base of every invite link: without a scheme a browser reads it as a path.
+            raise ConfigError(
+                f"TSUDOI_PUBLIC_URL must start with http:// or https:// ({_scheme(self.public_url)})"
+            )
+        _check_url_syntax(self)
         if self.argon2_profile not in ("default", "test"):
             raise ConfigError("TSUDOI_ARGON2_PROFILE must be 'default' or 'test'")
         if self.sqlite_synchronous not in ("full", "normal"):
@@ -171,7 +201,52 @@ class Settings:
             raise ConfigError("TSUDOI_HEARTBEAT_TIMEOUT_MS must exceed TSUDOI_HEARTBEAT_INTERVAL_MS")
 
 
-#: Highest accepted value per integer setting (no bound when not listed).
+#: The schemes redis-py's ``from_url`` accepts, and pymongo's.
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+MONGODB_SCHEMES = ("mongodb://", "mongodb+srv://")
+
+
+def _scheme(url: str) -> str:
+    """What a URL starts with, for an error message: never the rest, which may hold a password."""
+    head, found, _ = url.partition("://")
+    return f"it starts with {head}://" if found and "@" not in head else "it has no scheme"
+
+
+_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):[^@/]*@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password in it (``scheme://user:password@host``) shown as ``***``, for
+    what the tools print: an operator pastes doctor's output into bug reports."""
+    return _PASSWORD.sub(r"\1:***@", url, count=1)
+
+
+def _check_url_syntax(settings: Settings) -> None:
+    """The drivers' own parsers, which do no I/O (a mongodb+srv:// URL is looked up in DNS when
+    used, so only its scheme is checked): a port that is not a number, an unknown option."""
+    if settings.redis_url:
+        from redis.connection import parse_url
+
+        try:
+            parse_url(settings.redis_url)  # type: ignore[no-untyped-call]
+        except ValueError as exc:
+            raise ConfigError(f"TSUDOI_REDIS_URL is malformed: {exc}") from None
+    if settings.mongodb_url.startswith("mongodb://"):
+        from pymongo.errors import PyMongoError
+        from pymongo.uri_parser import parse_uri
+
+        try:
+            parse_uri(settings.mongodb_url)
+        except (ValueError, PyMongoError) as exc:
+            raise ConfigError(f"TSUDOI_MONGODB_URL is malformed: {exc}") from None
+
+
+#: The largest integer any setting takes unless listed below: some reach browsers in JSON
+#: (the heartbeat interval), where numbers are exact only up to 2**53 - 1, and durations added to
+#: a millisecond clock must still fit SQLite's 64-bit integers.
+_LARGEST = 2**53 - 1
+#: Highest accepted value per integer setting (``_LARGEST`` when not listed).
 _MAXIMUM = {"port": 65535}
-#: Lowest accepted value per integer setting (1 when not listed).
-_MINIMUM = {"port": 0, "send_queue_max": 16, "heartbeat_interval_ms": 100, "auth_timeout_ms": 100}
+#: Lowest accepted value per integer setting (1 when not listed). Port 0 ("any free port") is
+#: refused: invite links are built from the port, and one nobody chose cannot be printed in them.
+_MINIMUM = {"send_queue_max": 16, "heartbeat_interval_ms": 100, "auth_timeout_ms": 100}

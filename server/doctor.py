@@ -1,7 +1,9 @@
 """``tsudoi doctor``: check the configured storage and bus, and say what is wrong in plain words.
 
-It reads; it does not create or migrate anything. Each check prints one line, ``ok`` or
-``PROBLEM`` with what to do; the exit status is 0 only when every check passed.
+It reads; it does not create or migrate anything (a data folder with no database is a finding,
+not a reason to make one). Each check prints one line, ``ok`` or ``PROBLEM`` with what to do;
+the exit status is 0 only when every check passed, else 1. A malformed setting never gets here:
+``main`` refuses it first, with status 2.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from .config import Settings
+from .config import Settings, redact_url
 
 #: Sharded pub/sub (SSUBSCRIBE/SPUBLISH) arrived in Redis 7.0.
 SHARDED_PUBSUB_SINCE = (7, 0)
@@ -34,7 +36,11 @@ def check_sqlite(settings: Settings) -> Finding:
     from .store.sqlite.engine import _migrations
 
     path = settings.database_path
-    if not path.exists():
+    try:
+        found = path.exists()
+    except OSError as exc:  # a folder on the way that may not be read
+        return Finding("storage", False, f"cannot read the data folder {settings.data_dir}: {exc.strerror}")
+    if not found:
         return Finding(
             "storage", False, f"no SQLite database at {path}: start `tsudoi serve` once, or fix --data"
         )
@@ -63,7 +69,10 @@ def check_sqlite(settings: Settings) -> Finding:
 
 
 async def check_redis(settings: Settings) -> Finding:
-    client = aioredis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client = aioredis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
+    except ValueError as exc:  # Settings.validate refuses these first; kept for Settings built in code
+        return Finding("bus", False, f"TSUDOI_REDIS_URL is malformed: {exc}")
     try:
         await client.ping()
         info = await client.info("server")
@@ -71,7 +80,7 @@ async def check_redis(settings: Settings) -> Finding:
         return Finding(
             "bus",
             False,
-            f"Redis at {settings.redis_url} does not answer ({exc}): is it running and reachable?",
+            f"Redis at {redact_url(settings.redis_url)} does not answer ({exc}): is it running and reachable?",
         )
     finally:
         await client.aclose()
@@ -83,7 +92,7 @@ async def check_redis(settings: Settings) -> Finding:
             f"Redis {version} has no sharded pub/sub (needs 7.0+): upgrade or unset TSUDOI_REDIS_SHARDED",
         )
     mode = info.get("redis_mode", "standalone")
-    return Finding("bus", True, f"Redis {version} ({mode}) at {settings.redis_url}")
+    return Finding("bus", True, f"Redis {version} ({mode}) at {redact_url(settings.redis_url)}")
 
 
 async def run(settings: Settings, print_line: Callable[[str], None] = print) -> int:

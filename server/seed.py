@@ -19,13 +19,20 @@ from pathlib import Path
 
 import orjson
 
+from protocol.errors import ProtocolError
+
+from .domain import rules
 from .domain.accounts import TOKEN_PREFIX, token_hash
 from .passwords import Passwords
-from .store.base import NewUser, Storage
+from .store.base import HandleTaken, NewUser, Storage
 
 #: Seeding writes this many accounts concurrently (the SQLite adapter serialises them anyway).
 CONCURRENCY = 32
 SEED_BIRTH_DATE = "1990-01-01"
+
+
+class HandlesTaken(Exception):
+    """Accounts with the plan's handles exist already (a second seed with the same prefix)."""
 
 
 @dataclass(frozen=True)
@@ -46,14 +53,38 @@ class Seeded:
     follows: list[tuple[int, int]]
 
 
+def check_plan(plan: Plan) -> None:
+    """ValueError, saying why, for a plan that cannot be seeded whatever the database holds."""
+    if plan.users < 1:
+        raise ValueError("need at least one user")
+    for handle in (f"{plan.prefix}0", f"{plan.prefix}{plan.users - 1}"):  # the shortest, the longest
+        try:
+            rules.check_handle(handle)
+        except ProtocolError as exc:  # the storage port takes any handle: sign-up checks them first
+            raise ValueError(
+                f"--prefix {plan.prefix!r} would make the handle {handle!r}: {exc.message}"
+            ) from None
+
+
 async def seed(
     store: Storage, passwords: Passwords, plan: Plan, out: Path, clock: Callable[[], int], ttl_ms: int
 ) -> Seeded:
-    if plan.users < 1 or len(f"{plan.prefix}{plan.users}") > 20:
-        raise ValueError("need at least one user, and prefix + number must fit a 20-character handle")
+    check_plan(plan)
+    slots = asyncio.Semaphore(CONCURRENCY)
+    handles = [f"{plan.prefix}{n}" for n in range(plan.users)]
+
+    async def exists(handle: str) -> bool:
+        async with slots:
+            return await store.get_user_by_handle(handle) is not None
+
+    # Checked before writing anything, so that a clash leaves no half-seeded database behind.
+    taken = [
+        h for h, found in zip(handles, await asyncio.gather(*map(exists, handles)), strict=True) if found
+    ]
+    if taken:
+        raise HandlesTaken(_clash(plan, taken, written=False))
     password = secrets.token_urlsafe(12)
     password_hash = await passwords.hash(password)
-    slots = asyncio.Semaphore(CONCURRENCY)
 
     async def make(n: int) -> dict[str, str]:
         async with slots:
@@ -69,7 +100,10 @@ async def seed(
             )
             return {"id": user.id, "handle": handle, "token": token}
 
-    accounts = await asyncio.gather(*(make(n) for n in range(plan.users)))
+    try:
+        accounts = await asyncio.gather(*(make(n) for n in range(plan.users)))
+    except HandleTaken:  # someone signed up with one of them since the check
+        raise HandlesTaken(_clash(plan, [], written=True)) from None
     follows = _graph(plan, len(accounts))
 
     async def follow(pair: tuple[int, int]) -> None:
@@ -82,6 +116,15 @@ async def seed(
     with os.fdopen(descriptor, "wb") as file:
         file.write(orjson.dumps({"password": password, "accounts": accounts, "follows": follows}))
     return Seeded(accounts, follows)
+
+
+def _clash(plan: Plan, taken: list[str], *, written: bool) -> str:
+    span = f"{plan.prefix}0 to {plan.prefix}{plan.users - 1}"
+    if written:
+        what = f"a handle of {span} was taken while seeding; some accounts were made"
+    else:
+        what = f"{len(taken)} of the handles {span} exist already (@{taken[0]} first); nothing was written"
+    return f"{what}: choose another --prefix, or a fresh --data"
 
 
 def _graph(plan: Plan, count: int) -> list[tuple[int, int]]:

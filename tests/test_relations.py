@@ -92,7 +92,7 @@ async def test_reports_reach_the_operators_queue(server: ServerProcess, users: U
 
     listed = tsudoi("admin", "reports", "--json", "--data", str(server.data_dir))
     assert listed.returncode == 0, listed.stderr
-    rows = [orjson.loads(line) for line in listed.stdout.splitlines()]
+    rows = orjson.loads(listed.stdout)  # one JSON array
     ids = [row["id"] for row in rows]
     assert by_post["report_id"] in ids and by_user["report_id"] in ids
     resolved = tsudoi("admin", "reports", "--resolve", by_post["report_id"], "--data", str(server.data_dir))

@@ -41,7 +41,7 @@ SETTLE_SECONDS = 2.0
 
 def _seed(data: Path, users: int) -> list[str]:
     out = data / "accounts.json"
-    command = [sys.executable, "-m", "server", "admin", "seed", "--users", str(users), "--star"]
+    command = [sys.executable, "-m", "server", "admin", "seed", "--create", "--users", str(users), "--star"]
     subprocess.run([*command, "--data", str(data), "--out", str(out)], check=True, capture_output=True)
     return [account["token"] for account in orjson.loads(out.read_bytes())["accounts"]]
 

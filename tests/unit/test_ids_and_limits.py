@@ -245,16 +245,61 @@ def test_out_of_range_ints_raise_config_error(name: str, raw: str) -> None:
         Settings.from_env({name: raw})
 
 
-def test_port_above_65535_raises_config_error() -> None:
-    # A TCP port is 0-65535; 65536 "cannot work" (ConfigError's own definition) and would only
-    # fail later, when uvicorn tries to bind.
-    with pytest.raises(ConfigError, match="TSUDOI_PORT"):
-        Settings.from_env({"TSUDOI_PORT": "65536"})
+@pytest.mark.parametrize("raw", ["65536", "99999", "0"])
+def test_port_outside_1_to_65535_raises_config_error(raw: str) -> None:
+    # 65536 "cannot work" (ConfigError's own definition) and would only fail later, when uvicorn
+    # tries to bind; 0 would bind a port nobody chose, which the invite links could not name.
+    with pytest.raises(ConfigError, match="TSUDOI_PORT must be between 1 and 65535"):
+        Settings.from_env({"TSUDOI_PORT": raw})
 
 
 def test_port_bounds_are_accepted() -> None:
-    assert Settings.from_env({"TSUDOI_PORT": "0"}).port == 0
+    assert Settings.from_env({"TSUDOI_PORT": "1"}).port == 1
     assert Settings.from_env({"TSUDOI_PORT": "65535"}).port == 65535
+
+
+def test_overrides_are_validated_like_the_environment() -> None:
+    with pytest.raises(ConfigError, match="TSUDOI_PORT"):
+        Settings().with_overrides(port=70000)
+    assert Settings().with_overrides(port=None, host="0.0.0.0").port == 8000
+
+
+def test_every_int_setting_has_an_upper_bound() -> None:
+    # A TTL past 2**53 would reach browsers inexactly and overflow SQLite once added to a clock.
+    with pytest.raises(ConfigError, match="TSUDOI_SESSION_TTL_MS"):
+        Settings.from_env({"TSUDOI_SESSION_TTL_MS": str(2**53)})
+    assert Settings.from_env({"TSUDOI_SESSION_TTL_MS": str(2**53 - 1)}).session_ttl_ms == 2**53 - 1
+
+
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("TSUDOI_REDIS_URL", "http://redis.internal:6379/0"),
+        ("TSUDOI_REDIS_URL", "redis.internal:6379"),
+        ("TSUDOI_MONGODB_URL", "mongo://db1/tsudoi"),
+        ("TSUDOI_MONGODB_URL", "postgres://u:secret@db1/x"),
+        ("TSUDOI_PUBLIC_URL", "tsudoi.internal"),
+        ("TSUDOI_PUBLIC_URL", "ws://tsudoi.internal"),
+    ],
+)
+def test_a_url_of_the_wrong_kind_is_refused_without_echoing_it(name: str, url: str) -> None:
+    with pytest.raises(ConfigError, match=f"{name} must start with") as refused:
+        Settings.from_env({name: url})
+    assert "secret" not in str(refused.value) and "internal" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"TSUDOI_REDIS_URL": "rediss://:pw@cache:6380/1", "TSUDOI_MONGODB_URL": "mongodb+srv://c.example/x"},
+        {
+            "TSUDOI_REDIS_URL": "unix:///run/redis.sock",
+            "TSUDOI_MONGODB_URL": "mongodb://db1,db2/?replicaSet=rs",
+        },
+    ],
+)
+def test_urls_of_the_right_kind_are_accepted(env: dict[str, str]) -> None:
+    Settings.from_env(env)
 
 
 @pytest.mark.parametrize(

@@ -224,14 +224,14 @@ from __future__ import annotations
 from .accounts import AccountStore
 from .communities import CommunityStore
 from .conversations import ConversationStore
-from .database import INDEXES, SCHEMA_VERSION, check
+from .database import INDEXES, SCHEMA_VERSION, check, schema_version
 from .disaster import DisasterStore
 from .notifications import NotificationStore
 from .posts import PostStore
 from .safety import SafetyStore
 from .webhooks import WebhookStore
 
-__all__ = ["INDEXES", "SCHEMA_VERSION", "MongoStorage", "check"]
+__all__ = ["INDEXES", "SCHEMA_VERSION", "MongoStorage", "check", "schema_version"]
 
 
 class MongoStorage(

@@ -15,7 +15,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from ...config import Settings
+from ...config import Settings, redact_url
 from ...doctor import Finding
 from ...ids import IdGenerator
 from ..base import StorageError, StorageUnavailable
@@ -269,7 +269,7 @@ class Database:
         """
         try:
             client: AsyncMongoClient[Document] = AsyncMongoClient(url, **_client_options(url))
-        except PyMongoError as exc:  # a malformed URL or option
+        except (PyMongoError, ValueError) as exc:  # a malformed URL or option
             raise StorageUnavailable(f"mongodb: {exc}") from exc
         store = cls(client, client.get_default_database(default=database))
         try:
@@ -300,11 +300,32 @@ class Database:
             await self._db.command("ping")
 
 
+async def schema_version(settings: Settings) -> tuple[str, int | None]:
+    """The configured database's name and the schema version recorded in it, None if it has
+    none (no node ever started on it: a mistyped database name, say). Reads only;
+    StorageUnavailable if the server does not answer."""
+    url = settings.mongodb_url
+    try:
+        client: AsyncMongoClient[Document] = AsyncMongoClient(url, **_client_options(url))
+    except (PyMongoError, ValueError) as exc:
+        raise StorageUnavailable(f"mongodb: {exc}") from exc
+    try:
+        with driver_errors():
+            db = client.get_default_database(default=settings.mongodb_database)
+            meta = await db["meta"].find_one({"_id": "schema"})
+    finally:
+        await client.close()
+    return db.name, int(meta["version"]) if meta else None
+
+
 async def check(settings: Settings) -> Finding:
     """For ``tsudoi doctor``: reachable, server version, schema version, every index present.
     Reads only: unlike :meth:`MongoStorage.open` it creates nothing."""
     url = settings.mongodb_url
-    client: AsyncMongoClient[Document] = AsyncMongoClient(url, **_client_options(url))
+    try:
+        client: AsyncMongoClient[Document] = AsyncMongoClient(url, **_client_options(url))
+    except (PyMongoError, ValueError) as exc:  # Settings.validate refuses most of these first
+        return Finding("storage", False, f"TSUDOI_MONGODB_URL is malformed: {exc}")
     try:
         db = client.get_default_database(default=settings.mongodb_database)
         try:
@@ -315,7 +336,9 @@ async def check(settings: Settings) -> Finding:
             }
         except PyMongoError as exc:
             return Finding(
-                "storage", False, f"MongoDB at {url} does not answer ({exc}): is it running and reachable?"
+                "storage",
+                False,
+                f"MongoDB at {redact_url(url)} does not answer ({exc}): is it running and reachable?",
             )
         version = meta.get("version") if meta else None
         if version is None:
@@ -344,7 +367,7 @@ async def check(settings: Settings) -> Finding:
         return Finding(
             "storage",
             True,
-            f"MongoDB {info.get('version', '?')} at {url}, database {db.name!r}, schema {version}, {count} indexes",
+            f"MongoDB {info.get('version', '?')} at {redact_url(url)}, database {db.name!r}, schema {version}, {count} indexes",
         )
     finally:
         await client.close()
