@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -9,9 +10,11 @@ from typing import Any
 
 import orjson
 
+from loadtest.client import LoadClient
 from loadtest.report import percentiles
 from loadtest.scrape import quantile
-from tests.support.server import ROOT
+from tests.support.client import Client, Users
+from tests.support.server import ROOT, ServerProcess
 
 
 def run_scenario(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
@@ -147,3 +150,27 @@ def test_quake_delivers_posts_statuses_and_announcements_through_a_storm(tmp_pat
     # A third of the users said they were safe; each status reached its author's followers.
     assert report["statuses"]["expected"] > 10 and report["statuses"]["lost"] == 0
     assert report["announcements"]["expected"] == 4 * 30 and report["announcements"]["lost"] == 0
+
+
+async def test_a_load_client_dropped_before_its_first_post_resumes_what_it_missed(
+    server: ServerProcess, users: Users
+) -> None:
+    """A storm may come before a client's first ``post.created``: it must still reconnect with a
+    ``following`` cursor (the moment it first connected), or the server, rightly, replays
+    nothing on that stream and a post made while it was away never reaches it."""
+    author, fan = await users.author_and_fan()
+    writer = await Client.login(server, author.token)
+    client = await LoadClient.open(server.ws_url, fan.token)
+    try:
+        await client.close()  # dropped, with nothing received yet
+        away = (await writer.call("post.create", text="posted while the fan was away"))["post"]["id"]
+        await client.reconnect()
+        assert client.recovered is True
+        live = (await writer.call("post.create", text="posted once the fan was back"))["post"]["id"]
+        # The backlog is sent before live events: once the live post is here, a replayed one is too.
+        async with asyncio.timeout(30):
+            while live not in [post_id for post_id, _ in client.received]:
+                await asyncio.sleep(0.01)
+        assert [post_id for post_id, _ in client.received] == [away, live]
+    finally:
+        await client.close()
