@@ -41,10 +41,14 @@ class LoadClient:
         self.announcements: list[tuple[str, float]] = []
         self.errors: dict[str, int] = {}
         self.close_code: int | None = None
-        self.cursor: str | None = None
-        #: The notifications stream's cursor: from the moment the client first connected, so a
-        #: storm's missed notifications are replayed even if none had come before.
-        self.notifications_cursor: str = floor_id(int(time.time() * 1000))
+        #: The resume cursors of the two streams the client reads, each the greatest ``pos`` seen
+        #: (PROTOCOL.md 6.2). Until a stream's first event they are the moment the client first
+        #: connected ("a cursor before your first event"), and always sent: a client without a
+        #: ``following`` cursor is resumed nothing on that stream, so a post made while it was
+        #: away (a reconnect storm before its first post arrived) would never reach it.
+        moment = floor_id(int(time.time() * 1000))
+        self.cursor: str = moment
+        self.notifications_cursor: str = moment
         #: How often the server told this client to come back later (close 4007).
         self.admission_waits = 0
         #: Authenticated and reading: requests are refused (ConnectionError) while it is not,
@@ -84,9 +88,7 @@ class LoadClient:
     async def _start(self) -> None:
         hello = orjson.loads(await self.ws.recv())
         auth: dict[str, Any] = {"op": "auth", "token": self._token}
-        auth["cursors"] = {"notifications": self.notifications_cursor}
-        if self.cursor is not None:
-            auth["cursors"]["following"] = self.cursor
+        auth["cursors"] = {"following": self.cursor, "notifications": self.notifications_cursor}
         await self.ws.send(orjson.dumps(auth).decode())
         ready = orjson.loads(await self.ws.recv())
         if ready.get("op") != "ready":
@@ -105,10 +107,12 @@ class LoadClient:
                 op = frame["op"]
                 if op == "event":
                     stream, kind = frame.get("stream"), frame["type"]
+                    # The greatest, not the last: a join's backfill may follow a live event
+                    # with a greater pos (PROTOCOL.md 6.2).
                     if stream == "following":
-                        self.cursor = frame["pos"]
+                        self.cursor = max(self.cursor, frame["pos"])
                     elif stream == "notifications":
-                        self.notifications_cursor = frame["pos"]
+                        self.notifications_cursor = max(self.notifications_cursor, frame["pos"])
                     if not self.record:
                         continue
                     if kind == "post.created":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import os
 import re
@@ -16,9 +17,11 @@ import orjson
 import pytest
 
 from loadtest import html
+from loadtest.client import LoadClient
 from loadtest.report import percentiles
 from loadtest.scrape import quantile
-from tests.support.server import ROOT
+from tests.support.client import Client, Users
+from tests.support.server import ROOT, ServerProcess
 
 #: A real result, of ``tsudoi-loadtest quake --users 30 --degree 3 --rate 2 --duration 1
 #: --quake 4 --announce-every 1``: a storm, statuses, announcements, negative latency from ok.
@@ -309,3 +312,27 @@ def test_the_report_says_when_plots_are_missing(tmp_path: Path, monkeypatch: pyt
     assert report.plots == [] and report.missing_plots == html.MISSING_PLOTS
     assert "pip install &#x27;tsudoi[loadtest]&#x27;" in page and "<img" not in page
     assert not list(tmp_path.glob("*.png"))
+
+
+async def test_a_load_client_dropped_before_its_first_post_resumes_what_it_missed(
+    server: ServerProcess, users: Users
+) -> None:
+    """A storm may come before a client's first ``post.created``: it must still reconnect with a
+    ``following`` cursor (the moment it first connected), or the server, rightly, replays
+    nothing on that stream and a post made while it was away never reaches it."""
+    author, fan = await users.author_and_fan()
+    writer = await Client.login(server, author.token)
+    client = await LoadClient.open(server.ws_url, fan.token)
+    try:
+        await client.close()  # dropped, with nothing received yet
+        away = (await writer.call("post.create", text="posted while the fan was away"))["post"]["id"]
+        await client.reconnect()
+        assert client.recovered is True
+        live = (await writer.call("post.create", text="posted once the fan was back"))["post"]["id"]
+        # The backlog is sent before live events: once the live post is here, a replayed one is too.
+        async with asyncio.timeout(30):
+            while live not in [post_id for post_id, _ in client.received]:
+                await asyncio.sleep(0.01)
+        assert [post_id for post_id, _ in client.received] == [away, live]
+    finally:
+        await client.close()
