@@ -44,7 +44,9 @@ error and then lets them go, so every event the request caused on this connectio
 delivers a node's own publishes inside ``publish``, that is, inside the handler) is queued after
 its answer, and the barrier keeps a priority event from overtaking it. Other connections are
 not held. The hold ends when the answer is queued, when the request fails without one (the
-gateway's ``finally``), or after ``ANSWER_HOLD_MAX_S`` whatever the handler is doing.
+gateway's ``finally``), or ``ANSWER_HOLD_MAX_S`` after it first kept an event back, whatever the
+handler is doing. That timer is made only when an event is actually held: most requests are
+over before any event for their connection arrives, and cost no timer.
 
 Metrics: shed frames and slow-consumer closes are counted here as they happen (both are rare).
 Fan-out latency is observed for one event per fan-out, the one the hub hands to
@@ -107,7 +109,8 @@ class Connection:
     after the WebSocket accept and calls :meth:`finish` when it is done with the connection."""
 
     __slots__ = (
-        "_answer_hold",
+        "_answer_timer",
+        "_answering",
         "_barriers",
         "_close",
         "_closed",
@@ -170,8 +173,10 @@ class Connection:
         self._urgent: deque[tuple[int, Any, str | None]] | None = None
         #: Barriers in the ordinary queue: priority events do not overtake them.
         self._barriers = 0
-        #: While a request is handled: what ends its hold at the latest (a timer).
-        self._answer_hold: asyncio.TimerHandle | None = None
+        #: While a request is handled (its events held), and, once one is held, what ends the
+        #: hold at the latest.
+        self._answering = False
+        self._answer_timer: asyncio.TimerHandle | None = None
         self._holds = 0
         self._replayed: set[str] | None = None
         self._close: tuple[int, str] | None = None
@@ -191,10 +196,12 @@ class Connection:
         """A request is about to be handled: hold live events until :meth:`answer` (or
         :meth:`drop_answer`, or ``ANSWER_HOLD_MAX_S``), so none it causes is sent before its
         answer. One request at a time: the gateway reads the next one after answering."""
-        if self._answer_hold is not None:
+        if self._answering:
             raise RuntimeError("expect_answer() while a request is already held")
         self.hold()
-        self._answer_hold = asyncio.get_running_loop().call_later(ANSWER_HOLD_MAX_S, self.drop_answer)
+        self._answering = True
+        if self._held:  # held already (a backfill in progress), now held for the request too
+            self._time_answer()
 
     def answer(self, frame: bytes) -> None:
         """An ok or error frame: never dropped, and a barrier (no priority event queued after it
@@ -215,11 +222,15 @@ class Connection:
     def drop_answer(self) -> None:
         """End the hold of :meth:`expect_answer` without an answer (the request failed, or took
         too long); a no-op if it has ended already."""
-        timer = self._answer_hold
-        if timer is not None:
-            self._answer_hold = None
-            timer.cancel()
+        if self._answering:
+            self._answering = False
+            if self._answer_timer is not None:
+                self._answer_timer.cancel()
+                self._answer_timer = None
             self.release()
+
+    def _time_answer(self) -> None:
+        self._answer_timer = asyncio.get_running_loop().call_later(ANSWER_HOLD_MAX_S, self.drop_answer)
 
     def push_event(
         self, tail: bytes, pos: str | None = None, *, ephemeral: bool = False, priority: bool = False
@@ -229,6 +240,8 @@ class Connection:
         if self._holds:
             if self._held is None:
                 self._held = []
+            if self._answering and self._answer_timer is None:
+                self._time_answer()
             if len(self._held) >= self._max:
                 self.close(CloseCode.SLOW_CONSUMER)
             else:

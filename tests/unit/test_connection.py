@@ -440,3 +440,23 @@ async def test_a_request_that_fails_or_hangs_does_not_hold_events_for_good(
     await settle()
     assert [f.get("id") or f["pos"] for f in sink.sent] == [pos(1), pos(2), "slow"]
     await conn.finish(grace_s=0)
+
+
+async def test_events_held_by_a_backfill_are_not_kept_for_good_by_a_stuck_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connection, "ANSWER_HOLD_MAX_S", 0.01)
+    sink = Sink()
+    conn = Connection(sink, connection_id="c", send_queue_max=16)
+    conn.hold()  # a backfill after a follow, say
+    conn.push_event(*event(1))
+    conn.expect_answer()  # a request begins while it runs, and never ends
+    conn.replay([], [])
+    conn.release()  # the backfill is done; the request still holds
+    await settle()
+    assert sink.sent == []
+    async with asyncio.timeout(5):
+        while not sink.sent:
+            await asyncio.sleep(0.01)
+    assert [f["pos"] for f in sink.sent] == [pos(1)]
+    await conn.finish(grace_s=0)
