@@ -83,9 +83,9 @@ _KIND = ("ordinary", "priority")
 #: Positions a connection remembers having been given (about 75 bytes each): enough to fill the
 #: gap of a short bus outage in place. Longer gaps make the client resume by its own cursor.
 RECENT_MAX = 128
-#: The longest a request holds its connection's events back (seconds): a handler stuck in
-#: storage must not stop the connection's events for good. A request answered later than this
-#: may have its answer follow events it caused.
+#: How long a request may keep an event of its connection back (seconds, from the first one
+#: held): a handler stuck in storage must not stop the connection's events for good. A request
+#: answered later than that may have its answer follow events it caused.
 ANSWER_HOLD_MAX_S = 10.0
 
 
