@@ -31,6 +31,23 @@ resume by cursor because a stream's events are either all priority (``direct``,
 ``notifications``) or all ordinary (``following``): within a stream, order is kept. The lane
 has its own bound of ``send_queue_max`` frames, so a full ordinary queue does not refuse them.
 
+Barriers: some entries of the ordinary queue must not be overtaken by the priority lane. A resume
+backlog (it may hold older events of a priority stream); an answer (the events its request
+caused come after it, PROTOCOL.md section 3.1); and a priority event that had to queue behind
+one of these, or a later one of its stream would overtake it. While any barrier is queued, a
+priority event queues in the ordinary queue and becomes a barrier itself; the writer counts
+barriers down as it sends them, and the lane is used again once none is left.
+
+Answers first: while the gateway handles a request, :meth:`Connection.expect_answer` holds the
+connection's live events (as a resume does) and :meth:`Connection.answer` queues the ok or
+error and then lets them go, so every event the request caused on this connection (the bus
+delivers a node's own publishes inside ``publish``, that is, inside the handler) is queued after
+its answer, and the barrier keeps a priority event from overtaking it. Other connections are
+not held. The hold ends when the answer is queued, when the request fails without one (the
+gateway's ``finally``), or ``ANSWER_HOLD_MAX_S`` after it first kept an event back, whatever the
+handler is doing. That timer is made only when an event is actually held: most requests are
+over before any event for their connection arrives, and cost no timer.
+
 Metrics: shed frames and slow-consumer closes are counted here as they happen (both are rare).
 Fan-out latency is observed for one event per fan-out, the one the hub hands to
 :meth:`Connection.probe` (see ``hub.py``): at once if the frame was written from the fan-out
@@ -58,13 +75,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Queue entry kinds; a _PROBED entry is an event whose payload is (tail, hub clock at arrival,
-#: the ``kind`` label of its latency sample).
-_FRAME, _EVENT, _EPHEMERAL, _BACKLOG, _PROBED = 0, 1, 2, 3, 4
+#: the ``kind`` label of its latency sample). _ANSWER (an ok or error frame), _BACKLOG and
+#: _PINNED (a priority event queued behind a barrier) are barriers (see the module docstring).
+_FRAME, _EVENT, _EPHEMERAL, _BACKLOG, _PROBED, _ANSWER, _PINNED = 0, 1, 2, 3, 4, 5, 6
 #: The fan-out latency histogram's ``kind`` label, by the event's priority.
 _KIND = ("ordinary", "priority")
 #: Positions a connection remembers having been given (about 75 bytes each): enough to fill the
 #: gap of a short bus outage in place. Longer gaps make the client resume by its own cursor.
 RECENT_MAX = 128
+#: How long a request may keep an event of its connection back (seconds, from the first one
+#: held): a handler stuck in storage must not stop the connection's events for good. A request
+#: answered later than that may have its answer follow events it caused.
+ANSWER_HOLD_MAX_S = 10.0
 
 
 class Sink(Protocol):
@@ -87,7 +109,9 @@ class Connection:
     after the WebSocket accept and calls :meth:`finish` when it is done with the connection."""
 
     __slots__ = (
-        "_backlogs",
+        "_answer_timer",
+        "_answering",
+        "_barriers",
         "_close",
         "_closed",
         "_direct",
@@ -147,8 +171,12 @@ class Connection:
         self._held: list[tuple[bytes, str | None, bool]] | None = None
         #: The priority lane, made on first use (most connections never need it).
         self._urgent: deque[tuple[int, Any, str | None]] | None = None
-        #: Resume backlogs in the queue: priority events do not overtake them.
-        self._backlogs = 0
+        #: Barriers in the ordinary queue: priority events do not overtake them.
+        self._barriers = 0
+        #: While a request is handled (its events held), and, once one is held, what ends the
+        #: hold at the latest.
+        self._answering = False
+        self._answer_timer: asyncio.TimerHandle | None = None
         self._holds = 0
         self._replayed: set[str] | None = None
         self._close: tuple[int, str] | None = None
@@ -161,8 +189,48 @@ class Connection:
     # --- producers (never block) ------------------------------------------------------------
 
     def send_frame(self, frame: bytes) -> None:
-        """A complete frame (hello, ready, ok, error): never dropped."""
+        """A complete frame (hello, ready): never dropped."""
         self._enqueue(_FRAME, frame, None)
+
+    def expect_answer(self) -> None:
+        """A request is about to be handled: hold live events until :meth:`answer` (or
+        :meth:`drop_answer`, or ``ANSWER_HOLD_MAX_S``), so none it causes is sent before its
+        answer. One request at a time: the gateway reads the next one after answering."""
+        if self._answering:
+            raise RuntimeError("expect_answer() while a request is already held")
+        self.hold()
+        self._answering = True
+        if self._held:  # held already (a backfill in progress), now held for the request too
+            self._time_answer()
+
+    def answer(self, frame: bytes) -> None:
+        """An ok or error frame: never dropped, and a barrier (no priority event queued after it
+        overtakes it). Then the events held since :meth:`expect_answer` are let go, after it."""
+        if self._close is None and self.state is not State.CLOSED:
+            direct = self._direct
+            if direct is not None and self._writer is None and direct.ready():
+                direct.write(frame)  # nothing waits, so nothing can overtake it
+            else:
+                queue = self._queue
+                if queue is not None and len(queue) >= self._max and not self._shed_ephemeral(queue):
+                    self.close(CloseCode.SLOW_CONSUMER)
+                else:
+                    self._wait((_ANSWER, frame, None))
+                    self._barriers += 1
+        self.drop_answer()
+
+    def drop_answer(self) -> None:
+        """End the hold of :meth:`expect_answer` without an answer (the request failed, or took
+        too long); a no-op if it has ended already."""
+        if self._answering:
+            self._answering = False
+            if self._answer_timer is not None:
+                self._answer_timer.cancel()
+                self._answer_timer = None
+            self.release()
+
+    def _time_answer(self) -> None:
+        self._answer_timer = asyncio.get_running_loop().call_later(ANSWER_HOLD_MAX_S, self.drop_answer)
 
     def push_event(
         self, tail: bytes, pos: str | None = None, *, ephemeral: bool = False, priority: bool = False
@@ -172,6 +240,8 @@ class Connection:
         if self._holds:
             if self._held is None:
                 self._held = []
+            if self._answering and self._answer_timer is None:
+                self._time_answer()
             if len(self._held) >= self._max:
                 self.close(CloseCode.SLOW_CONSUMER)
             else:
@@ -217,7 +287,7 @@ class Connection:
         fresh = [(tail, pos) for tail, pos in zip(tails, positions, strict=True) if pos not in given]
         if fresh:
             self._wait((_BACKLOG, [tail for tail, _ in fresh], None))
-            self._backlogs += 1
+            self._barriers += 1
             if self._replayed is None:
                 self._replayed = set()
             for _, pos in fresh:
@@ -287,10 +357,21 @@ class Connection:
         if self._close is not None or self.state is State.CLOSED:
             return
         direct = self._direct
-        if (self._writer is None and direct is not None and direct.ready()) or self._backlogs:
-            # Nothing to overtake (the fast path writes it now); or a resume backlog is queued,
-            # which may hold older events of the same stream: then it waits its turn.
-            self._enqueue(_EVENT, tail, pos)
+        if self._writer is None and direct is not None and direct.ready():
+            self._enqueue(_EVENT, tail, pos)  # nothing to overtake: the fast path writes it now
+            return
+        if self._barriers:
+            # A barrier is queued (a backlog that may hold older events of this stream, an
+            # answer that must come first, or an earlier event of this lane queued behind one):
+            # this one waits its turn, and is a barrier for the next.
+            queue = self._queue
+            if queue is not None and len(queue) >= self._max and not self._shed_ephemeral(queue):
+                self.close(CloseCode.SLOW_CONSUMER)
+                return
+            self._wait((_PINNED, tail, pos))
+            self._barriers += 1
+            if pos is not None:
+                self._given(pos)
             return
         if self._urgent is None:
             self._urgent = deque()
@@ -330,7 +411,7 @@ class Connection:
             if code == CloseCode.SLOW_CONSUMER and self._metrics is not None:
                 self._metrics.slow_consumers_closed.inc()
             self._queue = self._urgent = None
-            self._backlogs = 0
+            self._barriers = 0
             if self._writer is None:
                 self._start_writer()
             elif self._sending:
@@ -373,7 +454,7 @@ class Connection:
     def _finished(self) -> None:
         self.state = State.CLOSED
         self._queue = self._urgent = None
-        self._backlogs = 0
+        self._barriers = 0
         if self._closed is not None:
             self._closed.set()
 
@@ -421,8 +502,11 @@ class Connection:
                     return
                 if kind == _FRAME:
                     await self._send(payload)
+                elif kind == _ANSWER:
+                    self._barriers -= 1
+                    await self._send(payload)
                 elif kind == _BACKLOG:
-                    self._backlogs -= 1
+                    self._barriers -= 1
                     for tail in payload:
                         if self._close is not None:
                             break
@@ -438,6 +522,8 @@ class Connection:
                         )
                     await self._send(frame)
                 else:
+                    if kind == _PINNED:
+                        self._barriers -= 1
                     self._seq += 1
                     await self._send(event_frame(self._seq, payload))
         except Exception as exc:  # the peer went away mid-send: nothing more to do

@@ -321,9 +321,15 @@ class Gateway:
                 raise CloseConnection(CloseCode.RATE_LIMITED)
             text = message.get("text")
             if text is None:
-                conn.send_frame(self._error_frame(ProtocolError(ErrorCode.UNSUPPORTED_FRAME)))
+                conn.answer(self._error_frame(ProtocolError(ErrorCode.UNSUPPORTED_FRAME)))
                 continue
-            conn.send_frame(await self._answer(context, text))
+            # The answer goes out before any event the request causes on this connection
+            # (PROTOCOL.md section 3.1): events are held while it is handled, and let go after it.
+            conn.expect_answer()
+            try:
+                conn.answer(await self._answer(context, text))
+            finally:
+                conn.drop_answer()  # cancelled, or faulted past _answer: never hold for good
 
     async def _answer(self, context: Context, text: str) -> bytes:
         """Exactly one ok or error frame for one request frame, timed by op."""

@@ -49,6 +49,8 @@ class Client:
         self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.raw_events: list[bytes] = []
+        #: Every frame received after ``hello``, in arrival order (events and answers together).
+        self.arrivals: list[dict[str, Any]] = []
         self.hello: dict[str, Any] | None = None
         self.ready: dict[str, Any] | None = None
         #: The last position seen per stream, as a client keeps them to resume.
@@ -103,6 +105,7 @@ class Client:
                     self.hello = frame
                     self._hello.set()
                     continue
+                self.arrivals.append(frame)
                 if frame.get("op") == "event":
                     if frame.get("pos"):
                         self.cursors[frame["stream"]] = frame["pos"]

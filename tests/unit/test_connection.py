@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+import pytest
 
 from protocol.codec import event_tail
 from protocol.errors import CloseCode
 from protocol.messages import PostDeleted
+from server.gateway import connection
 from server.gateway.connection import RECENT_MAX, Connection, State
 
 
@@ -332,4 +334,129 @@ async def test_frames_waiting_when_the_peer_goes_are_dropped_without_spinning() 
     direct.open.set()
     await settle()
     assert direct.written == [] and conn.queue_depth == 0 and direct.waits < 100
+    await conn.finish(grace_s=0)
+
+
+async def test_priority_events_queued_behind_a_backlog_are_not_overtaken_by_later_ones() -> None:
+    """A priority event that waited behind a backlog keeps its place in its stream: one that
+    arrives after the writer has taken the backlog (and is still sending it) comes after it."""
+    sink = Sink()
+    sink.open.clear()
+    conn = Connection(sink, connection_id="c", send_queue_max=16)
+    conn.hold()
+    conn.replay([tail(pos(5)), tail(pos(6))], [pos(5), pos(6)])
+    conn.release()
+    conn.push_event(*event(7), priority=True)  # behind the backlog
+    await settle()  # the writer has taken the backlog and is stuck sending its first item
+    conn.push_event(*event(8), priority=True)
+    sink.open.set()
+    await settle()
+    assert [f["pos"] for f in sink.sent] == [pos(5), pos(6), pos(7), pos(8)]
+    conn.push_event(*event(9), priority=True)  # no barrier left: the lane is used again
+    await settle()
+    assert [f["seq"] for f in sink.sent] == [1, 2, 3, 4, 5]
+    await conn.finish(grace_s=0)
+
+
+async def test_an_answer_goes_before_the_events_held_while_its_request_ran() -> None:
+    """Idle connection with a direct writer: the answer is written first, then what was held."""
+    sink, direct = Sink(), FakeDirect()
+    conn = Connection(sink, connection_id="c", send_queue_max=16, direct=direct)  # type: ignore[arg-type]
+    conn.expect_answer()
+    conn.push_event(*event(1))
+    conn.push_event(*event(2), priority=True)
+    assert direct.written == []  # held while the request is handled
+    conn.answer(b'{"op":"ok","id":"r1","data":{}}')
+    assert [f.get("id") or f["pos"] for f in direct.written] == ["r1", pos(1), pos(2)]
+    assert [f.get("seq") for f in direct.written] == [None, 1, 2]
+    await conn.finish(grace_s=0)
+
+
+async def test_priority_events_do_not_overtake_a_queued_answer() -> None:
+    """In a backed-up connection the answer waits behind earlier ordinary events; the priority
+    events its request caused (a direct message, say) wait behind it, and so do later ones of
+    their stream; the lane is used again once the answer is sent."""
+    sink = Sink()
+    sink.open.clear()
+    conn = Connection(sink, connection_id="c", send_queue_max=16)
+    conn.push_event(*event(1))
+    conn.push_event(*event(2), priority=True)  # before the request: overtakes as ever
+    conn.expect_answer()
+    conn.push_event(*event(3), priority=True)  # caused by the request
+    conn.answer(b'{"op":"ok","id":"r1","data":{}}')
+    conn.push_event(*event(4), priority=True)
+    conn.push_event(*event(5))
+    sink.open.set()
+    await settle()
+    assert [f.get("id") or f["pos"] for f in sink.sent] == [pos(2), pos(1), "r1", pos(3), pos(4), pos(5)]
+    assert [f["seq"] for f in sink.sent if "seq" in f] == [1, 2, 3, 4, 5]
+    sink.open.clear()
+    conn.push_event(*event(6))
+    conn.push_event(*event(7), priority=True)
+    sink.open.set()
+    await settle()
+    assert [f["pos"] for f in sink.sent[-2:]] == [pos(7), pos(6)]
+    await conn.finish(grace_s=0)
+
+
+async def test_answers_keep_request_order_and_a_full_queue_still_closes_4002() -> None:
+    sink = Sink()
+    sink.open.clear()
+    conn = Connection(sink, connection_id="c", send_queue_max=16)
+    for n in range(3):
+        conn.expect_answer()
+        conn.push_event(*event(n), priority=True)
+        conn.answer(b'{"op":"ok","id":"r%d","data":{}}' % n)
+    sink.open.set()
+    await settle()
+    assert [f.get("id") or f["pos"] for f in sink.sent] == ["r0", pos(0), "r1", pos(1), "r2", pos(2)]
+    sink.open.clear()
+    for n in range(16):
+        conn.push_event(*event(10 + n))
+    conn.answer(b'{"op":"ok","id":"late","data":{}}')  # no room, nothing to shed
+    assert conn.close_code == CloseCode.SLOW_CONSUMER
+    await conn.finish(grace_s=0)
+
+
+async def test_a_request_that_fails_or_hangs_does_not_hold_events_for_good(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sink = Sink()
+    conn = Connection(sink, connection_id="c", send_queue_max=16)
+    conn.expect_answer()
+    conn.push_event(*event(1))
+    conn.drop_answer()  # the handler raised before there was an answer
+    conn.drop_answer()  # and a second end is harmless
+    await settle()
+    assert [f["pos"] for f in sink.sent] == [pos(1)]
+
+    monkeypatch.setattr(connection, "ANSWER_HOLD_MAX_S", 0.01)
+    conn.expect_answer()
+    conn.push_event(*event(2))
+    async with asyncio.timeout(5):  # the handler never returns: the hold ends by itself
+        while len(sink.sent) < 2:
+            await asyncio.sleep(0.01)
+    conn.answer(b'{"op":"ok","id":"slow","data":{}}')  # the late answer still goes out, once
+    await settle()
+    assert [f.get("id") or f["pos"] for f in sink.sent] == [pos(1), pos(2), "slow"]
+    await conn.finish(grace_s=0)
+
+
+async def test_events_held_by_a_backfill_are_not_kept_for_good_by_a_stuck_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connection, "ANSWER_HOLD_MAX_S", 0.01)
+    sink = Sink()
+    conn = Connection(sink, connection_id="c", send_queue_max=16)
+    conn.hold()  # a backfill after a follow, say
+    conn.push_event(*event(1))
+    conn.expect_answer()  # a request begins while it runs, and never ends
+    conn.replay([], [])
+    conn.release()  # the backfill is done; the request still holds
+    await settle()
+    assert sink.sent == []
+    async with asyncio.timeout(5):
+        while not sink.sent:
+            await asyncio.sleep(0.01)
+    assert [f["pos"] for f in sink.sent] == [pos(1)]
     await conn.finish(grace_s=0)
