@@ -117,6 +117,7 @@ class Connection:
         "_direct",
         "_forgotten",
         "_held",
+        "_held_probe",
         "_holds",
         "_max",
         "_metrics",
@@ -169,6 +170,8 @@ class Connection:
         #: Live events held while a backlog is read (with their priority), and the positions
         #: backlogs gave meanwhile.
         self._held: list[tuple[bytes, str | None, bool]] | None = None
+        #: A fan-out latency sample on a held event, taken when the hold for an answer ends.
+        self._held_probe: tuple[bytes, float, bool] | None = None
         #: The priority lane, made on first use (most connections never need it).
         self._urgent: deque[tuple[int, Any, str | None]] | None = None
         #: Barriers in the ordinary queue: priority events do not overtake them.
@@ -252,23 +255,35 @@ class Connection:
             return
         self._enqueue(_EPHEMERAL if ephemeral else _EVENT, tail, pos)
 
-    def probe(self, tail: bytes, started: float, priority: bool = False) -> None:
+    def probe(self, tail: bytes, started: float, priority: bool = False) -> bool:
         """Sample fan-out latency on the event just pushed (``tail``; ``started`` is the hub's
         ``time.perf_counter()`` when the message arrived): observed when the frame is handed to
         the transport. A queued event is stamped, and the writer observes it as it sends it; an
-        event held (resuming) or refused (closing, closed) is not sampled."""
-        if self._metrics is None or self._close is not None or self._holds or self.state is State.CLOSED:
-            return
+        event held (resuming, answering a request) or refused (closing, closed) is not sampled.
+        True if the sample was taken or will be (without metrics, always)."""
+        if self._metrics is None:
+            return True
+        if self._close is not None or self.state is State.CLOSED:
+            return False
+        if self._holds:
+            held = self._held
+            if self._answering and held and held[-1][0] is tail:
+                # Held only until the answer goes out: sampled then, the wait included, since
+                # that is when this recipient gets it (see release()).
+                self._held_probe = (tail, started, priority)
+                return True
+            return False
         if self._writer is None:
             # Pushed, neither held nor refused, and nothing waits: it went to the transport at once.
             self._metrics.fanout_latency.labels(kind=_KIND[priority]).observe(time.perf_counter() - started)
-            return
+            return True
         for lane in (self._urgent, self._queue):
             if lane:
                 kind, payload, pos = lane[-1]
                 if kind == _EVENT and payload is tail:
                     lane[-1] = (_PROBED, (tail, started, _KIND[priority]), pos)
-                    return
+                    return True
+        return False
 
     def hold(self) -> None:
         """Start holding live events (call before subscribing, then read the backlog)."""
@@ -299,14 +314,16 @@ class Connection:
         self._holds -= 1
         if self._holds:
             return
-        held, replayed = self._held, self._replayed
-        self._held = self._replayed = None
+        held, replayed, probe = self._held, self._replayed, self._held_probe
+        self._held = self._replayed = self._held_probe = None
         for tail, pos, priority in held or ():
             if pos is None or replayed is None or pos not in replayed:
                 if priority:
                     self._enqueue_urgent(tail, pos)
                 else:
                     self._enqueue(_EVENT, tail, pos)
+                if probe is not None and tail is probe[0]:
+                    self.probe(*probe)
         if self.state is State.RESUMING:
             self.state = State.LIVE
 

@@ -16,8 +16,10 @@ to the connection the loop reached last (``Connection.probe``), which observes t
 the frame goes to the transport. So a fan-out of any size costs one clock read, one integer
 addition and one probe. The sampled recipient is whichever the channel's member set yields last:
 arbitrary, but stable while the membership is, so one channel's samples come from one
-connection at a time and many channels spread them over many. No sample is taken when that
-recipient holds the frame (resuming) or refuses it (closing). For a message from another node
+connection at a time and many channels spread them over many. When that recipient holds the
+frame (resuming, or answering the request that caused it: often the author's own connection)
+or refuses it (closing), the member the set yields first is sampled instead, if it can be. For a
+message from another node
 the clock starts when it arrives here: the Redis hop is not included.
 
 Hidden users: a connection whose user mutes or blocks someone (or is blocked by them) must not
@@ -219,7 +221,8 @@ class Hub:
             # Once per fan-out, never per recipient (see the module docstring): count them all,
             # and sample the latency on the connection the loop reached last.
             self.events_delivered += len(members)
-            conn.probe(tail, started, priority)
+            if not conn.probe(tail, started, priority) and len(members) > 1:
+                next(iter(members)).probe(tail, started, priority)
 
     def deliver_all(self, payload: bytes) -> None:
         """Hand one event envelope to every connection on this node (incidents)."""

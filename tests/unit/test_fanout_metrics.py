@@ -65,6 +65,39 @@ async def test_a_frame_written_from_the_fan_out_loop_is_sampled_at_once() -> Non
     assert sample(metrics, "tsudoi_fanout_latency_seconds_count") == 2
 
 
+async def test_an_event_held_for_its_requests_answer_is_sampled_when_it_goes_out() -> None:
+    metrics = Metrics()
+    sink = Sink()
+    conn = Connection(sink, connection_id="c", send_queue_max=16, metrics=metrics)
+    conn.expect_answer()
+    own = event(1)  # the author's own post, caused by the request being answered
+    conn.push_event(*own)
+    assert conn.probe(own[0], 0.0)
+    assert sample(metrics, "tsudoi_fanout_latency_seconds_count") == 0
+    conn.answer(b'{"op":"ok","id":"r1","data":{}}')
+    await settle()
+    assert [f["op"] for f in sink.sent] == ["ok", "event"]
+    assert sample(metrics, "tsudoi_fanout_latency_seconds_count") == 1
+
+
+async def test_the_hub_samples_another_recipient_when_the_last_one_holds_the_event() -> None:
+    metrics = Metrics()
+    hub = Hub(LocalBus(), metrics=metrics)
+    conns = [Connection(Sink(), connection_id=f"c{n}", send_queue_max=16, metrics=metrics) for n in range(2)]
+    channel = channels.posts("A" * 26)
+    for n, conn in enumerate(conns):
+        conn.user_id = f"u{n}"
+        await hub.attach(conn, [channel])
+    for n, conn in enumerate(conns, 1):  # each in turn holds the event (resuming): once it is
+        conn.hold()  # the recipient the member set yields last
+        hub.deliver(channel, channels.envelope(tail(pos(n)), pos(n)))
+        conn.release()
+    await settle()
+    # Two fan-outs: in each, one recipient held the event and the other was sampled.
+    assert sample(metrics, "tsudoi_fanout_latency_seconds_count") == 2
+    assert hub.events_delivered == 4
+
+
 async def test_a_held_event_is_not_sampled() -> None:
     metrics = Metrics()
     sink = Sink()
