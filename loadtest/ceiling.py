@@ -17,6 +17,7 @@ import sys
 
 import orjson
 from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.typing import Subprotocol
 
 from protocol.codec import PROTOCOL_NAME
 
@@ -62,8 +63,13 @@ async def _handle(ws: ServerConnection) -> None:
 
 async def main(port: int) -> None:
     async with serve(
-        _handle, "127.0.0.1", port, subprotocols=[PROTOCOL_NAME], compression=None, ping_interval=None
-    ):  # type: ignore[list-item]
+        _handle,
+        "127.0.0.1",
+        port,
+        subprotocols=[Subprotocol(PROTOCOL_NAME)],
+        compression=None,
+        ping_interval=None,
+    ):
         await asyncio.Future()
 
 

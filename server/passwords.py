@@ -48,9 +48,11 @@ class Passwords:
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """True if ``password`` matches; with ``password_hash=None`` spends the time, returns False."""
         loop = asyncio.get_running_loop()
-        if password_hash is None and self._decoy is None:
-            self._decoy = await self.hash(secrets.token_urlsafe(16))
-        target = password_hash or self._decoy
+        target = password_hash
+        if target is None:
+            if self._decoy is None:
+                self._decoy = await self.hash(secrets.token_urlsafe(16))
+            target = self._decoy
         try:
             ok = await loop.run_in_executor(self._pool, self._hasher.verify, target, password)
         except (VerificationError, InvalidHashError):

@@ -80,7 +80,7 @@ def venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = clean_env()
     # The base interpreter, not this venv's: nothing of the test environment leaks in.
     run(getattr(sys, "_base_executable", sys.executable), "-m", "venv", home / "venv", env=env)
-    pip = [home / "venv" / "bin" / "python", "-m", "pip", "install", "-q"]
+    pip: list[str | Path] = [home / "venv" / "bin" / "python", "-m", "pip", "install", "-q"]
     run(*pip, "--require-hashes", "-r", ROOT / "requirements" / "serve.txt", cwd=home, env=env)
     (wheel,) = dist.glob("tsudoi-*.whl")
     run(*pip, "--no-deps", wheel, cwd=home, env=env)

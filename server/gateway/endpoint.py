@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 from prometheus_client import Histogram
+from starlette.types import Message
 from starlette.websockets import WebSocket
 
 from protocol import messages as m
@@ -211,7 +212,7 @@ class Gateway:
         """Every open connection on this node, in any state (read by metrics on scrape)."""
         return self._open
 
-    async def _receive(self, websocket: WebSocket, timeout_ms: int) -> dict[str, Any] | None:
+    async def _receive(self, websocket: WebSocket, timeout_ms: int) -> Message | None:
         """The next frame's ASGI message, or None once the client is gone."""
         async with asyncio.timeout(timeout_ms / 1000):
             message = await websocket.receive()
@@ -338,11 +339,11 @@ class Gateway:
         request_id: str | None = None
         try:
             frame = decode_client_frame(text)
-            timed = self._request_latency.get(type(frame), timed)
             if isinstance(frame, m.Auth):
                 raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED)
             if not isinstance(frame, m.Request):  # pragma: no cover - every other frame is one
                 raise ProtocolError(ErrorCode.INVALID_FRAME)
+            timed = self._request_latency.get(type(frame), timed)
             request_id = frame.id
             if not isinstance(frame, m.Heartbeat):
                 self._domain.presence.touch(context.user.id)

@@ -16,7 +16,7 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from ..base import WebhookRecord
+from ..base import StorageUnavailable, WebhookRecord
 from .database import Database
 from .driver import Document, driver_errors
 
@@ -53,6 +53,8 @@ class WebhookStore(Database):
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
+        if doc is None:  # an upsert returning the document after it: MongoDB always has one
+            raise StorageUnavailable("the webhook upsert returned no document")
         return _webhook(doc)
 
     async def get_webhook(self, user_id: str) -> WebhookRecord | None:
