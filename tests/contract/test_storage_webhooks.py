@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from server.store.base import NewUser, Storage
-from tests.contract.test_storage import NOW, NX_SET_ON_INSERT, WEEK, make_user
+from tests.contract.test_storage import NOW, WEEK, make_user
 
 START = "01M7Z3MWDW88G9C4QTT0N7GYSQ"
 LATER = "01M7Z3MWDW88G9C4QTT0N7GYSZ"
@@ -28,7 +28,6 @@ async def test_a_bot_is_created_as_a_bot_and_a_person_is_not(storage: Storage) -
     assert not (await storage.get_users([person.id]))[person.id].bot
 
 
-@NX_SET_ON_INSERT
 async def test_a_webhook_is_registered_read_repointed_and_deleted(storage: Storage) -> None:
     bot = await make_user(storage, "bot")
     assert await storage.get_webhook(bot.id) is None
@@ -53,7 +52,6 @@ async def test_a_webhook_is_registered_read_repointed_and_deleted(storage: Stora
     assert fresh.cursors == dict.fromkeys(("following", "direct", "notifications"), LATEST)
 
 
-@NX_SET_ON_INSERT
 async def test_a_lease_is_held_by_one_owner_until_it_expires(storage: Storage) -> None:
     one, two = await make_user(storage, "one"), await make_user(storage, "two")
     for bot in (one, two):
@@ -74,7 +72,6 @@ async def test_a_lease_is_held_by_one_owner_until_it_expires(storage: Storage) -
     assert (await storage.get_webhook(one.id)).cursors["following"] == START  # type: ignore[union-attr]
 
 
-@NX_SET_ON_INSERT
 async def test_concurrent_claims_never_share_a_webhook(storage: Storage) -> None:
     bots = [await make_user(storage, f"bot{n}") for n in range(6)]
     for bot in bots:
@@ -86,7 +83,6 @@ async def test_concurrent_claims_never_share_a_webhook(storage: Storage) -> None
     assert sorted(claimed) == sorted(bot.id for bot in bots)  # each exactly once
 
 
-@NX_SET_ON_INSERT
 async def test_progress_only_moves_cursors_forward(storage: Storage) -> None:
     bot = await make_user(storage, "bot")
     await storage.set_webhook(bot.id, "https://a.example/hook", start=START, now_ms=NOW)

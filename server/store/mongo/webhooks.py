@@ -2,7 +2,7 @@
 :class:`~server.store.mongo.MongoStorage`.
 
 One document per webhook (``_id``: the bot's id) and per key (``_id``: its name); every write is
-one conditional single-document update, so each is atomic on its own. A lease is taken only if
+one conditional single-document update or insert, so each is atomic on its own. A lease is taken only if
 it is free, expired or already the claimer's (the filter of the update decides it), and
 progress is saved only while the lease is held. Cursors are raised with ``$max``: positions are
 ids, and ids compare as strings in their order.
@@ -16,9 +16,9 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from ..base import WebhookRecord
+from ..base import StorageUnavailable, WebhookRecord
 from .database import Database
-from .driver import Document, driver_errors
+from .driver import CLAIM_ATTEMPTS, NULL, Document, driver_errors
 
 STREAMS = ("following", "direct", "notifications")
 
@@ -38,22 +38,32 @@ def _webhook(doc: Document) -> WebhookRecord:
 
 class WebhookStore(Database):
     async def set_webhook(self, user_id: str, url: str, *, start: str, now_ms: int) -> WebhookRecord:
+        # Insert or update, each step atomic on the one document: repoint the user's webhook if
+        # there is one, else insert it whole; a concurrent insert (a duplicate key) sends us back
+        # to repointing theirs, a concurrent delete to inserting. The answer is the document as
+        # this call left it, as an upsert's findAndModify would return it. Written in two steps
+        # rather than one find_one_and_update(upsert=True) with $setOnInsert because the nx-27017
+        # stand-in the tests run on leaves $setOnInsert out of such an upsert; same semantics.
+        repoint = {"url": url, "failures": 0, "last_error": None}
         with driver_errors():
-            doc = await self._webhooks.find_one_and_update(
-                {"_id": user_id},
-                {
-                    "$set": {"url": url, "failures": 0, "last_error": None},
-                    "$setOnInsert": {
-                        "created_ms": now_ms,
-                        "cursors": dict.fromkeys(STREAMS, start),
-                        "lease_owner": None,
-                        "lease_until_ms": 0,
-                    },
-                },
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-        return _webhook(doc)
+            for _ in range(CLAIM_ATTEMPTS):
+                doc = await self._webhooks.find_one_and_update(
+                    {"_id": user_id}, {"$set": repoint}, return_document=ReturnDocument.AFTER
+                )
+                if doc is not None:
+                    return _webhook(doc)
+                fresh = {
+                    "_id": user_id,
+                    **repoint,
+                    "created_ms": now_ms,
+                    "cursors": dict.fromkeys(STREAMS, start),
+                    "lease_owner": None,
+                    "lease_until_ms": 0,
+                }
+                with suppress(DuplicateKeyError):
+                    await self._webhooks.insert_one(fresh)
+                    return _webhook(fresh)
+        raise StorageUnavailable(f"mongodb: the webhook of {user_id} kept changing while it was set")
 
     async def get_webhook(self, user_id: str) -> WebhookRecord | None:
         with driver_errors():
@@ -67,15 +77,17 @@ class WebhookStore(Database):
 
     async def claim_webhooks(self, owner: str, *, now_ms: int, lease_ms: int) -> list[WebhookRecord]:
         claimable: dict[str, Any] = {
-            "$or": [{"lease_owner": None}, {"lease_owner": owner}, {"lease_until_ms": {"$lte": now_ms}}]
+            "$or": [{"lease_owner": NULL}, {"lease_owner": owner}, {"lease_until_ms": {"$lte": now_ms}}]
         }
         held = []
         with driver_errors():
             candidates = [doc["_id"] async for doc in self._webhooks.find(claimable, {"_id": 1})]
             for user_id in candidates:
                 # Re-checked per document: another owner may have claimed it since the find.
+                # An explicit $and, MongoDB's own reading of the implicit one, because the
+                # nx-27017 stand-in's findAndModify drops a condition written beside an $or.
                 doc = await self._webhooks.find_one_and_update(
-                    {"_id": user_id, **claimable},
+                    {"$and": [{"_id": user_id}, claimable]},
                     {"$set": {"lease_owner": owner, "lease_until_ms": now_ms + lease_ms}},
                     return_document=ReturnDocument.AFTER,
                 )
