@@ -25,10 +25,9 @@ from server.store.base import (
     Storage,
     UserRecord,
 )
-from server.store.mongo import MongoStorage
 from server.store.sqlite import SqliteStorage
 from server.store.timed import timed_storage
-from tests.support.mongo import MongoBackend, expect_stand_in_divergence
+from tests.support.mongo import MongoBackend, expect_stand_in_divergence, storage_class
 
 NOW = 1_800_000_000_000
 DAY = 24 * 3600_000
@@ -40,10 +39,6 @@ SMALLEST_ID = "0" * 26
 NX_ID_INDEX = pytest.mark.nx27017_diverges(
     "with a compound index that includes _id (posts by (author_id, _id)) every insert into the "
     "collection fails with 'JSON path error near _id'"
-)
-NX_NULL_AND = pytest.mark.nx27017_diverges(
-    "{field: None} together with a condition on another field (deleted_pos: None and an _id range) "
-    "matches nothing"
 )
 NX_SET_ON_INSERT = pytest.mark.nx27017_diverges(
     "find_one_and_update with upsert=True inserts without the fields of $setOnInsert"
@@ -80,9 +75,10 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         backend = request.getfixturevalue("mongo_backend")
         expect_stand_in_divergence(request, backend)
         url, database = backend.url, backend.new_database()  # a fresh database per test
+        adapter = storage_class(backend)  # without the ordering indexes on the stand-in
 
         def reopen() -> Awaitable[Storage]:
-            return MongoStorage.open(url, database=database)
+            return adapter.open(url, database=database)
 
     else:  # pragma: no cover - every param is opened above
         raise AssertionError(f"no adapter {request.param!r}")
@@ -532,7 +528,6 @@ async def test_follow_counts_and_followee_ids(storage: Storage) -> None:
 # --- posts ---------------------------------------------------------------------------------
 
 
-@NX_ID_INDEX
 async def test_create_and_get_post(storage: Storage) -> None:
     alice = await make_user(storage, "alice")
     first = await post(storage, alice, "はじめまして")
@@ -553,7 +548,6 @@ async def test_create_and_get_post(storage: Storage) -> None:
     assert await storage.get_post("01JD0M7Q5W3K4T9V2X8Y6Z1ABC") is None
 
 
-@NX_ID_INDEX
 async def test_post_ids_strictly_increase_in_creation_order(storage: Storage) -> None:
     alice = await make_user(storage, "alice")
     bob = await make_user(storage, "bob")
@@ -566,7 +560,6 @@ async def test_post_ids_strictly_increase_in_creation_order(storage: Storage) ->
     assert len(set(ids)) == len(ids)
 
 
-@NX_ID_INDEX
 async def test_delete_post_marks_it_at_a_fresh_position_once(storage: Storage) -> None:
     alice = await make_user(storage, "alice")
     doomed = await post(storage, alice, "消します")
@@ -585,7 +578,6 @@ async def test_delete_post_marks_it_at_a_fresh_position_once(storage: Storage) -
     assert after.id > deleted.deleted_pos
 
 
-@NX_ID_INDEX
 async def test_following_timeline_newest_first_with_own_and_followees_posts(storage: Storage) -> None:
     me = await make_user(storage, "me")
     friend = await make_user(storage, "friend")
@@ -608,8 +600,6 @@ async def test_following_timeline_newest_first_with_own_and_followees_posts(stor
     ]
 
 
-@NX_ID_INDEX
-@NX_NULL_AND
 async def test_following_timeline_pages_with_before(storage: Storage) -> None:
     me = await make_user(storage, "me")
     friend = await make_user(storage, "friend")
@@ -629,7 +619,6 @@ async def test_following_timeline_pages_with_before(storage: Storage) -> None:
     assert await storage.following_timeline(me.id, before=posts[0].id, limit=3) == []
 
 
-@NX_ID_INDEX
 async def test_following_timeline_forgets_unfollowed_authors(storage: Storage) -> None:
     me = await make_user(storage, "me")
     friend = await make_user(storage, "friend")
@@ -639,7 +628,6 @@ async def test_following_timeline_forgets_unfollowed_authors(storage: Storage) -
     assert await storage.following_timeline(me.id, before=None, limit=20) == []
 
 
-@NX_ID_INDEX
 async def test_following_timeline_includes_the_inviter_followed_on_joining(storage: Storage) -> None:
     inviter = await make_user(storage, "inviter")
     hello = await post(storage, inviter, "ようこそ", NOW + 1)
@@ -650,8 +638,6 @@ async def test_following_timeline_includes_the_inviter_followed_on_joining(stora
 # --- the following stream -------------------------------------------------------------------
 
 
-@NX_ID_INDEX
-@NX_NULL_AND
 async def test_stream_after_a_cursor_is_oldest_first(storage: Storage) -> None:
     me = await make_user(storage, "me")
     friend = await make_user(storage, "friend")
@@ -664,8 +650,6 @@ async def test_stream_after_a_cursor_is_oldest_first(storage: Storage) -> None:
     assert [item.post for item in items] == missed
 
 
-@NX_ID_INDEX
-@NX_NULL_AND
 async def test_stream_from_the_beginning_includes_everything(storage: Storage) -> None:
     me = await make_user(storage, "me")
     friend = await make_user(storage, "friend")
@@ -675,8 +659,6 @@ async def test_stream_from_the_beginning_includes_everything(storage: Storage) -
     assert [item.post.id for item in items] == [p.id for p in posts]
 
 
-@NX_ID_INDEX
-@NX_NULL_AND
 async def test_stream_shows_the_deletion_of_a_post_seen_before_the_cursor(storage: Storage) -> None:
     me = await make_user(storage, "me")
     friend = await make_user(storage, "friend")
@@ -695,7 +677,6 @@ async def test_stream_shows_the_deletion_of_a_post_seen_before_the_cursor(storag
     assert items[0].post.deleted_pos == deleted.deleted_pos
 
 
-@NX_ID_INDEX
 async def test_stream_shows_the_deletion_of_the_cursor_post_itself(storage: Storage) -> None:
     me = await make_user(storage, "me")
     doomed = await post(storage, me, "doomed", NOW + 1)
@@ -705,8 +686,6 @@ async def test_stream_shows_the_deletion_of_the_cursor_post_itself(storage: Stor
     assert [(item.pos, item.deleted) for item in items] == [(deleted.deleted_pos, True)]
 
 
-@NX_ID_INDEX
-@NX_NULL_AND
 async def test_stream_leaves_out_a_post_created_and_deleted_after_the_cursor(storage: Storage) -> None:
     me = await make_user(storage, "me")
     friend = await make_user(storage, "friend")
@@ -721,8 +700,6 @@ async def test_stream_leaves_out_a_post_created_and_deleted_after_the_cursor(sto
     assert fleeting.id not in {item.post.id for item in items}
 
 
-@NX_ID_INDEX
-@NX_NULL_AND
 async def test_stream_leaves_out_deletions_before_the_cursor(storage: Storage) -> None:
     me = await make_user(storage, "me")
     old = await post(storage, me, "old", NOW + 1)
@@ -736,8 +713,6 @@ async def test_stream_leaves_out_deletions_before_the_cursor(storage: Storage) -
     ] == [new.id]
 
 
-@NX_ID_INDEX
-@NX_NULL_AND
 async def test_stream_respects_limit_and_resumes_exactly(storage: Storage) -> None:
     me = await make_user(storage, "me")
     posts = [await post(storage, me, f"p{n}", NOW + n) for n in range(7)]
@@ -754,8 +729,6 @@ async def test_stream_respects_limit_and_resumes_exactly(storage: Storage) -> No
     assert len(await storage.following_stream_after(me.id, after=SMALLEST_ID, limit=3)) == 3
 
 
-@NX_ID_INDEX
-@NX_NULL_AND
 async def test_stream_excludes_unfollowed_authors_and_strangers(storage: Storage) -> None:
     me = await make_user(storage, "me")
     former = await make_user(storage, "former")
@@ -773,8 +746,6 @@ async def test_stream_excludes_unfollowed_authors_and_strangers(storage: Storage
     assert [item.post.id for item in items] == [kept.id]
 
 
-@NX_ID_INDEX
-@NX_NULL_AND
 async def test_stream_matches_the_timeline(storage: Storage) -> None:
     """Replaying the stream from the start rebuilds the timeline: same posts, reverse order."""
     me = await make_user(storage, "me")
@@ -793,8 +764,6 @@ async def test_stream_matches_the_timeline(storage: Storage) -> None:
     assert [p.id for p in timeline] == sorted(standing, reverse=True)
 
 
-@NX_ID_INDEX
-@NX_NULL_AND
 async def test_posts_by_author_after_is_one_authors_standing_posts_oldest_first(storage: Storage) -> None:
     alice = await make_user(storage, "alice")
     bob = await make_user(storage, "bob")

@@ -7,8 +7,7 @@ and one community notification are written together (and published once, by the 
 the stream, the unread count) include it while they are a member, if they joined before it and
 did not make it, and each member's read state for it is their own.
 
-Run against every adapter by the ``storage`` fixture (tests/contract/conftest.py). Every test
-writes posts, which nx-27017 cannot (NX_ID_INDEX).
+Run against every adapter by the ``storage`` fixture (tests/contract/conftest.py).
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from server.store.base import (
     Storage,
     UserRecord,
 )
-from tests.contract.test_storage import NOW, NX_ID_INDEX, SMALLEST_ID
+from tests.contract.test_storage import NOW, SMALLEST_ID
 from tests.contract.test_storage_social import UNKNOWN_ID, join, make_community, make_users, say
 
 
@@ -61,7 +60,6 @@ def announced(record: AnnouncementRecord, reader: UserRecord, *, read: bool = Fa
     )
 
 
-@NX_ID_INDEX
 async def test_an_announcement_notifies_the_members_who_joined_before_it(storage: Storage) -> None:
     owner, ann, ben, outsider, late = await make_users(storage, "owner", "ann", "ben", "outsider", "late")
     city = await make_community(storage, owner, "Sendai")
@@ -82,7 +80,6 @@ async def test_an_announcement_notifies_the_members_who_joined_before_it(storage
         assert await storage.unread_notifications(other.id) == 0
 
 
-@NX_ID_INDEX
 async def test_ordinary_community_posts_notify_nobody(storage: Storage) -> None:
     owner, ann = await make_users(storage, "owner", "ann")
     city = await make_community(storage, owner, "Sendai")
@@ -92,7 +89,6 @@ async def test_ordinary_community_posts_notify_nobody(storage: Storage) -> None:
     assert await storage.unread_notifications(ann.id) == 0
 
 
-@NX_ID_INDEX
 async def test_announcements_and_own_notifications_make_one_stream_in_order(storage: Storage) -> None:
     owner, me, friend = await make_users(storage, "owner", "me", "friend")
     city, town = (
@@ -125,7 +121,6 @@ async def test_announcements_and_own_notifications_make_one_stream_in_order(stor
     assert await storage.unread_notifications(me.id) == 9
 
 
-@NX_ID_INDEX
 async def test_each_member_reads_an_announcement_for_themselves(storage: Storage) -> None:
     owner, ann, ben, outsider = await make_users(storage, "owner", "ann", "ben", "outsider")
     city = await make_community(storage, owner, "Sendai")
@@ -160,7 +155,6 @@ async def test_each_member_reads_an_announcement_for_themselves(storage: Storage
     assert await storage.mark_all_notifications_read(ann.id) == 2
 
 
-@NX_ID_INDEX
 async def test_marking_all_read_counts_own_notifications_and_announcements(storage: Storage) -> None:
     owner, me = await make_users(storage, "owner", "me")
     city = await make_community(storage, owner, "Sendai")
@@ -172,7 +166,6 @@ async def test_marking_all_read_counts_own_notifications_and_announcements(stora
     assert await storage.unread_notifications(me.id) == 0
 
 
-@NX_ID_INDEX
 async def test_leaving_takes_a_communitys_announcements_away(storage: Storage) -> None:
     owner, me = await make_users(storage, "owner", "me")
     city = await make_community(storage, owner, "Sendai")

@@ -5,7 +5,7 @@
 Run against every adapter by the ``storage`` fixture (tests/contract/conftest.py). A nonce names
 one post per author, and one message per (conversation, author); a taken one writes nothing and
 raises NonceTaken, decided by the database, so concurrent calls, from one process or two, store
-one item. Every test writes posts or messages, which nx-27017 cannot (NX_ID_INDEX).
+one item.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import asyncio
 import pytest
 
 from server.store.base import ConversationRecord, MessageRecord, NonceTaken, PostRecord, Storage, UserRecord
-from tests.contract.test_storage import NOW, NX_ID_INDEX, make_user
+from tests.contract.test_storage import NOW, make_user
 
 
 async def say(
@@ -47,7 +47,6 @@ async def direct(storage: Storage, one: UserRecord, other: UserRecord) -> Conver
     return record
 
 
-@NX_ID_INDEX
 async def test_a_post_nonce_is_taken_once_per_author(storage: Storage) -> None:
     alice, bob = await make_user(storage, "alice"), await make_user(storage, "bob")
     first = await say(storage, alice, "地震だ", "n-1")
@@ -63,14 +62,12 @@ async def test_a_post_nonce_is_taken_once_per_author(storage: Storage) -> None:
     assert await storage.post_by_nonce(alice.id, "n-3") is None
 
 
-@NX_ID_INDEX
 async def test_posts_without_a_nonce_never_collide(storage: Storage) -> None:
     alice = await make_user(storage, "alice")
     ids = {(await say(storage, alice, "同じ", None, NOW + n)).id for n in range(3)}
     assert len(ids) == 3
 
 
-@NX_ID_INDEX
 async def test_a_deleted_post_keeps_its_nonce(storage: Storage) -> None:
     alice = await make_user(storage, "alice")
     first = await say(storage, alice, "消す", "gone")
@@ -81,7 +78,6 @@ async def test_a_deleted_post_keeps_its_nonce(storage: Storage) -> None:
         await say(storage, alice, "消す", "gone", NOW + 1)
 
 
-@NX_ID_INDEX
 async def test_concurrent_posts_with_one_nonce_store_one(storage: Storage, second_storage: Storage) -> None:
     alice = await make_user(storage, "alice")
     stores = (storage, second_storage) * 4
@@ -95,7 +91,6 @@ async def test_concurrent_posts_with_one_nonce_store_one(storage: Storage, secon
     assert [p.id for p in await storage.following_timeline(alice.id, before=None, limit=10)] == [stored[0].id]
 
 
-@NX_ID_INDEX
 async def test_a_message_nonce_is_taken_once_per_author_and_conversation(storage: Storage) -> None:
     alice, bob, carol = [await make_user(storage, h) for h in ("alice", "bob", "carol")]
     with_bob, with_carol = await direct(storage, alice, bob), await direct(storage, alice, carol)
@@ -118,7 +113,6 @@ async def test_a_message_nonce_is_taken_once_per_author_and_conversation(storage
     assert len(plain) == 2
 
 
-@NX_ID_INDEX
 async def test_concurrent_messages_with_one_nonce_store_one(
     storage: Storage, second_storage: Storage
 ) -> None:

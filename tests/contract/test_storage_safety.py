@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from server.store.base import IncidentRecord, SafetyRecord, Storage, UserRecord
-from tests.contract.test_storage import NOW, NX_ID_INDEX, make_user
+from tests.contract.test_storage import NOW, make_user
 from tests.contract.test_storage_social import UNKNOWN_ID, make_users
 
 MINUTE = 60_000
@@ -147,7 +147,6 @@ async def test_follower_ids_are_everyone_following_the_user(storage: Storage) ->
 # --- safety statuses --------------------------------------------------------------------------
 
 
-@NX_ID_INDEX
 async def test_safety_status_round_trip(storage: Storage) -> None:
     alice = await make_user(storage, "alice")
     made = await status(
@@ -170,7 +169,6 @@ async def test_safety_status_round_trip(storage: Storage) -> None:
     assert await storage.latest_safety([alice.id]) == {alice.id: plain}
 
 
-@NX_ID_INDEX
 async def test_latest_safety_is_each_users_newest_of_any_audience(storage: Storage) -> None:
     alice, bob, carol = await make_users(storage, "alice", "bob", "carol")
     assert await storage.latest_safety([alice.id, bob.id]) == {}
@@ -190,7 +188,6 @@ async def test_latest_safety_is_each_users_newest_of_any_audience(storage: Stora
     assert await storage.latest_safety([]) == {}
 
 
-@NX_ID_INDEX
 async def test_safety_history_by_audience_newest_first_in_pages(storage: Storage) -> None:
     alice, bob = await make_users(storage, "alice", "bob")
     audiences = ["friends", "everyone", "followers", "friends", "everyone", "followers", "everyone"]

@@ -7,8 +7,16 @@ server instead; each test then works in a database of its own, dropped afterward
 
 nx-27017 is a stand-in and diverges from MongoDB in places; tests that meet a divergence are
 marked ``nx27017_diverges`` and expected to fail on it only (see tests/contract/conftest.py).
-Each divergence the contract suite meets, reproduced with plain pymongo on nx-27017 0.8.1
-(``c`` an AsyncMongoClient on it, a fresh database each time)::
+On it the tests open :class:`StandInStorage`: the adapter without the indexes that only order
+reads, which changes speed, never results (see its docstring; unique indexes stay, they carry
+meaning). Where MongoDB documents two equivalent spellings and the stand-in gets one right, the
+adapter uses that one: ``{field: {"$eq": None}}`` for ``{field: None}`` (server/store/mongo/
+driver.py ``NULL``), an explicit ``$and`` around an ``$or`` in a findAndModify filter, an
+``$or`` whose branches are whole conditions. (An upsert with ``$setOnInsert`` stays one atomic
+findAndModify, as MongoDB documents it: the webhook cases meet NX_SET_ON_INSERT.) Each divergence, reproduced with plain pymongo on nx-27017 0.8.1 (``c`` an
+AsyncMongoClient on it, a fresh database each time); the contract suite still meets those
+named by NX_BINARY, NX_ARRAY, NX_SET_ON_INSERT (tests/contract/test_storage.py), NX_GROUP_KEY and NX_BOOL_SET
+(tests/contract/test_storage_social.py), and NX_ID_INDEX in test_storage_mongo_indexes.py::
 
     await db.posts.create_index([("author_id", 1), ("_id", 1)])
     await db.posts.insert_one({"_id": "p1", "author_id": "a"})
@@ -53,6 +61,12 @@ Each divergence the contract suite meets, reproduced with plain pymongo on nx-27
                                    upsert=True, return_document=ReturnDocument.AFTER)
     # {"_id": "a", "url": "u"}: a findAndModify upsert leaves $setOnInsert out (update_one's
     # upsert applies it)
+
+    await db.w.insert_many([{"_id": "a", "owner": "x"}, {"_id": "b", "owner": None}])
+    await db.w.find_one_and_update({"_id": "a", "$or": [{"owner": "o"}, {"owner": {"$eq": None}}]},
+                                   {"$set": {"owner": "o"}})
+    # updates b, where nothing matches: in findAndModify, "_id" binds to the $or's first branch
+    # only ({"$and": [{"_id": "a"}, {"$or": [...]}]} gets it right)
 """
 
 from __future__ import annotations
@@ -63,14 +77,18 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
-from pymongo import AsyncMongoClient, MongoClient
+from pymongo import AsyncMongoClient, IndexModel, MongoClient
 from pymongo.errors import PyMongoError
 
+from server.store.mongo import MongoStorage
+from server.store.mongo.database import INDEXES, orders_only
 from tests.support.server import free_port
 
 URL_ENV = "TSUDOI_TEST_MONGODB_URL"
@@ -95,6 +113,30 @@ class MongoBackend:
             await client.drop_database(name)
         finally:
             await client.close()
+
+
+class StandInStorage(MongoStorage):
+    """The MongoDB adapter as the tests open it on nx-27017: without the indexes that only
+    order reads (:func:`~server.store.mongo.database.orders_only`, the ``(field, _id)`` ones).
+
+    nx-27017 cannot insert into a collection with a compound index that includes ``_id`` (the
+    first divergence above), which would leave every test that writes a post, a message, a
+    membership or a notification failing on it, and unable to catch a regression. An index
+    that only orders reads changes how fast they are, never what they return, so leaving those
+    out on the stand-in changes speed, never results. The unique indexes stay: they carry
+    meaning (which of two concurrent writers wins). Against a real server
+    (``TSUDOI_TEST_MONGODB_URL``) the tests open :class:`MongoStorage` itself, with every index,
+    and ``test_open_creates_every_declared_index`` checks that it creates them all.
+    """
+
+    created_indexes: ClassVar[Mapping[str, list[IndexModel]]] = {
+        name: [model for model in models if not orders_only(model)] for name, models in INDEXES.items()
+    }
+
+
+def storage_class(backend: MongoBackend) -> type[MongoStorage]:
+    """The adapter to open on ``backend``: :class:`StandInStorage` on nx-27017, else the real one."""
+    return StandInStorage if backend.stand_in else MongoStorage
 
 
 def _executable() -> str:

@@ -28,12 +28,13 @@ Collections
     document per record of the port, and one per relation (a membership, a reaction, a
     block) rather than an array inside a user or a community: no document grows with its
     community's or its post's success, and every relation is one entry of a unique index.
-    Optional fields are stored explicitly as ``null`` and matched with ``{field: None}``,
-    MongoDB's idiom for "null or missing"; booleans are BSON booleans, token hashes BSON
+    Optional fields are stored explicitly as ``null`` and matched with ``{field: NULL}``
+    (:data:`.driver.NULL`, ``{"$eq": None}``, the spelled-out form of MongoDB's ``{field:
+    None}`` idiom for "null or missing"); booleans are BSON booleans, token hashes BSON
     binary. Documents written at schema 1 lack the fields added
     in 2 (``users.dm_policy``; ``posts.community_id``, ``repost_of``, ``quote_of``,
     ``announcement``), and users written before 3 lack ``presence_visibility`` and
-    ``last_seen_ms``: they read as the port's defaults and ``{field: None}`` matches them,
+    ``last_seen_ms``: they read as the port's defaults and ``{field: NULL}`` matches them,
     so nothing is rewritten on upgrade. Since schema 5 posts and messages carry the client's
     ``nonce`` (null without one); older documents lack it, and the partial unique indexes
     ``nonce_unique`` (``{nonce: {$type: "string"}}``) leave both out.
@@ -47,7 +48,9 @@ Indexes
     means changing :data:`INDEXES` *and* bumping :data:`SCHEMA_VERSION`. Each index says in
     :data:`INDEXES` which reads it serves; uniqueness is how concurrent writers are decided
     (below). Pages ordered by id use compound indexes ending in ``_id`` (``(community_id,
-    _id)``...), so a page is one index range read in order, never a sort.
+    _id)``...), so a page is one index range read in order, never a sort. Those non-unique
+    ordering indexes change speed, never results: the tests open the adapter without them on
+    the nx-27017 stand-in, which cannot write through them (:attr:`.database.Database.created_indexes`).
 
 Durability
     Writes use ``w="majority", journal=True`` unless the URL says otherwise: on a replica set a

@@ -28,7 +28,7 @@ from ..base import (
     UserRecord,
 )
 from .database import Database
-from .driver import CLAIM_ATTEMPTS, IN_CHUNK, Document, chunks, driver_errors
+from .driver import CLAIM_ATTEMPTS, IN_CHUNK, NULL, Document, chunks, driver_errors
 from .records import invite_record, session_record, user_record
 
 _log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ class AccountStore(Database):
         """Mark the invite used by ``user_id`` if it is unused and unexpired, atomically."""
         for _ in range(CLAIM_ATTEMPTS):
             claimed = await self._invites.find_one_and_update(
-                {"_id": code, "used_by": None, "expires_ms": {"$gt": now_ms}},
+                {"_id": code, "used_by": NULL, "expires_ms": {"$gt": now_ms}},
                 {"$set": {"used_by": user_id, "used_ms": now_ms}},
                 return_document=ReturnDocument.AFTER,
             )
@@ -293,7 +293,7 @@ class AccountStore(Database):
     async def revoke_session(self, token_hash: bytes, now_ms: int) -> SessionRecord | None:
         with driver_errors():
             doc = await self._sessions.find_one_and_update(
-                {"token_hash": token_hash, "revoked_ms": None},
+                {"token_hash": token_hash, "revoked_ms": NULL},
                 {"$set": {"revoked_ms": now_ms}},
                 return_document=ReturnDocument.AFTER,
             )
@@ -305,7 +305,7 @@ class AccountStore(Database):
         tag = self._ids.new(now_ms)
         with driver_errors():
             result = await self._sessions.update_many(
-                {"user_id": user_id, "revoked_ms": None},
+                {"user_id": user_id, "revoked_ms": NULL},
                 {"$set": {"revoked_ms": now_ms, "revoked_by": tag}},
             )
             if result.modified_count == 0:

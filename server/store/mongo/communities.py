@@ -17,7 +17,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from ..base import CommunityRecord, JoinRequestRecord, MembershipRecord, NotFound
 from .database import Database
-from .driver import Document, Undo, after_filter, all_or_nothing, chunks, driver_errors
+from .driver import NULL, Document, Undo, after_filter, all_or_nothing, chunks, driver_errors
 from .records import community_record, membership_record
 
 _log = logging.getLogger(__name__)
@@ -222,7 +222,7 @@ class CommunityStore(Database):
                     {
                         "_id": community_id,
                         "owner_id": from_id,
-                        "$or": [{"transfer": None}, {"transfer.until_ms": {"$lt": now_ms}}],
+                        "$or": [{"transfer": NULL}, {"transfer.until_ms": {"$lt": now_ms}}],
                     },
                     {
                         "$set": {

@@ -323,13 +323,20 @@ class ConversationStore(Database):
             if not markers:
                 return {}
             unread = dict.fromkeys(markers, 0)
-            after_marker = [
-                {"conversation_id": conversation_id, **after_filter("_id", last_read)}
+            # One branch per conversation, each whole: its text messages by others after the
+            # member's marker (one range of the by_conversation index).
+            unread_here = [
+                {
+                    "conversation_id": conversation_id,
+                    **after_filter("_id", last_read),
+                    "kind": "text",
+                    "author_id": {"$ne": user_id},
+                }
                 for conversation_id, last_read in markers.items()
             ]
             groups = await self._messages.aggregate(
                 [
-                    {"$match": {"$or": after_marker, "kind": "text", "author_id": {"$ne": user_id}}},
+                    {"$match": {"$or": unread_here}},
                     {"$group": {"_id": "$conversation_id", "unread": {"$sum": 1}}},
                 ]
             )

@@ -7,7 +7,7 @@ and the schema version; applied by :meth:`Database.open`, read back by :func:`ch
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final, Self
+from typing import Any, ClassVar, Final, Self
 from urllib.parse import parse_qsl, urlsplit
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
@@ -209,6 +209,18 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
 }
 
 
+def orders_only(model: IndexModel) -> bool:
+    """Whether an index of :data:`INDEXES` only serves the order of reads: not unique, with
+    ``_id`` among its keys (the ``(field, _id)`` indexes that make a page one index range).
+
+    Such an index changes how fast a read is, never what it returns, nor what a write may do:
+    unique indexes do (they decide concurrent writers, see "Single-document operations" in
+    :mod:`server.store.mongo`) and are never counted here.
+    """
+    keys = model.document["key"]
+    return not model.document.get("unique", False) and "_id" in keys
+
+
 #: Options the adapter needs unless the URL sets them (a keyword would override the URL).
 _CLIENT_DEFAULTS: Final[Mapping[str, Any]] = {
     "serverSelectionTimeoutMS": 5000,
@@ -229,6 +241,16 @@ class Database:
     """One MongoDB database: its client, its collections, and the id generator every id of the
     adapter comes from. Each area of the port (:mod:`.accounts`, :mod:`.posts`...) extends it
     and :class:`~server.store.mongo.MongoStorage` combines them. Build with :meth:`open`."""
+
+    #: The indexes :meth:`open` creates: every one of :data:`INDEXES`. A test-only seam: the
+    #: tests' adapter on the nx-27017 stand-in (tests/support/mongo.py) leaves out the indexes
+    #: that only order reads (:func:`orders_only`), because the stand-in cannot insert into a
+    #: collection with a compound index that includes ``_id``. Those indexes change speed, never
+    #: results, so the contract suite still judges every result; the unique indexes stay, as
+    #: they carry meaning. No production code overrides this; ``tsudoi doctor`` checks the whole
+    #: of :data:`INDEXES` whatever it says, and a strict-xfail test on the stand-in (which passes
+    #: on a real server) checks that :meth:`open` creates every declared index.
+    created_indexes: ClassVar[Mapping[str, list[IndexModel]]] = INDEXES
 
     def __init__(self, client: AsyncMongoClient[Document], db: AsyncDatabase[Document]) -> None:
         self._client = client
@@ -288,8 +310,9 @@ class Database:
                 raise StorageError(
                     f"the database is at schema version {stored}; this server knows up to {SCHEMA_VERSION}"
                 )
-            for name, models in INDEXES.items():
-                await self._db[name].create_indexes(models)
+            for name, models in self.created_indexes.items():
+                if models:
+                    await self._db[name].create_indexes(models)
             await self._meta.update_one({"_id": "schema"}, {"$max": {"version": SCHEMA_VERSION}}, upsert=True)
 
     async def close(self) -> None:

@@ -13,7 +13,7 @@ from pymongo.errors import DuplicateKeyError
 from ...ids import floor_id
 from ..base import AnnouncementRecord, NonceTaken, NotFound, PostRecord, StreamItem
 from .database import Database
-from .driver import Document, after_filter, all_or_nothing, before_filter, chunks, driver_errors
+from .driver import NULL, Document, after_filter, all_or_nothing, before_filter, chunks, driver_errors
 from .records import post_record
 
 
@@ -150,7 +150,7 @@ class PostStore(Database):
     async def delete_post(self, post_id: str) -> PostRecord | None:
         with driver_errors():
             doc = await self._posts.find_one_and_update(
-                {"_id": post_id, "deleted_pos": None},
+                {"_id": post_id, "deleted_pos": NULL},
                 {"$set": {"deleted_pos": self._ids.new()}},
                 return_document=ReturnDocument.AFTER,
             )
@@ -159,7 +159,7 @@ class PostStore(Database):
     async def posts_by_author_after(self, author_id: str, *, after: str, limit: int) -> list[PostRecord]:
         if limit <= 0:
             return []
-        query = {"author_id": author_id, "community_id": None, "_id": {"$gt": after}, "deleted_pos": None}
+        query = {"author_id": author_id, "community_id": NULL, "_id": {"$gt": after}, "deleted_pos": NULL}
         with driver_errors():
             cursor = self._posts.find(query).sort("_id", ASCENDING).limit(limit)
             return [post_record(doc) async for doc in cursor]
@@ -180,7 +180,7 @@ class PostStore(Database):
         outside communities by the user or those they follow, or in the user's communities.
         Each branch of the ``$or`` has its index (by author, by community)."""
         authors, communities = await asyncio.gather(self._authors(user_id), self._community_ids(user_id))
-        outside: Document = {"author_id": {"$in": authors}, "community_id": None}
+        outside: Document = {"author_id": {"$in": authors}, "community_id": NULL}
         if not communities:
             return outside
         return {"$or": [outside, {"community_id": {"$in": communities}}]}
@@ -188,7 +188,7 @@ class PostStore(Database):
     async def following_timeline(self, user_id: str, *, before: str | None, limit: int) -> list[PostRecord]:
         if limit <= 0:
             return []
-        query = {**await self._circle(user_id), "deleted_pos": None, **before_filter("_id", before)}
+        query = {**await self._circle(user_id), "deleted_pos": NULL, **before_filter("_id", before)}
         with driver_errors():
             cursor = self._posts.find(query).sort("_id", DESCENDING).limit(limit)
             return [post_record(doc) async for doc in cursor]
@@ -201,14 +201,14 @@ class PostStore(Database):
         mine = await self._community_ids(viewer_id)
         pipeline: list[Document] = [
             # The by_author index, newest first.
-            {"$match": {"author_id": author_id, "deleted_pos": None, **before_filter("_id", before)}},
+            {"$match": {"author_id": author_id, "deleted_pos": NULL, **before_filter("_id", before)}},
             {"$sort": {"_id": -1}},
             # Whether a community the viewer is not in is open is the community's.
             self._community_lookup(),
             {
                 "$match": {
                     "$or": [
-                        {"community_id": None},
+                        {"community_id": NULL},
                         {"community_id": {"$in": mine}},
                         {"community.approval_required": False},
                     ]
@@ -229,7 +229,7 @@ class PostStore(Database):
         # made at or before it: each query sorted by its position and limited, so the first
         # ``limit`` of their merge are the first ``limit`` of the stream.
         created = (
-            self._posts.find({**circle, "_id": {"$gt": after}, "deleted_pos": None})
+            self._posts.find({**circle, "_id": {"$gt": after}, "deleted_pos": NULL})
             .sort("_id", ASCENDING)
             .limit(limit)
         )
@@ -248,14 +248,14 @@ class PostStore(Database):
     async def find_repost(self, user_id: str, post_id: str) -> PostRecord | None:
         with driver_errors():
             doc = await self._posts.find_one(
-                {"repost_of": post_id, "author_id": user_id, "deleted_pos": None}, sort=[("_id", DESCENDING)]
+                {"repost_of": post_id, "author_id": user_id, "deleted_pos": NULL}, sort=[("_id", DESCENDING)]
             )
         return post_record(doc) if doc else None
 
     async def replies(self, post_id: str, *, after: str | None, limit: int) -> list[PostRecord]:
         if limit <= 0:
             return []
-        query = {"reply_to": post_id, "deleted_pos": None, **after_filter("_id", after)}
+        query = {"reply_to": post_id, "deleted_pos": NULL, **after_filter("_id", after)}
         with driver_errors():
             cursor = self._posts.find(query).sort("_id", ASCENDING).limit(limit)
             return [post_record(doc) async for doc in cursor]
@@ -265,7 +265,7 @@ class PostStore(Database):
     ) -> list[PostRecord]:
         if limit <= 0:
             return []
-        query = {"community_id": community_id, "deleted_pos": None, **before_filter("_id", before)}
+        query = {"community_id": community_id, "deleted_pos": NULL, **before_filter("_id", before)}
         with driver_errors():
             cursor = self._posts.find(query).sort("_id", DESCENDING).limit(limit)
             return [post_record(doc) async for doc in cursor]
@@ -273,7 +273,7 @@ class PostStore(Database):
     async def community_posts_after(self, community_id: str, *, after: str, limit: int) -> list[PostRecord]:
         if limit <= 0:
             return []
-        query = {"community_id": community_id, "deleted_pos": None, "_id": {"$gt": after}}
+        query = {"community_id": community_id, "deleted_pos": NULL, "_id": {"$gt": after}}
         with driver_errors():
             cursor = self._posts.find(query).sort("_id", ASCENDING).limit(limit)
             return [post_record(doc) async for doc in cursor]
@@ -290,11 +290,11 @@ class PostStore(Database):
                     # walk the _id index newest first; created_ms then makes the bound exact.
                     "_id": {"$gte": floor_id(since_ms)},
                     "created_ms": {"$gte": since_ms},
-                    "deleted_pos": None,
-                    "reply_to": None,
-                    "repost_of": None,
+                    "deleted_pos": NULL,
+                    "reply_to": NULL,
+                    "repost_of": NULL,
                     "$or": [
-                        {"community_id": None, "author_id": {"$nin": authors}},
+                        {"community_id": NULL, "author_id": {"$nin": authors}},
                         {"community_id": {"$nin": [*communities, None]}},
                     ],
                 }
@@ -302,7 +302,7 @@ class PostStore(Database):
             {"$sort": {"_id": -1}},
             # Whether a community is open is the community's.
             self._community_lookup(),
-            {"$match": {"$or": [{"community_id": None}, {"community.approval_required": False}]}},
+            {"$match": {"$or": [{"community_id": NULL}, {"community.approval_required": False}]}},
             {"$limit": limit},
             {"$project": {"community": False}},
         ]

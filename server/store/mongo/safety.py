@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 
 from ..base import BlockOutcome, ReportRecord
 from .database import Database
-from .driver import Document, all_or_nothing, driver_errors
+from .driver import NULL, Document, all_or_nothing, driver_errors
 from .records import report_record
 
 #: "Most recent first" for the few blocks or mutes of one user: by time, then by id.
@@ -134,7 +134,7 @@ class SafetyStore(Database):
     async def reports(self, *, open_only: bool, limit: int) -> list[ReportRecord]:
         if limit <= 0:
             return []
-        query: Document = {"resolved_ms": None} if open_only else {}
+        query: Document = {"resolved_ms": NULL} if open_only else {}
         with driver_errors():
             cursor = self._reports.find(query).sort("_id", DESCENDING).limit(limit)
             return [report_record(doc) async for doc in cursor]
@@ -142,6 +142,6 @@ class SafetyStore(Database):
     async def resolve_report(self, report_id: str, now_ms: int) -> bool:
         with driver_errors():
             result = await self._reports.update_one(
-                {"_id": report_id, "resolved_ms": None}, {"$set": {"resolved_ms": now_ms}}
+                {"_id": report_id, "resolved_ms": NULL}, {"$set": {"resolved_ms": now_ms}}
             )
         return result.modified_count == 1

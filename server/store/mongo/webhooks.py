@@ -18,7 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from ..base import StorageUnavailable, WebhookRecord
 from .database import Database
-from .driver import Document, driver_errors
+from .driver import NULL, Document, driver_errors
 
 STREAMS = ("following", "direct", "notifications")
 
@@ -69,15 +69,17 @@ class WebhookStore(Database):
 
     async def claim_webhooks(self, owner: str, *, now_ms: int, lease_ms: int) -> list[WebhookRecord]:
         claimable: dict[str, Any] = {
-            "$or": [{"lease_owner": None}, {"lease_owner": owner}, {"lease_until_ms": {"$lte": now_ms}}]
+            "$or": [{"lease_owner": NULL}, {"lease_owner": owner}, {"lease_until_ms": {"$lte": now_ms}}]
         }
         held = []
         with driver_errors():
             candidates = [doc["_id"] async for doc in self._webhooks.find(claimable, {"_id": 1})]
             for user_id in candidates:
                 # Re-checked per document: another owner may have claimed it since the find.
+                # An explicit $and, MongoDB's own reading of the implicit one, because the
+                # nx-27017 stand-in's findAndModify drops a condition written beside an $or.
                 doc = await self._webhooks.find_one_and_update(
-                    {"_id": user_id, **claimable},
+                    {"$and": [{"_id": user_id}, claimable]},
                     {"$set": {"lease_owner": owner, "lease_until_ms": now_ms + lease_ms}},
                     return_document=ReturnDocument.AFTER,
                 )
