@@ -28,4 +28,6 @@ class Signals(Engine):
             "SELECT id, channel, payload, created_ms FROM signals WHERE id >= ? ORDER BY id",
             (floor_id(max(0, since_ms)),),
         )
-        return [SignalRecord(id, channel, bytes(payload), created_ms) for id, channel, payload, created_ms in rows]
+        return [
+            SignalRecord(id, channel, bytes(payload), created_ms) for id, channel, payload, created_ms in rows
+        ]
