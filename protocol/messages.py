@@ -1242,6 +1242,23 @@ class IncidentEnded(EventData):
     incident: Incident
 
 
+class UserUpdated(EventData):
+    """A user's card as everyone sees it changed: an operator gave or took away the verified
+    badge. Sent to the user's connections and their followers' (since 1.6.0)."""
+
+    TYPE = "user.updated"
+    user: User
+
+
+class CommunityCertified(EventData):
+    """An operator certified a community or withdrew its certification; sent to every member
+    (since 1.6.0)."""
+
+    TYPE = "community.certified"
+    community_id: Id
+    certified: bool
+
+
 EVENT_TYPES: tuple[type[EventData], ...] = (
     PostCreated,
     PostDeleted,
@@ -1257,5 +1274,7 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     SafetyStatusEvent,
     IncidentStarted,
     IncidentEnded,
+    UserUpdated,
+    CommunityCertified,
 )
 STREAMS: tuple[str, ...] = ("following", "direct", "notifications")

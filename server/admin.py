@@ -1,27 +1,38 @@
-"""Operator tools that change what users see: certify communities, verify people, read reports.
+"""Operator tools that change what users see: certify communities, verify people, read reports,
+declare incidents, make bots and give them new tokens.
 
-They open the configured storage directly, so they work beside running servers (SQLite's WAL
-admits a second writer process; MongoDB is shared anyway). A change shows in every payload read
-after it: users and communities are read from storage, not cached.
+They open the configured storage as a second process beside running servers (SQLite's WAL admits
+a second writer; MongoDB is shared anyway) and go through the same domain services as the
+gateway (:func:`operator_domain`), so an operator's change is checked, stored and told as the
+same change made from a client is: open clients learn of a verified badge or a certification at
+once, an incident reaches every node's clients, and a bot's new token closes the live
+connections of its old ones. What the services publish leaves this process through the bus the
+servers share when Redis is configured, and through storage otherwise, which every node reads
+every ``TSUDOI_OPERATOR_POLL_MS`` (see :mod:`server.relay` for the trade-off).
 """
 
 from __future__ import annotations
 
 import argparse
-import secrets
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import orjson
 
 from protocol.codec import format_timestamp
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.messages import Incident
 
 from .config import Settings
-from .exits import CommandFailed
+from .exits import PROBLEM, USAGE, CommandFailed
 from .store import open_storage
-from .store.base import IncidentRecord, Storage, StorageError
+from .store.base import Storage, StorageError
+
+if TYPE_CHECKING:
+    from .domain import Domain
 
 REPORTS_LIMIT = 100
 
@@ -63,7 +74,7 @@ def add_commands(
     create.add_argument("--json", action="store_true", help='print {"user": ..., "token": ...}')
     data_option(create)
     token = bot_steps.add_parser(
-        "token", help="revoke a bot's tokens (closing its connections), print a new one"
+        "token", help="revoke a bot's tokens (closing its live connections), print a new one"
     )
     token.add_argument("name", help="the bot's handle")
     token.add_argument("--json", action="store_true", help='print {"user": ..., "token": ...}')
@@ -121,56 +132,105 @@ async def _refuse_a_missing_database(settings: Settings, then: str) -> None:
         )
 
 
-async def run(settings: Settings, args: argparse.Namespace, now_ms: Callable[[], int]) -> int:
-    store = await open_for_operator(settings)
+@asynccontextmanager
+async def operator_domain(
+    settings: Settings,
+    now_ms: Callable[[], int],
+    *,
+    create: bool = False,
+    offer_create: bool = False,
+) -> AsyncIterator[Domain]:
+    """The domain services a node builds, over the configured storage, for one operator's
+    command; CommandFailed if the storage cannot be opened (see :func:`open_for_operator`).
+
+    What the services publish is held (:class:`server.relay.OperatorBus`) and handed on when
+    the command is done, to Redis when it is configured, else to storage for the nodes to pick
+    up. The command has no connections: presence is an in-process stand-in it never touches."""
+    from .domain import Domain
+    from .passwords import Passwords
+    from .presence.local import LocalPresence
+    from .publisher import Publisher
+    from .relay import OperatorBus
+
+    store = await open_for_operator(settings, create=create, offer_create=offer_create)
+    bus, presence, passwords = OperatorBus(), LocalPresence(), Passwords(settings.argon2_profile)
     try:
-        command: Callable[[Storage, argparse.Namespace, Callable[[], int]], Awaitable[int]] = {
-            "certify": _certify,
-            "verify": _verify,
-            "reports": _reports,
-            "incident": _incident,
-            "bot": _bot,
-        }[args.admin_command]
-        return await command(store, args, now_ms)
+        yield Domain.build(store, Publisher(bus), passwords, settings, now_ms, presence)
+        # Also after a command that refused: what it published before refusing has happened.
     finally:
-        await store.close()
+        try:
+            warning = await bus.send(settings, store, now_ms())
+            if warning:
+                print(f"tsudoi: {warning}", file=sys.stderr, flush=True)
+        finally:
+            passwords.close()
+            await presence.close()
+            await store.close()
 
 
-async def _certify(store: Storage, args: argparse.Namespace, now_ms: Callable[[], int]) -> int:
-    if not await store.set_certified(args.community_id, not args.undo):
-        print(f"tsudoi: no community with id {args.community_id}", file=sys.stderr)
-        return 1
-    community = await store.get_community(args.community_id)
-    name = community.name if community else args.community_id
-    print(f"{name}: {'no longer certified' if args.undo else 'certified'}")
+async def run(settings: Settings, args: argparse.Namespace, now_ms: Callable[[], int]) -> int:
+    command: Callable[[Domain, argparse.Namespace], Awaitable[int]] = {
+        "certify": _certify,
+        "verify": _verify,
+        "reports": _reports,
+        "incident": _incident,
+        "bot": _bot,
+    }[args.admin_command]
+    async with operator_domain(settings, now_ms) as domain:
+        try:
+            return await command(domain, args)
+        except ProtocolError as exc:  # the domain refused: the same rule a client meets
+            raise CommandFailed(_refusal(exc), _status(exc)) from None
+
+
+#: Refusals that are a mistake on the command line whatever the data: a handle, a display name,
+#: a title or an area out of bounds.
+_USAGE_CODES = frozenset(
+    {ErrorCode.HANDLE_INVALID, ErrorCode.DISPLAY_NAME_INVALID, ErrorCode.TEXT_EMPTY, ErrorCode.TEXT_TOO_LONG}
+)
+#: The domain's words for a client, put as an operator's command needs them.
+_OPERATOR_WORDS = {
+    ErrorCode.INCIDENT_ACTIVE: "an incident is already active (end it first)",
+    ErrorCode.NO_INCIDENT: "there is no active incident",
+}
+
+
+def _status(exc: ProtocolError) -> int:
+    return USAGE if exc.code in _USAGE_CODES or exc.code.value.endswith("_invalid") else PROBLEM
+
+
+def _refusal(exc: ProtocolError) -> str:
+    return _OPERATOR_WORDS.get(exc.code, exc.message)
+
+
+async def _certify(domain: Domain, args: argparse.Namespace) -> int:
+    community = await domain.communities.certify(args.community_id, not args.undo)
+    if community is None:
+        raise CommandFailed(f"no community with id {args.community_id}")
+    print(f"{community.name}: {'no longer certified' if args.undo else 'certified'}")
     return 0
 
 
-async def _verify(store: Storage, args: argparse.Namespace, now_ms: Callable[[], int]) -> int:
-    handle = args.handle.removeprefix("@")
-    user = await store.get_user_by_handle(handle)
-    if user is None or not await store.set_verified(user.id, not args.undo):
-        print(f"tsudoi: no user @{handle}", file=sys.stderr)
-        return 1
+async def _verify(domain: Domain, args: argparse.Namespace) -> int:
+    user = await domain.accounts.set_verified(args.handle, not args.undo)
+    if user is None:
+        raise CommandFailed(f"no user @{args.handle.removeprefix('@')}")
     print(f"@{user.handle}: {'no longer verified' if args.undo else 'verified'}")
     return 0
 
 
-async def _reports(store: Storage, args: argparse.Namespace, now_ms: Callable[[], int]) -> int:
+async def _reports(domain: Domain, args: argparse.Namespace) -> int:
     if args.resolve:
-        if not await store.resolve_report(args.resolve, now_ms()):
-            print(f"tsudoi: no open report {args.resolve}", file=sys.stderr)
-            return 1
+        if not await domain.relations.resolve_report(args.resolve):
+            raise CommandFailed(f"no open report {args.resolve}")
         print(f"report {args.resolve} resolved")
         return 0
-    found = await store.reports(open_only=not args.all, limit=REPORTS_LIMIT)
+    found = await domain.relations.reports(open_only=not args.all, limit=REPORTS_LIMIT)
     if not found and not args.json:
         print("no open reports" if not args.all else "no reports")
         return 0
     rows = []
-    for report in found:
-        reporter = await store.get_user(report.reporter_id)
-        target_user = await store.get_user(report.user_id) if report.user_id else None
+    for report, reporter, target_user in found:
         row = {
             "id": report.id,
             "created_at": format_timestamp(report.created_ms),
@@ -192,92 +252,41 @@ async def _reports(store: Storage, args: argparse.Namespace, now_ms: Callable[[]
     return 0
 
 
-async def _incident(store: Storage, args: argparse.Namespace, now_ms: Callable[[], int]) -> int:
-    """Running servers notice within seconds (each node polls storage for incidents)."""
-    from protocol.errors import ProtocolError
-
-    from .domain import rules
-
+async def _incident(domain: Domain, args: argparse.Namespace) -> int:
+    """Every node's clients are told at once through Redis, or within a poll without it."""
+    incidents = domain.incidents
     if args.incident_command == "show":
-        active = await store.active_incident()
+        active = await incidents.current()
         print(_describe(active) if active else "no active incident")
         return 0
     if args.incident_command == "end":
-        ended = await store.end_incident(now_ms())
-        if ended is None:
-            print("tsudoi: there is no active incident", file=sys.stderr)
-            return 1
-        print(f"ended: {_describe(ended)}")
+        print(f"ended: {_describe(await incidents.finish())}")
         return 0
-    try:
-        title = rules.incident_title(args.title)
-        area = rules.area(args.area) if args.area else None
-    except ProtocolError as exc:
-        print(f"tsudoi: {exc.message}", file=sys.stderr)
-        return 2
-    started = await store.start_incident(title=title, area=area, started_by=None, now_ms=now_ms())
-    if started is None:
-        print("tsudoi: an incident is already active (end it first)", file=sys.stderr)
-        return 1
+    started = await incidents.declare(args.title, args.area, started_by=None)
     print(f"started: {_describe(started)}")
     return 0
 
 
-def _describe(incident: IncidentRecord) -> str:
+def _describe(incident: Incident) -> str:
     where = f" ({incident.area})" if incident.area else ""
-    ended = f", ended {format_timestamp(incident.ended_ms)}" if incident.ended_ms else ""
-    return f"{incident.id} {incident.title}{where}, started {format_timestamp(incident.started_ms)}{ended}"
+    ended = f", ended {incident.ended_at}" if incident.ended_at else ""
+    return f"{incident.id} {incident.title}{where}, started {incident.started_at}{ended}"
 
 
-#: Bot tokens last until rotated (``tsudoi admin bot token``), not the 90 days of a log-in.
-BOT_TOKEN_TTL_MS = 100 * 365 * 24 * 3600_000
-#: Not an argon2 hash: no password ever matches it, so a bot cannot log in with one.
-NO_PASSWORD = "!"
+async def _bot(domain: Domain, args: argparse.Namespace) -> int:
+    """Bots have no password and no inviter; their token is printed once and stored hashed. A
+    new token revokes the old ones: their next connection fails (4500), and a connection one
+    holds now is closed (4501), on every node."""
+    from .domain import present
 
-
-async def _bot(store: Storage, args: argparse.Namespace, now_ms: Callable[[], int]) -> int:
-    """Bots have no password and no inviter; their token is printed once and stored hashed.
-    A rotated token fails from its next connection on (close 4500); a connection it already
-    holds stays open until it closes, as this tool reaches storage, not the servers' bus."""
-    from protocol.errors import ProtocolError
-
-    from .domain import present, rules
-    from .domain.accounts import TOKEN_PREFIX, token_hash
-    from .store.base import HandleTaken, NewUser
-
-    handle = args.name.removeprefix("@")
     if args.bot_command == "create":
-        try:
-            rules.check_handle(handle)
-            name = rules.display_name(args.display_name or handle)
-        except ProtocolError as exc:
-            print(f"tsudoi: {exc.message}", file=sys.stderr)
-            return 2
-        if await store.count_users() == 0:
-            # The first account becomes the operator through the bootstrap invite, which a
-            # server makes only on an empty database: a bot must not take that place.
-            print("tsudoi: create the first (operator) account before any bot", file=sys.stderr)
-            return 1
-        now = now_ms()
-        invite = await store.create_invite(inviter_id=None, now_ms=now, ttl_ms=60_000, max_unused=None)
-        try:
-            user = await store.create_user(
-                NewUser(handle, name, NO_PASSWORD, "", bot=True), invite_code=invite.code, now_ms=now
-            )
-        except HandleTaken:
-            print(f"tsudoi: the handle @{handle} is taken", file=sys.stderr)
-            return 1
+        made = await domain.accounts.create_bot(args.name, args.display_name)
     else:
-        found = await store.get_user_by_handle(handle)
-        if found is None or not found.bot:
-            print(f"tsudoi: no bot @{handle}", file=sys.stderr)
-            return 1
-        user = found
-        await store.revoke_user_sessions(user.id, now_ms())
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    await store.create_session(
-        user_id=user.id, token_hash=token_hash(token), now_ms=now_ms(), ttl_ms=BOT_TOKEN_TTL_MS
-    )
+        found = await domain.accounts.new_bot_token(args.name)
+        if found is None:
+            raise CommandFailed(f"no bot @{args.name.removeprefix('@')}")
+        made = found
+    user, token = made.user, made.token
     if args.json:
         print(orjson.dumps({"user": msgspec.to_builtins(present.user(user)), "token": token}).decode())
     else:

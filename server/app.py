@@ -1,7 +1,8 @@
 """The ASGI application: services are built once at start-up (the lifespan) and injected.
 
 Start-up order: metrics (a registry of this app's own), storage (migrations), bus, domain
-services, the node hub, the gateway. On an empty database a one-time operator invite is made and
+services, the node hub, the gateway, the watch for what operators' commands relay through
+storage (:mod:`server.relay`). On an empty database a one-time operator invite is made and
 printed, so the first account can be created at once. Shut-down closes every WebSocket with
 4000 (going away) before the storage closes, so clients reconnect (to this node when it is back,
 or to another).
@@ -34,6 +35,7 @@ from .metrics import Metrics
 from .passwords import Passwords
 from .presence import open_presence
 from .publisher import Publisher
+from .relay import SignalWatch
 from .store import open_storage
 from .webhooks import Destinations, Webhooks, load_signing_key
 from .webhooks.dispatcher import Dispatcher
@@ -77,6 +79,10 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
         )
         await hub.listen_cluster(gateway.cluster_notice)
         await gateway.start()
+        # What `tsudoi admin` relays through storage (server/relay.py), to this node's
+        # connections only: every node reads the signals for itself.
+        signals = SignalWatch(store, hub.deliver, now_ms, poll_ms=settings.operator_poll_ms)
+        await signals.start()
         destinations = Destinations(settings.webhook_allowed)
         webhooks = Webhooks(store, destinations, await load_signing_key(store), now_ms)
         dispatcher = Dispatcher(
@@ -112,6 +118,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
             with contextlib.suppress(asyncio.CancelledError):
                 await loop_probe
             await dispatcher.stop()
+            await signals.stop()
             await gateway.stop()
             await presence_store.close()
             await bus.close()

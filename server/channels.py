@@ -22,6 +22,8 @@ import orjson
 CONTROL_PREFIX = "ctl:"
 #: Every node listens here, whatever its connections: cluster-wide notices (see Resync).
 CLUSTER = "cluster"
+#: The cluster notice that asks every node to look for an incident started or ended.
+INCIDENT_NUDGE = b"incident"
 #: A bus message is a flag byte, the event's stream position and the id of the user who caused
 #: it (26 bytes each, or dashes for none), then the event tail: a node learns all of it without
 #: parsing the JSON — the lane in the send queue, the position for resuming, and whom the origin

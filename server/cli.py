@@ -337,20 +337,13 @@ def serve(
 async def _with_accounts(
     settings: Settings, use: Callable[[Settings, Accounts], Awaitable[int]], *, create: bool = False
 ) -> int:
-    """Run an operator action on the configured storage (safe beside a running server).
-    Without ``create``, a data folder with no database is refused."""
+    """Run an operator action on the configured storage (safe beside a running server), through
+    the same domain services as a node. Without ``create``, a data folder with no database is
+    refused."""
     from .app import now_ms
-    from .bus.local import LocalBus
-    from .passwords import Passwords
-    from .publisher import Publisher
 
-    store = await admin_tools.open_for_operator(settings, create=create, offer_create=True)
-    passwords = Passwords(settings.argon2_profile)
-    try:
-        return await use(settings, Accounts(store, passwords, Publisher(LocalBus()), settings, now_ms))
-    finally:
-        passwords.close()
-        await store.close()
+    async with admin_tools.operator_domain(settings, now_ms, create=create, offer_create=True) as domain:
+        return await use(settings, domain.accounts)
 
 
 async def _seed(settings: Settings, args: argparse.Namespace) -> int:

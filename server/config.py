@@ -131,6 +131,12 @@ class Settings:
     webhook_lease_ms: int = 30_000
     webhook_poll_ms: int = 1_000
 
+    #: How often a node looks in storage for what ``tsudoi admin`` did from a process of its own:
+    #: an incident started or ended, and the messages a command without Redis relays through
+    #: storage (verified badges, certifications, a bot's revoked token; see server/relay.py).
+    #: With Redis those reach every node at once and this poll is only a net under a lost one.
+    operator_poll_ms: int = 2_000
+
     invite_ttl_ms: int = 7 * 24 * 3600_000
     max_unused_invites: int = 5
     session_ttl_ms: int = 90 * 24 * 3600_000

@@ -46,3 +46,7 @@ class Publisher:
 
     def control(self, user_id: str, message: channels.Control) -> None:
         self._bus.publish(channels.control(user_id), channels.encode_control(message))
+
+    def cluster(self, notice: bytes) -> None:
+        """A notice for every node, whatever its connections (:data:`channels.CLUSTER`)."""
+        self._bus.publish(channels.CLUSTER, notice)

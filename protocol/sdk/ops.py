@@ -36,6 +36,8 @@ EVENT_NAMES: tuple[str, ...] = (
     "safety.status",
     "incident.started",
     "incident.ended",
+    "user.updated",
+    "community.certified",
 )
 
 
@@ -89,6 +91,12 @@ class Api:
 
     @overload
     def on(self, event: Literal["incident.ended"], /) -> Register[m.IncidentEnded]: ...
+
+    @overload
+    def on(self, event: Literal["user.updated"], /) -> Register[m.UserUpdated]: ...
+
+    @overload
+    def on(self, event: Literal["community.certified"], /) -> Register[m.CommunityCertified]: ...
 
     @overload
     def on(self, event: type[_E], /) -> Register[_E]: ...

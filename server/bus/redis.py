@@ -161,6 +161,20 @@ class RedisBus:
     def healthy(self) -> bool:
         return self._healthy
 
+    async def publish_now(self, messages: list[tuple[str, bytes]]) -> None:
+        """Publish ``messages`` in order and return once Redis has them all, as one node's
+        publishes: for a process that publishes and exits (``tsudoi admin``, see
+        :mod:`server.relay`), on a bus made by the constructor rather than :meth:`open` (it
+        runs no background task). Raises RedisError or OSError when Redis cannot be reached."""
+        try:
+            await self._connect()
+            pipe = self._client.pipeline(transaction=False)
+            for channel, payload in messages:
+                (pipe.spublish if self._sharded else pipe.publish)(channel, self.node_id + payload)
+            await pipe.execute()
+        finally:
+            await self._disconnect()
+
     async def close(self) -> None:
         self._closed = True
         for task in self._tasks:

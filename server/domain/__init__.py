@@ -83,5 +83,5 @@ class Domain:
             streams=Streams(store, social, direct, notices),
             presence=presence,
             safety=Safety(store, publisher, notices, presence, clock),
-            incidents=Incidents(store, clock),
+            incidents=Incidents(store, publisher, clock, settings.operator_poll_ms),
         )

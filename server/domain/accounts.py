@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.messages import FollowEvent, Invite
+from protocol.messages import FollowEvent, Invite, UserUpdated
 
 from .. import channels
 from ..config import Settings
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 TOKEN_PREFIX = "tsd_"
 BOOTSTRAP_INVITE_TTL_MS = 24 * 3600_000
 INVITE_LIST_MAX = 100
+#: Bot tokens last until rotated (``tsudoi admin bot token``), not the 90 days of a log-in.
+BOT_TOKEN_TTL_MS = 100 * 365 * 24 * 3600_000
+#: Not an argon2 hash: no password ever matches it, so a bot cannot log in with one.
+NO_PASSWORD = "!"
 
 
 def token_hash(token: str) -> bytes:
@@ -267,3 +272,56 @@ class Accounts:
         if revoked:
             self._publisher.control(user.id, channels.Control(revoke_sessions=revoked))
         return await self._start_session(user)
+
+    # --- operators' actions (``tsudoi admin``, in a process of its own: see server/relay.py) ---
+
+    async def set_verified(self, handle: str, verified: bool) -> UserRecord | None:
+        """Give the user @``handle`` the verified badge, or take it away; None if there is no
+        such user. Everyone who sees the user live is told at once: ``user.updated`` goes to the
+        user's ``posts:`` channel, which exactly their own and their followers' connections
+        listen to."""
+        user = await self._store.get_user_by_handle(handle.removeprefix("@"))
+        if user is None or not await self._store.set_verified(user.id, verified):
+            return None
+        user = dataclasses.replace(user, verified=verified)
+        self._publisher.event([channels.posts(user.id)], UserUpdated(user=present.user(user)))
+        return user
+
+    async def create_bot(self, handle: str, display_name: str | None) -> Session:
+        """A bot account and its first token (which only this answer carries; storage keeps its
+        hash). Bots have no password and no inviter. ProtocolError: ``handle_invalid``,
+        ``display_name_invalid``, ``handle_taken``; ``forbidden`` while there is no account at
+        all: the first one becomes the operator through the bootstrap invite, which a server
+        makes only on an empty database, and a bot must not take that place."""
+        handle = rules.check_handle(handle.removeprefix("@"))
+        name = rules.display_name(display_name or handle)
+        if await self._store.count_users() == 0:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "create the first (operator) account before any bot")
+        now = self._now()
+        invite = await self._store.create_invite(inviter_id=None, now_ms=now, ttl_ms=60_000, max_unused=None)
+        try:
+            user = await self._store.create_user(
+                NewUser(handle, name, NO_PASSWORD, "", bot=True), invite_code=invite.code, now_ms=now
+            )
+        except HandleTaken:
+            raise ProtocolError(ErrorCode.HANDLE_TAKEN, f"the handle @{handle} is taken") from None
+        return await self._start_bot_session(user)
+
+    async def new_bot_token(self, handle: str) -> Session | None:
+        """Revoke every token of the bot @``handle`` and give it a new one; None if there is no
+        such bot. As with a password change, the revoked sessions' live connections are closed
+        (4501) on every node: a leaked token stops working at once, not when its socket closes."""
+        user = await self._store.get_user_by_handle(handle.removeprefix("@"))
+        if user is None or not user.bot:
+            return None
+        revoked = await self._store.revoke_user_sessions(user.id, self._now())
+        if revoked:
+            self._publisher.control(user.id, channels.Control(revoke_sessions=revoked))
+        return await self._start_bot_session(user)
+
+    async def _start_bot_session(self, user: UserRecord) -> Session:
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        session = await self._store.create_session(
+            user_id=user.id, token_hash=token_hash(token), now_ms=self._now(), ttl_ms=BOT_TOKEN_TTL_MS
+        )
+        return Session(user, session, token)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import (
     Community,
+    CommunityCertified,
     CommunityMembership,
     CommunityPage,
     CommunityResult,
@@ -49,6 +50,18 @@ class Communities:
         self._notices = notices
         self._social = social
         self._now = clock
+
+    # --- operators ------------------------------------------------------------------------------
+
+    async def certify(self, community_id: str, certified: bool) -> CommunityRecord | None:
+        """Certify the community (its staff may then announce) or withdraw the certification;
+        None if there is no such community. Every member's open connections are told at once
+        (``community.certified`` on the community's channel)."""
+        if not await self._store.set_certified(community_id, certified):
+            return None
+        event = CommunityCertified(community_id=community_id, certified=certified)
+        self._publisher.event([channels.community(community_id)], event)
+        return await self._store.get_community(community_id)
 
     # --- reading --------------------------------------------------------------------------------
 

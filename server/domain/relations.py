@@ -15,7 +15,7 @@ from protocol.messages import RELATION_LIST_MAX, Profile, ReportResult, UserList
 
 from .. import channels
 from ..publisher import Publisher
-from ..store.base import Storage, UserRecord
+from ..store.base import ReportRecord, Storage, UserRecord
 from . import present
 from .social import Social
 
@@ -88,6 +88,20 @@ class Relations:
             now_ms=self._now(),
         )
         return ReportResult(report_id=record.id)
+
+    async def reports(
+        self, *, open_only: bool, limit: int
+    ) -> list[tuple[ReportRecord, UserRecord | None, UserRecord | None]]:
+        """For operators (``tsudoi admin reports``): the newest reports, each with its reporter
+        and the user it is about (None: a post's report, or an account since gone)."""
+        found = await self._store.reports(open_only=open_only, limit=limit)
+        ids = {r.reporter_id for r in found} | {r.user_id for r in found if r.user_id}
+        users = await self._store.get_users(sorted(ids))
+        return [(r, users.get(r.reporter_id), users.get(r.user_id) if r.user_id else None) for r in found]
+
+    async def resolve_report(self, report_id: str) -> bool:
+        """Mark an open report resolved; False if there is no such open report."""
+        return await self._store.resolve_report(report_id, self._now())
 
     async def _target(self, user: UserRecord, target_id: str) -> UserRecord:
         if target_id == user.id:

@@ -51,8 +51,6 @@ FRIEND_AUDIENCES = ("friends", "followers", "everyone")
 FOLLOWER_AUDIENCES = ("followers", "everyone")
 PUBLIC_AUDIENCES = ("everyone",)
 NEED_HELP = "need_help"
-#: How often each node looks for incidents started or ended elsewhere (by ``tsudoi admin``).
-INCIDENT_POLL_MS = 2_000
 
 
 class Safety:
@@ -164,26 +162,33 @@ class Safety:
 class Incidents:
     """Incidents, as every node sees them. Each node delivers an incident's start and end to its
     own connections exactly once: it compares what storage says with what it last told them
-    (on a start or end made here, at once; otherwise every ``INCIDENT_POLL_MS``, and at once when
-    another node nudges it through the bus)."""
+    (on a start or end made here, at once; at once when another node or an operator's command
+    nudges it through the bus; and otherwise every ``poll_ms``, the net under a nudge that was
+    lost: the bus delivers at most once).
 
-    def __init__(self, store: Storage, clock: Callable[[], int]) -> None:
+    Operators start and end incidents from a client (:meth:`start`, :meth:`end`) or from the
+    shell (:meth:`declare`, :meth:`finish`, which ``tsudoi admin incident`` calls in a process
+    of its own: what it delivers there reaches no one, and its nudge reaches the nodes)."""
+
+    def __init__(
+        self, store: Storage, publisher: Publisher, clock: Callable[[], int], poll_ms: int = 2_000
+    ) -> None:
         self._store = store
+        self._publisher = publisher
         self._now = clock
+        self._poll_ms = poll_ms
         #: The active incident, as this node last told its connections.
         self.active: Incident | None = None
         self._deliver: Callable[[bytes], None] = lambda payload: None
-        self._nudge: Callable[[], None] = lambda: None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.on_change: Callable[[Incident | None], None] = lambda incident: None
         #: A storage outage fails every poll: one line when it starts and one when it ends.
         self._outage = OutageLog("storage (incident poll)", log, expected=(StorageUnavailable,))
 
-    async def start_watching(self, deliver: Callable[[bytes], None], nudge: Callable[[], None]) -> None:
-        """``deliver`` hands an event envelope to every local connection; ``nudge`` asks the
-        other nodes to look now."""
-        self._deliver, self._nudge = deliver, nudge
+    async def start_watching(self, deliver: Callable[[bytes], None]) -> None:
+        """``deliver`` hands an event envelope to every local connection."""
+        self._deliver = deliver
         record = await self._store.active_incident()
         self.active = _incident(record) if record else None
         self.on_change(self.active)
@@ -197,30 +202,44 @@ class Incidents:
     async def start(self, user: UserRecord, title: str, area: str | None) -> IncidentResult:
         if not user.operator:
             raise ProtocolError(ErrorCode.FORBIDDEN, "only operators declare incidents")
-        title = rules.incident_title(title)
-        area = rules.area(area) if area is not None else None
-        record = await self._store.start_incident(
-            title=title, area=area, started_by=user.id, now_ms=self._now()
-        )
-        if record is None:
-            raise ProtocolError(ErrorCode.INCIDENT_ACTIVE)
-        await self.check()
-        self._nudge()
-        return IncidentResult(incident=_incident(record))
+        return IncidentResult(incident=await self.declare(title, area, started_by=user.id))
 
     async def end(self, user: UserRecord) -> IncidentResult:
         if not user.operator:
             raise ProtocolError(ErrorCode.FORBIDDEN, "only operators end incidents")
+        return IncidentResult(incident=await self.finish())
+
+    async def declare(self, title: str, area: str | None, *, started_by: str | None) -> Incident:
+        """Start an incident (``started_by`` None: from the shell) and tell every node.
+        ProtocolError: a title or area out of bounds, or ``incident_active``."""
+        title = rules.incident_title(title)
+        area = rules.area(area) if area is not None else None
+        record = await self._store.start_incident(
+            title=title, area=area, started_by=started_by, now_ms=self._now()
+        )
+        if record is None:
+            raise ProtocolError(ErrorCode.INCIDENT_ACTIVE)
+        await self.check()
+        self._publisher.cluster(channels.INCIDENT_NUDGE)
+        return _incident(record)
+
+    async def finish(self) -> Incident:
+        """End the active incident and tell every node; ProtocolError ``no_incident``."""
         record = await self._store.end_incident(self._now())
         if record is None:
             raise ProtocolError(ErrorCode.NO_INCIDENT)
         await self.check()
-        self._nudge()
-        return IncidentResult(incident=_incident(record))
+        self._publisher.cluster(channels.INCIDENT_NUDGE)
+        return _incident(record)
+
+    async def current(self) -> Incident | None:
+        """The active incident as storage has it now (not as this node last told it)."""
+        record = await self._store.active_incident()
+        return _incident(record) if record else None
 
     async def _poll(self) -> None:
         while True:
-            await asyncio.sleep(INCIDENT_POLL_MS / 1000)
+            await asyncio.sleep(self._poll_ms / 1000)
             try:
                 await self.check()
             except Exception as exc:  # storage down, or a bug (then its traceback, once)

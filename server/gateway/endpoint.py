@@ -67,8 +67,6 @@ INCIDENT_PRESENCE_SLOWDOWN = 5
 SHED_RETRY_MS = 60_000
 #: The least a refused connection is told to wait (then jittered up to twice as long).
 ADMISSION_RETRY_MS = 1_000
-#: The cluster message that asks every node to look for an incident started or ended.
-INCIDENT_NUDGE = b"incident"
 
 
 class Gateway:
@@ -142,7 +140,7 @@ class Gateway:
     async def start(self) -> None:
         """Start the node's background work: presence ticks and watching for incidents."""
         self._domain.presence.start()
-        await self._domain.incidents.start_watching(self._hub.deliver_all, self._nudge_incident)
+        await self._domain.incidents.start_watching(self._hub.deliver_all)
 
     async def stop(self) -> None:
         await self._domain.incidents.stop()
@@ -153,9 +151,6 @@ class Gateway:
         """Disaster mode: presence ticks widen and non-essential work is shed while it lasts."""
         self._incident_active = incident is not None
         self._domain.presence.slowdown = INCIDENT_PRESENCE_SLOWDOWN if incident else 1
-
-    def _nudge_incident(self) -> None:
-        self._hub.publish_cluster(INCIDENT_NUDGE)
 
     # --- the connection -----------------------------------------------------------------------
 
@@ -445,7 +440,7 @@ class Gateway:
         self._resync_all(since_ms)
 
     def cluster_notice(self, payload: bytes) -> None:
-        if payload == INCIDENT_NUDGE:
+        if payload == channels.INCIDENT_NUDGE:
             self._spawn(self._domain.incidents.check())
             return
         try:

@@ -60,6 +60,7 @@ __all__ = [
     "ReportRecord",
     "SafetyRecord",
     "SessionRecord",
+    "SignalRecord",
     "Storage",
     "StorageError",
     "StorageUnavailable",
@@ -287,6 +288,17 @@ class IncidentRecord:
     started_by: str | None
     started_ms: int
     ended_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRecord:
+    """A bus message an operator's command left in storage for nodes without a shared bus
+    (see :mod:`server.relay`): the channel and the exact bytes to publish there."""
+
+    id: str
+    channel: str
+    payload: bytes
+    created_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -831,3 +843,20 @@ class Storage(Protocol):
     async def server_key(self, name: str, candidate: bytes) -> bytes:
         """The value stored under ``name``; stores ``candidate`` first if there is none. Every
         process asking gets the same value (the first writer's)."""
+
+    # --- signals (bus messages relayed through storage) ----------------------------------------
+
+    async def add_signals(self, messages: list[tuple[str, bytes]], now_ms: int) -> None:
+        """Store bus messages, (channel, payload) each, in their order, for every node to pick
+        up (:meth:`signals_since`); and delete those stored more than ``SIGNAL_TTL_MS`` before
+        ``now_ms``, which every running node has long picked up."""
+
+    async def signals_since(self, since_ms: int) -> list[SignalRecord]:
+        """The signals stored at ``since_ms`` or later, oldest first (by time, then in the
+        order each call stored them). Processes' clocks may differ a little, and ids are not in
+        commit order across processes: a reader asks with a margin and remembers the ids it has
+        seen."""
+
+
+#: How long a signal is kept: far longer than any node takes to pick it up.
+SIGNAL_TTL_MS = 10 * 60_000

@@ -24,7 +24,8 @@ Collections
     since schema 4 ``webhooks`` and ``server_keys`` (see :mod:`.webhooks`); since schema 6
     ``community_notifications`` (an announcement's notification, stored once for all the
     community's members), ``notification_reads`` and ``notification_marks`` (each member's read
-    state of them; see :mod:`.notifications`). One
+    state of them; see :mod:`.notifications`); ``signals`` (bus messages relayed through
+    storage, :mod:`.signals`; it needs no index beyond ``_id``, so no schema version). One
     document per record of the port, and one per relation (a membership, a reaction, a
     block) rather than an array inside a user or a community: no document grows with its
     community's or its post's success, and every relation is one entry of a unique index.
@@ -232,6 +233,7 @@ from .disaster import DisasterStore
 from .notifications import NotificationStore
 from .posts import PostStore
 from .safety import SafetyStore
+from .signals import SignalStore
 from .webhooks import WebhookStore
 
 __all__ = ["INDEXES", "SCHEMA_VERSION", "MongoStorage", "check", "schema_version"]
@@ -246,6 +248,7 @@ class MongoStorage(
     SafetyStore,
     DisasterStore,
     WebhookStore,
+    SignalStore,
 ):
     """Storage on one MongoDB database. Build with :meth:`open`.
 

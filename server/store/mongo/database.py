@@ -281,6 +281,7 @@ class Database:
         self._incidents: AsyncCollection[Document] = db["incidents"]
         self._webhooks: AsyncCollection[Document] = db["webhooks"]
         self._server_keys: AsyncCollection[Document] = db["server_keys"]
+        self._signals: AsyncCollection[Document] = db["signals"]
         self._meta: AsyncCollection[Document] = db["meta"]
 
     @classmethod

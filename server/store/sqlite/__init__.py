@@ -22,7 +22,7 @@ Layout: :mod:`.engine` holds the connections, threads, transactions and migratio
 :mod:`.rows` the column lists and row-to-record functions the areas share; each area of the
 port is one module (:mod:`.accounts`, :mod:`.posts`, :mod:`.communities`,
 :mod:`.conversations`, :mod:`.notifications`, :mod:`.moderation`, :mod:`.safety`,
-:mod:`.webhooks`), and
+:mod:`.webhooks`, :mod:`.signals`), and
 :class:`SqliteStorage` is their sum.
 """
 
@@ -35,6 +35,7 @@ from .moderation import Moderation
 from .notifications import Notifications
 from .posts import Posts
 from .safety import Safety
+from .signals import Signals
 from .webhooks import Webhooks
 
 __all__ = ["SqliteStorage"]
@@ -42,5 +43,7 @@ __all__ = ["SqliteStorage"]
 
 # Each area is a mixin over the one Engine rather than an object of its own: they share its
 # connections, writer thread and id generator, and none of the port's methods needs forwarding.
-class SqliteStorage(Accounts, Posts, Communities, Conversations, Notifications, Moderation, Safety, Webhooks):
+class SqliteStorage(
+    Accounts, Posts, Communities, Conversations, Notifications, Moderation, Safety, Webhooks, Signals
+):
     """Storage on one SQLite file. Build with :meth:`open`."""
