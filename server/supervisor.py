@@ -96,7 +96,9 @@ def run_workers(settings: Settings, workers: int, sock: socket.socket) -> int:
         except subprocess.TimeoutExpired:
             child.kill()
             code = child.wait()
-        if code != 0:
+        # A worker still starting when the signal came dies of it (uvicorn handles SIGTERM only
+        # from just before it starts serving): it had no connection to drain, so that is clean.
+        if code not in (0, -signal.SIGTERM):
             log.error("worker pid %d exited with %s while stopping", child.pid, code)
             status = PROBLEM
     sock.close()
