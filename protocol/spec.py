@@ -8,17 +8,19 @@ it). Message names in the document:
 - ``auth``, ``hello``, ``ready``, ``error``;
 - an event: ``event.<type>`` (``event.post.created``).
 
-Every message and every payload schema has a ``title``, so code generators (AsyncAPI Modelina)
-name their models after it: a component schema is titled by its model (``PostCreate``), an inline
-envelope by its message name in CamelCase (``PostCreateOk``, ``EventPostCreated``).
+Every message, every payload schema and every inline enum has a ``title``, so code generators
+(AsyncAPI Modelina) name their models after it: a component schema is titled by its model
+(``PostCreate``), an inline envelope by its message name in CamelCase (``PostCreateOk``,
+``EventPostCreated``), an enum by its model and field (``PostCreateOp``, ``MemberRole``).
 
 The schemas are msgspec's, put in one canonical form by :mod:`protocol.schema_norm` so the
 document does not change with the msgspec or Python version. One is reshaped: ``Post`` refers to
 itself (``repost_of``, ``quote_of``), but an embedded post is one level deep (PROTOCOL.md section
-2), so the document says exactly that with ``EmbeddedPost``, whose own ``repost_of`` and
+1, Post), so the document says exactly that with ``EmbeddedPost``, whose own ``repost_of`` and
 ``quote_of`` are null. That makes the schemas free of cycles, which documentation tools need: the
 AsyncAPI HTML template samples an example payload from each schema, and a self-referring schema
-with two recursive fields grows its sample as 2^depth until it exhausts the heap.
+with two recursive fields doubles its sample at every level down to the sampler's depth limit
+(15). Replies name no channel, for the same tool (see :func:`_reply`).
 """
 
 from __future__ import annotations
@@ -71,9 +73,40 @@ _EMBEDDED = {
         "EmbeddedPost",
         ("repost_of", "quote_of"),
         "A post embedded in another (its ``repost_of`` or ``quote_of``): one level deep, so its "
-        "own ``repost_of`` and ``quote_of`` are always null (PROTOCOL.md section 2).",
+        "own ``repost_of`` and ``quote_of`` are always null (PROTOCOL.md section 1, Post).",
     ),
 }
+
+
+def _title_enums(model: str, schema: Schema) -> Schema:
+    """``schema`` with each property's inline ``enum`` titled ``<Model><Field>`` (``MemberRole``).
+
+    msgspec writes a ``Literal`` field (and every request's ``op``) as an inline enum; code
+    generators make a type of each and, untitled, call it ``AnonymousSchema_N``.
+    """
+    if not isinstance(schema.get("properties"), dict):
+        return schema
+
+    def titled(node: Schema, title: str) -> Schema:
+        if "enum" in node and "title" not in node:
+            return {"title": title, **node}  # first, as normalise orders it (no $ref here)
+        if isinstance(node.get("anyOf"), list):
+            return {**node, "anyOf": [titled(member, title) for member in node["anyOf"]]}
+        return node
+
+    properties = {name: titled(value, model + _title(name)) for name, value in schema["properties"].items()}
+    return {**schema, "properties": properties}
+
+
+def _reply(*messages: Schema) -> Schema:
+    """A reply on the connection the request came in on.
+
+    No ``channel``: the optional field would only repeat the operation's own channel (the
+    messages' ``$ref``s already name it), and the AsyncAPI HTML template renders, for every reply
+    that names a channel, every message of that channel with a generated example: 61 replies
+    times 138 messages: a page quadratic in the protocol's size, which ran the renderer out of heap.
+    """
+    return {"messages": list(messages)}
 
 
 def _retarget(schema: Any, old: str, new: str) -> Any:
@@ -118,7 +151,7 @@ def build() -> dict[str, Any]:
         *m.EVENT_TYPES,
     ]
     _, emitted = msgspec.json.schema_components(models, ref_template=_REF)
-    schemas = _one_level({name: normalise(schema) for name, schema in emitted.items()})
+    schemas = _one_level({name: _title_enums(name, normalise(s)) for name, s in emitted.items()})
     request_id = schemas["Heartbeat"]["properties"]["id"]
     id_schema = schemas["PostDelete"]["properties"]["post_id"]
 
@@ -152,7 +185,7 @@ def build() -> dict[str, Any]:
         "action": "receive",
         "channel": {"$ref": "#/channels/gateway"},
         "messages": [auth_ref],
-        "reply": {"channel": {"$ref": "#/channels/gateway"}, "messages": [ready_ref]},
+        "reply": _reply(ready_ref),
     }
     for request_type, result_type in m.RESULT_TYPES.items():
         op = m.op_of(request_type)
@@ -166,7 +199,7 @@ def build() -> dict[str, Any]:
             "action": "receive",
             "channel": {"$ref": "#/channels/gateway"},
             "messages": [request_ref],
-            "reply": {"channel": {"$ref": "#/channels/gateway"}, "messages": [ok_ref, error_ref]},
+            "reply": _reply(ok_ref, error_ref),
         }
     event_refs = []
     for event_type in m.EVENT_TYPES:

@@ -79,7 +79,7 @@ async def test_replies_make_a_thread_and_notify(server: ServerProcess, users: Us
 
 
 async def test_an_embedded_quote_is_one_level_deep(server: ServerProcess, users: Users) -> None:
-    """Quoting or reposting a quote embeds it without what it quotes (PROTOCOL.md section 2)."""
+    """Quoting or reposting a quote embeds it without what it quotes (PROTOCOL.md section 1, Post)."""
     author, sharer = await users.new("author"), await users.new("sharer")
     author_client = await Client.login(server, author.token)
     sharer_client = await Client.login(server, sharer.token)

@@ -32,7 +32,7 @@ class Views:
 
         ``viewer_id`` None presents them as events are (no ``my_reactions``). ``embedded``
         presents them as they sit inside another post's ``repost_of``/``quote_of``: one level
-        deep, their own ``repost_of`` and ``quote_of`` null (PROTOCOL.md section 2)."""
+        deep, their own ``repost_of`` and ``quote_of`` null (PROTOCOL.md section 1, Post)."""
         records = [r for r in records if r.author_id not in hidden and r.deleted_pos is None]
         # An embedded post's own originals are never shown, so they are not read either.
         embedded_ids = (

@@ -209,6 +209,32 @@ def test_every_message_and_schema_has_a_title(document: dict[str, Any]) -> None:
     ]
     titles = inline + list(schemas)
     assert len(titles) == len(set(titles)), "two payload schemas share a title"
+    # Generators make a type of each enum too (a Literal field, a request's op).
+    untitled_enums = [where for where, node in _nodes(document) if "enum" in node and not node.get("title")]
+    assert untitled_enums == []
+
+
+def _nodes(node: Any, where: str = "$") -> list[tuple[str, dict[str, Any]]]:
+    """Every object in the document, with where it is."""
+    found = []
+    if isinstance(node, dict):
+        found.append((where, node))
+        for key, value in node.items():
+            found.extend(_nodes(value, f"{where}.{key}"))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found.extend(_nodes(value, f"{where}[{i}]"))
+    return found
+
+
+def test_replies_name_no_channel(document: dict[str, Any]) -> None:
+    """A reply comes back on the gateway channel its messages' $refs name; naming the channel made
+    the AsyncAPI HTML template render all 138 messages once per reply (see protocol.spec._reply)."""
+    replies = [op["reply"] for op in document["operations"].values() if "reply" in op]
+    assert len(replies) == len(m.RESULT_TYPES) + 1  # every request, and auth
+    for reply in replies:
+        assert set(reply) == {"messages"}
+        assert all(ref["$ref"].startswith("#/channels/gateway/messages/") for ref in reply["messages"])
 
 
 def test_no_schema_refers_to_itself(document: dict[str, Any]) -> None:
