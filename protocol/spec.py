@@ -103,8 +103,9 @@ def _reply(*messages: Schema) -> Schema:
 
     No ``channel``: the optional field would only repeat the operation's own channel (the
     messages' ``$ref``s already name it), and the AsyncAPI HTML template renders, for every reply
-    that names a channel, every message of that channel with a generated example: 61 replies
-    times 138 messages: a page quadratic in the protocol's size, which ran the renderer out of heap.
+    that names a channel, every message of that channel with a generated example. That is 61
+    replies times 138 messages, a page quadratic in the protocol's size, which ran the renderer
+    out of heap.
     """
     return {"messages": list(messages)}
 
