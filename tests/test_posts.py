@@ -78,6 +78,26 @@ async def test_replies_make_a_thread_and_notify(server: ServerProcess, users: Us
     assert [(n["kind"], n["post_id"]) for n in notices] == [("reply", reply["id"]), ("reply", second["id"])]
 
 
+async def test_an_embedded_quote_is_one_level_deep(server: ServerProcess, users: Users) -> None:
+    """Quoting or reposting a quote embeds it without what it quotes (PROTOCOL.md section 1, Post)."""
+    author, sharer = await users.new("author"), await users.new("sharer")
+    author_client = await Client.login(server, author.token)
+    sharer_client = await Client.login(server, sharer.token)
+    original = (await author_client.call("post.create", text="一"))["post"]
+    quote = (await sharer_client.call("post.create", text="二", quote_of=original["id"]))["post"]
+    assert quote["quote_of"]["id"] == original["id"]
+
+    quote_of_quote = (await author_client.call("post.create", text="三", quote_of=quote["id"]))["post"]
+    assert quote_of_quote["quote_of"]["id"] == quote["id"]
+    assert quote_of_quote["quote_of"]["quote_of"] is None
+    repost_of_quote = (await author_client.call("post.repost", post_id=quote["id"]))["post"]
+    assert repost_of_quote["repost_of"]["id"] == quote["id"]
+    assert repost_of_quote["repost_of"]["quote_of"] is None
+    # The post.created events were checked against the schema, whose EmbeddedPost has null quote_of.
+    read = (await sharer_client.call("post.get", post_id=quote_of_quote["id"]))["post"]
+    assert read["quote_of"]["quote_of"] is None
+
+
 async def test_reposts_and_quotes_carry_the_original(server: ServerProcess, users: Users) -> None:
     author, sharer = await users.new("author"), await users.new("sharer")
     reader = await users.new("reader", invited_by=sharer)  # follows the sharer, not the author

@@ -114,7 +114,7 @@ class Social:
         if quote_of is not None:
             quoted = await self._visible(author, quote_of, hidden, "$.quote_of")
             await self._shareable(quoted, "$.quote_of")
-            embedded = await self._views.post(None, quoted)
+            embedded = await self._views.post(None, quoted, embedded=True)
         if community_id is not None:
             await self.check_can_post(author.id, community_id)
         announced = None
@@ -211,7 +211,7 @@ class Social:
         existing = await self._store.find_repost(user.id, original.id)
         if existing is not None:  # reposting twice changes nothing, as on Mastodon
             return await self._views.post(user.id, existing)
-        embedded = await self._views.post(None, original)
+        embedded = await self._views.post(None, original, embedded=True)
         record = await self._store.create_post(
             author_id=user.id, text="", emotext=None, reply_to=None, now_ms=self._now(), repost_of=original.id
         )

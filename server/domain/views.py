@@ -21,15 +21,25 @@ class Views:
         self._store = store
 
     async def posts(
-        self, viewer_id: str | None, records: list[PostRecord], *, hidden: Collection[str] = ()
+        self,
+        viewer_id: str | None,
+        records: list[PostRecord],
+        *,
+        hidden: Collection[str] = (),
+        embedded: bool = False,
     ) -> list[Post]:
         """Present standing ``records`` in order, leaving out those by ``hidden`` authors.
 
-        ``viewer_id`` None presents them as events are (no ``my_reactions``)."""
+        ``viewer_id`` None presents them as events are (no ``my_reactions``). ``embedded``
+        presents them as they sit inside another post's ``repost_of``/``quote_of``: one level
+        deep, their own ``repost_of`` and ``quote_of`` null (PROTOCOL.md section 1, Post)."""
         records = [r for r in records if r.author_id not in hidden and r.deleted_pos is None]
-        embedded_ids = [r.repost_of or r.quote_of for r in records if r.repost_of or r.quote_of]
-        embedded = await self._store.get_posts([i for i in embedded_ids if i]) if embedded_ids else {}
-        standing = {i: r for i, r in embedded.items() if r.deleted_pos is None and r.author_id not in hidden}
+        # An embedded post's own originals are never shown, so they are not read either.
+        embedded_ids = (
+            [] if embedded else [r.repost_of or r.quote_of for r in records if r.repost_of or r.quote_of]
+        )
+        originals = await self._store.get_posts([i for i in embedded_ids if i]) if embedded_ids else {}
+        standing = {i: r for i, r in originals.items() if r.deleted_pos is None and r.author_id not in hidden}
         ids = [r.id for r in records] + list(standing)
         authors = await self._store.get_users(list({r.author_id for r in [*records, *standing.values()]}))
         counts = await self._store.reaction_counts(ids) if ids else {}
@@ -52,10 +62,10 @@ class Views:
                 mine=mine.get(record.id, ()),
             )
 
-        return [p for p in (one(r, nested=False) for r in records) if p is not None]
+        return [p for p in (one(r, nested=embedded) for r in records) if p is not None]
 
-    async def post(self, viewer_id: str | None, record: PostRecord) -> Post:
-        presented = await self.posts(viewer_id, [record])
+    async def post(self, viewer_id: str | None, record: PostRecord, *, embedded: bool = False) -> Post:
+        presented = await self.posts(viewer_id, [record], embedded=embedded)
         if not presented:  # pragma: no cover - callers pass a standing post by a real user
             raise LookupError(record.id)
         return presented[0]
