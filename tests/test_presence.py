@@ -66,7 +66,10 @@ async def test_a_quick_reconnect_does_not_flap(
     await aya_client.close()
     await asyncio.sleep(0.3)
     await Client.login(fast_server, aya.token)  # back within the grace period
-    assert await _presence_events(ben_client, aya.id, settle=2.5) == []
+    # No offline-then-online: past the grace period nothing but "idle" may come (the test's idle
+    # period, 2.5 s, can end within these 2.5 s on a loaded machine; idle is no flap).
+    states = await _presence_events(ben_client, aya.id, settle=2.5)
+    assert [state for state in states if state != "idle"] == []
     # Never offline (idle by now: the short test idle period has passed since she connected).
     assert (await ben_client.call("presence.get", user_ids=[aya.id]))["presences"][0]["state"] != "offline"
 
