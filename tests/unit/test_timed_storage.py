@@ -1,7 +1,7 @@
 """The timing proxy around a Storage adapter keeps the port's behaviour exactly.
 
 The whole Storage contract also runs through the proxy (``sqlite-timed`` in
-tests/contract/test_storage.py); these tests pin what a contract cannot see: the very same
+tests/contract/conftest.py); these tests pin what a contract cannot see: the very same
 exception object comes back, failed calls are timed too, and the adapter's own extras still reach
 through.
 """
