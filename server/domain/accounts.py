@@ -28,11 +28,10 @@ from ..store.base import (
     NewNotification,
     NewUser,
     SessionRecord,
-    Storage,
     UserRecord,
 )
 from . import present, rules
-from .notices import Notices
+from .notices import Notices, NoticesPorts
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +69,7 @@ class Session:
 class Accounts:
     def __init__(
         self,
-        store: Storage,
+        store: NoticesPorts,
         passwords: Passwords,
         publisher: Publisher,
         settings: Settings,
@@ -78,7 +77,8 @@ class Accounts:
         notices: Notices | None = None,
     ) -> None:
         """``notices`` is the domain's shared one; without it (the CLI's operator actions)
-        Accounts makes its own over the same storage and publisher: notices hold no state."""
+        Accounts makes its own over the same storage and publisher: notices hold no state. So
+        ``store`` is what :class:`Notices` needs, which includes the accounts Accounts uses."""
         self._store = store
         self._passwords = passwords
         self._publisher = publisher

@@ -12,6 +12,7 @@ control messages, as following does (see ``Gateway.listen_live``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import (
@@ -32,7 +33,14 @@ from protocol.text import Emotext
 from .. import channels
 from ..ids import floor_id
 from ..publisher import Publisher
-from ..store.base import CommunityRecord, MembershipRecord, NewNotification, Storage, UserRecord
+from ..store.base import (
+    AccountStorage,
+    CommunityRecord,
+    CommunityStorage,
+    MembershipRecord,
+    NewNotification,
+    UserRecord,
+)
 from . import present, rules
 from .notices import Notices
 from .social import Social
@@ -41,9 +49,19 @@ STAFF = ("owner", "moderator")
 REQUESTS_PAGE = 100
 
 
+class CommunitiesPorts(AccountStorage, CommunityStorage, Protocol):
+    """The storage Communities uses: it writes communities and memberships, and reads the users they
+    concern."""
+
+
 class Communities:
     def __init__(
-        self, store: Storage, publisher: Publisher, notices: Notices, social: Social, clock: Callable[[], int]
+        self,
+        store: CommunitiesPorts,
+        publisher: Publisher,
+        notices: Notices,
+        social: Social,
+        clock: Callable[[], int],
     ) -> None:
         self._store = store
         self._publisher = publisher

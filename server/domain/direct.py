@@ -9,6 +9,7 @@ only move forward.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import (
@@ -30,7 +31,15 @@ from protocol.messages import (
 from .. import channels
 from ..publisher import Publisher
 from ..ratelimit import RateLimiter
-from ..store.base import ConversationRecord, MessageRecord, NonceTaken, Storage, UserRecord
+from ..store.base import (
+    AccountStorage,
+    ConversationRecord,
+    ConversationStorage,
+    MessageRecord,
+    NonceTaken,
+    RelationStorage,
+    UserRecord,
+)
 from . import present, rules
 
 #: Members of a group, its owner included (as mixi2).
@@ -38,8 +47,13 @@ MAX_MEMBERS = 150
 TYPING_INTERVAL_MS = 3_000
 
 
+class DirectPorts(AccountStorage, RelationStorage, ConversationStorage, Protocol):
+    """The storage Direct uses: it writes conversations and DM settings, and reads who may write to
+    whom."""
+
+
 class Direct:
-    def __init__(self, store: Storage, publisher: Publisher, clock: Callable[[], int]) -> None:
+    def __init__(self, store: DirectPorts, publisher: Publisher, clock: Callable[[], int]) -> None:
         self._store = store
         self._publisher = publisher
         self._now = clock

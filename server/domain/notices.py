@@ -8,17 +8,29 @@ or who blocks them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from protocol.messages import Notification, NotificationEvent, NotificationPage, UnreadResult
 
 from .. import channels
 from ..publisher import Publisher
-from ..store.base import NewNotification, NotificationRecord, Storage, UserRecord
+from ..store.base import (
+    AccountStorage,
+    NewNotification,
+    NotificationRecord,
+    NotificationStorage,
+    RelationStorage,
+    UserRecord,
+)
 from . import present
 
 
+class NoticesPorts(AccountStorage, RelationStorage, NotificationStorage, Protocol):
+    """The storage Notices uses: it reads the people involved, and whom each recipient hides."""
+
+
 class Notices:
-    def __init__(self, store: Storage, publisher: Publisher, clock: Callable[[], int]) -> None:
+    def __init__(self, store: NoticesPorts, publisher: Publisher, clock: Callable[[], int]) -> None:
         self._store = store
         self._publisher = publisher
         self._now = clock

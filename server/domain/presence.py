@@ -18,6 +18,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from protocol.codec import format_timestamp
 from protocol.messages import Presence, PresenceEvent
@@ -26,7 +27,7 @@ from .. import channels
 from ..logs import OutageLog
 from ..presence.base import PresenceInfo, PresenceStore, PresenceUnavailable
 from ..publisher import Publisher
-from ..store.base import Storage, StorageUnavailable, UserRecord
+from ..store.base import AccountStorage, RelationStorage, StorageUnavailable, UserRecord
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,15 @@ class PresenceTiming:
     ttl_ms: int
 
 
+class PresencePorts(AccountStorage, RelationStorage, Protocol):
+    """The storage PresenceService uses: it reads users and their friends, and writes last-seen
+    times."""
+
+
 class PresenceService:
     def __init__(
         self,
-        store: Storage,
+        store: PresencePorts,
         presence: PresenceStore,
         publisher: Publisher,
         timing: PresenceTiming,

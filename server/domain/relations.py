@@ -9,20 +9,33 @@ open connections at once (control messages ``hide``/``unhide``, applied by the h
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import RELATION_LIST_MAX, Profile, ReportResult, UserList
 
 from .. import channels
 from ..publisher import Publisher
-from ..store.base import ReportRecord, Storage, UserRecord
+from ..store.base import (
+    AccountStorage,
+    ModerationStorage,
+    PostStorage,
+    RelationStorage,
+    ReportRecord,
+    UserRecord,
+)
 from . import present
 from .social import Social
 
 
+class RelationsPorts(AccountStorage, RelationStorage, PostStorage, ModerationStorage, Protocol):
+    """The storage Relations uses: it writes blocks, mutes and reports, and reads the users and
+    posts they concern."""
+
+
 class Relations:
     def __init__(
-        self, store: Storage, publisher: Publisher, social: Social, clock: Callable[[], int]
+        self, store: RelationsPorts, publisher: Publisher, social: Social, clock: Callable[[], int]
     ) -> None:
         self._store = store
         self._publisher = publisher

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from protocol.codec import event_tail, format_timestamp, parse_timestamp
 from protocol.errors import ErrorCode, ProtocolError
@@ -32,10 +33,12 @@ from .. import channels
 from ..logs import OutageLog
 from ..publisher import Publisher
 from ..store.base import (
+    AccountStorage,
     IncidentRecord,
     NewNotification,
+    RelationStorage,
     SafetyRecord,
-    Storage,
+    SafetyStorage,
     StorageUnavailable,
     UserRecord,
 )
@@ -53,10 +56,15 @@ PUBLIC_AUDIENCES = ("everyone",)
 NEED_HELP = "need_help"
 
 
+class SafetyPorts(AccountStorage, RelationStorage, SafetyStorage, Protocol):
+    """The storage Safety uses: it writes safety statuses, and reads the audiences that may see
+    them."""
+
+
 class Safety:
     def __init__(
         self,
-        store: Storage,
+        store: SafetyPorts,
         publisher: Publisher,
         notices: Notices,
         presence: PresenceService,
@@ -171,7 +179,7 @@ class Incidents:
     of its own: what it delivers there reaches no one, and its nudge reaches the nodes)."""
 
     def __init__(
-        self, store: Storage, publisher: Publisher, clock: Callable[[], int], poll_ms: int = 2_000
+        self, store: SafetyStorage, publisher: Publisher, clock: Callable[[], int], poll_ms: int = 2_000
     ) -> None:
         self._store = store
         self._publisher = publisher

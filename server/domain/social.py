@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from protocol.codec import event_tail
 from protocol.errors import ErrorCode, ProtocolError
@@ -28,7 +29,18 @@ from protocol.text import Emotext
 from .. import channels
 from ..ids import floor_id
 from ..publisher import Publisher
-from ..store.base import NewNotification, NonceTaken, PostRecord, Storage, StreamItem, UserRecord
+from ..store.base import (
+    AccountStorage,
+    CommunityStorage,
+    NewNotification,
+    NonceTaken,
+    NotificationStorage,
+    PostRecord,
+    PostStorage,
+    RelationStorage,
+    StreamItem,
+    UserRecord,
+)
 from . import present, rules
 from .notices import Notices
 from .views import Views
@@ -68,9 +80,16 @@ def post_channel(record: PostRecord) -> str:
     )
 
 
+class SocialPorts(
+    AccountStorage, RelationStorage, PostStorage, CommunityStorage, NotificationStorage, Protocol
+):
+    """The storage Social uses: it writes posts and reactions and follows, reads circles,
+    communities and the notification stream (and is what :class:`.views.Views` reads)."""
+
+
 class Social:
     def __init__(
-        self, store: Storage, publisher: Publisher, notices: Notices, clock: Callable[[], int]
+        self, store: SocialPorts, publisher: Publisher, notices: Notices, clock: Callable[[], int]
     ) -> None:
         self._store = store
         self._publisher = publisher

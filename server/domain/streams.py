@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from protocol.codec import event_tail
 from protocol.messages import Cursors, DmMessage, NotificationEvent
 
-from ..store.base import Storage
+from ..store.base import ConversationStorage, NotificationStorage
 from .direct import Direct
 from .notices import Notices
 from .social import NOT_RECOVERED, Backlog, Social
@@ -45,8 +46,13 @@ class Resume:
         self.positions.extend(backlog.positions)
 
 
+class StreamsPorts(ConversationStorage, NotificationStorage, Protocol):
+    """The storage Streams uses: it reads the direct and notification streams (the following stream
+    through :class:`.social.Social`)."""
+
+
 class Streams:
-    def __init__(self, store: Storage, social: Social, direct: Direct, notices: Notices) -> None:
+    def __init__(self, store: StreamsPorts, social: Social, direct: Direct, notices: Notices) -> None:
         self._store = store
         self._social = social
         self._direct = direct

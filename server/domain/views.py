@@ -9,15 +9,27 @@ they are a member of it.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Protocol
 
 from protocol.messages import Post
 
-from ..store.base import CommunityRecord, PostRecord, Storage, UserRecord
+from ..store.base import (
+    AccountStorage,
+    CommunityRecord,
+    CommunityStorage,
+    PostRecord,
+    PostStorage,
+    UserRecord,
+)
 from . import present
 
 
+class ViewsPorts(AccountStorage, PostStorage, CommunityStorage, Protocol):
+    """The storage Views uses: it reads the authors, reactions and communities a post view shows."""
+
+
 class Views:
-    def __init__(self, store: Storage) -> None:
+    def __init__(self, store: ViewsPorts) -> None:
         self._store = store
 
     async def posts(

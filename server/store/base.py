@@ -26,21 +26,60 @@ promise isolation: an adapter without multi-document transactions (MongoDB) may 
 glimpse a state within the call, such as an invite claimed by a sign-up that then fails with
 HandleTaken, or a new user just before their follow of the inviter.
 
-Contract tests: ``tests/contract/test_storage.py`` and ``test_storage_social.py`` run the same
-tests against every adapter.
+The port is cut by area: one Protocol per area below (:class:`AccountStorage`,
+:class:`PostStorage`...), each stating its own contract, and :class:`Storage`, the sum of them all,
+which every adapter implements. A domain service is typed against the areas it uses only, so its
+signature says what it may touch. The records and errors are in :mod:`server.store.records` and
+re-exported here. See :mod:`server.store` for the layers around the port.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
+from .records import (
+    AnnouncementRecord,
+    BlockOutcome,
+    CommunityRecord,
+    ConversationMemberRecord,
+    ConversationRecord,
+    HandleTaken,
+    IncidentRecord,
+    InviteExpired,
+    InviteLimitReached,
+    InviteNotFound,
+    InviteRecord,
+    InviteUsed,
+    JoinRequestRecord,
+    MembershipRecord,
+    MessageRecord,
+    NewNotification,
+    NewUser,
+    NonceTaken,
+    NotFound,
+    NotificationRecord,
+    PostRecord,
+    ReportRecord,
+    SafetyRecord,
+    SessionRecord,
+    SignalRecord,
+    StorageError,
+    StorageUnavailable,
+    StreamItem,
+    UserRecord,
+    WebhookRecord,
+)
+
 __all__ = [
+    "SIGNAL_TTL_MS",
+    "AccountStorage",
     "AnnouncementRecord",
     "BlockOutcome",
     "CommunityRecord",
+    "CommunityStorage",
     "ConversationMemberRecord",
     "ConversationRecord",
+    "ConversationStorage",
     "HandleTaken",
     "IncidentRecord",
     "InviteExpired",
@@ -49,325 +88,68 @@ __all__ = [
     "InviteRecord",
     "InviteUsed",
     "JoinRequestRecord",
+    "Lifecycle",
     "MembershipRecord",
     "MessageRecord",
+    "ModerationStorage",
     "NewNotification",
     "NewUser",
     "NonceTaken",
     "NotFound",
     "NotificationRecord",
+    "NotificationStorage",
     "PostRecord",
+    "PostStorage",
+    "RelationStorage",
     "ReportRecord",
     "SafetyRecord",
+    "SafetyStorage",
     "SessionRecord",
     "SignalRecord",
+    "SignalStorage",
     "Storage",
     "StorageError",
     "StorageUnavailable",
     "StreamItem",
     "UserRecord",
+    "WebhookRecord",
+    "WebhookStorage",
 ]
 
-
-@dataclass(frozen=True, slots=True)
-class UserRecord:
-    id: str
-    handle: str
-    display_name: str
-    password_hash: str
-    birth_date: str
-    created_ms: int
-    invited_by: str | None
-    operator: bool
-    verified: bool
-    bot: bool
-    #: Who may start a conversation with the user: "everyone", "following" (people the user
-    #: follows) or "nobody". New users have "everyone".
-    dm_policy: str = "everyone"
-    #: Who sees the user's presence and last-seen time: "friends" (mutual follows) or "nobody".
-    presence_visibility: str = "friends"
-    #: The user's last activity, to the minute (written behind, see ``record_last_seen``).
-    last_seen_ms: int | None = None
+#: How long a signal is kept: far longer than any node takes to pick it up.
+SIGNAL_TTL_MS = 10 * 60_000
 
 
-@dataclass(frozen=True, slots=True)
-class NewUser:
-    handle: str
-    display_name: str
-    password_hash: str
-    birth_date: str
-    #: A bot account: no password (``password_hash`` is unusable), marked in every payload.
-    bot: bool = False
+class Lifecycle(Protocol):
+    """The adapter's connection to its database, opened by the adapter's ``open``.
 
+    :meth:`close` releases it; no method may be called after. :meth:`ping` is the health check
+    : it proves the database answers, nothing more.
 
-@dataclass(frozen=True, slots=True)
-class InviteRecord:
-    code: str
-    inviter_id: str | None
-    created_ms: int
-    expires_ms: int
-    used_by: str | None
-    used_ms: int | None
-    grants_operator: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRecord:
-    id: str
-    user_id: str
-    created_ms: int
-    expires_ms: int
-    revoked_ms: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class PostRecord:
-    id: str
-    author_id: str
-    text: str
-    emotext: str | None
-    reply_to: str | None
-    created_ms: int
-    #: Position of the deletion in the following stream; None while the post stands.
-    deleted_pos: str | None
-    community_id: str | None = None
-    #: A repost's original (its text is empty), or a quote's quoted post.
-    repost_of: str | None = None
-    quote_of: str | None = None
-    announcement: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class AnnouncementRecord:
-    """An announcement: its post, and the id of its notification to the community's members
-    (their notification streams' position for it)."""
-
-    post: PostRecord
-    notification_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class StreamItem:
-    """One entry of a following stream: a post created at ``pos``, or deleted at ``pos``."""
-
-    pos: str
-    post: PostRecord
-    deleted: bool
-
-
-@dataclass(frozen=True, slots=True)
-class CommunityRecord:
-    id: str
-    name: str
-    description: str
-    #: Normalised (NFKC, lower case) by the domain before they reach storage; stored in order.
-    tags: tuple[str, ...]
-    approval_required: bool
-    certified: bool
-    owner_id: str
-    created_ms: int
-    #: Members now, the owner included.
-    member_count: int
-
-
-@dataclass(frozen=True, slots=True)
-class MembershipRecord:
-    #: Issued when the user joined (or was approved): members page in this order.
-    id: str
-    community_id: str
-    user_id: str
-    #: "owner", "moderator" or "member".
-    role: str
-    joined_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class JoinRequestRecord:
-    community_id: str
-    user_id: str
-    created_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationRecord:
-    id: str
-    #: "direct" (exactly two members, one conversation per pair) or "group".
-    kind: str
-    title: str | None
-    #: A group's owner; None for direct conversations.
-    owner_id: str | None
-    created_ms: int
-    #: The id of the newest message; every conversation has at least its "created" message.
-    last_message_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationMemberRecord:
-    conversation_id: str
-    user_id: str
-    joined_ms: int
-    #: The member's read marker: the last message id they have read, or None.
-    last_read: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRecord:
-    id: str
-    conversation_id: str
-    #: The member who wrote it or made the change.
-    author_id: str
-    #: "text", "created", "added", "removed" or "left".
-    kind: str
-    text: str
-    #: The member added, removed or leaving, for those kinds.
-    subject_id: str | None
-    created_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class NewNotification:
-    user_id: str
-    #: One of protocol.messages.NotificationKind.
-    kind: str
-    actor_id: str | None = None
-    post_id: str | None = None
-    community_id: str | None = None
-    emoji: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NotificationRecord:
-    id: str
-    user_id: str
-    kind: str
-    actor_id: str | None
-    post_id: str | None
-    community_id: str | None
-    emoji: str | None
-    created_ms: int
-    read: bool
-
-
-@dataclass(frozen=True, slots=True)
-class BlockOutcome:
-    #: False if the block already existed (then nothing changed).
-    created: bool
-    #: The follows the block ended, as (follower, followee) pairs.
-    unfollowed: list[tuple[str, str]]
-
-
-@dataclass(frozen=True, slots=True)
-class ReportRecord:
-    id: str
-    reporter_id: str
-    post_id: str | None
-    user_id: str | None
-    reason: str
-    created_ms: int
-    resolved_ms: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class SafetyRecord:
-    id: str
-    user_id: str
-    #: "safe", "need_help" or "evacuating".
-    state: str
-    note: str
-    area: str | None
-    #: "friends", "followers" or "everyone".
-    audience: str
-    created_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentRecord:
-    id: str
-    title: str
-    area: str | None
-    started_by: str | None
-    started_ms: int
-    ended_ms: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class SignalRecord:
-    """A bus message an operator's command left in storage for nodes without a shared bus
-    (see :mod:`server.relay`): the channel and the exact bytes to publish there."""
-
-    id: str
-    channel: str
-    payload: bytes
-    created_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookRecord:
-    """A bot's registered webhook and how far its deliveries have got.
-
-    ``cursors`` holds, per stream (``following``, ``direct``, ``notifications``), the position
-    of the last event the endpoint acknowledged; registration sets every stream to a position
-    below everything published after it. ``lease_owner`` is the node delivering it, until
-    ``lease_until_ms``; ``failures`` counts consecutive failed attempts (0 after a success).
+    Adapters: ``server/store/sqlite/engine.py``, ``server/store/mongo/database.py``.
     """
-
-    user_id: str
-    url: str
-    created_ms: int
-    cursors: dict[str, str]
-    failures: int
-    last_error: str | None
-    lease_owner: str | None
-    lease_until_ms: int
-
-
-class StorageError(Exception):
-    """Base of everything the storage port raises."""
-
-
-class StorageUnavailable(StorageError):
-    """The database could not be reached or failed; nothing was written."""
-
-
-class HandleTaken(StorageError):
-    pass
-
-
-class InviteNotFound(StorageError):
-    pass
-
-
-class InviteUsed(StorageError):
-    pass
-
-
-class InviteExpired(StorageError):
-    pass
-
-
-class InviteLimitReached(StorageError):
-    pass
-
-
-class NotFound(StorageError):
-    """A record a write needs (a community, conversation, member) does not exist."""
-
-
-class NonceTaken(StorageError):
-    """``create_post`` or ``add_message`` with a client's nonce that already names an item of
-    the same author (and conversation): nothing was written. Read that item with
-    ``post_by_nonce`` or ``message_by_nonce``."""
-
-
-class Storage(Protocol):
-    """Durable state. All methods are coroutines safe to call concurrently from one event loop."""
 
     async def close(self) -> None: ...
 
     async def ping(self) -> None:
         """Return if the database answers a trivial query; raise StorageUnavailable if not."""
 
-    # --- users and invites -----------------------------------------------------------------
+
+class AccountStorage(Protocol):
+    """Users, the invites they join through, their settings, and their sessions.
+
+    A handle is unique case-insensitively; lookups by handle ignore case. ``create_user`` is
+    atomic in the sense of :mod:`server.store.base` (one user per invite and per handle, never
+    more than ``max_unused`` unused invites per inviter). A session is found by the hash of its
+    token (the token itself is never stored) and stays readable after it is revoked or has
+    expired: whether it is live is the caller's question (``revoked_ms``, ``expires_ms``).
+    ``last_seen_ms`` only moves forward.
+
+    Adapters: ``server/store/sqlite/accounts.py``, ``server/store/mongo/accounts.py``. Contract
+    tests: ``tests/contract/test_storage_accounts.py``.
+    """
+
+    # --- users and invites -----------------------------------------------------------------------
 
     async def count_users(self) -> int: ...
 
@@ -415,7 +197,7 @@ class Storage(Protocol):
         """Raise each user's ``last_seen_ms`` to the time given (never lower it), all in one
         write: presence calls it behind, at most once a minute per user."""
 
-    # --- sessions ----------------------------------------------------------------------------
+    # --- sessions --------------------------------------------------------------------------------
 
     async def create_session(
         self, *, user_id: str, token_hash: bytes, now_ms: int, ttl_ms: int
@@ -431,7 +213,20 @@ class Storage(Protocol):
         """Revoke every session of a user not revoked yet (expired ones included, harmlessly);
         returns their ids."""
 
-    # --- follows -----------------------------------------------------------------------------
+
+class RelationStorage(Protocol):
+    """Who follows, blocks and mutes whom: the edges between two users.
+
+    Each edge exists at most once (adding it again answers False and changes nothing). A block
+    ends the follows between the two either way in the same atomic write. Follows decide a user's circle (see the following stream in
+    :mod:`server.store.base`); blocks and mutes decide what a user must not see
+    (:meth:`hidden_ids`).
+
+    Adapters: ``server/store/sqlite/relations.py``, ``server/store/mongo/relations.py``. Contract
+    tests: ``tests/contract/test_storage_relations.py``.
+    """
+
+    # --- follows ---------------------------------------------------------------------------------
 
     async def follow(self, follower_id: str, followee_id: str, now_ms: int) -> bool:
         """Returns False if the follow already existed."""
@@ -453,7 +248,49 @@ class Storage(Protocol):
     async def follower_ids(self, user_id: str) -> list[str]:
         """Everyone who follows the user, any order."""
 
-    # --- posts -------------------------------------------------------------------------------
+    # --- blocks and mutes ------------------------------------------------------------------------
+
+    async def block(self, blocker_id: str, blocked_id: str, now_ms: int) -> BlockOutcome:
+        """Block, and end the follows between the two either way, atomically."""
+
+    async def unblock(self, blocker_id: str, blocked_id: str) -> bool: ...
+
+    async def blocked_ids(self, user_id: str) -> list[str]:
+        """Whom the user blocks, most recent first."""
+
+    async def blocks_between(self, a: str, b: str) -> bool:
+        """Either blocks the other."""
+
+    async def mute(self, user_id: str, target_id: str, now_ms: int) -> bool:
+        """False if already muted."""
+
+    async def unmute(self, user_id: str, target_id: str) -> bool: ...
+
+    async def muted_ids(self, user_id: str) -> list[str]:
+        """Whom the user mutes, most recent first."""
+
+    async def relation(self, viewer_id: str, user_id: str) -> tuple[bool, bool]:
+        """(viewer blocks user, viewer mutes user)."""
+
+    async def hidden_ids(self, user_id: str) -> set[str]:
+        """Users whose posts and actions the user must not see: those the user mutes or
+        blocks, and those who block the user."""
+
+
+class PostStorage(Protocol):
+    """Posts, the timelines and streams read from them, and reactions to them.
+
+    A post is never removed: deleting it stamps ``deleted_pos``, a fresh position of the
+    following stream, so a reader past its creation learns of the deletion
+    (:meth:`following_stream_after`). Timelines list standing posts only; ``get_post`` and
+    ``get_posts`` return deleted ones too. A client's nonce names at most one post per author,
+    decided by a unique index. A reaction is one (post, user, emoji), at most once.
+
+    Adapters: ``server/store/sqlite/posts.py``, ``server/store/mongo/posts.py``. Contract
+    tests: ``tests/contract/test_storage_posts.py``.
+    """
+
+    # --- posts and timelines ---------------------------------------------------------------------
 
     async def create_post(
         self,
@@ -540,7 +377,7 @@ class Storage(Protocol):
         they follow when made outside a community; in a community only if it is open (no
         approval required) and the user is not a member."""
 
-    # --- reactions ---------------------------------------------------------------------------
+    # --- reactions -------------------------------------------------------------------------------
 
     async def add_reaction(self, post_id: str, user_id: str, emoji: str, now_ms: int) -> bool:
         """False if the user had already reacted with that emoji."""
@@ -561,7 +398,18 @@ class Storage(Protocol):
         """Per post: how many of ``user_ids`` reacted to it (each user once). Posts with none
         are absent."""
 
-    # --- communities -------------------------------------------------------------------------
+
+class CommunityStorage(Protocol):
+    """Communities, their members and roles, join requests and bans.
+
+    A community has one member of role "owner", its ``owner_id`` (ownership moves with
+    :meth:`transfer_ownership`); ``member_count`` counts members now. Joining removes the
+    user's join request, and a ban their membership and join request, atomically. Membership
+    ids are issued when a user joins, so members page in joining order.
+
+    Adapters: ``server/store/sqlite/communities.py``, ``server/store/mongo/communities.py``. Contract
+    tests: ``tests/contract/test_storage_communities.py``.
+    """
 
     async def create_community(
         self,
@@ -642,7 +490,19 @@ class Storage(Protocol):
 
     async def is_banned(self, community_id: str, user_id: str) -> bool: ...
 
-    # --- conversations -----------------------------------------------------------------------
+
+class ConversationStorage(Protocol):
+    """Direct and group conversations, their members, messages and read markers.
+
+    A conversation's messages are its history, membership changes included ("created",
+    "added", "removed", "left" messages are written atomically with the change). There is one
+    direct conversation per pair of users. A conversation's ``last_message_id`` and a member's
+    ``last_read`` only move forward. The direct stream (:meth:`direct_stream_after`) reads the
+    conversations a user is a member of now.
+
+    Adapters: ``server/store/sqlite/conversations.py``, ``server/store/mongo/conversations.py``. Contract
+    tests: ``tests/contract/test_storage_conversations.py``.
+    """
 
     async def create_conversation(
         self,
@@ -729,7 +589,18 @@ class Storage(Protocol):
     async def unread_counts(self, user_id: str, conversation_ids: list[str]) -> dict[str, int]:
         """Per conversation: its "text" messages by others after the user's read marker."""
 
-    # --- notifications -----------------------------------------------------------------------
+
+class NotificationStorage(Protocol):
+    """A user's notifications, their read state, and the notification stream.
+
+    Notifications are stored in the order given with fresh ids, unread. A community's
+    announcement is stored once for all its members (:meth:`PostStorage.create_announcement`)
+    and each method here counts it among each member's notifications (on the terms
+    ``create_announcement`` states), with a read state of their own.
+
+    Adapters: ``server/store/sqlite/notifications.py``, ``server/store/mongo/notifications.py``. Contract
+    tests: ``tests/contract/test_storage_notifications.py``.
+    """
 
     async def add_notifications(self, new: list[NewNotification], now_ms: int) -> list[NotificationRecord]:
         """Store them (unread) with fresh ids in the order given and return them."""
@@ -753,35 +624,19 @@ class Storage(Protocol):
         """Mark every one read for this user, announcements included; returns how many were
         unread. Announcements made later are unread again."""
 
-    # --- blocks, mutes, reports --------------------------------------------------------------
 
-    async def block(self, blocker_id: str, blocked_id: str, now_ms: int) -> BlockOutcome:
-        """Block, and end the follows between the two either way, atomically."""
+class SafetyStorage(Protocol):
+    """Disaster mode: users' safety statuses and the server's incidents.
 
-    async def unblock(self, blocker_id: str, blocked_id: str) -> bool: ...
+    Statuses are appended, never changed; a user's status is their newest. At most one
+    incident is active at a time: concurrent starts start one, and an ended incident is never
+    active again.
 
-    async def blocked_ids(self, user_id: str) -> list[str]:
-        """Whom the user blocks, most recent first."""
+    Adapters: ``server/store/sqlite/safety.py``, ``server/store/mongo/safety.py``. Contract
+    tests: ``tests/contract/test_storage_safety.py``.
+    """
 
-    async def blocks_between(self, a: str, b: str) -> bool:
-        """Either blocks the other."""
-
-    async def mute(self, user_id: str, target_id: str, now_ms: int) -> bool:
-        """False if already muted."""
-
-    async def unmute(self, user_id: str, target_id: str) -> bool: ...
-
-    async def muted_ids(self, user_id: str) -> list[str]:
-        """Whom the user mutes, most recent first."""
-
-    async def relation(self, viewer_id: str, user_id: str) -> tuple[bool, bool]:
-        """(viewer blocks user, viewer mutes user)."""
-
-    async def hidden_ids(self, user_id: str) -> set[str]:
-        """Users whose posts and actions the user must not see: those the user mutes or
-        blocks, and those who block the user."""
-
-    # --- safety and incidents ----------------------------------------------------------------
+    # --- safety statuses -------------------------------------------------------------------------
 
     async def add_safety_status(
         self, *, user_id: str, state: str, note: str, area: str | None, audience: str, now_ms: int
@@ -795,6 +650,8 @@ class Storage(Protocol):
     ) -> list[SafetyRecord]:
         """The user's statuses for one of ``audiences``, newest first, ids < ``before``."""
 
+    # --- incidents -------------------------------------------------------------------------------
+
     async def start_incident(
         self, *, title: str, area: str | None, started_by: str | None, now_ms: int
     ) -> IncidentRecord | None:
@@ -807,6 +664,16 @@ class Storage(Protocol):
 
     async def get_incident(self, incident_id: str) -> IncidentRecord | None: ...
 
+
+class ModerationStorage(Protocol):
+    """Reports of posts and users, read and resolved by operators.
+
+    A report is resolved once; a resolved report stays readable (``open_only=False``).
+
+    Adapters: ``server/store/sqlite/moderation.py``, ``server/store/mongo/moderation.py``. Contract
+    tests: ``tests/contract/test_storage_moderation.py``.
+    """
+
     async def create_report(
         self, *, reporter_id: str, post_id: str | None, user_id: str | None, reason: str, now_ms: int
     ) -> ReportRecord: ...
@@ -817,7 +684,18 @@ class Storage(Protocol):
     async def resolve_report(self, report_id: str, now_ms: int) -> bool:
         """False if there is no such open report."""
 
-    # --- webhooks and server keys --------------------------------------------------------------
+
+class WebhookStorage(Protocol):
+    """Bots' webhooks with their delivery cursors and leases, and the server's keys.
+
+    At most one node holds a webhook's lease at a time; only the holder's progress is
+    recorded, and cursors only move forward, so no event a bot acknowledged is delivered
+    again by a node that takes over. A server key (``server_key``) is written once, by the
+    first process to ask, and read back the same by every process.
+
+    Adapters: ``server/store/sqlite/webhooks.py``, ``server/store/mongo/webhooks.py``. Contract
+    tests: ``tests/contract/test_storage_webhooks.py``.
+    """
 
     async def set_webhook(self, user_id: str, url: str, *, start: str, now_ms: int) -> WebhookRecord:
         """Register (or re-point) the user's webhook. A new registration starts every stream's
@@ -844,7 +722,16 @@ class Storage(Protocol):
         """The value stored under ``name``; stores ``candidate`` first if there is none. Every
         process asking gets the same value (the first writer's)."""
 
-    # --- signals (bus messages relayed through storage) ----------------------------------------
+
+class SignalStorage(Protocol):
+    """Bus messages relayed through storage, for nodes that share no bus (:mod:`server.relay`).
+
+    Signals are kept ``SIGNAL_TTL_MS`` and read by time with a margin; they are not a queue
+    (nothing is consumed) and carry no ordering across processes beyond their time.
+
+    Adapters: ``server/store/sqlite/signals.py``, ``server/store/mongo/signals.py``. Contract
+    tests: ``tests/contract/test_storage_signals.py``.
+    """
 
     async def add_signals(self, messages: list[tuple[str, bytes]], now_ms: int) -> None:
         """Store bus messages, (channel, payload) each, in their order, for every node to pick
@@ -858,5 +745,20 @@ class Storage(Protocol):
         seen."""
 
 
-#: How long a signal is kept: far longer than any node takes to pick it up.
-SIGNAL_TTL_MS = 10 * 60_000
+class Storage(
+    Lifecycle,
+    AccountStorage,
+    RelationStorage,
+    PostStorage,
+    CommunityStorage,
+    ConversationStorage,
+    NotificationStorage,
+    SafetyStorage,
+    ModerationStorage,
+    WebhookStorage,
+    SignalStorage,
+    Protocol,
+):
+    """Durable state: every area of the port. All methods are coroutines safe to call concurrently
+    from one event loop. What an adapter implements, and what the app wires; a service that needs
+    a few areas only is typed against those (see the module docstring)."""

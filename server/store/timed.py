@@ -18,8 +18,14 @@ from prometheus_client import Histogram
 
 from .base import Storage
 
-#: The port's coroutine methods, read from the Protocol itself so a new method is timed too.
-PORT_METHODS = tuple(name for name, value in vars(Storage).items() if inspect.iscoroutinefunction(value))
+#: The port's coroutine methods, read from the Protocol itself (every area it is the sum of) so a
+#: new method is timed too.
+PORT_METHODS = tuple(
+    name
+    for area in Storage.__mro__
+    for name, value in vars(area).items()
+    if inspect.iscoroutinefunction(value)
+)
 
 
 def timed_storage(inner: Storage, latency: Histogram) -> Storage:

@@ -16,7 +16,7 @@ from pymongo import AsyncMongoClient
 
 from server.store.mongo import MongoStorage
 from server.store.mongo.database import INDEXES
-from tests.contract.test_storage import NOW, NX_ID_INDEX, make_user
+from tests.contract.storage_helpers import NOW, NX_ID_INDEX, make_user
 from tests.support.mongo import MongoBackend, expect_stand_in_divergence
 
 

@@ -1,150 +1,29 @@
-"""The Storage contract for issue 6 (server/store/base.py): presence visibility and last seen,
-friends and followers, safety statuses with their history, incidents (one active at a time).
+"""The Storage contract of the safety area (:class:`server.store.base.SafetyStorage`): safety
+statuses with their history by audience, and incidents, one active at a time (under concurrency and
+across processes).
 
-Run against every adapter by the ``storage`` fixture (tests/contract/conftest.py), like
-test_storage.py; nothing here may depend on which database is behind the port. All times are
-explicit ``now_ms`` values, increasing through each test unless a test says otherwise.
+Run against every adapter by the ``storage`` fixture (tests/contract/conftest.py); nothing here
+may depend on which database is behind the port. All times are explicit ``now_ms`` values.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from server.store.base import IncidentRecord, SafetyRecord, Storage, UserRecord
-from tests.contract.test_storage import NOW, make_user
-from tests.contract.test_storage_social import UNKNOWN_ID, make_users
-
-MINUTE = 60_000
-ALL_AUDIENCES = ("friends", "followers", "everyone")
-
-
-async def stored(storage: Storage, user: UserRecord) -> UserRecord:
-    found = await storage.get_user(user.id)
-    assert found is not None
-    return found
-
-
-async def befriend(storage: Storage, a: UserRecord, b: UserRecord) -> None:
-    assert await storage.follow(a.id, b.id, NOW)
-    assert await storage.follow(b.id, a.id, NOW)
-
-
-async def status(
-    storage: Storage,
-    user: UserRecord,
-    now_ms: int,
-    *,
-    state: str = "safe",
-    audience: str = "friends",
-    note: str = "",
-    area: str | None = None,
-) -> SafetyRecord:
-    return await storage.add_safety_status(
-        user_id=user.id, state=state, note=note, area=area, audience=audience, now_ms=now_ms
-    )
-
-
-async def start(storage: Storage, title: str = "Quake", now_ms: int = NOW) -> IncidentRecord | None:
-    return await storage.start_incident(title=title, area=None, started_by=None, now_ms=now_ms)
-
-
-# --- presence visibility and last seen --------------------------------------------------------
-
-
-async def test_presence_visibility_starts_as_friends_and_is_stored(storage: Storage) -> None:
-    alice, bob = await make_users(storage, "alice", "bob")
-    assert (alice.presence_visibility, alice.last_seen_ms) == ("friends", None)
-    assert await stored(storage, alice) == alice
-    await storage.set_presence_visibility(alice.id, "nobody")
-    assert (await stored(storage, alice)).presence_visibility == "nobody"
-    by_handle = await storage.get_user_by_handle("ALICE")
-    assert by_handle is not None and by_handle.presence_visibility == "nobody"
-    found = await storage.get_users([alice.id, bob.id])
-    assert (found[alice.id].presence_visibility, found[bob.id].presence_visibility) == ("nobody", "friends")
-    # Nothing else of the user changed.
-    assert (await stored(storage, alice)).dm_policy == "everyone"
-    await storage.set_presence_visibility(alice.id, "friends")
-    assert await stored(storage, alice) == alice
-
-
-async def test_presence_visibility_is_seen_by_another_process(
-    storage: Storage, second_storage: Storage
-) -> None:
-    alice = await make_user(storage, "alice")
-    await storage.set_presence_visibility(alice.id, "nobody")
-    await storage.record_last_seen({alice.id: NOW + MINUTE})
-    found = await second_storage.get_user(alice.id)
-    assert found is not None and (found.presence_visibility, found.last_seen_ms) == ("nobody", NOW + MINUTE)
-
-
-async def test_record_last_seen_sets_several_users_and_only_raises(storage: Storage) -> None:
-    alice, bob, carol = await make_users(storage, "alice", "bob", "carol")
-    await storage.record_last_seen({alice.id: NOW + 5 * MINUTE, bob.id: NOW + 2 * MINUTE})
-    found = await storage.get_users([alice.id, bob.id, carol.id])
-    assert [found[u.id].last_seen_ms for u in (alice, bob, carol)] == [
-        NOW + 5 * MINUTE,
-        NOW + 2 * MINUTE,
-        None,
-    ]
-    # Behind writes may arrive late: an earlier time never lowers it, an equal one changes nothing,
-    # a later one raises it; in the same call. Unknown users are ignored.
-    await storage.record_last_seen(
-        {alice.id: NOW + 3 * MINUTE, bob.id: NOW + 9 * MINUTE, carol.id: NOW + 2 * MINUTE, UNKNOWN_ID: NOW}
-    )
-    found = await storage.get_users([alice.id, bob.id, carol.id])
-    assert [found[u.id].last_seen_ms for u in (alice, bob, carol)] == [
-        NOW + 5 * MINUTE,
-        NOW + 9 * MINUTE,
-        NOW + 2 * MINUTE,
-    ]
-    await storage.record_last_seen({alice.id: NOW + 5 * MINUTE})
-    await storage.record_last_seen({})
-    assert (await stored(storage, alice)).last_seen_ms == NOW + 5 * MINUTE
-    assert await storage.get_user(UNKNOWN_ID) is None
-    # Nothing else of the user changed.
-    assert (await stored(storage, bob)).presence_visibility == "friends"
-    assert (await stored(storage, bob)).handle == "bob"
-
-
-# --- friends and followers --------------------------------------------------------------------
-
-
-async def test_friend_ids_are_mutual_follows_only(storage: Storage) -> None:
-    alice, bob, carol, dave, erin = await make_users(storage, "alice", "bob", "carol", "dave", "erin")
-    assert await storage.friend_ids(alice.id) == []
-    await befriend(storage, alice, bob)
-    await befriend(storage, alice, erin)
-    await storage.follow(alice.id, carol.id, NOW)  # alice follows carol, not back
-    await storage.follow(dave.id, alice.id, NOW)  # dave follows alice, not back
-    await storage.follow(bob.id, carol.id, NOW)
-    assert sorted(await storage.friend_ids(alice.id)) == sorted([bob.id, erin.id])
-    assert await storage.friend_ids(bob.id) == [alice.id]
-    assert await storage.friend_ids(carol.id) == []
-    assert await storage.friend_ids(dave.id) == []
-    await storage.unfollow(bob.id, alice.id)
-    assert await storage.friend_ids(alice.id) == [erin.id]
-    assert await storage.friend_ids(bob.id) == []
-    assert await storage.friend_ids(UNKNOWN_ID) == []
-
-
-async def test_follower_ids_are_everyone_following_the_user(storage: Storage) -> None:
-    alice = await make_user(storage, "alice")
-    # A sign-up through alice's invite follows her.
-    bob = await make_user(storage, "bob", inviter=alice)
-    carol, dave = await make_users(storage, "carol", "dave")
-    assert await storage.follower_ids(alice.id) == [bob.id]
-    await storage.follow(carol.id, alice.id, NOW)
-    await storage.follow(alice.id, carol.id, NOW)  # friends are followers too
-    await storage.follow(alice.id, dave.id, NOW)  # whom alice follows is not a follower
-    assert sorted(await storage.follower_ids(alice.id)) == sorted([bob.id, carol.id])
-    assert await storage.follower_ids(dave.id) == [alice.id]
-    assert await storage.follower_ids(bob.id) == []
-    await storage.unfollow(bob.id, alice.id)
-    assert await storage.follower_ids(alice.id) == [carol.id]
-    assert await storage.follower_ids(UNKNOWN_ID) == []
-
-
-# --- safety statuses --------------------------------------------------------------------------
+from server.store.base import (
+    IncidentRecord,
+    SafetyRecord,
+    Storage,
+)
+from tests.contract.storage_helpers import (
+    ALL_AUDIENCES,
+    NOW,
+    UNKNOWN_ID,
+    make_user,
+    make_users,
+    start,
+    status,
+)
 
 
 async def test_safety_status_round_trip(storage: Storage) -> None:
@@ -218,9 +97,6 @@ async def test_safety_history_by_audience_newest_first_in_pages(storage: Storage
     assert await history("everyone", before=made[3].id) == [made[1]]
     assert await storage.safety_history(bob.id, audiences=("friends",), before=None, limit=10) == []
     assert await storage.safety_history(UNKNOWN_ID, audiences=ALL_AUDIENCES, before=None, limit=10) == []
-
-
-# --- incidents --------------------------------------------------------------------------------
 
 
 async def test_one_incident_at_a_time_and_its_lifecycle(storage: Storage) -> None:

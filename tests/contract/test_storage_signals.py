@@ -1,13 +1,18 @@
-"""The Storage contract for signals (server/store/base.py): bus messages an operator's command
-leaves in storage for the nodes of a deployment without a shared bus (server/relay.py).
+"""The Storage contract of the signals area (:class:`server.store.base.SignalStorage`): bus
+messages an operator's command leaves in storage for the nodes of a deployment without a shared bus
+(server/relay.py).
 
-Run against every adapter by the ``storage`` fixture (tests/contract/conftest.py).
+Run against every adapter by the ``storage`` fixture (tests/contract/conftest.py); nothing here
+may depend on which database is behind the port. All times are explicit ``now_ms`` values.
 """
 
 from __future__ import annotations
 
-from server.store.base import SIGNAL_TTL_MS, Storage
-from tests.contract.test_storage import NOW
+from server.store.base import (
+    SIGNAL_TTL_MS,
+    Storage,
+)
+from tests.contract.storage_helpers import NOW
 
 
 async def test_signals_come_back_in_order_with_their_exact_bytes(storage: Storage) -> None:

@@ -1,31 +1,16 @@
-"""The Storage contract for bots and webhooks (server/store/base.py): bot accounts, a bot's
+"""The Storage contract of the webhooks area (:class:`server.store.base.WebhookStorage`): a bot's
 webhook and its delivery cursors, leases that one node holds at a time, and the server's keys.
 
-Run against every adapter by the ``storage`` fixture (tests/contract/conftest.py).
+Run against every adapter by the ``storage`` fixture (tests/contract/conftest.py); nothing here
+may depend on which database is behind the port. All times are explicit ``now_ms`` values.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from server.store.base import NewUser, Storage
-from tests.contract.test_storage import NOW, NX_SET_ON_INSERT, WEEK, make_user
-
-START = "01M7Z3MWDW88G9C4QTT0N7GYSQ"
-LATER = "01M7Z3MWDW88G9C4QTT0N7GYSZ"
-LATEST = "01M7Z4000000000000000000AA"
-
-
-async def test_a_bot_is_created_as_a_bot_and_a_person_is_not(storage: Storage) -> None:
-    invite = await storage.create_invite(inviter_id=None, now_ms=NOW, ttl_ms=WEEK, max_unused=None)
-    bot = await storage.create_user(
-        NewUser("helper_bot", "Helper", "!", "", bot=True), invite_code=invite.code, now_ms=NOW
-    )
-    person = await make_user(storage, "hanako")
-    assert bot.bot and not person.bot
-    assert (await storage.get_user(bot.id)) == bot
-    assert (await storage.get_user_by_handle("HELPER_BOT")) == bot
-    assert not (await storage.get_users([person.id]))[person.id].bot
+from server.store.base import Storage
+from tests.contract.storage_helpers import LATER, LATEST, NOW, NX_SET_ON_INSERT, START, make_user
 
 
 @NX_SET_ON_INSERT

@@ -15,8 +15,8 @@ driver.py ``NULL``), an explicit ``$and`` around an ``$or`` in a findAndModify f
 ``$or`` whose branches are whole conditions. (An upsert with ``$setOnInsert`` stays one atomic
 findAndModify, as MongoDB documents it: the webhook cases meet NX_SET_ON_INSERT.) Each divergence, reproduced with plain pymongo on nx-27017 0.8.1 (``c`` an
 AsyncMongoClient on it, a fresh database each time); the contract suite still meets those
-named by NX_BINARY, NX_ARRAY, NX_SET_ON_INSERT (tests/contract/test_storage.py), NX_GROUP_KEY and NX_BOOL_SET
-(tests/contract/test_storage_social.py), and NX_ID_INDEX in test_storage_mongo_indexes.py::
+named by NX_BINARY, NX_ARRAY, NX_SET_ON_INSERT, NX_GROUP_KEY and NX_BOOL_SET (declared in
+tests/contract/storage_helpers.py), and NX_ID_INDEX in test_storage_mongo_indexes.py::
 
     await db.posts.create_index([("author_id", 1), ("_id", 1)])
     await db.posts.insert_one({"_id": "p1", "author_id": "a"})

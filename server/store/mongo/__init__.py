@@ -8,11 +8,12 @@ Modules
     :mod:`.database` declares the layout (:data:`INDEXES`, :data:`SCHEMA_VERSION`), opens
     and migrates it, and checks it for ``tsudoi doctor`` (:func:`check`); :mod:`.driver`
     raises driver errors as the port's and undoes multi-document writes; :mod:`.records`
-    reads documents back as records. Then one module per area of the port, each a base of
-    :class:`MongoStorage` over the same collections: :mod:`.accounts` (users, invites,
-    sessions, follows), :mod:`.posts` (posts, streams, reactions), :mod:`.communities`,
-    :mod:`.conversations`, :mod:`.notifications`, :mod:`.safety` (blocks, mutes,
-    reports) and :mod:`.disaster` (safety statuses, incidents).
+    reads documents back as records. Then one module per area of the port, named as the area
+    (:mod:`server.store.base`) and as its SQLite twin, each a base of :class:`MongoStorage`
+    over the same collections: :mod:`.accounts` (users, invites, sessions), :mod:`.relations`
+    (follows, blocks, mutes), :mod:`.posts` (posts, streams, reactions), :mod:`.communities`,
+    :mod:`.conversations`, :mod:`.notifications`, :mod:`.safety` (safety statuses,
+    incidents), :mod:`.moderation` (reports), :mod:`.webhooks` and :mod:`.signals`.
 
 Collections
     ``users``, ``invites``, ``sessions``, ``follows``, ``posts``, ``meta`` (the schema version
@@ -229,9 +230,10 @@ from .accounts import AccountStore
 from .communities import CommunityStore
 from .conversations import ConversationStore
 from .database import INDEXES, SCHEMA_VERSION, check, schema_version
-from .disaster import DisasterStore
+from .moderation import ModerationStore
 from .notifications import NotificationStore
 from .posts import PostStore
+from .relations import RelationStore
 from .safety import SafetyStore
 from .signals import SignalStore
 from .webhooks import WebhookStore
@@ -241,12 +243,13 @@ __all__ = ["INDEXES", "SCHEMA_VERSION", "MongoStorage", "check", "schema_version
 
 class MongoStorage(
     AccountStore,
+    RelationStore,
     PostStore,
     CommunityStore,
     ConversationStore,
     NotificationStore,
     SafetyStore,
-    DisasterStore,
+    ModerationStore,
     WebhookStore,
     SignalStore,
 ):
@@ -254,6 +257,6 @@ class MongoStorage(
 
     Each base is one area of the port over the same :class:`~.database.Database` (client,
     collections, id generator); this class only combines them. Bases rather than members:
-    the port is one flat Protocol, and forwarding each of its methods to a member would
-    restate every signature.
+    the port (:class:`~server.store.base.Storage`) is the sum of its areas' Protocols, and
+    forwarding each of their methods to a member would restate every signature.
     """

@@ -1,4 +1,4 @@
-"""Users, invites, sessions and follows on MongoDB: :class:`AccountStore`, one part of
+"""Users, invites and sessions on MongoDB: :class:`AccountStore`, one part of
 :class:`~server.store.mongo.MongoStorage`.
 
 How ``create_user`` and ``create_invite`` decide between concurrent callers without
@@ -13,7 +13,7 @@ import secrets
 from contextlib import suppress
 from typing import Final
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo import DESCENDING, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from ..base import (
@@ -28,7 +28,7 @@ from ..base import (
     UserRecord,
 )
 from .database import Database
-from .driver import CLAIM_ATTEMPTS, IN_CHUNK, NULL, Document, chunks, driver_errors
+from .driver import CLAIM_ATTEMPTS, IN_CHUNK, NULL, Document, driver_errors
 from .records import invite_record, session_record, user_record
 
 _log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ _BOOTSTRAP_QUOTA: Final = "(bootstrap)"
 
 
 class AccountStore(Database):
-    """Users and the invites that make them, their sessions, and who follows whom."""
+    """Users and the invites that make them, and their sessions."""
 
     # --- users and invites -----------------------------------------------------------------
 
@@ -312,73 +312,3 @@ class AccountStore(Database):
                 return []
             cursor = self._sessions.find({"user_id": user_id, "revoked_by": tag}, {"_id": True})
             return [doc["_id"] async for doc in cursor]
-
-    # --- follows -----------------------------------------------------------------------------
-
-    async def follow(self, follower_id: str, followee_id: str, now_ms: int) -> bool:
-        with driver_errors():
-            try:
-                await self._follows.insert_one(
-                    {
-                        "_id": self._ids.new(now_ms),
-                        "follower_id": follower_id,
-                        "followee_id": followee_id,
-                        "created_ms": now_ms,
-                    }
-                )
-            except DuplicateKeyError:
-                return False
-        return True
-
-    async def unfollow(self, follower_id: str, followee_id: str) -> bool:
-        with driver_errors():
-            result = await self._follows.delete_one({"follower_id": follower_id, "followee_id": followee_id})
-        return result.deleted_count == 1
-
-    async def followee_ids(self, user_id: str) -> list[str]:
-        with driver_errors():
-            cursor = self._follows.find({"follower_id": user_id}, {"followee_id": True, "_id": False}).sort(
-                "followee_id", ASCENDING
-            )
-            return [doc["followee_id"] async for doc in cursor]
-
-    async def follow_state(self, viewer_id: str, user_id: str) -> tuple[bool, bool]:
-        with driver_errors():
-            following = await self._follows.find_one(
-                {"follower_id": viewer_id, "followee_id": user_id}, {"_id": True}
-            )
-            followed_by = await self._follows.find_one(
-                {"follower_id": user_id, "followee_id": viewer_id}, {"_id": True}
-            )
-        return following is not None, followed_by is not None
-
-    async def follow_counts(self, user_id: str) -> tuple[int, int]:
-        with driver_errors():
-            followers = await self._follows.count_documents({"followee_id": user_id})
-            following = await self._follows.count_documents({"follower_id": user_id})
-        return followers, following
-
-    async def friend_ids(self, user_id: str) -> list[str]:
-        # Whom the user follows, then which of those follow back: both are covered reads of
-        # pair_unique, the second point lookups, so the cost grows with the user's followees
-        # and not with their followers (possibly many more).
-        with driver_errors():
-            followees = [
-                doc["followee_id"]
-                async for doc in self._follows.find(
-                    {"follower_id": user_id}, {"followee_id": True, "_id": False}
-                )
-            ]
-            friends: list[str] = []
-            for chunk in chunks(followees):
-                cursor = self._follows.find(
-                    {"follower_id": {"$in": chunk}, "followee_id": user_id},
-                    {"follower_id": True, "_id": False},
-                )
-                friends.extend([doc["follower_id"] async for doc in cursor])
-        return friends
-
-    async def follower_ids(self, user_id: str) -> list[str]:
-        with driver_errors():
-            cursor = self._follows.find({"followee_id": user_id}, {"follower_id": True, "_id": False})
-            return [doc["follower_id"] async for doc in cursor]

@@ -20,10 +20,10 @@ variable number of parameters.
 
 Layout: :mod:`.engine` holds the connections, threads, transactions and migrations;
 :mod:`.rows` the column lists and row-to-record functions the areas share; each area of the
-port is one module (:mod:`.accounts`, :mod:`.posts`, :mod:`.communities`,
-:mod:`.conversations`, :mod:`.notifications`, :mod:`.moderation`, :mod:`.safety`,
-:mod:`.webhooks`, :mod:`.signals`), and
-:class:`SqliteStorage` is their sum.
+port (:mod:`server.store.base`) is one module of the same name (:mod:`.accounts`,
+:mod:`.relations`, :mod:`.posts`, :mod:`.communities`, :mod:`.conversations`,
+:mod:`.notifications`, :mod:`.safety`, :mod:`.moderation`, :mod:`.webhooks`, :mod:`.signals`),
+and :class:`SqliteStorage` is their sum.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from .conversations import Conversations
 from .moderation import Moderation
 from .notifications import Notifications
 from .posts import Posts
+from .relations import Relations
 from .safety import Safety
 from .signals import Signals
 from .webhooks import Webhooks
@@ -44,6 +45,15 @@ __all__ = ["SqliteStorage"]
 # Each area is a mixin over the one Engine rather than an object of its own: they share its
 # connections, writer thread and id generator, and none of the port's methods needs forwarding.
 class SqliteStorage(
-    Accounts, Posts, Communities, Conversations, Notifications, Moderation, Safety, Webhooks, Signals
+    Accounts,
+    Relations,
+    Posts,
+    Communities,
+    Conversations,
+    Notifications,
+    Safety,
+    Moderation,
+    Webhooks,
+    Signals,
 ):
     """Storage on one SQLite file. Build with :meth:`open`."""

@@ -1,4 +1,4 @@
-"""Users and invites (with presence visibility and last seen), sessions, and follows."""
+"""Users and invites (with presence visibility and last seen), and sessions."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from .rows import _INVITE_COLUMNS, _SESSION_COLUMNS, _USER_COLUMNS, _invite, _se
 
 
 class Accounts(Engine):
-    """Who the users are, how they got in, their sessions, and whom they follow."""
+    """Who the users are, how they got in, and their sessions."""
 
     # --- users and invites -----------------------------------------------------------------
 
@@ -251,69 +251,3 @@ class Accounts(Engine):
             return [row[0] for row in rows]
 
         return await self._write(write)
-
-    # --- follows -----------------------------------------------------------------------------
-
-    async def follow(self, follower_id: str, followee_id: str, now_ms: int) -> bool:
-        def write(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO follows (follower_id, followee_id, created_ms) VALUES (?, ?, ?)",
-                (follower_id, followee_id, now_ms),
-            )
-            return cursor.rowcount == 1
-
-        return await self._write(write)
-
-    async def unfollow(self, follower_id: str, followee_id: str) -> bool:
-        def write(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "DELETE FROM follows WHERE follower_id = ? AND followee_id = ?",
-                (follower_id, followee_id),
-            )
-            return cursor.rowcount == 1
-
-        return await self._write(write)
-
-    async def followee_ids(self, user_id: str) -> list[str]:
-        def read(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute(
-                "SELECT followee_id FROM follows WHERE follower_id = ?", (user_id,)
-            ).fetchall()
-            return [row[0] for row in rows]
-
-        return await self._read(read)
-
-    async def follow_state(self, viewer_id: str, user_id: str) -> tuple[bool, bool]:
-        def read(conn: sqlite3.Connection) -> tuple[bool, bool]:
-            query = "SELECT 1 FROM follows WHERE follower_id = ? AND followee_id = ?"
-            following = conn.execute(query, (viewer_id, user_id)).fetchone() is not None
-            followed_by = conn.execute(query, (user_id, viewer_id)).fetchone() is not None
-            return following, followed_by
-
-        return await self._read(read)
-
-    async def follow_counts(self, user_id: str) -> tuple[int, int]:
-        def read(conn: sqlite3.Connection) -> tuple[int, int]:
-            (followers,) = conn.execute(
-                "SELECT count(*) FROM follows WHERE followee_id = ?", (user_id,)
-            ).fetchone()
-            (following,) = conn.execute(
-                "SELECT count(*) FROM follows WHERE follower_id = ?", (user_id,)
-            ).fetchone()
-            return int(followers), int(following)
-
-        return await self._read(read)
-
-    async def friend_ids(self, user_id: str) -> list[str]:
-        # The user's follows by the primary key, each checked the other way by the primary key.
-        rows = await self._all(
-            "SELECT mine.followee_id FROM follows AS mine JOIN follows AS back "
-            "ON back.follower_id = mine.followee_id AND back.followee_id = mine.follower_id "
-            "WHERE mine.follower_id = ?",
-            (user_id,),
-        )
-        return [row[0] for row in rows]
-
-    async def follower_ids(self, user_id: str) -> list[str]:
-        rows = await self._all("SELECT follower_id FROM follows WHERE followee_id = ?", (user_id,))
-        return [row[0] for row in rows]

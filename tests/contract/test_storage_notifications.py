@@ -1,13 +1,13 @@
-"""The Storage contract for announcements (server/store/base.py ``create_announcement``): one
-stored notification that every member of the community reads.
+"""The Storage contract of the notifications area (:class:`server.store.base.NotificationStorage`):
+notifications stored unread in order, their pages and stream, marking them read; and announcements
+(``PostStorage.create_announcement``): one stored notification that every member of the community
+reads. Instead of a notification row per member, the post and one community notification are
+written together; each member's notifications (the page, the stream, the unread count) include it
+while they are a member, if they joined before it and did not make it, and each member's read state
+for it is their own.
 
-An announcement in a certified community notifies every member. Instead of a notification row
-per member (2,000 rows, encodings and publishes for 2,000 members, in the request), the post
-and one community notification are written together (and published once, by the domain); each member's notifications (the page,
-the stream, the unread count) include it while they are a member, if they joined before it and
-did not make it, and each member's read state for it is their own.
-
-Run against every adapter by the ``storage`` fixture (tests/contract/conftest.py).
+Run against every adapter by the ``storage`` fixture (tests/contract/conftest.py); nothing here
+may depend on which database is behind the port. All times are explicit ``now_ms`` values.
 """
 
 from __future__ import annotations
@@ -15,49 +15,85 @@ from __future__ import annotations
 import pytest
 
 from server.store.base import (
-    AnnouncementRecord,
-    CommunityRecord,
     NewNotification,
     NotFound,
-    NotificationRecord,
     Storage,
-    UserRecord,
 )
-from tests.contract.test_storage import NOW, SMALLEST_ID
-from tests.contract.test_storage_social import UNKNOWN_ID, join, make_community, make_users, say
+from tests.contract.storage_helpers import (
+    NOW,
+    SMALLEST_ID,
+    UNKNOWN_ID,
+    announce,
+    announced,
+    join,
+    make_community,
+    make_users,
+    say,
+)
 
 
-async def announce(
-    storage: Storage, author: UserRecord, text: str, now_ms: int, community: CommunityRecord
-) -> AnnouncementRecord:
-    announced = await storage.create_announcement(
-        author_id=author.id, community_id=community.id, text=text, emotext=None, now_ms=now_ms
+async def test_notifications_are_stored_unread_in_order(storage: Storage) -> None:
+    me, actor = await make_users(storage, "me", "actor")
+    tea = await make_community(storage, actor)
+    post = await say(storage, me, "hello")
+    new = [
+        NewNotification(me.id, "reaction", actor_id=actor.id, post_id=post.id, emoji="👍"),
+        NewNotification(actor.id, "follow", actor_id=me.id),
+        NewNotification(me.id, "join_approved", community_id=tea.id),
+    ]
+    records = await storage.add_notifications(new, NOW + 1)
+    assert [(r.user_id, r.kind, r.actor_id, r.post_id, r.community_id, r.emoji) for r in records] == [
+        (me.id, "reaction", actor.id, post.id, None, "👍"),
+        (actor.id, "follow", me.id, None, None, None),
+        (me.id, "join_approved", None, None, tea.id, None),
+    ]
+    assert all((r.created_ms, r.read) == (NOW + 1, False) for r in records)
+    assert [r.id for r in records] == sorted(r.id for r in records)
+    assert await storage.notifications(me.id, before=None, limit=10) == [records[2], records[0]]
+    assert await storage.notifications(actor.id, before=None, limit=10) == [records[1]]
+    assert await storage.add_notifications([], NOW + 2) == []
+
+
+async def test_notifications_page_newest_first_and_stream_oldest_first(storage: Storage) -> None:
+    me, other = await make_users(storage, "me", "other")
+    mine = []
+    for n in range(5):
+        made = await storage.add_notifications(
+            [
+                NewNotification(me.id, "follow", actor_id=other.id),
+                NewNotification(other.id, "follow", actor_id=me.id),
+            ],
+            NOW + n,
+        )
+        mine.append(made[0].id)
+    page = await storage.notifications(me.id, before=None, limit=2)
+    assert [r.id for r in page] == [mine[4], mine[3]]
+    assert [r.id for r in await storage.notifications(me.id, before=page[-1].id, limit=10)] == mine[2::-1]
+    assert [r.id for r in await storage.notifications_after(me.id, after=mine[1], limit=10)] == mine[2:]
+    assert [r.id for r in await storage.notifications_after(me.id, after=SMALLEST_ID, limit=2)] == mine[:2]
+    assert await storage.notifications_after(me.id, after=mine[4], limit=10) == []
+
+
+async def test_marking_notifications_read(storage: Storage) -> None:
+    me, other = await make_users(storage, "me", "other")
+    records = await storage.add_notifications(
+        [NewNotification(me.id, "follow", actor_id=other.id) for _ in range(3)]
+        + [NewNotification(other.id, "follow", actor_id=me.id)],
+        NOW,
     )
-    post = announced.post
-    assert (post.author_id, post.text, post.community_id, post.announcement) == (
-        author.id,
-        text,
-        community.id,
-        True,
-    )
-    assert announced.notification_id > post.id
-    assert await storage.get_post(post.id) == post
-    return announced
-
-
-def announced(record: AnnouncementRecord, reader: UserRecord, *, read: bool = False) -> NotificationRecord:
-    """The notification ``reader`` finds for the announcement."""
-    return NotificationRecord(
-        id=record.notification_id,
-        user_id=reader.id,
-        kind="announcement",
-        actor_id=record.post.author_id,
-        post_id=record.post.id,
-        community_id=record.post.community_id,
-        emoji=None,
-        created_ms=record.post.created_ms,
-        read=read,
-    )
+    assert await storage.unread_notifications(me.id) == 3
+    assert await storage.mark_notification_read(me.id, records[1].id) is True
+    assert await storage.mark_notification_read(me.id, records[1].id) is False
+    assert await storage.mark_notification_read(me.id, records[3].id) is False  # someone else's
+    assert await storage.mark_notification_read(me.id, UNKNOWN_ID) is False
+    assert await storage.unread_notifications(me.id) == 2
+    listed = await storage.notifications(me.id, before=None, limit=10)
+    assert [r.read for r in listed] == [False, True, False]
+    assert await storage.mark_all_notifications_read(me.id) == 2
+    assert await storage.mark_all_notifications_read(me.id) == 0
+    assert await storage.unread_notifications(me.id) == 0
+    assert await storage.unread_notifications(other.id) == 1
+    assert all(r.read for r in await storage.notifications_after(me.id, after=SMALLEST_ID, limit=10))
 
 
 async def test_an_announcement_notifies_the_members_who_joined_before_it(storage: Storage) -> None:

@@ -1,0 +1,330 @@
+"""The records and errors of the Storage port (:mod:`server.store.base`): what its methods take and
+return, as plain frozen dataclasses, and what they raise. Adapters build them; the domain reads them.
+They are re-exported by :mod:`server.store.base`, where most code imports them from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "AnnouncementRecord",
+    "BlockOutcome",
+    "CommunityRecord",
+    "ConversationMemberRecord",
+    "ConversationRecord",
+    "HandleTaken",
+    "IncidentRecord",
+    "InviteExpired",
+    "InviteLimitReached",
+    "InviteNotFound",
+    "InviteRecord",
+    "InviteUsed",
+    "JoinRequestRecord",
+    "MembershipRecord",
+    "MessageRecord",
+    "NewNotification",
+    "NewUser",
+    "NonceTaken",
+    "NotFound",
+    "NotificationRecord",
+    "PostRecord",
+    "ReportRecord",
+    "SafetyRecord",
+    "SessionRecord",
+    "SignalRecord",
+    "StorageError",
+    "StorageUnavailable",
+    "StreamItem",
+    "UserRecord",
+    "WebhookRecord",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: str
+    handle: str
+    display_name: str
+    password_hash: str
+    birth_date: str
+    created_ms: int
+    invited_by: str | None
+    operator: bool
+    verified: bool
+    bot: bool
+    #: Who may start a conversation with the user: "everyone", "following" (people the user
+    #: follows) or "nobody". New users have "everyone".
+    dm_policy: str = "everyone"
+    #: Who sees the user's presence and last-seen time: "friends" (mutual follows) or "nobody".
+    presence_visibility: str = "friends"
+    #: The user's last activity, to the minute (written behind, see ``record_last_seen``).
+    last_seen_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    handle: str
+    display_name: str
+    password_hash: str
+    birth_date: str
+    #: A bot account: no password (``password_hash`` is unusable), marked in every payload.
+    bot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRecord:
+    code: str
+    inviter_id: str | None
+    created_ms: int
+    expires_ms: int
+    used_by: str | None
+    used_ms: int | None
+    grants_operator: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    id: str
+    user_id: str
+    created_ms: int
+    expires_ms: int
+    revoked_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PostRecord:
+    id: str
+    author_id: str
+    text: str
+    emotext: str | None
+    reply_to: str | None
+    created_ms: int
+    #: Position of the deletion in the following stream; None while the post stands.
+    deleted_pos: str | None
+    community_id: str | None = None
+    #: A repost's original (its text is empty), or a quote's quoted post.
+    repost_of: str | None = None
+    quote_of: str | None = None
+    announcement: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AnnouncementRecord:
+    """An announcement: its post, and the id of its notification to the community's members
+    (their notification streams' position for it)."""
+
+    post: PostRecord
+    notification_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamItem:
+    """One entry of a following stream: a post created at ``pos``, or deleted at ``pos``."""
+
+    pos: str
+    post: PostRecord
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CommunityRecord:
+    id: str
+    name: str
+    description: str
+    #: Normalised (NFKC, lower case) by the domain before they reach storage; stored in order.
+    tags: tuple[str, ...]
+    approval_required: bool
+    certified: bool
+    owner_id: str
+    created_ms: int
+    #: Members now, the owner included.
+    member_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRecord:
+    #: Issued when the user joined (or was approved): members page in this order.
+    id: str
+    community_id: str
+    user_id: str
+    #: "owner", "moderator" or "member".
+    role: str
+    joined_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRequestRecord:
+    community_id: str
+    user_id: str
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRecord:
+    id: str
+    #: "direct" (exactly two members, one conversation per pair) or "group".
+    kind: str
+    title: str | None
+    #: A group's owner; None for direct conversations.
+    owner_id: str | None
+    created_ms: int
+    #: The id of the newest message; every conversation has at least its "created" message.
+    last_message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationMemberRecord:
+    conversation_id: str
+    user_id: str
+    joined_ms: int
+    #: The member's read marker: the last message id they have read, or None.
+    last_read: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    id: str
+    conversation_id: str
+    #: The member who wrote it or made the change.
+    author_id: str
+    #: "text", "created", "added", "removed" or "left".
+    kind: str
+    text: str
+    #: The member added, removed or leaving, for those kinds.
+    subject_id: str | None
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewNotification:
+    user_id: str
+    #: One of protocol.messages.NotificationKind.
+    kind: str
+    actor_id: str | None = None
+    post_id: str | None = None
+    community_id: str | None = None
+    emoji: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRecord:
+    id: str
+    user_id: str
+    kind: str
+    actor_id: str | None
+    post_id: str | None
+    community_id: str | None
+    emoji: str | None
+    created_ms: int
+    read: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BlockOutcome:
+    #: False if the block already existed (then nothing changed).
+    created: bool
+    #: The follows the block ended, as (follower, followee) pairs.
+    unfollowed: list[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRecord:
+    id: str
+    reporter_id: str
+    post_id: str | None
+    user_id: str | None
+    reason: str
+    created_ms: int
+    resolved_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyRecord:
+    id: str
+    user_id: str
+    #: "safe", "need_help" or "evacuating".
+    state: str
+    note: str
+    area: str | None
+    #: "friends", "followers" or "everyone".
+    audience: str
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRecord:
+    id: str
+    title: str
+    area: str | None
+    started_by: str | None
+    started_ms: int
+    ended_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRecord:
+    """A bus message an operator's command left in storage for nodes without a shared bus
+    (see :mod:`server.relay`): the channel and the exact bytes to publish there."""
+
+    id: str
+    channel: str
+    payload: bytes
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRecord:
+    """A bot's registered webhook and how far its deliveries have got.
+
+    ``cursors`` holds, per stream (``following``, ``direct``, ``notifications``), the position
+    of the last event the endpoint acknowledged; registration sets every stream to a position
+    below everything published after it. ``lease_owner`` is the node delivering it, until
+    ``lease_until_ms``; ``failures`` counts consecutive failed attempts (0 after a success).
+    """
+
+    user_id: str
+    url: str
+    created_ms: int
+    cursors: dict[str, str]
+    failures: int
+    last_error: str | None
+    lease_owner: str | None
+    lease_until_ms: int
+
+
+class StorageError(Exception):
+    """Base of everything the storage port raises."""
+
+
+class StorageUnavailable(StorageError):
+    """The database could not be reached or failed; nothing was written."""
+
+
+class HandleTaken(StorageError):
+    pass
+
+
+class InviteNotFound(StorageError):
+    pass
+
+
+class InviteUsed(StorageError):
+    pass
+
+
+class InviteExpired(StorageError):
+    pass
+
+
+class InviteLimitReached(StorageError):
+    pass
+
+
+class NotFound(StorageError):
+    """A record a write needs (a community, conversation, member) does not exist."""
+
+
+class NonceTaken(StorageError):
+    """``create_post`` or ``add_message`` with a client's nonce that already names an item of
+    the same author (and conversation): nothing was written. Read that item with
+    ``post_by_nonce`` or ``message_by_nonce``."""
