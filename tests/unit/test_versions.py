@@ -4,7 +4,8 @@ It is written by hand in four places — PROTOCOL.md's opening paragraph, its se
 newest entry of its changelog (section 13) and ``info.version`` in ``protocol/spec.py`` — and
 copied into ``protocol/asyncapi.json`` when that is regenerated. A release that bumps one and
 forgets another tells clients two different things; this module catches it. It also checks that
-no "since x.y.z" remark in the spec or the models names a version the changelog does not have.
+no "since x.y.z" remark in the spec or the models, and no version the SDK's compatibility tests
+date a message to (``tests/sdk/test_older_servers.py``), names a version the changelog lacks.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from pathlib import Path
 
 from protocol import spec
+from tests.sdk.test_older_servers import INTRODUCED
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "protocol" / "PROTOCOL.md").read_text(encoding="utf-8")
@@ -79,3 +81,9 @@ def test_every_since_remark_names_a_released_version() -> None:
     assert remarks, "no 'since x.y.z' remark found: has the wording changed?"
     unknown = sorted(set(remarks) - released, key=_key)
     assert not unknown, f"'since' names versions with no changelog entry: {unknown}"
+
+
+def test_the_sdk_compatibility_tests_date_messages_to_released_versions() -> None:
+    released = {version for version, _ in _changelog()}
+    unknown = sorted(set(INTRODUCED) - released, key=_key)
+    assert not unknown, f"tests/sdk/test_older_servers.py dates messages to unreleased versions: {unknown}"
