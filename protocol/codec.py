@@ -6,6 +6,8 @@ Fan-out is built on :func:`event_tail` and :func:`event_frame`: an event is seri
 (the tail, everything after ``"seq":N,``) and each connection only prefixes its own sequence
 number to the same bytes. The bus carries the tail, so a post is encoded once in the whole
 cluster, however many nodes and followers see it.
+
+See ``docs/topics/fanout.md`` in a checkout for how the server uses it.
 """
 
 from __future__ import annotations

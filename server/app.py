@@ -6,6 +6,8 @@ storage (:mod:`server.relay`). On an empty database a one-time operator invite i
 printed, so the first account can be created at once. Shut-down closes every WebSocket with
 4000 (going away) before the storage closes, so clients reconnect (to this node when it is back,
 or to another).
+
+See ``docs/architecture.md``.
 """
 
 from __future__ import annotations

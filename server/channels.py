@@ -1,9 +1,10 @@
 """Bus channel names, and the control messages that steer a user's live subscriptions.
 
-- ``posts:<user id>``  — posts made and deleted by that user outside communities, and reactions
-  to them; followers' connections and the author's own connections subscribe to it. One message
-  per post reaches every node once.
-- ``community:<id>``   — posts in a community, their deletions and reactions; every member's
+- ``posts:<user id>``  — posts made and deleted by that user outside communities, reactions
+  to them, and changes to the user's card (``user.updated``); followers' connections and the
+  author's own connections subscribe to it. One message per post reaches every node once.
+- ``community:<id>``   — posts in a community, their deletions and reactions, announcements'
+  notifications (stored once for every member) and certification changes; every member's
   connections subscribe to it.
 - ``user:<user id>``   — events addressed to one user (someone followed them, direct messages,
   notifications, their standing in a community, ...).
@@ -12,6 +13,8 @@
   to clients.
 
 Each event goes to the channels such that a connection receives it through exactly one.
+
+See ``docs/topics/fanout.md``.
 """
 
 from __future__ import annotations

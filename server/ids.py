@@ -4,6 +4,8 @@ The format is ULID-like: 26 characters of Crockford base32 holding a 48-bit mill
 timestamp followed by 80 bits. Within one generator, ids strictly increase even when the clock
 stands still or steps back (the 80-bit part is incremented), so a single writer hands out ids
 in the same order as it commits them — which is what makes "everything after cursor X" exact.
+
+See ``docs/topics/resume.md`` for what commit order buys, and where several writers lose it.
 """
 
 from __future__ import annotations

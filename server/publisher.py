@@ -1,4 +1,7 @@
-"""Encode an event once and hand the same bytes to the bus for every channel it goes to."""
+"""Encode an event once and hand the same bytes to the bus for every channel it goes to.
+
+See ``docs/topics/fanout.md``.
+"""
 
 from __future__ import annotations
 

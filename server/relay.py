@@ -24,6 +24,8 @@ the command on the node's own machine, with the same clock).
 
 Delivery is at most once, as on any bus: what a message tells is in storage before it is sent,
 and a client that missed it reads it there when it reconnects.
+
+See ``docs/topics/disaster-mode.md`` (incidents declared from the shell).
 """
 
 from __future__ import annotations

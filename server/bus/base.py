@@ -21,6 +21,9 @@ Contract (tested against every adapter in ``tests/contract/test_bus.py``):
 - When the bus recovers from an outage, the state handler is called with ``(True, down_since_ms)``
   once every subscription is restored; messages published meanwhile by other nodes were not
   delivered here, and the caller fills that gap from storage.
+
+See ``docs/topics/fanout.md`` (what the bus carries) and ``docs/topics/resume.md`` (filling the
+gap an outage leaves).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Pure rules live in :mod:`.rules` (no I/O). Services follow one pattern: check, write to storage,
 then publish to the bus with no ``await`` in between, so the bus sees events in commit order.
 They never import an adapter. :class:`Domain` builds them all, wired to one another.
+
+See ``docs/architecture.md`` for the layers, and ``docs/adding.md`` for the files a change touches.
 """
 
 from __future__ import annotations

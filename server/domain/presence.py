@@ -10,6 +10,8 @@ when another node reaps its expired connections.
 Cheap under a storm, by design: activity is kept in memory and flushed every tick; last-seen is
 written behind to storage at most once a minute per user; a user's changes are pushed to their
 online friends at most once per tick (coalesced), and during an incident ticks widen.
+
+See ``docs/topics/presence.md``.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ by short status posts, which rose eightfold in the first hour. Here that is a de
 ``safety.set`` says how you are and reaches your audience at once (a live ``safety.status``
 event and a ``safety`` notification each); ``safety.board`` lists your friends, those who need
 help first, then those unheard from longest; operators declare incidents that every client shows.
+
+See ``docs/topics/disaster-mode.md``.
 """
 
 from __future__ import annotations

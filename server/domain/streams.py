@@ -5,6 +5,8 @@ A client keeps the last position it saw on each stream (``following``, ``direct`
 storage and shapes it exactly as the live events were, so the client cannot tell a replayed event
 from a live one. Positions are ids, unique across streams, so one connection de-duplicates them
 in a single set (see ``Connection.replay``).
+
+See ``docs/topics/resume.md``.
 """
 
 from __future__ import annotations

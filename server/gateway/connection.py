@@ -53,6 +53,9 @@ Fan-out latency is observed for one event per fan-out, the one the hub hands to
 :meth:`Connection.probe` (see ``hub.py``): at once if the frame was written from the fan-out
 loop, else by the writer as it sends the stamped entry; an ordinary event costs the writer one
 comparison.
+
+See ``docs/topics/fanout.md`` (the send path, backpressure, the priority lane) and
+``docs/topics/resume.md`` (holds, replay, gap fills).
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ The handler stays thin: it parses frames with the shared codec, looks the op up 
 calls a domain service and queues the answer. It never waits on a client's reading speed (the
 connection's writer task does the sending) and it survives every bad frame: each one is answered
 with an error frame, or, where the protocol says so, a documented close code.
+
+See ``docs/architecture.md`` (a request's way through), ``docs/topics/resume.md`` (the handshake,
+backfills, gap fills) and ``docs/topics/disaster-mode.md`` (shedding, admission control).
 """
 
 from __future__ import annotations

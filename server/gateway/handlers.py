@@ -3,6 +3,8 @@
 A handler receives the connection's :class:`Context` and the decoded frame, and returns the
 result struct the protocol names for that op (``protocol.messages.RESULT_TYPES``); refusals are
 ``ProtocolError``\\s raised by the domain. ``Gateway`` checks at start-up that every op has one.
+
+See ``docs/adding.md`` for everything a new op touches.
 """
 
 from __future__ import annotations

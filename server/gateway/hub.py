@@ -31,6 +31,8 @@ connections instead: nobody is notified of their own doing.
 
 Control messages on ``ctl:<user>`` channels never reach clients: the hub hands them to the
 control handler the gateway installs (see ``endpoint.py``).
+
+See ``docs/topics/fanout.md`` for fan-out as a whole: its guarantees, trade-offs and costs.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ may raise :class:`PresenceUnavailable`.
 
 Contract tests: ``tests/contract/test_presence.py`` runs the same tests against every adapter
 (in-process for the embedded default, Redis for scale-out).
+
+See ``docs/topics/presence.md``.
 """
 
 from __future__ import annotations
