@@ -781,71 +781,6 @@ class InviteList(Request, tag="invite.list"):
     pass
 
 
-REQUEST_TYPES: tuple[type[Request], ...] = (
-    Heartbeat,
-    PostCreate,
-    PostDelete,
-    Follow,
-    Unfollow,
-    TimelineFollowing,
-    UserGet,
-    InviteCreate,
-    InviteList,
-    PostRepost,
-    PostGet,
-    PostThread,
-    PostReact,
-    PostUnreact,
-    TimelineDiscover,
-    CommunityCreate,
-    CommunityGet,
-    CommunitySearch,
-    CommunityJoin,
-    CommunityLeave,
-    CommunityRequests,
-    CommunityApprove,
-    CommunityDecline,
-    CommunityMembers,
-    CommunitySetRole,
-    CommunityTransfer,
-    CommunityBan,
-    CommunityUnban,
-    CommunityTimeline,
-    CommunityAnnounce,
-    DmOpen,
-    DmList,
-    DmGet,
-    DmSend,
-    DmHistory,
-    DmTyping,
-    DmRead,
-    DmLeave,
-    DmAdd,
-    DmRemove,
-    SettingsGet,
-    SettingsUpdate,
-    NotificationList,
-    NotificationRead,
-    NotificationReadAll,
-    BlockAdd,
-    BlockRemove,
-    BlockList,
-    MuteAdd,
-    MuteRemove,
-    MuteList,
-    ReportCreate,
-    PresenceGet,
-    SafetySet,
-    SafetyBoard,
-    SafetyHistory,
-    IncidentStart,
-    IncidentEnd,
-    TimelineUser,
-    CommunityMine,
-)
-CLIENT_FRAME_TYPES: tuple[type[ClientFrame], ...] = (Auth, *REQUEST_TYPES)
-
-
 def op_of(frame_type: type[ClientFrame]) -> str:
     tag = frame_type.__struct_config__.tag
     if not isinstance(tag, str):  # pragma: no cover - every concrete frame sets its tag
@@ -997,6 +932,9 @@ class IncidentResult(_Model):
     incident: Incident
 
 
+#: Every request op, with the result its ``ok`` frame carries: the one list of the ops that exist.
+#: The server declares how it serves each (server/gateway/ops.py); the spec and the SDK are
+#: generated from this list.
 RESULT_TYPES: dict[type[Request], type[_Model]] = {
     Heartbeat: HeartbeatResult,
     PostCreate: PostResult,
@@ -1059,6 +997,9 @@ RESULT_TYPES: dict[type[Request], type[_Model]] = {
     TimelineUser: TimelinePage,
     CommunityMine: CommunityPage,
 }
+#: Every request type, in the order of :data:`RESULT_TYPES`.
+REQUEST_TYPES: tuple[type[Request], ...] = tuple(RESULT_TYPES)
+CLIENT_FRAME_TYPES: tuple[type[ClientFrame], ...] = (Auth, *REQUEST_TYPES)
 
 
 # --- server → client -------------------------------------------------------------------------

@@ -1,13 +1,21 @@
 """Encode an event once and hand the same bytes to the bus for every channel it goes to.
 
+Each event type's lane in a connection's send queue (PROTOCOL.md section 8.5) is declared here,
+once, and nowhere else: a publish site names the event, never its lane. A resumable stream's
+events all take the stream's lane (:data:`STREAM_PRIORITY`), so a priority event never overtakes
+an ordinary one of its own stream, positions on a stream reach a client in increasing order, and
+resuming by cursor loses nothing. Events of no stream take the priority lane when they are what
+must get through in a disaster (:data:`PRIORITY_EVENTS`).
+
 See ``docs/topics/fanout.md``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from protocol import messages as m
 from protocol.codec import event_tail
 from protocol.messages import EventData
 
@@ -16,6 +24,30 @@ from .bus.base import Bus
 
 if TYPE_CHECKING:
     from .metrics import Metrics
+
+#: Each resumable stream's lane: True for the priority lane. Every event of the stream takes it.
+STREAM_PRIORITY: Mapping[str, bool] = {"following": False, "direct": True, "notifications": True}
+#: The events of no stream that take the priority lane: safety statuses and incidents.
+PRIORITY_EVENTS: frozenset[type[EventData]] = frozenset(
+    {m.SafetyStatusEvent, m.IncidentStarted, m.IncidentEnded}
+)
+
+
+def is_priority(event: type[EventData]) -> bool:
+    """Whether events of this type take the priority lane: their stream's lane if they have a
+    stream (whatever :data:`PRIORITY_EVENTS` says), else whether they are listed there."""
+    if event.STREAM is not None:
+        return STREAM_PRIORITY[event.STREAM]
+    return event in PRIORITY_EVENTS
+
+
+def envelope(
+    data: EventData, pos: str | None = None, origin: str | None = None, *, by_origin_only: bool = False
+) -> bytes:
+    """The bus message for one event, in its type's lane (see :func:`channels.envelope`)."""
+    return channels.envelope(
+        event_tail(data, pos), pos, origin, priority=is_priority(type(data)), by_origin_only=by_origin_only
+    )
 
 
 class Publisher:
@@ -30,16 +62,12 @@ class Publisher:
         pos: str | None = None,
         *,
         origin: str | None = None,
-        priority: bool = False,
         by_origin_only: bool = False,
     ) -> None:
-        """Publish one event to channels. ``origin`` is the user who caused it: connections
-        hiding that user (mutes, blocks) do not receive it; with ``by_origin_only``, the
-        origin's own connections do not, and nobody else is left out. A ``priority`` event
-        overtakes ordinary ones in a connection's send queue during an incident."""
-        payload = channels.envelope(
-            event_tail(data, pos), pos, origin, priority=priority, by_origin_only=by_origin_only
-        )
+        """Publish one event to channels, in its type's lane. ``origin`` is the user who caused
+        it: connections hiding that user (mutes, blocks) do not receive it; with
+        ``by_origin_only``, the origin's own connections do not, and nobody else is left out."""
+        payload = envelope(data, pos, origin, by_origin_only=by_origin_only)
         count = 0
         for channel in to:
             self._bus.publish(channel, payload)

@@ -1,5 +1,7 @@
 """protocol/PROTOCOL.md is checked against the code: every op, event, error code and close code is
-documented, and every example frame validates against the AsyncAPI document."""
+documented, every example frame validates against the AsyncAPI document, and what section 8 says
+of rate budgets, shedding and the priority lane is what the server declares (its ops table,
+server/gateway/ops.py, and its lanes, server/publisher.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +14,13 @@ import pytest
 from protocol import messages as m
 from protocol.errors import CloseCode, ErrorCode
 from protocol.text import Emotext
+from server.gateway.ops import OPS
+from server.publisher import is_priority
 from tests.support.schema import SchemaViolation, validate, validate_as
 
 DOC = (Path(__file__).resolve().parents[1] / "protocol" / "PROTOCOL.md").read_text(encoding="utf-8")
 SPEC = json.loads((Path(__file__).resolve().parents[1] / "protocol" / "asyncapi.json").read_text())
+OP_NAMES = {op.name for op in OPS}
 EXAMPLES = re.findall(r"```json ([\w.]+)\n(.*?)```", DOC, re.S)
 
 
@@ -53,3 +58,32 @@ def test_the_validator_can_fail() -> None:
         validate({"op": "event", "seq": 1, "type": "post.deleted", "data": {"post_id": "x"}})
     with pytest.raises(SchemaViolation):
         validate({"op": "ok", "id": "1", "data": {"post": None}}, "post.create")
+
+
+def _paragraph(lead: str) -> str:
+    """The paragraph of section 8 that starts with the bold ``lead``."""
+    [text] = re.findall(rf"^\*\*{re.escape(lead)}\*\*.*?(?=\n\n)", DOC, re.M | re.S)
+    return text
+
+
+def _quoted(text: str) -> set[str]:
+    return set(re.findall(r"`([^`]+)`", text))
+
+
+@pytest.mark.parametrize("bucket", ["post", "message"])
+def test_the_rate_table_names_the_ops_of_each_budget(bucket: str) -> None:
+    budget = f"(`limits.{bucket}_burst`, `limits.{bucket}_refill_ms`)"
+    [row] = [line for line in DOC.splitlines() if line.startswith("|") and budget in line]
+    ops = row.split("|")[2]
+    assert _quoted(ops) == {op.name for op in OPS if op.bucket == bucket}
+
+
+def test_the_ops_shed_during_an_incident_are_named() -> None:
+    shed = {op.name for op in OPS if op.shed}
+    assert shed  # what the section describes
+    assert _quoted(_paragraph("Discover is shed.")) & OP_NAMES == shed
+
+
+def test_the_priority_events_are_named() -> None:
+    named = _quoted(_paragraph("A priority lane.")) & {t.TYPE for t in m.EVENT_TYPES}
+    assert named == {t.TYPE for t in m.EVENT_TYPES if is_priority(t)}

@@ -266,7 +266,7 @@ class Direct:
         presented = [present.message(r, users) for r in records]
         for message in presented:
             self._publisher.event(
-                [channels.user(m) for m in recipients], DmMessage(message=message), message.id, priority=True
+                [channels.user(m) for m in recipients], DmMessage(message=message), message.id
             )
         return presented
 

@@ -57,7 +57,7 @@ class Notices:
             event = NotificationEvent(
                 notification=present.notification(record, actors.get(record.actor_id or ""))
             )
-            self._publisher.event([channels.user(record.user_id)], event, record.id, priority=True)
+            self._publisher.event([channels.user(record.user_id)], event, record.id)
 
     async def page(self, user: UserRecord, before: str | None, limit: int) -> NotificationPage:
         records = await self._store.notifications(user.id, before=before, limit=limit)

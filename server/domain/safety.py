@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from protocol.codec import event_tail, format_timestamp, parse_timestamp
+from protocol.codec import format_timestamp, parse_timestamp
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import (
     BoardEntry,
@@ -33,7 +33,7 @@ from protocol.messages import (
 
 from .. import channels
 from ..logs import OutageLog
-from ..publisher import Publisher
+from ..publisher import Publisher, envelope
 from ..store.base import (
     AccountStorage,
     IncidentRecord,
@@ -92,7 +92,7 @@ class Safety:
         # origin to filter by). Blocks need no filter here: a block ends follows either way, so
         # no audience holds a blocked user.
         event = SafetyStatusEvent(status=status)
-        self._publisher.event([channels.user(r) for r in [user.id, *recipients]], event, priority=True)
+        self._publisher.event([channels.user(r) for r in [user.id, *recipients]], event)
         notices = [NewNotification(r, "safety", actor_id=user.id) for r in recipients]
         await self._notices.notify(notices, check_hidden=False)
         return SafetyResult(status=status)
@@ -268,13 +268,9 @@ class Incidents:
             if before is not None:
                 ended_record = await self._store.get_incident(before.id)
                 ended = _incident(ended_record) if ended_record else before
-                self._deliver(
-                    channels.envelope(event_tail(IncidentEnded(incident=ended)), None, priority=True)
-                )
+                self._deliver(envelope(IncidentEnded(incident=ended)))
             if now_active is not None:
-                self._deliver(
-                    channels.envelope(event_tail(IncidentStarted(incident=now_active)), None, priority=True)
-                )
+                self._deliver(envelope(IncidentStarted(incident=now_active)))
             self.active = now_active
             self.on_change(now_active)
 

@@ -174,7 +174,6 @@ class Social:
                 NotificationEvent(notification=present.announcement(announced, author)),
                 announced.notification_id,
                 origin=author.id,
-                priority=True,
                 by_origin_only=True,
             )
         self._publisher.event([post_channel(record)], PostCreated(post=post), record.id, origin=author.id)

@@ -28,7 +28,9 @@ The priority lane: events marked priority (safety statuses, direct messages, not
 incidents) wait in a second queue that the writer drains first, so in a backed-up connection —
 the normal state of affairs in a disaster surge — they overtake ordinary posts. It stays safe to
 resume by cursor because a stream's events are either all priority (``direct``,
-``notifications``) or all ordinary (``following``): within a stream, order is kept. The lane
+``notifications``) or all ordinary (``following``): within a stream, order is kept. That holds
+by construction: the lane is a property of the event type, declared once in server/publisher.py
+and carried in the bus envelope, never chosen at a publish site. The lane
 has its own bound of ``send_queue_max`` frames, so a full ordinary queue does not refuse them.
 
 Barriers: some entries of the ordinary queue must not be overtaken by the priority lane. A resume

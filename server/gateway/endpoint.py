@@ -1,13 +1,14 @@
-"""The ``/ws`` endpoint: handshake, the read loop, and the table of request handlers.
+"""The ``/ws`` endpoint: the handshake and the read loop, which answers requests by the ops table.
 
 Lifecycle of one connection (protocol/PROTOCOL.md, "Connection lifecycle")::
 
     accept (subprotocol tsudoi.v1) → hello → auth → [backlog] → ready → live … → close
 
-The handler stays thin: it parses frames with the shared codec, looks the op up in a table,
-calls a domain service and queues the answer. It never waits on a client's reading speed (the
-connection's writer task does the sending) and it survives every bad frame: each one is answered
-with an error frame, or, where the protocol says so, a documented close code.
+The handler stays thin: it parses frames with the shared codec, looks the op up in the table of
+ops (ops.py: its handler, rate bucket, shedding and whether it is activity), calls a domain
+service and queues the answer. It never waits on a client's reading speed (the connection's
+writer task does the sending) and it survives every bad frame: each one is answered with an
+error frame, or, where the protocol says so, a documented close code.
 
 See ``docs/architecture.md`` (a request's way through), ``docs/topics/resume.md`` (the handshake,
 backfills, gap fills) and ``docs/topics/disaster-mode.md`` (shedding, admission control).
@@ -35,7 +36,6 @@ from protocol.codec import (
     decode_client_frame,
     encode,
     error_frame,
-    format_timestamp,
     ok_frame,
 )
 from protocol.errors import CloseCode, CloseConnection, ErrorCode, ProtocolError
@@ -54,8 +54,8 @@ from ..store.base import StorageUnavailable
 from .connection import Connection, State
 from .direct import EXTENSION as DIRECT_EXTENSION
 from .direct import VIOLATION
-from .handlers import Context, Handler, handlers
 from .hub import Hub
+from .ops import OPS, Bucket, Context, Op, index
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ CLOCK_SKEW_MS = 5_000
 RESYNC_CONCURRENCY = 16
 #: Presence work is not essential in a disaster: its ticks are this many times longer then.
 INCIDENT_PRESENCE_SLOWDOWN = 5
-#: Discover is shed during an incident; clients are told to come back after this long.
+#: Ops declared ``shed`` (ops.py) are refused during an incident; come back after this long.
 SHED_RETRY_MS = 60_000
 #: The least a refused connection is told to wait (then jittered up to twice as long).
 ADMISSION_RETRY_MS = 1_000
@@ -94,14 +94,14 @@ class Gateway:
         self._ids = IdGenerator()
         #: Requests that make content others receive are rate-limited per user, beyond the
         #: connection's frame budget; bots by buckets of their own (limits.bot_*).
-        self._limiters = rate_limits(
-            RateLimiter(settings.post_burst, settings.post_refill_ms),
-            RateLimiter(settings.message_burst, settings.message_refill_ms),
-        )
-        self._bot_limiters = rate_limits(
-            RateLimiter(settings.bot_post_burst, settings.bot_post_refill_ms),
-            RateLimiter(settings.bot_message_burst, settings.bot_message_refill_ms),
-        )
+        self._limiters: dict[Bucket, RateLimiter] = {
+            "post": RateLimiter(settings.post_burst, settings.post_refill_ms),
+            "message": RateLimiter(settings.message_burst, settings.message_refill_ms),
+        }
+        self._bot_limiters: dict[Bucket, RateLimiter] = {
+            "post": RateLimiter(settings.bot_post_burst, settings.bot_post_refill_ms),
+            "message": RateLimiter(settings.bot_message_burst, settings.bot_message_refill_ms),
+        }
         self._hello = encode(
             m.Hello(
                 protocol=PROTOCOL_NAME,
@@ -112,15 +112,13 @@ class Gateway:
                 limits=limits(settings),
             )
         )
-        self._handlers: dict[type[m.Request], Handler] = handlers(domain, self._heartbeat)
+        #: Each request type's op (ops.py); the start-up check that every request has exactly one.
+        self._ops: dict[type[m.Request], Op[Any]] = index(OPS)
         #: Each op's latency series, looked up once here rather than by label on every request.
         self._request_latency: dict[type[m.Request] | str, Histogram] = {
             t: metrics.request_latency.labels(op=t.__struct_config__.tag) for t in m.REQUEST_TYPES
         }
         self._request_latency["invalid"] = metrics.request_latency.labels(op="invalid")
-        missing = set(m.REQUEST_TYPES) - set(self._handlers)
-        if missing:
-            raise TypeError(f"no handler for {sorted(t.__name__ for t in missing)}")
         self._background: set[asyncio.Task[None]] = set()
         #: Bounds the storage reads of a cluster-wide gap fill (every connection at once).
         self._resync_slots = asyncio.Semaphore(RESYNC_CONCURRENCY)
@@ -281,7 +279,7 @@ class Gateway:
         conn.send_frame(encode(ready))
         conn.replay(resume.tails, resume.positions)
         conn.release()
-        return Context(conn, user)
+        return Context(conn, user, self._domain, self._now)
 
     async def _gone(self, context: Context) -> None:
         try:
@@ -343,20 +341,21 @@ class Gateway:
                 raise ProtocolError(ErrorCode.INVALID_FRAME)
             timed = self._request_latency.get(type(frame), timed)
             request_id = frame.id
-            if not isinstance(frame, m.Heartbeat):
+            op = self._ops[type(frame)]
+            if op.activity:
                 self._domain.presence.touch(context.user.id)
                 # The user as stored now: operators verify people and users change settings
                 # while connected, and every payload must show it.
                 context.user = await self._domain.store.get_user(context.user.id) or context.user
                 self.storage_outage.recovered()  # storage answered (a no-op unless it was down)
-                if self._incident_active and isinstance(frame, m.TimelineDiscover):
-                    raise ProtocolError(ErrorCode.SHED, retry_after_ms=SHED_RETRY_MS)
-            limiter = (self._bot_limiters if context.user.bot else self._limiters).get(type(frame))
-            if limiter is not None:
-                wait = limiter[0].hit(context.user.id)
+            if op.shed and self._incident_active:
+                raise ProtocolError(ErrorCode.SHED, retry_after_ms=SHED_RETRY_MS)
+            if op.bucket is not None:
+                limiter = (self._bot_limiters if context.user.bot else self._limiters)[op.bucket]
+                wait = limiter.hit(context.user.id)
                 if wait:
-                    raise ProtocolError(ErrorCode.RATE_LIMITED, limiter[1], retry_after_ms=wait)
-            result = await self._handlers[type(frame)](context, frame)
+                    raise ProtocolError(ErrorCode.RATE_LIMITED, op.too_fast, retry_after_ms=wait)
+            result = await op.handler(context, frame)
             return ok_frame(frame.id, result)
         except ProtocolError as exc:
             if exc.request_id is None:
@@ -502,24 +501,6 @@ class Gateway:
         connections = self._hub.connections()
         self._hub.close_all(code)
         return connections
-
-    # --- request handlers (the rest are in handlers.py) --------------------------------------
-
-    async def _heartbeat(self, ctx: Context, frame: m.Heartbeat) -> m.HeartbeatResult:
-        return m.HeartbeatResult(server_time=format_timestamp(self._now()))
-
-
-def rate_limits(posts: RateLimiter, messages: RateLimiter) -> dict[type[m.Request], tuple[RateLimiter, str]]:
-    """Which requests draw on which bucket, and what the error says when it is empty."""
-    return {
-        m.PostCreate: (posts, "posting too fast"),
-        m.PostRepost: (posts, "posting too fast"),
-        m.CommunityAnnounce: (posts, "posting too fast"),
-        m.CommunityCreate: (posts, "creating communities too fast"),
-        m.DmSend: (messages, "sending messages too fast"),
-        m.DmOpen: (messages, "opening conversations too fast"),
-        m.SafetySet: (posts, "setting your status too fast"),
-    }
 
 
 def limits(settings: Settings) -> m.Limits:

@@ -1,0 +1,287 @@
+"""The table of ops: each request type declared once, with its handler and its policy.
+
+Like Starlette's ``routes``, :data:`OPS` is a flat list the gateway reads at start-up; an
+:class:`Op` says everything the server decides about one request type:
+
+- ``handler``: a thin call into the domain. It receives the connection's :class:`Context` and the
+  decoded frame, and returns the result struct the protocol names for that op
+  (``protocol.messages.RESULT_TYPES``); refusals are ``ProtocolError``\\s raised by the domain.
+- ``bucket``: the per-user rate bucket it draws on, if any (PROTOCOL.md section 8.3), with the
+  message of its ``rate_limited`` error (``too_fast``).
+- ``shed``: answered ``shed`` while an incident is active (PROTOCOL.md section 8.5).
+- ``activity``: whether it counts as the user doing something.
+
+Which ops exist, their frames and their results are the protocol's (``protocol.messages``);
+:func:`index`, called by the gateway at start-up, checks that every request type there has
+exactly one entry here. PROTOCOL.md's rate-limit table and its disaster-mode section are checked
+against this table (``tests/test_protocol_doc.py``).
+
+See ``docs/adding.md`` for everything a new op touches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+import msgspec
+
+from protocol import messages as m
+from protocol.codec import format_timestamp
+
+from ..store.base import UserRecord
+from .connection import Connection
+
+if TYPE_CHECKING:
+    from ..domain import Domain
+
+
+@dataclass
+class Context:
+    """What a request handler knows: the connection it serves, its user as stored at the last
+    request that counts as activity, the domain services and the clock."""
+
+    conn: Connection
+    user: UserRecord
+    domain: Domain
+    clock: Callable[[], int]
+
+
+#: The per-user rate buckets (``limits.post_*`` and ``limits.message_*``; ``limits.bot_*`` for bots).
+Bucket = Literal["post", "message"]
+R = TypeVar("R", bound=m.Request)
+
+
+@dataclass(frozen=True, slots=True)
+class Op(Generic[R]):
+    """One request type and everything the server decides about it (see the module docstring)."""
+
+    request: type[R]
+    handler: Callable[[Context, R], Awaitable[msgspec.Struct]]
+    #: The rate bucket the op draws on, per user; ``too_fast`` is the message when it is empty.
+    bucket: Bucket | None = None
+    too_fast: str | None = None
+    #: Refused with ``shed`` during an incident: non-essential work, left out in a disaster.
+    shed: bool = False
+    #: The user doing something: it marks them active for presence, and the handler sees the
+    #: user as stored now (operators verify people, users change settings, while connected).
+    #: Only the heartbeat is not: it proves the connection, not the person, and reads nothing.
+    activity: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.bucket is None) != (self.too_fast is None):
+            raise TypeError(f"{self.request.__name__}: a bucket and its too_fast message go together")
+
+    @property
+    def name(self) -> str:
+        return m.op_of(self.request)
+
+
+def index(ops: Iterable[Op[Any]]) -> dict[type[m.Request], Op[Any]]:
+    """The table by request type. Raises ``TypeError`` unless every request type of the protocol
+    has exactly one entry, and nothing else has one."""
+    table: dict[type[m.Request], Op[Any]] = {}
+    for op in ops:
+        if op.request in table:
+            raise TypeError(f"two entries for {op.request.__name__}")
+        table[op.request] = op
+    missing = set(m.REQUEST_TYPES) - set(table)
+    if missing:
+        raise TypeError(f"no entry for {sorted(t.__name__ for t in missing)}")
+    unknown = set(table) - set(m.REQUEST_TYPES)
+    if unknown:
+        raise TypeError(f"entries for requests the protocol lacks: {sorted(t.__name__ for t in unknown)}")
+    return table
+
+
+# --- handlers that do more than one call ------------------------------------------------------
+
+
+async def heartbeat(c: Context, f: m.Heartbeat) -> m.HeartbeatResult:
+    return m.HeartbeatResult(server_time=format_timestamp(c.clock()))
+
+
+async def post_create(c: Context, f: m.PostCreate) -> m.PostResult:
+    post = await c.domain.social.create_post(
+        c.user,
+        f.text,
+        f.emotext,
+        f.reply_to,
+        quote_of=f.quote_of,
+        community_id=f.community_id,
+        nonce=f.nonce,
+    )
+    return m.PostResult(post=post)
+
+
+async def post_delete(c: Context, f: m.PostDelete) -> m.PostDeleteResult:
+    await c.domain.social.delete_post(c.user, f.post_id)
+    return m.PostDeleteResult(post_id=f.post_id)
+
+
+async def post_repost(c: Context, f: m.PostRepost) -> m.PostResult:
+    return m.PostResult(post=await c.domain.social.repost(c.user, f.post_id))
+
+
+async def post_get(c: Context, f: m.PostGet) -> m.PostResult:
+    return m.PostResult(post=await c.domain.social.get(c.user, f.post_id))
+
+
+async def follow(c: Context, f: m.Follow) -> m.ProfileResult:
+    return m.ProfileResult(user=await c.domain.social.follow(c.user, f.user_id))
+
+
+async def unfollow(c: Context, f: m.Unfollow) -> m.ProfileResult:
+    return m.ProfileResult(user=await c.domain.social.unfollow(c.user, f.user_id))
+
+
+async def user_get(c: Context, f: m.UserGet) -> m.ProfileResult:
+    return m.ProfileResult(user=await c.domain.social.profile(c.user, f.handle))
+
+
+async def invite_create(c: Context, f: m.InviteCreate) -> m.InviteResult:
+    return m.InviteResult(invite=await c.domain.accounts.create_invite(c.user))
+
+
+async def invite_list(c: Context, f: m.InviteList) -> m.InviteListResult:
+    return m.InviteListResult(invites=await c.domain.accounts.list_invites(c.user))
+
+
+async def announce(c: Context, f: m.CommunityAnnounce) -> m.PostResult:
+    return m.PostResult(post=await c.domain.communities.announce(c.user, f.community_id, f.text, f.emotext))
+
+
+async def block_add(c: Context, f: m.BlockAdd) -> m.ProfileResult:
+    return m.ProfileResult(user=await c.domain.relations.block(c.user, f.user_id))
+
+
+async def block_remove(c: Context, f: m.BlockRemove) -> m.ProfileResult:
+    return m.ProfileResult(user=await c.domain.relations.unblock(c.user, f.user_id))
+
+
+async def mute_add(c: Context, f: m.MuteAdd) -> m.ProfileResult:
+    return m.ProfileResult(user=await c.domain.relations.mute(c.user, f.user_id))
+
+
+async def mute_remove(c: Context, f: m.MuteRemove) -> m.ProfileResult:
+    return m.ProfileResult(user=await c.domain.relations.unmute(c.user, f.user_id))
+
+
+async def presence_get(c: Context, f: m.PresenceGet) -> m.PresenceResult:
+    d = c.domain
+    users = await d.store.get_users(list(dict.fromkeys(f.user_ids)))
+    visible = await d.presence.visible(c.user, list(users.values()))
+    return m.PresenceResult(presences=[visible[i] for i in dict.fromkeys(f.user_ids) if i in visible])
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+POSTING = "posting too fast"
+
+#: Every op, grouped by area. Left unannotated on purpose: each entry is then typed by its own
+#: request, so mypy checks every handler against the frame it receives.
+OPS = (
+    Op(m.Heartbeat, heartbeat, activity=False),
+    # posts and timelines
+    Op(m.PostCreate, post_create, bucket="post", too_fast=POSTING),
+    Op(m.PostDelete, post_delete),
+    Op(m.PostRepost, post_repost, bucket="post", too_fast=POSTING),
+    Op(m.PostGet, post_get),
+    Op(m.PostThread, lambda c, f: c.domain.social.thread(c.user, f.post_id, f.after, f.limit)),
+    Op(m.PostReact, lambda c, f: c.domain.social.react(c.user, f.post_id, f.emoji, add=True)),
+    Op(m.PostUnreact, lambda c, f: c.domain.social.react(c.user, f.post_id, f.emoji, add=False)),
+    Op(m.TimelineFollowing, lambda c, f: c.domain.social.timeline(c.user, f.before, f.limit)),
+    Op(m.TimelineDiscover, lambda c, f: c.domain.social.discover(c.user, f.cursor, f.limit), shed=True),
+    Op(m.TimelineUser, lambda c, f: c.domain.social.user_timeline(c.user, f.user_id, f.before, f.limit)),
+    # people
+    Op(m.Follow, follow),
+    Op(m.Unfollow, unfollow),
+    Op(m.UserGet, user_get),
+    Op(m.InviteCreate, invite_create),
+    Op(m.InviteList, invite_list),
+    # communities
+    Op(
+        m.CommunityCreate,
+        lambda c, f: c.domain.communities.create(c.user, f.name, f.description, f.tags, f.approval_required),
+        bucket="post",
+        too_fast="creating communities too fast",
+    ),
+    Op(m.CommunityGet, lambda c, f: c.domain.communities.get(c.user, f.community_id)),
+    Op(
+        m.CommunitySearch,
+        lambda c, f: c.domain.communities.search(c.user, f.query, f.tag, f.cursor, f.limit),
+    ),
+    Op(m.CommunityMine, lambda c, f: c.domain.communities.mine(c.user, f.cursor, f.limit)),
+    Op(m.CommunityJoin, lambda c, f: c.domain.communities.join(c.user, f.community_id)),
+    Op(m.CommunityLeave, lambda c, f: c.domain.communities.leave(c.user, f.community_id)),
+    Op(m.CommunityRequests, lambda c, f: c.domain.communities.requests(c.user, f.community_id)),
+    Op(m.CommunityApprove, lambda c, f: c.domain.communities.approve(c.user, f.community_id, f.user_id)),
+    Op(m.CommunityDecline, lambda c, f: c.domain.communities.decline(c.user, f.community_id, f.user_id)),
+    Op(
+        m.CommunityMembers,
+        lambda c, f: c.domain.communities.members(c.user, f.community_id, f.cursor, f.limit),
+    ),
+    Op(
+        m.CommunitySetRole,
+        lambda c, f: c.domain.communities.set_role(c.user, f.community_id, f.user_id, f.role),
+    ),
+    Op(m.CommunityTransfer, lambda c, f: c.domain.communities.transfer(c.user, f.community_id, f.user_id)),
+    Op(m.CommunityBan, lambda c, f: c.domain.communities.ban(c.user, f.community_id, f.user_id)),
+    Op(m.CommunityUnban, lambda c, f: c.domain.communities.unban(c.user, f.community_id, f.user_id)),
+    Op(
+        m.CommunityTimeline,
+        lambda c, f: c.domain.social.community_timeline(c.user, f.community_id, f.before, f.limit),
+    ),
+    Op(m.CommunityAnnounce, announce, bucket="post", too_fast=POSTING),
+    # direct messages and settings
+    Op(
+        m.DmOpen,
+        lambda c, f: c.domain.direct.open(c.user, f.user_ids, f.title),
+        bucket="message",
+        too_fast="opening conversations too fast",
+    ),
+    Op(m.DmList, lambda c, f: c.domain.direct.conversations(c.user, f.cursor, f.limit)),
+    Op(m.DmGet, lambda c, f: c.domain.direct.get(c.user, f.conversation_id)),
+    Op(
+        m.DmSend,
+        lambda c, f: c.domain.direct.send(c.user, f.conversation_id, f.text, f.nonce),
+        bucket="message",
+        too_fast="sending messages too fast",
+    ),
+    Op(m.DmHistory, lambda c, f: c.domain.direct.history(c.user, f.conversation_id, f.before, f.limit)),
+    Op(m.DmTyping, lambda c, f: c.domain.direct.typing(c.user, f.conversation_id)),
+    Op(m.DmRead, lambda c, f: c.domain.direct.read(c.user, f.conversation_id, f.message_id)),
+    Op(m.DmLeave, lambda c, f: c.domain.direct.leave(c.user, f.conversation_id)),
+    Op(m.DmAdd, lambda c, f: c.domain.direct.add(c.user, f.conversation_id, f.user_ids)),
+    Op(m.DmRemove, lambda c, f: c.domain.direct.remove(c.user, f.conversation_id, f.user_id)),
+    Op(m.SettingsGet, lambda c, f: c.domain.direct.settings(c.user)),
+    Op(
+        m.SettingsUpdate,
+        lambda c, f: c.domain.direct.update_settings(c.user, f.dm_policy, f.presence_visibility),
+    ),
+    # notifications
+    Op(m.NotificationList, lambda c, f: c.domain.notices.page(c.user, f.before, f.limit)),
+    Op(m.NotificationRead, lambda c, f: c.domain.notices.read(c.user, f.notification_id)),
+    Op(m.NotificationReadAll, lambda c, f: c.domain.notices.read_all(c.user)),
+    # blocks, mutes, reports
+    Op(m.BlockAdd, block_add),
+    Op(m.BlockRemove, block_remove),
+    Op(m.BlockList, lambda c, f: c.domain.relations.blocked(c.user)),
+    Op(m.MuteAdd, mute_add),
+    Op(m.MuteRemove, mute_remove),
+    Op(m.MuteList, lambda c, f: c.domain.relations.muted(c.user)),
+    Op(m.ReportCreate, lambda c, f: c.domain.relations.report(c.user, f.post_id, f.user_id, f.reason)),
+    # presence, safety, incidents
+    Op(m.PresenceGet, presence_get),
+    Op(
+        m.SafetySet,
+        lambda c, f: c.domain.safety.set(c.user, f.state, f.note, f.area, f.audience),
+        bucket="post",
+        too_fast="setting your status too fast",
+    ),
+    Op(m.SafetyBoard, lambda c, f: c.domain.safety.board(c.user, f.cursor, f.limit)),
+    Op(m.SafetyHistory, lambda c, f: c.domain.safety.history(c.user, f.user_id, f.before, f.limit)),
+    Op(m.IncidentStart, lambda c, f: c.domain.incidents.start(c.user, f.title, f.area)),
+    Op(m.IncidentEnd, lambda c, f: c.domain.incidents.end(c.user)),
+)
