@@ -32,6 +32,7 @@ async def test_a_bot_is_created_by_an_operator_and_marked_everywhere(
     bot = await users.bot("weather_bot")
     person = await users.new("aya")
     client = await Client.login(server, bot.token)
+    assert client.ready is not None
     assert client.ready["user"]["bot"] is True and client.ready["user"]["handle"] == "weather_bot"
     await client.call("follow", user_id=person.id)
     reader = await Client.login(server, person.token)
@@ -55,7 +56,8 @@ async def test_a_new_bot_token_retires_the_old_one(server: ServerProcess, users:
     await old.send({"op": "auth", "token": bot.token})
     assert await old.closed() == 4500
     new_token = httpx.Response(200, content=rotated.stdout).json()["token"]
-    assert (await Client.login(server, new_token)).ready["user"]["id"] == bot.id
+    renewed = await Client.login(server, new_token)
+    assert renewed.ready is not None and renewed.ready["user"]["id"] == bot.id
     person = await users.new()
     refused = tsudoi("admin", "bot", "token", person.handle, "--data", str(server.data_dir))
     assert refused.returncode == 1 and "no bot" in refused.stderr

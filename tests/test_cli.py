@@ -284,6 +284,7 @@ def test_unknown_ids_and_handles_are_one_line_problems(tmp_path: Path) -> None:
 def test_storage_that_cannot_be_used_is_one_line(tmp_path: Path) -> None:
     not_a_folder = tmp_path / "a-file"
     not_a_folder.write_text("")
+    command: tuple[str, ...]
     for command in (("serve", "--port", str(free_port())), ("admin", "invite", "--create")):
         result = tsudoi(*command, "--data", str(not_a_folder))
         assert_one_line_error(result, 1, f"cannot use {not_a_folder} as the data folder")

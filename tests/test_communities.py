@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.support.client import Client, ErrorFrame, Users
 from tests.support.server import ServerProcess, tsudoi
 
 
-async def _community(client: Client, **args: object) -> dict[str, object]:
+async def _community(client: Client, **args: object) -> dict[str, Any]:
+    """The community a ``community.create`` made, as JSON (like every frame ``Client`` returns)."""
     base: dict[str, object] = {"name": "仙台 防災", "description": "地域の情報", "tags": ["Sendai", "防災"]}
-    return (await client.call("community.create", **{**base, **args}))["community"]
+    community: dict[str, Any] = (await client.call("community.create", **{**base, **args}))["community"]
+    return community
 
 
 async def test_create_join_and_post_live_to_every_member(server: ServerProcess, users: Users) -> None:

@@ -62,7 +62,8 @@ def test_the_validator_can_fail() -> None:
 
 def _paragraph(lead: str) -> str:
     """The paragraph of section 8 that starts with the bold ``lead``."""
-    [text] = re.findall(rf"^\*\*{re.escape(lead)}\*\*.*?(?=\n\n)", DOC, re.M | re.S)
+    found: list[str] = re.findall(rf"^\*\*{re.escape(lead)}\*\*.*?(?=\n\n)", DOC, re.M | re.S)
+    [text] = found
     return text
 
 

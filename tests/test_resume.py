@@ -17,6 +17,7 @@ async def test_resume_after_50_missed_posts(server: ServerProcess, users: Users)
     seen = (await author_client.call("post.create", text="before the drop"))["post"]
     assert (await fan_client.next_event("post.created"))["pos"] == seen["id"]
     cursor = fan_client.cursor
+    assert cursor is not None
     await fan_client.close()
 
     missed = [(await author_client.call("post.create", text=f"missed {n}"))["post"]["id"] for n in range(50)]
@@ -41,6 +42,7 @@ async def test_deletions_while_away_are_replayed(server: ServerProcess, users: U
     seen = (await author_client.call("post.create", text="you saw this"))["post"]
     await fan_client.next_event("post.created")
     cursor = fan_client.cursor
+    assert cursor is not None
     await fan_client.close()
 
     await author_client.call("post.delete", post_id=seen["id"])
@@ -127,6 +129,7 @@ async def test_resume_across_a_server_restart(
     await author_client.call("post.create", text="before restart")
     await fan_client.next_event("post.created")
     cursor = fan_client.cursor
+    assert cursor is not None
     server.restart()
     assert await fan_client.closed() == 4000
 
@@ -154,5 +157,6 @@ async def test_a_moment_is_a_cursor_for_a_stream_never_seen(server: ServerProces
     alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
     moment = "".join(alphabet[(ms >> (5 * (9 - i))) & 31] for i in range(10)) + "0" * 16
     back = await Client.login(server, fan.token, cursors={"following": moment})
+    assert back.ready is not None
     assert back.ready["recovered"] is True and back.ready["replayed"] == 3
     assert [(await back.next_event())["data"]["post"]["id"] for _ in range(3)] == after

@@ -7,6 +7,7 @@ import asyncio
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,7 +33,7 @@ def start_node(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         node.stop(signal.SIGKILL)
 
 
-async def health(node: ServerProcess) -> tuple[int, dict[str, object]]:
+async def health(node: ServerProcess) -> tuple[int, dict[str, Any]]:
     async with httpx.AsyncClient(base_url=node.url, timeout=5) as http:
         response = await http.get("/healthz")
     return response.status_code, response.json()
@@ -314,6 +315,7 @@ async def test_two_nodes_on_mongodb_and_redis(
     first = (await writer.call("post.create", text="on MongoDB"))["post"]
     assert (await reader.next_event("post.created"))["data"]["post"]["id"] == first["id"]
     cursor = reader.cursor
+    assert cursor is not None
     await reader.close()
     missed = [(await writer.call("post.create", text=f"missed {n}"))["post"]["id"] for n in range(5)]
     back = await Client.login(a, fan.token, cursors={"following": cursor})  # the other node
@@ -325,8 +327,6 @@ async def test_two_nodes_on_mongodb_and_redis(
     "listIndexes reports descending keys as ascending and leaves _id out of compound keys"
 )
 def test_doctor_checks_mongodb(start_server: Callable[..., ServerProcess], mongo: dict[str, str]) -> None:
-    from tests.test_cli import tsudoi
-
     start_server(**mongo)  # creates the indexes and the schema document
     result = tsudoi("doctor", env=mongo)
     storage = next(line for line in result.stdout.splitlines() if line.startswith("storage"))

@@ -9,6 +9,7 @@ import pytest
 from protocol import messages as m
 from protocol.sdk import Client, SessionRevoked, codes, login
 from protocol.sdk.errors import FrameError
+from protocol.text import Emotext
 from tests.support.client import Users
 from tests.support.server import ServerProcess
 
@@ -30,7 +31,7 @@ async def test_handlers_receive_typed_events_and_results_are_typed(
     bot.on_ready(readies.append)  # plain functions work as handlers too
     async with bot, Client(server.url, author.token) as writer:
         assert bot.user is not None and bot.user.id == fan.id
-        result = await writer.post_create("はじめまして", emotext="shake")
+        result = await writer.post_create("はじめまして", emotext=Emotext.SHAKE)
         assert isinstance(result, m.PostResult) and result.post.text == "はじめまして"
         await until(lambda: len(posts) == 1, what="the post event")
         assert posts[0].post.id == result.post.id and posts[0].post.author.id == author.id

@@ -70,7 +70,7 @@ async def test_announcer_posts_alerts_to_a_certified_community_during_an_inciden
     operator = await Client.login(server, (await users.operator()).token)
     alerts = tmp_path / "alerts.txt"
     alerts.write_text("これは訓練です\n", encoding="utf-8")  # no incident yet: skipped
-    args = ("--url", server.url, "--token", bot.token, "--community", community.id)
+    args: tuple[str, ...] = ("--url", server.url, "--token", bot.token, "--community", community.id)
     args += ("--alerts", str(alerts), "--state", str(tmp_path / "state.json"), "--poll", "0.2")
 
     examples.append(Example("announcer.py", *args, log=tmp_path / "announcer-1.log"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import typing
 from pathlib import Path
+from typing import Literal, TypeGuard
 
 import msgspec
 import orjson
@@ -17,6 +18,31 @@ from protocol.sdk.cursors import JsonFileStore, MemoryStore, StreamCursors, floo
 from protocol.sdk.decoding import convert, encode_request
 from protocol.sdk.ops import EVENT_NAMES, Api
 from server.ids import floor_id as server_floor_id
+
+#: The event names ``Api.on`` accepts as literals; checked against ``EVENT_NAMES`` below, so a
+#: new event type fails the test instead of going unregistered here.
+EventName = Literal[
+    "post.created",
+    "post.deleted",
+    "follow",
+    "unfollow",
+    "post.reactions",
+    "community.membership",
+    "dm.message",
+    "dm.typing",
+    "dm.read",
+    "notification",
+    "presence",
+    "safety.status",
+    "incident.started",
+    "incident.ended",
+    "user.updated",
+    "community.certified",
+]
+
+
+def is_event_name(name: str) -> TypeGuard[EventName]:
+    return name in typing.get_args(EventName)
 
 
 def test_the_generated_modules_are_up_to_date() -> None:
@@ -38,9 +64,12 @@ def test_every_op_has_a_typed_method(request_type: type[m.Request]) -> None:
 
 def test_every_event_type_can_be_handled() -> None:
     assert set(EVENT_NAMES) == {t.TYPE for t in m.EVENT_TYPES}
+    assert set(typing.get_args(EventName)) == set(EVENT_NAMES)
     bot = Client("http://127.0.0.1:9", "tsd_x")
     for event in m.EVENT_TYPES:
-        bot.on(event.TYPE)(print)
+        name = event.TYPE
+        assert is_event_name(name)
+        bot.on(name)(print)
         bot.on(event)(print)
     with pytest.raises(ValueError, match="unknown event type"):
         bot.on("post.exploded")  # type: ignore[call-overload]
@@ -116,7 +145,7 @@ def test_fields_from_a_newer_server_are_ignored_everywhere() -> None:
     }
     decoded = convert(ready, m.Ready)
     assert decoded.user.handle == "hanako"
-    page = {"posts": [], "next": None, "took_ms": 3}
+    page: dict[str, object] = {"posts": [], "next": None, "took_ms": 3}
     assert convert(page, m.TimelinePage).posts == []
     members = {
         "members": [
@@ -133,8 +162,8 @@ def test_fields_from_a_newer_server_are_ignored_everywhere() -> None:
 def test_requests_leave_out_arguments_at_their_default() -> None:
     frame = m.PostCreate(id="9", text="hi")
     assert orjson.loads(encode_request(frame)) == {"op": "post.create", "id": "9", "text": "hi"}
-    frame = m.CommunityCreate(id="3", name="x", tags=["sendai"])
-    assert orjson.loads(encode_request(frame)) == {
+    community = m.CommunityCreate(id="3", name="x", tags=["sendai"])
+    assert orjson.loads(encode_request(community)) == {
         "op": "community.create",
         "id": "3",
         "name": "x",

@@ -47,6 +47,12 @@ def event(n: int) -> tuple[bytes, str]:
     return tail(pos(n)), pos(n)
 
 
+def state_of(conn: Connection) -> State:
+    """The connection's state, read fresh: mypy would otherwise keep the narrowing from an earlier
+    ``assert state_of(conn) is ...`` across calls that change it behind its back."""
+    return conn.state
+
+
 async def settle() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
@@ -69,7 +75,7 @@ async def test_held_events_follow_the_backlog_without_repeats() -> None:
     sink = Sink()
     conn = Connection(sink, connection_id="c", send_queue_max=16)
     conn.hold()
-    assert conn.state is State.RESUMING
+    assert state_of(conn) is State.RESUMING
     conn.push_event(*event(3))  # live copies of backlog items, and a newer one
     conn.push_event(*event(4))
     conn.push_event(*event(5))
@@ -81,7 +87,7 @@ async def test_held_events_follow_the_backlog_without_repeats() -> None:
     await settle()
     assert [f.get("pos") for f in sink.sent] == [None, pos(1), pos(2), pos(3), pos(4), pos(5)]
     assert [f.get("seq") for f in sink.sent[1:]] == [1, 2, 3, 4, 5]
-    assert conn.state is State.LIVE
+    assert state_of(conn) is State.LIVE
     await conn.finish(grace_s=0)
 
 
@@ -285,7 +291,7 @@ async def test_a_close_is_sent_and_then_the_connection_counts_as_closed() -> Non
     conn.close(CloseCode.GOING_AWAY)
     await asyncio.wait_for(closed, 1)
     assert sink.closed == (CloseCode.GOING_AWAY, "going_away")
-    assert conn.state is State.CLOSED
+    assert state_of(conn) is State.CLOSED
     await conn.finish(grace_s=1)
     assert conn.closed.is_set()
 
@@ -301,7 +307,7 @@ async def test_finish_gives_a_dead_peer_only_the_grace_period_and_nothing_starts
     conn.close(CloseCode.SERVER_ERROR)
     await asyncio.wait_for(conn.finish(grace_s=0.05), 1)
     await settle()
-    assert conn.state is State.CLOSED and conn.closed.is_set()
+    assert state_of(conn) is State.CLOSED and conn.closed.is_set()
     assert asyncio.all_tasks() == before  # the stuck writer was stopped
     conn.send_frame(b'{"op":"late"}')
     conn.replay([tail(pos(1))], [pos(1)])
@@ -318,7 +324,7 @@ async def test_a_connection_finished_without_a_close_sends_nothing_more() -> Non
     conn.push_event(*event(2))
     await settle()
     assert [f["pos"] for f in sink.sent] == [pos(1)] and sink.closed is None
-    assert conn.state is State.CLOSED
+    assert state_of(conn) is State.CLOSED
 
 
 async def test_frames_waiting_when_the_peer_goes_are_dropped_without_spinning() -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import uvicorn
+from uvicorn._types import WebSocketReceiveEvent
 from uvicorn.server import ServerState
 from websockets.frames import Frame, Opcode
 
@@ -90,6 +91,11 @@ async def test_it_serves_a_connection_and_keeps_neither_a_dict_nor_the_upgrades_
     assert b"HELLO" in transport.written and transport.written.endswith(b"\x88\x02\x0f\xa0")  # 4000
 
 
+def received(n: int) -> WebSocketReceiveEvent:
+    """An ASGI message as the protocol queues them for the app, told apart by its text."""
+    return {"type": "websocket.receive", "text": str(n)}
+
+
 async def test_the_inbox_serves_waiting_receivers_in_order_and_passes_on_a_cancelled_ones_turn() -> None:
     protocol = protocol_for(lambda scope, receive, send: None)
     inbox = protocol.queue
@@ -97,13 +103,13 @@ async def test_the_inbox_serves_waiting_receivers_in_order_and_passes_on_a_cance
     first = asyncio.ensure_future(inbox.get())
     second = asyncio.ensure_future(inbox.get())
     await settle()
-    inbox.put_nowait({"n": 1})
+    inbox.put_nowait(received(1))
     first.cancel()  # woken, but cancelled before it ran: the message must go to the next one
     await settle()
-    assert first.cancelled() and second.result() == {"n": 1}
-    inbox.put_nowait({"n": 2})
-    inbox.put_nowait({"n": 3})
-    assert [await inbox.get(), await inbox.get()] == [{"n": 2}, {"n": 3}] and inbox.empty()
+    assert first.cancelled() and second.result() == received(1)
+    inbox.put_nowait(received(2))
+    inbox.put_nowait(received(3))
+    assert [await inbox.get(), await inbox.get()] == [received(2), received(3)] and inbox.empty()
 
 
 async def test_the_writable_flag_blocks_while_paused_and_wakes_every_waiter() -> None:
