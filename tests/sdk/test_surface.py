@@ -65,6 +65,11 @@ def test_every_op_has_a_typed_method(request_type: type[m.Request]) -> None:
 def test_every_event_type_can_be_handled() -> None:
     assert set(EVENT_NAMES) == {t.TYPE for t in m.EVENT_TYPES}
     assert set(typing.get_args(EventName)) == set(EVENT_NAMES)
+    overloaded = [typing.get_type_hints(f)["event"] for f in typing.get_overloads(Api.on)]
+    literal_names = {
+        name for h in overloaded if typing.get_origin(h) is Literal for name in typing.get_args(h)
+    }
+    assert literal_names == set(EVENT_NAMES)  # a typed overload of Api.on for every name
     bot = Client("http://127.0.0.1:9", "tsd_x")
     for event in m.EVENT_TYPES:
         name = event.TYPE
