@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 __all__ = ["OutageLog", "Tally", "describe", "root_cause"]
 
@@ -142,6 +142,18 @@ class OutageLog:
             "%s back after %.1f s (%d failure%s)", self.name, lasted, failures, "" if failures == 1 else "s"
         )
         return True
+
+    async def every(self, interval_s: float, check: Callable[[], Awaitable[object]]) -> None:
+        """Run ``check`` every ``interval_s`` seconds until cancelled, its failures and recovery
+        logged here: the body of a polling task (the incident poll, the operators' signals)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await check()
+            except Exception as exc:  # the dependency is down, or a bug (then its traceback, once)
+                self.failed(exc)
+            else:
+                self.recovered()
 
 
 class Tally:

@@ -122,7 +122,9 @@ class SignalWatch:
         """Start watching. Signals stored before the node started are not delivered: they were
         meant for connections that are gone, and what they tell is in storage."""
         self._seen = {signal.id for signal in await self._store.signals_since(self._now() - LOOKBACK_MS)}
-        self._task = asyncio.create_task(self._poll(), name="signal watch")
+        self._task = asyncio.create_task(
+            self._outage.every(self._poll_ms / 1000, self.check), name="signal watch"
+        )
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -138,13 +140,3 @@ class SignalWatch:
         # What leaves the window is never returned again, so the window's ids are all to keep.
         self._seen = {signal.id for signal in found}
         return len(fresh)
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self._poll_ms / 1000)
-            try:
-                await self.check()
-            except Exception as exc:  # storage down, or a bug (then its traceback, once)
-                self._outage.failed(exc)
-            else:
-                self._outage.recovered()

@@ -202,7 +202,7 @@ class Incidents:
         record = await self._store.active_incident()
         self.active = _incident(record) if record else None
         self.on_change(self.active)
-        self._task = asyncio.create_task(self._poll())
+        self._task = asyncio.create_task(self._outage.every(self._poll_ms / 1000, self.check))
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -246,16 +246,6 @@ class Incidents:
         """The active incident as storage has it now (not as this node last told it)."""
         record = await self._store.active_incident()
         return _incident(record) if record else None
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self._poll_ms / 1000)
-            try:
-                await self.check()
-            except Exception as exc:  # storage down, or a bug (then its traceback, once)
-                self._outage.failed(exc)
-            else:
-                self._outage.recovered()
 
     async def check(self) -> None:
         """Tell this node's connections of any change since they were last told."""
