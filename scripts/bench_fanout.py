@@ -31,7 +31,7 @@ import time
 from typing import Any
 
 from protocol.codec import event_tail
-from protocol.messages import PostDeleted
+from protocol.messages import PostDeletedEvent
 from server import channels
 from server.bus.local import LocalBus
 from server.gateway.connection import Connection
@@ -94,7 +94,7 @@ def instrumented() -> dict[str, Any]:
 def payload(n: int) -> bytes:
     pos = f"{n:026d}"
     return channels.envelope(
-        event_tail(PostDeleted(post_id=pos, author_id="A" * 26, community_id=None), pos), pos
+        event_tail(PostDeletedEvent(post_id=pos, author_id="A" * 26, community_id=None), pos), pos
     )
 
 

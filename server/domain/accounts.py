@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.messages import FollowEvent, Invite, UserUpdated
+from protocol.messages import FollowEvent, Invite, UserUpdatedEvent
 
 from .. import channels
 from ..config import Settings
@@ -284,7 +284,7 @@ class Accounts:
         if user is None or not await self._store.set_verified(user.id, verified):
             return None
         user = dataclasses.replace(user, verified=verified)
-        self._publisher.event([channels.posts(user.id)], UserUpdated(user=present.user(user)))
+        self._publisher.event([channels.posts(user.id)], UserUpdatedEvent(user=present.user(user)))
         return user
 
     async def create_bot(self, handle: str, display_name: str | None) -> Session:

@@ -17,7 +17,7 @@ from protocol.messages import (
     Conversation,
     ConversationPage,
     ConversationResult,
-    DmMessage,
+    DmMessageEvent,
     DmReadEvent,
     DmTypingEvent,
     Done,
@@ -266,7 +266,7 @@ class Direct:
         presented = [present.message(r, users) for r in records]
         for message in presented:
             self._publisher.event(
-                [channels.user(m) for m in recipients], DmMessage(message=message), message.id
+                [channels.user(m) for m in recipients], DmMessageEvent(message=message), message.id
             )
         return presented
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from protocol.codec import event_tail
-from protocol.messages import Cursors, DmMessage, NotificationEvent
+from protocol.messages import Cursors, DmMessageEvent, NotificationEvent
 
 from ..store.base import ConversationStorage, NotificationStorage
 from .direct import Direct
@@ -103,7 +103,7 @@ class Streams:
     async def _direct_page(self, user_id: str, after: str, limit: int) -> Backlog:
         records = await self._store.direct_stream_after(user_id, after=after, limit=limit)
         messages = await self._direct.messages(records)
-        tails = [event_tail(DmMessage(message=message), message.id) for message in messages]
+        tails = [event_tail(DmMessageEvent(message=message), message.id) for message in messages]
         positions = [message.id for message in messages]
         return Backlog(True, tails, positions, last=records[-1].id if records else None, read=len(records))
 

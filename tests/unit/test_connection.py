@@ -14,7 +14,7 @@ import pytest
 
 from protocol.codec import event_tail
 from protocol.errors import CloseCode
-from protocol.messages import PostDeleted
+from protocol.messages import PostDeletedEvent
 from server.gateway import connection
 from server.gateway.connection import RECENT_MAX, Connection, State
 
@@ -35,7 +35,7 @@ class Sink:
 
 
 def tail(pos: str) -> bytes:
-    return event_tail(PostDeleted(post_id=pos, author_id="A" * 26, community_id=None), pos)
+    return event_tail(PostDeletedEvent(post_id=pos, author_id="A" * 26, community_id=None), pos)
 
 
 def pos(n: int) -> str:
