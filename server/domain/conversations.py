@@ -24,8 +24,6 @@ from protocol.messages import (
     Message,
     MessagePage,
     MessageResult,
-    SettingsResult,
-    UserSettings,
 )
 
 from .. import channels
@@ -47,13 +45,12 @@ MAX_MEMBERS = 150
 TYPING_INTERVAL_MS = 3_000
 
 
-class DirectPorts(AccountStorage, RelationStorage, ConversationStorage, Protocol):
-    """The storage Direct uses: it writes conversations and DM settings, and reads who may write to
-    whom."""
+class ConversationsPorts(AccountStorage, RelationStorage, ConversationStorage, Protocol):
+    """The storage Conversations uses: it writes conversations, and reads who may write to whom."""
 
 
-class Direct:
-    def __init__(self, store: DirectPorts, publisher: Publisher, clock: Callable[[], int]) -> None:
+class Conversations:
+    def __init__(self, store: ConversationsPorts, publisher: Publisher, clock: Callable[[], int]) -> None:
         self._store = store
         self._publisher = publisher
         self._now = clock
@@ -197,26 +194,6 @@ class Direct:
             raise ProtocolError(ErrorCode.NOT_MEMBER, path="$.user_id")
         self._publish([message], before, users)  # the removed member hears of it too
         return ConversationResult(conversation=await self._present(user.id, record))
-
-    # --- settings --------------------------------------------------------------------------------
-
-    async def settings(self, user: UserRecord) -> SettingsResult:
-        return SettingsResult(
-            settings=UserSettings(dm_policy=user.dm_policy, presence_visibility=user.presence_visibility)  # type: ignore[arg-type]
-        )
-
-    async def update_settings(
-        self, user: UserRecord, dm_policy: str | None, presence_visibility: str | None
-    ) -> SettingsResult:
-        if dm_policy is not None:
-            await self._store.set_dm_policy(user.id, dm_policy)
-        if presence_visibility is not None:
-            await self._store.set_presence_visibility(user.id, presence_visibility)
-        settings = UserSettings(
-            dm_policy=dm_policy or user.dm_policy,  # type: ignore[arg-type]
-            presence_visibility=presence_visibility or user.presence_visibility,  # type: ignore[arg-type]
-        )
-        return SettingsResult(settings=settings)
 
     # --- helpers ----------------------------------------------------------------------------------
 
