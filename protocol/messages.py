@@ -402,7 +402,7 @@ class PostCreate(Request, tag="post.create"):
     quote_of: Id | None = None
     community_id: Id | None = None
     #: Makes a retry safe: the author's second ``post.create`` with this nonce creates nothing
-    #: and answers the post the first one created (PROTOCOL.md 4.2).
+    #: and answers the post the first one created (PROTOCOL.md 4.3.1).
     nonce: Nonce | None = None
 
 
@@ -590,7 +590,7 @@ class DmSend(Request, tag="dm.send"):
     conversation_id: Id
     text: MessageText
     #: Makes a retry safe: the author's second ``dm.send`` with this nonce in this conversation
-    #: sends nothing and answers the message the first one sent (PROTOCOL.md 4.13.4).
+    #: sends nothing and answers the message the first one sent (PROTOCOL.md 4.5.4).
     nonce: Nonce | None = None
 
 

@@ -100,7 +100,7 @@ class Conversations:
     ) -> MessageResult:
         """Store and deliver a message. With ``nonce``, a retry of a message already stored in
         this conversation (by an earlier request, or a concurrent one that won) answers that
-        message and delivers nothing (PROTOCOL.md 4.13.4); membership is checked first."""
+        message and delivers nothing (PROTOCOL.md 4.5.4); membership is checked first."""
         record = await self._conversation(user, conversation_id)
         if nonce is not None and (earlier := await self._store.message_by_nonce(record.id, user.id, nonce)):
             return MessageResult(message=present.message(earlier, {user.id: user}))

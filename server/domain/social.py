@@ -113,7 +113,7 @@ class Social:
     ) -> Post:
         """Store and publish a post. With ``nonce``, a retry of a post already stored (by an
         earlier request, or a concurrent one that won) answers that post, checks nothing else
-        and publishes nothing (PROTOCOL.md 4.2)."""
+        and publishes nothing (PROTOCOL.md 4.3.1)."""
         if nonce is not None and (earlier := await self._store.post_by_nonce(author.id, nonce)):
             return await self._retried(author, earlier)
         text = rules.post_text(text)
