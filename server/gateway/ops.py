@@ -194,12 +194,17 @@ OPS = (
     Op(m.TimelineFollowing, lambda c, f: c.domain.social.timeline(c.user, f.before, f.limit)),
     Op(m.TimelineDiscover, lambda c, f: c.domain.social.discover(c.user, f.cursor, f.limit), shed=True),
     Op(m.TimelineUser, lambda c, f: c.domain.social.user_timeline(c.user, f.user_id, f.before, f.limit)),
-    # people
+    # people: follows, accounts, invites, settings
     Op(m.Follow, follow),
     Op(m.Unfollow, unfollow),
     Op(m.UserGet, user_get),
     Op(m.InviteCreate, invite_create),
     Op(m.InviteList, invite_list),
+    Op(m.SettingsGet, lambda c, f: c.domain.accounts.settings(c.user)),
+    Op(
+        m.SettingsUpdate,
+        lambda c, f: c.domain.accounts.update_settings(c.user, f.dm_policy, f.presence_visibility),
+    ),
     # communities
     Op(
         m.CommunityCreate,
@@ -257,11 +262,6 @@ OPS = (
     Op(m.DmLeave, lambda c, f: c.domain.conversations.leave(c.user, f.conversation_id)),
     Op(m.DmAdd, lambda c, f: c.domain.conversations.add(c.user, f.conversation_id, f.user_ids)),
     Op(m.DmRemove, lambda c, f: c.domain.conversations.remove(c.user, f.conversation_id, f.user_id)),
-    Op(m.SettingsGet, lambda c, f: c.domain.accounts.settings(c.user)),
-    Op(
-        m.SettingsUpdate,
-        lambda c, f: c.domain.accounts.update_settings(c.user, f.dm_policy, f.presence_visibility),
-    ),
     # notifications
     Op(m.NotificationList, lambda c, f: c.domain.notices.page(c.user, f.before, f.limit)),
     Op(m.NotificationRead, lambda c, f: c.domain.notices.read(c.user, f.notification_id)),
