@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     bot = Bot(args.url, args.token, cursor_store=args.cursors)
 
     @bot.on("dm.message")
-    async def echo(event: messages.DmMessage) -> None:
+    async def echo(event: messages.DmMessageEvent) -> None:
         message = event.message
         # Every message of our conversations comes here, our own answers and the server's
         # lines ("created", "added", "left") included: answer only people's text.

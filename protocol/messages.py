@@ -402,7 +402,7 @@ class PostCreate(Request, tag="post.create"):
     quote_of: Id | None = None
     community_id: Id | None = None
     #: Makes a retry safe: the author's second ``post.create`` with this nonce creates nothing
-    #: and answers the post the first one created (PROTOCOL.md 4.2).
+    #: and answers the post the first one created (PROTOCOL.md 4.3.1).
     nonce: Nonce | None = None
 
 
@@ -590,7 +590,7 @@ class DmSend(Request, tag="dm.send"):
     conversation_id: Id
     text: MessageText
     #: Makes a retry safe: the author's second ``dm.send`` with this nonce in this conversation
-    #: sends nothing and answers the message the first one sent (PROTOCOL.md 4.13.4).
+    #: sends nothing and answers the message the first one sent (PROTOCOL.md 4.5.4).
     nonce: Nonce | None = None
 
 
@@ -1076,13 +1076,13 @@ class EventData(_Model):
     STREAM: ClassVar[str | None] = None
 
 
-class PostCreated(EventData):
+class PostCreatedEvent(EventData):
     TYPE = "post.created"
     STREAM = "following"
     post: Post
 
 
-class PostDeleted(EventData):
+class PostDeletedEvent(EventData):
     TYPE = "post.deleted"
     STREAM = "following"
     post_id: Id
@@ -1090,7 +1090,7 @@ class PostDeleted(EventData):
     community_id: Id | None
 
 
-class PostReactions(EventData):
+class PostReactionsEvent(EventData):
     """A reaction was added or removed: the post's counts now. Sent to everyone who receives the
     post's own events live (the author's followers, or the community's members)."""
 
@@ -1102,7 +1102,7 @@ class PostReactions(EventData):
     reactions: list[ReactionCount]
 
 
-class CommunityMembership(EventData):
+class CommunityMembershipEvent(EventData):
     """The user's own standing in a community changed; sent to the user's connections."""
 
     TYPE = "community.membership"
@@ -1112,7 +1112,7 @@ class CommunityMembership(EventData):
     ]
 
 
-class DmMessage(EventData):
+class DmMessageEvent(EventData):
     """A message in one of the user's conversations, including server-written ones."""
 
     TYPE = "dm.message"
@@ -1171,19 +1171,19 @@ class SafetyStatusEvent(EventData):
     status: SafetyStatus
 
 
-class IncidentStarted(EventData):
+class IncidentStartedEvent(EventData):
     """Sent to every connected client."""
 
     TYPE = "incident.started"
     incident: Incident
 
 
-class IncidentEnded(EventData):
+class IncidentEndedEvent(EventData):
     TYPE = "incident.ended"
     incident: Incident
 
 
-class UserUpdated(EventData):
+class UserUpdatedEvent(EventData):
     """A user's card as everyone sees it changed: an operator gave or took away the verified
     badge. Sent to the user's connections and their followers' (since 1.6.0)."""
 
@@ -1191,7 +1191,7 @@ class UserUpdated(EventData):
     user: User
 
 
-class CommunityCertified(EventData):
+class CommunityCertifiedEvent(EventData):
     """An operator certified a community or withdrew its certification; sent to every member
     (since 1.6.0)."""
 
@@ -1201,21 +1201,34 @@ class CommunityCertified(EventData):
 
 
 EVENT_TYPES: tuple[type[EventData], ...] = (
-    PostCreated,
-    PostDeleted,
+    PostCreatedEvent,
+    PostDeletedEvent,
     FollowEvent,
     UnfollowEvent,
-    PostReactions,
-    CommunityMembership,
-    DmMessage,
+    PostReactionsEvent,
+    CommunityMembershipEvent,
+    DmMessageEvent,
     DmTypingEvent,
     DmReadEvent,
     NotificationEvent,
     PresenceEvent,
     SafetyStatusEvent,
-    IncidentStarted,
-    IncidentEnded,
-    UserUpdated,
-    CommunityCertified,
+    IncidentStartedEvent,
+    IncidentEndedEvent,
+    UserUpdatedEvent,
+    CommunityCertifiedEvent,
 )
 STREAMS: tuple[str, ...] = ("following", "direct", "notifications")
+
+# Every event payload class is named after its type in CamelCase plus ``Event`` (``post.created``
+# is PostCreatedEvent), so a request (PostCreate) and the event it causes no longer differ by one
+# letter. The names before 1.7.0 still import, for one minor version.
+PostCreated = PostCreatedEvent  # deprecated alias, removed in 1.8
+PostDeleted = PostDeletedEvent  # deprecated alias, removed in 1.8
+PostReactions = PostReactionsEvent  # deprecated alias, removed in 1.8
+CommunityMembership = CommunityMembershipEvent  # deprecated alias, removed in 1.8
+DmMessage = DmMessageEvent  # deprecated alias, removed in 1.8
+IncidentStarted = IncidentStartedEvent  # deprecated alias, removed in 1.8
+IncidentEnded = IncidentEndedEvent  # deprecated alias, removed in 1.8
+UserUpdated = UserUpdatedEvent  # deprecated alias, removed in 1.8
+CommunityCertified = CommunityCertifiedEvent  # deprecated alias, removed in 1.8

@@ -1,6 +1,6 @@
 """Micro-benchmark of the fan-out hot path: one event to N in-memory connections.
 
-    .venv/bin/python scripts/bench_fanout.py [--connections 5000] [--rounds 400] [--direct]
+    .venv/bin/python scripts/bench_fanout.py [--connections 5000] [--rounds 400] [--fast-writer]
 
 Two figures:
 
@@ -9,7 +9,7 @@ Two figures:
 - ``end-to-end``: ``Bus.publish`` until every connection (its writer, started when frames wait) has handed every frame to a
   fake sink (no sockets), so the writer's share of the work is counted too.
 
-``--direct`` gives every connection a fake direct writer (``server/gateway/direct.py``), so frames
+``--fast-writer`` gives every connection a fake fast writer (``server/gateway/fastwrite.py``), so frames
 to idle connections are written from the fan-out loop itself, as under ``tsudoi serve``.
 
 Times are the process's CPU time (the benchmark is one thread), which other load on the machine
@@ -31,7 +31,7 @@ import time
 from typing import Any
 
 from protocol.codec import event_tail
-from protocol.messages import PostDeleted
+from protocol.messages import PostDeletedEvent
 from server import channels
 from server.bus.local import LocalBus
 from server.gateway.connection import Connection
@@ -49,8 +49,8 @@ class Tally:
         self.reached = asyncio.Event()
 
 
-class Direct:
-    """A transport that always takes the frame at once (``DirectWriter``'s interface)."""
+class FastWriter:
+    """A transport that always takes the frame at once (``FastWriter``'s interface)."""
 
     def __init__(self, tally: Tally) -> None:
         self.tally = tally
@@ -94,11 +94,11 @@ def instrumented() -> dict[str, Any]:
 def payload(n: int) -> bytes:
     pos = f"{n:026d}"
     return channels.envelope(
-        event_tail(PostDeleted(post_id=pos, author_id="A" * 26, community_id=None), pos), pos
+        event_tail(PostDeletedEvent(post_id=pos, author_id="A" * 26, community_id=None), pos), pos
     )
 
 
-async def node(count: int, queue_max: int, direct: bool) -> tuple[LocalBus, Hub, list[Connection], Tally]:
+async def node(count: int, queue_max: int, fast: bool) -> tuple[LocalBus, Hub, list[Connection], Tally]:
     extra = instrumented()
     bus = LocalBus()
     hub = Hub(bus, **extra)
@@ -106,7 +106,7 @@ async def node(count: int, queue_max: int, direct: bool) -> tuple[LocalBus, Hub,
     sinks = [Sink(tally) for _ in range(count)]
     conns = []
     for index, sink in enumerate(sinks):
-        writer = {"direct": Direct(tally)} if direct else {}
+        writer = {"fast_writer": FastWriter(tally)} if fast else {}
         conn = Connection(sink, connection_id=f"c{index}", send_queue_max=queue_max, **writer, **extra)
         conn.user_id = f"u{index}"
         await hub.attach(conn, [CHANNEL])
@@ -114,8 +114,8 @@ async def node(count: int, queue_max: int, direct: bool) -> tuple[LocalBus, Hub,
     return bus, hub, conns, tally
 
 
-async def deliver_only(count: int, rounds: int, direct: bool) -> list[float]:
-    _, hub, conns, _ = await node(count, queue_max=512, direct=direct)
+async def deliver_only(count: int, rounds: int, fast: bool) -> list[float]:
+    _, hub, conns, _ = await node(count, queue_max=512, fast=fast)
     payloads = [payload(n) for n in range(rounds)]
     times = []
     gc.collect()
@@ -133,8 +133,8 @@ async def deliver_only(count: int, rounds: int, direct: bool) -> list[float]:
     return times
 
 
-async def end_to_end(count: int, rounds: int, direct: bool, batch: int = 50) -> list[float]:
-    bus, _, conns, tally = await node(count, queue_max=512, direct=direct)
+async def end_to_end(count: int, rounds: int, fast: bool, batch: int = 50) -> list[float]:
+    bus, _, conns, tally = await node(count, queue_max=512, fast=fast)
     times = []
     gc.collect()
     for first in range(0, rounds, batch):
@@ -161,16 +161,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--connections", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=400)
-    parser.add_argument("--direct", action="store_true", help="write idle connections' frames at once")
+    parser.add_argument("--fast-writer", action="store_true", help="write idle connections' frames at once")
     args = parser.parse_args()
-    if args.direct and "direct" not in inspect.signature(Connection).parameters:
-        parser.error("this version of the server has no direct writer")
+    if args.fast_writer and "fast_writer" not in inspect.signature(Connection).parameters:
+        parser.error("this version of the server has no fast writer")
     label = "with metrics" if instrumented() else "without metrics"
-    path = "direct writes" if args.direct else "writer tasks"
+    path = "fast writes" if args.fast_writer else "writer tasks"
     print(f"{args.connections} connections, {args.rounds} events, {path}, {label}")
-    count, rounds, direct = args.connections, args.rounds, args.direct
-    report("deliver", count, asyncio.run(deliver_only(count, rounds, direct)))
-    report("end-to-end", count, asyncio.run(end_to_end(count, rounds, direct)))
+    count, rounds, fast = args.connections, args.rounds, args.fast_writer
+    report("deliver", count, asyncio.run(deliver_only(count, rounds, fast)))
+    report("end-to-end", count, asyncio.run(end_to_end(count, rounds, fast)))
 
 
 if __name__ == "__main__":

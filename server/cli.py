@@ -278,7 +278,7 @@ def uvicorn_config(settings: Settings, *, fd: int | None = None, bootstrap: bool
     from protocol.codec import MAX_FRAME_BYTES
 
     from .app import create_app
-    from .gateway.direct import DirectProtocol
+    from .gateway.fastwrite import FastWriteProtocol
 
     return uvicorn.Config(
         create_app(settings, bootstrap=bootstrap),
@@ -286,7 +286,7 @@ def uvicorn_config(settings: Settings, *, fd: int | None = None, bootstrap: bool
         port=settings.port,
         fd=fd,
         # uvicorn's sans-I/O WebSocket protocol, plus a synchronous writer for the fan-out path.
-        ws=DirectProtocol,
+        ws=FastWriteProtocol,
         ws_max_size=MAX_FRAME_BYTES,
         # No permessage-deflate: a zlib context per connection costs tens of KiB of memory, and
         # compressed frames differ per recipient, which would undo encode-once fan-out.
@@ -312,7 +312,7 @@ def serve(
     could not start or a second SIGINT cut the drain short."""
     import gc
 
-    from .gateway.direct import CONNECTION_LOGGER
+    from .gateway.fastwrite import CONNECTION_LOGGER
 
     logging.getLogger("uvicorn.access").addFilter(_RedactInviteCodes())
     # Three INFO records for every WebSocket that opens and closes (about 24 µs per connection, 3 % of

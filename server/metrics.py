@@ -25,7 +25,7 @@ Where each figure comes from:
 Labels are few and bounded: ``state`` (three connection states), ``code`` (the protocol's fixed
 tables of error and close codes), ``op`` (request ops, Storage method names and three bus
 operations), ``kind`` (priority or ordinary; or a protocol violation's, from
-``server.gateway.direct.VIOLATION_KINDS``). Never a
+``server.gateway.fastwrite.VIOLATION_KINDS``). Never a
 user, channel, connection or session: no figure names anyone, and none carries a secret, which is
 why ``/metrics`` needs no authentication.
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 STREAM_PRIORITY: Mapping[str, bool] = {"following": False, "direct": True, "notifications": True}
 #: The events of no stream that take the priority lane: safety statuses and incidents.
 PRIORITY_EVENTS: frozenset[type[EventData]] = frozenset(
-    {m.SafetyStatusEvent, m.IncidentStarted, m.IncidentEnded}
+    {m.SafetyStatusEvent, m.IncidentStartedEvent, m.IncidentEndedEvent}
 )
 
 

@@ -151,9 +151,9 @@ async def test_only_the_author_deletes(server: ServerProcess, users: Users) -> N
 def test_event_tail_is_shared_bytes() -> None:
     """The fan-out splice yields valid JSON whatever the seq."""
     from protocol.codec import event_frame, event_tail
-    from protocol.messages import PostDeleted
+    from protocol.messages import PostDeletedEvent
 
-    tail = event_tail(PostDeleted(post_id="0" * 26, author_id="1" * 26, community_id=None), pos="2" * 26)
+    tail = event_tail(PostDeletedEvent(post_id="0" * 26, author_id="1" * 26, community_id=None), pos="2" * 26)
     for seq in (1, 99, 10**12):
         frame = orjson.loads(event_frame(seq, tail))
         assert frame["seq"] == seq and frame["op"] == "event" and frame["type"] == "post.deleted"

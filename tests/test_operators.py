@@ -1,6 +1,6 @@
 """Operators' commands go through the domain and reach the open clients of running servers: a
 verified badge and a certification live, an incident declared from the shell, and a bot's new
-token closing the connections its old one holds (PROTOCOL.md sections 5.15, 5.16, 4.18, 11.10).
+token closing the connections its old one holds (PROTOCOL.md sections 5.15, 5.16, 4.9, 11.10).
 
 Two set-ups, as operators run them (server/relay.py):
 

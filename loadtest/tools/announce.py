@@ -35,7 +35,7 @@ from server.store.base import NewUser
 
 
 class Discard:
-    """A connection's transport that is always ready and drops what it is given (DirectWriter's
+    """A connection's transport that is always ready and drops what it is given (FastWriter's
     methods): frames count, nothing is sent."""
 
     frames = 0
@@ -95,7 +95,7 @@ async def main(members: int, rounds: int) -> None:
             for user in users[1:]:
                 await store.add_member(community.id, user.id, role="member", now_ms=now_ms())
             for n, user in enumerate(users):
-                conn = Connection(NoSink(), connection_id=f"c{n}", send_queue_max=512, direct=Discard())  # type: ignore[arg-type]
+                conn = Connection(NoSink(), connection_id=f"c{n}", send_queue_max=512, fast_writer=Discard())  # type: ignore[arg-type]
                 conn.user_id = user.id
                 await hub.attach(conn, channels.for_user(user.id, [], [community.id]))
 

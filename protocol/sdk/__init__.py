@@ -7,7 +7,7 @@
     bot = Bot("https://tsudoi.example", token="tsd_...", cursor_store="cursors.json")
 
     @bot.on("dm.message")
-    async def answer(event: messages.DmMessage) -> None:
+    async def answer(event: messages.DmMessageEvent) -> None:
         ...
 
     bot.run()

@@ -397,9 +397,9 @@ class Client(Api):
                 data = convert(frame.get("data") or {}, cls)
             except msgspec.ValidationError as exc:
                 log.warning("tsudoi: ignoring a %s event that cannot be read: %s", kind, exc)
-        if isinstance(data, m.IncidentStarted):
+        if isinstance(data, m.IncidentStartedEvent):
             self.incident = data.incident
-        elif isinstance(data, m.IncidentEnded):
+        elif isinstance(data, m.IncidentEndedEvent):
             self.incident = None
         # Unknown or unreadable events still go through the queue, so their cursor moves in order.
         self._queue.put_nowait(_Item("event", data, kind if isinstance(kind, str) else None, stream, pos))

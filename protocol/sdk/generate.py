@@ -238,7 +238,7 @@ def ops_source() -> str:
         "",
         "    def on(self, event: str | type[m.EventData], /) -> Register[Any]:",
         '        """Register the decorated function as a handler of ``event`` (a type name such as',
-        '        ``"post.created"``, or its payload class such as :class:`~protocol.messages.PostCreated`).',
+        '        ``"post.created"``, or its payload class such as :class:`~protocol.messages.PostCreatedEvent`).',
         '        """',
         "        return self._register(event)",
         *methods,

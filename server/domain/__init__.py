@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..store.base import Storage
     from .accounts import Accounts
     from .communities import Communities
-    from .direct import Direct
+    from .conversations import Conversations
     from .notices import Notices
     from .presence import PresenceService
     from .relations import Relations
@@ -36,7 +36,7 @@ class Domain:
     accounts: Accounts
     social: Social
     communities: Communities
-    direct: Direct
+    conversations: Conversations
     notices: Notices
     relations: Relations
     streams: Streams
@@ -56,7 +56,7 @@ class Domain:
     ) -> Domain:
         from .accounts import Accounts
         from .communities import Communities
-        from .direct import Direct
+        from .conversations import Conversations
         from .notices import Notices
         from .presence import PresenceService, PresenceTiming
         from .relations import Relations
@@ -73,16 +73,16 @@ class Domain:
         presence = PresenceService(store, presence_store, publisher, timing, clock)
         notices = Notices(store, publisher, clock)
         social = Social(store, publisher, notices, clock)
-        direct = Direct(store, publisher, clock)
+        conversations = Conversations(store, publisher, clock)
         return cls(
             store=store,
             accounts=Accounts(store, passwords, publisher, settings, clock, notices),
             social=social,
             communities=Communities(store, publisher, notices, social, clock),
-            direct=direct,
+            conversations=conversations,
             notices=notices,
             relations=Relations(store, publisher, social, clock),
-            streams=Streams(store, social, direct, notices),
+            streams=Streams(store, social, conversations, notices),
             presence=presence,
             safety=Safety(store, publisher, notices, presence, clock),
             incidents=Incidents(store, publisher, clock, settings.operator_poll_ms),

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.messages import FollowEvent, Invite, UserUpdated
+from protocol.messages import FollowEvent, Invite, SettingsResult, UserSettings, UserUpdatedEvent
 
 from .. import channels
 from ..config import Settings
@@ -273,6 +273,26 @@ class Accounts:
             self._publisher.control(user.id, channels.Control(revoke_sessions=revoked))
         return await self._start_session(user)
 
+    # --- settings (the dm.* and presence services read them; they belong to the account) ------
+
+    async def settings(self, user: UserRecord) -> SettingsResult:
+        return SettingsResult(
+            settings=UserSettings(dm_policy=user.dm_policy, presence_visibility=user.presence_visibility)  # type: ignore[arg-type]
+        )
+
+    async def update_settings(
+        self, user: UserRecord, dm_policy: str | None, presence_visibility: str | None
+    ) -> SettingsResult:
+        if dm_policy is not None:
+            await self._store.set_dm_policy(user.id, dm_policy)
+        if presence_visibility is not None:
+            await self._store.set_presence_visibility(user.id, presence_visibility)
+        settings = UserSettings(
+            dm_policy=dm_policy or user.dm_policy,  # type: ignore[arg-type]
+            presence_visibility=presence_visibility or user.presence_visibility,  # type: ignore[arg-type]
+        )
+        return SettingsResult(settings=settings)
+
     # --- operators' actions (``tsudoi admin``, in a process of its own: see server/relay.py) ---
 
     async def set_verified(self, handle: str, verified: bool) -> UserRecord | None:
@@ -284,7 +304,7 @@ class Accounts:
         if user is None or not await self._store.set_verified(user.id, verified):
             return None
         user = dataclasses.replace(user, verified=verified)
-        self._publisher.event([channels.posts(user.id)], UserUpdated(user=present.user(user)))
+        self._publisher.event([channels.posts(user.id)], UserUpdatedEvent(user=present.user(user)))
         return user
 
     async def create_bot(self, handle: str, display_name: str | None) -> Session:

@@ -17,8 +17,8 @@ from typing import Protocol
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import (
     Community,
-    CommunityCertified,
-    CommunityMembership,
+    CommunityCertifiedEvent,
+    CommunityMembershipEvent,
     CommunityPage,
     CommunityResult,
     Done,
@@ -77,7 +77,7 @@ class Communities:
         (``community.certified`` on the community's channel)."""
         if not await self._store.set_certified(community_id, certified):
             return None
-        event = CommunityCertified(community_id=community_id, certified=certified)
+        event = CommunityCertifiedEvent(community_id=community_id, certified=certified)
         self._publisher.event([channels.community(community_id)], event)
         return await self._store.get_community(community_id)
 
@@ -330,5 +330,5 @@ class Communities:
         self._publisher.control(user_id, channels.Control(unlisten=[channels.community(community_id)]))
 
     def _tell(self, user_id: str, community: Community, change: str) -> None:
-        event = CommunityMembership(community=community, change=change)  # type: ignore[arg-type]
+        event = CommunityMembershipEvent(community=community, change=change)  # type: ignore[arg-type]
         self._publisher.event([channels.user(user_id)], event)

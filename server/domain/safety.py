@@ -22,9 +22,9 @@ from protocol.messages import (
     BoardEntry,
     BoardPage,
     Incident,
-    IncidentEnded,
+    IncidentEndedEvent,
     IncidentResult,
-    IncidentStarted,
+    IncidentStartedEvent,
     SafetyPage,
     SafetyResult,
     SafetyStatus,
@@ -258,9 +258,9 @@ class Incidents:
             if before is not None:
                 ended_record = await self._store.get_incident(before.id)
                 ended = _incident(ended_record) if ended_record else before
-                self._deliver(envelope(IncidentEnded(incident=ended)))
+                self._deliver(envelope(IncidentEndedEvent(incident=ended)))
             if now_active is not None:
-                self._deliver(envelope(IncidentStarted(incident=now_active)))
+                self._deliver(envelope(IncidentStartedEvent(incident=now_active)))
             self.active = now_active
             self.on_change(now_active)
 

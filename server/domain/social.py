@@ -15,9 +15,9 @@ from protocol.messages import (
     FollowEvent,
     NotificationEvent,
     Post,
-    PostCreated,
-    PostDeleted,
-    PostReactions,
+    PostCreatedEvent,
+    PostDeletedEvent,
+    PostReactionsEvent,
     Profile,
     ReactionsResult,
     ThreadResult,
@@ -113,7 +113,7 @@ class Social:
     ) -> Post:
         """Store and publish a post. With ``nonce``, a retry of a post already stored (by an
         earlier request, or a concurrent one that won) answers that post, checks nothing else
-        and publishes nothing (PROTOCOL.md 4.2)."""
+        and publishes nothing (PROTOCOL.md 4.3.1)."""
         if nonce is not None and (earlier := await self._store.post_by_nonce(author.id, nonce)):
             return await self._retried(author, earlier)
         text = rules.post_text(text)
@@ -176,7 +176,9 @@ class Social:
                 origin=author.id,
                 by_origin_only=True,
             )
-        self._publisher.event([post_channel(record)], PostCreated(post=post), record.id, origin=author.id)
+        self._publisher.event(
+            [post_channel(record)], PostCreatedEvent(post=post), record.id, origin=author.id
+        )
         await self._notify_about(record, author, parent, quoted)
         return post
 
@@ -234,7 +236,7 @@ class Social:
             author_id=user.id, text="", emotext=None, reply_to=None, now_ms=self._now(), repost_of=original.id
         )
         post = present.post(record, user, repost_of=embedded)  # no await before the publish
-        self._publisher.event([post_channel(record)], PostCreated(post=post), record.id, origin=user.id)
+        self._publisher.event([post_channel(record)], PostCreatedEvent(post=post), record.id, origin=user.id)
         await self._notices.notify(
             [NewNotification(original.author_id, "repost", actor_id=user.id, post_id=original.id)]
         )
@@ -257,7 +259,7 @@ class Social:
         deleted = await self._store.delete_post(post_id)
         if deleted is None or deleted.deleted_pos is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, "no such post", path="$.post_id")
-        event = PostDeleted(
+        event = PostDeletedEvent(
             post_id=deleted.id, author_id=deleted.author_id, community_id=deleted.community_id
         )
         self._publisher.event([post_channel(deleted)], event, deleted.deleted_pos, origin=deleted.author_id)
@@ -316,7 +318,7 @@ class Social:
         counts = (await self._store.reaction_counts([record.id])).get(record.id, [])
         mine = (await self._store.my_reactions(user.id, [record.id])).get(record.id, [])
         if changed:
-            event = PostReactions(
+            event = PostReactionsEvent(
                 post_id=record.id,
                 user_id=user.id,
                 emoji=emoji,
@@ -500,11 +502,13 @@ class Social:
         tails, positions = [], []
         for item in items:
             post = item.post
-            data: PostCreated | PostDeleted
+            data: PostCreatedEvent | PostDeletedEvent
             if item.deleted:
-                data = PostDeleted(post_id=post.id, author_id=post.author_id, community_id=post.community_id)
+                data = PostDeletedEvent(
+                    post_id=post.id, author_id=post.author_id, community_id=post.community_id
+                )
             elif post.id in by_id:
-                data = PostCreated(post=by_id[post.id])
+                data = PostCreatedEvent(post=by_id[post.id])
             else:
                 continue
             tails.append(event_tail(data, item.pos))

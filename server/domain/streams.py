@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from protocol.codec import event_tail
-from protocol.messages import Cursors, DmMessage, NotificationEvent
+from protocol.messages import Cursors, DmMessageEvent, NotificationEvent
 
 from ..store.base import ConversationStorage, NotificationStorage
-from .direct import Direct
+from .conversations import Conversations
 from .notices import Notices
 from .social import NOT_RECOVERED, Backlog, Social
 
@@ -54,10 +54,12 @@ class StreamsPorts(ConversationStorage, NotificationStorage, Protocol):
 
 
 class Streams:
-    def __init__(self, store: StreamsPorts, social: Social, direct: Direct, notices: Notices) -> None:
+    def __init__(
+        self, store: StreamsPorts, social: Social, conversations: Conversations, notices: Notices
+    ) -> None:
         self._store = store
         self._social = social
-        self._direct = direct
+        self._conversations = conversations
         self._notices = notices
 
     async def resume(
@@ -102,8 +104,8 @@ class Streams:
 
     async def _direct_page(self, user_id: str, after: str, limit: int) -> Backlog:
         records = await self._store.direct_stream_after(user_id, after=after, limit=limit)
-        messages = await self._direct.messages(records)
-        tails = [event_tail(DmMessage(message=message), message.id) for message in messages]
+        messages = await self._conversations.messages(records)
+        tails = [event_tail(DmMessageEvent(message=message), message.id) for message in messages]
         positions = [message.id for message in messages]
         return Backlog(True, tails, positions, last=records[-1].id if records else None, read=len(records))
 

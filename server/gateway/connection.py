@@ -2,7 +2,7 @@
 
 Backpressure, stated plainly: nothing that produces events (the hub's fan-out, a request
 handler) ever waits for a client. A frame for a connection with nothing queued and a writable
-socket is handed to the transport at once (see ``direct.py``); any other frame is appended to the
+socket is handed to the transport at once (see ``fastwrite.py``); any other frame is appended to the
 connection's queue, and the producer returns. The connection's writer task sends the queue in
 order. When a client reads more slowly than events arrive, its queue grows to ``send_queue_max``
 frames; past that, ephemeral events are dropped first and, if the queue is still full, the
@@ -72,7 +72,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from protocol.codec import event_frame
 from protocol.errors import CloseCode
 
-from .direct import DirectWriter
+from .fastwrite import FastWriter
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
@@ -119,7 +119,7 @@ class Connection:
         "_barriers",
         "_close",
         "_closed",
-        "_direct",
+        "_fast_writer",
         "_forgotten",
         "_held",
         "_held_probe",
@@ -148,7 +148,7 @@ class Connection:
         *,
         connection_id: str,
         send_queue_max: int,
-        direct: DirectWriter | None = None,
+        fast_writer: FastWriter | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.id = connection_id
@@ -166,8 +166,8 @@ class Connection:
         self._forgotten: str = ""
         self._sink = sink
         #: When the server offers it, frames to an idle connection are written at once, from the
-        #: producer, instead of going through the queue and the writer task (see ``direct.py``).
-        self._direct = direct
+        #: producer, instead of going through the queue and the writer task (see ``fastwrite.py``).
+        self._fast_writer = fast_writer
         self._max = send_queue_max
         #: Frames waiting for the writer; None when there are none.
         self._queue: deque[tuple[int, Any, str | None]] | None = None
@@ -215,9 +215,9 @@ class Connection:
         """An ok or error frame: never dropped, and a barrier (no priority event queued after it
         overtakes it). Then the events held since :meth:`expect_answer` are let go, after it."""
         if self._close is None and self.state is not State.CLOSED:
-            direct = self._direct
-            if direct is not None and self._writer is None and direct.ready():
-                direct.write(frame)  # nothing waits, so nothing can overtake it
+            fast = self._fast_writer
+            if fast is not None and self._writer is None and fast.ready():
+                fast.write(frame)  # nothing waits, so nothing can overtake it
             else:
                 queue = self._queue
                 if queue is not None and len(queue) >= self._max and not self._shed_ephemeral(queue):
@@ -356,14 +356,14 @@ class Connection:
     def _enqueue(self, kind: int, payload: bytes, pos: str | None) -> None:
         if self._close is not None or self.state is State.CLOSED:
             return
-        direct = self._direct
-        if direct is not None and self._writer is None and direct.ready():
+        fast = self._fast_writer
+        if fast is not None and self._writer is None and fast.ready():
             # The fast path: nothing queued in either lane or being sent (the writer runs only
             # then), and the socket takes the frame now.
             if kind != _FRAME:
                 self._seq += 1
                 payload = event_frame(self._seq, payload)
-            direct.write(payload)
+            fast.write(payload)
             if pos is not None:
                 self._given(pos)
             return
@@ -378,8 +378,8 @@ class Connection:
     def _enqueue_urgent(self, tail: bytes, pos: str | None) -> None:
         if self._close is not None or self.state is State.CLOSED:
             return
-        direct = self._direct
-        if self._writer is None and direct is not None and direct.ready():
+        fast = self._fast_writer
+        if self._writer is None and fast is not None and fast.ready():
             self._enqueue(_EVENT, tail, pos)  # nothing to overtake: the fast path writes it now
             return
         if self._barriers:
@@ -489,16 +489,16 @@ class Connection:
     async def _send(self, frame: bytes) -> None:
         self._sending = True
         try:
-            if self._direct is None:
+            if self._fast_writer is None:
                 await self._sink.send_text(frame.decode())
             else:
-                while not self._direct.ready():
-                    if self._direct.gone():
+                while not self._fast_writer.ready():
+                    if self._fast_writer.gone():
                         return  # the peer is gone or going: the frame has nowhere to go
-                    await self._direct.writable()
+                    await self._fast_writer.writable()
                     if self._close is not None:
                         return
-                self._direct.write(frame)
+                self._fast_writer.write(frame)
         except asyncio.CancelledError:
             if self._close is None:
                 raise  # cancelled from outside, not by close()

@@ -44,7 +44,7 @@ from protocol.text import MESSAGE_MAX_CLUSTERS, POST_MAX_CLUSTERS, POST_MAX_CODE
 from .. import __version__, channels
 from ..config import Settings
 from ..domain import Domain
-from ..domain.direct import MAX_MEMBERS, TYPING_INTERVAL_MS
+from ..domain.conversations import MAX_MEMBERS, TYPING_INTERVAL_MS
 from ..domain.rules import COMMUNITY_MAX_TAGS
 from ..ids import IdGenerator, floor_id
 from ..logs import OutageLog, Tally
@@ -52,8 +52,8 @@ from ..metrics import Metrics
 from ..ratelimit import RateLimiter
 from ..store.base import StorageUnavailable
 from .connection import Connection, State
-from .direct import EXTENSION as DIRECT_EXTENSION
-from .direct import VIOLATION
+from .fastwrite import EXTENSION as FASTWRITE_EXTENSION
+from .fastwrite import VIOLATION
 from .hub import Hub
 from .ops import OPS, Bucket, Context, Op, index
 
@@ -174,7 +174,7 @@ class Gateway:
             websocket,
             connection_id=self._ids.new(),
             send_queue_max=self._settings.send_queue_max,
-            direct=websocket.scope.get("extensions", {}).get(DIRECT_EXTENSION),
+            fast_writer=websocket.scope.get("extensions", {}).get(FASTWRITE_EXTENSION),
             metrics=self._metrics,
         )
         self._open.add(conn)

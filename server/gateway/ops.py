@@ -194,12 +194,17 @@ OPS = (
     Op(m.TimelineFollowing, lambda c, f: c.domain.social.timeline(c.user, f.before, f.limit)),
     Op(m.TimelineDiscover, lambda c, f: c.domain.social.discover(c.user, f.cursor, f.limit), shed=True),
     Op(m.TimelineUser, lambda c, f: c.domain.social.user_timeline(c.user, f.user_id, f.before, f.limit)),
-    # people
+    # people: follows, accounts, invites, settings
     Op(m.Follow, follow),
     Op(m.Unfollow, unfollow),
     Op(m.UserGet, user_get),
     Op(m.InviteCreate, invite_create),
     Op(m.InviteList, invite_list),
+    Op(m.SettingsGet, lambda c, f: c.domain.accounts.settings(c.user)),
+    Op(
+        m.SettingsUpdate,
+        lambda c, f: c.domain.accounts.update_settings(c.user, f.dm_policy, f.presence_visibility),
+    ),
     # communities
     Op(
         m.CommunityCreate,
@@ -234,32 +239,29 @@ OPS = (
         lambda c, f: c.domain.social.community_timeline(c.user, f.community_id, f.before, f.limit),
     ),
     Op(m.CommunityAnnounce, announce, bucket="post", too_fast=POSTING),
-    # direct messages and settings
+    # direct messages
     Op(
         m.DmOpen,
-        lambda c, f: c.domain.direct.open(c.user, f.user_ids, f.title),
+        lambda c, f: c.domain.conversations.open(c.user, f.user_ids, f.title),
         bucket="message",
         too_fast="opening conversations too fast",
     ),
-    Op(m.DmList, lambda c, f: c.domain.direct.conversations(c.user, f.cursor, f.limit)),
-    Op(m.DmGet, lambda c, f: c.domain.direct.get(c.user, f.conversation_id)),
+    Op(m.DmList, lambda c, f: c.domain.conversations.conversations(c.user, f.cursor, f.limit)),
+    Op(m.DmGet, lambda c, f: c.domain.conversations.get(c.user, f.conversation_id)),
     Op(
         m.DmSend,
-        lambda c, f: c.domain.direct.send(c.user, f.conversation_id, f.text, f.nonce),
+        lambda c, f: c.domain.conversations.send(c.user, f.conversation_id, f.text, f.nonce),
         bucket="message",
         too_fast="sending messages too fast",
     ),
-    Op(m.DmHistory, lambda c, f: c.domain.direct.history(c.user, f.conversation_id, f.before, f.limit)),
-    Op(m.DmTyping, lambda c, f: c.domain.direct.typing(c.user, f.conversation_id)),
-    Op(m.DmRead, lambda c, f: c.domain.direct.read(c.user, f.conversation_id, f.message_id)),
-    Op(m.DmLeave, lambda c, f: c.domain.direct.leave(c.user, f.conversation_id)),
-    Op(m.DmAdd, lambda c, f: c.domain.direct.add(c.user, f.conversation_id, f.user_ids)),
-    Op(m.DmRemove, lambda c, f: c.domain.direct.remove(c.user, f.conversation_id, f.user_id)),
-    Op(m.SettingsGet, lambda c, f: c.domain.direct.settings(c.user)),
     Op(
-        m.SettingsUpdate,
-        lambda c, f: c.domain.direct.update_settings(c.user, f.dm_policy, f.presence_visibility),
+        m.DmHistory, lambda c, f: c.domain.conversations.history(c.user, f.conversation_id, f.before, f.limit)
     ),
+    Op(m.DmTyping, lambda c, f: c.domain.conversations.typing(c.user, f.conversation_id)),
+    Op(m.DmRead, lambda c, f: c.domain.conversations.read(c.user, f.conversation_id, f.message_id)),
+    Op(m.DmLeave, lambda c, f: c.domain.conversations.leave(c.user, f.conversation_id)),
+    Op(m.DmAdd, lambda c, f: c.domain.conversations.add(c.user, f.conversation_id, f.user_ids)),
+    Op(m.DmRemove, lambda c, f: c.domain.conversations.remove(c.user, f.conversation_id, f.user_id)),
     # notifications
     Op(m.NotificationList, lambda c, f: c.domain.notices.page(c.user, f.before, f.limit)),
     Op(m.NotificationRead, lambda c, f: c.domain.notices.read(c.user, f.notification_id)),

@@ -21,11 +21,11 @@ async def test_handlers_receive_typed_events_and_results_are_typed(
 ) -> None:
     author, fan = await users.author_and_fan()
     bot = Client(server.url, fan.token)
-    posts: list[m.PostCreated] = []
+    posts: list[m.PostCreatedEvent] = []
     readies: list[m.Ready] = []
 
     @bot.on("post.created")
-    async def collect(event: m.PostCreated) -> None:
+    async def collect(event: m.PostCreatedEvent) -> None:
         posts.append(event)
 
     bot.on_ready(readies.append)  # plain functions work as handlers too

@@ -64,7 +64,7 @@ ADDED_AFTER_1_0 = [
     Added(m.Post, "my_reactions", "1.1.0", []),
     Added(m.Profile, "blocking", "1.1.0", False),
     Added(m.Profile, "muting", "1.1.0", False),
-    Added(m.PostDeleted, "community_id", "1.1.0", None),
+    Added(m.PostDeletedEvent, "community_id", "1.1.0", None),
     Added(m.Ready, "reload", "1.1.0", []),
     Added(m.Limits, "reaction_emoji", "1.1.0", []),
     Added(m.Limits, "message_max_clusters", "1.1.0", NO_NEUTRAL),
@@ -247,7 +247,7 @@ def test_the_1_0_0_specifications_own_frames(message: str, raw: str) -> None:
     if isinstance(decoded, m.Ready):
         assert decoded.reload == [] and decoded.incident is None
         assert decoded.user.blocking is False and decoded.user.muting is False
-    if isinstance(decoded, m.PostDeleted):
+    if isinstance(decoded, m.PostDeletedEvent):
         assert decoded.community_id is None
 
 
@@ -469,7 +469,7 @@ async def test_the_client_reads_ready_results_and_events_from_a_1_0_server() -> 
         # A cursor before both events, so they are new to this bot.
         bot = Client(url, "tsd_x", cursor_store=MemoryStore({"following": "01M7Z3MWDW88G9C4QTT0N7GYS0"}))
         seen: list[m.EventData] = []
-        for event in (m.PostCreated, m.PostDeleted, m.FollowEvent):
+        for event in (m.PostCreatedEvent, m.PostDeletedEvent, m.FollowEvent):
             bot.on(event)(seen.append)
         async with asyncio.timeout(15), bot:
             assert bot.ready is not None and bot.ready.reload == [] and bot.ready.incident is None
@@ -481,8 +481,8 @@ async def test_the_client_reads_ready_results_and_events_from_a_1_0_server() -> 
             profile = (await bot.user_get("taro_k")).user
             assert profile.following and profile.muting is False
             await until(lambda: len(seen) == 3, what="the three events")
-            assert isinstance(seen[0], m.PostCreated) and seen[0].post.reactions == []
-            assert isinstance(seen[1], m.PostDeleted) and seen[1].community_id is None
+            assert isinstance(seen[0], m.PostCreatedEvent) and seen[0].post.reactions == []
+            assert isinstance(seen[1], m.PostDeletedEvent) and seen[1].community_id is None
             assert isinstance(seen[2], m.FollowEvent)
             await until(lambda: bot.cursors.get("following") == deleted["pos"], what="the cursor")
 

@@ -52,9 +52,9 @@ async def test_a_bot_registers_a_webhook_and_verifies_typed_deliveries(hooked: S
             await client.call("dm.send", conversation_id=conversation, text="webhook で届く？")
             deliveries = await receiver.wait_for(2)  # the server's "created" line, then the text
             events = [decode_delivery(d) for d in deliveries]
-            assert all(isinstance(e, m.DmMessage) for e in events)
+            assert all(isinstance(e, m.DmMessageEvent) for e in events)
             texts = [
-                e.message.text for e in events if isinstance(e, m.DmMessage) and e.message.kind == "text"
+                e.message.text for e in events if isinstance(e, m.DmMessageEvent) and e.message.kind == "text"
             ]
             assert texts == ["webhook で届く？"]
             assert (await get_webhook(hooked.url, bot.token)).failures == 0

@@ -324,7 +324,7 @@ def post(post_id: str = POST_ID) -> m.Post:
 
 
 def test_stream_event_frame_carries_seq_stream_and_pos() -> None:
-    data = m.PostCreated(post=post())
+    data = m.PostCreatedEvent(post=post())
     raw = event_frame(7, event_tail(data, pos=POST_ID))
     parsed = orjson.loads(raw)
     assert parsed["op"] == "event"
@@ -340,7 +340,7 @@ def test_stream_event_frame_carries_seq_stream_and_pos() -> None:
 
 
 def test_one_tail_serves_many_connections() -> None:
-    tail = event_tail(m.PostDeleted(post_id=POST_ID, author_id=USER_ID, community_id=None), pos=OTHER_ID)
+    tail = event_tail(m.PostDeletedEvent(post_id=POST_ID, author_id=USER_ID, community_id=None), pos=OTHER_ID)
     frames = [orjson.loads(event_frame(seq, tail)) for seq in (1, 2, 1000)]
     assert [f["seq"] for f in frames] == [1, 2, 1000]
     assert all(f["data"] == {"post_id": POST_ID, "author_id": USER_ID, "community_id": None} for f in frames)
@@ -358,7 +358,10 @@ def test_non_stream_event_has_no_stream_or_pos() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [m.PostCreated(post=post()), m.PostDeleted(post_id=POST_ID, author_id=USER_ID, community_id=None)],
+    [
+        m.PostCreatedEvent(post=post()),
+        m.PostDeletedEvent(post_id=POST_ID, author_id=USER_ID, community_id=None),
+    ],
     ids=["created", "deleted"],
 )
 def test_stream_event_tail_without_pos_raises(data: m.EventData) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from protocol.codec import event_tail
 from protocol.errors import CloseCode
-from protocol.messages import PostDeleted
+from protocol.messages import PostDeletedEvent
 from server.gateway import connection
 from server.gateway.connection import RECENT_MAX, Connection, State
 
@@ -35,7 +35,7 @@ class Sink:
 
 
 def tail(pos: str) -> bytes:
-    return event_tail(PostDeleted(post_id=pos, author_id="A" * 26, community_id=None), pos)
+    return event_tail(PostDeletedEvent(post_id=pos, author_id="A" * 26, community_id=None), pos)
 
 
 def pos(n: int) -> str:
@@ -183,8 +183,8 @@ async def test_two_fills_of_one_gap_give_each_item_once() -> None:
     await conn.finish(grace_s=0)
 
 
-class FakeDirect:
-    """Stands in for uvicorn's transport behind DirectWriter: writable or paused on demand, or
+class FakeFastWriter:
+    """Stands in for uvicorn's transport behind FastWriter: writable or paused on demand, or
     gone (then, like uvicorn's, it is "writable" at once, yet takes nothing)."""
 
     def __init__(self) -> None:
@@ -211,20 +211,20 @@ class FakeDirect:
 
 
 async def test_idle_connections_are_written_at_once_and_busy_ones_keep_order() -> None:
-    sink, direct = Sink(), FakeDirect()
-    conn = Connection(sink, connection_id="c", send_queue_max=16, direct=direct)  # type: ignore[arg-type]
+    sink, writer = Sink(), FakeFastWriter()
+    conn = Connection(sink, connection_id="c", send_queue_max=16, fast_writer=writer)  # type: ignore[arg-type]
     conn.push_event(*event(1))
-    assert [f["pos"] for f in direct.written] == [pos(1)]  # synchronously, no task involved
-    direct.open.clear()  # the client stops reading: the transport pauses
+    assert [f["pos"] for f in writer.written] == [pos(1)]  # synchronously, no task involved
+    writer.open.clear()  # the client stops reading: the transport pauses
     conn.push_event(*event(2))
     conn.push_event(*event(3))
-    assert conn.queue_depth >= 1 and len(direct.written) == 1
-    direct.open.set()  # it reads again: the writer drains in order, then the fast path resumes
+    assert conn.queue_depth >= 1 and len(writer.written) == 1
+    writer.open.set()  # it reads again: the writer drains in order, then the fast path resumes
     await settle()
     conn.push_event(*event(4))
     await settle()
-    assert [f["pos"] for f in direct.written] == [pos(1), pos(2), pos(3), pos(4)]
-    assert [f["seq"] for f in direct.written] == [1, 2, 3, 4]
+    assert [f["pos"] for f in writer.written] == [pos(1), pos(2), pos(3), pos(4)]
+    assert [f["seq"] for f in writer.written] == [1, 2, 3, 4]
     assert sink.sent == []  # nothing went the ASGI way
     await conn.finish(grace_s=0)
 
@@ -267,21 +267,21 @@ async def test_priority_events_do_not_overtake_a_resume_backlog() -> None:
 async def test_a_writer_task_exists_only_while_frames_wait() -> None:
     """Most connections are idle: their frames go straight to the transport and they hold no
     task; a connection that falls behind gets a writer until its queue is empty again."""
-    sink, direct = Sink(), FakeDirect()
-    conn = Connection(sink, connection_id="c", send_queue_max=16, direct=direct)  # type: ignore[arg-type]
+    sink, writer = Sink(), FakeFastWriter()
+    conn = Connection(sink, connection_id="c", send_queue_max=16, fast_writer=writer)  # type: ignore[arg-type]
     before = asyncio.all_tasks()
     conn.push_event(*event(1))
     assert asyncio.all_tasks() == before
-    direct.open.clear()
+    writer.open.clear()
     conn.push_event(*event(2))
     conn.push_event(*event(3))
     assert len(asyncio.all_tasks() - before) == 1 and conn.queue_depth == 2
-    direct.open.set()
+    writer.open.set()
     await settle()
     assert asyncio.all_tasks() == before and conn.queue_depth == 0
     conn.push_event(*event(4))
     assert asyncio.all_tasks() == before
-    assert [f["seq"] for f in direct.written] == [1, 2, 3, 4]
+    assert [f["seq"] for f in writer.written] == [1, 2, 3, 4]
 
 
 async def test_a_close_is_sent_and_then_the_connection_counts_as_closed() -> None:
@@ -330,16 +330,16 @@ async def test_a_connection_finished_without_a_close_sends_nothing_more() -> Non
 async def test_frames_waiting_when_the_peer_goes_are_dropped_without_spinning() -> None:
     """A paused transport that closes is writable at once but takes nothing: the writer must
     give up on the frames rather than wait for writability in a loop that never yields."""
-    sink, direct = Sink(), FakeDirect()
-    conn = Connection(sink, connection_id="c", send_queue_max=16, direct=direct)  # type: ignore[arg-type]
-    direct.open.clear()  # the client stops reading
+    sink, writer = Sink(), FakeFastWriter()
+    conn = Connection(sink, connection_id="c", send_queue_max=16, fast_writer=writer)  # type: ignore[arg-type]
+    writer.open.clear()  # the client stops reading
     conn.push_event(*event(1))
     conn.push_event(*event(2))
     await settle()
-    direct.closing = True  # then goes away: uvicorn sets the writability flag as the socket closes
-    direct.open.set()
+    writer.closing = True  # then goes away: uvicorn sets the writability flag as the socket closes
+    writer.open.set()
     await settle()
-    assert direct.written == [] and conn.queue_depth == 0 and direct.waits < 100
+    assert writer.written == [] and conn.queue_depth == 0 and writer.waits < 100
     await conn.finish(grace_s=0)
 
 
@@ -365,16 +365,16 @@ async def test_priority_events_queued_behind_a_backlog_are_not_overtaken_by_late
 
 
 async def test_an_answer_goes_before_the_events_held_while_its_request_ran() -> None:
-    """Idle connection with a direct writer: the answer is written first, then what was held."""
-    sink, direct = Sink(), FakeDirect()
-    conn = Connection(sink, connection_id="c", send_queue_max=16, direct=direct)  # type: ignore[arg-type]
+    """Idle connection with a fast writer: the answer is written first, then what was held."""
+    sink, writer = Sink(), FakeFastWriter()
+    conn = Connection(sink, connection_id="c", send_queue_max=16, fast_writer=writer)  # type: ignore[arg-type]
     conn.expect_answer()
     conn.push_event(*event(1))
     conn.push_event(*event(2), priority=True)
-    assert direct.written == []  # held while the request is handled
+    assert writer.written == []  # held while the request is handled
     conn.answer(b'{"op":"ok","id":"r1","data":{}}')
-    assert [f.get("id") or f["pos"] for f in direct.written] == ["r1", pos(1), pos(2)]
-    assert [f.get("seq") for f in direct.written] == [None, 1, 2]
+    assert [f.get("id") or f["pos"] for f in writer.written] == ["r1", pos(1), pos(2)]
+    assert [f.get("seq") for f in writer.written] == [None, 1, 2]
     await conn.finish(grace_s=0)
 
 

@@ -1,4 +1,4 @@
-"""Our uvicorn WebSocket protocol (``server/gateway/direct.py``), on a fake transport: it serves a
+"""Our uvicorn WebSocket protocol (``server/gateway/fastwrite.py``), on a fake transport: it serves a
 connection as uvicorn's does, keeps less per connection, and logs connections apart, which
 ``tsudoi serve`` keeps quiet (the last test, on a real server)."""
 
@@ -15,7 +15,7 @@ from uvicorn._types import WebSocketReceiveEvent
 from uvicorn.server import ServerState
 from websockets.frames import Frame, Opcode
 
-from server.gateway.direct import CONNECTION_LOGGER, EXTENSION, DirectProtocol
+from server.gateway.fastwrite import CONNECTION_LOGGER, EXTENSION, FastWriteProtocol
 from tests.support.client import Client, Users
 from tests.support.server import ServerProcess
 from tests.unit.test_connection import settle
@@ -52,10 +52,10 @@ class FakeTransport(asyncio.Transport):
         return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
 
 
-def protocol_for(app: Any) -> DirectProtocol:
-    config = uvicorn.Config(app, ws=DirectProtocol, ws_per_message_deflate=False, ws_ping_interval=None)
+def protocol_for(app: Any) -> FastWriteProtocol:
+    config = uvicorn.Config(app, ws=FastWriteProtocol, ws_per_message_deflate=False, ws_ping_interval=None)
     config.load()
-    return DirectProtocol(config=config, server_state=ServerState(), app_state={})
+    return FastWriteProtocol(config=config, server_state=ServerState(), app_state={})
 
 
 def client_frame(text: str) -> bytes:

@@ -11,7 +11,7 @@ from server.bus.local import LocalBus
 from server.gateway.connection import Connection
 from server.gateway.hub import Hub
 from server.metrics import Metrics
-from tests.unit.test_connection import FakeDirect, Sink, event, pos, settle, tail
+from tests.unit.test_connection import FakeFastWriter, Sink, event, pos, settle, tail
 
 
 def sample(metrics: Metrics, name: str, **labels: str) -> float:
@@ -48,20 +48,20 @@ async def test_a_fan_out_counts_every_recipient_and_samples_one() -> None:
 
 async def test_a_frame_written_from_the_fan_out_loop_is_sampled_at_once() -> None:
     metrics = Metrics()
-    direct = FakeDirect()
-    conn = Connection(Sink(), connection_id="c", send_queue_max=16, direct=direct, metrics=metrics)  # type: ignore[arg-type]
+    writer = FakeFastWriter()
+    conn = Connection(Sink(), connection_id="c", send_queue_max=16, fast_writer=writer, metrics=metrics)  # type: ignore[arg-type]
     first, second = event(1), event(2)
     conn.push_event(*first)
-    assert conn.queue_depth == 0 and len(direct.written) == 1  # gone to the transport already
+    assert conn.queue_depth == 0 and len(writer.written) == 1  # gone to the transport already
     conn.probe(first[0], 0.0)
     assert sample(metrics, "tsudoi_fanout_latency_seconds_count") == 1
-    direct.open.clear()  # the transport pauses: the next frame is queued, stamped, timed when sent
+    writer.open.clear()  # the transport pauses: the next frame is queued, stamped, timed when sent
     conn.push_event(*second)
     conn.probe(second[0], 0.0)
     assert sample(metrics, "tsudoi_fanout_latency_seconds_count") == 1
-    direct.open.set()
+    writer.open.set()
     await settle()
-    assert [f["seq"] for f in direct.written] == [1, 2]
+    assert [f["seq"] for f in writer.written] == [1, 2]
     assert sample(metrics, "tsudoi_fanout_latency_seconds_count") == 2
 
 
@@ -133,16 +133,16 @@ async def test_sheds_and_slow_consumers_are_counted_once() -> None:
 
 async def test_a_priority_event_waiting_in_its_lane_is_timed_when_sent() -> None:
     metrics = Metrics()
-    direct = FakeDirect()
-    conn = Connection(Sink(), connection_id="c", send_queue_max=16, direct=direct, metrics=metrics)  # type: ignore[arg-type]
-    direct.open.clear()  # the transport pauses: both events wait, the priority one in its lane
+    writer = FakeFastWriter()
+    conn = Connection(Sink(), connection_id="c", send_queue_max=16, fast_writer=writer, metrics=metrics)  # type: ignore[arg-type]
+    writer.open.clear()  # the transport pauses: both events wait, the priority one in its lane
     conn.push_event(*event(1))
     urgent = event(2)
     conn.push_event(*urgent, priority=True)
     conn.probe(urgent[0], 0.0, priority=True)
     assert sample(metrics, "tsudoi_fanout_latency_seconds_count") == 0  # not sent yet
-    direct.open.set()
+    writer.open.set()
     await settle()
-    assert [f["seq"] for f in direct.written] == [1, 2] and direct.written[0]["pos"] == pos(2)
+    assert [f["seq"] for f in writer.written] == [1, 2] and writer.written[0]["pos"] == pos(2)
     assert sample(metrics, "tsudoi_fanout_latency_seconds_count", kind="priority") == 1
     assert sample(metrics, "tsudoi_fanout_latency_seconds_count", kind="ordinary") == 0

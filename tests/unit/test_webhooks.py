@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from protocol.codec import decode_event_data, event_tail
-from protocol.messages import Incident, IncidentStarted
+from protocol.messages import Incident, IncidentStartedEvent
 from protocol.webhooks import (
     WebhookVerificationError,
     encode_public_key,
@@ -63,7 +63,7 @@ def test_one_valid_signature_among_several_is_enough_for_key_rotation() -> None:
 
 
 def test_the_delivery_body_wraps_the_event_as_clients_receive_it() -> None:
-    data = IncidentStarted(
+    data = IncidentStartedEvent(
         incident=Incident(
             id="01M7Z5Q0MRT9NS5SEZX35HGNFY",
             title="地震",

@@ -1,5 +1,5 @@
 // Posts and messages never get lost when the network blinks, nor doubled. Each post.create and
-// dm.send carries a nonce (§4.2, §4.13.4), chosen once per item. One written while offline, or
+// dm.send carries a nonce (§4.3.1, §4.5.4), chosen once per item. One written while offline, or
 // whose connection dropped before its answer, waits here and is sent again after the next resume
 // with the same nonce: the server stores it once however often it arrives, and answers a retry
 // with the item already stored, publishing nothing again.

@@ -127,7 +127,7 @@ export async function loadConversations() {
 /** After a resume: unread counts and markers are live-only, so read the list again. */
 const refreshConversations = loadConversations;
 
-/** Mute, unmute, block or unblock someone (`op`: "mute.add", "block.remove", …; §4.15) and
+/** Mute, unmute, block or unblock someone (`op`: "mute.add", "block.remove", …; §4.2) and
  * make the Following tab agree at once, as the server's reads already do: their posts leave it
  * when they become hidden, and the first page is read again when they no longer are. */
 export async function setHidden(op, userId) {

@@ -50,7 +50,7 @@ export function setReactions(postId, reactions, myReactions) {
   emit("post.reactions", postId);
 }
 
-/** Hide what the user mutes or blocks even in events that embed it (§4.15). */
+/** Hide what the user mutes or blocks even in events that embed it (§4.2). */
 export const hidden = (user) => !!user && (state.muted.has(user.id) || state.blocked.has(user.id));
 
 // -- the Following timeline --------------------------------------------------------------------

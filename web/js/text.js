@@ -21,7 +21,7 @@ export const EMOTEXT = [
 /** Effects drawn letter by letter (each cluster in its own span). */
 export const PER_LETTER = new Set(["shake", "super_shake", "bikkuri"]);
 
-/** The mention pattern of §4.2: `@handle` not preceded by a word character or `@`. */
+/** The mention pattern of §4.3.1: `@handle` not preceded by a word character or `@`. */
 export const MENTION = /(?<![\p{L}\p{N}_@])@([A-Za-z0-9_]{3,20})(?![A-Za-z0-9_])/gu;
 
 /** Split a text into plain runs and mentions: [{text}|{handle, text}]. */

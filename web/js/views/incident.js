@@ -1,4 +1,4 @@
-// The incident banner (§4.18): shown from ready.incident or incident.started until
+// The incident banner (§4.9): shown from ready.incident or incident.started until
 // incident.ended. During an incident, decorative motion is shed like the server sheds work.
 
 import { h, $, fill } from "../dom.js";

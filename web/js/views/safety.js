@@ -1,5 +1,5 @@
 // Safety: say how you are in one tap (with an optional note and area), and the board of your
-// friends — need-help first, then those heard from least recently (the server's order, §4.17.2) —
+// friends — need-help first, then those heard from least recently (the server's order, §4.8.2) —
 // with their last-seen time as a relative time. Updated live from safety.status and presence.
 
 import { h, fill, byData } from "../dom.js";
@@ -109,7 +109,7 @@ export function renderSafety(view) {
       const page = await call("safety.board", { limit: 50, cursor: cursor || undefined });
       if (reset) board.replaceChildren();
       for (const entry of page.entries) {
-        if (seen.has(entry.user.id)) continue; // pages may repeat a friend (§4.17.2)
+        if (seen.has(entry.user.id)) continue; // pages may repeat a friend (§4.8.2)
         seen.add(entry.user.id);
         board.append(entryEl(entry));
       }

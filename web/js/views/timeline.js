@@ -142,7 +142,7 @@ export function renderDiscover(view) {
       const result = await call("timeline.discover", { limit: 20, cursor: cursor || undefined });
       list.querySelector(".loading")?.remove();
       for (const post of result.posts) {
-        if (seen.has(post.id) || store.hidden(post.author)) continue; // pages may repeat (§4.11)
+        if (seen.has(post.id) || store.hidden(post.author)) continue; // pages may repeat (§4.3.10)
         seen.add(post.id);
         list.append(renderPost(store.rememberPost(post)));
       }

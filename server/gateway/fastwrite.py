@@ -6,14 +6,14 @@ wrappers and uvicorn's protocol, and a task wake-up for the connection's writer.
 5,000-follower fan-out put about half the event loop's time there (BENCHMARKS.md). Yet a frame to
 an idle connection whose socket is writable can simply be framed and handed to the transport.
 
-:class:`DirectProtocol` is uvicorn's sans-I/O WebSocket protocol, and it offers a
-:class:`DirectWriter` to the application as the ASGI extension ``tsudoi.direct``. The gateway
+:class:`FastWriteProtocol` is uvicorn's sans-I/O WebSocket protocol, and it offers a
+:class:`FastWriter` to the application as the ASGI extension ``tsudoi.fastwrite``. The gateway
 uses it when present and falls back to plain ASGI sends otherwise, so the app still runs under
 any ASGI server. Frames written here go through the same websockets ``ServerProtocol`` object
 uvicorn uses, so framing and connection state stay consistent with uvicorn's own sends.
 
 Memory: a node holds tens of thousands of mostly idle connections (goal: 20 KiB each,
-BENCHMARKS.md), and uvicorn's protocol object is the largest part of one. :class:`DirectProtocol`
+BENCHMARKS.md), and uvicorn's protocol object is the largest part of one. :class:`FastWriteProtocol`
 lets go of what uvicorn keeps but no longer needs once the upgrade is done (the request's and the
 response's headers), and gives the protocol a lighter inbox and writability flag than the
 ``asyncio.Queue`` and ``asyncio.Event`` uvicorn makes: those allocate a 760-byte deque each for
@@ -44,7 +44,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.exceptions import InvalidState
 from websockets.protocol import State
 
-EXTENSION = "tsudoi.direct"
+EXTENSION = "tsudoi.fastwrite"
 #: Where uvicorn's and websockets' records about each WebSocket go (a child of ``uvicorn.error``,
 #: where they would otherwise be).
 CONNECTION_LOGGER = "uvicorn.error.connections"
@@ -56,7 +56,7 @@ VIOLATION_KINDS = {1002: "protocol_error", 1007: "invalid_utf8", 1009: "too_big"
 CLOSE_INVALID_DATA = 1007
 
 
-class DirectWriter:
+class FastWriter:
     __slots__ = ("_protocol",)
 
     def __init__(self, protocol: WebSocketsSansIOProtocol) -> None:
@@ -174,8 +174,8 @@ class _Flag:
                 self._waiters.remove(waiter)
 
 
-class DirectProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol, offering :class:`DirectWriter` to the app and
+class FastWriteProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol, offering :class:`FastWriter` to the app and
     keeping less memory per connection (see the module docstring)."""
 
     #: uvicorn's instance attributes (0.54), as slots: 8 bytes each instead of a 1.6 KiB dict
@@ -233,7 +233,7 @@ class DirectProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:
-            scope["extensions"][EXTENSION] = DirectWriter(self)
+            scope["extensions"][EXTENSION] = FastWriter(self)
 
     def send_receive_event_to_app(self) -> None:
         """uvicorn's (0.55), except that a text message that is not UTF-8 closes the connection

@@ -17,15 +17,13 @@ from protocol.messages import (
     Conversation,
     ConversationPage,
     ConversationResult,
-    DmMessage,
+    DmMessageEvent,
     DmReadEvent,
     DmTypingEvent,
     Done,
     Message,
     MessagePage,
     MessageResult,
-    SettingsResult,
-    UserSettings,
 )
 
 from .. import channels
@@ -47,13 +45,12 @@ MAX_MEMBERS = 150
 TYPING_INTERVAL_MS = 3_000
 
 
-class DirectPorts(AccountStorage, RelationStorage, ConversationStorage, Protocol):
-    """The storage Direct uses: it writes conversations and DM settings, and reads who may write to
-    whom."""
+class ConversationsPorts(AccountStorage, RelationStorage, ConversationStorage, Protocol):
+    """The storage Conversations uses: it writes conversations, and reads who may write to whom."""
 
 
-class Direct:
-    def __init__(self, store: DirectPorts, publisher: Publisher, clock: Callable[[], int]) -> None:
+class Conversations:
+    def __init__(self, store: ConversationsPorts, publisher: Publisher, clock: Callable[[], int]) -> None:
         self._store = store
         self._publisher = publisher
         self._now = clock
@@ -103,7 +100,7 @@ class Direct:
     ) -> MessageResult:
         """Store and deliver a message. With ``nonce``, a retry of a message already stored in
         this conversation (by an earlier request, or a concurrent one that won) answers that
-        message and delivers nothing (PROTOCOL.md 4.13.4); membership is checked first."""
+        message and delivers nothing (PROTOCOL.md 4.5.4); membership is checked first."""
         record = await self._conversation(user, conversation_id)
         if nonce is not None and (earlier := await self._store.message_by_nonce(record.id, user.id, nonce)):
             return MessageResult(message=present.message(earlier, {user.id: user}))
@@ -198,26 +195,6 @@ class Direct:
         self._publish([message], before, users)  # the removed member hears of it too
         return ConversationResult(conversation=await self._present(user.id, record))
 
-    # --- settings --------------------------------------------------------------------------------
-
-    async def settings(self, user: UserRecord) -> SettingsResult:
-        return SettingsResult(
-            settings=UserSettings(dm_policy=user.dm_policy, presence_visibility=user.presence_visibility)  # type: ignore[arg-type]
-        )
-
-    async def update_settings(
-        self, user: UserRecord, dm_policy: str | None, presence_visibility: str | None
-    ) -> SettingsResult:
-        if dm_policy is not None:
-            await self._store.set_dm_policy(user.id, dm_policy)
-        if presence_visibility is not None:
-            await self._store.set_presence_visibility(user.id, presence_visibility)
-        settings = UserSettings(
-            dm_policy=dm_policy or user.dm_policy,  # type: ignore[arg-type]
-            presence_visibility=presence_visibility or user.presence_visibility,  # type: ignore[arg-type]
-        )
-        return SettingsResult(settings=settings)
-
     # --- helpers ----------------------------------------------------------------------------------
 
     async def _check_may_message(self, user: UserRecord, target_ids: list[str]) -> None:
@@ -266,7 +243,7 @@ class Direct:
         presented = [present.message(r, users) for r in records]
         for message in presented:
             self._publisher.event(
-                [channels.user(m) for m in recipients], DmMessage(message=message), message.id
+                [channels.user(m) for m in recipients], DmMessageEvent(message=message), message.id
             )
         return presented
 
