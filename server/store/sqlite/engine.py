@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
+from ...config import Settings
+from ...health import Finding
 from ...ids import IdGenerator
 from ..base import StorageUnavailable
 
@@ -129,6 +131,43 @@ class Engine:
 
     async def ping(self) -> None:
         await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
+
+
+def check(settings: Settings) -> Finding:
+    """For ``tsudoi doctor``: the database file is there, readable, and at this version's
+    schema. Reads only, in read-only mode: unlike :meth:`Engine.open` it creates nothing (a data
+    folder with no database is a finding, not a reason to make one)."""
+    path = settings.database_path
+    try:
+        found = path.exists()
+    except OSError as exc:  # a folder on the way that may not be read
+        return Finding("storage", False, f"cannot read the data folder {settings.data_dir}: {exc.strerror}")
+    if not found:
+        return Finding(
+            "storage", False, f"no SQLite database at {path}: start `tsudoi serve` once, or fix --data"
+        )
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            (mode,) = db.execute("PRAGMA journal_mode").fetchone()
+    except sqlite3.Error as exc:
+        return Finding("storage", False, f"cannot read {path}: {exc}")
+    latest = max(number for number, _ in _migrations())
+    if version < latest:
+        return Finding(
+            "storage",
+            False,
+            f"{path} is at schema {version}, this version needs {latest}: start the server to migrate",
+        )
+    if version > latest:
+        return Finding(
+            "storage",
+            False,
+            f"{path} is at schema {version}, newer than this Tsudoi ({latest}): upgrade Tsudoi",
+        )
+    return Finding(
+        "storage", True, f"SQLite {sqlite3.sqlite_version} at {path}, schema {version}, journal {mode}"
+    )
 
 
 def _split_sql(script: str) -> list[str]:
