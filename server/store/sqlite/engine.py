@@ -63,6 +63,9 @@ class Engine:
         if conn is None:
             # isolation_level=None: transactions are begun explicitly below.
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            # Rows are read by column name (server.store.sqlite.rows), so a reordered SELECT
+            # cannot silently swap two fields of a record.
+            conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -102,7 +105,7 @@ class Engine:
 
         return await self._run(self._writer, run)
 
-    async def _all(self, sql: str, params: _Params = ()) -> list[tuple[Any, ...]]:
+    async def _all(self, sql: str, params: _Params = ()) -> list[sqlite3.Row]:
         return await self._read(lambda conn: conn.execute(sql, params).fetchall())
 
     async def _exists(self, sql: str, params: _Params = ()) -> bool:
