@@ -37,6 +37,7 @@ from protocol.codec import (
     encode,
     error_frame,
     ok_frame,
+    retry_after_reason,
 )
 from protocol.errors import CloseCode, CloseConnection, ErrorCode, ProtocolError
 from protocol.text import MESSAGE_MAX_CLUSTERS, POST_MAX_CLUSTERS, POST_MAX_CODE_POINTS, REACTION_EMOJI
@@ -167,7 +168,7 @@ class Gateway:
             # A storm: this node admits connections at a bounded rate. The hint is jittered so
             # the refused do not all return at the same instant; they resume by cursor.
             retry = wait + random.randint(ADMISSION_RETRY_MS, 2 * ADMISSION_RETRY_MS + wait)
-            await websocket.close(CloseCode.TRY_AGAIN_LATER, f"retry_after_ms={retry}")
+            await websocket.close(CloseCode.TRY_AGAIN_LATER, retry_after_reason(retry))
             self._metrics.handshake_failed(CloseCode.TRY_AGAIN_LATER)
             return
         conn = Connection(
