@@ -48,7 +48,9 @@ __all__ = [
     "event_tail",
     "format_timestamp",
     "ok_frame",
+    "parse_retry_after",
     "parse_timestamp",
+    "retry_after_reason",
     "to_wire",
 ]
 
@@ -64,6 +66,7 @@ _FRAME_BY_OP: dict[str, type[ClientFrame]] = {op_of(t): t for t in CLIENT_FRAME_
 _EVENT_BY_TYPE: dict[str, type[EventData]] = {t.TYPE: t for t in EVENT_TYPES}
 _PATH = re.compile(r" - at `(\$[^`]*)`$")
 _UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `([^`]*)`(?: - at `(\$[^`]*)`)?$")
+_RETRY_AFTER = re.compile(r"retry_after_ms=(\d+)")
 _M = TypeVar("_M", bound=msgspec.Struct)
 _ServerFrameUnion = Hello | Ready | Ok | Error | Event
 
@@ -133,6 +136,19 @@ def error_frame(error: ProtocolError) -> bytes:
         retry_after_ms=error.retry_after_ms,
     )
     return encode(frame)
+
+
+def retry_after_reason(ms: int) -> str:
+    """The reason of a ``TRY_AGAIN_LATER`` (4007) close: ``retry_after_ms=N``, the wait before
+    reconnecting (PROTOCOL.md section 8.5). The one place it is written."""
+    return f"retry_after_ms={ms}"
+
+
+def parse_retry_after(reason: str) -> int | None:
+    """The wait, in ms, a ``TRY_AGAIN_LATER`` close reason gives; None if it gives none. The
+    inverse of :func:`retry_after_reason` (error frames carry the same number as a field)."""
+    told = _RETRY_AFTER.fullmatch(reason)
+    return int(told.group(1)) if told else None
 
 
 def event_tail(data: EventData, pos: str | None = None) -> bytes:

@@ -26,7 +26,6 @@ import itertools
 import logging
 import os
 import random
-import re
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -39,7 +38,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 from websockets.typing import Subprotocol
 
 from protocol import messages as m
-from protocol.codec import MAX_SERVER_FRAME_BYTES, PROTOCOL_NAME, encode, parse_timestamp
+from protocol.codec import MAX_SERVER_FRAME_BYTES, PROTOCOL_NAME, encode, parse_retry_after, parse_timestamp
 from protocol.errors import CloseCode
 
 from .codes import error_for
@@ -62,7 +61,6 @@ __all__ = ["Client"]
 
 _R = TypeVar("_R", bound=msgspec.Struct)
 _EVENT_CLASSES: dict[str, type[m.EventData]] = {t.TYPE: t for t in m.EVENT_TYPES}
-_RETRY_AFTER = re.compile(r"retry_after_ms=(\d+)")
 log = logging.getLogger("tsudoi.sdk")
 
 ReadyHandler = Callable[[m.Ready], Awaitable[None] | None]
@@ -301,10 +299,10 @@ class Client(Api):
             log.error("tsudoi: terminal close %s %s", code, reason)
             self._stop(terminal_close(code, reason))
             return None
-        told = _RETRY_AFTER.fullmatch(reason) if code == CloseCode.TRY_AGAIN_LATER else None
-        if told:  # already jittered by the server: wait exactly that, no back-off of our own
-            log.info("tsudoi: server busy (4007): reconnecting in %s ms", told.group(1))
-            return int(told.group(1)) / 1000
+        told = parse_retry_after(reason) if code == CloseCode.TRY_AGAIN_LATER else None
+        if told is not None:  # already jittered by the server: wait exactly that, no back-off of our own
+            log.info("tsudoi: server busy (4007): reconnecting in %s ms", told)
+            return told / 1000
         log.info("tsudoi: connection closed %s %s", code, reason)
         return self.backoff.next()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..config import Settings
+from ..health import Finding
 from .base import Bus
 
 if TYPE_CHECKING:
@@ -26,3 +27,13 @@ async def open_bus(settings: Settings, metrics: Metrics | None = None) -> Bus:
     from .local import LocalBus
 
     return LocalBus()
+
+
+async def check_bus(settings: Settings) -> Finding:
+    """For ``tsudoi doctor``: the configured adapter's own check (the in-process bus cannot
+    fail). :attr:`Bus.healthy` is the check of a running bus (``/healthz``)."""
+    if settings.redis_url:
+        from .redis import check
+
+        return await check(settings)
+    return Finding("bus", True, "in-process (single node; set TSUDOI_REDIS_URL to scale out)")

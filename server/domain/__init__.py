@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Domain:
-    store: Storage
+    """Every service, wired to one another. It holds no storage of its own on purpose: callers
+    (the gateway, the HTTP routes, ``tsudoi admin``) reach storage only through a service."""
+
     accounts: Accounts
     social: Social
     communities: Communities
@@ -75,7 +77,6 @@ class Domain:
         social = Social(store, publisher, notices, clock)
         conversations = Conversations(store, publisher, clock)
         return cls(
-            store=store,
             accounts=Accounts(store, passwords, publisher, settings, clock, notices),
             social=social,
             communities=Communities(store, publisher, notices, social, clock),

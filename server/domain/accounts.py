@@ -249,6 +249,11 @@ class Accounts:
         user = await self._store.get_user(session.user_id)
         return (user, session) if user is not None else None
 
+    async def current(self, user: UserRecord) -> UserRecord:
+        """The user as stored now, or as given if the account is gone: operators verify people
+        and users change settings while connected, and every answer must show it."""
+        return await self._store.get_user(user.id) or user
+
     async def logout(self, token: str) -> None:
         session = await self._store.revoke_session(token_hash(token), self._now())
         if session is not None:

@@ -142,14 +142,20 @@ class PresenceService:
         active = info.last_active_ms is not None and now - info.last_active_ms < self.timing.idle_after_ms
         return "online" if active else "idle"
 
-    async def visible(self, viewer: UserRecord, users: list[UserRecord]) -> dict[str, Presence]:
-        """The presence of those ``users`` the viewer may see: themselves, and friends (mutual
-        follows) whose ``presence_visibility`` is "friends"."""
+    async def visible(self, viewer: UserRecord, user_ids: list[str]) -> list[Presence]:
+        """The presence of those of ``user_ids`` the viewer may see: themselves, and friends
+        (mutual follows) whose ``presence_visibility`` is "friends". In the order asked, each
+        once; ids of unknown users and of users the viewer may not see are left out."""
+        wanted = list(dict.fromkeys(user_ids))
+        users = await self._store.get_users(wanted)
         friends = set(await self._store.friend_ids(viewer.id))
         shown = [
-            u for u in users if u.id == viewer.id or (u.id in friends and u.presence_visibility == "friends")
+            u
+            for u in users.values()
+            if u.id == viewer.id or (u.id in friends and u.presence_visibility == "friends")
         ]
-        return await self.present(shown)
+        found = await self.present(shown)
+        return [found[i] for i in wanted if i in found]
 
     async def present(self, users: list[UserRecord]) -> dict[str, Presence]:
         if not users:

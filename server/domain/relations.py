@@ -71,9 +71,14 @@ class Relations:
             await self._show_again(user.id, target.id)
         return await self._social.profile_of(user, target)
 
+    async def hidden(self, user_id: str) -> set[str]:
+        """Users whose posts and doings ``user_id`` must not see: those they mute or block, and
+        those who block them. A connection hides these from the moment it is set up."""
+        return await self._store.hidden_ids(user_id)
+
     async def _show_again(self, user_id: str, other_id: str) -> None:
         """Unhide ``other_id`` for ``user_id`` unless another mute or block still hides them."""
-        if other_id not in await self._store.hidden_ids(user_id):
+        if other_id not in await self.hidden(user_id):
             self._publisher.control(user_id, channels.Control(unhide=[other_id]))
 
     async def blocked(self, user: UserRecord) -> UserList:

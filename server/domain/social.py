@@ -433,6 +433,13 @@ class Social:
         more = offset + limit < len(ranked)
         return DiscoverPage(posts=posts, next=rules.page_cursor(offset + limit) if more else None)
 
+    async def channels_of(self, user_id: str) -> set[str]:
+        """Every bus channel a connection of the user listens to, as storage says now: their own,
+        their followees' posts and their communities' (:func:`server.channels.for_user`)."""
+        followees = await self._store.followee_ids(user_id)
+        communities = [membership.community_id for membership in await self._store.memberships_of(user_id)]
+        return channels.for_user(user_id, followees, communities)
+
     async def rank(self, user_id: str, candidates: list[PostRecord], now_ms: int) -> list[PostRecord]:
         """Best first: (1 + 2 × shared tags + 1.5 × friends who reacted) × ½^(age in hours / 12)."""
         mine = {m.community_id for m in await self._store.memberships_of(user_id)}

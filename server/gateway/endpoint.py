@@ -37,6 +37,7 @@ from protocol.codec import (
     encode,
     error_frame,
     ok_frame,
+    retry_after_reason,
 )
 from protocol.errors import CloseCode, CloseConnection, ErrorCode, ProtocolError
 from protocol.text import MESSAGE_MAX_CLUSTERS, POST_MAX_CLUSTERS, POST_MAX_CODE_POINTS, REACTION_EMOJI
@@ -167,7 +168,7 @@ class Gateway:
             # A storm: this node admits connections at a bounded rate. The hint is jittered so
             # the refused do not all return at the same instant; they resume by cursor.
             retry = wait + random.randint(ADMISSION_RETRY_MS, 2 * ADMISSION_RETRY_MS + wait)
-            await websocket.close(CloseCode.TRY_AGAIN_LATER, f"retry_after_ms={retry}")
+            await websocket.close(CloseCode.TRY_AGAIN_LATER, retry_after_reason(retry))
             self._metrics.handshake_failed(CloseCode.TRY_AGAIN_LATER)
             return
         conn = Connection(
@@ -256,9 +257,9 @@ class Gateway:
         # Subscribe first, then read the backlog, so nothing falls between the two; events that
         # arrive meanwhile are held and de-duplicated against the backlog.
         conn.hold()
-        hidden = await self._domain.store.hidden_ids(user.id)
+        hidden = await self._domain.relations.hidden(user.id)
         self._hub.hide(conn, hidden)
-        await self._hub.attach(conn, await self._channels(user.id))
+        await self._hub.attach(conn, await self._social.channels_of(user.id))
         resume = await self._domain.streams.resume(user.id, cursors, self._settings.resume_max_items, hidden)
         profile = await self._social.profile_of(user, user)
         # Online before `ready`, not after: a friend whose node pushes a presence change once
@@ -286,13 +287,6 @@ class Gateway:
             await self._domain.presence.closed(context.user.id, context.conn.id)
         except Exception as exc:  # presence is soft state: its own tick repairs what this misses
             self._domain.presence.outage.failed(exc)
-
-    async def _channels(self, user_id: str) -> set[str]:
-        """Every channel a connection of the user listens to, as storage says now."""
-        store = self._domain.store
-        followees = await store.followee_ids(user_id)
-        communities = [membership.community_id for membership in await store.memberships_of(user_id)]
-        return channels.for_user(user_id, followees, communities)
 
     def _cookie_token(self, websocket: WebSocket) -> str | None:
         token = websocket.cookies.get(SESSION_COOKIE)
@@ -346,7 +340,7 @@ class Gateway:
                 self._domain.presence.touch(context.user.id)
                 # The user as stored now: operators verify people and users change settings
                 # while connected, and every payload must show it.
-                context.user = await self._domain.store.get_user(context.user.id) or context.user
+                context.user = await self._accounts.current(context.user)
                 self.storage_outage.recovered()  # storage answered (a no-op unless it was down)
             if op.shed and self._incident_active:
                 raise ProtocolError(ErrorCode.SHED, retry_after_ms=SHED_RETRY_MS)
@@ -469,11 +463,10 @@ class Gateway:
         conn.hold()
         try:
             async with self._resync_slots:
-                store = self._domain.store
-                hidden = await store.hidden_ids(conn.user_id)
+                hidden = await self._domain.relations.hidden(conn.user_id)
                 self._hub.unhide(conn, self._hub.hidden(conn) - hidden)
                 self._hub.hide(conn, hidden)
-                wanted = await self._channels(conn.user_id)
+                wanted = await self._social.channels_of(conn.user_id)
                 for channel in conn.channels - wanted:
                     self._hub.remove_channel(conn, channel)
                 await self._hub.add_channels(conn, wanted)

@@ -169,10 +169,7 @@ async def mute_remove(c: Context, f: m.MuteRemove) -> m.ProfileResult:
 
 
 async def presence_get(c: Context, f: m.PresenceGet) -> m.PresenceResult:
-    d = c.domain
-    users = await d.store.get_users(list(dict.fromkeys(f.user_ids)))
-    visible = await d.presence.visible(c.user, list(users.values()))
-    return m.PresenceResult(presences=[visible[i] for i in dict.fromkeys(f.user_ids) if i in visible])
+    return m.PresenceResult(presences=await c.domain.presence.visible(c.user, f.user_ids))
 
 
 # --- the table ---------------------------------------------------------------------------------

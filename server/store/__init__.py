@@ -44,6 +44,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..config import Settings
+from ..health import Finding
 from .base import Storage
 
 if TYPE_CHECKING:
@@ -69,3 +70,16 @@ async def _open_adapter(settings: Settings) -> Storage:
     from .sqlite import SqliteStorage
 
     return await SqliteStorage.open(settings.database_path, synchronous=settings.sqlite_synchronous)
+
+
+async def check_storage(settings: Settings) -> Finding:
+    """For ``tsudoi doctor``: the configured adapter's own check of its database (reachable,
+    schema version, indexes), which reads and creates nothing. ``Lifecycle.ping`` is the check of
+    an open adapter (``/healthz``)."""
+    if settings.mongodb_url:
+        from .mongo import check
+
+        return await check(settings)
+    from .sqlite.engine import check as check_sqlite
+
+    return check_sqlite(settings)

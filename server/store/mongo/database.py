@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from ...config import Settings, redact_url
-from ...doctor import Finding
+from ...health import Finding
 from ...ids import IdGenerator
 from ..base import StorageError, StorageUnavailable
 from .driver import Document, driver_errors

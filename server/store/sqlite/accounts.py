@@ -18,7 +18,7 @@ from ..base import (
     UserRecord,
 )
 from .engine import Engine
-from .rows import _INVITE_COLUMNS, _SESSION_COLUMNS, _USER_COLUMNS, _invite, _session, _user
+from .rows import _INVITE_COLUMNS, _SESSION_COLUMNS, _USER_COLUMNS, _invite, _record, _user
 
 
 class Accounts(Engine):
@@ -177,7 +177,7 @@ class Accounts(Engine):
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 for row in conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE id IN ({marks})", chunk):
-                    found[row[0]] = _user(row)
+                    found[row["id"]] = _user(row)
             return found
 
         return await self._read(read)
@@ -227,7 +227,7 @@ class Accounts(Engine):
             row = conn.execute(
                 f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE token_hash = ?", (token_hash,)
             ).fetchone()
-            return _session(row) if row else None
+            return _record(SessionRecord, row) if row else None
 
         return await self._read(read)
 
@@ -238,7 +238,7 @@ class Accounts(Engine):
                 f"RETURNING {_SESSION_COLUMNS}",
                 (now_ms, token_hash),
             ).fetchone()
-            return _session(row) if row else None
+            return _record(SessionRecord, row) if row else None
 
         return await self._write(write)
 

@@ -7,7 +7,7 @@ import sqlite3
 
 from ..base import CommunityRecord, JoinRequestRecord, MembershipRecord, NotFound
 from .engine import Engine
-from .rows import _BELOW_EVERY_ID, _COMMUNITY_COLUMNS, _MEMBERSHIP_COLUMNS, _community, _json
+from .rows import _BELOW_EVERY_ID, _COMMUNITY_COLUMNS, _MEMBERSHIP_COLUMNS, _community, _json, _record
 
 _DROP_JOIN_REQUEST = "DELETE FROM join_requests WHERE community_id = ? AND user_id = ?"
 
@@ -69,7 +69,7 @@ class Communities(Engine):
             f"SELECT {_COMMUNITY_COLUMNS} FROM communities WHERE id IN (SELECT value FROM json_each(?))",
             (_json(community_ids),),
         )
-        return {row[0]: _community(row) for row in rows}
+        return {row["id"]: _community(row) for row in rows}
 
     async def search_communities(
         self, *, query: str, tag: str | None, offset: int, limit: int
@@ -93,13 +93,13 @@ class Communities(Engine):
             f"SELECT {_MEMBERSHIP_COLUMNS} FROM memberships WHERE community_id = ? AND user_id = ?",
             (community_id, user_id),
         )
-        return MembershipRecord(*rows[0]) if rows else None
+        return _record(MembershipRecord, rows[0]) if rows else None
 
     async def memberships_of(self, user_id: str) -> list[MembershipRecord]:
         rows = await self._all(
             f"SELECT {_MEMBERSHIP_COLUMNS} FROM memberships WHERE user_id = ? ORDER BY id", (user_id,)
         )
-        return [MembershipRecord(*row) for row in rows]
+        return [_record(MembershipRecord, row) for row in rows]
 
     async def memberships_page(
         self, user_id: str, *, after: str | None, limit: int
@@ -108,7 +108,7 @@ class Communities(Engine):
             f"SELECT {_MEMBERSHIP_COLUMNS} FROM memberships WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?",
             (user_id, after or _BELOW_EVERY_ID, limit),
         )
-        return [MembershipRecord(*row) for row in rows]
+        return [_record(MembershipRecord, row) for row in rows]
 
     async def add_member(
         self, community_id: str, user_id: str, *, role: str, now_ms: int
@@ -159,7 +159,7 @@ class Communities(Engine):
     async def transfer_ownership(self, community_id: str, from_id: str, to_id: str) -> bool:
         def write(conn: sqlite3.Connection) -> bool:
             owner = conn.execute("SELECT owner_id FROM communities WHERE id = ?", (community_id,)).fetchone()
-            if from_id == to_id or owner is None or owner[0] != from_id:
+            if from_id == to_id or owner is None or owner["owner_id"] != from_id:
                 return False
             set_role = "UPDATE memberships SET role = ? WHERE community_id = ? AND user_id = ?"
             if conn.execute(set_role, ("owner", community_id, to_id)).rowcount == 0:
@@ -176,7 +176,7 @@ class Communities(Engine):
             "ORDER BY id LIMIT ?",
             (community_id, after or _BELOW_EVERY_ID, limit),
         )
-        return [MembershipRecord(*row) for row in rows]
+        return [_record(MembershipRecord, row) for row in rows]
 
     async def member_ids(self, community_id: str, *, roles: tuple[str, ...] | None = None) -> list[str]:
         rows = await self._all(
@@ -207,7 +207,7 @@ class Communities(Engine):
             "ORDER BY created_ms, id LIMIT ?",
             (community_id, limit),
         )
-        return [JoinRequestRecord(*row) for row in rows]
+        return [_record(JoinRequestRecord, row) for row in rows]
 
     async def has_join_request(self, community_id: str, user_id: str) -> bool:
         return await self._exists(

@@ -12,6 +12,7 @@ from .rows import (
     _CONVERSATION_MEMBER_COLUMNS,
     _MESSAGE_COLUMNS,
     _json,
+    _record,
 )
 
 
@@ -39,7 +40,7 @@ class Conversations(Engine):
                     f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE pair_key = ?", (pair_key,)
                 ).fetchone()
                 if row is not None:
-                    return ConversationRecord(*row), None
+                    return _record(ConversationRecord, row), None
             conversation_id = self._ids.new(now_ms)
             owner = owner_id if kind == "group" else None
             conn.execute(
@@ -100,7 +101,7 @@ class Conversations(Engine):
         rows = await self._all(
             f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = ?", (conversation_id,)
         )
-        return ConversationRecord(*rows[0]) if rows else None
+        return _record(ConversationRecord, rows[0]) if rows else None
 
     async def conversation_members(self, conversation_id: str) -> list[ConversationMemberRecord]:
         rows = await self._all(
@@ -108,7 +109,7 @@ class Conversations(Engine):
             "ORDER BY id",
             (conversation_id,),
         )
-        return [ConversationMemberRecord(*row) for row in rows]
+        return [_record(ConversationMemberRecord, row) for row in rows]
 
     async def conversation_member(
         self, conversation_id: str, user_id: str
@@ -118,7 +119,7 @@ class Conversations(Engine):
             "WHERE conversation_id = ? AND user_id = ?",
             (conversation_id, user_id),
         )
-        return ConversationMemberRecord(*rows[0]) if rows else None
+        return _record(ConversationMemberRecord, rows[0]) if rows else None
 
     async def conversations_of(
         self, user_id: str, *, before: str | None, limit: int
@@ -129,7 +130,7 @@ class Conversations(Engine):
             "AND last_message_id < ? ORDER BY last_message_id DESC LIMIT ?",
             (user_id, before or _ABOVE_EVERY_ID, limit),
         )
-        return [ConversationRecord(*row) for row in rows]
+        return [_record(ConversationRecord, row) for row in rows]
 
     async def add_message(
         self,
@@ -153,7 +154,7 @@ class Conversations(Engine):
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND author_id = ? AND nonce = ?",
             (conversation_id, author_id, nonce),
         )
-        return MessageRecord(*rows[0]) if rows else None
+        return _record(MessageRecord, rows[0]) if rows else None
 
     async def add_conversation_members(
         self, conversation_id: str, user_ids: list[str], *, by: str, now_ms: int
@@ -201,7 +202,7 @@ class Conversations(Engine):
             "ORDER BY id DESC LIMIT ?",
             (conversation_id, before or _ABOVE_EVERY_ID, limit),
         )
-        return [MessageRecord(*row) for row in rows]
+        return [_record(MessageRecord, row) for row in rows]
 
     async def direct_stream_after(self, user_id: str, *, after: str, limit: int) -> list[MessageRecord]:
         rows = await self._all(
@@ -210,7 +211,7 @@ class Conversations(Engine):
             "AND id > ? ORDER BY id LIMIT ?",
             (user_id, after, limit),
         )
-        return [MessageRecord(*row) for row in rows]
+        return [_record(MessageRecord, row) for row in rows]
 
     async def set_last_read(self, conversation_id: str, user_id: str, message_id: str) -> bool:
         moved = await self._change(
@@ -224,9 +225,9 @@ class Conversations(Engine):
     async def unread_counts(self, user_id: str, conversation_ids: list[str]) -> dict[str, int]:
         rows = await self._all(
             "SELECT m.conversation_id, (SELECT count(*) FROM messages WHERE conversation_id = m.conversation_id "
-            "AND id > coalesce(m.last_read, '') AND kind = 'text' AND author_id != m.user_id) "
+            "AND id > coalesce(m.last_read, '') AND kind = 'text' AND author_id != m.user_id) AS unread "
             "FROM conversation_members AS m "
             "WHERE m.user_id = ? AND m.conversation_id IN (SELECT value FROM json_each(?))",
             (user_id, _json(conversation_ids)),
         )
-        return dict(rows)
+        return {row["conversation_id"]: row["unread"] for row in rows}

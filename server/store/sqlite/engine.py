@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
+from ...config import Settings
+from ...health import Finding
 from ...ids import IdGenerator
 from ..base import StorageUnavailable
 
@@ -61,6 +63,9 @@ class Engine:
         if conn is None:
             # isolation_level=None: transactions are begun explicitly below.
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            # Rows are read by column name (server.store.sqlite.rows), so a reordered SELECT
+            # cannot silently swap two fields of a record.
+            conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -100,7 +105,7 @@ class Engine:
 
         return await self._run(self._writer, run)
 
-    async def _all(self, sql: str, params: _Params = ()) -> list[tuple[Any, ...]]:
+    async def _all(self, sql: str, params: _Params = ()) -> list[sqlite3.Row]:
         return await self._read(lambda conn: conn.execute(sql, params).fetchall())
 
     async def _exists(self, sql: str, params: _Params = ()) -> bool:
@@ -129,6 +134,43 @@ class Engine:
 
     async def ping(self) -> None:
         await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
+
+
+def check(settings: Settings) -> Finding:
+    """For ``tsudoi doctor``: the database file is there, readable, and at this version's
+    schema. Reads only, in read-only mode: unlike :meth:`Engine.open` it creates nothing (a data
+    folder with no database is a finding, not a reason to make one)."""
+    path = settings.database_path
+    try:
+        found = path.exists()
+    except OSError as exc:  # a folder on the way that may not be read
+        return Finding("storage", False, f"cannot read the data folder {settings.data_dir}: {exc.strerror}")
+    if not found:
+        return Finding(
+            "storage", False, f"no SQLite database at {path}: start `tsudoi serve` once, or fix --data"
+        )
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            (mode,) = db.execute("PRAGMA journal_mode").fetchone()
+    except sqlite3.Error as exc:
+        return Finding("storage", False, f"cannot read {path}: {exc}")
+    latest = max(number for number, _ in _migrations())
+    if version < latest:
+        return Finding(
+            "storage",
+            False,
+            f"{path} is at schema {version}, this version needs {latest}: start the server to migrate",
+        )
+    if version > latest:
+        return Finding(
+            "storage",
+            False,
+            f"{path} is at schema {version}, newer than this Tsudoi ({latest}): upgrade Tsudoi",
+        )
+    return Finding(
+        "storage", True, f"SQLite {sqlite3.sqlite_version} at {path}, schema {version}, journal {mode}"
+    )
 
 
 def _split_sql(script: str) -> list[str]:

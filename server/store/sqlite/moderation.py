@@ -6,7 +6,7 @@ import sqlite3
 
 from ..base import ReportRecord
 from .engine import Engine
-from .rows import _REPORT_COLUMNS
+from .rows import _REPORT_COLUMNS, _record
 
 
 class Moderation(Engine):
@@ -30,7 +30,7 @@ class Moderation(Engine):
         rows = await self._all(
             f"SELECT {_REPORT_COLUMNS} FROM reports {where} ORDER BY id DESC LIMIT ?", (limit,)
         )
-        return [ReportRecord(*row) for row in rows]
+        return [_record(ReportRecord, row) for row in rows]
 
     async def resolve_report(self, report_id: str, now_ms: int) -> bool:
         changed = await self._change(

@@ -25,12 +25,25 @@ _ANNOUNCED_FROM = (
     "WHERE m.user_id = :user AND b.actor_id IS NOT :user"
 )
 _MARK = "coalesce((SELECT read_through FROM notification_marks WHERE user_id = :user), '')"
-#: Those of them, as notification rows (the columns of _NOTIFICATION_COLUMNS).
+#: What each column of a notification row is for an announcement.
+_AS_NOTIFICATION = {
+    "id": "b.id",
+    "user_id": ":user",
+    "kind": "b.kind",
+    "actor_id": "b.actor_id",
+    "post_id": "b.post_id",
+    "community_id": "b.community_id",
+    "emoji": "NULL",
+    "created_ms": "b.created_ms",
+    "read": f"b.id <= {_MARK} OR EXISTS (SELECT 1 FROM notification_reads "
+    "WHERE user_id = :user AND notification_id = b.id)",
+}
+#: Those of them, as notification rows. A UNION matches its arms' columns by position, so they
+#: are listed in the order of _NOTIFICATION_COLUMNS, each looked up by name.
 _ANNOUNCED = (
-    "SELECT b.id, :user, b.kind, b.actor_id, b.post_id, b.community_id, NULL, b.created_ms, "
-    f"b.id <= {_MARK} OR EXISTS (SELECT 1 FROM notification_reads "
-    "WHERE user_id = :user AND notification_id = b.id) "
-    f"{_ANNOUNCED_FROM}"
+    "SELECT "
+    + ", ".join(f"{_AS_NOTIFICATION[column]} AS {column}" for column in _NOTIFICATION_COLUMNS.split(", "))
+    + f" {_ANNOUNCED_FROM}"
 )
 #: Those of them the user has not read (FROM and WHERE).
 _UNREAD_ANNOUNCED = (

@@ -170,7 +170,7 @@ class Posts(Engine):
             f"SELECT {_POST_COLUMNS} FROM posts WHERE id IN (SELECT value FROM json_each(?))",
             (_json(post_ids),),
         )
-        return {row[0]: _post(row) for row in rows}
+        return {row["id"]: _post(row) for row in rows}
 
     async def delete_post(self, post_id: str) -> PostRecord | None:
         def write(conn: sqlite3.Connection) -> PostRecord | None:
@@ -208,7 +208,7 @@ class Posts(Engine):
 
     async def following_stream_after(self, user_id: str, *, after: str, limit: int) -> list[StreamItem]:
         rows = await self._all(_FOLLOWING_STREAM, {"user": user_id, "after": after, "limit": limit})
-        return [StreamItem(row[0], _post(row[2:]), bool(row[1])) for row in rows]
+        return [StreamItem(row["pos"], _post(row), bool(row["deleted"])) for row in rows]
 
     async def find_repost(self, user_id: str, post_id: str) -> PostRecord | None:
         rows = await self._all(
@@ -271,14 +271,14 @@ class Posts(Engine):
 
     async def reaction_counts(self, post_ids: list[str]) -> dict[str, list[tuple[str, int]]]:
         rows = await self._all(
-            "SELECT post_id, emoji, count(*), min(created_ms) AS first_ms FROM reactions "
+            "SELECT post_id, emoji, count(*) AS count, min(created_ms) AS first_ms FROM reactions "
             "WHERE post_id IN (SELECT value FROM json_each(?)) "
             "GROUP BY post_id, emoji ORDER BY post_id, first_ms, emoji",
             (_json(post_ids),),
         )
         counts: dict[str, list[tuple[str, int]]] = {}
-        for post_id, emoji, count, _ in rows:
-            counts.setdefault(post_id, []).append((emoji, count))
+        for row in rows:
+            counts.setdefault(row["post_id"], []).append((row["emoji"], row["count"]))
         return counts
 
     async def my_reactions(self, user_id: str, post_ids: list[str]) -> dict[str, list[str]]:
@@ -288,15 +288,15 @@ class Posts(Engine):
             (_json(post_ids), user_id),
         )
         mine: dict[str, list[str]] = {}
-        for post_id, emoji in rows:
-            mine.setdefault(post_id, []).append(emoji)
+        for row in rows:
+            mine.setdefault(row["post_id"], []).append(row["emoji"])
         return mine
 
     async def reaction_counts_by(self, user_ids: list[str], post_ids: list[str]) -> dict[str, int]:
         rows = await self._all(
-            "SELECT post_id, count(DISTINCT user_id) FROM reactions "
+            "SELECT post_id, count(DISTINCT user_id) AS reactors FROM reactions "
             "WHERE post_id IN (SELECT value FROM json_each(?)) "
             "AND user_id IN (SELECT value FROM json_each(?)) GROUP BY post_id",
             (_json(post_ids), _json(user_ids)),
         )
-        return dict(rows)
+        return {row["post_id"]: row["reactors"] for row in rows}

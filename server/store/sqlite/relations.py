@@ -93,7 +93,10 @@ class Relations(Engine):
                 {"a": blocker_id, "b": blocked_id},
             ).fetchall()
             # The blocker's own follow first (RETURNING has no order of its own).
-            pairs = sorted(((a, b) for a, b in ended), key=lambda pair: pair[0] != blocker_id)
+            pairs = sorted(
+                ((row["follower_id"], row["followee_id"]) for row in ended),
+                key=lambda pair: pair[0] != blocker_id,
+            )
             return BlockOutcome(created=True, unfollowed=pairs)
 
         return await self._write(write)
@@ -141,11 +144,11 @@ class Relations(Engine):
 
     async def relation(self, viewer_id: str, user_id: str) -> tuple[bool, bool]:
         rows = await self._all(
-            "SELECT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = :viewer AND blocked_id = :user), "
-            "EXISTS (SELECT 1 FROM mutes WHERE user_id = :viewer AND target_id = :user)",
+            "SELECT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = :viewer AND blocked_id = :user) AS blocks, "
+            "EXISTS (SELECT 1 FROM mutes WHERE user_id = :viewer AND target_id = :user) AS mutes",
             {"viewer": viewer_id, "user": user_id},
         )
-        return bool(rows[0][0]), bool(rows[0][1])
+        return bool(rows[0]["blocks"]), bool(rows[0]["mutes"])
 
     async def hidden_ids(self, user_id: str) -> set[str]:
         rows = await self._all(

@@ -1,21 +1,25 @@
 """Where tables meet records: each area's column list, the functions that turn its rows into
-records (reading the columns in the list's order), and the helpers every area binds with."""
+records, and the helpers every area binds with.
+
+Rows are ``sqlite3.Row`` (the engine's row factory) and are read by column name, never by
+position: the order of a column list or a SELECT can change without swapping two fields. A
+record whose fields are named as its columns and need no conversion is read by :func:`_record`;
+the others (booleans stored as integers, JSON, renamed columns) have a function of their own.
+Single-column reads (``SELECT count(*)``, ``RETURNING id``) take the one column as it comes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Iterable
-from typing import Any
+from typing import TypeVar
 
 from ..base import (
     CommunityRecord,
-    IncidentRecord,
     InviteRecord,
     NotificationRecord,
     PostRecord,
-    SafetyRecord,
-    SessionRecord,
     UserRecord,
 )
 
@@ -41,88 +45,101 @@ _REPORT_COLUMNS = "id, reporter_id, post_id, user_id, reason, created_ms, resolv
 _SAFETY_COLUMNS = "id, user_id, state, note, area, audience, created_ms"
 _INCIDENT_COLUMNS = "id, title, area, started_by, started_ms, ended_ms"
 
+_R = TypeVar("_R")
+
 # Bounds for optional cursors: every id (Crockford base32, upper case) sorts after "" and before "~".
 _BELOW_EVERY_ID = ""
 _ABOVE_EVERY_ID = "~"
 
 
+def _record(cls: type[_R], row: sqlite3.Row) -> _R:
+    """A record whose fields are all named as the columns they come from, and need no
+    conversion, read from ``row`` by name; a field the SELECT left out raises IndexError."""
+    return cls(**{name: row[name] for name in _field_names(cls)})
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def _user(row: sqlite3.Row) -> UserRecord:
     return UserRecord(
-        id=row[0],
-        handle=row[1],
-        display_name=row[2],
-        password_hash=row[3],
-        birth_date=row[4],
-        created_ms=row[5],
-        invited_by=row[6],
-        operator=bool(row[7]),
-        verified=bool(row[8]),
-        bot=bool(row[9]),
-        dm_policy=row[10],
-        presence_visibility=row[11],
-        last_seen_ms=row[12],
+        id=row["id"],
+        handle=row["handle"],
+        display_name=row["display_name"],
+        password_hash=row["password_hash"],
+        birth_date=row["birth_date"],
+        created_ms=row["created_ms"],
+        invited_by=row["invited_by"],
+        operator=bool(row["operator"]),
+        verified=bool(row["verified"]),
+        bot=bool(row["bot"]),
+        dm_policy=row["dm_policy"],
+        presence_visibility=row["presence_visibility"],
+        last_seen_ms=row["last_seen_ms"],
     )
 
 
-def _post(row: sqlite3.Row | tuple[Any, ...]) -> PostRecord:
+def _post(row: sqlite3.Row) -> PostRecord:
     return PostRecord(
-        id=row[0],
-        author_id=row[1],
-        text=row[2],
-        emotext=row[3],
-        reply_to=row[4],
-        created_ms=row[5],
-        deleted_pos=row[6],
-        community_id=row[7],
-        repost_of=row[8],
-        quote_of=row[9],
-        announcement=bool(row[10]),
+        id=row["id"],
+        author_id=row["author_id"],
+        text=row["text"],
+        emotext=row["emotext"],
+        reply_to=row["reply_to"],
+        created_ms=row["created_ms"],
+        deleted_pos=row["deleted_pos"],
+        community_id=row["community_id"],
+        repost_of=row["repost_of"],
+        quote_of=row["quote_of"],
+        announcement=bool(row["announcement"]),
     )
 
 
 def _invite(row: sqlite3.Row) -> InviteRecord:
-    code, inviter_id, created_ms, expires_ms, used_by, used_ms, grants_operator = row
-    return InviteRecord(code, inviter_id, created_ms, expires_ms, used_by, used_ms, bool(grants_operator))
+    return InviteRecord(
+        code=row["code"],
+        inviter_id=row["inviter_id"],
+        created_ms=row["created_ms"],
+        expires_ms=row["expires_ms"],
+        used_by=row["used_by"],
+        used_ms=row["used_ms"],
+        grants_operator=bool(row["grants_operator"]),
+    )
 
 
-def _session(row: sqlite3.Row) -> SessionRecord:
-    return SessionRecord(*row)
-
-
-def _community(row: tuple[Any, ...]) -> CommunityRecord:
+def _community(row: sqlite3.Row) -> CommunityRecord:
     return CommunityRecord(
-        id=row[0],
-        name=row[1],
-        description=row[2],
-        tags=tuple(json.loads(row[3])),
-        approval_required=bool(row[4]),
-        certified=bool(row[5]),
-        owner_id=row[6],
-        created_ms=row[7],
-        member_count=row[8],
+        id=row["id"],
+        name=row["name"],
+        description=row["description"],
+        tags=tuple(json.loads(row["tags"])),
+        approval_required=bool(row["approval_required"]),
+        certified=bool(row["certified"]),
+        owner_id=row["owner_id"],
+        created_ms=row["created_ms"],
+        member_count=row["member_count"],
     )
 
 
-def _notification(row: tuple[Any, ...]) -> NotificationRecord:
+def _notification(row: sqlite3.Row) -> NotificationRecord:
     return NotificationRecord(
-        id=row[0],
-        user_id=row[1],
-        kind=row[2],
-        actor_id=row[3],
-        post_id=row[4],
-        community_id=row[5],
-        emoji=row[6],
-        created_ms=row[7],
-        read=bool(row[8]),
+        id=row["id"],
+        user_id=row["user_id"],
+        kind=row["kind"],
+        actor_id=row["actor_id"],
+        post_id=row["post_id"],
+        community_id=row["community_id"],
+        emoji=row["emoji"],
+        created_ms=row["created_ms"],
+        read=bool(row["read"]),
     )
-
-
-def _safety(row: tuple[Any, ...]) -> SafetyRecord:
-    return SafetyRecord(*row)
-
-
-def _incident(row: tuple[Any, ...]) -> IncidentRecord:
-    return IncidentRecord(*row)
 
 
 def _json(values: Iterable[str]) -> str:

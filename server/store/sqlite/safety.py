@@ -6,7 +6,7 @@ import sqlite3
 
 from ..base import IncidentRecord, SafetyRecord
 from .engine import Engine
-from .rows import _ABOVE_EVERY_ID, _INCIDENT_COLUMNS, _SAFETY_COLUMNS, _incident, _json, _safety
+from .rows import _ABOVE_EVERY_ID, _INCIDENT_COLUMNS, _SAFETY_COLUMNS, _json, _record
 
 
 class Safety(Engine):
@@ -37,7 +37,7 @@ class Safety(Engine):
             "FROM json_each(?) AS wanted)",
             (_json(dict.fromkeys(user_ids)),),
         )
-        return {row[1]: _safety(row) for row in rows}
+        return {row["user_id"]: _record(SafetyRecord, row) for row in rows}
 
     async def safety_history(
         self, user_id: str, *, audiences: tuple[str, ...], before: str | None, limit: int
@@ -47,7 +47,7 @@ class Safety(Engine):
             "AND audience IN (SELECT value FROM json_each(?)) ORDER BY id DESC LIMIT ?",
             (user_id, before or _ABOVE_EVERY_ID, _json(audiences), limit),
         )
-        return [_safety(row) for row in rows]
+        return [_record(SafetyRecord, row) for row in rows]
 
     # --- incidents ---------------------------------------------------------------------------
 
@@ -73,14 +73,14 @@ class Safety(Engine):
                 f"UPDATE incidents SET ended_ms = ? WHERE ended_ms IS NULL RETURNING {_INCIDENT_COLUMNS}",
                 (now_ms,),
             ).fetchone()
-            return _incident(row) if row else None
+            return _record(IncidentRecord, row) if row else None
 
         return await self._write(write)
 
     async def active_incident(self) -> IncidentRecord | None:
         rows = await self._all(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE ended_ms IS NULL")
-        return _incident(rows[0]) if rows else None
+        return _record(IncidentRecord, rows[0]) if rows else None
 
     async def get_incident(self, incident_id: str) -> IncidentRecord | None:
         rows = await self._all(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,))
-        return _incident(rows[0]) if rows else None
+        return _record(IncidentRecord, rows[0]) if rows else None

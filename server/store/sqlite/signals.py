@@ -29,5 +29,11 @@ class Signals(Engine):
             (floor_id(max(0, since_ms)),),
         )
         return [
-            SignalRecord(id, channel, bytes(payload), created_ms) for id, channel, payload, created_ms in rows
+            SignalRecord(
+                id=row["id"],
+                channel=row["channel"],
+                payload=bytes(row["payload"]),
+                created_ms=row["created_ms"],
+            )
+            for row in rows
         ]

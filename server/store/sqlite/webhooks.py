@@ -4,7 +4,6 @@ server's keys."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
 from ..base import WebhookRecord
 from .engine import Engine
@@ -15,16 +14,20 @@ _COLUMNS = (
 )
 
 
-def _webhook(row: tuple[Any, ...]) -> WebhookRecord:
+def _webhook(row: sqlite3.Row) -> WebhookRecord:
     return WebhookRecord(
-        user_id=row[0],
-        url=row[1],
-        created_ms=row[2],
-        cursors={"following": row[3], "direct": row[4], "notifications": row[5]},
-        failures=row[6],
-        last_error=row[7],
-        lease_owner=row[8],
-        lease_until_ms=row[9],
+        user_id=row["user_id"],
+        url=row["url"],
+        created_ms=row["created_ms"],
+        cursors={
+            "following": row["cursor_following"],
+            "direct": row["cursor_direct"],
+            "notifications": row["cursor_notifications"],
+        },
+        failures=row["failures"],
+        last_error=row["last_error"],
+        lease_owner=row["lease_owner"],
+        lease_until_ms=row["lease_until_ms"],
     )
 
 
