@@ -13,6 +13,7 @@ See ``docs/topics/fanout.md`` in a checkout for how the server uses it.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import Any, TypeVar
 
@@ -81,10 +82,50 @@ def encode(value: Any) -> bytes:
     return orjson.dumps(msgspec.to_builtins(value))
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def frame_op(data: str | bytes) -> str | None:
+    """The ``op`` of a frame that failed to decode, if it has a readable one (for an answer that
+    depends on what the client meant, such as a second ``auth``). Not for valid frames."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    op = obj.get("op") if isinstance(obj, dict) else None
+    return op if isinstance(op, str) else None
+
+
 def _request_id(obj: dict[str, Any]) -> str | None:
     rid = obj.get("id")
     if isinstance(rid, str) and 0 < len(rid) <= 64:
         return rid
+    return None
+
+
+def _with_lone_surrogate(data: str | bytes) -> tuple[Any, str] | None:
+    """The document and the path of its first string holding a lone surrogate, when that is
+    all that stopped orjson: JSON's grammar allows the escape ``"\\ud83d"``, but no UTF-8 text
+    can hold what it means, so it is a refused value, not broken JSON. Else None. Only ever
+    called on a frame orjson refused: the stdlib parser never sees a valid one."""
+    try:
+        text = data.decode() if isinstance(data, bytes) else data
+        found = json.loads(text)
+    except (ValueError, RecursionError):  # not JSON after all (UnicodeDecodeError is a ValueError)
+        return None
+    pending: list[tuple[Any, str]] = [(found, "$")]
+    while pending:  # breadth first, without recursion: a frame may nest deeply
+        value, path = pending.pop(0)
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return found, path
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _SURROGATE.search(key):
+                    return found, path
+                pending.append((item, f"{path}.{key}"))
+        elif isinstance(value, list):
+            pending.extend((item, f"{path}[{index}]") for index, item in enumerate(value))
     return None
 
 
@@ -97,7 +138,16 @@ def decode_client_frame(data: str | bytes) -> ClientFrame:
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise ProtocolError(ErrorCode.INVALID_JSON, f"not JSON: {exc}") from None
+        lone = _with_lone_surrogate(data)
+        if lone is None:
+            raise ProtocolError(ErrorCode.INVALID_JSON, f"not JSON: {exc}") from None
+        found, where = lone
+        raise ProtocolError(
+            ErrorCode.INVALID_FRAME,
+            "a string holds a lone surrogate escape (\\ud800-\\udfff outside a pair): not Unicode text",
+            path=where,
+            request_id=_request_id(found) if isinstance(found, dict) else None,
+        ) from None
     if not isinstance(obj, dict):
         raise ProtocolError(ErrorCode.INVALID_FRAME, "a frame is a JSON object")
     rid = _request_id(obj)

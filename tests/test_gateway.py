@@ -143,6 +143,25 @@ async def test_second_auth_is_refused_and_the_connection_survives(
     frame = await client.next_frame()
     assert frame["op"] == "error" and frame["code"] == "already_authenticated"
     await client.call("heartbeat")
+    # Whatever the second auth holds, even a token of the wrong type: it is a second auth.
+    for mistyped in ({"op": "auth", "token": 12345}, {"op": "auth", "token": account.token, "extra": 1}):
+        await client.send(mistyped)
+        frame = await client.next_frame()
+        assert frame["op"] == "error" and frame["code"] == "already_authenticated"
+    await client.call("heartbeat")
+
+
+async def test_a_lone_surrogate_gets_an_error_for_its_request(server: ServerProcess, users: Users) -> None:
+    client = await Client.login(server, (await users.new()).token)
+    await client.send_raw('{"op":"post.create","id":"lone","text":"\\ud83d"}')
+    frame = await client.next_frame()
+    assert (frame["op"], frame["id"], frame["code"], frame["path"]) == (
+        "error",
+        "lone",
+        "invalid_frame",
+        "$.text",
+    )
+    await client.call("heartbeat")
 
 
 async def test_every_bad_frame_gets_its_error_and_nothing_is_lost(

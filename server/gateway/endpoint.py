@@ -36,6 +36,7 @@ from protocol.codec import (
     decode_client_frame,
     encode,
     error_frame,
+    frame_op,
     ok_frame,
     retry_after_reason,
 )
@@ -328,7 +329,12 @@ class Gateway:
         timed = self._request_latency["invalid"]
         request_id: str | None = None
         try:
-            frame = decode_client_frame(text)
+            try:
+                frame = decode_client_frame(text)
+            except ProtocolError as exc:
+                if exc.code is ErrorCode.INVALID_FRAME and frame_op(text) == "auth":
+                    raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED) from None  # whatever it held
+                raise
             if isinstance(frame, m.Auth):
                 raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED)
             if not isinstance(frame, m.Request):  # pragma: no cover - every other frame is one

@@ -17,6 +17,7 @@ from protocol.codec import (
     event_frame,
     event_tail,
     format_timestamp,
+    frame_op,
     parse_timestamp,
     to_wire,
 )
@@ -277,14 +278,34 @@ def test_invalid_utf8_is_invalid_json(data: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "data",
-    ['{"op":"post.create","id":"1","text":"\\ud800"}', '{"op":"post.create","id":"1","text":"a\\udfffb"}'],
-    ids=["high", "low"],
+    ("data", "path"),
+    [
+        ('{"op":"post.create","id":"1","text":"\\ud800"}', "$.text"),
+        ('{"op":"post.create","id":"1","text":"a\\udfffb"}', "$.text"),
+        ('{"op":"community.create","id":"1","name":"n","tags":["ok","\\ud83d"]}', "$.tags[1]"),
+        ('{"op":"post.create","id":"1","text":"t","\\udc00":1}', "$"),
+    ],
+    ids=["high", "low", "in-a-list", "in-a-key"],
 )
-def test_lone_surrogate_escape_is_invalid_json(data: str) -> None:
+def test_a_lone_surrogate_escape_is_refused_with_the_request_id(data: str, path: str) -> None:
+    # JSON's grammar allows the escape; no Unicode text can hold it: the value is refused, and
+    # the answer carries the request's id so the client can match it (PROTOCOL.md section 3).
     for form in (data, data.encode()):
         error = refused(form)
-        assert error.code is ErrorCode.INVALID_JSON
+        assert error.code is ErrorCode.INVALID_FRAME
+        assert (error.request_id, error.path) == ("1", path)
+        assert "lone surrogate" in error.message
+
+
+def test_a_frame_too_deep_for_any_parser_stays_invalid_json() -> None:
+    error = refused("[" * 5000 + "]" * 5000)
+    assert error.code is ErrorCode.INVALID_JSON and error.request_id is None
+
+
+def test_frame_op_reads_the_op_of_a_frame_that_did_not_decode() -> None:
+    assert frame_op('{"op":"auth","token":123}') == "auth"
+    assert frame_op(b'{"op":7}') is None
+    assert frame_op("not json") is None
 
 
 def test_timestamp_has_the_exact_wire_format() -> None:
