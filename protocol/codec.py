@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections import deque
 from typing import Any, TypeVar
 
 import msgspec
@@ -113,9 +114,9 @@ def _with_lone_surrogate(data: str | bytes) -> tuple[Any, str] | None:
         found = json.loads(text)
     except (ValueError, RecursionError):  # not JSON after all (UnicodeDecodeError is a ValueError)
         return None
-    pending: list[tuple[Any, str]] = [(found, "$")]
+    pending: deque[tuple[Any, str]] = deque([(found, "$")])
     while pending:  # breadth first, without recursion: a frame may nest deeply
-        value, path = pending.pop(0)
+        value, path = pending.popleft()
         if isinstance(value, str):
             if _SURROGATE.search(value):
                 return found, path
