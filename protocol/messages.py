@@ -101,6 +101,9 @@ class _Model(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defa
     pass
 
 
+#: The most positions ``auth.recent`` may carry (``limits.resume_recent_max``): at 20 items a
+#: second into one stream, a 5-second window holds 100.
+RESUME_RECENT_MAX = 1000
 #: Members a conversation carries in ``dm.list`` pages (``dm.get`` carries every member).
 CONVERSATION_PREVIEW_MEMBERS = 10
 #: ``block.list`` and ``mute.list`` return at most this many users, the most recent first.
@@ -217,6 +220,12 @@ class Limits(_Model):
     community_max_tags: int
     #: A connected user with no activity (any request but ``heartbeat``) for this long is idle.
     idle_after_ms: int
+    #: How far behind its cursor a resume looks for items stored late (several writers): keep
+    #: the positions you hold within this many milliseconds of each cursor and send them in
+    #: ``auth.recent`` (section 6.5).
+    resume_window_ms: int
+    #: The most positions ``auth.recent`` may carry.
+    resume_recent_max: int
     #: A user whose last connection closed is offline after this grace period, so a quick
     #: reconnect does not flap.
     offline_grace_ms: int
@@ -375,10 +384,16 @@ class Auth(ClientFrame, tag="auth"):
     ``token`` is a session token from ``POST /api/login`` or ``/api/signup``. A browser may omit it
     and rely on the HttpOnly ``tsudoi_session`` cookie, which is honoured only when the WebSocket
     handshake's ``Origin`` is the server's own (or allow-listed).
+
+    ``recent`` (since 1.8.0): the positions the client holds within ``limits.resume_window_ms``
+    behind the cursor of their stream, all streams in one list. With it, the resume also sends
+    the items of that window the client lacks: ones stored late, after an item with a greater
+    position (section 6.5). Without it, a resume starts strictly after each cursor.
     """
 
     token: Token | None = None
     cursors: Cursors | None = None
+    recent: Annotated[list[Id], msgspec.Meta(max_length=RESUME_RECENT_MAX)] | None = None
 
 
 class Request(ClientFrame):
@@ -1221,14 +1236,5 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
 STREAMS: tuple[str, ...] = ("following", "direct", "notifications")
 
 # Every event payload class is named after its type in CamelCase plus ``Event`` (``post.created``
-# is PostCreatedEvent), so a request (PostCreate) and the event it causes no longer differ by one
-# letter. The names before 1.7.0 still import, for one minor version.
-PostCreated = PostCreatedEvent  # deprecated alias, removed in 1.8
-PostDeleted = PostDeletedEvent  # deprecated alias, removed in 1.8
-PostReactions = PostReactionsEvent  # deprecated alias, removed in 1.8
-CommunityMembership = CommunityMembershipEvent  # deprecated alias, removed in 1.8
-DmMessage = DmMessageEvent  # deprecated alias, removed in 1.8
-IncidentStarted = IncidentStartedEvent  # deprecated alias, removed in 1.8
-IncidentEnded = IncidentEndedEvent  # deprecated alias, removed in 1.8
-UserUpdated = UserUpdatedEvent  # deprecated alias, removed in 1.8
-CommunityCertified = CommunityCertifiedEvent  # deprecated alias, removed in 1.8
+# is PostCreatedEvent), so a request (PostCreate) and the event it causes do not differ by one
+# letter. (The names before 1.7.0 were kept as aliases through 1.7 and removed in 1.8.0.)

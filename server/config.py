@@ -80,6 +80,14 @@ class Settings:
     send_queue_max: int = 512
     #: Resume at most this many missed items; past it the client reloads (recovered: false).
     resume_max_items: int = 1000
+    #: How late an item may be stored after its id was made, the writers' clock differences
+    #: included: a resume looks this far behind a cursor for items stored out of order, and a
+    #: gap fill after a bus outage this far before the outage (PROTOCOL.md section 6.5).
+    resume_window_ms: int = 5_000
+    #: What a node remembers of the stream items it delivered, so that it can fill the gap of a
+    #: bus outage in place: at least this long (milliseconds), at most this many items.
+    delivered_memory_ms: int = 60_000
+    delivered_memory_max: int = 100_000
 
     # Rate limits (token buckets: burst, then one every N ms).
     frame_burst: int = 100

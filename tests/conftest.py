@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -91,6 +92,21 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProc
     process = RedisProcess(tmp_path_factory.mktemp("redis")).start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def start_node(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Gateway processes sharing one data folder (SQLite) and whatever Redis the test names."""
+    started: list[ServerProcess] = []
+
+    def start(redis: RedisProcess, **env: str) -> ServerProcess:
+        node = ServerProcess(tmp_path / "shared-data", {"TSUDOI_REDIS_URL": redis.url, **env}).start()
+        started.append(node)
+        return node
+
+    yield start
+    for node in started:
+        node.stop(signal.SIGKILL)
 
 
 @pytest.fixture

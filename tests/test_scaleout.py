@@ -18,21 +18,6 @@ from tests.support.redis import RedisProcess
 from tests.support.server import ServerProcess, tsudoi
 
 
-@pytest.fixture
-def start_node(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """Gateway processes sharing one data folder (SQLite) and whatever Redis the test names."""
-    started: list[ServerProcess] = []
-
-    def start(redis: RedisProcess, **env: str) -> ServerProcess:
-        node = ServerProcess(tmp_path / "shared-data", {"TSUDOI_REDIS_URL": redis.url, **env}).start()
-        started.append(node)
-        return node
-
-    yield start
-    for node in started:
-        node.stop(signal.SIGKILL)
-
-
 async def health(node: ServerProcess) -> tuple[int, dict[str, Any]]:
     async with httpx.AsyncClient(base_url=node.url, timeout=5) as http:
         response = await http.get("/healthz")

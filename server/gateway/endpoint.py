@@ -509,6 +509,8 @@ def limits(settings: Settings) -> m.Limits:
         post_max_clusters=POST_MAX_CLUSTERS,
         post_max_code_points=POST_MAX_CODE_POINTS,
         resume_max_items=settings.resume_max_items,
+        resume_window_ms=settings.resume_window_ms,
+        resume_recent_max=m.RESUME_RECENT_MAX,
         send_queue_max=settings.send_queue_max,
         max_unused_invites=settings.max_unused_invites,
         frame_burst=settings.frame_burst,

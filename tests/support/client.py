@@ -198,6 +198,11 @@ class Client:
             found.append(self.events.get_nowait())
         return found
 
+    @property
+    def gone(self) -> bool:
+        """The connection has closed and its reader has stopped."""
+        return self._closed.is_set()
+
     async def closed(self, timeout: float = 10) -> int | None:
         await asyncio.wait_for(self._closed.wait(), timeout)
         return self.close_code

@@ -1,0 +1,143 @@
+"""Exactly once through a bus outage: two nodes on one SQLite file and one Redis, an author
+posting steadily on one node, followers on both, and Redis shut down and started again.
+
+Every follower must end with every post exactly once — none lost, none repeated — and the gap
+must be filled in place, on the open connections, with no 4006. A follower whose connection
+closes anyway reconnects with its cursors, as a client does, so a loss or a repeat on that path
+is caught too. The long run (many outages, counted per follower) is the ``outage`` load-test
+scenario; this is its short form (docs/topics/resume.md, "Filling the gap after a bus outage").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Callable
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from protocol.errors import CloseCode
+from tests.support.client import Client, Users
+from tests.support.redis import RedisProcess
+from tests.support.server import ServerProcess
+
+#: Posts per second from the author: the rate of the outage reported in issue 15.
+RATE = 20
+FOLLOWERS = 20
+
+
+class Follower:
+    """A follower that stays connected as a client does: when its connection closes, it comes
+    back with its cursors. It counts every post it is given, on every connection."""
+
+    def __init__(self, node: ServerProcess, token: str) -> None:
+        self.node, self.token = node, token
+        self.got: Counter[str] = Counter()
+        self.cursors: dict[str, str] = {}
+        self.closes: list[int | None] = []
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._client: Client | None = None
+
+    async def start(self) -> None:
+        self._client = await Client.login(self.node, self.token)
+        self._task = asyncio.create_task(self._run(self._client))
+
+    async def _run(self, client: Client) -> None:
+        while True:
+            while not (client.gone and client.events.empty()):
+                try:
+                    event = await asyncio.wait_for(client.events.get(), 0.2)
+                except TimeoutError:
+                    continue
+                if event["type"] == "post.created":
+                    self.got[event["data"]["post"]["id"]] += 1
+            self.cursors.update(client.cursors)
+            if self._stopping:
+                return
+            self.closes.append(client.close_code)
+            while not self._stopping:
+                try:
+                    client = await Client.login(self.node, self.token, cursors=dict(self.cursors))
+                    self._client = client
+                    break
+                except (AssertionError, OSError):
+                    await asyncio.sleep(0.2)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._client is not None:
+            await self._client.close()
+        if self._task is not None:
+            await self._task
+
+
+async def wait_healthy(node: ServerProcess, healthy: bool) -> None:
+    async with httpx.AsyncClient(base_url=node.url, timeout=5) as http:
+        for _ in range(400):
+            if ((await http.get("/healthz")).status_code == 200) is healthy:
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{node.url} never became {'healthy' if healthy else 'unhealthy'}")
+
+
+@pytest.mark.parametrize("outage_s", [1, 5])
+async def test_no_post_is_lost_or_repeated_through_a_redis_outage(
+    outage_s: float,
+    own_redis: RedisProcess,
+    start_node: Callable[..., ServerProcess],
+    users_of: Callable[[ServerProcess], Users],
+) -> None:
+    a, b = start_node(own_redis), start_node(own_redis)
+    users = users_of(a)
+    author = await users.new("author")
+    followers: list[Follower] = []
+    for n in range(FOLLOWERS):
+        fan = await users.new("fan", invited_by=author)  # who joins by an invite follows its maker
+        followers.append(Follower(a if n % 2 else b, fan.token))
+    for follower in followers:
+        await follower.start()
+    writer = await Client.login(a, author.token)
+    made: list[str] = []
+
+    async def post_for(seconds: float) -> None:
+        nonlocal writer
+        for _ in range(int(seconds * RATE)):
+            nonce = f"n{len(made)}"
+            while True:  # the author's connection is a connection too: it may be closed
+                try:
+                    post = (await writer.call("post.create", text=f"#{len(made)}", nonce=nonce))["post"]
+                    break
+                except (ConnectionError, ConnectionClosed):
+                    writer = await Client.login(a, author.token)
+            made.append(post["id"])
+            await asyncio.sleep(1 / RATE)
+
+    await post_for(3)
+    own_redis.stop()
+    await asyncio.gather(wait_healthy(a, False), wait_healthy(b, False))
+    await post_for(outage_s)
+    own_redis.start()  # same port
+    await asyncio.gather(wait_healthy(a, True), wait_healthy(b, True))
+    await post_for(1)
+
+    expected = Counter(made)
+    for _ in range(100):
+        if all(follower.got == expected for follower in followers):
+            break
+        await asyncio.sleep(0.1)
+    for follower in followers:
+        await follower.stop()
+    lost = [sum((expected - f.got).values()) for f in followers]
+    repeated = [sum((f.got - expected).values()) for f in followers]
+    resync_closes = [f.closes.count(CloseCode.RESYNC_REQUIRED) for f in followers]
+    assert (lost, repeated) == ([0] * FOLLOWERS, [0] * FOLLOWERS), (
+        f"posted {len(made)}; lost per follower {lost}, repeated per follower {repeated}; "
+        f"closes {[f.closes for f in followers]}"
+    )
+    assert resync_closes == [0] * FOLLOWERS, f"the gap was not filled in place: {resync_closes}"
+    with contextlib.suppress(Exception):
+        await writer.close()
