@@ -30,6 +30,7 @@ from starlette.websockets import WebSocket
 from .bus import open_bus
 from .config import Settings
 from .domain import Domain, present
+from .gateway.delivered import Delivered
 from .gateway.endpoint import Gateway
 from .gateway.hub import Hub
 from .http import HttpApi, PageFiles
@@ -71,7 +72,13 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
         presence_store = await open_presence(settings)
         domain = Domain.build(store, publisher, passwords, settings, now_ms, presence_store)
         accounts, social = domain.accounts, domain.social
-        hub = Hub(bus, metrics=metrics)
+        hub = Hub(
+            bus,
+            metrics=metrics,
+            delivered=Delivered(
+                keep_ms=settings.delivered_memory_ms, max_items=settings.delivered_memory_max
+            ),
+        )
         gateway = Gateway(domain=domain, hub=hub, settings=settings, clock=now_ms, metrics=metrics)
         bus.set_state_handler(gateway.bus_state_changed)
         metrics.watch(

@@ -58,7 +58,8 @@ class Follower:
             self.cursors.update(client.cursors)
             if self._stopping:
                 return
-            self.closes.append(client.close_code)
+            if client.close_code != 1000:  # not our own doing
+                self.closes.append(client.close_code)
             while not self._stopping:
                 try:
                     client = await Client.login(self.node, self.token, cursors=dict(self.cursors))
@@ -66,6 +67,13 @@ class Follower:
                     break
                 except (AssertionError, OSError):
                     await asyncio.sleep(0.2)
+
+    async def reconnect(self, node: ServerProcess) -> None:
+        """Drop the connection, as a phone changing networks does; it comes back by cursor, to
+        ``node`` (a load balancer may send it to either)."""
+        self.node = node
+        if self._client is not None:
+            await self._client.ws.close()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -84,7 +92,8 @@ async def wait_healthy(node: ServerProcess, healthy: bool) -> None:
     raise AssertionError(f"{node.url} never became {'healthy' if healthy else 'unhealthy'}")
 
 
-@pytest.mark.parametrize("outage_s", [1, 5])
+# 30 s is the least bound issue 15 asks for (PROTOCOL.md section 6.5 states 45 s at 20 posts/s).
+@pytest.mark.parametrize("outage_s", [1, 5, 30])
 async def test_no_post_is_lost_or_repeated_through_a_redis_outage(
     outage_s: float,
     own_redis: RedisProcess,
@@ -105,7 +114,7 @@ async def test_no_post_is_lost_or_repeated_through_a_redis_outage(
 
     async def post_for(seconds: float) -> None:
         nonlocal writer
-        for _ in range(int(seconds * RATE)):
+        for _ in range(round(seconds * RATE)):
             nonce = f"n{len(made)}"
             while True:  # the author's connection is a connection too: it may be closed
                 try:
@@ -119,7 +128,13 @@ async def test_no_post_is_lost_or_repeated_through_a_redis_outage(
     await post_for(3)
     own_redis.stop()
     await asyncio.gather(wait_healthy(a, False), wait_healthy(b, False))
-    await post_for(outage_s)
+    await post_for(outage_s / 2)
+    # Connections opened during the outage resume by cursor from storage, on the other node: the
+    # gap fill after it must not send them again what that resume covered, nor what they had on
+    # the node they left.
+    for follower in followers[:4]:
+        await follower.reconnect(b if follower.node is a else a)
+    await post_for(outage_s / 2)
     own_redis.start()  # same port
     await asyncio.gather(wait_healthy(a, True), wait_healthy(b, True))
     await post_for(1)

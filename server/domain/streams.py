@@ -18,6 +18,7 @@ from typing import Protocol
 from protocol.codec import event_tail
 from protocol.messages import Cursors, DmMessageEvent, NotificationEvent
 
+from ..ids import floor_id, timestamp_ms
 from ..store.base import ConversationStorage, NotificationStorage
 from .conversations import Conversations
 from .notices import Notices
@@ -63,22 +64,71 @@ class Streams:
         self._notices = notices
 
     async def resume(
-        self, user_id: str, cursors: Cursors | None, limit: int, hidden: Collection[str]
+        self,
+        user_id: str,
+        cursors: Cursors | None,
+        limit: int,
+        hidden: Collection[str],
+        *,
+        recent: Collection[str] | None = None,
+        window_ms: int = 0,
     ) -> Resume:
+        """What came after each cursor, at most ``limit`` items per stream.
+
+        With ``recent`` (the positions the client holds within ``window_ms`` behind its cursors,
+        PROTOCOL.md section 6.5), each stream also gives the items of that window the client
+        lacks: items stored after one with a greater position, by another writer. They come
+        first, oldest first, and count towards ``limit``."""
         resume = Resume()
         if cursors is None:
             return resume
-        if cursors.following is not None:
-            resume.add(
-                "following", await self._social.following_backlog(user_id, cursors.following, limit, hidden)
-            )
-        if cursors.direct is not None:
-            resume.add("direct", await self.direct_backlog(user_id, cursors.direct, limit))
-        if cursors.notifications is not None:
-            resume.add(
-                "notifications", await self.notification_backlog(user_id, cursors.notifications, limit)
-            )
+        for stream, cursor in (
+            ("following", cursors.following),
+            ("direct", cursors.direct),
+            ("notifications", cursors.notifications),
+        ):
+            if cursor is None:
+                continue
+            backlog = await self._backlog(user_id, stream, cursor, limit, hidden)
+            if backlog.recovered and recent is not None and window_ms > 0:
+                late = await self._late(user_id, stream, cursor, limit, hidden, recent, window_ms)
+                if late is NOT_RECOVERED or len(late.tails) + len(backlog.tails) > limit:
+                    backlog = NOT_RECOVERED
+                else:
+                    backlog = Backlog(True, late.tails + backlog.tails, late.positions + backlog.positions)
+            resume.add(stream, backlog)
         return resume
+
+    async def _backlog(
+        self, user_id: str, stream: str, after: str, limit: int, hidden: Collection[str]
+    ) -> Backlog:
+        if stream == "following":
+            return await self._social.following_backlog(user_id, after, limit, hidden)
+        if stream == "direct":
+            return await self.direct_backlog(user_id, after, limit)
+        return await self.notification_backlog(user_id, after, limit)
+
+    async def _late(
+        self,
+        user_id: str,
+        stream: str,
+        cursor: str,
+        limit: int,
+        hidden: Collection[str],
+        recent: Collection[str],
+        window_ms: int,
+    ) -> Backlog:
+        """The items of the ``window_ms`` before ``cursor`` that are not in ``recent``."""
+        start = floor_id(max(0, timestamp_ms(cursor) - window_ms))
+        page = await self.page(user_id, stream, start, limit + 1, hidden)
+        if page.read > limit and page.last is not None and page.last <= cursor:
+            return NOT_RECOVERED  # more than the bound inside the window itself
+        kept = [
+            (tail, pos)
+            for tail, pos in zip(page.tails, page.positions, strict=True)
+            if pos <= cursor and pos not in recent
+        ]
+        return Backlog(True, [tail for tail, _ in kept], [pos for _, pos in kept])
 
     async def page(
         self, user_id: str, stream: str, after: str, limit: int, hidden: Collection[str] = ()

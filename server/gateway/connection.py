@@ -23,6 +23,10 @@ client even when ephemeral events are dropped.
 While a connection is being resumed (its backlog read from storage), or backfilled after a new
 follow, live events that arrive are *held* and released after the backlog, minus those the
 backlog already contained. Holds nest: a follow may be backfilled in the middle of a resume.
+A connection remembers the positions storage reads gave it (``replay``) for a while after the
+last one, and drops a live event it was given that way already: a read can see an item before
+the item's live copy arrives. The gateway lets go of them (``forget_reads``). What live
+delivery gave is remembered once per node, not per connection (``delivered.py``).
 
 The priority lane: events marked priority (safety statuses, direct messages, notifications,
 incidents) wait in a second queue that the writer drains first, so in a backed-up connection —
@@ -85,9 +89,6 @@ log = logging.getLogger(__name__)
 _FRAME, _EVENT, _EPHEMERAL, _BACKLOG, _PROBED, _ANSWER, _PINNED = 0, 1, 2, 3, 4, 5, 6
 #: The fan-out latency histogram's ``kind`` label, by the event's priority.
 _KIND = ("ordinary", "priority")
-#: Positions a connection remembers having been given (about 75 bytes each): enough to fill the
-#: gap of a short bus outage in place. Longer gaps make the client resume by its own cursor.
-RECENT_MAX = 128
 #: How long a request may keep an event of its connection back (seconds, from the first one
 #: held): a handler stuck in storage must not stop the connection's events for good. A request
 #: answered later than that may have its answer follow events it caused.
@@ -120,15 +121,14 @@ class Connection:
         "_close",
         "_closed",
         "_fast_writer",
-        "_forgotten",
         "_held",
         "_held_probe",
         "_holds",
         "_max",
         "_metrics",
         "_queue",
-        "_recent",
-        "_replayed",
+        "_read",
+        "_read_at",
         "_sending",
         "_seq",
         "_sink",
@@ -136,7 +136,7 @@ class Connection:
         "_writer",
         "channels",
         "id",
-        "last_pos",
+        "resumed_from",
         "session_id",
         "state",
         "user_id",
@@ -157,13 +157,14 @@ class Connection:
         self.session_id: str | None = None
         #: Bus channels this connection listens to (maintained by the hub).
         self.channels: set[str] = set()
-        #: The greatest stream position this connection has been given.
-        self.last_pos: str | None = None
-        #: The most recent positions given (at most RECENT_MAX, oldest first), and the greatest
-        #: one forgotten: what ``given_since`` can answer for when a gap is filled from storage.
-        #: A list, not a deque: a deque takes 760 bytes for its first entry, a list grows by need.
-        self._recent: list[str] | None = None
-        self._forgotten: str = ""
+        #: Per stream, the position the client holds everything up to as it authenticated: its
+        #: cursor, or the moment it connected when it sent none (following, direct,
+        #: notifications). A gap fill never reaches back before it.
+        self.resumed_from: tuple[str, str, str] | None = None
+        #: Positions storage reads gave this connection (``replay``), and when the last one did
+        #: (``time.monotonic()``); None once forgotten (``forget_reads``).
+        self._read: set[str] | None = None
+        self._read_at = 0.0
         self._sink = sink
         #: When the server offers it, frames to an idle connection are written at once, from the
         #: producer, instead of going through the queue and the writer task (see ``fastwrite.py``).
@@ -172,8 +173,7 @@ class Connection:
         #: Frames waiting for the writer; None when there are none.
         self._queue: deque[tuple[int, Any, str | None]] | None = None
         self._seq = 0
-        #: Live events held while a backlog is read (with their priority), and the positions
-        #: backlogs gave meanwhile.
+        #: Live events held while a backlog is read (with their priority).
         self._held: list[tuple[bytes, str | None, bool]] | None = None
         #: A fan-out latency sample on a held event, taken when the hold for an answer ends.
         self._held_probe: tuple[bytes, float, bool] | None = None
@@ -186,7 +186,6 @@ class Connection:
         self._answering = False
         self._answer_timer: asyncio.TimerHandle | None = None
         self._holds = 0
-        self._replayed: set[str] | None = None
         self._close: tuple[int, str] | None = None
         #: The writer task, while there is one; it clears this itself as it ends.
         self._writer: asyncio.Task[None] | None = None
@@ -245,6 +244,8 @@ class Connection:
     ) -> None:
         """An event: the shared tail from :func:`protocol.codec.event_tail`, and its position;
         ``priority`` events take the priority lane."""
+        if pos is not None and self._read is not None and pos in self._read:
+            return  # a storage read gave it already (its live copy came late)
         if self._holds:
             if self._held is None:
                 self._held = []
@@ -298,31 +299,36 @@ class Connection:
 
     def replay(self, tails: list[bytes], positions: list[str]) -> None:
         """A backlog, queued as one entry ahead of everything held; ``positions`` are its items'
-        stream positions, so held live copies of them are dropped on release, and items this
-        connection was given already (by a concurrent backfill) are left out. A backlog is
+        stream positions. Items an earlier read gave already (a concurrent backfill or gap fill)
+        are left out, and live copies of these, held or still to come, are dropped. A backlog is
         bounded by ``resume_max_items`` already, so it does not count against ``send_queue_max``."""
         if self._close is not None or self.state is State.CLOSED:
             return
-        given = set(self._recent) if self._recent else ()
-        fresh = [(tail, pos) for tail, pos in zip(tails, positions, strict=True) if pos not in given]
+        read = self._read
+        if read is None:
+            read = self._read = set()
+        self._read_at = time.monotonic()
+        fresh = [(tail, pos) for tail, pos in zip(tails, positions, strict=True) if pos not in read]
         if fresh:
             self._wait((_BACKLOG, [tail for tail, _ in fresh], None))
             self._barriers += 1
-            if self._replayed is None:
-                self._replayed = set()
-            for _, pos in fresh:
-                self._replayed.add(pos)
-                self._given(pos)
+            read.update(pos for _, pos in fresh)
+
+    def forget_reads(self, before: float) -> None:
+        """Let go of the positions storage reads gave, if the last read was before ``before``
+        (``time.monotonic()``): their live copies have come by now."""
+        if self._read is not None and self._read_at < before and not self._holds:
+            self._read = None
 
     def release(self) -> None:
         """End one hold. After the last, queue the held events the backlogs did not contain."""
         self._holds -= 1
         if self._holds:
             return
-        held, replayed, probe = self._held, self._replayed, self._held_probe
-        self._held = self._replayed = self._held_probe = None
+        held, read, probe = self._held, self._read, self._held_probe
+        self._held = self._held_probe = None
         for tail, pos, priority in held or ():
-            if pos is None or replayed is None or pos not in replayed:
+            if pos is None or read is None or pos not in read:
                 if priority:
                     self._enqueue_urgent(tail, pos)
                 else:
@@ -331,27 +337,6 @@ class Connection:
                     self.probe(*probe)
         if self.state is State.RESUMING:
             self.state = State.LIVE
-
-    # --- what was given: for filling gaps after a bus outage -------------------------------
-
-    def given_since(self, since: str) -> set[str] | None:
-        """The positions given after ``since``, or None if some of them were forgotten already
-        (then only the client, resuming by its cursor, can tell what it has)."""
-        if self._forgotten > since:
-            return None
-        return {pos for pos in self._recent or () if pos > since}
-
-    def _given(self, pos: str) -> None:
-        if self.last_pos is None or pos > self.last_pos:
-            self.last_pos = pos
-        recent = self._recent
-        if recent is None:
-            recent = self._recent = []
-        recent.append(pos)
-        if len(recent) > RECENT_MAX:
-            forgotten = recent.pop(0)  # 128 pointers moved: cheaper than the deque's memory
-            if forgotten > self._forgotten:
-                self._forgotten = forgotten
 
     def _enqueue(self, kind: int, payload: bytes, pos: str | None) -> None:
         if self._close is not None or self.state is State.CLOSED:
@@ -364,16 +349,12 @@ class Connection:
                 self._seq += 1
                 payload = event_frame(self._seq, payload)
             fast.write(payload)
-            if pos is not None:
-                self._given(pos)
             return
         queue = self._queue
         if queue is not None and len(queue) >= self._max and not self._shed_ephemeral(queue):
             self.close(CloseCode.SLOW_CONSUMER)
             return
         self._wait((kind, payload, pos))
-        if pos is not None:
-            self._given(pos)
 
     def _enqueue_urgent(self, tail: bytes, pos: str | None) -> None:
         if self._close is not None or self.state is State.CLOSED:
@@ -392,8 +373,6 @@ class Connection:
                 return
             self._wait((_PINNED, tail, pos))
             self._barriers += 1
-            if pos is not None:
-                self._given(pos)
             return
         if self._urgent is None:
             self._urgent = deque()
@@ -401,8 +380,6 @@ class Connection:
             self.close(CloseCode.SLOW_CONSUMER)
             return
         self._urgent.append((_EVENT, tail, pos))
-        if pos is not None:
-            self._given(pos)
         self._start_writer()
 
     def _wait(self, entry: tuple[int, Any, str | None]) -> None:

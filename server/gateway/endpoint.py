@@ -62,10 +62,13 @@ from .ops import OPS, Bucket, Context, Op, index
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "tsudoi_session"
-#: Node clocks disagree a little, and ids carry their maker's clock: a gap is filled from this
-#: much before the outage began, so an item stamped by a node running behind is not skipped.
-CLOCK_SKEW_MS = 5_000
 RESYNC_CONCURRENCY = 16
+#: After an outage is over, what the node delivered during it is kept this much longer: the
+#: other nodes' notices of the same outage come a moment after this node's own recovery.
+RESYNC_GRACE_S = 30.0
+#: A connection forgets the positions storage reads gave it this long after the last read: by
+#: then their live copies, published a moment after the write a read saw, have come.
+READ_KEEP_S = 10.0
 #: Presence work is not essential in a disaster: its ticks are this many times longer then.
 INCIDENT_PRESENCE_SLOWDOWN = 5
 #: Ops declared ``shed`` (ops.py) are refused during an incident; come back after this long.
@@ -124,6 +127,8 @@ class Gateway:
         self._background: set[asyncio.Task[None]] = set()
         #: Bounds the storage reads of a cluster-wide gap fill (every connection at once).
         self._resync_slots = asyncio.Semaphore(RESYNC_CONCURRENCY)
+        #: The bus state handler said the bus is down, and has not said it is back.
+        self._bus_down = False
         self.node_id = self._ids.new()
         hub.set_control_handler(self._control)
         #: New connections per node (reconnect storms): beyond the budget, close 4007 to retry.
@@ -144,6 +149,7 @@ class Gateway:
         """Start the node's background work: presence ticks and watching for incidents."""
         self._domain.presence.start()
         await self._domain.incidents.start_watching(self._hub.deliver_all)
+        self._spawn(self._forget_reads())
 
     async def stop(self) -> None:
         await self._domain.incidents.stop()
@@ -238,7 +244,7 @@ class Gateway:
             raise CloseConnection(CloseCode.BAD_HANDSHAKE, "first frame must be auth")
         token = frame.token or self._cookie_token(websocket)
         try:
-            return await self._start(conn, token, frame.cursors)
+            return await self._start(conn, token, frame.cursors, frame.recent)
         except CloseConnection:
             raise
         except Exception as exc:  # storage down, or a fault: the client may retry later
@@ -248,12 +254,23 @@ class Gateway:
                 log.exception("connection %s could not be set up", conn.id)
             raise CloseConnection(CloseCode.SERVER_ERROR) from exc
 
-    async def _start(self, conn: Connection, token: str | None, cursors: m.Cursors | None) -> Context:
+    async def _start(
+        self, conn: Connection, token: str | None, cursors: m.Cursors | None, recent: list[str] | None
+    ) -> Context:
         found = await self._accounts.authenticate(token) if token else None
         if found is None:
             raise CloseConnection(CloseCode.AUTH_FAILED)
         user, session = found
         conn.user_id, conn.session_id = user.id, session.id
+        # What the client holds from here on, per stream: a gap fill never re-sends what is
+        # at or before it (a connection opened during a bus outage was resumed past it).
+        moment = floor_id(self._now())
+        held = cursors or m.Cursors()
+        conn.resumed_from = (
+            held.following or moment,
+            held.direct or moment,
+            held.notifications or moment,
+        )
 
         # Subscribe first, then read the backlog, so nothing falls between the two; events that
         # arrive meanwhile are held and de-duplicated against the backlog.
@@ -261,7 +278,14 @@ class Gateway:
         hidden = await self._domain.relations.hidden(user.id)
         self._hub.hide(conn, hidden)
         await self._hub.attach(conn, await self._social.channels_of(user.id))
-        resume = await self._domain.streams.resume(user.id, cursors, self._settings.resume_max_items, hidden)
+        resume = await self._domain.streams.resume(
+            user.id,
+            cursors,
+            self._settings.resume_max_items,
+            hidden,
+            recent=frozenset(recent) if recent is not None else None,
+            window_ms=self._settings.resume_window_ms,
+        )
         profile = await self._social.profile_of(user, user)
         # Online before `ready`, not after: a friend whose node pushes a presence change once
         # this client holds `ready` must find this connection, or the change never reaches it
@@ -409,9 +433,6 @@ class Gateway:
             backlog = await self._social.channel_backlog(
                 channel, since, self._settings.resume_max_items, self._hub.hidden(conn), user_id=conn.user_id
             )
-            if conn.given_since(since) is None:  # cannot tell what a concurrent fill sent
-                conn.close(CloseCode.RESYNC_REQUIRED)
-                return
             conn.replay(backlog.tails, backlog.positions)
         except Exception as exc:
             if self.storage_outage.expected(exc):
@@ -430,11 +451,20 @@ class Gateway:
     # --- filling gaps after a bus outage -----------------------------------------------------
 
     def bus_state_changed(self, healthy: bool, since_ms: int | None) -> None:
-        """The bus state handler. On recovery, fill this node's gaps and tell the other nodes
-        to fill theirs: what this node published while its link was down never reached them."""
+        """The bus state handler. While the bus is down, the node remembers everything it
+        delivers (its own publishes still reach its connections). On recovery, it fills its
+        connections' gaps and tells the other nodes to fill theirs: what this node published
+        while its link was down never reached them."""
+        delivered = self._hub.delivered
         if not healthy:
             log.warning("bus down: delivering locally only until it is back")
+            if not self._bus_down:
+                self._bus_down = True
+                delivered.pin()
             return
+        if self._bus_down:
+            self._bus_down = False
+            asyncio.get_running_loop().call_later(RESYNC_GRACE_S, delivered.unpin)
         if since_ms is None:
             return
         notice = channels.Resync(node=self.node_id, since_ms=since_ms, until_ms=self._now())
@@ -454,18 +484,42 @@ class Gateway:
             self._resync_all(notice.since_ms)
 
     def _resync_all(self, since_ms: int) -> None:
-        since = floor_id(max(0, since_ms - CLOCK_SKEW_MS))
-        for conn in self._hub.connections():
-            self._spawn(self.resync(conn, since))
+        # Ids carry their maker's clock, and clocks differ: the gap is read from a window before
+        # the outage began, so an item stamped by a node running behind is not skipped.
+        since_ms = max(0, since_ms - self._settings.resume_window_ms)
+        connections = self._hub.connections()
+        self._delivered_since_notes(since_ms, len(connections))
+        for conn in connections:
+            self._spawn(self.resync(conn, since_ms))
 
-    async def resync(self, conn: Connection, since: str) -> None:
-        """Send this connection what its stream gained after ``since`` and it was not given,
-        and bring its subscriptions up to date (follows made elsewhere during the outage)."""
-        if conn.user_id is None or conn.close_requested:
+    def _delivered_since_notes(self, since_ms: int, count: int) -> None:
+        if count and not self._hub.delivered.covers(since_ms - self._settings.resume_window_ms):
+            log.warning(
+                "bus outage too long to fill in place (this node remembers what it delivered since "
+                "%d ms ago): %d connections will resume by cursor (4006)",
+                self._now() - self._hub.delivered.complete_from_ms,
+                count,
+            )
+
+    async def resync(self, conn: Connection, since_ms: int) -> None:
+        """Send this connection what its streams gained from ``since_ms`` on and it was not
+        given, and bring its subscriptions up to date (follows made elsewhere during the outage).
+
+        What it was given live is what this node delivered on its channels (``hub.delivered``);
+        what storage reads gave it, the connection remembers; what it held as it authenticated,
+        its cursors say (``resumed_from``). If the node cannot tell — it no longer remembers back
+        to ``since_ms``, or more than ``resume_max_items`` came on a stream — the connection is
+        closed with 4006 and the client resumes by its cursors, which is always exact."""
+        if conn.user_id is None or conn.close_requested or conn.resumed_from is None:
             return
-        if conn.given_since(since) is None:
+        delivered = self._hub.delivered
+        # An item delivered here may carry an id up to the window older than its delivery.
+        vouched_from = since_ms - self._settings.resume_window_ms
+        if not delivered.covers(vouched_from):
             conn.close(CloseCode.RESYNC_REQUIRED)
             return
+        since = floor_id(since_ms)
+        limit = self._settings.resume_max_items
         conn.hold()
         try:
             async with self._resync_slots:
@@ -475,17 +529,34 @@ class Gateway:
                 wanted = await self._social.channels_of(conn.user_id)
                 for channel in conn.channels - wanted:
                     self._hub.remove_channel(conn, channel)
+                new = [channel for channel in wanted if channel not in conn.channels]
                 await self._hub.add_channels(conn, wanted)
-                cursors = m.Cursors(following=since, direct=since, notifications=since)
-                resume = await self._domain.streams.resume(
-                    conn.user_id, cursors, self._settings.resume_max_items, hidden
+                following, direct, notifications = conn.resumed_from
+                cursors = m.Cursors(
+                    following=max(since, following),
+                    direct=max(since, direct),
+                    notifications=max(since, notifications),
                 )
-            # Checked again now: it must still vouch for everything after ``since`` (replay()
-            # leaves out what was given, including by a concurrent fill of the same gap).
-            if not resume.recovered or conn.given_since(since) is None:
+                resume = await self._domain.streams.resume(conn.user_id, cursors, limit, hidden)
+                # Channels it listens to only now (a follow or join made elsewhere while the bus
+                # was down): nothing of theirs was delivered to it live, whatever this node did.
+                backfills = [
+                    await self._social.channel_backlog(channel, since, limit, hidden, user_id=conn.user_id)
+                    for channel in new
+                ]
+            if not resume.recovered or not delivered.covers(vouched_from):
                 conn.close(CloseCode.RESYNC_REQUIRED)
                 return
-            conn.replay(resume.tails, resume.positions)
+            tails: list[bytes] = []
+            positions: list[str] = []
+            for tail, pos in zip(resume.tails, resume.positions, strict=True):
+                if pos not in delivered:
+                    tails.append(tail)
+                    positions.append(pos)
+            for backfill in backfills:
+                tails += backfill.tails
+                positions += backfill.positions
+            conn.replay(tails, positions)
         except Exception as exc:
             if self.storage_outage.expected(exc):
                 self.storage_outage.failed(exc)
@@ -494,6 +565,17 @@ class Gateway:
             conn.close(CloseCode.SERVER_ERROR)
         finally:
             conn.release()
+
+    async def _forget_reads(self) -> None:
+        """Every few seconds, let connections forget what storage reads gave them a while ago;
+        not while an outage is being filled, when that is how a fill leaves them out."""
+        while True:
+            await asyncio.sleep(READ_KEEP_S / 2)
+            if self._hub.delivered.pinned:
+                continue
+            before = time.monotonic() - READ_KEEP_S
+            for conn in self._hub.connections():
+                conn.forget_reads(before)
 
     def drain(self, code: CloseCode = CloseCode.GOING_AWAY) -> list[Connection]:
         """Ask every connection to close (server shutdown); returns them to wait on."""

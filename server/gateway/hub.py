@@ -29,6 +29,9 @@ so hiding costs nothing per recipient unless it applies. A message marked "by or
 announcement's notification, published to its community) is left out by the origin's own
 connections instead: nobody is notified of their own doing.
 
+The hub remembers the stream positions it fans out, once per message (``delivered.py``): after
+a bus outage that is how the node knows what its connections already have.
+
 Control messages on ``ctl:<user>`` channels never reach clients: the hub hands them to the
 control handler the gateway installs (see ``endpoint.py``).
 
@@ -48,6 +51,7 @@ from .. import channels
 from ..bus.base import Bus
 from ..metrics import Metrics
 from .connection import Connection
+from .delivered import Delivered
 
 #: Receives (user id, payload) for each control message addressed to a user.
 ControlHandler = Callable[[str, bytes], None]
@@ -56,8 +60,10 @@ log = logging.getLogger(__name__)
 
 
 class Hub:
-    def __init__(self, bus: Bus, *, metrics: Metrics) -> None:
+    def __init__(self, bus: Bus, *, metrics: Metrics, delivered: Delivered | None = None) -> None:
         self._bus = bus
+        #: The stream positions fanned out here, for filling a bus outage's gap (delivered.py).
+        self.delivered = delivered or Delivered(keep_ms=60_000, max_items=100_000)
         #: Event frames fanned out to local connections since start-up (a metric, read on scrape:
         #: a plain integer costs a tenth of a prometheus_client Counter's locked increment).
         self.events_delivered = 0
@@ -208,6 +214,8 @@ class Hub:
         if members:
             started = time.perf_counter()
             tail, pos, origin, priority, by_origin_only = channels.open_envelope(payload)
+            if pos is not None:
+                self.delivered.add(pos)
             if origin is not None:
                 left_out = (self._by_user if by_origin_only else self._hiders).get(origin)
                 if left_out:
@@ -229,6 +237,8 @@ class Hub:
     def deliver_all(self, payload: bytes) -> None:
         """Hand one event envelope to every connection on this node (incidents)."""
         tail, pos, _, priority, _ = channels.open_envelope(payload)
+        if pos is not None:
+            self.delivered.add(pos)
         count = 0
         for conns in self._by_user.values():
             for conn in conns:

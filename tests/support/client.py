@@ -74,11 +74,20 @@ class Client:
         return cls(ws)
 
     @classmethod
-    async def login(cls, server: ServerProcess, token: str, cursors: dict[str, str] | None = None) -> Client:
-        """Connect, authenticate, and wait for ready."""
+    async def login(
+        cls,
+        server: ServerProcess,
+        token: str,
+        cursors: dict[str, str] | None = None,
+        recent: list[str] | None = None,
+    ) -> Client:
+        """Connect, authenticate (with ``recent`` positions, if given), and wait for ready."""
         client = await cls.open(server)
         client.cursors = dict(cursors or {})
-        await client.send({"op": "auth", "token": token, "cursors": cursors})
+        auth: dict[str, Any] = {"op": "auth", "token": token, "cursors": cursors}
+        if recent is not None:
+            auth["recent"] = recent
+        await client.send(auth)
         frame = await client.next_frame()
         if frame.get("op") != "ready":
             raise AssertionError(f"expected ready, got {frame} (close {client.close_code})")

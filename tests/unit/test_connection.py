@@ -16,7 +16,7 @@ from protocol.codec import event_tail
 from protocol.errors import CloseCode
 from protocol.messages import PostDeletedEvent
 from server.gateway import connection
-from server.gateway.connection import RECENT_MAX, Connection, State
+from server.gateway.connection import Connection, State
 
 
 class Sink:
@@ -151,19 +151,34 @@ async def test_overflowing_the_hold_closes_4002() -> None:
     assert sink.closed is not None and sink.closed[0] == CloseCode.SLOW_CONSUMER
 
 
-async def test_it_remembers_recent_positions_and_knows_when_it_forgot() -> None:
+async def test_a_live_copy_of_what_a_read_gave_is_dropped_until_the_reads_are_forgotten() -> None:
+    """A storage read can see an item before the item's live copy reaches the node."""
     sink = Sink()
     conn = Connection(sink, connection_id="c", send_queue_max=1000)
-    conn.push_event(*event(5))
+    conn.hold()
     conn.replay([tail(pos(7))], [pos(7)])
-    conn.push_event(*event(6))
-    assert conn.last_pos == pos(7)
-    assert conn.given_since(pos(5)) == {pos(6), pos(7)}
-    for n in range(100, 100 + RECENT_MAX):
-        conn.push_event(*event(n))
-    assert conn.given_since(pos(5)) is None  # 5, 7 and 6 were forgotten: cannot tell any more
-    assert conn.given_since(pos(6)) is None  # 7 was given after 6, and is forgotten
-    assert conn.given_since(pos(7)) == {pos(n) for n in range(100, 100 + RECENT_MAX)}
+    conn.release()
+    conn.push_event(*event(7))  # the live copy, after the read
+    conn.push_event(*event(8))
+    conn.forget_reads(before=0.0)  # the last read is not older than that: kept
+    conn.push_event(*event(7))
+    conn.forget_reads(before=float("inf"))
+    conn.push_event(*event(7))  # forgotten: a live event is sent as it comes
+    await settle()
+    assert [f.get("pos") for f in sink.sent] == [pos(7), pos(8), pos(7)]
+    await conn.finish(grace_s=0)
+
+
+async def test_reads_are_not_forgotten_while_held() -> None:
+    sink = Sink()
+    conn = Connection(sink, connection_id="c", send_queue_max=1000)
+    conn.hold()
+    conn.replay([tail(pos(1))], [pos(1)])
+    conn.push_event(*event(1))
+    conn.forget_reads(before=float("inf"))
+    conn.release()
+    await settle()
+    assert [f.get("pos") for f in sink.sent] == [pos(1)]
     await conn.finish(grace_s=0)
 
 

@@ -28,7 +28,7 @@ def test_an_event_class_is_named_after_its_type(event: type[m.EventData]) -> Non
 
 
 def test_the_pre_1_7_names_were_removed_in_1_8() -> None:
-    old = ("PostCreated", "PostDeleted", "PostReactions", "CommunityMembership", "DmMessage")
-    old += ("IncidentStarted", "IncidentEnded", "UserUpdated", "CommunityCertified")
+    old = ["PostCreated", "PostDeleted", "PostReactions", "CommunityMembership", "DmMessage"]
+    old += ["IncidentStarted", "IncidentEnded", "UserUpdated", "CommunityCertified"]
     assert [name for name in old if hasattr(m, name)] == []
     assert "deprecated alias" not in MODELS
