@@ -231,12 +231,15 @@ async def test_login_brakes_guessers_without_locking_the_owner_out(
     server = start_server(TSUDOI_LOGIN_ADDRESS_ATTEMPTS="12", TSUDOI_LOGIN_ACCOUNT_FAILURES_TOTAL="8")
     users = users_of(server)
     victim = await users.new("victim")
+    # Each client is one device; none has logged in yet, so none holds a device cookie.
+    stranger = users_of(server).http
+    owners_new_device = users_of(server).http
 
-    async def login(password: str, address: str, handle: str = victim.handle) -> httpx.Response:
-        # uvicorn takes the client address from X-Forwarded-For when the peer is 127.0.0.1.
-        headers = {"X-Forwarded-For": address}
-        return await users.http.post(
-            "/api/login", json={"handle": handle, "password": password}, headers=headers
+    async def login(
+        password: str, address: str, handle: str = victim.handle, device: httpx.AsyncClient = stranger
+    ) -> httpx.Response:
+        return await device.post(
+            "/api/login", json={"handle": handle, "password": password}, headers=forwarded_for(address)
         )
 
     for _ in range(5):  # the per-account, per-address default: 5 failures
@@ -246,15 +249,86 @@ async def test_login_brakes_guessers_without_locking_the_owner_out(
     assert response.json()["error"]["retry_after_ms"] > 0
     assert int(response.headers["retry-after"]) >= 1
     # The owner, from their own address, is not locked out by the guesser.
-    assert (await login(victim.password, "198.51.100.20")).status_code == 200
-    # Guessing from many addresses meets the per-account ceiling (8 here): everyone waits.
+    owners_device = users_of(server).http
+    assert (await login(victim.password, "198.51.100.20", device=owners_device)).status_code == 200
+    # Guessing from many addresses meets the per-account ceiling (8 here): unknown devices wait,
+    # the owner's included; the device that logged in before does not (see the test below).
     for n in range(3):
         await login("guess guess", f"192.0.2.{n}")
-    assert error(await login(victim.password, "198.51.100.20")) == (429, "rate_limited")
+    assert error(await login(victim.password, "198.51.100.20", device=owners_new_device)) == (
+        429,
+        "rate_limited",
+    )
+    assert (await login(victim.password, "198.51.100.20", device=owners_device)).status_code == 200
     # Per address: one address trying many accounts is braked too (12 attempts here).
     for n in range(12):
         await login("guess guess", "203.0.113.99", handle=f"someone{n}")
     assert error(await login("guess guess", "203.0.113.99", handle="someone_else")) == (429, "rate_limited")
+
+
+def forwarded_for(address: str) -> dict[str, str]:
+    """uvicorn takes the client address from X-Forwarded-For when the peer is 127.0.0.1 (its
+    default ``forwarded_allow_ips``): how these tests log in from many addresses."""
+    return {"X-Forwarded-For": address}
+
+
+async def test_a_known_device_logs_in_while_many_addresses_drain_the_account_budget(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
+    server = start_server()  # the default brakes: 5 failures per address, 50 per account
+    users = users_of(server)
+    owner = await users.new("owner")
+    mallory = await users.new("mallory")
+    guessers = users_of(server).http  # never logs in: holds no device cookie
+
+    async def login(
+        device: httpx.AsyncClient, password: str, address: str, handle: str = owner.handle, token: str = ""
+    ) -> httpx.Response:
+        headers = forwarded_for(address) | ({"X-Tsudoi-Device": token} if token else {})
+        return await device.post("/api/login", json={"handle": handle, "password": password}, headers=headers)
+
+    phone, laptop, malloys_device = (users_of(server).http for _ in range(3))
+    first = await login(phone, owner.password, "198.51.100.20")
+    assert first.status_code == 200
+    (cookie,) = [c for c in first.headers.get_list("set-cookie") if c.startswith("tsudoi_device=")]
+    assert cookie.startswith("tsudoi_device=tsdd_")
+    for attribute in ("HttpOnly", "Path=/api/login", "SameSite=strict", "Max-Age=34560000"):
+        assert attribute in cookie
+    assert "Secure" not in cookie  # http:// here; https:// or TSUDOI_SECURE_COOKIES adds it
+    assert (await login(laptop, owner.password, "198.51.100.21")).status_code == 200
+    assert (await login(malloys_device, mallory.password, "198.51.100.66", mallory.handle)).status_code == 200
+    # Twenty addresses guess slowly; the owner's phone logs in between their rounds throughout.
+    refused = 0
+    for round_ in range(4):
+        for n in range(20):
+            refused += (await login(guessers, f"guess {round_}", f"203.0.113.{n + 1}")).status_code == 429
+        assert (await login(phone, owner.password, "198.51.100.20")).status_code == 200
+    assert refused == 80 - 50  # the account's budget (50) is drained: the rest were braked
+    # While it is, an unknown device is refused even with the right password, ...
+    new_device = users_of(server).http
+    assert error(await login(new_device, owner.password, "198.51.100.20")) == (429, "rate_limited")
+    # ... and so is one with another account's device cookie, or a forged one.
+    assert error(await login(malloys_device, owner.password, "198.51.100.66")) == (429, "rate_limited")
+    token = phone.cookies["tsudoi_device"]
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert error(await login(new_device, owner.password, "198.51.100.20", token=forged)) == (
+        429,
+        "rate_limited",
+    )
+    mallorys = malloys_device.cookies["tsudoi_device"]
+    assert error(await login(new_device, owner.password, "198.51.100.20", token=mallorys)) == (
+        429,
+        "rate_limited",
+    )
+    # The phone's token works in the header too (bots and the SDK send it there).
+    headed = await login(new_device, owner.password, "198.51.100.20", token=token)
+    assert headed.status_code == 200
+    # A known device that keeps failing is braked on its own (5 failures), and only it.
+    for _ in range(5):
+        assert error(await login(laptop, "not the password", "198.51.100.21")) == (401, "invalid_credentials")
+    assert error(await login(laptop, owner.password, "198.51.100.21")) == (429, "rate_limited")
+    assert (await login(phone, owner.password, "198.51.100.20")).status_code == 200
+    assert "tsdd_" not in server.log()  # the token is in no log line
 
 
 async def test_wrong_old_passwords_count_as_failed_logins(
