@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import sqlite3
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.client import Client, Users
+from tests.support.old_schema import sqlite_with_plain_invites
 from tests.support.server import ServerProcess
 
 _after = itertools.count(1)
@@ -50,8 +54,8 @@ async def test_signup_follows_the_inviter_and_records_the_tree(server: ServerPro
     assert invited_by == inviter.id
     listed = (await Client.login(server, inviter.token)).call("invite.list")
     invites = (await listed)["invites"]
-    assert invites[0]["code"] == code and invites[0]["used_by"]["handle"] == "Newcomer"
-    assert invites[0]["url"].endswith(f"/i/{code}")
+    assert invites[0]["code_prefix"] == code[:4] and invites[0]["used_by"]["handle"] == "Newcomer"
+    assert invites[0]["code"] is None and invites[0]["url"] is None  # given once, when made
 
 
 async def test_an_offline_inviter_finds_the_newcomers_follow_in_their_inbox(
@@ -346,6 +350,43 @@ async def test_wrong_old_passwords_count_as_failed_logins(
         )
     body = {"old_password": account.password, "new_password": "a new password!"}
     assert error(await users.http.post("/api/password", json=body, headers=headers)) == (429, "rate_limited")
+
+
+async def test_invite_codes_are_stored_as_hashes_and_old_codes_keep_working(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users], tmp_path: Path
+) -> None:
+    # A data folder as the version before hashed invites left it, with one unused plain code.
+    old_code = "J4nR8vPq2sXw6tYk0mLd3g"
+    now_ms = int(time.time() * 1000)
+    sqlite_with_plain_invites(
+        tmp_path / "data0" / "tsudoi.sqlite3", [old_code], created_ms=now_ms, expires_ms=now_ms + 3600_000
+    )
+    server = start_server()  # opens tmp_path / "data0", and migrates it
+    users = users_of(server)
+    assert (await users.http.get(f"/api/invites/{old_code}")).status_code == 200
+    response = await users.signup(old_code, "oldtimer")
+    assert response.status_code == 201, response.text
+    client = await Client.login(server, response.json()["token"])
+    made = (await client.call("invite.create"))["invite"]
+    fresh = made["code"]
+    assert made["url"].endswith(f"/i/{fresh}") and made["code_prefix"] == fresh[:4]
+    [listed] = (await client.call("invite.list"))["invites"]
+    assert (listed["code"], listed["url"], listed["code_prefix"]) == (None, None, fresh[:4])
+    assert (await users.signup(fresh, "newcomer")).status_code == 201
+    assert error(await users.signup(fresh, "another")) == (410, "invite_used")
+    unused = (await client.call("invite.create"))["invite"]["code"]
+    await client.close()
+    server.stop()
+    # No code, old, used or unused, is anywhere in the data folder: only hashes are.
+    files = [path for path in (tmp_path / "data0").iterdir() if path.is_file()]
+    assert any(path.name == "tsudoi.sqlite3" for path in files)
+    for path in files:
+        data = path.read_bytes()
+        for code in (old_code, fresh, unused, server.bootstrap_invite()):
+            assert code.encode() not in data, (code, path.name)
+    with sqlite3.connect(tmp_path / "data0" / "tsudoi.sqlite3") as db:
+        hashes = {row[0] for row in db.execute("SELECT code_hash FROM invites")}
+    assert {hashlib.sha256(c.encode()).digest() for c in (old_code, fresh, unused)} <= hashes
 
 
 async def test_invite_landing_info(server: ServerProcess, users: Users) -> None:

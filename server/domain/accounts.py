@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -26,10 +25,12 @@ from ..store.base import (
     InviteNotFound,
     InviteRecord,
     InviteUsed,
+    IssuedInvite,
     NewNotification,
     NewUser,
     SessionRecord,
     UserRecord,
+    token_hash,
 )
 from . import present, rules
 from .devices import KEY_NAME, Device, DeviceTokens
@@ -45,10 +46,6 @@ INVITE_LIST_MAX = 100
 BOT_TOKEN_TTL_MS = 100 * 365 * 24 * 3600_000
 #: Not an argon2 hash: no password ever matches it, so a bot cannot log in with one.
 NO_PASSWORD = "!"
-
-
-def token_hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -119,7 +116,7 @@ class Accounts:
 
     # --- invites ------------------------------------------------------------------------------
 
-    async def bootstrap_invite(self) -> InviteRecord | None:
+    async def bootstrap_invite(self) -> IssuedInvite | None:
         """On an empty database, a one-time invite whose account becomes an operator."""
         if await self._store.count_users() > 0:
             return None
@@ -131,7 +128,7 @@ class Accounts:
             grants_operator=True,
         )
 
-    async def operator_invite(self) -> InviteRecord:
+    async def operator_invite(self) -> IssuedInvite:
         """An invite made by an operator from the CLI: no inviter to follow, no limit."""
         return await self._store.create_invite(
             inviter_id=None, now_ms=self._now(), ttl_ms=self._settings.invite_ttl_ms, max_unused=None
