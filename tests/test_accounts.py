@@ -279,7 +279,9 @@ def forwarded_for(address: str) -> dict[str, str]:
 async def test_a_known_device_logs_in_while_many_addresses_drain_the_account_budget(
     start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
 ) -> None:
-    server = start_server()  # the default brakes: 5 failures per address, 50 per account
+    # The default budgets (5 failures per account and address, 50 per account), over a day rather
+    # than 15 minutes, so that none refills while the test runs however slow the machine.
+    server = start_server(TSUDOI_LOGIN_ACCOUNT_WINDOW_MS=str(24 * 3600_000))
     users = users_of(server)
     owner = await users.new("owner")
     mallory = await users.new("mallory")
@@ -333,6 +335,19 @@ async def test_a_known_device_logs_in_while_many_addresses_drain_the_account_bud
     assert error(await login(laptop, owner.password, "198.51.100.21")) == (429, "rate_limited")
     assert (await login(phone, owner.password, "198.51.100.20")).status_code == 200
     assert "tsdd_" not in server.log()  # the token is in no log line
+
+
+async def test_the_device_cookie_is_secure_when_the_server_is_served_over_https(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
+    server = start_server(TSUDOI_PUBLIC_URL="https://tsudoi.example")
+    users = users_of(server)
+    person = await users.new("secure")
+    response = await users.http.post(
+        "/api/login", json={"handle": person.handle, "password": person.password}
+    )
+    (cookie,) = [c for c in response.headers.get_list("set-cookie") if c.startswith("tsudoi_device=")]
+    assert "Secure" in cookie and "HttpOnly" in cookie
 
 
 async def test_wrong_old_passwords_count_as_failed_logins(
