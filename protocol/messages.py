@@ -172,8 +172,14 @@ class Post(_Model):
 
 
 class Invite(_Model):
-    code: str
-    url: str
+    """An invite. The server keeps only a hash of the code, so ``code`` and ``url`` are given
+    once, in ``invite.create``'s answer; ``invite.list`` has them null and tells invites apart
+    by ``code_prefix``, the code's first characters (since 1.8.0)."""
+
+    code: str | None
+    url: str | None
+    #: Always set by this server; optional so that clients read older servers' invites.
+    code_prefix: str | None
     created_at: Timestamp
     expires_at: Timestamp
     used_by: User | None

@@ -42,6 +42,7 @@ from .bus.base import Bus
 from .config import Settings
 from .domain import present
 from .domain.accounts import Accounts, Session, SignupForm
+from .domain.devices import DEVICE_TTL_MS
 from .domain.social import Social
 from .gateway.endpoint import SESSION_COOKIE, Gateway
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -52,6 +53,10 @@ from .webhooks import Webhooks
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
+#: A known device's log-in token (server/domain/devices.py): a cookie for browsers, a header
+#: for other clients.
+DEVICE_COOKIE = "tsudoi_device"
+DEVICE_HEADER = "x-tsudoi-device"
 WEB_ROOT = web.ROOT
 #: No inline script or style, no foreign origins, no framing: user text can never become code.
 CONTENT_SECURITY_POLICY = (
@@ -211,9 +216,25 @@ class HttpApi:
         return await self._session_response(session, 201)
 
     async def login(self, request: Request) -> Response:
+        """Log in; the answer also sets the device cookie (section 11.4 of PROTOCOL.md), which
+        the next log-in from this device presents: as the cookie (browsers), or in the
+        ``X-Tsudoi-Device`` header (bots and the SDK, which read it from ``Set-Cookie``)."""
         body = await read_body(request, LoginRequest)
-        session = await self._accounts.login(body.handle, body.password, self._address(request))
-        return await self._session_response(session, 200)
+        presented = request.headers.get(DEVICE_HEADER) or request.cookies.get(DEVICE_COOKIE)
+        session = await self._accounts.login(body.handle, body.password, self._address(request), presented)
+        response = await self._session_response(session, 200)
+        if session.device_token is not None:
+            # Sent to the log-in route only: no other request needs it.
+            response.set_cookie(
+                DEVICE_COOKIE,
+                session.device_token,
+                max_age=DEVICE_TTL_MS // 1000,
+                path="/api/login",
+                httponly=True,
+                samesite="strict",
+                secure=self._settings.secure_cookies or self._settings.base_url.startswith("https://"),
+            )
+        return response
 
     async def logout(self, request: Request) -> Response:
         await self._accounts.logout(self._token(request))

@@ -22,9 +22,9 @@ import orjson
 from protocol.errors import ProtocolError
 
 from .domain import rules
-from .domain.accounts import TOKEN_PREFIX, token_hash
+from .domain.accounts import TOKEN_PREFIX
 from .passwords import Passwords
-from .store.base import HandleTaken, NewUser, Storage
+from .store.base import HandleTaken, NewUser, Storage, token_hash
 
 #: Seeding writes this many accounts concurrently (the SQLite adapter serialises them anyway).
 CONCURRENCY = 32

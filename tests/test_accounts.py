@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import sqlite3
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.client import Client, Users
+from tests.support.old_schema import sqlite_with_plain_invites
 from tests.support.server import ServerProcess
 
 _after = itertools.count(1)
@@ -50,8 +54,8 @@ async def test_signup_follows_the_inviter_and_records_the_tree(server: ServerPro
     assert invited_by == inviter.id
     listed = (await Client.login(server, inviter.token)).call("invite.list")
     invites = (await listed)["invites"]
-    assert invites[0]["code"] == code and invites[0]["used_by"]["handle"] == "Newcomer"
-    assert invites[0]["url"].endswith(f"/i/{code}")
+    assert invites[0]["code_prefix"] == code[:4] and invites[0]["used_by"]["handle"] == "Newcomer"
+    assert invites[0]["code"] is None and invites[0]["url"] is None  # given once, when made
 
 
 async def test_an_offline_inviter_finds_the_newcomers_follow_in_their_inbox(
@@ -231,12 +235,15 @@ async def test_login_brakes_guessers_without_locking_the_owner_out(
     server = start_server(TSUDOI_LOGIN_ADDRESS_ATTEMPTS="12", TSUDOI_LOGIN_ACCOUNT_FAILURES_TOTAL="8")
     users = users_of(server)
     victim = await users.new("victim")
+    # Each client is one device; none has logged in yet, so none holds a device cookie.
+    stranger = users_of(server).http
+    owners_new_device = users_of(server).http
 
-    async def login(password: str, address: str, handle: str = victim.handle) -> httpx.Response:
-        # uvicorn takes the client address from X-Forwarded-For when the peer is 127.0.0.1.
-        headers = {"X-Forwarded-For": address}
-        return await users.http.post(
-            "/api/login", json={"handle": handle, "password": password}, headers=headers
+    async def login(
+        password: str, address: str, handle: str = victim.handle, device: httpx.AsyncClient = stranger
+    ) -> httpx.Response:
+        return await device.post(
+            "/api/login", json={"handle": handle, "password": password}, headers=forwarded_for(address)
         )
 
     for _ in range(5):  # the per-account, per-address default: 5 failures
@@ -246,15 +253,101 @@ async def test_login_brakes_guessers_without_locking_the_owner_out(
     assert response.json()["error"]["retry_after_ms"] > 0
     assert int(response.headers["retry-after"]) >= 1
     # The owner, from their own address, is not locked out by the guesser.
-    assert (await login(victim.password, "198.51.100.20")).status_code == 200
-    # Guessing from many addresses meets the per-account ceiling (8 here): everyone waits.
+    owners_device = users_of(server).http
+    assert (await login(victim.password, "198.51.100.20", device=owners_device)).status_code == 200
+    # Guessing from many addresses meets the per-account ceiling (8 here): unknown devices wait,
+    # the owner's included; the device that logged in before does not (see the test below).
     for n in range(3):
         await login("guess guess", f"192.0.2.{n}")
-    assert error(await login(victim.password, "198.51.100.20")) == (429, "rate_limited")
+    assert error(await login(victim.password, "198.51.100.20", device=owners_new_device)) == (
+        429,
+        "rate_limited",
+    )
+    assert (await login(victim.password, "198.51.100.20", device=owners_device)).status_code == 200
     # Per address: one address trying many accounts is braked too (12 attempts here).
     for n in range(12):
         await login("guess guess", "203.0.113.99", handle=f"someone{n}")
     assert error(await login("guess guess", "203.0.113.99", handle="someone_else")) == (429, "rate_limited")
+
+
+def forwarded_for(address: str) -> dict[str, str]:
+    """uvicorn takes the client address from X-Forwarded-For when the peer is 127.0.0.1 (its
+    default ``forwarded_allow_ips``): how these tests log in from many addresses."""
+    return {"X-Forwarded-For": address}
+
+
+async def test_a_known_device_logs_in_while_many_addresses_drain_the_account_budget(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
+    # The default budgets (5 failures per account and address, 50 per account), over a day rather
+    # than 15 minutes, so that none refills while the test runs however slow the machine.
+    server = start_server(TSUDOI_LOGIN_ACCOUNT_WINDOW_MS=str(24 * 3600_000))
+    users = users_of(server)
+    owner = await users.new("owner")
+    mallory = await users.new("mallory")
+    guessers = users_of(server).http  # never logs in: holds no device cookie
+
+    async def login(
+        device: httpx.AsyncClient, password: str, address: str, handle: str = owner.handle, token: str = ""
+    ) -> httpx.Response:
+        headers = forwarded_for(address) | ({"X-Tsudoi-Device": token} if token else {})
+        return await device.post("/api/login", json={"handle": handle, "password": password}, headers=headers)
+
+    phone, laptop, malloys_device = (users_of(server).http for _ in range(3))
+    first = await login(phone, owner.password, "198.51.100.20")
+    assert first.status_code == 200
+    (cookie,) = [c for c in first.headers.get_list("set-cookie") if c.startswith("tsudoi_device=")]
+    assert cookie.startswith("tsudoi_device=tsdd_")
+    for attribute in ("HttpOnly", "Path=/api/login", "SameSite=strict", "Max-Age=34560000"):
+        assert attribute in cookie
+    assert "Secure" not in cookie  # http:// here; https:// or TSUDOI_SECURE_COOKIES adds it
+    assert (await login(laptop, owner.password, "198.51.100.21")).status_code == 200
+    assert (await login(malloys_device, mallory.password, "198.51.100.66", mallory.handle)).status_code == 200
+    # Twenty addresses guess slowly; the owner's phone logs in between their rounds throughout.
+    refused = 0
+    for round_ in range(4):
+        for n in range(20):
+            refused += (await login(guessers, f"guess {round_}", f"203.0.113.{n + 1}")).status_code == 429
+        assert (await login(phone, owner.password, "198.51.100.20")).status_code == 200
+    assert refused == 80 - 50  # the account's budget (50) is drained: the rest were braked
+    # While it is, an unknown device is refused even with the right password, ...
+    new_device = users_of(server).http
+    assert error(await login(new_device, owner.password, "198.51.100.20")) == (429, "rate_limited")
+    # ... and so is one with another account's device cookie, or a forged one.
+    assert error(await login(malloys_device, owner.password, "198.51.100.66")) == (429, "rate_limited")
+    token = phone.cookies["tsudoi_device"]
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert error(await login(new_device, owner.password, "198.51.100.20", token=forged)) == (
+        429,
+        "rate_limited",
+    )
+    mallorys = malloys_device.cookies["tsudoi_device"]
+    assert error(await login(new_device, owner.password, "198.51.100.20", token=mallorys)) == (
+        429,
+        "rate_limited",
+    )
+    # The phone's token works in the header too (bots and the SDK send it there).
+    headed = await login(new_device, owner.password, "198.51.100.20", token=token)
+    assert headed.status_code == 200
+    # A known device that keeps failing is braked on its own (5 failures), and only it.
+    for _ in range(5):
+        assert error(await login(laptop, "not the password", "198.51.100.21")) == (401, "invalid_credentials")
+    assert error(await login(laptop, owner.password, "198.51.100.21")) == (429, "rate_limited")
+    assert (await login(phone, owner.password, "198.51.100.20")).status_code == 200
+    assert "tsdd_" not in server.log()  # the token is in no log line
+
+
+async def test_the_device_cookie_is_secure_when_the_server_is_served_over_https(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
+    server = start_server(TSUDOI_PUBLIC_URL="https://tsudoi.example")
+    users = users_of(server)
+    person = await users.new("secure")
+    response = await users.http.post(
+        "/api/login", json={"handle": person.handle, "password": person.password}
+    )
+    (cookie,) = [c for c in response.headers.get_list("set-cookie") if c.startswith("tsudoi_device=")]
+    assert "Secure" in cookie and "HttpOnly" in cookie
 
 
 async def test_wrong_old_passwords_count_as_failed_logins(
@@ -272,6 +365,43 @@ async def test_wrong_old_passwords_count_as_failed_logins(
         )
     body = {"old_password": account.password, "new_password": "a new password!"}
     assert error(await users.http.post("/api/password", json=body, headers=headers)) == (429, "rate_limited")
+
+
+async def test_invite_codes_are_stored_as_hashes_and_old_codes_keep_working(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users], tmp_path: Path
+) -> None:
+    # A data folder as the version before hashed invites left it, with one unused plain code.
+    old_code = "J4nR8vPq2sXw6tYk0mLd3g"
+    now_ms = int(time.time() * 1000)
+    sqlite_with_plain_invites(
+        tmp_path / "data0" / "tsudoi.sqlite3", [old_code], created_ms=now_ms, expires_ms=now_ms + 3600_000
+    )
+    server = start_server()  # opens tmp_path / "data0", and migrates it
+    users = users_of(server)
+    assert (await users.http.get(f"/api/invites/{old_code}")).status_code == 200
+    response = await users.signup(old_code, "oldtimer")
+    assert response.status_code == 201, response.text
+    client = await Client.login(server, response.json()["token"])
+    made = (await client.call("invite.create"))["invite"]
+    fresh = made["code"]
+    assert made["url"].endswith(f"/i/{fresh}") and made["code_prefix"] == fresh[:4]
+    [listed] = (await client.call("invite.list"))["invites"]
+    assert (listed["code"], listed["url"], listed["code_prefix"]) == (None, None, fresh[:4])
+    assert (await users.signup(fresh, "newcomer")).status_code == 201
+    assert error(await users.signup(fresh, "another")) == (410, "invite_used")
+    unused = (await client.call("invite.create"))["invite"]["code"]
+    await client.close()
+    server.stop()
+    # No code, old, used or unused, is anywhere in the data folder: only hashes are.
+    files = [path for path in (tmp_path / "data0").iterdir() if path.is_file()]
+    assert any(path.name == "tsudoi.sqlite3" for path in files)
+    for path in files:
+        data = path.read_bytes()
+        for code in (old_code, fresh, unused, server.bootstrap_invite()):
+            assert code.encode() not in data, (code, path.name)
+    with sqlite3.connect(tmp_path / "data0" / "tsudoi.sqlite3") as db:
+        hashes = {row[0] for row in db.execute("SELECT code_hash FROM invites")}
+    assert {hashlib.sha256(c.encode()).digest() for c in (old_code, fresh, unused)} <= hashes
 
 
 async def test_invite_landing_info(server: ServerProcess, users: Users) -> None:

@@ -101,7 +101,7 @@ def test_doctor_reports_a_healthy_setup(
     assert result.returncode == 0, result.stdout
     lines = result.stdout.splitlines()
     assert lines[0].startswith("bus") and "ok" in lines[0] and "Redis 7" in lines[0]
-    assert lines[1].startswith("storage") and "schema 8" in lines[1] and "journal wal" in lines[1]
+    assert lines[1].startswith("storage") and "schema 9" in lines[1] and "journal wal" in lines[1]
 
 
 def test_doctor_says_what_is_wrong(tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ from .http import (
     delete_webhook,
     get_webhook,
     login,
+    login_device_token,
     set_webhook,
     webhook_public_key,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "errors",
     "get_webhook",
     "login",
+    "login_device_token",
     "messages",
     "set_webhook",
     "verify_webhook",

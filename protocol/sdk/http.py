@@ -28,11 +28,18 @@ __all__ = [
     "delete_webhook",
     "get_webhook",
     "login",
+    "login_device_token",
     "set_webhook",
     "webhook_public_key",
 ]
 
 _EVENT_CLASSES: dict[str, type[m.EventData]] = {t.TYPE: t for t in m.EVENT_TYPES}
+#: The server's known-device token (PROTOCOL.md section 11.4): set as this cookie by a log-in,
+#: sent back in this header by the next.
+DEVICE_COOKIE = "tsudoi_device"
+DEVICE_HEADER = "X-Tsudoi-Device"
+#: Device tokens this process was given, by (server, lower-cased handle).
+_device_tokens: dict[tuple[str, str], str] = {}
 
 
 async def _send(
@@ -43,8 +50,11 @@ async def _send(
     token: str | None = None,
     body: Any = None,
     http: httpx.AsyncClient | None = None,
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    headers = dict(headers or {})
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     own = http is None
     client = http or httpx.AsyncClient(timeout=30)
     try:
@@ -81,13 +91,36 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
 
 
 async def login(
-    url: str, handle: str, password: str, *, http: httpx.AsyncClient | None = None
+    url: str,
+    handle: str,
+    password: str,
+    *,
+    device_token: str | None = None,
+    http: httpx.AsyncClient | None = None,
 ) -> SessionResponse:
     """Log an ordinary account in (``POST /api/login``) and return its session; use
-    ``session.token`` with :class:`~protocol.sdk.Client`. Bot accounts use their bot token."""
+    ``session.token`` with :class:`~protocol.sdk.Client`. Bot accounts use their bot token.
+
+    Each log-in gives a *device token*; the next log-in of the same handle to the same server
+    from this process sends it back, so that strangers guessing at the account cannot lock this
+    device out (PROTOCOL.md section 11.4). To keep that across restarts, store
+    :func:`login_device_token` after a log-in (as secretly as the password) and pass it back as
+    ``device_token``."""
+    key = (http_url(url), handle.lower())
+    presented = device_token or _device_tokens.get(key)
+    headers = {DEVICE_HEADER: presented} if presented else None
     body = LoginRequest(handle=handle, password=password)
-    response = await _send(url, "POST", "/api/login", body=body, http=http)
+    response = await _send(url, "POST", "/api/login", body=body, http=http, headers=headers)
+    given = response.cookies.get(DEVICE_COOKIE)
+    if given:
+        _device_tokens[key] = given
     return convert(_json_object(response), SessionResponse)
+
+
+def login_device_token(url: str, handle: str) -> str | None:
+    """The device token the last successful :func:`login` of ``handle`` to ``url`` in this
+    process was given (None if none was): a secret to keep for the next run's ``login``."""
+    return _device_tokens.get((http_url(url), handle.lower()))
 
 
 async def set_webhook(

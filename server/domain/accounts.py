@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import FollowEvent, Invite, SettingsResult, UserSettings, UserUpdatedEvent
@@ -25,12 +25,15 @@ from ..store.base import (
     InviteNotFound,
     InviteRecord,
     InviteUsed,
+    IssuedInvite,
     NewNotification,
     NewUser,
     SessionRecord,
     UserRecord,
+    token_hash,
 )
 from . import present, rules
+from .devices import KEY_NAME, Device, DeviceTokens
 from .notices import Notices, NoticesPorts
 
 log = logging.getLogger(__name__)
@@ -43,10 +46,6 @@ INVITE_LIST_MAX = 100
 BOT_TOKEN_TTL_MS = 100 * 365 * 24 * 3600_000
 #: Not an argon2 hash: no password ever matches it, so a bot cannot log in with one.
 NO_PASSWORD = "!"
-
-
-def token_hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -64,12 +63,20 @@ class Session:
     user: UserRecord
     session: SessionRecord
     token: str
+    #: After a log-in: the device's token for its next log-ins (:mod:`server.domain.devices`).
+    device_token: str | None = None
+
+
+class AccountsPorts(NoticesPorts, Protocol):
+    """The storage Accounts uses: what Notices needs, and the server key of device tokens."""
+
+    async def server_key(self, name: str, candidate: bytes) -> bytes: ...
 
 
 class Accounts:
     def __init__(
         self,
-        store: NoticesPorts,
+        store: AccountsPorts,
         passwords: Passwords,
         publisher: Publisher,
         settings: Settings,
@@ -91,6 +98,11 @@ class Accounts:
         self._failures_by_account = RateLimiter.per_window(
             settings.login_account_failures_total, settings.login_account_window_ms
         )
+        # A known device's own budget: what one address gets for one account.
+        self._failures_by_device = RateLimiter.per_window(
+            settings.login_account_failures, settings.login_account_window_ms
+        )
+        self._devices: DeviceTokens | None = None
         self._login_by_address = RateLimiter.per_window(
             settings.login_address_attempts, settings.login_address_window_ms
         )
@@ -104,7 +116,7 @@ class Accounts:
 
     # --- invites ------------------------------------------------------------------------------
 
-    async def bootstrap_invite(self) -> InviteRecord | None:
+    async def bootstrap_invite(self) -> IssuedInvite | None:
         """On an empty database, a one-time invite whose account becomes an operator."""
         if await self._store.count_users() > 0:
             return None
@@ -116,7 +128,7 @@ class Accounts:
             grants_operator=True,
         )
 
-    async def operator_invite(self) -> InviteRecord:
+    async def operator_invite(self) -> IssuedInvite:
         """An invite made by an operator from the CLI: no inviter to follow, no limit."""
         return await self._store.create_invite(
             inviter_id=None, now_ms=self._now(), ttl_ms=self._settings.invite_ttl_ms, max_unused=None
@@ -199,18 +211,57 @@ class Accounts:
                 await self._notices.notify([NewNotification(inviter.id, "follow", actor_id=user.id)])
         return await self._start_session(user)
 
-    async def login(self, handle: str, password: str, address: str) -> Session:
+    async def login(
+        self, handle: str, password: str, address: str, device_token: str | None = None
+    ) -> Session:
+        """Check the password under the brakes and start a session. ``device_token`` is what an
+        earlier log-in on this device gave (``Session.device_token``): valid and this account's,
+        the device's own failure budget applies instead of the account's, so guessing from other
+        addresses cannot lock a known device out. Without one, the ordinary brakes apply."""
         self._limit(self._login_by_address, address)
         account = handle.lower()
-        self._check_failures(account, address)
-        user = await self._store.get_user_by_handle(handle) if rules.HANDLE.fullmatch(handle) else None
+        valid_handle = rules.HANDLE.fullmatch(handle) is not None
+        devices = await self._device_tokens()
+        device = devices.read(device_token)
+        user: UserRecord | None = None
+        if device is not None and valid_handle:
+            user = await self._store.get_user_by_handle(handle)
+        if device is not None and (user is None or user.id != device.user_id):
+            device = None  # another account's device is an unknown one here
+        if device is not None:
+            wait = self._failures_by_device.check(device.device_id)
+            if wait:
+                raise ProtocolError(
+                    ErrorCode.RATE_LIMITED, "too many failed attempts from this device", retry_after_ms=wait
+                )
+        else:
+            self._check_failures(account, address)
+            if valid_handle:
+                user = await self._store.get_user_by_handle(handle)
         ok = await self._passwords.verify(user.password_hash if user else None, password)
         if not ok or user is None:
-            self._count_failure(account, address)
+            self._count_login_failure(account, address, device)
             raise ProtocolError(ErrorCode.INVALID_CREDENTIALS)
         if self._passwords.needs_rehash(user.password_hash):
             await self._store.set_password_hash(user.id, await self._passwords.hash(password))
-        return await self._start_session(user)
+        session = await self._start_session(user)
+        renewed = devices.issue(user.id, device.device_id if device else None)
+        return dataclasses.replace(session, device_token=renewed)
+
+    async def _device_tokens(self) -> DeviceTokens:
+        """Made on first use: the key comes from storage (every node shares it)."""
+        if self._devices is None:
+            key = await self._store.server_key(KEY_NAME, secrets.token_bytes(32))
+            self._devices = DeviceTokens(key, self._now)
+        return self._devices
+
+    def _count_login_failure(self, account: str, address: str, device: Device | None) -> None:
+        """A known device's failures count against its own budget only: the account's budget
+        is for unknown devices, which is what keeps a botnet from draining it for the owner."""
+        if device is not None:
+            self._failures_by_device.hit(device.device_id)
+        else:
+            self._count_failure(account, address)
 
     def _check_failures(self, account: str, address: str) -> None:
         wait = max(

@@ -30,6 +30,7 @@ from ..store.base import (
     ConversationMemberRecord,
     ConversationRecord,
     InviteRecord,
+    IssuedInvite,
     JoinRequestRecord,
     MembershipRecord,
     MessageRecord,
@@ -195,9 +196,12 @@ def announcement(record: AnnouncementRecord, author: UserRecord) -> Notification
 
 
 def invite(record: InviteRecord, base_url: str, used_by: UserRecord | None) -> Invite:
+    """The code and its link only when the record has it: just made (storage keeps a hash)."""
+    code = record.code if isinstance(record, IssuedInvite) else None
     return Invite(
-        code=record.code,
-        url=invite_url(base_url, record.code),
+        code=code,
+        url=invite_url(base_url, code) if code is not None else None,
+        code_prefix=record.code_prefix,
         created_at=format_timestamp(record.created_ms),
         expires_at=format_timestamp(record.expires_ms),
         used_by=user(used_by) if used_by else None,

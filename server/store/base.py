@@ -50,6 +50,7 @@ from .records import (
     InviteNotFound,
     InviteRecord,
     InviteUsed,
+    IssuedInvite,
     JoinRequestRecord,
     MembershipRecord,
     MessageRecord,
@@ -68,6 +69,8 @@ from .records import (
     StreamItem,
     UserRecord,
     WebhookRecord,
+    new_invite_code,
+    token_hash,
 )
 
 __all__ = [
@@ -87,6 +90,7 @@ __all__ = [
     "InviteNotFound",
     "InviteRecord",
     "InviteUsed",
+    "IssuedInvite",
     "JoinRequestRecord",
     "Lifecycle",
     "MembershipRecord",
@@ -114,6 +118,8 @@ __all__ = [
     "UserRecord",
     "WebhookRecord",
     "WebhookStorage",
+    "new_invite_code",
+    "token_hash",
 ]
 
 #: How long a signal is kept: far longer than any node takes to pick it up.
@@ -140,7 +146,9 @@ class AccountStorage(Protocol):
 
     A handle is unique case-insensitively; lookups by handle ignore case. ``create_user`` is
     atomic in the sense of :mod:`server.store.base` (one user per invite and per handle, never
-    more than ``max_unused`` unused invites per inviter). A session is found by the hash of its
+    more than ``max_unused`` unused invites per inviter). An invite is found by its code, of
+    which only ``token_hash(code)`` and the first characters are stored: the code itself is in
+    ``create_invite``'s answer only. A session is found by the hash of its
     token (the token itself is never stored) and stays readable after it is revoked or has
     expired: whether it is live is the caller's question (``revoked_ms``, ``expires_ms``).
     ``last_seen_ms`` only moves forward.
@@ -161,11 +169,13 @@ class AccountStorage(Protocol):
         ttl_ms: int,
         max_unused: int | None,
         grants_operator: bool = False,
-    ) -> InviteRecord:
-        """Make an invite. With ``max_unused``, atomically refuse (InviteLimitReached) when the
-        inviter already holds that many unused, unexpired invites."""
+    ) -> IssuedInvite:
+        """Make an invite with a fresh code (:func:`new_invite_code`), stored as its hash; the
+        answer carries the code, this once. With ``max_unused``, atomically refuse
+        (InviteLimitReached) when the inviter already holds that many unused, unexpired invites."""
 
-    async def get_invite(self, code: str) -> InviteRecord | None: ...
+    async def get_invite(self, code: str) -> InviteRecord | None:
+        """The invite whose code is ``code`` (found by the code's hash), or None."""
 
     async def list_invites(self, inviter_id: str, *, limit: int) -> list[InviteRecord]:
         """The inviter's newest ``limit`` invites, newest first (same millisecond: last made first)."""

@@ -4,6 +4,8 @@ They are re-exported by :mod:`server.store.base`, where most code imports them f
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "InviteNotFound",
     "InviteRecord",
     "InviteUsed",
+    "IssuedInvite",
     "JoinRequestRecord",
     "MembershipRecord",
     "MessageRecord",
@@ -37,6 +40,8 @@ __all__ = [
     "StreamItem",
     "UserRecord",
     "WebhookRecord",
+    "new_invite_code",
+    "token_hash",
 ]
 
 
@@ -71,15 +76,57 @@ class NewUser:
     bot: bool = False
 
 
+def token_hash(secret: str) -> bytes:
+    """What storage keeps of a high-entropy secret (a session token, an invite code): its
+    unsalted SHA-256. Salt and a slow hash are for guessable secrets such as passwords; these
+    are 128 random bits or more, so a hash is as good as the secret is unguessable, and a
+    lookup by hash stays one index probe."""
+    return hashlib.sha256(secret.encode()).digest()
+
+
+#: Characters of an invite code kept in the clear (``code_prefix``), for telling invites apart
+#: in a list; the rest of the code (over 100 random bits) is known only by its hash.
+INVITE_PREFIX_LENGTH = 4
+
+
+def new_invite_code() -> str:
+    """A fresh invite code: 128 random bits, URL-safe (22 characters)."""
+    return secrets.token_urlsafe(16)
+
+
 @dataclass(frozen=True, slots=True)
 class InviteRecord:
-    code: str
+    """An invite as stored: its code is known only by ``token_hash(code)`` and its first
+    characters, so that a copy of the database does not hand out usable invites."""
+
+    code_hash: bytes
+    code_prefix: str
     inviter_id: str | None
     created_ms: int
     expires_ms: int
     used_by: str | None
     used_ms: int | None
     grants_operator: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedInvite(InviteRecord):
+    """The answer of ``create_invite``: the stored invite and, this once, its code."""
+
+    code: str
+
+    def stored(self) -> InviteRecord:
+        """The invite as later reads return it (without the code)."""
+        return InviteRecord(
+            self.code_hash,
+            self.code_prefix,
+            self.inviter_id,
+            self.created_ms,
+            self.expires_ms,
+            self.used_by,
+            self.used_ms,
+            self.grants_operator,
+        )
 
 
 @dataclass(frozen=True, slots=True)

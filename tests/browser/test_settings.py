@@ -139,12 +139,25 @@ def test_an_invite_link_is_copied(scene: Scene) -> None:
     expect(link).to_have_count(1)
     with Api(scene.server, scene.hanako.token) as api:
         invite = api.call("invite.list")["invites"][0]
-    assert invite["url"] == f"{scene.server.url}/i/{invite['code']}"
-    expect(link).to_have_value(invite["url"])  # the server's link, as it gave it
+    # The server keeps a hash of the code: the list has no link, only the code's first characters;
+    # the page shows the link invite.create gave it.
+    assert invite["code"] is None and invite["url"] is None
+    url = link.input_value()
+    assert (
+        url.startswith(f"{scene.server.url}/i/{invite['code_prefix']}")
+        and len(url) > len(scene.server.url) + 20
+    )
+    expect(a.locator(".invite").first).to_contain_text(f"招待 {invite['code_prefix']}…")
     a.locator(".invite").first.get_by_role("button", name="コピー").click()
     expect(a.locator(".toast", has_text="コピーしました")).to_be_visible()
-    assert a.evaluate("navigator.clipboard.readText()") == invite["url"]
+    assert a.evaluate("navigator.clipboard.readText()") == url
     shot(a, "43-settings-invite-copied")
+    # Coming back later, the link is gone (it was shown once); the page says so.
+    go(a, "following")
+    go(a, "settings")
+    expect(a.locator(".invite")).to_have_count(2)
+    expect(a.locator(".invite-url")).to_have_count(0)
+    expect(a.locator(".invite").first).to_contain_text("リンクは招待をつくったときにだけ表示されます")
 
 
 def test_muting_from_a_profile_and_unmuting_from_the_list(scene: Scene) -> None:

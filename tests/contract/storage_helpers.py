@@ -12,7 +12,7 @@ from server.store.base import (
     CommunityRecord,
     ConversationRecord,
     IncidentRecord,
-    InviteRecord,
+    IssuedInvite,
     MessageRecord,
     NewUser,
     NotificationRecord,
@@ -77,7 +77,7 @@ def new_user(handle: str, display_name: str | None = None) -> NewUser:
     )
 
 
-async def bootstrap_invite(storage: Storage, now_ms: int = NOW, **kwargs: bool) -> InviteRecord:
+async def bootstrap_invite(storage: Storage, now_ms: int = NOW, **kwargs: bool) -> IssuedInvite:
     return await storage.create_invite(inviter_id=None, now_ms=now_ms, ttl_ms=WEEK, max_unused=None, **kwargs)
 
 

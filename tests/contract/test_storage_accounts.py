@@ -20,9 +20,11 @@ from server.store.base import (
     InviteNotFound,
     InviteRecord,
     InviteUsed,
+    IssuedInvite,
     NewUser,
     Storage,
     UserRecord,
+    token_hash,
 )
 from tests.contract.storage_helpers import (
     DAY,
@@ -48,7 +50,7 @@ async def test_bootstrap_invite_and_first_user(storage: Storage) -> None:
     assert (invite.created_ms, invite.expires_ms) == (NOW, NOW + WEEK)
     assert (invite.used_by, invite.used_ms) == (None, None)
     assert invite.grants_operator is True
-    assert await storage.get_invite(invite.code) == invite
+    assert await storage.get_invite(invite.code) == invite.stored()
 
     root = await storage.create_user(new_user("root", "管理人"), invite_code=invite.code, now_ms=NOW + 5)
     assert root.handle == "root"
@@ -66,6 +68,33 @@ async def test_bootstrap_invite_and_first_user(storage: Storage) -> None:
     used = await storage.get_invite(invite.code)
     assert used is not None
     assert (used.used_by, used.used_ms) == (root.id, NOW + 5)
+
+
+async def test_an_invite_is_known_by_the_hash_of_its_code(storage: Storage) -> None:
+    """Storage keeps the code's hash and first characters; only create_invite's answer has the
+    code, and only the whole code finds the invite."""
+    invite = await bootstrap_invite(storage)
+    assert isinstance(invite, IssuedInvite) and len(invite.code) == 22
+    assert invite.code_hash == token_hash(invite.code)
+    assert invite.code_prefix == invite.code[:4]
+    found = await storage.get_invite(invite.code)
+    assert found == invite.stored() and not isinstance(found, IssuedInvite)
+    assert not hasattr(found, "code")
+    for near_miss in (
+        invite.code_prefix,
+        invite.code[:-1],
+        invite.code.upper(),
+        token_hash(invite.code).hex(),
+    ):
+        assert await storage.get_invite(near_miss) is None
+    with pytest.raises(InviteNotFound):
+        await storage.create_user(new_user("guesser"), invite_code=invite.code_prefix, now_ms=NOW)
+    user = await storage.create_user(new_user("holder"), invite_code=invite.code, now_ms=NOW)
+    root = await make_user(storage, "root")
+    mine = await storage.create_invite(inviter_id=root.id, now_ms=NOW, ttl_ms=WEEK, max_unused=5)
+    [listed] = await storage.list_invites(root.id, limit=10)
+    assert listed == mine.stored() and not isinstance(listed, IssuedInvite)
+    assert user.invited_by is None
 
 
 async def test_newcomer_follows_the_inviter(storage: Storage) -> None:
@@ -298,8 +327,8 @@ async def test_list_invites_newest_first_and_only_the_inviters(storage: Storage)
     ]
     await storage.create_invite(inviter_id=bob.id, now_ms=NOW + 500, ttl_ms=WEEK, max_unused=5)
     listed = await storage.list_invites(alice.id, limit=100)
-    assert [invite.code for invite in listed] == [invite.code for invite in reversed(made)]
-    assert listed[-1] == made[0]
+    assert [invite.code_hash for invite in listed] == [invite.code_hash for invite in reversed(made)]
+    assert listed[-1] == made[0].stored()
     assert await storage.list_invites("01JD0M7Q5W3K4T9V2X8Y6Z1ABC", limit=100) == []
 
 
@@ -392,7 +421,7 @@ async def test_list_invites_returns_at_most_limit_newest(storage: Storage) -> No
         for n in range(5)
     ]
     listed = await storage.list_invites(alice.id, limit=2)
-    assert [i.code for i in listed] == [made[4].code, made[3].code]
+    assert listed == [made[4].stored(), made[3].stored()]
 
 
 async def test_dm_policy_starts_as_everyone_and_is_stored(storage: Storage) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
 from protocol import messages as m
-from protocol.sdk import Client, SessionRevoked, codes, login
+from protocol.sdk import Client, SessionRevoked, codes, login, login_device_token
 from protocol.sdk.errors import FrameError
 from protocol.text import Emotext
 from tests.support.client import Users
@@ -98,6 +99,28 @@ async def test_bot_tokens_and_logged_in_sessions_both_authenticate(
     session = await login(server.url, person.handle, person.password)
     async with Client(server.ws_url, session.token) as client:  # the ws:// form works too
         assert client.user is not None and not client.user.bot and client.user.handle == person.handle
+
+
+async def test_login_keeps_the_device_token_so_guessers_cannot_lock_the_bot_out(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
+    server = start_server(TSUDOI_LOGIN_ACCOUNT_FAILURES_TOTAL="3")
+    users = users_of(server)
+    person = await users.new("device")
+    assert login_device_token(server.url, person.handle) is None
+    await login(server.url, person.handle, person.password)
+    token = login_device_token(server.url, person.handle)
+    assert token is not None and token.startswith("tsdd_")
+    for n in range(3):  # three addresses drain the account's budget (3 here)
+        guess = {"handle": person.handle, "password": "a wrong guess"}
+        await users.http.post("/api/login", json=guess, headers={"X-Forwarded-For": f"203.0.113.{n}"})
+    # Any device the server does not know waits, the right password or not.
+    unknown = await users.http.post("/api/login", json={"handle": person.handle, "password": person.password})
+    assert unknown.status_code == 429
+    session = await login(server.url, person.handle.upper(), person.password)  # sends the token
+    assert session.user.handle == person.handle
+    # Kept across restarts by the caller: passed back explicitly, it works the same.
+    assert (await login(server.url, person.handle, person.password, device_token=token)).token
 
 
 async def test_a_revoked_session_stops_the_client_for_good(server: ServerProcess, users: Users) -> None:

@@ -81,6 +81,7 @@ ADDED_AFTER_1_0 = [
     Added(m.Limits, "bot_post_refill_ms", "1.3.0", NO_NEUTRAL),
     Added(m.Limits, "bot_message_burst", "1.3.0", NO_NEUTRAL),
     Added(m.Limits, "bot_message_refill_ms", "1.3.0", NO_NEUTRAL),
+    Added(m.Invite, "code_prefix", "1.8.0", None),
 ]
 
 #: Server messages by the version that introduced them (section 13); the rest came in 1.1.0.

@@ -2,7 +2,8 @@
 
 Same contract and same ids as the SQLite adapter (:mod:`server.store.base` is the contract):
 every persisted item's id comes from :class:`server.ids.IdGenerator` and is the ``_id`` string
-of its document (an invite's id is its code).
+of its document (an invite's is the hex SHA-256 of its code, :func:`.database.invite_key`:
+the code itself is stored nowhere, as in the SQLite adapter).
 
 Modules
     :mod:`.database` declares the layout (:data:`INDEXES`, :data:`SCHEMA_VERSION`), opens
@@ -110,9 +111,10 @@ Multi-document operations, without transactions
     yet ended, or a transfer lease, which expires.
 
     ``create_user``
-        1. *Claim* the invite: ``find_one_and_update({_id: code, used_by: None, expires_ms:
-           {$gt: now}}, {$set: {used_by: <new id>, used_ms: now}})``. Exactly one of any
-           number of concurrent sign-ups on one code gets it. When the claim matches nothing,
+        1. *Claim* the invite: ``find_one_and_update({_id: key, used_by: None, expires_ms:
+           {$gt: now}}, {$set: {used_by: <new id>, used_ms: now}})``, where ``key`` is the
+           code's ``invite_key``. Exactly one of any number of concurrent sign-ups on one
+           code gets it. When the claim matches nothing,
            the invite is read to tell InviteNotFound / InviteUsed / InviteExpired apart (and
            the claim is retried if it has been released meanwhile).
         2. Insert the user. The unique index on ``handle_key`` makes a taken handle a
@@ -130,7 +132,8 @@ Multi-document operations, without transactions
         "Count the inviter's unused, unexpired invites, then insert one" races across
         processes, and a plain counter with a conditional ``$inc`` cannot forget invites as
         they expire. So each inviter has one ``invite_quotas`` document whose ``open`` array
-        lists ``{code, expires_ms}`` for every invite of theirs not used yet: the array is the
+        lists ``{code: <invite key>, expires_ms}`` for every invite of theirs not used yet
+        (``code`` holds the invite's ``_id``, never the code itself): the array is the
         counter, and it knows expiry times. Making an invite is
         1. prune: ``$pull`` the entries that have expired by ``now`` (creating the document
            with an empty array the first time);

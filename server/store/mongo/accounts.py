@@ -9,9 +9,7 @@ transactions, and what a process killed between their steps leaves, is told in
 from __future__ import annotations
 
 import logging
-import secrets
 from contextlib import suppress
-from typing import Final
 
 from pymongo import DESCENDING, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -23,18 +21,19 @@ from ..base import (
     InviteNotFound,
     InviteRecord,
     InviteUsed,
+    IssuedInvite,
     NewUser,
     SessionRecord,
     UserRecord,
+    new_invite_code,
+    token_hash,
 )
-from .database import Database
+from ..records import INVITE_PREFIX_LENGTH
+from .database import BOOTSTRAP_QUOTA, Database, invite_key
 from .driver import CLAIM_ATTEMPTS, IN_CHUNK, NULL, Document, driver_errors
 from .records import invite_record, session_record, user_record
 
 _log = logging.getLogger(__name__)
-
-#: The quota document of invites made without an inviter (26-character ids never equal it).
-_BOOTSTRAP_QUOTA: Final = "(bootstrap)"
 
 
 class AccountStore(Database):
@@ -54,18 +53,22 @@ class AccountStore(Database):
         ttl_ms: int,
         max_unused: int | None,
         grants_operator: bool = False,
-    ) -> InviteRecord:
-        invite = InviteRecord(
-            code=secrets.token_urlsafe(16),
+    ) -> IssuedInvite:
+        code = new_invite_code()
+        invite = IssuedInvite(
+            code_hash=token_hash(code),
+            code_prefix=code[:INVITE_PREFIX_LENGTH],
             inviter_id=inviter_id,
             created_ms=now_ms,
             expires_ms=now_ms + ttl_ms,
             used_by=None,
             used_ms=None,
             grants_operator=grants_operator,
+            code=code,
         )
-        quota = inviter_id if inviter_id is not None else _BOOTSTRAP_QUOTA
-        slot = {"code": invite.code, "expires_ms": invite.expires_ms}
+        key = invite_key(code)
+        quota = inviter_id if inviter_id is not None else BOOTSTRAP_QUOTA
+        slot = {"code": key, "expires_ms": invite.expires_ms}
         with driver_errors():
             if max_unused is not None and max_unused <= 0:
                 raise InviteLimitReached
@@ -87,7 +90,8 @@ class AccountStore(Database):
             try:
                 await self._invites.insert_one(
                     {
-                        "_id": invite.code,
+                        "_id": key,
+                        "code_prefix": invite.code_prefix,
                         "inviter_id": inviter_id,
                         "created_ms": now_ms,
                         "expires_ms": invite.expires_ms,
@@ -99,13 +103,13 @@ class AccountStore(Database):
                 )
             except BaseException:
                 with suppress(PyMongoError):  # best effort: else it is pruned when it expires
-                    await self._quotas.update_one({"_id": quota}, {"$pull": {"open": {"code": invite.code}}})
+                    await self._quotas.update_one({"_id": quota}, {"$pull": {"open": {"code": key}}})
                 raise
         return invite
 
     async def get_invite(self, code: str) -> InviteRecord | None:
         with driver_errors():
-            doc = await self._invites.find_one({"_id": code})
+            doc = await self._invites.find_one({"_id": invite_key(code)})
         return invite_record(doc) if doc else None
 
     async def list_invites(self, inviter_id: str, *, limit: int) -> list[InviteRecord]:
@@ -121,8 +125,9 @@ class AccountStore(Database):
 
     async def create_user(self, new: NewUser, *, invite_code: str, now_ms: int) -> UserRecord:
         user_id = self._ids.new(now_ms)
+        key = invite_key(invite_code)
         with driver_errors():
-            invite = await self._claim_invite(invite_code, user_id, now_ms)
+            invite = await self._claim_invite(key, user_id, now_ms)
             user = UserRecord(
                 id=user_id,
                 handle=new.handle,
@@ -156,13 +161,13 @@ class AccountStore(Database):
                     }
                 )
             except DuplicateKeyError as exc:  # the only unique key but the fresh _id: handle_key
-                await self._release_invite(invite_code, user_id)
+                await self._release_invite(key, user_id)
                 raise HandleTaken from exc
             except BaseException:
                 # Not known whether the user was written: take it back, then the claim.
                 with suppress(PyMongoError):
                     await self._users.delete_one({"_id": user_id})
-                    await self._release_invite(invite_code, user_id)
+                    await self._release_invite(key, user_id)
                 raise
             if invite.inviter_id is not None:
                 try:
@@ -178,27 +183,30 @@ class AccountStore(Database):
                     with suppress(PyMongoError):
                         await self._follows.delete_one({"follower_id": user.id})
                         await self._users.delete_one({"_id": user_id})
-                        await self._release_invite(invite_code, user_id)
+                        await self._release_invite(key, user_id)
                     raise
         # The user stands; a slot left held here only expires later (see the package docstring).
-        quota = invite.inviter_id if invite.inviter_id is not None else _BOOTSTRAP_QUOTA
+        quota = invite.inviter_id if invite.inviter_id is not None else BOOTSTRAP_QUOTA
         try:
-            await self._quotas.update_one({"_id": quota}, {"$pull": {"open": {"code": invite_code}}})
-        except PyMongoError:
-            _log.warning("invite %s used, but its quota slot stays held until it expires", invite_code)
+            await self._quotas.update_one({"_id": quota}, {"$pull": {"open": {"code": key}}})
+        except PyMongoError:  # named by its prefix: the code itself goes in no log
+            _log.warning(
+                "invite %s… used, but its quota slot stays held until it expires", invite.code_prefix
+            )
         return user
 
-    async def _claim_invite(self, code: str, user_id: str, now_ms: int) -> InviteRecord:
-        """Mark the invite used by ``user_id`` if it is unused and unexpired, atomically."""
+    async def _claim_invite(self, key: str, user_id: str, now_ms: int) -> InviteRecord:
+        """Mark the invite whose ``_id`` is ``key`` (:func:`invite_key`) used by ``user_id`` if
+        it is unused and unexpired, atomically."""
         for _ in range(CLAIM_ATTEMPTS):
             claimed = await self._invites.find_one_and_update(
-                {"_id": code, "used_by": NULL, "expires_ms": {"$gt": now_ms}},
+                {"_id": key, "used_by": NULL, "expires_ms": {"$gt": now_ms}},
                 {"$set": {"used_by": user_id, "used_ms": now_ms}},
                 return_document=ReturnDocument.AFTER,
             )
             if claimed is not None:
                 return invite_record(claimed)
-            doc = await self._invites.find_one({"_id": code})
+            doc = await self._invites.find_one({"_id": key})
             if doc is None:
                 raise InviteNotFound
             if doc["used_by"] is not None:
@@ -208,10 +216,10 @@ class AccountStore(Database):
             # Unused and unexpired now: a claim was released meanwhile (HandleTaken). Again.
         raise InviteUsed
 
-    async def _release_invite(self, code: str, user_id: str) -> None:
+    async def _release_invite(self, key: str, user_id: str) -> None:
         """Undo :meth:`_claim_invite`, if the claim is still ours."""
         await self._invites.update_one(
-            {"_id": code, "used_by": user_id}, {"$set": {"used_by": None, "used_ms": None}}
+            {"_id": key, "used_by": user_id}, {"$set": {"used_by": None, "used_ms": None}}
         )
 
     async def get_user(self, user_id: str) -> UserRecord | None:

@@ -7,18 +7,20 @@ and the schema version; applied by :meth:`Database.open`, read back by :func:`ch
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import Any, ClassVar, Final, Self
 from urllib.parse import parse_qsl, urlsplit
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from ...config import Settings, redact_url
 from ...health import Finding
 from ...ids import IdGenerator
-from ..base import StorageError, StorageUnavailable
+from ..base import StorageError, StorageUnavailable, token_hash
+from ..records import INVITE_PREFIX_LENGTH
 from .driver import Document, driver_errors
 
 #: The version of the collections' layout and of :data:`INDEXES`; bump it with any change.
@@ -29,8 +31,21 @@ from .driver import Document, driver_errors
 #: 5: the clients' nonces of posts and messages (idempotent post.create and dm.send), each a
 #: unique index over the documents that have one. 6: announcements stored once for a community's
 #: members (community_notifications), and each member's read state of them (notification_reads;
-#: notification_marks, read by _id: no index).
-SCHEMA_VERSION: Final = 6
+#: notification_marks, read by _id: no index). 7: invites keyed by the hash of their code
+#: (:func:`invite_key`) with the code's first characters in ``code_prefix``; plain codes of
+#: earlier versions are hashed when a node opens the database (:meth:`Database._hash_invite_codes`).
+SCHEMA_VERSION: Final = 7
+
+
+#: The quota document of invites made without an inviter (26-character ids never equal it).
+BOOTSTRAP_QUOTA: Final = "(bootstrap)"
+
+
+def invite_key(code: str) -> str:
+    """An invite document's ``_id``: the hex SHA-256 of its code (:func:`token_hash`). Hex, not
+    binary, so that the invite is found by ``_id`` equality on every server (the tests' stand-in
+    finds nothing by a binary value); a plain code (22 characters) never looks like one."""
+    return token_hash(code).hex()
 
 
 def _unique(keys: list[tuple[str, int]], name: str) -> IndexModel:
@@ -314,7 +329,35 @@ class Database:
             for name, models in self.created_indexes.items():
                 if models:
                     await self._db[name].create_indexes(models)
+            await self._hash_invite_codes()
             await self._meta.update_one({"_id": "schema"}, {"$max": {"version": SCHEMA_VERSION}}, upsert=True)
+
+    async def _hash_invite_codes(self) -> None:
+        """Replace every invite stored under its plain code (schema 6 and before) by the same
+        invite under :func:`invite_key`, and its inviter's quota slot likewise, so that old
+        codes keep working. Idempotent and safe to interrupt: hashed invites have a
+        ``code_prefix`` and are left alone; the new document is written before the old one is
+        deleted, and a second run finishes what a killed one began. Runs at every open (it
+        reads only invites without ``code_prefix``), so a node of an older version that made
+        plain invites meanwhile is caught up at the next start."""
+        async for doc in self._invites.find({"code_prefix": {"$exists": False}}):
+            code = doc["_id"]
+            if not isinstance(code, str):
+                continue
+            key = invite_key(code)
+            hashed = {**doc, "_id": key, "code_prefix": code[:INVITE_PREFIX_LENGTH]}
+            with suppress(DuplicateKeyError):  # written by an interrupted run, or another node
+                await self._invites.insert_one(hashed)
+            # The slot the invite holds in its inviter's quota, if any, follows it: the new one
+            # first, so that an interruption leaves the limit stricter for a while, never looser.
+            quota = doc["inviter_id"] if doc["inviter_id"] is not None else BOOTSTRAP_QUOTA
+            if await self._quotas.find_one({"_id": quota, "open.code": code}) is not None:
+                await self._quotas.update_one(
+                    {"_id": quota, "open.code": {"$ne": key}},
+                    {"$push": {"open": {"code": key, "expires_ms": doc["expires_ms"]}}},
+                )
+                await self._quotas.update_one({"_id": quota}, {"$pull": {"open": {"code": code}}})
+            await self._invites.delete_one({"_id": code})
 
     async def close(self) -> None:
         await self._client.close()

@@ -45,7 +45,8 @@ def user_record(doc: Document) -> UserRecord:
 
 def invite_record(doc: Document) -> InviteRecord:
     return InviteRecord(
-        code=doc["_id"],
+        code_hash=bytes.fromhex(doc["_id"]),
+        code_prefix=doc["code_prefix"],
         inviter_id=doc["inviter_id"],
         created_ms=doc["created_ms"],
         expires_ms=doc["expires_ms"],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import sqlite3
 
 from ..base import (
@@ -13,10 +12,14 @@ from ..base import (
     InviteNotFound,
     InviteRecord,
     InviteUsed,
+    IssuedInvite,
     NewUser,
     SessionRecord,
     UserRecord,
+    new_invite_code,
+    token_hash,
 )
+from ..records import INVITE_PREFIX_LENGTH
 from .engine import Engine
 from .rows import _INVITE_COLUMNS, _SESSION_COLUMNS, _USER_COLUMNS, _invite, _record, _user
 
@@ -38,8 +41,8 @@ class Accounts(Engine):
         ttl_ms: int,
         max_unused: int | None,
         grants_operator: bool = False,
-    ) -> InviteRecord:
-        def write(conn: sqlite3.Connection) -> InviteRecord:
+    ) -> IssuedInvite:
+        def write(conn: sqlite3.Connection) -> IssuedInvite:
             if max_unused is not None:
                 (held,) = conn.execute(
                     "SELECT count(*) FROM invites WHERE inviter_id IS ? AND used_by IS NULL "
@@ -48,19 +51,23 @@ class Accounts(Engine):
                 ).fetchone()
                 if held >= max_unused:
                     raise InviteLimitReached
-            invite = InviteRecord(
-                code=secrets.token_urlsafe(16),
+            code = new_invite_code()
+            invite = IssuedInvite(
+                code_hash=token_hash(code),
+                code_prefix=code[:INVITE_PREFIX_LENGTH],
                 inviter_id=inviter_id,
                 created_ms=now_ms,
                 expires_ms=now_ms + ttl_ms,
                 used_by=None,
                 used_ms=None,
                 grants_operator=grants_operator,
+                code=code,
             )
             conn.execute(
-                f"INSERT INTO invites ({_INVITE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO invites ({_INVITE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    invite.code,
+                    invite.code_hash,
+                    invite.code_prefix,
                     invite.inviter_id,
                     invite.created_ms,
                     invite.expires_ms,
@@ -75,7 +82,9 @@ class Accounts(Engine):
 
     async def get_invite(self, code: str) -> InviteRecord | None:
         def read(conn: sqlite3.Connection) -> InviteRecord | None:
-            row = conn.execute(f"SELECT {_INVITE_COLUMNS} FROM invites WHERE code = ?", (code,)).fetchone()
+            row = conn.execute(
+                f"SELECT {_INVITE_COLUMNS} FROM invites WHERE code_hash = ?", (token_hash(code),)
+            ).fetchone()
             return _invite(row) if row else None
 
         return await self._read(read)
@@ -93,8 +102,9 @@ class Accounts(Engine):
 
     async def create_user(self, new: NewUser, *, invite_code: str, now_ms: int) -> UserRecord:
         def write(conn: sqlite3.Connection) -> UserRecord:
+            code_hash = token_hash(invite_code)
             row = conn.execute(
-                f"SELECT {_INVITE_COLUMNS} FROM invites WHERE code = ?", (invite_code,)
+                f"SELECT {_INVITE_COLUMNS} FROM invites WHERE code_hash = ?", (code_hash,)
             ).fetchone()
             if row is None:
                 raise InviteNotFound
@@ -137,8 +147,8 @@ class Accounts(Engine):
                 ),
             )
             conn.execute(
-                "UPDATE invites SET used_by = ?, used_ms = ? WHERE code = ?",
-                (user.id, now_ms, invite_code),
+                "UPDATE invites SET used_by = ?, used_ms = ? WHERE code_hash = ?",
+                (user.id, now_ms, code_hash),
             )
             if invite.inviter_id is not None:
                 conn.execute(

@@ -19,7 +19,7 @@ from typing import Any, Self, TypeVar
 from ...config import Settings
 from ...health import Finding
 from ...ids import IdGenerator
-from ..base import StorageUnavailable
+from ..base import StorageUnavailable, token_hash
 
 _T = TypeVar("_T")
 _Params = Sequence[Any] | Mapping[str, Any]
@@ -116,13 +116,22 @@ class Engine:
         return await self._write(lambda conn: conn.execute(sql, params).rowcount)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        (version,) = conn.execute("PRAGMA user_version").fetchone()
-        for number, script in _migrations():
-            if number > version:
-                # executescript would COMMIT our transaction; run statement by statement.
-                for statement in _split_sql(script):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={number}")
+        # Migrations that hash stored secrets (0009, invite codes) call the port's own hash, and
+        # run with secure_delete on, so that the pages they free (which held the secrets) are
+        # zeroed rather than left in the file; the connection's own setting is restored after.
+        conn.create_function("tsudoi_sha256", 1, token_hash, deterministic=True)
+        (secure_delete,) = conn.execute("PRAGMA secure_delete").fetchone()
+        conn.execute("PRAGMA secure_delete = ON")
+        try:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            for number, script in _migrations():
+                if number > version:
+                    # executescript would COMMIT our transaction; run statement by statement.
+                    for statement in _split_sql(script):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version={number}")
+        finally:
+            conn.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
 
     async def close(self) -> None:
         self._writer.shutdown(wait=True)

@@ -31,7 +31,9 @@ _POST_COLUMNS = (
     "id, author_id, text, emotext, reply_to, created_ms, deleted_pos, community_id, repost_of, quote_of, "
     "announcement"
 )
-_INVITE_COLUMNS = "code, inviter_id, created_ms, expires_ms, used_by, used_ms, grants_operator"
+_INVITE_COLUMNS = (
+    "code_hash, code_prefix, inviter_id, created_ms, expires_ms, used_by, used_ms, grants_operator"
+)
 _SESSION_COLUMNS = "id, user_id, created_ms, expires_ms, revoked_ms"
 _COMMUNITY_COLUMNS = (
     "id, name, description, tags, approval_required, certified, owner_id, created_ms, member_count"
@@ -104,7 +106,8 @@ def _post(row: sqlite3.Row) -> PostRecord:
 
 def _invite(row: sqlite3.Row) -> InviteRecord:
     return InviteRecord(
-        code=row["code"],
+        code_hash=row["code_hash"],
+        code_prefix=row["code_prefix"],
         inviter_id=row["inviter_id"],
         created_ms=row["created_ms"],
         expires_ms=row["expires_ms"],

@@ -283,6 +283,8 @@ export const en = {
   "settings.invitesHint": "Whoever signs up with your link starts out following you. A link works once, for 7 days.",
   "settings.newInvite": "Make an invite link",
   "settings.inviteLink": "Invite link",
+  "settings.inviteStartsWith": "Invite {prefix}…",
+  "settings.linkShownOnce": "Copy the link when you make an invite: it is shown only then. Lost it? Make another.",
   "settings.copy": "Copy",
   "settings.usedBy": "Used by",
   "settings.expired": "Expired",

@@ -283,6 +283,8 @@ export const ja = {
   "settings.invitesHint": "リンクを渡すと、その人は登録と同時にあなたをフォローします。リンクは 7 日間、1 回だけ使えます。",
   "settings.newInvite": "招待リンクをつくる",
   "settings.inviteLink": "招待リンク",
+  "settings.inviteStartsWith": "招待 {prefix}…",
+  "settings.linkShownOnce": "リンクは招待をつくったときにだけ表示されます。なくしたら、新しくつくってください。",
   "settings.copy": "コピー",
   "settings.usedBy": "使用済み:",
   "settings.expired": "期限切れ",

@@ -56,15 +56,29 @@ export function renderSettings(view) {
     } catch (err) { privacy.append(h("p", { class: "error" }, errorText(err))); }
   }
 
+  // The server gives an invite's link only in invite.create's answer: it keeps a hash of the
+  // code, so invite.list has no link (§4.1.3). Links made while this view is open stay here,
+  // keyed as the list tells invites apart, so they can still be copied.
+  const made = new Map();
+  const inviteKey = (invite) => `${invite.code_prefix}/${invite.created_at}`;
+
   function inviteEl(invite) {
     const expired = !invite.used_by && Date.parse(invite.expires_at) < Date.now();
-    const url = h("input", { class: "invite-url", readOnly: true, value: invite.url, attrs: { "aria-label": t("settings.inviteLink") } });
+    const link = invite.url || made.get(inviteKey(invite));
     let state;
     if (invite.used_by) state = h("span", {}, t("settings.usedBy"), " ", h("a", { href: `#/u/${invite.used_by.handle}` }, invite.used_by.display_name));
     else if (expired) state = h("span", { class: "muted" }, t("settings.expired"));
     else state = h("span", {}, t("settings.expires"), " ", timeEl(invite.expires_at));
-    return h("li", { class: ["invite", (invite.used_by || expired) && "spent"], dataset: { code: invite.code } },
-      invite.used_by || expired ? null : h("div", { class: "copy-row" }, url, h("button", { type: "button", on: { click: () => copyText(invite.url, url) } }, t("settings.copy"))),
+    let top = null;
+    if (!invite.used_by && !expired && link) {
+      const url = h("input", { class: "invite-url", readOnly: true, value: link, attrs: { "aria-label": t("settings.inviteLink") } });
+      top = h("div", { class: "copy-row" }, url, h("button", { type: "button", on: { click: () => copyText(link, url) } }, t("settings.copy")));
+    } else if (!invite.used_by && !expired) {
+      top = h("p", { class: "hint" }, t("settings.linkShownOnce"));
+    }
+    return h("li", { class: ["invite", (invite.used_by || expired) && "spent"], dataset: { prefix: invite.code_prefix || "" } },
+      h("p", { class: "invite-prefix" }, t("settings.inviteStartsWith", { prefix: invite.code_prefix || "" })),
+      top,
       h("p", { class: "meta" }, state));
   }
 
@@ -78,7 +92,8 @@ export function renderSettings(view) {
 
   async function newInvite() {
     try {
-      await call("invite.create");
+      const { invite } = await call("invite.create");
+      made.set(inviteKey(invite), invite.url);
       await loadInvites();
     } catch (err) { toast(errorText(err), "error"); }
   }
