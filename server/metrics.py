@@ -110,6 +110,14 @@ class Metrics:
             "Connections closed with 4002 (slow consumer) because their send queue overflowed.",
             registry=registry,
         )
+        self.gap_fills = Counter(
+            "tsudoi_gap_fills",
+            "Connections whose gap after a bus outage this node filled, by outcome: in_place (the "
+            "missed items sent on the open connection), resync_required (closed with 4006: the "
+            "gap was past the bound, the client resumes by cursor), failed (storage failed: 4005).",
+            ["outcome"],
+            registry=registry,
+        )
         self.fanout_latency = Histogram(
             "tsudoi_fanout_latency_seconds",
             "From an event reaching this node's hub (for an event published on this node: its "

@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from protocol.errors import CloseCode
 from tests.support.client import Client, Users
+from tests.support.metrics import scrape
 from tests.support.redis import RedisProcess
 from tests.support.server import ServerProcess
 
@@ -154,5 +155,10 @@ async def test_no_post_is_lost_or_repeated_through_a_redis_outage(
         f"closes {[f.closes for f in followers]}"
     )
     assert resync_closes == [0] * FOLLOWERS, f"the gap was not filled in place: {resync_closes}"
+    # The operators' view of the same: every fill was in place, on both nodes.
+    for node in (a, b):
+        figures = await scrape(node)
+        assert (figures.value("tsudoi_gap_fills_total", outcome="in_place") or 0) >= FOLLOWERS / 2
+        assert figures.value("tsudoi_gap_fills_total", outcome="resync_required") is None
     with contextlib.suppress(Exception):
         await writer.close()

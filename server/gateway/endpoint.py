@@ -517,6 +517,7 @@ class Gateway:
         vouched_from = since_ms - self._settings.resume_window_ms
         if not delivered.covers(vouched_from):
             conn.close(CloseCode.RESYNC_REQUIRED)
+            self._metrics.gap_fills.labels(outcome="resync_required").inc()
             return
         since = floor_id(since_ms)
         limit = self._settings.resume_max_items
@@ -546,6 +547,7 @@ class Gateway:
                 ]
             if not resume.recovered or not delivered.covers(vouched_from):
                 conn.close(CloseCode.RESYNC_REQUIRED)
+                self._metrics.gap_fills.labels(outcome="resync_required").inc()
                 return
             tails: list[bytes] = []
             positions: list[str] = []
@@ -557,12 +559,14 @@ class Gateway:
                 tails += backfill.tails
                 positions += backfill.positions
             conn.replay(tails, positions)
+            self._metrics.gap_fills.labels(outcome="in_place").inc()
         except Exception as exc:
             if self.storage_outage.expected(exc):
                 self.storage_outage.failed(exc)
             else:
                 log.exception("gap fill for connection %s failed", conn.id)
             conn.close(CloseCode.SERVER_ERROR)
+            self._metrics.gap_fills.labels(outcome="failed").inc()
         finally:
             conn.release()
 
