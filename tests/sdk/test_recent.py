@@ -36,7 +36,7 @@ from tests.test_protocol_doc import EXAMPLES
 
 from .support import steady_backoff, until
 
-_EXAMPLES = {name: json.loads(body) for name, body in EXAMPLES}
+_EXAMPLES: dict[str, dict[str, Any]] = {name: json.loads(body) for name, body in EXAMPLES}
 
 
 def pos_at(ms: int, n: int = 1) -> str:
