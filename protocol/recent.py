@@ -21,7 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["DEFAULT_WINDOW_MS", "RecentPositions", "floor_id", "ms_of"]
+import msgspec
+
+from . import messages as m
+from .codec import encode
+
+__all__ = ["DEFAULT_WINDOW_MS", "RecentPositions", "encode_auth", "floor_id", "ms_of"]
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _VALUE = {char: index for index, char in enumerate(_CROCKFORD)}
@@ -138,3 +143,12 @@ class RecentPositions:
             ranked += [(top - ms_of(pos), pos) for pos in self.window(stream, cursor, since.get(stream))]
         ranked.sort()
         return [pos for _, pos in ranked[: max(0, limit)]]
+
+
+def encode_auth(token: str | None, cursors: m.Cursors | None, recent: list[str] | None) -> bytes:
+    """An ``auth`` frame, with ``recent`` left out entirely rather than null when there is none:
+    a server before 1.8.0 refuses a field it does not know, whatever its value (section 2.3)."""
+    frame = msgspec.to_builtins(m.Auth(token=token, cursors=cursors, recent=recent))
+    if recent is None:
+        frame.pop("recent", None)
+    return encode(frame)

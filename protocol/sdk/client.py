@@ -43,8 +43,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 from websockets.typing import Subprotocol
 
 from protocol import messages as m
-from protocol.codec import MAX_SERVER_FRAME_BYTES, PROTOCOL_NAME, encode, parse_retry_after, parse_timestamp
+from protocol.codec import MAX_SERVER_FRAME_BYTES, PROTOCOL_NAME, parse_retry_after, parse_timestamp
 from protocol.errors import CloseCode
+from protocol.recent import encode_auth
 
 from .codes import error_for
 from .cursors import CursorStore, JsonFileStore, MemoryStore, StreamCursors, floor_id
@@ -331,7 +332,7 @@ class Client(Api):
                 limits = hello.limits
                 recent = self._cursors.recent_for_auth(limits.resume_window_ms, limits.resume_recent_max)
             floors = self._cursors.floors(with_recent=recent is not None)
-            await ws.send(_auth_frame(self.token, cursors if floors else None, recent), text=True)
+            await ws.send(encode_auth(self.token, cursors if floors else None, recent), text=True)
             ready = convert(parse_frame(await asyncio.wait_for(ws.recv(), self.open_timeout_s)), m.Ready)
         except BaseException:
             await ws.close()
@@ -533,15 +534,6 @@ class Client(Api):
             except Exception:
                 # The event counts as handled: a handler that always fails must not stall the bot.
                 log.exception("tsudoi: %s handler %r failed", item.type or item.kind, handler)
-
-
-def _auth_frame(token: str, cursors: m.Cursors | None, recent: list[str] | None) -> bytes:
-    """``auth``, with ``recent`` left out entirely rather than null: a server before 1.8.0 refuses
-    a field it does not know, whatever its value (section 2.3)."""
-    frame = msgspec.to_builtins(m.Auth(token=token, cursors=cursors, recent=recent))
-    if recent is None:
-        frame.pop("recent", None)
-    return encode(frame)
 
 
 def _read_hello(frame: dict[str, Any]) -> tuple[m.Hello, bool]:
