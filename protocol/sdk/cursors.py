@@ -76,23 +76,18 @@ class RecentStore(CursorStore, Protocol):
 
 
 class MemoryStore:
-    """Cursors kept for the life of the process only (the default)."""
+    """Cursors kept for the life of the process only (the default). It keeps no recent
+    positions: the client that uses it has them in memory already, and writing them out after
+    every event would cost a sort of the window each time for nothing."""
 
     def __init__(self, cursors: dict[str, str] | None = None) -> None:
         self.cursors = dict(cursors or {})
-        self.recent: dict[str, RecentWindow] = {}
 
     def load(self) -> dict[str, str]:
         return dict(self.cursors)
 
     def save(self, cursors: dict[str, str]) -> None:
         self.cursors = dict(cursors)
-
-    def load_recent(self) -> dict[str, RecentWindow]:
-        return dict(self.recent)
-
-    def save_recent(self, cursors: dict[str, str], recent: dict[str, RecentWindow]) -> None:
-        self.cursors, self.recent = dict(cursors), dict(recent)
 
 
 class JsonFileStore:
@@ -158,6 +153,7 @@ class StreamCursors:
             self.since[stream] = cursor if window is None else min(window.since, cursor)
             if window is not None:
                 self.recent.add_all(stream, (p for p in window.held if p <= cursor))
+            self.recent.add(stream, cursor)  # handled (or a moment, which no item has)
         self._accepted: dict[str, set[str]] = {stream: set() for stream in streams}
 
     def for_auth(self) -> m.Cursors:

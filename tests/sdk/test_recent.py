@@ -106,14 +106,14 @@ def test_a_cursor_file_keeps_the_recent_positions_and_an_old_one_still_loads(tmp
     saved = json.loads(path.read_text())
     assert saved["following"] == pos_at(t + 3)
     assert saved["recent"]["following"] == {
-        "since": pos_at(t),
-        "held": [pos_at(t + n) for n in (1, 2, 3)],  # the old cursor itself is not known as held
+        "since": pos_at(t),  # nothing before the old cursor is known
+        "held": [pos_at(t + n) for n in (0, 1, 2, 3)],
     }
     again = StreamCursors(JsonFileStore(path))
     assert JsonFileStore(path).load_recent()["following"] == RecentWindow(
-        pos_at(t), tuple(pos_at(t + n) for n in (1, 2, 3))
+        pos_at(t), tuple(pos_at(t + n) for n in (0, 1, 2, 3))
     )
-    assert again.recent_for_auth(5000, 1000) == [pos_at(t + n) for n in (3, 2, 1)]
+    assert again.recent_for_auth(5000, 1000) == [pos_at(t + n) for n in (3, 2, 1, 0)]
     assert not again.accept("following", pos_at(t + 2), again.floors(with_recent=True)["following"])
 
 
