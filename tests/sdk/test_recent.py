@@ -230,7 +230,7 @@ async def test_a_post_another_node_stored_late_reaches_the_bot_after_a_reconnect
         lock = sqlite3.connect(a.data_dir / "tsudoi.sqlite3", isolation_level=None)
         lock.execute("BEGIN IMMEDIATE")
         writing = asyncio.create_task(slow_ws.call("post.create", text="made first, stored last"))
-        await asyncio.sleep(0.5)  # A has made the id and waits for the lock (checked below)
+        await asyncio.sleep(1.0)  # A has made the id and waits for the lock (checked below)
         a.proc.send_signal(signal.SIGSTOP)
         lock.execute("ROLLBACK")
         lock.close()
