@@ -130,9 +130,10 @@ class LoadClient:
         limits = hello.get("limits") or {}
         # Only to a server that looks back (1.8.0; an older one closes with 4502), and only once
         # something is held: with nothing held, the look-back would only resend the window.
+        if "resume_window_ms" in limits:
+            self.recent.window_ms = limits["resume_window_ms"]
         self.sent_recent = "resume_window_ms" in limits and any(map(self.recent.greatest, cursors))
         if self.sent_recent:
-            self.recent.window_ms = limits["resume_window_ms"]
             limit = min(limits.get("resume_recent_max", m.RESUME_RECENT_MAX), m.RESUME_RECENT_MAX)
             recent = self.recent.for_auth(cursors, limit, dict.fromkeys(cursors, self._moment))
         await self.ws.send(encode_auth(self._token, m.Cursors(**cursors), recent).decode())
