@@ -154,8 +154,8 @@ class LoadClient:
                 op = frame["op"]
                 if op == "event":
                     stream, kind, pos = frame.get("stream"), frame["type"], frame.get("pos")
-                    if pos is not None and pos < self._moment:
-                        continue  # from before this client's first connect
+                    if self.sent_recent and pos is not None and pos < self._moment:
+                        continue  # a look-back reached before this client's first connect
                     if pos is not None and not self.recent.add(stream, pos):
                         self.repeated += 1
                     # The greatest, not the last: a join's backfill may follow a live event
