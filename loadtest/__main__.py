@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from . import html
+from .outage import STOP_MODES, OutageOptions, command_line, outage, summary
 from .report import codes, server_lines
 from .scenarios import ChatOptions, Common, FanoutOptions, QuakeOptions, chat, fanout, quake
 from .workspace import TOKENS, Workspace
@@ -45,6 +46,29 @@ def _parser() -> argparse.ArgumentParser:
         help="chat, then ×8 posts, safety statuses from a third of the users, announcements and a "
         "reconnect storm of every client",
     )
+    down = scenarios.add_parser(
+        "outage",
+        help="two nodes on one Redis, shut down and started again round after round: is every "
+        "post delivered exactly once to every follower?",
+    )
+    down.add_argument("--followers", type=int, default=20, help="split across the two nodes")
+    down.add_argument("--rate", type=float, default=20.0, help="posts per second from the one author")
+    down.add_argument("--rounds", type=int, default=20, help="Redis outages, one after another")
+    down.add_argument(
+        "--outages",
+        type=_seconds_list,
+        default=(1.0, 5.0),
+        help="seconds without Redis, round by round, cycled (default 1,5)",
+    )
+    down.add_argument(
+        "--settle", type=float, default=3.0, help="seconds of posting before the first outage and after each"
+    )
+    down.add_argument(
+        "--stop", choices=STOP_MODES, default="shutdown", help="redis-cli shutdown nosave, SIGTERM or SIGKILL"
+    )
+    down.add_argument("--drain", type=float, default=10.0, help="seconds to wait for the last deliveries")
+    down.add_argument("--out", type=Path, help="JSON result (default: loadtest-results/outage-<time>.json)")
+    down.add_argument("--keep", action="store_true", help="keep the run's folder (database, logs, tokens)")
     for sub in (fan, storm):
         sub.add_argument("--followers", type=int, default=1000)
         sub.add_argument("--rate", type=float, default=2.0, help="posts per second")
@@ -84,7 +108,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _options(args: argparse.Namespace) -> Common:
+def _seconds_list(text: str) -> tuple[float, ...]:
+    """``1,5`` → (1.0, 5.0): every one a positive number of seconds."""
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of seconds such as 1,5: {text!r}") from None
+    if not values or any(value <= 0 for value in values):
+        raise argparse.ArgumentTypeError(f"seconds must be positive: {text!r}")
+    return values
+
+
+def _options(args: argparse.Namespace) -> Common | OutageOptions:
+    if args.scenario == "outage":
+        return OutageOptions(
+            followers=args.followers,
+            rate=args.rate,
+            rounds=args.rounds,
+            outages=args.outages,
+            settle=args.settle,
+            stop=args.stop,
+            drain=args.drain,
+            command=command_line(),
+        )
     common = {
         "workers": args.workers,
         "server_workers": args.server_workers,
@@ -213,7 +259,9 @@ class _Signals:
                 signal.signal(number, handler)
 
 
-async def _scenario(options: Common, space: Workspace) -> dict[str, Any]:
+async def _scenario(options: Common | OutageOptions, space: Workspace) -> dict[str, Any]:
+    if isinstance(options, OutageOptions):
+        return await outage(options, space)
     if isinstance(options, FanoutOptions):
         return await fanout(options, space)
     if isinstance(options, QuakeOptions):
@@ -266,10 +314,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = args.out or Path("loadtest-results") / f"{args.scenario}-{time.strftime('%Y%m%d-%H%M%S')}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-        report = html.write(result, out)
-        print(_summary(result, out) + f"\n  report: {report.page}", flush=True)
-        if report.missing_plots:
-            print(f"  plots: none, {report.missing_plots}", flush=True)
+        if result["scenario"] == "outage":  # exactness, not throughput: no plots to draw
+            print("\n" + summary(result) + f"\n  result: {out}", flush=True)
+        else:
+            report = html.write(result, out)
+            print(_summary(result, out) + f"\n  report: {report.page}", flush=True)
+            if report.missing_plots:
+                print(f"  plots: none, {report.missing_plots}", flush=True)
         if kept:
             print(_kept(kept), flush=True)
         if signals.received is not None:  # during the cleanup: the result is written, then stop

@@ -12,6 +12,12 @@ the hot path; parsing 100,000 ``post.created`` event frames took 0.77 s with ``o
 2.65 s with ``decode_server_frame`` (best of 3 on one busy core, 2026-12-06), and a slower reader
 would measure the client rather than the server. ``hello`` and ``ready``: the same client runs
 against :mod:`loadtest.ceiling`, which sends only the fields read here, not whole frames.
+
+Resuming, it sends its cursors and, to a server whose ``hello.limits`` has ``resume_window_ms``
+(1.8.0), the positions it received within that window behind them (``auth.recent``, PROTOCOL.md
+section 6.5), kept by the SDK's own :class:`~protocol.recent.RecentPositions`. It does not drop a
+repeated event: it counts it (:attr:`LoadClient.repeated`), and records it like any other, since
+exactly-once is what a load test measures (:meth:`LoadClient.accounting`).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -28,9 +36,20 @@ from websockets.exceptions import ConnectionClosed
 from protocol import messages as m
 from protocol.codec import MAX_SERVER_FRAME_BYTES, PROTOCOL_NAME, encode, parse_retry_after
 from protocol.errors import CloseCode
-from server.ids import floor_id
+from protocol.recent import RecentPositions, encode_auth, floor_id
 
 _ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """Exactly-once, for one client: of the ``expected`` posts, how many never came (``lost``)
+    and how many extra copies came (``duplicated``: received minus distinct received)."""
+
+    expected: int
+    received: int
+    lost: int
+    duplicated: int
 
 
 class LoadClient:
@@ -57,6 +76,14 @@ class LoadClient:
         moment = floor_id(int(time.time() * 1000))
         self.cursor: str = moment
         self.notifications_cursor: str = moment
+        #: Nothing before this is wanted: a resume's look-back could reach past the first connect.
+        self._moment = moment
+        #: The positions received within the window behind each stream's greatest (auth.recent).
+        self.recent = RecentPositions()
+        #: Stream events received at a position already received (within the window).
+        self.repeated = 0
+        #: Whether the last auth carried ``recent``.
+        self.sent_recent = False
         #: How often the server told this client to come back later (close 4007).
         self.admission_waits = 0
         #: Authenticated and reading: requests are refused (ConnectionError) while it is not,
@@ -73,7 +100,8 @@ class LoadClient:
         return client
 
     async def reconnect(self) -> None:
-        """Drop the connection and come back with the cursor, as a client does after a blink."""
+        """Drop the connection (if it is still open) and come back with the cursors and the
+        recent positions, as a client does after a blink or after the server closed it."""
         await self.close()
         self.ws = await _connect(self._ws_url)
         await self._admitted()
@@ -97,8 +125,18 @@ class LoadClient:
 
     async def _start(self) -> None:
         hello = orjson.loads(await self.ws.recv())
-        cursors = m.Cursors(following=self.cursor, notifications=self.notifications_cursor)
-        await self.ws.send(encode(m.Auth(token=self._token, cursors=cursors)).decode())
+        cursors = {"following": self.cursor, "notifications": self.notifications_cursor}
+        recent = None
+        limits = hello.get("limits") or {}
+        # Only to a server that looks back (1.8.0; an older one closes with 4502), and only once
+        # something is held: with nothing held, the look-back would only resend the window.
+        if "resume_window_ms" in limits:
+            self.recent.window_ms = limits["resume_window_ms"]
+        self.sent_recent = "resume_window_ms" in limits and any(map(self.recent.greatest, cursors))
+        if self.sent_recent:
+            limit = min(limits.get("resume_recent_max", m.RESUME_RECENT_MAX), m.RESUME_RECENT_MAX)
+            recent = self.recent.for_auth(cursors, limit, dict.fromkeys(cursors, self._moment))
+        await self.ws.send(encode_auth(self._token, m.Cursors(**cursors), recent).decode())
         ready = orjson.loads(await self.ws.recv())
         if ready.get("op") != "ready":
             await self.ws.close()
@@ -115,7 +153,11 @@ class LoadClient:
                 frame = orjson.loads(message)  # not the codec: the hot path (module docstring)
                 op = frame["op"]
                 if op == "event":
-                    stream, kind = frame.get("stream"), frame["type"]
+                    stream, kind, pos = frame.get("stream"), frame["type"], frame.get("pos")
+                    if self.sent_recent and pos is not None and pos < self._moment:
+                        continue  # a look-back reached before this client's first connect
+                    if pos is not None and not self.recent.add(stream, pos):
+                        self.repeated += 1
                     # The greatest, not the last: a join's backfill may follow a live event
                     # with a greater pos (PROTOCOL.md 6.2).
                     if stream == "following":
@@ -171,6 +213,19 @@ class LoadClient:
             self._pending.pop(request_id, None)
             raise ConnectionError(str(exc)) from exc
         return await future
+
+    async def wait_closed(self) -> int | None:
+        """Wait until the connection has closed (by either side); its close code."""
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+        return self.close_code
+
+    def accounting(self, expected: Iterable[str]) -> Accounting:
+        """Lost and duplicated posts against every post id ``expected`` (recorded clients)."""
+        wanted = set(expected)
+        got = [post_id for post_id, _ in self.received if post_id in wanted]
+        distinct = set(got)
+        return Accounting(len(wanted), len(got), len(wanted - distinct), len(got) - len(distinct))
 
     async def close(self) -> None:
         self.live = False

@@ -46,9 +46,11 @@ class LocalServer:
         env: dict[str, str] | None = None,
         ceiling: bool = False,
         folder: Path | None = None,
+        log: str = "server.log",
     ) -> None:
         """``folder``: where to keep the data and logs (its owner removes it); by default a new
-        ``tsudoi-load-*`` folder in the temporary directory, which ``close()`` removes."""
+        ``tsudoi-load-*`` folder in the temporary directory, which ``close()`` removes. Several
+        nodes may share one folder (one SQLite database), each with a ``log`` of its own."""
         #: Run the bare-websockets ceiling server (loadtest/ceiling.py) instead of Tsudoi.
         self.ceiling = ceiling
         self.owns_folder = folder is None
@@ -56,8 +58,9 @@ class LocalServer:
         self.port = _free_port()
         self.workers = workers
         self.env = {**os.environ, **LOAD_ENV, **(env or {})}
+        self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
-        self.redis: subprocess.Popen[bytes] | None = None
+        self.redis: LocalRedis | None = None
 
     @property
     def url(self) -> str:
@@ -87,7 +90,7 @@ class LocalServer:
         else:
             command = [sys.executable, "-m", "server", "serve", "--port", str(self.port)]
             command += ["--data", str(self.folder / "data"), "--workers", str(self.workers)]
-        with (self.folder / "server.log").open("ab") as log:
+        with (self.folder / self.log).open("ab") as log:
             self.proc = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         if cores and hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(self.proc.pid, cores)
@@ -106,39 +109,16 @@ class LocalServer:
     def log_tail(self, lines: int = 20) -> str:
         """The end of the server's log: the folder that holds it is removed when the run ends."""
         try:
-            text = (self.folder / "server.log").read_text(errors="replace")
+            text = (self.folder / self.log).read_text(errors="replace")
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:]) or "(empty)"
 
     def start_redis(self, cores: set[int] | None = None) -> str:
         """A private redis-server (Debian's package) for this run; returns its URL."""
-        port = _free_port()
-        command = [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        with (self.folder / "redis.log").open("ab") as log:
-            self.redis = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        if cores and hasattr(os, "sched_setaffinity"):
-            os.sched_setaffinity(self.redis.pid, cores)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        url = f"redis://127.0.0.1:{port}/0"
-        self.env["TSUDOI_REDIS_URL"] = url
-        return url
+        self.redis = LocalRedis(self.folder).start(cores)
+        self.env["TSUDOI_REDIS_URL"] = self.redis.url
+        return self.redis.url
 
     def pids(self) -> list[int]:
         """The server process and its children (the workers, under --workers)."""
@@ -187,13 +167,72 @@ class LocalServer:
                     if started is not None and _started(pid) == started:
                         os.kill(pid, signal.SIGKILL)
         if self.redis is not None:
-            _end(self.redis, 5)
+            self.redis.stop()
 
     def close(self) -> None:
         """Stop everything, and remove the folder if this server made it."""
         self.stop()
         if self.owns_folder:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class LocalRedis:
+    """A private redis-server (Debian's package) on a port of its own, which a scenario may shut
+    down and start again on the same port (``outage``). Nothing is persisted: a restarted Redis
+    is empty, as after a crash of one that kept nothing."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, cores: set[int] | None = None) -> LocalRedis:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no"]
+        with (self.folder / "redis.log").open("ab") as log:
+            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        if cores and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(self.proc.pid, cores)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"redis-server exited {self.proc.returncode}; see {self.folder / 'redis.log'}"
+                )
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not listen on port {self.port} within 10 s")
+
+    def shutdown(self, how: str = "shutdown") -> None:
+        """Take Redis away: ``shutdown`` (``redis-cli shutdown nosave``, as an operator does),
+        ``term`` (SIGTERM) or ``kill`` (SIGKILL, a crash). Returns once the process is gone."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        if how == "shutdown":
+            command = ["redis-cli", "-p", str(self.port), "shutdown", "nosave"]
+            subprocess.run(command, capture_output=True, timeout=10, check=False)
+        elif how == "term":
+            self.proc.terminate()
+        elif how == "kill":
+            self.proc.kill()
+        else:
+            raise ValueError(f"unknown way to stop Redis: {how!r} (shutdown, term or kill)")
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:  # it did not go as told: make sure it is gone
+            _end(self.proc, 5)
+
+    def stop(self) -> None:
+        """Stop it for good. Safe to call again."""
+        if self.proc is not None:
+            _end(self.proc, 5)
 
 
 def make_folder() -> Path:

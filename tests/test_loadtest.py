@@ -336,3 +336,78 @@ async def test_a_load_client_dropped_before_its_first_post_resumes_what_it_misse
         assert [post_id for post_id, _ in client.received] == [away, live]
     finally:
         await client.close()
+
+
+def test_outage_counts_what_each_follower_lost_and_got_twice_through_redis_outages(tmp_path: Path) -> None:
+    """Two nodes on one private Redis, shut down and started again twice. The figures are the
+    scenario's to report; the exit status must agree with them (1 if anything was lost or
+    duplicated)."""
+    args = ["outage", "--rounds", "2", "--outages", "1", "--followers", "6", "--rate", "10"]
+    result = subprocess.run(
+        [*_harness(tmp_path, *args, "--settle", "1", "--drain", "5")],
+        cwd=ROOT,
+        env=_private_tmp(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    report = orjson.loads((tmp_path / "result.json").read_bytes())
+    assert left_behind(tmp_path) == []  # the servers, Redis and the folder are gone
+    assert report["scenario"] == "outage" and report["command"].startswith("tsudoi-loadtest outage")
+    assert report["followers"] == 6 and report["posts"] > 0
+    assert report["expected"] == report["posts"] * 6
+    for key in ("lost", "duplicated", "resync_closes", "delivered"):
+        assert isinstance(report[key], int), key
+    assert [r["round"] for r in report["rounds"]] == [1, 2]
+    for entry in report["rounds"]:
+        assert entry["outage_seconds"] == 1 and entry["seconds_until_healthy"] is not None
+        assert all(isinstance(entry[key], int) for key in ("posts", "lost", "duplicated", "resync_closes"))
+    assert {f["node"] for f in report["per_follower"]} == {"a", "b"}
+    for follower in report["per_follower"]:
+        assert all(
+            isinstance(follower[key], int) for key in ("received", "lost", "duplicated", "resync_closes")
+        )
+    assert report["lost"] == sum(f["lost"] for f in report["per_follower"])
+    assert report["duplicated"] == sum(f["duplicated"] for f in report["per_follower"])
+    clean = report["lost"] == report["duplicated"] == 0
+    assert result.returncode == (0 if clean else 1), result.stdout + result.stderr
+    assert f"lost {report['lost']}, duplicated {report['duplicated']}" in result.stdout
+
+
+def test_outage_refuses_a_bad_list_of_outages_clearly(tmp_path: Path) -> None:
+    result = subprocess.run(
+        _harness(tmp_path, "outage", "--outages", "1,x"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2 and "not a list of seconds such as 1,5: '1,x'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_a_load_client_resumes_with_its_recent_positions_and_counts_repeats(
+    server: ServerProcess, users: Users
+) -> None:
+    author, fan = await users.author_and_fan()
+    writer = await Client.login(server, author.token)
+    client = await LoadClient.open(server.ws_url, fan.token)
+    try:
+        first = (await writer.call("post.create", text="one"))["post"]["id"]
+        async with asyncio.timeout(30):
+            while not client.received:
+                await asyncio.sleep(0.01)
+        assert not client.sent_recent  # nothing held on the first connect
+        await client.reconnect()
+        assert client.sent_recent and client.recovered is True
+        second = (await writer.call("post.create", text="two"))["post"]["id"]
+        async with asyncio.timeout(30):
+            while len(client.received) < 2:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # room for a repeat to show up
+        figures = client.accounting([first, second])
+        assert (figures.lost, figures.duplicated, client.repeated) == (0, 0, 0)
+        assert client.accounting([first, second, "01M7Z3MWDW88G9C4QTT0N7GYSQ"]).lost == 1
+    finally:
+        await client.close()

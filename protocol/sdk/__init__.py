@@ -25,7 +25,7 @@ from protocol.webhooks import verify as verify_webhook
 from . import codes, errors
 from .client import Client
 from .codes import ERROR_CLASSES, error_for
-from .cursors import CursorStore, JsonFileStore, MemoryStore
+from .cursors import CursorStore, JsonFileStore, MemoryStore, RecentStore, RecentWindow
 from .errors import (
     AuthFailed,
     ClientClosed,
@@ -67,6 +67,8 @@ __all__ = [
     "HandshakeRejected",
     "JsonFileStore",
     "MemoryStore",
+    "RecentStore",
+    "RecentWindow",
     "RequestError",
     "RetryLaterError",
     "SdkError",

@@ -11,6 +11,11 @@ Three tasks share the work, so a slow handler never stops the socket from being 
 - the **dispatcher** runs handlers one event at a time, in arrival order, and moves a stream's
   cursor only once its handlers have returned (see :mod:`protocol.sdk.cursors`).
 
+On a resume ``auth`` carries the cursors and, to a server that announces
+``limits.resume_window_ms`` (1.8.0), the positions handled within that window behind them
+(``recent``), so items another writer stored late are replayed too; an event whose ``pos`` was
+handled already is dropped.
+
 Requests wait for a live connection, are answered by id, and a ``rate_limited`` or ``shed`` answer
 is retried after its ``retry_after_ms`` (bounded). Frames are paced to stay within the
 connection's frame budget (``limits.frame_burst``/``frame_refill_ms``), so a busy bot is never
@@ -38,8 +43,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 from websockets.typing import Subprotocol
 
 from protocol import messages as m
-from protocol.codec import MAX_SERVER_FRAME_BYTES, PROTOCOL_NAME, encode, parse_retry_after, parse_timestamp
+from protocol.codec import MAX_SERVER_FRAME_BYTES, PROTOCOL_NAME, parse_retry_after, parse_timestamp
 from protocol.errors import CloseCode
+from protocol.recent import encode_auth
 
 from .codes import error_for
 from .cursors import CursorStore, JsonFileStore, MemoryStore, StreamCursors, floor_id
@@ -317,10 +323,16 @@ class Client(Api):
             close_timeout=2,
         )
         try:
-            hello = convert(parse_frame(await asyncio.wait_for(ws.recv(), self.open_timeout_s)), m.Hello)
+            hello, looks_back = _read_hello(
+                parse_frame(await asyncio.wait_for(ws.recv(), self.open_timeout_s))
+            )
             cursors = self._cursors.for_auth()
-            floors = {k: v for k, v in msgspec.structs.asdict(cursors).items() if v is not None}
-            await ws.send(encode(m.Auth(token=self.token, cursors=cursors if floors else None)), text=True)
+            recent = None
+            if looks_back:  # never to an older server: it would close with 4502 (section 2.3)
+                limits = hello.limits
+                recent = self._cursors.recent_for_auth(limits.resume_window_ms, limits.resume_recent_max)
+            floors = self._cursors.floors(with_recent=recent is not None)
+            await ws.send(encode_auth(self.token, cursors if floors else None, recent), text=True)
             ready = convert(parse_frame(await asyncio.wait_for(ws.recv(), self.open_timeout_s)), m.Ready)
         except BaseException:
             await ws.close()
@@ -522,6 +534,18 @@ class Client(Api):
             except Exception:
                 # The event counts as handled: a handler that always fails must not stall the bot.
                 log.exception("tsudoi: %s handler %r failed", item.type or item.kind, handler)
+
+
+def _read_hello(frame: dict[str, Any]) -> tuple[m.Hello, bool]:
+    """``hello``, and whether its server looks behind a cursor (``limits.resume_window_ms``,
+    1.8.0). A server before 1.8.0 does not: it reads as a window of 0 with no ``recent``, which
+    is what it does (section 12 gives an int no neutral value in general; this one has one)."""
+    limits = frame.get("limits")
+    looks_back = isinstance(limits, dict) and "resume_window_ms" in limits
+    if isinstance(limits, dict) and not looks_back:
+        limits.setdefault("resume_window_ms", 0)
+        limits.setdefault("resume_recent_max", 0)
+    return convert(frame, m.Hello), looks_back
 
 
 def _ignore_result(future: asyncio.Future[Any]) -> None:

@@ -78,7 +78,8 @@ class FrameBudget:
 class Connection:
     ws: ClientConnection
     hello: m.Hello
-    #: The cursors sent in ``auth``: nothing at or before them is handed to handlers again.
+    #: Per stream, the position below which nothing is handed to handlers again: the cursor sent
+    #: in ``auth``, or the start of the window behind it when ``recent`` was sent.
     floors: dict[str, str]
     bucket: FrameBudget
     pending: dict[str, asyncio.Future[dict[str, Any]]]

@@ -4,11 +4,14 @@ was away, once each, without a reload. A post written while offline goes out aft
 
 from __future__ import annotations
 
-from playwright.sync_api import Page, expect
+import json
+from typing import Any
+
+from playwright.sync_api import Page, WebSocket, expect
 
 from tests.support.server import ServerProcess
 
-from .support import Api, new_person, shot
+from .support import Api, log_in, new_person, shot
 
 #: More than one page of timeline.following (30): only the resumed stream brings them all.
 MISSED = 40
@@ -78,4 +81,47 @@ def test_the_page_resumes_every_post_after_a_server_restart(server: ServerProces
     total = page.locator("#view article.post").count()
     assert total == MISSED + 3, total  # every post once: nothing lost, nothing doubled
     shot(page, "21-resumed")
+    assert view.errors == []
+
+
+def test_the_page_resumes_with_the_positions_it_holds_behind_its_cursors(  # type: ignore[no-untyped-def]
+    server: ServerProcess, open_page
+) -> None:
+    """A 1.8 server announces resume_window_ms: after a reconnect the page's auth names the
+    positions it processed within that window behind its cursors (auth.recent, §6.5), and what
+    the resume brings is shown once."""
+    eri = new_person(server, "eri", "高橋 絵里")
+    bot = new_person(server, "kisho", "気象 bot", invited_by=eri)
+    with Api(server, eri.token) as api:
+        api.call("follow", user_id=bot.id)
+        assert "resume_window_ms" in api.hello["limits"]
+    view = open_page("ja-JP")
+    page = view.page
+    sent: list[dict[str, Any]] = []
+
+    def watch(socket: WebSocket) -> None:
+        socket.on("framesent", lambda payload: sent.append(json.loads(payload)))
+
+    page.on("websocket", watch)
+    log_in(page, server, eri)
+    with Api(server, bot.token) as api:
+        held = [api.call("post.create", text=f"窓の中の投稿 {i}")["post"]["id"] for i in (1, 2)]
+    for i in (1, 2):
+        expect(cards(page, f"窓の中の投稿 {i}")).to_have_count(1)
+
+    server.stop()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "waiting")
+    server.start()
+    with Api(server, bot.token) as api:
+        api.call("post.create", text="再接続の間の投稿")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "online", timeout=20000)
+    expect(cards(page, "再接続の間の投稿")).to_have_count(1)
+
+    *before, resumed = [frame for frame in sent if frame.get("op") == "auth"]
+    assert before and all("recent" not in frame for frame in before), before  # nothing held yet
+    assert resumed["cursors"]["following"] == held[-1]
+    assert set(held) <= set(resumed["recent"])
+    assert resumed["recent"][0] in resumed["cursors"].values()  # nearest a cursor first
+    for i in (1, 2):
+        expect(cards(page, f"窓の中の投稿 {i}")).to_have_count(1)
     assert view.errors == []

@@ -82,6 +82,10 @@ ADDED_AFTER_1_0 = [
     Added(m.Limits, "bot_message_burst", "1.3.0", NO_NEUTRAL),
     Added(m.Limits, "bot_message_refill_ms", "1.3.0", NO_NEUTRAL),
     Added(m.Invite, "code_prefix", "1.8.0", None),
+    # The client itself reads a hello without these as a window of 0 (test_recent.py); the
+    # generic rule has no neutral int.
+    Added(m.Limits, "resume_window_ms", "1.8.0", NO_NEUTRAL),
+    Added(m.Limits, "resume_recent_max", "1.8.0", NO_NEUTRAL),
 ]
 
 #: Server messages by the version that introduced them (section 13); the rest came in 1.1.0.

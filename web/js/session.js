@@ -90,7 +90,7 @@ export async function loadFollowing({ replace = false } = {}) {
   }
   if (fresh) store.following.next = page.next;
   store.following.loaded = true;
-  if (page.posts.length) conn.advance("following", page.posts[0].id);
+  if (page.posts.length) conn.advance("following", page.posts[0].id, page.posts.map((post) => post.id));
   if (fresh) store.emit("following.loaded", { replace: true });
   else for (const post of added.reverse()) store.emit("following.new", post);
 }
@@ -111,7 +111,9 @@ export async function loadNotifications() {
   store.notifications.next = page.next;
   store.notifications.loaded = true;
   store.state.unreadNotifications = page.unread;
-  if (page.notifications.length) conn.advance("notifications", page.notifications[0].id);
+  if (page.notifications.length) {
+    conn.advance("notifications", page.notifications[0].id, page.notifications.map((n) => n.id));
+  }
   store.emit("notifications", null);
 }
 

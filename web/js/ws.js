@@ -1,9 +1,22 @@
 // The one WebSocket of the app: hello → auth (the HttpOnly cookie authenticates; the script never
 // holds the token), heartbeats with a random first beat, a watchdog for a silent server, and
-// reconnection by the close code's range (protocol §2, §10) with per-stream resume cursors (§6).
+// reconnection by the close code's range (protocol §2, §10) with per-stream resume cursors (§6)
+// and, for a 1.8 server, the positions held just behind them (auth.recent, §6.5).
 
 const STREAMS = ["following", "direct", "notifications"];
 const CURSOR_KEY = "tsudoi.cursors";
+/** How far behind a cursor positions are kept when the server names no resume_window_ms (§6.2). */
+const RESUME_WINDOW_MS = 5000;
+/** auth.recent carries at most this many (limits.resume_recent_max). */
+const RESUME_RECENT_MAX = 1000;
+const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/** The millisecond a position was made at: its first 10 characters, Crockford base32 (§1). */
+export function msOf(pos) {
+  let ms = 0;
+  for (const c of pos.slice(0, 10)) ms = ms * 32 + CROCKFORD.indexOf(c);
+  return ms;
+}
 /** Back-off: a random wait in [0, d], d doubling from 1 s up to a minute (full jitter, §10). */
 const BACKOFF_START_MS = 1000;
 const BACKOFF_MAX_MS = 60000;
@@ -45,6 +58,11 @@ export class Connection {
     this.timers = {};
     this.stopped = false;
     this.cursors = { following: null, direct: null, notifications: null };
+    // Per stream, the positions processed within the window behind the cursor, and from where
+    // that list is complete (nothing before it was seen here: the first event, a view read).
+    this.recent = { following: new Set(), direct: new Set(), notifications: new Set() };
+    this.since = { following: null, direct: null, notifications: null };
+    this.prunedAt = { following: 0, direct: 0, notifications: 0 };
     this.cursorOwner = null;
     this.replayLeft = 0;
     this.loadCursors();
@@ -58,34 +76,100 @@ export class Connection {
       const saved = JSON.parse(sessionStorage.getItem(CURSOR_KEY) || "null");
       if (saved && saved.cursors) {
         this.cursorOwner = saved.user;
-        for (const s of STREAMS) this.cursors[s] = saved.cursors[s] || null;
+        for (const s of STREAMS) {
+          const cursor = saved.cursors[s] || null;
+          const held = saved.recent?.[s];
+          this.cursors[s] = cursor;
+          // Saved by an older page (no recent): nothing behind the cursor is known.
+          this.since[s] = Array.isArray(held) && saved.since?.[s] ? saved.since[s] : cursor;
+          this.recent[s] = new Set(Array.isArray(held) ? held : cursor ? [cursor] : []);
+        }
       }
     } catch { /* storage unavailable or garbled: start without cursors */ }
   }
 
   saveCursors() {
     try {
-      sessionStorage.setItem(CURSOR_KEY, JSON.stringify({ user: this.cursorOwner, cursors: this.cursors }));
+      const recent = {};
+      for (const s of STREAMS) recent[s] = this.window(s);
+      sessionStorage.setItem(CURSOR_KEY, JSON.stringify({
+        user: this.cursorOwner, cursors: this.cursors, since: this.since, recent,
+      }));
     } catch { /* private mode: memory only */ }
   }
 
-  /** Keep the greatest position per stream (events of a stream may come out of order, §6.2). */
-  advance(stream, pos) {
+  /** Keep the greatest position per stream (events of a stream may come out of order, §6.2),
+   * and the positions processed within the resume window behind it (§6.5): `pos`, and `held`,
+   * the other positions of a page read (its ids), if any. */
+  advance(stream, pos, held = []) {
     if (!STREAMS.includes(stream) || !pos) return;
-    if (!this.cursors[stream] || pos > this.cursors[stream]) {
-      this.cursors[stream] = pos;
-      this.saveCursors();
+    if (!this.cursors[stream]) this.since[stream] = held.length ? held.reduce((a, b) => (a < b ? a : b)) : pos;
+    this.hold(stream, pos);
+    for (const p of held) this.hold(stream, p);
+    if (!this.cursors[stream] || pos > this.cursors[stream]) this.cursors[stream] = pos;
+    this.saveCursors();
+  }
+
+  /** A position of the stream is processed: remember it while it is within the window. */
+  hold(stream, pos) {
+    const held = this.recent[stream];
+    held.add(pos);
+    // Prune when the set has doubled since the last time: O(1) per event on average.
+    if (held.size > Math.max(64, 2 * this.prunedAt[stream])) {
+      this.recent[stream] = new Set(this.window(stream));
+      this.prunedAt[stream] = this.recent[stream].size;
     }
   }
 
-  /** After reloading a view: its newest item is a valid cursor (§6.4), or none for an empty view. */
-  resetCursor(stream, pos) {
+  windowMs() {
+    return this.hello?.limits?.resume_window_ms ?? RESUME_WINDOW_MS;
+  }
+
+  /** The positions held within the window behind the stream's cursor, from `since` on. */
+  window(stream) {
+    const cursor = this.cursors[stream];
+    if (!cursor) return [];
+    const low = msOf(cursor) - this.windowMs();
+    const since = this.since[stream] || cursor;
+    return [...this.recent[stream]].filter((p) => p >= since && p <= cursor && msOf(p) >= low).sort();
+  }
+
+  /** auth.recent: every stream's window, nearest its cursor first, at most the server's limit;
+   * null when no stream knows anything behind its cursor (the look-back would only resend). */
+  recentForAuth() {
+    const limits = this.hello?.limits;
+    if (limits?.resume_window_ms === undefined) return null; // a server before 1.8 refuses it (§2.3)
+    const ranked = [];
+    let known = false;
+    for (const s of STREAMS) {
+      const cursor = this.cursors[s];
+      if (!cursor) continue;
+      const held = this.window(s);
+      if (held.length && held[0] < cursor) known = true;
+      for (const p of held) ranked.push([msOf(cursor) - msOf(p), p]);
+    }
+    if (!known) return null;
+    ranked.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1));
+    const limit = Math.min(limits.resume_recent_max ?? RESUME_RECENT_MAX, RESUME_RECENT_MAX);
+    return ranked.slice(0, limit).map(([, p]) => p);
+  }
+
+  /** After reloading a view: its newest item is a valid cursor (§6.4), or none for an empty view;
+   * `held`, the positions the view read (the same ids), are processed. */
+  resetCursor(stream, pos, held = []) {
     this.cursors[stream] = pos || null;
+    this.since[stream] = pos || null;
+    this.recent[stream] = new Set(pos ? [pos] : []);
+    for (const p of held) if (pos && p <= pos) this.hold(stream, p);
     this.saveCursors();
   }
 
   clearCursors() {
-    for (const s of STREAMS) this.cursors[s] = null;
+    for (const s of STREAMS) {
+      this.cursors[s] = null;
+      this.since[s] = null;
+      this.recent[s] = new Set();
+    }
     this.cursorOwner = null;
     try { sessionStorage.removeItem(CURSOR_KEY); } catch { /* ignore */ }
   }
@@ -149,14 +233,21 @@ export class Connection {
     const cursors = {};
     for (const s of STREAMS) if (this.cursors[s]) cursors[s] = this.cursors[s];
     this.sentCursors = Object.keys(cursors).length ? cursors : null;
-    this.socket.send(JSON.stringify({ op: "auth", cursors: this.sentCursors }));
+    const auth = { op: "auth", cursors: this.sentCursors };
+    const recent = this.sentCursors ? this.recentForAuth() : null;
+    if (recent) auth.recent = recent; // left out, not null, unless the server looks back
+    this.socket.send(JSON.stringify(auth));
   }
 
   onReady(ready) {
     const first = this.readyCount++ === 0;
     if (this.cursorOwner && this.cursorOwner !== ready.user.id) {
       // Cursors of another account (a different log-in in this tab): worthless here.
-      for (const s of STREAMS) this.cursors[s] = null;
+      for (const s of STREAMS) {
+        this.cursors[s] = null;
+        this.since[s] = null;
+        this.recent[s] = new Set();
+      }
     }
     this.cursorOwner = ready.user.id;
     this.user = ready.user;
@@ -169,9 +260,12 @@ export class Connection {
   }
 
   onEvent(frame) {
+    // A position processed already is dropped: a resume may send again one left out of
+    // auth.recent, or one a view read meanwhile (§6.5).
+    const repeated = frame.pos && STREAMS.includes(frame.stream) && this.recent[frame.stream].has(frame.pos);
     if (frame.pos && frame.stream) this.advance(frame.stream, frame.pos);
     try {
-      this.handlers.onEvent?.(frame);
+      if (!repeated) this.handlers.onEvent?.(frame);
     } catch (err) {
       console.error("event handler failed", frame.type, err);
     }
