@@ -229,7 +229,10 @@ async def test_a_post_another_node_stored_late_reaches_the_bot_after_a_reconnect
         await until(lambda: first in seen, what="the first post")
         lock = sqlite3.connect(a.data_dir / "tsudoi.sqlite3", isolation_level=None)
         lock.execute("BEGIN IMMEDIATE")
-        writing = asyncio.create_task(slow_ws.call("post.create", text="made first, stored last"))
+        # A generous time limit: A is paused below for as long as B takes to stop.
+        writing = asyncio.create_task(
+            slow_ws.call_frame("post.create", timeout=60, text="made first, stored last")
+        )
         await asyncio.sleep(1.0)  # A has made the id and waits for the lock (checked below)
         a.proc.send_signal(signal.SIGSTOP)
         lock.execute("ROLLBACK")
@@ -238,7 +241,9 @@ async def test_a_post_another_node_stored_late_reaches_the_bot_after_a_reconnect
         await until(lambda: early in seen, what="the later post")
         await asyncio.to_thread(b.stop)
         a.proc.send_signal(signal.SIGCONT)
-        late = (await writing)["post"]["id"]
+        answer = await writing
+        assert answer["op"] == "ok", answer
+        late = answer["data"]["post"]["id"]
         assert late < early, "the test's premise: the late post sorts before the bot's cursor"
         await asyncio.to_thread(b.start)
         await until(lambda: late in seen, timeout=20, what="the post stored late")
