@@ -46,9 +46,12 @@ class LocalServer:
         env: dict[str, str] | None = None,
         ceiling: bool = False,
         folder: Path | None = None,
+        open_files: int | None = None,
     ) -> None:
         """``folder``: where to keep the data and logs (its owner removes it); by default a new
-        ``tsudoi-load-*`` folder in the temporary directory, which ``close()`` removes."""
+        ``tsudoi-load-*`` folder in the temporary directory, which ``close()`` removes.
+        ``open_files``: the server's open-file limit, soft and hard (a node with a low limit)."""
+        self.open_files = open_files
         #: Run the bare-websockets ceiling server (loadtest/ceiling.py) instead of Tsudoi.
         self.ceiling = ceiling
         self.owns_folder = folder is None
@@ -88,7 +91,10 @@ class LocalServer:
             command = [sys.executable, "-m", "server", "serve", "--port", str(self.port)]
             command += ["--data", str(self.folder / "data"), "--workers", str(self.workers)]
         with (self.folder / "server.log").open("ab") as log:
-            self.proc = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            limit = self._limit_files if self.open_files is not None else None
+            self.proc = subprocess.Popen(
+                command, env=self.env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=limit
+            )
         if cores and hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(self.proc.pid, cores)
         deadline = time.monotonic() + 30
@@ -102,6 +108,13 @@ class LocalServer:
             except (httpx.TransportError, OSError):
                 time.sleep(0.05)
         raise RuntimeError(f"the server did not start; its log ends:\n{self.log_tail()}")
+
+    def _limit_files(self) -> None:
+        """In the server's process, before it runs: the open-file limit asked for."""
+        import resource
+
+        assert self.open_files is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
 
     def log_tail(self, lines: int = 20) -> str:
         """The end of the server's log: the folder that holds it is removed when the run ends."""
