@@ -25,6 +25,7 @@ import asyncio
 import multiprocessing
 import os
 import resource
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -39,8 +40,10 @@ from ..local import LocalServer
 from ..report import percentiles
 
 PARTIAL = b"GET / HTTP/1.1\r\nHost: tsudoi\r\n"
-#: Connections the attacker opens at once while ramping up.
-RAMP_CONCURRENCY = 200
+#: Connections the attacker opens at once while ramping up, and how long it waits for one (a
+#: server out of descriptors stops accepting: its backlog fills and connects hang).
+RAMP_CONCURRENCY = 500
+CONNECT_TIMEOUT_S = 3.0
 #: A probe that takes longer than this failed (the reported outage's clients gave up sooner).
 PROBE_TIMEOUT_S = 10.0
 #: Descriptors this process needs besides the attacker's sockets.
@@ -86,8 +89,9 @@ class Attacker:
             writer = None
             try:
                 async with slots:
-                    reader, writer = await asyncio.open_connection(
-                        "127.0.0.1", self.port, local_addr=(self.address, 0)
+                    reader, writer = await asyncio.wait_for(
+                        asyncio.open_connection("127.0.0.1", self.port, local_addr=(self.address, 0)),
+                        CONNECT_TIMEOUT_S,
                     )
                     writer.write(PARTIAL)
                 self.opened += 1
@@ -106,7 +110,7 @@ class Attacker:
                 if not self._stopping:
                     self.closed_by_server += 1
                     await asyncio.sleep(self.interval)  # reopened at the next pass
-            except OSError:
+            except OSError:  # refused, reset, or no answer: a server out of descriptors
                 self.failed_connects += 1
                 if not first_pass.done():
                     first_pass.set_result(None)
@@ -252,6 +256,8 @@ def main() -> None:
     parser.add_argument("--server-files", type=int, help="the server's open-file limit (default: inherited)")
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     args = parser.parse_args()
+    # SIGTERM ends the run as Ctrl-C does, through the clean-up that stops the server.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     result = asyncio.run(run(args))
     print(
         f"{result['sockets']:,} half-open sockets from {result['attacker']} (opened {result['attacker_opened']:,} "
