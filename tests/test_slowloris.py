@@ -11,18 +11,22 @@ from __future__ import annotations
 import resource
 import select
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidMessage, InvalidStatus
 
 from tests.support.client import Client, Users
-from tests.support.server import ServerProcess
+from tests.support.server import ROOT, ServerProcess
 
 ATTACKER = "127.0.0.3"
 BYSTANDER = "127.0.0.2"
@@ -222,3 +226,14 @@ def test_healthz_reports_the_open_file_limit_and_the_caps(
     if limits["open_files"] is not None:
         assert 0 < limits["unauthenticated_max"] <= limits["open_files"] // 2
     assert "unauthenticated connections capped at 7 per address" in server.log()
+
+
+def test_the_benchmark_runs_and_the_bystander_is_served(tmp_path: Path) -> None:
+    """``loadtest/tools/slowloris.py`` in small (its figures are for BENCHMARKS.md, not asserted)."""
+    out = tmp_path / "slowloris.json"
+    command = [sys.executable, "-m", "loadtest.tools.slowloris", "--sockets", "100", "--samples", "2"]
+    command += ["--interval", "1", "--out", str(out)]
+    subprocess.run(command, cwd=ROOT, capture_output=True, check=True, timeout=300)
+    result = orjson.loads(out.read_bytes())
+    assert result["attacked"]["healthz"]["ok"] == 2 and result["attacked"]["login"]["ok"] == 2
+    assert result["server"]["limits"]["refused"] > 0  # 100 sockets, 64 per address
