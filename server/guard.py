@@ -59,10 +59,12 @@ AUTHENTICATED = "tsudoi.authenticated"
 RESERVED_FILES = 64
 #: The total cap when the open-file limit cannot be read (no ``resource`` module) or is unlimited.
 FALLBACK_MAX = 1_000
+_REFUSAL_BODY = b"too many connections, retry later"
 #: What a connection past a cap is sent before it is closed: fixed bytes, no parsing, no app.
 REFUSAL = (
-    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 32\r\n"
-    b"retry-after: 1\r\nconnection: close\r\n\r\ntoo many connections, retry later"
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n"
+    b"content-length: %d\r\nretry-after: 1\r\nconnection: close\r\n\r\n%s"
+    % (len(_REFUSAL_BODY), _REFUSAL_BODY)
 )
 
 
