@@ -10,6 +10,7 @@ processes and removes it; the harness keeps it only when asked (``--keep``).
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -91,7 +92,7 @@ class LocalServer:
             command = [sys.executable, "-m", "server", "serve", "--port", str(self.port)]
             command += ["--data", str(self.folder / "data"), "--workers", str(self.workers)]
         with (self.folder / "server.log").open("ab") as log:
-            limit = self._limit_files if self.open_files is not None else None
+            limit = functools.partial(_limit_files, self.open_files) if self.open_files is not None else None
             self.proc = subprocess.Popen(
                 command, env=self.env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=limit
             )
@@ -108,13 +109,6 @@ class LocalServer:
             except (httpx.TransportError, OSError):
                 time.sleep(0.05)
         raise RuntimeError(f"the server did not start; its log ends:\n{self.log_tail()}")
-
-    def _limit_files(self) -> None:
-        """In the server's process, before it runs: the open-file limit asked for."""
-        import resource
-
-        assert self.open_files is not None
-        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
 
     def log_tail(self, lines: int = 20) -> str:
         """The end of the server's log: the folder that holds it is removed when the run ends."""
@@ -207,6 +201,13 @@ class LocalServer:
         self.stop()
         if self.owns_folder:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _limit_files(limit: int) -> None:
+    """In the server's process, before it runs: an open-file limit of ``limit``, soft and hard."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
 
 
 def make_folder() -> Path:
