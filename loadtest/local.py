@@ -10,6 +10,7 @@ processes and removes it; the harness keeps it only when asked (``--keep``).
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -47,10 +48,13 @@ class LocalServer:
         ceiling: bool = False,
         folder: Path | None = None,
         log: str = "server.log",
+        open_files: int | None = None,
     ) -> None:
         """``folder``: where to keep the data and logs (its owner removes it); by default a new
         ``tsudoi-load-*`` folder in the temporary directory, which ``close()`` removes. Several
-        nodes may share one folder (one SQLite database), each with a ``log`` of its own."""
+        nodes may share one folder (one SQLite database), each with a ``log`` of its own.
+        ``open_files``: the server's open-file limit, soft and hard (a node with a low limit)."""
+        self.open_files = open_files
         #: Run the bare-websockets ceiling server (loadtest/ceiling.py) instead of Tsudoi.
         self.ceiling = ceiling
         self.owns_folder = folder is None
@@ -91,7 +95,10 @@ class LocalServer:
             command = [sys.executable, "-m", "server", "serve", "--port", str(self.port)]
             command += ["--data", str(self.folder / "data"), "--workers", str(self.workers)]
         with (self.folder / self.log).open("ab") as log:
-            self.proc = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            limit = functools.partial(_limit_files, self.open_files) if self.open_files is not None else None
+            self.proc = subprocess.Popen(
+                command, env=self.env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=limit
+            )
         if cores and hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(self.proc.pid, cores)
         deadline = time.monotonic() + 30
@@ -233,6 +240,13 @@ class LocalRedis:
         """Stop it for good. Safe to call again."""
         if self.proc is not None:
             _end(self.proc, 5)
+
+
+def _limit_files(limit: int) -> None:
+    """In the server's process, before it runs: an open-file limit of ``limit``, soft and hard."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
 
 
 def make_folder() -> Path:

@@ -74,10 +74,29 @@ class ComponentHealth(_Body):
     error: str | None = None
 
 
+class ConnectionLimits(_Body):
+    """``/healthz``: the socket guard of the worker that answered (each worker has its own)."""
+
+    #: The soft open-file limit the process runs with (raised to the hard limit at start-up
+    #: where allowed); null where unknown or unlimited.
+    open_files: int | None
+    #: A request's headers must be complete within this long, or its connection is closed.
+    header_timeout_ms: int
+    #: Caps on unauthenticated connections (plain HTTP; WebSockets before ``auth``).
+    unauthenticated_per_address: int
+    unauthenticated_max: int
+    #: Unauthenticated connections open now; connections refused for a cap and closed for late
+    #: headers since start-up.
+    unauthenticated_open: int
+    refused: int
+    header_timeouts: int
+
+
 class Health(_Body):
     version: str
     storage: ComponentHealth
     bus: ComponentHealth
+    limits: ConnectionLimits | None = None
 
 
 class WebhookSetRequest(_Body):

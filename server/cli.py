@@ -242,18 +242,25 @@ class _DrainingServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        logger = logging.getLogger("uvicorn.error")
         if self.started and sockets:  # uvicorn says where it listens only on a socket of its own
             host, port = sockets[0].getsockname()[:2]
             where = f"[{host}]" if ":" in host else host
-            logging.getLogger("uvicorn.error").info("serving on http://%s:%d (Ctrl+C to stop)", where, port)
+            logger.info("serving on http://%s:%d (Ctrl+C to stop)", where, port)
+        doorman = getattr(self._app().state, "doorman", None)
+        if self.started and doorman is not None:  # every worker: each has its own limit and counts
+            logger.info("%s", doorman.limits.describe())
+
+    def _app(self) -> Starlette:
+        app = self.config.loaded_app
+        while not isinstance(app, Starlette):  # unwrap uvicorn's middleware
+            app = app.app
+        return app
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         from .app import drain
 
-        app = self.config.loaded_app
-        while not isinstance(app, Starlette):  # unwrap uvicorn's middleware
-            app = app.app
-        await drain(app)
+        await drain(self._app())
         await super().shutdown(sockets)
         self.drained = not self.force_exit
 
@@ -275,13 +282,17 @@ class _DrainingServer(uvicorn.Server):
 
 def uvicorn_config(settings: Settings, *, fd: int | None = None, bootstrap: bool = True) -> uvicorn.Config:
     """How a node runs under uvicorn: the one configuration serve and the measuring tools share."""
+    from uvicorn.middleware.proxy_headers import _TrustedHosts
+
     from protocol.codec import MAX_FRAME_BYTES
 
     from .app import create_app
     from .gateway.fastwrite import FastWriteProtocol
+    from .guard import Doorman, Limits, guarded_http
 
-    return uvicorn.Config(
-        create_app(settings, bootstrap=bootstrap),
+    app = create_app(settings, bootstrap=bootstrap)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         fd=fd,
@@ -298,6 +309,14 @@ def uvicorn_config(settings: Settings, *, fd: int | None = None, bootstrap: bool
         log_config=None,
         timeout_graceful_shutdown=5,
     )
+    # Slowloris (server/guard.py): uvicorn's h11 protocol with a header timeout and caps on
+    # unauthenticated sockets, counted per peer address except for the proxies uvicorn trusts
+    # with X-Forwarded-For (FORWARDED_ALLOW_IPS), which speak for many clients.
+    trusted = _TrustedHosts(config.forwarded_allow_ips) if config.proxy_headers else frozenset[str]()
+    doorman = Doorman(Limits.at_start(settings), trusted)
+    config.http = guarded_http(doorman)
+    app.state.doorman = doorman  # for /healthz
+    return config
 
 
 def serve(

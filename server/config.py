@@ -115,6 +115,17 @@ class Settings:
     #: connection is closed with 4007 and a jittered retry hint (reconnect storms).
     admission_burst: int = 500
     admission_refill_ms: int = 2
+    #: Slow clients (slowloris; see server/guard.py and docs/topics/limits.md): a request, a
+    #: WebSocket upgrade's included, must send its complete headers within this long of its
+    #: connection opening or its first byte, or the connection is closed.
+    header_timeout_ms: int = 5_000
+    #: Connections not yet authenticated (every plain-HTTP connection, and a WebSocket until its
+    #: ``auth`` succeeds) per client address, and in all: the one past a cap is closed as soon as
+    #: it is accepted. A trusted proxy's address (uvicorn's FORWARDED_ALLOW_IPS) has no per-address
+    #: cap. 0 for the total: half the process's open-file limit, which is also its ceiling
+    #: (less a reserve for storage and authenticated connections).
+    unauthenticated_per_address: int = 64
+    unauthenticated_max: int = 0
     #: Failed log-ins (or wrong old passwords) per account *from one address*, and from all
     #: addresses together: the first brakes a guesser, the second a botnet, and neither lets one
     #: stranger lock the owner out.
@@ -263,4 +274,10 @@ _LARGEST = 2**53 - 1
 _MAXIMUM = {"port": 65535}
 #: Lowest accepted value per integer setting (1 when not listed). Port 0 ("any free port") is
 #: refused: invite links are built from the port, and one nobody chose cannot be printed in them.
-_MINIMUM = {"send_queue_max": 16, "heartbeat_interval_ms": 100, "auth_timeout_ms": 100}
+_MINIMUM = {
+    "send_queue_max": 16,
+    "heartbeat_interval_ms": 100,
+    "auth_timeout_ms": 100,
+    "header_timeout_ms": 100,
+    "unauthenticated_max": 0,
+}

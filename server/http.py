@@ -269,7 +269,9 @@ class HttpApi:
         except Exception as exc:
             storage = ComponentHealth(ok=False, error=str(exc)[:200])
         bus = ComponentHealth(ok=self._bus.healthy, error=None if self._bus.healthy else "bus down")
-        body = Health(version=__version__, storage=storage, bus=bus)
+        doorman = getattr(request.app.state, "doorman", None)  # server/guard.py, under `tsudoi serve`
+        limits = doorman.report() if doorman is not None else None
+        body = Health(version=__version__, storage=storage, bus=bus, limits=limits)
         return json_response(body, 200 if storage.ok and bus.ok else 503)
 
     async def metrics(self, request: Request) -> Response:

@@ -48,6 +48,7 @@ from ..config import Settings
 from ..domain import Domain
 from ..domain.conversations import MAX_MEMBERS, TYPING_INTERVAL_MS
 from ..domain.rules import COMMUNITY_MAX_TAGS
+from ..guard import AUTHENTICATED
 from ..ids import IdGenerator, floor_id
 from ..logs import OutageLog, Tally
 from ..metrics import Metrics
@@ -192,6 +193,9 @@ class Gateway:
             context = await self._handshake(websocket, conn)
             if context is not None:
                 self._metrics.handshakes_completed.inc()
+                authenticated = websocket.scope.get("extensions", {}).get(AUTHENTICATED)
+                if authenticated is not None:  # no longer counts against the socket caps
+                    authenticated()
                 await self._serve(websocket, context)
         except CloseConnection as close:
             conn.close(close.code, close.reason)

@@ -26,6 +26,10 @@ the server's start-up messages and its errors. This protocol sends its connectio
 a logger of their own, :data:`CONNECTION_LOGGER`, so that ``tsudoi serve`` can keep them quiet
 without losing the others (see ``serve`` in ``server/cli.py``).
 
+Unauthenticated sockets: the HTTP protocol that upgraded the connection hands over its place
+under the caps on unauthenticated sockets (:mod:`server.guard`) to :meth:`FastWriteProtocol.adopt`;
+the app gives it back through the ASGI extension ``tsudoi.authenticated`` once ``auth`` succeeds.
+
 Malformed frames: a connection the WebSocket layer fails (a text frame that is not UTF-8: 1007;
 a frame over the size limit: 1009; a broken frame: 1002) is closed with that code as before, but
 uvicorn's traceback for invalid UTF-8 (about 520 bytes per connection, so anyone could fill the
@@ -43,6 +47,8 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
 from websockets.protocol import State
+
+from ..guard import AUTHENTICATED, Ticket
 
 EXTENSION = "tsudoi.fastwrite"
 #: Where uvicorn's and websockets' records about each WebSocket go (a child of ``uvicorn.error``,
@@ -181,7 +187,8 @@ class FastWriteProtocol(WebSocketsSansIOProtocol):
     #: uvicorn's instance attributes (0.54), as slots: 8 bytes each instead of a 1.6 KiB dict
     #: (CPython shares an instance dict's keys between instances only up to 30 attributes, and
     #: uvicorn's protocol has 37). An attribute a later uvicorn adds lands in the instance dict,
-    #: which still works; ``tests/unit/test_connection_protocol.py`` notices it.
+    #: which still works; ``tests/unit/test_connection_protocol.py`` notices it. ``ticket`` is ours
+    #: (the connection's place under the caps on unauthenticated sockets, see :meth:`adopt`).
     __slots__ = (
         "app",
         "app_state",
@@ -218,6 +225,7 @@ class FastWriteProtocol(WebSocketsSansIOProtocol):
         "scope",
         "server",
         "tasks",
+        "ticket",
         "transport",
         "writable",
     )
@@ -228,12 +236,29 @@ class FastWriteProtocol(WebSocketsSansIOProtocol):
         self.writable = _Flag()  # type: ignore[assignment]
         self.logger = self.conn.logger = logging.getLogger(CONNECTION_LOGGER)
         self.conn.debug = self.logger.isEnabledFor(logging.DEBUG)
+        self.ticket: Ticket | None = None
+
+    def adopt(self, ticket: Ticket) -> None:
+        """Hold the upgrade's place under the caps on unauthenticated sockets until the app calls
+        the :data:`~server.guard.AUTHENTICATED` extension or the connection is lost."""
+        self.ticket = ticket
+
+    def authenticated(self) -> None:
+        """The app has accepted this connection's ``auth``: it no longer counts as unauthenticated."""
+        ticket, self.ticket = self.ticket, None
+        if ticket is not None:
+            ticket.release()
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:
             scope["extensions"][EXTENSION] = FastWriter(self)
+            scope["extensions"][AUTHENTICATED] = self.authenticated
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.authenticated()  # never authenticated, or already: either way its place is free
+        super().connection_lost(exc)
 
     def send_receive_event_to_app(self) -> None:
         """uvicorn's (0.55), except that a text message that is not UTF-8 closes the connection
