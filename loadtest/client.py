@@ -59,6 +59,9 @@ class LoadClient:
         self._ws_url, self._token = ws_url, token
         #: Whether the last handshake resumed everything missed (``ready.recovered``).
         self.recovered: bool | None = None
+        #: Handshakes whose ``ready.reload`` named the following stream: the server said "too
+        #: much to replay, reload the view" rather than replaying.
+        self.reloads = 0
         #: (post id, arrival time) for every post.created event received.
         self.received: list[tuple[str, float]] = []
         #: (author id, arrival time) for every word of someone's safety: a ``safety.status``
@@ -142,6 +145,9 @@ class LoadClient:
             await self.ws.close()
             raise ConnectionError(f"auth refused: {ready}")
         self.recovered = ready.get("recovered")
+        if "following" in (ready.get("reload") or ()):
+            # Too much missed to replay (PROTOCOL.md 6.4): a real client reloads its timeline.
+            self.reloads += 1
         self._reader = asyncio.create_task(self._read())
         self.live = True
         self._heartbeat = asyncio.create_task(self._beat(hello["heartbeat_interval_ms"] / 1000))

@@ -27,7 +27,7 @@ import shlex
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -148,15 +148,21 @@ async def _healthy(nodes: list[LocalServer], healthy: bool, within: float) -> fl
     return None
 
 
-def _tally(followers: list[Follower], posts: list[str]) -> tuple[int, int]:
-    """(lost, duplicated) over every follower, for ``posts``."""
+def _tally(followers: list[Follower], posts: list[str]) -> tuple[int, int, int]:
+    """(lost, duplicated, left to a reload) over every follower, for ``posts``: what a follower
+    the server told to reload its timeline (PROTOCOL.md 6.4) did not get is not lost, it is in
+    the reloaded view; it is counted apart."""
     wanted = set(posts)
-    lost = duplicated = 0
+    lost = duplicated = reload = 0
     for follower in followers:
         got = Counter(post_id for post_id, _ in follower.client.received if post_id in wanted)
-        lost += len(wanted - set(got))
+        missing = len(wanted - set(got))
+        if follower.client.reloads:
+            reload += missing
+        else:
+            lost += missing
         duplicated += sum(got.values()) - len(got)
-    return lost, duplicated
+    return lost, duplicated, reload
 
 
 async def outage(options: OutageOptions, space: Workspace) -> dict[str, Any]:
@@ -245,12 +251,16 @@ def _result(
     made = [post_id for _, post_id in author.made]
     per_follower: list[dict[str, Any]] = []
     all_closes: Counter[str] = Counter()
-    lost = duplicated = resync = delivered = 0
+    lost = duplicated = resync = delivered = left_to_reload = reloads = 0
     for number, follower in enumerate(followers):
         figures = follower.client.accounting(made)
         codes = Counter(str(code) for _, code in follower.closes)
         all_closes.update(codes)
         resync_closes = codes.get(str(int(CloseCode.RESYNC_REQUIRED)), 0)
+        reloads += follower.client.reloads
+        if follower.client.reloads:
+            left_to_reload += figures.lost
+            figures = replace(figures, lost=0)
         lost, duplicated = lost + figures.lost, duplicated + figures.duplicated
         resync, delivered = resync + resync_closes, delivered + figures.received
         per_follower.append(
@@ -261,6 +271,7 @@ def _result(
                 "lost": figures.lost,
                 "duplicated": figures.duplicated,
                 "repeated_positions": follower.client.repeated,
+                "reloads": follower.client.reloads,
                 "closes": dict(codes),
                 "resync_closes": resync_closes,
             }
@@ -268,7 +279,7 @@ def _result(
     round_figures = []
     ends = [r["began"] for r in rounds[1:]] + [float("inf")]
     for entry, end in zip(rounds, ends, strict=True):
-        lost, duplicated = _tally(followers, [post_id for _, post_id in entry["posts"]])
+        lost, duplicated, to_reload = _tally(followers, [post_id for _, post_id in entry["posts"]])
         closes = Counter(str(code) for f in followers for at, code in f.closes if entry["began"] <= at < end)
         round_figures.append(
             {
@@ -279,6 +290,7 @@ def _result(
                 "posts": len(entry["posts"]),
                 "lost": lost,
                 "duplicated": duplicated,
+                "left_to_reload": to_reload,
                 "resync_closes": closes.get(str(int(CloseCode.RESYNC_REQUIRED)), 0),
                 "closes": dict(closes),
             }
@@ -297,6 +309,8 @@ def _result(
         "delivered": delivered,
         "lost": lost,
         "duplicated": duplicated,
+        "reloads": reloads,
+        "left_to_reload": left_to_reload,
         "resync_closes": resync,
         "closes": dict(all_closes),
         "rounds": round_figures,
@@ -310,7 +324,8 @@ def summary(result: dict[str, Any]) -> str:
         f"  command: {result['command']}",
         f"  {result['posts']} posts to {result['followers']} followers through {len(result['rounds'])} "
         f"Redis outages: lost {result['lost']}, duplicated {result['duplicated']} "
-        f"(of {result['expected']}); closed with 4006: {result['resync_closes']}; "
+        f"(of {result['expected']}); closed with 4006: {result['resync_closes']}; told to reload: "
+        f"{result['reloads']} times ({result['left_to_reload']} posts left to the reloaded views); "
         f"all closes {result['closes'] or 'none'}",
     ]
     for entry in result["rounds"]:
@@ -318,7 +333,8 @@ def summary(result: dict[str, Any]) -> str:
         lines.append(
             f"  round {entry['round']:3d}: {entry['outage_seconds']:g} s out, healthy after "
             f"{'never' if healthy is None else f'{healthy:.1f} s'}, {entry['posts']} posts, "
-            f"lost {entry['lost']}, duplicated {entry['duplicated']}, 4006 {entry['resync_closes']}"
+            f"lost {entry['lost']}, duplicated {entry['duplicated']}, 4006 {entry['resync_closes']}, "
+            f"left to reload {entry['left_to_reload']}"
         )
     unlucky = [f for f in result["per_follower"] if f["lost"] or f["duplicated"]]
     for entry in unlucky[:10]:

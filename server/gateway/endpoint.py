@@ -67,6 +67,9 @@ RESYNC_CONCURRENCY = 16
 #: After an outage is over, what the node delivered during it is kept this much longer: the
 #: other nodes' notices of the same outage come a moment after this node's own recovery.
 RESYNC_GRACE_S = 30.0
+#: A gap fill reads up to this many times ``resume_max_items`` per stream, since most of what it
+#: reads was delivered on this node already; it sends at most ``resume_max_items`` in all.
+FILL_READ_FACTOR = 4
 #: A connection forgets the positions storage reads gave it this long after the last read: by
 #: then their live copies, published a moment after the write a read saw, have come.
 READ_KEEP_S = 10.0
@@ -512,8 +515,9 @@ class Gateway:
         What it was given live is what this node delivered on its channels (``hub.delivered``);
         what storage reads gave it, the connection remembers; what it held as it authenticated,
         its cursors say (``resumed_from``). If the node cannot tell — it no longer remembers back
-        to ``since_ms``, or more than ``resume_max_items`` came on a stream — the connection is
-        closed with 4006 and the client resumes by its cursors, which is always exact."""
+        to ``since_ms``, or more than ``FILL_READ_FACTOR`` times ``resume_max_items`` came on a
+        stream — or the connection lacks more than ``resume_max_items`` items, it is closed with
+        4006 and the client resumes by its cursors, which is always exact."""
         if conn.user_id is None or conn.close_requested or conn.resumed_from is None:
             return
         delivered = self._hub.delivered
@@ -542,7 +546,11 @@ class Gateway:
                     direct=max(since, direct),
                     notifications=max(since, notifications),
                 )
-                resume = await self._domain.streams.resume(conn.user_id, cursors, limit, hidden)
+                # Most of what is read was delivered here already (the node's own publishes): read
+                # further than the bound, and hold the bound to what the connection lacks.
+                resume = await self._domain.streams.resume(
+                    conn.user_id, cursors, limit * FILL_READ_FACTOR, hidden
+                )
                 # Channels it listens to only now (a follow or join made elsewhere while the bus
                 # was down): nothing of theirs was delivered to it live, whatever this node did.
                 backfills = [
@@ -562,6 +570,10 @@ class Gateway:
             for backfill in backfills:
                 tails += backfill.tails
                 positions += backfill.positions
+            if len(positions) > limit:
+                conn.close(CloseCode.RESYNC_REQUIRED)
+                self._metrics.gap_fills.labels(outcome="resync_required").inc()
+                return
             conn.replay(tails, positions)
             self._metrics.gap_fills.labels(outcome="in_place").inc()
         except Exception as exc:
