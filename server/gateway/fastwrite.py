@@ -91,6 +91,30 @@ class FastWriter:
         """Wait until the transport accepts writes again (the client has read enough)."""
         await self._protocol.writable.wait()
 
+    def close(self, code: int, reason: str) -> None:
+        """Start the closing handshake now: put the close frame into the transport's buffer
+        behind every frame written before it, whether or not the transport is paused.
+
+        uvicorn's ``websocket.close`` first waits for the transport to take writes, which a
+        client that stopped reading never lets happen; the gateway then gave up on it and the
+        socket was closed with no close frame at all (PROTOCOL.md section 8.1 promises 4002 to
+        a slow consumer). ``transport.write`` never blocks, so the frame is queued at once and
+        the kernel delivers it after the others once the client reads. Otherwise this does what
+        uvicorn's (0.55) ``websocket.close`` does: tell the app's ``receive`` the connection is
+        over, resume reading for the peer's reply, and close the transport after
+        ``close_timeout`` if none comes. A no-op once the WebSocket is closing or closed."""
+        protocol = self._protocol
+        if protocol.close_sent or protocol.conn.state is not State.OPEN or protocol.transport.is_closing():
+            return
+        protocol.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        protocol.conn.send_close(code, reason)
+        protocol.transport.write(b"".join(protocol.conn.data_to_send()))
+        protocol.close_sent = True
+        if protocol.read_paused:
+            protocol.read_paused = False
+            protocol.transport.resume_reading()
+        protocol.close_timer = protocol.loop.call_later(protocol.close_timeout, protocol.transport.close)
+
 
 class _Inbox:
     """The ASGI messages a connection has received and the app has not: what uvicorn's protocol

@@ -91,6 +91,34 @@ async def test_it_serves_a_connection_and_keeps_neither_a_dict_nor_the_upgrades_
     assert b"HELLO" in transport.written and transport.written.endswith(b"\x88\x02\x0f\xa0")  # 4000
 
 
+async def test_a_close_goes_into_a_paused_transport_at_once_and_ends_the_apps_reading() -> None:
+    """The client stopped reading (the transport is paused): the close frame is still written
+    now, behind the frame before it, and the app's ``receive`` learns the connection is over."""
+    done: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept", "subprotocol": "tsudoi.v1"})
+        writer = scope["extensions"][EXTENSION]
+        writer.write(b"last")
+        protocol.pause_writing()
+        assert not writer.ready()
+        writer.close(4002, "slow_consumer")
+        writer.close(4002, "slow_consumer")  # a second close adds nothing
+        done.append(await receive())
+
+    protocol = protocol_for(app)
+    transport = FakeTransport()
+    protocol.connection_made(transport)
+    protocol.data_received(UPGRADE)
+    await settle()
+    close_frame = b"\x88\x0f\x0f\xa2slow_consumer"  # 4002 and its reason, unmasked
+    assert transport.written.endswith(b"last" + close_frame)
+    assert done == [{"type": "websocket.disconnect", "code": 4002, "reason": "slow_consumer"}]
+    assert protocol.close_sent and protocol.close_timer is not None  # the peer gets close_timeout
+    protocol.connection_lost(None)
+
+
 def received(n: int) -> WebSocketReceiveEvent:
     """An ASGI message as the protocol queues them for the app, told apart by its text."""
     return {"type": "websocket.receive", "text": str(n)}
