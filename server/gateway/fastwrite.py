@@ -259,6 +259,26 @@ class FastWriteProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             scope["extensions"][EXTENSION] = FastWriter(self)
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        """uvicorn's, then the connection's two reference cycles are broken, so that its
+        objects (the socket's transport, this protocol, websockets' parser and buffers: about
+        6 KiB) are freed as soon as the app lets go of it, not at the next full collection of
+        the cyclic garbage collector, which ``tsudoi serve``'s thresholds make rare: a burst of
+        3,000 sockets left 17 MiB behind until then (BENCHMARKS.md, "Idle unauthenticated
+        sockets"). The cycles: the scope offers a :class:`FastWriter` that refers to this
+        protocol; websockets' parser is a suspended generator that refers to its protocol (it
+        never ends, even after the end of the stream); and Python 3.11's socket transport keeps
+        its read callback, a method bound to itself (3.12 drops it as the transport closes).
+        Nothing uses any of them once the connection is lost: a writer the app still holds
+        finds the transport closing."""
+        super().connection_lost(exc)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"].pop(EXTENSION, None)
+        self.conn.parser.close()
+        if getattr(self.transport, "_read_ready_cb", None) is not None:
+            self.transport._read_ready_cb = None  # type: ignore[attr-defined]
+
     def send_receive_event_to_app(self) -> None:
         """uvicorn's (0.55), except that a text message that is not UTF-8 closes the connection
         with 1007 without logging a traceback (see the module docstring)."""
