@@ -18,7 +18,13 @@ lets go of what uvicorn keeps but no longer needs once the upgrade is done (the 
 response's headers), and gives the protocol a lighter inbox and writability flag than the
 ``asyncio.Queue`` and ``asyncio.Event`` uvicorn makes: those allocate a 760-byte deque each for
 waiters and items (five deques, about 4 KiB per connection) where an idle connection has
-nothing waiting. Its attributes are slots.
+nothing waiting. Its attributes are slots. And once the connection is lost it breaks the
+reference cycles its objects are in, so they are freed at once rather than at the garbage
+collector's next full collection (:meth:`FastWriteProtocol.connection_lost`).
+
+Closing: :meth:`FastWriter.close` puts the close frame into the transport's buffer at once, even
+while the transport is paused, where uvicorn's ``websocket.close`` waits for the client to read
+first (a slow consumer must still get its 4002 after the frames it was sent).
 
 Logging: uvicorn and websockets log every WebSocket's opening and closing at INFO ("accepted",
 "connection open", "connection closed") through the ``uvicorn.error`` logger, which also carries
