@@ -99,3 +99,40 @@ async def test_reports_reach_the_operators_queue(server: ServerProcess, users: U
     assert resolved.returncode == 0, resolved.stderr
     still_open = tsudoi("admin", "reports", "--json", "--data", str(server.data_dir)).stdout
     assert by_post["report_id"] not in still_open and by_user["report_id"] in still_open
+
+
+async def test_reporting_a_post_you_cannot_read_answers_as_a_made_up_id(
+    server: ServerProcess, users: Users
+) -> None:
+    """report.create is no oracle: a post hidden from the reporter (by an author who blocked
+    them, in a closed community they are not in, deleted) is refused exactly as an id that
+    names nothing, code, message and path alike."""
+    reporter, blocker, owner = (
+        await users.new("reporter"),
+        await users.new("blocker"),
+        await users.new("owner"),
+    )
+    reporter_client = await Client.login(server, reporter.token)
+    blocker_client = await Client.login(server, blocker.token)
+    owner_client = await Client.login(server, owner.token)
+    await blocker_client.call("block.add", user_id=reporter.id)
+    blocked_post = (await blocker_client.call("post.create", text="見せない"))["post"]
+    closed = (await owner_client.call("community.create", name="Closed", approval_required=True))["community"]
+    closed_post = (await owner_client.call("post.create", text="内輪", community_id=closed["id"]))["post"]
+    deleted_post = (await owner_client.call("post.create", text="消す"))["post"]
+    await owner_client.call("post.delete", post_id=deleted_post["id"])
+
+    async def refusal(post_id: str) -> dict[str, object]:
+        with pytest.raises(ErrorFrame) as refused:
+            await reporter_client.call("report.create", post_id=post_id, reason="spam")
+        return {k: v for k, v in refused.value.frame.items() if k != "id"}
+
+    made_up = await refusal("01M7XKB5XY4WE4APCNH1Q4DQHZ")
+    assert made_up["code"] == "not_found"
+    for hidden in (blocked_post, closed_post, deleted_post):
+        assert await refusal(hidden["id"]) == made_up
+    listed = orjson.loads(tsudoi("admin", "reports", "--json", "--data", str(server.data_dir)).stdout)
+    assert [row for row in listed if row.get("post_id") in {blocked_post["id"], closed_post["id"]}] == []
+    # The owner can read their own closed community's post, so their report is taken.
+    taken = await owner_client.call("report.create", post_id=closed_post["id"], reason="test")
+    assert taken["report_id"]

@@ -94,8 +94,10 @@ class Relations:
             raise ProtocolError(
                 ErrorCode.INVALID_FRAME, "name exactly one of post_id and user_id", path="$.post_id"
             )
-        if post_id is not None and await self._store.get_post(post_id) is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, "no such post", path="$.post_id")
+        if post_id is not None:
+            # A post the reporter cannot read answers exactly as a made-up id does: otherwise
+            # report.create would tell anyone which ids name posts hidden from them.
+            await self._social.visible_post(user, post_id)
         if user_id is not None and await self._store.get_user(user_id) is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, "no such user", path="$.user_id")
         record = await self._store.create_report(

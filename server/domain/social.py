@@ -297,6 +297,12 @@ class Social:
             next=replies[-1].id if len(replies) == limit else None,
         )
 
+    async def visible_post(self, viewer: UserRecord, post_id: str, path: str = "$.post_id") -> PostRecord:
+        """The post if the viewer may read it (as ``post.get`` decides); else ``not_found``,
+        the same error a made-up id gets, so the answer reveals nothing about posts the viewer
+        cannot read (deleted, by someone hidden either way, in a closed community)."""
+        return await self._visible(viewer, post_id, await self._store.hidden_ids(viewer.id), path)
+
     async def _visible(
         self, viewer: UserRecord, post_id: str, hidden: Collection[str], path: str
     ) -> PostRecord:

@@ -489,7 +489,12 @@ class Connection:
             while True:
                 if self._close is not None:
                     code, reason = self._close
-                    await self._sink.close(code, reason)
+                    if self._fast_writer is not None:
+                        # Into the transport's buffer now, behind the frames written: never
+                        # waiting for a client that stopped reading (see FastWriter.close).
+                        self._fast_writer.close(code, reason)
+                    else:
+                        await self._sink.close(code, reason)
                     self._finished()
                     return
                 if self._urgent:

@@ -79,6 +79,10 @@ INCIDENT_PRESENCE_SLOWDOWN = 5
 SHED_RETRY_MS = 60_000
 #: The least a refused connection is told to wait (then jittered up to twice as long).
 ADMISSION_RETRY_MS = 1_000
+#: How long a finished connection's writer may still take to send its close frame. A close frame
+#: does not wait for the client to read (it goes into the transport's buffer, see
+#: ``FastWriter.close``); this bounds a plain ASGI send under another server, to a dead peer.
+CLOSE_GRACE_S = 2.0
 
 
 class Gateway:
@@ -217,7 +221,7 @@ class Gateway:
             if context is not None:
                 await self._gone(context)
             # Let the writer send a close frame, but never wait long for a dead peer.
-            await conn.finish(grace_s=2)
+            await conn.finish(grace_s=CLOSE_GRACE_S)
 
     def open_connections(self) -> Collection[Connection]:
         """Every open connection on this node, in any state (read by metrics on scrape)."""

@@ -18,7 +18,13 @@ lets go of what uvicorn keeps but no longer needs once the upgrade is done (the 
 response's headers), and gives the protocol a lighter inbox and writability flag than the
 ``asyncio.Queue`` and ``asyncio.Event`` uvicorn makes: those allocate a 760-byte deque each for
 waiters and items (five deques, about 4 KiB per connection) where an idle connection has
-nothing waiting. Its attributes are slots.
+nothing waiting. Its attributes are slots. And once the connection is lost it breaks the
+reference cycles its objects are in, so they are freed at once rather than at the garbage
+collector's next full collection (:meth:`FastWriteProtocol.connection_lost`).
+
+Closing: :meth:`FastWriter.close` puts the close frame into the transport's buffer at once, even
+while the transport is paused, where uvicorn's ``websocket.close`` waits for the client to read
+first (a slow consumer must still get its 4002 after the frames it was sent).
 
 Logging: uvicorn and websockets log every WebSocket's opening and closing at INFO ("accepted",
 "connection open", "connection closed") through the ``uvicorn.error`` logger, which also carries
@@ -96,6 +102,30 @@ class FastWriter:
     async def writable(self) -> None:
         """Wait until the transport accepts writes again (the client has read enough)."""
         await self._protocol.writable.wait()
+
+    def close(self, code: int, reason: str) -> None:
+        """Start the closing handshake now: put the close frame into the transport's buffer
+        behind every frame written before it, whether or not the transport is paused.
+
+        uvicorn's ``websocket.close`` first waits for the transport to take writes, which a
+        client that stopped reading never lets happen; the gateway then gave up on it and the
+        socket was closed with no close frame at all (PROTOCOL.md section 8.1 promises 4002 to
+        a slow consumer). ``transport.write`` never blocks, so the frame is queued at once and
+        the kernel delivers it after the others once the client reads. Otherwise this does what
+        uvicorn's (0.55) ``websocket.close`` does: tell the app's ``receive`` the connection is
+        over, resume reading for the peer's reply, and close the transport after
+        ``close_timeout`` if none comes. A no-op once the WebSocket is closing or closed."""
+        protocol = self._protocol
+        if protocol.close_sent or protocol.conn.state is not State.OPEN or protocol.transport.is_closing():
+            return
+        protocol.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        protocol.conn.send_close(code, reason)
+        protocol.transport.write(b"".join(protocol.conn.data_to_send()))
+        protocol.close_sent = True
+        if protocol.read_paused:
+            protocol.read_paused = False
+            protocol.transport.resume_reading()
+        protocol.close_timer = protocol.loop.call_later(protocol.close_timeout, protocol.transport.close)
 
 
 class _Inbox:
@@ -257,8 +287,27 @@ class FastWriteProtocol(WebSocketsSansIOProtocol):
             scope["extensions"][AUTHENTICATED] = self.authenticated
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.authenticated()  # never authenticated, or already: either way its place is free
+        """uvicorn's, then the connection's two reference cycles are broken, so that its
+        objects (the socket's transport, this protocol, websockets' parser and buffers: about
+        6 KiB) are freed as soon as the app lets go of it, not at the next full collection of
+        the cyclic garbage collector, which ``tsudoi serve``'s thresholds make rare: a burst of
+        3,000 sockets left 17 MiB behind until then (BENCHMARKS.md, "Idle unauthenticated
+        sockets"). The cycles: the scope offers a :class:`FastWriter` that refers to this
+        protocol; websockets' parser is a suspended generator that refers to its protocol (it
+        never ends, even after the end of the stream); and Python 3.11's socket transport keeps
+        its read callback, a method bound to itself (3.12 drops it as the transport closes).
+        Nothing uses any of them once the connection is lost: a writer the app still holds
+        finds the transport closing. The connection's place under the caps on unauthenticated
+        connections is given back too (never authenticated, or already: either way it is free)."""
+        self.authenticated()
         super().connection_lost(exc)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"].pop(EXTENSION, None)
+            scope["extensions"].pop(AUTHENTICATED, None)  # a method bound to this protocol
+        self.conn.parser.close()
+        if getattr(self.transport, "_read_ready_cb", None) is not None:
+            self.transport._read_ready_cb = None  # type: ignore[attr-defined]
 
     def send_receive_event_to_app(self) -> None:
         """uvicorn's (0.55), except that a text message that is not UTF-8 closes the connection

@@ -11,9 +11,9 @@ loopback, a database on the private network). The rules:
 - Every address the host resolves to must be public, unless it lies inside a listed range:
   a name never vouches for a private address, only a range the operator wrote does.
 
-The check runs again before each delivery, as names can be re-pointed. What is left: between
-the check and httpx's own lookup a name could change again (DNS rebinding within a second);
-pinning the connection to the checked address would close that, and is not done here.
+The check runs again before each delivery, as names can be re-pointed, and the delivery then
+connects to the addresses this check approved, never resolving the name a second time
+(``pinning.py``): a name re-pointed between the two (DNS rebinding) reaches nothing unchecked.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from protocol.errors import ErrorCode, ProtocolError
@@ -32,6 +33,9 @@ _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAX_URL_LENGTH = 2048
 
+#: Looks a host name up: its addresses for a TCP connection to the port, or NotAllowed.
+Resolver = Callable[[str, int], Awaitable[list[_Address]]]
+
 
 class NotAllowed(ProtocolError):
     def __init__(self, reason: str) -> None:
@@ -39,7 +43,10 @@ class NotAllowed(ProtocolError):
 
 
 class Destinations:
-    def __init__(self, allowed: tuple[str, ...]) -> None:
+    def __init__(self, allowed: tuple[str, ...], resolver: Resolver | None = None) -> None:
+        """``resolver`` replaces the system's (``getaddrinfo``): for tests, which need a name
+        to resolve to their loopback server and to nothing else."""
+        self._resolve = resolver if resolver is not None else _resolve
         self._any_name = False
         self._names: set[str] = set()
         self._suffixes: list[str] = []
@@ -61,8 +68,10 @@ class Destinations:
     def enabled(self) -> bool:
         return bool(self._any_name or self._names or self._suffixes or self._networks)
 
-    async def check(self, url: str) -> None:
-        """Return if ``url`` may receive deliveries now; raise :class:`NotAllowed` saying why."""
+    async def check(self, url: str) -> list[_Address]:
+        """The addresses ``url``'s host has now, every one of them judged allowed; a delivery
+        connects to these and no others (``pinning.pinned``). Raise :class:`NotAllowed`
+        saying why if ``url`` may not receive deliveries now."""
         if not self.enabled:
             raise NotAllowed("this server allows no webhook destinations (TSUDOI_WEBHOOK_ALLOWED)")
         if len(url) > MAX_URL_LENGTH:
@@ -82,7 +91,7 @@ class Destinations:
         literal = _is_address(host)
         if not literal and not self._name_allowed(host):
             raise NotAllowed(f"{host} is not on this server's list of webhook destinations")
-        addresses = await _resolve(host, port or (443 if parts.scheme == "https" else 80))
+        addresses = await self._resolve(host, port or (443 if parts.scheme == "https" else 80))
         for address in addresses:
             listed = any(address in network for network in self._networks)
             if literal and not (listed or (self._any_name and address.is_global)):
@@ -91,6 +100,7 @@ class Destinations:
                 raise NotAllowed(f"{host} resolves to {address}, which is not a public address")
         if parts.scheme == "http" and not all(address.is_loopback for address in addresses):
             raise NotAllowed("plain http:// is only for loopback addresses; use https://")
+        return addresses
 
     def _name_allowed(self, host: str) -> bool:
         host = host.lower()

@@ -37,6 +37,7 @@ from ..config import Settings
 from ..domain.streams import Streams
 from ..logs import OutageLog
 from ..store.base import Storage, StorageError, StorageUnavailable, WebhookRecord
+from . import pinning
 from .destinations import Destinations, NotAllowed
 
 log = logging.getLogger(__name__)
@@ -82,9 +83,7 @@ class Dispatcher:
         self._settings = settings
         self._owner = owner
         self._now = clock
-        self._http = httpx.AsyncClient(
-            timeout=settings.webhook_timeout_ms / 1000, follow_redirects=False, trust_env=False
-        )
+        self._http = pinning.client(settings.webhook_timeout_ms / 1000)
         #: The webhooks this node holds, as last claimed (their URLs may change between claims).
         self._held: dict[str, WebhookRecord] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -198,8 +197,9 @@ class Dispatcher:
             **sign(self._key, body),
         }
         try:
-            await self._destinations.check(url)
-            response = await self._http.post(url, content=body, headers=headers)
+            addresses = await self._destinations.check(url)
+            with pinning.pinned(addresses):  # connect to what was checked, not a fresh lookup
+                response = await self._http.post(url, content=body, headers=headers)
         except NotAllowed as exc:
             return f"destination not allowed: {exc.message}"
         except httpx.TimeoutException:

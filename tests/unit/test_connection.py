@@ -224,6 +224,12 @@ class FakeFastWriter:
             raise AssertionError("the writer spins on a connection that is gone")
         await self.open.wait()
 
+    def close(self, code: int, reason: str) -> None:
+        """Like FastWriter's: the close frame goes behind the others, paused or not."""
+        if not self.closing:
+            self.written.append({"close": code, "reason": reason})
+            self.closing = True
+
 
 async def test_idle_connections_are_written_at_once_and_busy_ones_keep_order() -> None:
     sink, writer = Sink(), FakeFastWriter()
@@ -356,6 +362,24 @@ async def test_frames_waiting_when_the_peer_goes_are_dropped_without_spinning() 
     await settle()
     assert writer.written == [] and conn.queue_depth == 0 and writer.waits < 100
     await conn.finish(grace_s=0)
+
+
+async def test_a_slow_consumer_gets_its_close_frame_behind_the_frames_it_was_given() -> None:
+    """The client stopped reading: the frames queued are dropped, and the close frame goes into
+    the paused transport at once, behind those written, not after waiting for writability
+    (which never comes) or for finish()'s grace (which used to end it with no close frame)."""
+    sink, writer = Sink(), FakeFastWriter()
+    conn = Connection(sink, connection_id="c", send_queue_max=2, fast_writer=writer)  # type: ignore[arg-type]
+    conn.push_event(*event(1))
+    writer.open.clear()  # the transport pauses: the client stopped reading
+    for n in range(2, 6):
+        conn.push_event(*event(n))
+    await settle()
+    assert conn.close_code == CloseCode.SLOW_CONSUMER
+    await conn.finish(grace_s=0)  # no grace at all: the close frame is written already
+    assert [f.get("pos") for f in writer.written[:-1]] == [pos(1)]
+    assert writer.written[-1] == {"close": 4002, "reason": "slow_consumer"}
+    assert sink.closed is None and state_of(conn) is State.CLOSED
 
 
 async def test_priority_events_queued_behind_a_backlog_are_not_overtaken_by_later_ones() -> None:

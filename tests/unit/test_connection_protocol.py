@@ -6,18 +6,30 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import orjson
+import pytest
 import uvicorn
+from starlette.applications import Starlette
 from uvicorn._types import WebSocketReceiveEvent
 from uvicorn.server import ServerState
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
+from websockets.server import ServerProtocol
 
+from protocol.codec import PROTOCOL_NAME
+from protocol.errors import CloseCode
+from server.cli import uvicorn_config
+from server.config import Settings
 from server.gateway.fastwrite import CONNECTION_LOGGER, EXTENSION, FastWriteProtocol
 from tests.support.client import Client, Users
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, free_port
 from tests.unit.test_connection import settle
 
 UPGRADE = (
@@ -91,6 +103,34 @@ async def test_it_serves_a_connection_and_keeps_neither_a_dict_nor_the_upgrades_
     assert b"HELLO" in transport.written and transport.written.endswith(b"\x88\x02\x0f\xa0")  # 4000
 
 
+async def test_a_close_goes_into_a_paused_transport_at_once_and_ends_the_apps_reading() -> None:
+    """The client stopped reading (the transport is paused): the close frame is still written
+    now, behind the frame before it, and the app's ``receive`` learns the connection is over."""
+    done: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept", "subprotocol": "tsudoi.v1"})
+        writer = scope["extensions"][EXTENSION]
+        writer.write(b"last")
+        protocol.pause_writing()
+        assert not writer.ready()
+        writer.close(4002, "slow_consumer")
+        writer.close(4002, "slow_consumer")  # a second close adds nothing
+        done.append(await receive())
+
+    protocol = protocol_for(app)
+    transport = FakeTransport()
+    protocol.connection_made(transport)
+    protocol.data_received(UPGRADE)
+    await settle()
+    close_frame = b"\x88\x0f\x0f\xa2slow_consumer"  # 4002 and its reason, unmasked
+    assert transport.written.endswith(b"last" + close_frame)
+    assert done == [{"type": "websocket.disconnect", "code": 4002, "reason": "slow_consumer"}]
+    assert protocol.close_sent and protocol.close_timer is not None  # the peer gets close_timeout
+    protocol.connection_lost(None)
+
+
 def received(n: int) -> WebSocketReceiveEvent:
     """An ASGI message as the protocol queues them for the app, told apart by its text."""
     return {"type": "websocket.receive", "text": str(n)}
@@ -143,3 +183,52 @@ async def test_serve_logs_its_start_but_not_every_connection(
     log = server.log()
     assert "Application startup complete" in log
     assert "connection open" not in log and "connection closed" not in log and "[accepted]" not in log
+
+
+async def test_a_closed_connection_is_freed_at_once_not_left_to_the_garbage_collector(
+    tmp_path: Path,
+) -> None:
+    """Sockets that never authenticate, closed by the client or by the auth timeout, leave
+    nothing behind: no per-connection state in the gateway, and none of the connection's objects
+    in reference cycles (which ``tsudoi serve``'s collector thresholds would keep for long: a
+    burst of 3,000 such sockets kept 17 MiB, BENCHMARKS.md "Idle unauthenticated sockets").
+    A real node in this process, so that its garbage can be inspected."""
+    settings = Settings(port=free_port(), data_dir=tmp_path, auth_timeout_ms=300)
+    config = uvicorn_config(settings, bootstrap=False)
+    config.log_level = "warning"
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    url = f"ws://127.0.0.1:{settings.port}/ws"
+    gc.collect()
+    gc.disable()  # an automatic collection must not free the cycles before they are looked for
+    try:
+        clients = [await connect(url, subprotocols=[PROTOCOL_NAME], ping_interval=None) for _ in range(6)]  # type: ignore[list-item]
+        assert [orjson.loads(await ws.recv())["op"] for ws in clients] == ["hello"] * 6
+        for ws in clients[:3]:
+            await ws.close()
+        for ws in clients[3:]:  # these wait for the auth timeout
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == CloseCode.AUTH_TIMEOUT
+        while server.server_state.connections:  # the node finishes its side of each
+            await asyncio.sleep(0.01)
+        app = config.app
+        assert isinstance(app, Starlette)
+        assert list(app.state.services.gateway.open_connections()) == []
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = [
+            type(o).__name__
+            for o in gc.garbage
+            if isinstance(o, FastWriteProtocol | ServerProtocol)
+            or (isinstance(o, asyncio.Transport) and o.get_extra_info("sockname")[1] == settings.port)
+        ]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+        server.should_exit = True
+        await serving
+    assert left == []
