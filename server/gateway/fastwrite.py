@@ -68,6 +68,12 @@ VIOLATION_KINDS = {1002: "protocol_error", 1007: "invalid_utf8", 1009: "too_big"
 CLOSE_INVALID_DATA = 1007
 
 
+#: After the closing handshake gave up (``close_timeout``), how long a peer that reads nothing
+#: may keep the rest of what was written to it, the close frame included, before the socket is
+#: cut off.
+CLOSE_DRAIN_S = 20.0
+
+
 class FastWriter:
     __slots__ = ("_protocol",)
 
@@ -125,7 +131,17 @@ class FastWriter:
         if protocol.read_paused:
             protocol.read_paused = False
             protocol.transport.resume_reading()
-        protocol.close_timer = protocol.loop.call_later(protocol.close_timeout, protocol.transport.close)
+        protocol.close_timer = protocol.loop.call_later(protocol.close_timeout, self._give_up)
+
+    def _give_up(self) -> None:
+        """No reply to the close frame within ``close_timeout``: close the transport, which sends
+        what it still buffers first; a peer that does not read even that within
+        ``CLOSE_DRAIN_S`` more is cut off (``abort`` drops the buffer), so a client that stopped
+        reading for good cannot hold its socket, and the server's file, for ever."""
+        transport = self._protocol.transport
+        transport.close()
+        if transport.get_write_buffer_size():
+            self._protocol.loop.call_later(CLOSE_DRAIN_S, transport.abort)
 
 
 class _Inbox:

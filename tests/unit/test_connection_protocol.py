@@ -27,6 +27,7 @@ from protocol.codec import PROTOCOL_NAME
 from protocol.errors import CloseCode
 from server.cli import uvicorn_config
 from server.config import Settings
+from server.gateway import fastwrite
 from server.gateway.fastwrite import CONNECTION_LOGGER, EXTENSION, FastWriteProtocol
 from tests.support.client import Client, Users
 from tests.support.server import ServerProcess, free_port
@@ -43,7 +44,9 @@ class FakeTransport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.written = bytearray()
-        self.closing = False
+        self.closing = self.aborted = False
+        #: What the kernel has not taken yet: a peer that stopped reading leaves it there.
+        self.buffered = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.written += data
@@ -53,6 +56,12 @@ class FakeTransport(asyncio.Transport):
 
     def close(self) -> None:
         self.closing = True
+
+    def abort(self) -> None:
+        self.closing = self.aborted = True
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
 
     def pause_reading(self) -> None:
         pass
@@ -128,6 +137,49 @@ async def test_a_close_goes_into_a_paused_transport_at_once_and_ends_the_apps_re
     assert transport.written.endswith(b"last" + close_frame)
     assert done == [{"type": "websocket.disconnect", "code": 4002, "reason": "slow_consumer"}]
     assert protocol.close_sent and protocol.close_timer is not None  # the peer gets close_timeout
+    protocol.connection_lost(None)
+
+
+async def test_a_peer_that_never_reads_its_close_frame_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After ``close_timeout`` without a reply the transport is closed, which would wait for the
+    buffer to drain for ever; ``CLOSE_DRAIN_S`` later it is aborted."""
+    monkeypatch.setattr(fastwrite, "CLOSE_DRAIN_S", 0.05)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept", "subprotocol": "tsudoi.v1"})
+        scope["extensions"][EXTENSION].close(4002, "slow_consumer")
+        await receive()
+
+    protocol = protocol_for(app)
+    protocol.close_timeout = 0.05
+    transport = FakeTransport()
+    transport.buffered = 1 << 20  # megabytes the client never read
+    protocol.connection_made(transport)
+    protocol.data_received(UPGRADE)
+    await settle()
+    await asyncio.sleep(0.3)
+    assert transport.closing and transport.aborted
+    protocol.connection_lost(None)
+
+
+async def test_a_peer_that_read_everything_is_closed_not_aborted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastwrite, "CLOSE_DRAIN_S", 0.05)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept", "subprotocol": "tsudoi.v1"})
+        scope["extensions"][EXTENSION].close(4002, "slow_consumer")
+        await receive()
+
+    protocol = protocol_for(app)
+    protocol.close_timeout = 0.05
+    transport = FakeTransport()
+    protocol.connection_made(transport)
+    protocol.data_received(UPGRADE)
+    await settle()
+    await asyncio.sleep(0.3)
+    assert transport.closing and not transport.aborted
     protocol.connection_lost(None)
 
 
