@@ -12,8 +12,7 @@ Two set-ups, as operators run them (server/relay.py):
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -36,18 +35,10 @@ def admin(*args: str, data: Path, env: dict[str, str] | None = None) -> str:
 
 
 @pytest.fixture
-def start_node(tmp_path: Path) -> Iterator[Callable[[RedisProcess], ServerProcess]]:
-    """Gateway processes sharing one data folder and one Redis, polling storage hourly."""
-    started: list[ServerProcess] = []
-
-    def start(redis: RedisProcess) -> ServerProcess:
-        node = ServerProcess(tmp_path / "shared-data", {"TSUDOI_REDIS_URL": redis.url, **NO_POLL}).start()
-        started.append(node)
-        return node
-
-    yield start
-    for node in started:
-        node.stop(signal.SIGKILL)
+def start_node(start_node: Callable[..., ServerProcess]) -> Callable[[RedisProcess], ServerProcess]:
+    """conftest's shared-folder nodes, polling storage hourly: what reaches them live came
+    through the bus, not from a poll."""
+    return lambda redis: start_node(redis, **NO_POLL)
 
 
 # --- the embedded default: the command beside `tsudoi serve`, through storage --------------------

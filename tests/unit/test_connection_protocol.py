@@ -140,18 +140,20 @@ async def test_a_close_goes_into_a_paused_transport_at_once_and_ends_the_apps_re
     protocol.connection_lost(None)
 
 
+async def closing_4002(scope: Any, receive: Any, send: Any) -> None:
+    """An app that accepts, then closes the connection as a slow consumer."""
+    await receive()
+    await send({"type": "websocket.accept", "subprotocol": "tsudoi.v1"})
+    scope["extensions"][EXTENSION].close(4002, "slow_consumer")
+    await receive()
+
+
 async def test_a_peer_that_never_reads_its_close_frame_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """After ``close_timeout`` without a reply the transport is closed, which would wait for the
     buffer to drain for ever; ``CLOSE_DRAIN_S`` later it is aborted."""
     monkeypatch.setattr(fastwrite, "CLOSE_DRAIN_S", 0.05)
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        await receive()
-        await send({"type": "websocket.accept", "subprotocol": "tsudoi.v1"})
-        scope["extensions"][EXTENSION].close(4002, "slow_consumer")
-        await receive()
-
-    protocol = protocol_for(app)
+    protocol = protocol_for(closing_4002)
     protocol.close_timeout = 0.05
     transport = FakeTransport()
     transport.buffered = 1 << 20  # megabytes the client never read
@@ -166,13 +168,7 @@ async def test_a_peer_that_never_reads_its_close_frame_is_cut_off(monkeypatch: p
 async def test_a_peer_that_read_everything_is_closed_not_aborted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fastwrite, "CLOSE_DRAIN_S", 0.05)
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        await receive()
-        await send({"type": "websocket.accept", "subprotocol": "tsudoi.v1"})
-        scope["extensions"][EXTENSION].close(4002, "slow_consumer")
-        await receive()
-
-    protocol = protocol_for(app)
+    protocol = protocol_for(closing_4002)
     protocol.close_timeout = 0.05
     transport = FakeTransport()
     protocol.connection_made(transport)
