@@ -1,0 +1,301 @@
+"""The Blob port's contract (server/blobs/base.py), one module for every adapter.
+
+``blobs`` opens each adapter on a fresh store: local files in a temporary folder, and GridFS on
+MongoDB (the nx-27017 stand-in, or the real server named by ``TSUDOI_TEST_MONGODB_URL``; see
+tests/support/mongo.py). ``other_node`` is a second adapter on the same store, as another
+process or node has. ``copies`` counts the stored copies of a blob from outside the port (files
+on disk; GridFS files named by the digest), which is how "stored once" is judged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from server.blobs.base import (
+    COLLECT_GRACE_MS,
+    MAX_BLOB_BYTES,
+    BlobCorrupt,
+    BlobNotFound,
+    BlobRef,
+    BlobStorage,
+    BlobTooLarge,
+)
+from server.blobs.gridfs import BUCKET, GridFsBlobs
+from server.blobs.local import LocalBlobs
+from tests.support.mongo import MongoBackend, expect_stand_in_divergence
+
+NOW = 1_800_000_000_000
+MINUTE = 60_000
+LATER = NOW + COLLECT_GRACE_MS + MINUTE  # past the default grace of a put at NOW
+PNG = "image/png"
+
+
+@dataclass
+class Store:
+    """One adapter under test, how to open another on the same store, and how to count copies."""
+
+    kind: str
+    blobs: BlobStorage
+    reopen: Callable[[], Awaitable[BlobStorage]]
+    copies: Callable[[str], Awaitable[int]]
+
+
+@pytest.fixture(params=["local", "gridfs"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    backend: MongoBackend | None = None
+    database = ""
+    reopen: Callable[[], Awaitable[BlobStorage]]
+    copies: Callable[[str], Awaitable[int]]
+    if request.param == "local":
+        root = tmp_path / "blobs"
+
+        async def reopen() -> BlobStorage:
+            return await LocalBlobs.open(root)
+
+        async def copies(digest: str) -> int:
+            return sum(1 for path in root.rglob(digest) if path.is_file())
+
+    else:
+        backend = request.getfixturevalue("mongo_backend")
+        expect_stand_in_divergence(request, backend)
+        url, database = backend.url, backend.new_database()
+
+        async def reopen() -> BlobStorage:
+            return await GridFsBlobs.open(url, database=database)
+
+        async def copies(digest: str) -> int:
+            client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(url)
+            try:
+                files = await client[database][f"{BUCKET}.files"].find({}).to_list()
+            finally:
+                await client.close()
+            # Filtered here, not in the query: the count is judged the same way on every server.
+            return sum(1 for file in files if file.get("filename") == digest)
+
+    opened = Store(request.param, await reopen(), reopen, copies)
+    try:
+        yield opened
+    finally:
+        await opened.blobs.close()  # the one open now: a test may have reopened it
+        if backend is not None:
+            await backend.drop_database(database)
+
+
+@pytest.fixture
+async def other_node(store: Store) -> AsyncIterator[BlobStorage]:
+    """Another process's adapter on the same store."""
+    other = await store.reopen()
+    try:
+        yield other
+    finally:
+        await other.close()
+
+
+def picture(n: int, size: int = 1000) -> bytes:
+    """Distinct bytes per ``n``."""
+    seed = hashlib.sha256(f"picture {n}".encode()).digest()
+    return (seed * (size // len(seed) + 1))[:size]
+
+
+async def test_put_then_get_round_trips_bytes_and_content_type(store: Store) -> None:
+    data = picture(1)
+    ref = await store.blobs.put(data, content_type=PNG, now_ms=NOW)
+    assert ref == BlobRef(hashlib.sha256(data).hexdigest(), len(data), PNG)
+    blob = await store.blobs.get(ref.digest)
+    assert blob is not None
+    assert blob.data == data
+    assert blob.ref == ref
+    assert await store.blobs.stat(ref.digest) == ref
+    assert await store.blobs.owners(ref.digest) == []
+
+
+async def test_same_bytes_twice_are_stored_once_under_one_ref(store: Store) -> None:
+    data = picture(2)
+    first = await store.blobs.put(data, content_type=PNG, now_ms=NOW)
+    second = await store.blobs.put(data, content_type="image/webp", now_ms=NOW + 1)
+    assert second == first  # the content type given first stays
+    assert await store.copies(first.digest) == 1
+    other = await store.blobs.put(picture(3), content_type=PNG, now_ms=NOW)
+    assert other.digest != first.digest
+
+
+async def test_unknown_or_malformed_digests_name_nothing(store: Store) -> None:
+    unknown = hashlib.sha256(b"never put").hexdigest()
+    for digest in (unknown, unknown.upper(), "../../etc/passwd", "", "ab" * 40):
+        assert await store.blobs.get(digest) is None
+        assert await store.blobs.stat(digest) is None
+        assert await store.blobs.owners(digest) is None
+        assert await store.blobs.release(digest, "post:1") is False
+        with pytest.raises(BlobNotFound):
+            await store.blobs.add_ref(digest, "post:1")
+
+
+async def test_add_ref_and_release_are_idempotent(store: Store) -> None:
+    ref = await store.blobs.put(picture(4), content_type=PNG, now_ms=NOW)
+    assert await store.blobs.add_ref(ref.digest, "post:1") is True
+    assert await store.blobs.add_ref(ref.digest, "post:1") is False
+    assert await store.blobs.add_ref(ref.digest, "avatar:u1") is True
+    assert await store.blobs.owners(ref.digest) == ["avatar:u1", "post:1"]
+    assert await store.blobs.release(ref.digest, "post:1") is True
+    assert await store.blobs.release(ref.digest, "post:1") is False
+    assert await store.blobs.owners(ref.digest) == ["avatar:u1"]
+
+
+async def test_a_referenced_blob_survives_collect(store: Store) -> None:
+    ref = await store.blobs.put(picture(5), content_type=PNG, now_ms=NOW)
+    await store.blobs.add_ref(ref.digest, "post:1")
+    assert await store.blobs.collect(now_ms=LATER) == 0
+    blob = await store.blobs.get(ref.digest)
+    assert blob is not None
+    assert blob.data == picture(5)
+
+
+async def test_releasing_the_last_reference_lets_collect_delete_the_blob(store: Store) -> None:
+    kept = await store.blobs.put(picture(6), content_type=PNG, now_ms=NOW)
+    ref = await store.blobs.put(picture(7), content_type=PNG, now_ms=NOW)
+    await store.blobs.add_ref(kept.digest, "post:k")
+    await store.blobs.add_ref(ref.digest, "post:1")
+    await store.blobs.add_ref(ref.digest, "post:2")
+    await store.blobs.release(ref.digest, "post:1")
+    assert await store.blobs.collect(now_ms=LATER) == 0  # post:2 still holds it
+    await store.blobs.release(ref.digest, "post:2")
+    assert await store.blobs.collect(now_ms=LATER) == 1
+    assert await store.blobs.get(ref.digest) is None
+    assert await store.blobs.stat(ref.digest) is None
+    assert await store.copies(ref.digest) == 0
+    with pytest.raises(BlobNotFound):
+        await store.blobs.add_ref(ref.digest, "post:3")
+    assert await store.blobs.collect(now_ms=LATER) == 0  # idempotent
+    assert await store.blobs.get(kept.digest) is not None
+    # Put again after being collected, the bytes are a blob again.
+    again = await store.blobs.put(picture(7), content_type=PNG, now_ms=LATER)
+    assert again == ref
+    blob = await store.blobs.get(ref.digest)
+    assert blob is not None
+    assert blob.data == picture(7)
+
+
+async def test_an_unreferenced_fresh_put_survives_collect_within_the_grace(store: Store) -> None:
+    ref = await store.blobs.put(picture(8), content_type=PNG, now_ms=NOW)
+    assert await store.blobs.collect(now_ms=NOW + COLLECT_GRACE_MS - 1) == 0
+    assert await store.blobs.get(ref.digest) is not None
+    assert await store.blobs.collect(now_ms=NOW + 10 * MINUTE, grace_ms=5 * MINUTE) == 1
+    assert await store.blobs.get(ref.digest) is None
+
+
+async def test_putting_stored_bytes_again_renews_the_grace(store: Store) -> None:
+    ref = await store.blobs.put(picture(9), content_type=PNG, now_ms=NOW)
+    await store.blobs.put(picture(9), content_type=PNG, now_ms=NOW + COLLECT_GRACE_MS)
+    assert await store.blobs.collect(now_ms=NOW + COLLECT_GRACE_MS + MINUTE) == 0
+    assert await store.blobs.add_ref(ref.digest, "upload:m1") is True
+    # An older put's time never moves the grace back.
+    await store.blobs.release(ref.digest, "upload:m1")
+    await store.blobs.put(picture(9), content_type=PNG, now_ms=NOW)
+    assert await store.blobs.collect(now_ms=NOW + COLLECT_GRACE_MS + MINUTE) == 0
+
+
+async def test_concurrent_puts_of_the_same_bytes_store_one_blob(
+    store: Store, other_node: BlobStorage
+) -> None:
+    data = picture(10, size=600_000)  # several GridFS chunks
+    nodes = [store.blobs, other_node] * 4
+    refs = await asyncio.gather(*(node.put(data, content_type=PNG, now_ms=NOW) for node in nodes))
+    assert len(set(refs)) == 1
+    assert await store.copies(refs[0].digest) == 1
+    for node in (store.blobs, other_node):
+        blob = await node.get(refs[0].digest)
+        assert blob is not None
+        assert blob.data == data
+
+
+async def test_add_ref_racing_collect_never_leaves_a_reference_to_nothing(
+    store: Store, other_node: BlobStorage
+) -> None:
+    refs = [await store.blobs.put(picture(100 + n), content_type=PNG, now_ms=NOW) for n in range(6)]
+    outcomes = await asyncio.gather(
+        other_node.collect(now_ms=LATER),
+        *(store.blobs.add_ref(ref.digest, "post:1") for ref in refs),
+        return_exceptions=True,
+    )
+    collected, added = outcomes[0], outcomes[1:]
+    assert isinstance(collected, int)
+    for ref, outcome in zip(refs, added, strict=True):
+        if isinstance(outcome, BlobNotFound):  # collected first: gone for good
+            assert await store.blobs.get(ref.digest) is None
+        else:  # referenced first: kept, with its owner
+            assert outcome is True
+            assert await store.blobs.owners(ref.digest) == ["post:1"]
+            assert await store.blobs.get(ref.digest) is not None
+    assert collected == sum(isinstance(outcome, BlobNotFound) for outcome in added)
+
+
+async def test_two_nodes_collecting_at_once_delete_each_blob_once(
+    store: Store, other_node: BlobStorage
+) -> None:
+    refs = [await store.blobs.put(picture(200 + n), content_type=PNG, now_ms=NOW) for n in range(5)]
+    first, second = await asyncio.gather(store.blobs.collect(now_ms=LATER), other_node.collect(now_ms=LATER))
+    assert first + second == len(refs)
+    for ref in refs:
+        assert await store.blobs.stat(ref.digest) is None
+        assert await store.copies(ref.digest) == 0
+
+
+async def test_blobs_and_references_outlive_the_process(store: Store) -> None:
+    ref = await store.blobs.put(picture(11), content_type=PNG, now_ms=NOW)
+    await store.blobs.add_ref(ref.digest, "avatar:u1")
+    await store.blobs.close()
+    store.blobs = await store.reopen()
+    blob = await store.blobs.get(ref.digest)
+    assert blob is not None
+    assert blob.data == picture(11)
+    assert await store.blobs.owners(ref.digest) == ["avatar:u1"]
+
+
+async def test_a_five_megabyte_blob_round_trips(store: Store) -> None:
+    data = os.urandom(5 * 1024 * 1024)
+    ref = await store.blobs.put(data, content_type="image/jpeg", now_ms=NOW)
+    assert ref.size == len(data)
+    blob = await store.blobs.get(ref.digest)
+    assert blob is not None
+    assert blob.data == data
+
+
+async def test_what_put_refuses(store: Store) -> None:
+    with pytest.raises(BlobTooLarge):
+        await store.blobs.put(b"\0" * (MAX_BLOB_BYTES + 1), content_type=PNG, now_ms=NOW)
+    with pytest.raises(ValueError, match="content type"):
+        await store.blobs.put(b"x", content_type="", now_ms=NOW)
+    ref = await store.blobs.put(b"x", content_type=PNG, now_ms=NOW)
+    with pytest.raises(ValueError, match="owner"):
+        await store.blobs.add_ref(ref.digest, "")
+
+
+async def test_ping_answers(store: Store) -> None:
+    await store.blobs.ping()
+
+
+async def test_a_corrupted_local_file_is_detected_on_read(tmp_path: Path) -> None:
+    """Local only: the bytes are files an operator (or a failing disk) can change."""
+    blobs = await LocalBlobs.open(tmp_path / "blobs")
+    try:
+        ref = await blobs.put(picture(12), content_type=PNG, now_ms=NOW)
+        path = blobs.path_of(ref.digest)
+        path.write_bytes(picture(13))  # same size, other bytes
+        with pytest.raises(BlobCorrupt):
+            await blobs.get(ref.digest)
+        path.write_bytes(picture(12)[:-1])  # truncated
+        with pytest.raises(BlobCorrupt):
+            await blobs.get(ref.digest)
+        path.unlink()  # gone while its row says it exists
+        with pytest.raises(BlobCorrupt):
+            await blobs.get(ref.digest)
+    finally:
+        await blobs.close()
