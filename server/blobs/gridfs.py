@@ -175,8 +175,8 @@ class GridFsBlobs:
             if found is None:
                 return None
             try:
-                download = await self._bucket.open_download_stream(found["file_id"])
-                data = await download.read()
+                async with await self._bucket.open_download_stream(found["file_id"]) as download:
+                    data = await download.read()
             except (NoFile, CorruptGridFile):
                 again = await self._refs.find_one({"_id": digest}, {"file_id": 1})
                 if again is None or again["file_id"] != found["file_id"]:

@@ -284,6 +284,7 @@ class LocalBlobs:
         """Delete those of ``digests`` still unreferenced and old, in one transaction (checked
         again inside it: an add_ref or put may have come since they were listed)."""
         trashed: list[tuple[Path, Path]] = []
+        deleted = 0
         try:
             with self._write() as db:
                 for digest in digests:
@@ -294,6 +295,7 @@ class LocalBlobs:
                     )
                     if cursor.rowcount != 1:
                         continue
+                    deleted += 1
                     final, trash = self.path_of(digest), self._tmp / f"del-{uuid.uuid4().hex}"
                     with contextlib.suppress(FileNotFoundError):  # a file already gone stays gone
                         os.replace(final, trash)
@@ -306,7 +308,7 @@ class LocalBlobs:
         for _, trash in trashed:
             with contextlib.suppress(OSError):
                 trash.unlink()
-        return len(trashed)
+        return deleted
 
     def _sweep_temporaries(self, grace_ms: int) -> None:
         """Remove files interrupted puts and collects left in ``tmp/``, once older than the grace

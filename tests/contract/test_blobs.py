@@ -12,11 +12,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from bson import ObjectId
+from gridfs import AsyncGridFSBucket
 from pymongo import AsyncMongoClient
 
 from server.blobs.base import (
@@ -28,7 +32,7 @@ from server.blobs.base import (
     BlobStorage,
     BlobTooLarge,
 )
-from server.blobs.gridfs import BUCKET, GridFsBlobs
+from server.blobs.gridfs import BUCKET, REFS, GridFsBlobs
 from server.blobs.local import LocalBlobs
 from tests.support.mongo import MongoBackend, expect_stand_in_divergence
 
@@ -40,12 +44,17 @@ PNG = "image/png"
 
 @dataclass
 class Store:
-    """One adapter under test, how to open another on the same store, and how to count copies."""
+    """One adapter under test, how to open another on the same store, and, from outside the
+    port: how to count a blob's copies, how to leave what a put cut off part way leaves (the
+    bytes of ``digest``, written ``age_ms`` ago, that no blob record names), and how many such
+    leftovers there are."""
 
     kind: str
     blobs: BlobStorage
     reopen: Callable[[], Awaitable[BlobStorage]]
     copies: Callable[[str], Awaitable[int]]
+    leave_leftover: Callable[[str, int], Awaitable[None]]
+    leftovers: Callable[[], Awaitable[int]]
 
 
 @pytest.fixture(params=["local", "gridfs"])
@@ -54,6 +63,8 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     database = ""
     reopen: Callable[[], Awaitable[BlobStorage]]
     copies: Callable[[str], Awaitable[int]]
+    leave_leftover: Callable[[str, int], Awaitable[None]]
+    leftovers: Callable[[], Awaitable[int]]
     if request.param == "local":
         root = tmp_path / "blobs"
 
@@ -62,6 +73,15 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
         async def copies(digest: str) -> int:
             return sum(1 for path in root.rglob(digest) if path.is_file())
+
+        async def leave_leftover(digest: str, age_ms: int) -> None:
+            path = root / "tmp" / f"put-{digest}"  # a put's temporary file, never renamed
+            path.write_bytes(b"half a picture")
+            then = time.time() - age_ms / 1000
+            os.utime(path, (then, then))
+
+        async def leftovers() -> int:
+            return sum(1 for _ in (root / "tmp").iterdir())
 
     else:
         backend = request.getfixturevalue("mongo_backend")
@@ -74,13 +94,31 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         async def copies(digest: str) -> int:
             client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(url)
             try:
-                files = await client[database][f"{BUCKET}.files"].find({}).to_list()
+                return len(await client[database][f"{BUCKET}.files"].find({"filename": digest}).to_list())
             finally:
                 await client.close()
-            # Filtered here, not in the query: the count is judged the same way on every server.
-            return sum(1 for file in files if file.get("filename") == digest)
 
-    opened = Store(request.param, await reopen(), reopen, copies)
+        async def leave_leftover(digest: str, age_ms: int) -> None:
+            # An upload whose blob_refs insert never happened (or lost the race and was not
+            # cleaned up): its file id carries its upload time, as the adapter's do.
+            file_id = object_id_made(datetime.now(UTC) - timedelta(milliseconds=age_ms))
+            client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(url)
+            try:
+                bucket = AsyncGridFSBucket(client[database], bucket_name=BUCKET)
+                await bucket.upload_from_stream_with_id(file_id, digest, b"half a picture")
+            finally:
+                await client.close()
+
+        async def leftovers() -> int:
+            client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(url)
+            try:
+                files = await client[database][f"{BUCKET}.files"].find({}).to_list()
+                named = {doc["file_id"] for doc in await client[database][REFS].find({}).to_list()}
+            finally:
+                await client.close()
+            return sum(1 for file in files if file["_id"] not in named)
+
+    opened = Store(request.param, await reopen(), reopen, copies, leave_leftover, leftovers)
     try:
         yield opened
     finally:
@@ -97,6 +135,14 @@ async def other_node(store: Store) -> AsyncIterator[BlobStorage]:
         yield other
     finally:
         await other.close()
+
+
+def object_id_made(when: datetime) -> ObjectId:
+    """A fresh ObjectId as a node whose clock said ``when`` would have made it: its first four
+    bytes are the seconds since the epoch (ObjectId.from_datetime zeroes the rest, so two of
+    its ids in one second are equal)."""
+    seconds = int(when.timestamp()).to_bytes(4, "big")
+    return ObjectId(seconds + ObjectId().binary[4:])
 
 
 def picture(n: int, size: int = 1000) -> bytes:
@@ -246,6 +292,24 @@ async def test_two_nodes_collecting_at_once_delete_each_blob_once(
     for ref in refs:
         assert await store.blobs.stat(ref.digest) is None
         assert await store.copies(ref.digest) == 0
+
+
+async def test_collect_removes_what_interrupted_puts_left_once_past_the_grace(store: Store) -> None:
+    ref = await store.blobs.put(picture(14), content_type=PNG, now_ms=NOW)
+    await store.blobs.add_ref(ref.digest, "post:1")
+    # Bytes of a stored blob and of no blob, left long ago; and bytes being written right now.
+    await store.leave_leftover(ref.digest, 2 * COLLECT_GRACE_MS)
+    await store.leave_leftover(hashlib.sha256(b"never finished").hexdigest(), 2 * COLLECT_GRACE_MS)
+    await store.leave_leftover(hashlib.sha256(b"in flight").hexdigest(), 0)
+    assert await store.leftovers() == 3
+    # Leftovers wait for the full grace by the clock they were written with, whatever grace
+    # the caller gives for unreferenced blobs: a put in flight keeps its fresh bytes.
+    assert await store.blobs.collect(now_ms=LATER, grace_ms=0) == 0
+    assert await store.leftovers() == 1
+    assert await store.copies(ref.digest) == 1
+    blob = await store.blobs.get(ref.digest)
+    assert blob is not None
+    assert blob.data == picture(14)
 
 
 async def test_blobs_and_references_outlive_the_process(store: Store) -> None:
