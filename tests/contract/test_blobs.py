@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -30,11 +32,14 @@ from server.blobs.base import (
     BlobNotFound,
     BlobRef,
     BlobStorage,
+    BlobsUnavailable,
     BlobTooLarge,
 )
 from server.blobs.gridfs import BUCKET, REFS, GridFsBlobs
 from server.blobs.local import LocalBlobs
+from server.store.base import StorageUnavailable
 from tests.support.mongo import MongoBackend, expect_stand_in_divergence
+from tests.support.server import free_port
 
 NOW = 1_800_000_000_000
 MINUTE = 60_000
@@ -344,6 +349,45 @@ async def test_what_put_refuses(store: Store) -> None:
 
 async def test_ping_answers(store: Store) -> None:
     await store.blobs.ping()
+
+
+async def test_a_local_store_that_cannot_be_opened_raises_blobs_unavailable(tmp_path: Path) -> None:
+    """Opening fails loudly, as a StorageUnavailable too (what the HTTP layer answers with 503)."""
+    (tmp_path / "taken").write_text("a file where the blob folder should be")
+    with pytest.raises(BlobsUnavailable) as raised:
+        await LocalBlobs.open(tmp_path / "taken")
+    assert isinstance(raised.value, StorageUnavailable)
+
+
+_OPEN_UNREACHABLE = """
+import asyncio, sys
+from server.blobs.base import BlobsUnavailable
+from server.blobs.gridfs import GridFsBlobs
+from server.store.base import StorageUnavailable
+
+async def main() -> None:
+    try:
+        await GridFsBlobs.open(sys.argv[1], database="tsudoi_unreachable")
+    except BlobsUnavailable as exc:
+        print("unavailable", isinstance(exc, StorageUnavailable))
+
+asyncio.run(main())
+"""
+
+
+def test_a_mongodb_that_does_not_answer_raises_blobs_unavailable() -> None:
+    """In a process of its own: closing a client that never reached its server, PyMongo may
+    leave the socket of a connection attempt in flight unclosed (seen with the storage adapter's
+    open too), and this suite's warnings-as-errors would blame it on whichever test runs next."""
+    url = f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=200"  # nothing listens
+    result = subprocess.run(
+        [sys.executable, "-c", _OPEN_UNREACHABLE, url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout.strip() == "unavailable True", result.stderr
 
 
 async def test_a_corrupted_local_file_is_detected_on_read(tmp_path: Path) -> None:
