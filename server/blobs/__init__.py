@@ -21,6 +21,7 @@ The contract suite
 from __future__ import annotations
 
 from ..config import Settings
+from ..health import Finding
 from .base import BlobStorage
 
 
@@ -34,3 +35,15 @@ async def open_blobs(settings: Settings) -> BlobStorage:
     from .local import LocalBlobs
 
     return await LocalBlobs.open(settings.data_dir / "blobs")
+
+
+async def check_blobs(settings: Settings) -> Finding:
+    """For ``tsudoi doctor``: the configured blob store's own check, which reads and creates
+    nothing. ``BlobStorage.ping`` is the check of an open store."""
+    if settings.mongodb_url:
+        from .gridfs import check
+
+        return await check(settings.mongodb_url, database=settings.mongodb_database)
+    from .local import check as check_local
+
+    return check_local(settings.data_dir / "blobs")

@@ -62,6 +62,8 @@ from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from ..config import redact_url
+from ..health import Finding
 from ..store.mongo.database import _client_options
 from .base import (
     COLLECT_GRACE_MS,
@@ -280,3 +282,19 @@ def _driver_errors() -> Iterator[None]:
         yield
     except PyMongoError as exc:
         raise BlobsUnavailable(f"mongodb: {exc}") from exc
+
+
+async def check(url: str, *, database: str) -> Finding:
+    """For ``tsudoi doctor``: the database answers, and how many blobs it holds. Reads only."""
+    try:
+        client: AsyncMongoClient[Document] = AsyncMongoClient(url, **_client_options(url))
+    except (PyMongoError, ValueError) as exc:  # Settings.validate refuses most of these first
+        return Finding("blobs", False, f"TSUDOI_MONGODB_URL is malformed: {exc}")
+    try:
+        db = client.get_default_database(default=database)
+        count = await db[REFS].count_documents({})
+    except PyMongoError as exc:
+        return Finding("blobs", False, f"MongoDB at {redact_url(url)} does not answer: {exc}")
+    finally:
+        await client.close()
+    return Finding("blobs", True, f"GridFS bucket {BUCKET!r} in database {db.name!r}: {count} blobs")

@@ -46,6 +46,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final, Self
 
+from ..health import Finding
 from .base import (
     COLLECT_GRACE_MS,
     Blob,
@@ -345,3 +346,34 @@ def _fsync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def check(root: Path) -> Finding:
+    """For ``tsudoi doctor``: the blob folder is usable. Reads only, and creates nothing: no
+    folder yet is fine (nothing was stored; the server makes it when it opens the store)."""
+    try:
+        if not root.exists():
+            return Finding("blobs", True, f"local files at {root}: none stored yet")
+        refs = root / "refs.sqlite3"
+        if not refs.exists():
+            return Finding(
+                "blobs", False, f"{root} has no reference database refs.sqlite3: restore it with the files"
+            )
+        writable = os.access(root, os.W_OK) and os.access(root / "tmp", os.W_OK)
+    except OSError as exc:  # a folder on the way that may not be read
+        return Finding("blobs", False, f"cannot read the blob folder {root}: {exc.strerror}")
+    if not writable:
+        return Finding("blobs", False, f"{root} is not writable by this user: pictures could not be stored")
+    try:
+        db = sqlite3.connect(f"file:{refs}?mode=ro", uri=True, timeout=5)
+        try:
+            count, size = db.execute("SELECT count(*), coalesce(sum(size), 0) FROM blobs").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return Finding("blobs", False, f"cannot read {refs}: {exc}")
+    return Finding("blobs", True, f"local files at {root}: {count} blobs, {_megabytes(size)}")
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"

@@ -25,6 +25,7 @@ from bson import ObjectId
 from gridfs import AsyncGridFSBucket
 from pymongo import AsyncMongoClient
 
+from server.blobs import check_blobs, open_blobs
 from server.blobs.base import (
     COLLECT_GRACE_MS,
     MAX_BLOB_BYTES,
@@ -34,9 +35,11 @@ from server.blobs.base import (
     BlobStorage,
     BlobsUnavailable,
     BlobTooLarge,
+    digest_of,
 )
 from server.blobs.gridfs import BUCKET, REFS, GridFsBlobs
 from server.blobs.local import LocalBlobs
+from server.config import Settings
 from server.store.base import StorageUnavailable
 from tests.support.mongo import MongoBackend, expect_stand_in_divergence
 from tests.support.server import free_port
@@ -60,6 +63,7 @@ class Store:
     copies: Callable[[str], Awaitable[int]]
     leave_leftover: Callable[[str, int], Awaitable[None]]
     leftovers: Callable[[], Awaitable[int]]
+    settings: Settings
 
 
 @pytest.fixture(params=["local", "gridfs"])
@@ -70,8 +74,9 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     copies: Callable[[str], Awaitable[int]]
     leave_leftover: Callable[[str, int], Awaitable[None]]
     leftovers: Callable[[], Awaitable[int]]
+    settings = Settings(data_dir=tmp_path)
     if request.param == "local":
-        root = tmp_path / "blobs"
+        root = tmp_path / "blobs"  # where open_blobs puts them
 
         async def reopen() -> BlobStorage:
             return await LocalBlobs.open(root)
@@ -92,6 +97,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         backend = request.getfixturevalue("mongo_backend")
         expect_stand_in_divergence(request, backend)
         url, database = backend.url, backend.new_database()
+        settings = Settings(data_dir=tmp_path, mongodb_url=url, mongodb_database=database)
 
         async def reopen() -> BlobStorage:
             return await GridFsBlobs.open(url, database=database)
@@ -123,7 +129,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
                 await client.close()
             return sum(1 for file in files if file["_id"] not in named)
 
-    opened = Store(request.param, await reopen(), reopen, copies, leave_leftover, leftovers)
+    opened = Store(request.param, await reopen(), reopen, copies, leave_leftover, leftovers, settings)
     try:
         yield opened
     finally:
@@ -351,6 +357,20 @@ async def test_ping_answers(store: Store) -> None:
     await store.blobs.ping()
 
 
+async def test_open_blobs_and_doctor_find_the_same_store(store: Store) -> None:
+    await store.blobs.put(picture(15), content_type=PNG, now_ms=NOW)
+    opened = await open_blobs(store.settings)
+    try:
+        assert type(opened) is type(store.blobs)
+        assert await opened.stat(digest_of(picture(15))) is not None
+    finally:
+        await opened.close()
+    finding = await check_blobs(store.settings)
+    assert finding.ok, finding.detail
+    assert finding.name == "blobs"
+    assert "1 blobs" in finding.detail
+
+
 async def test_a_local_store_that_cannot_be_opened_raises_blobs_unavailable(tmp_path: Path) -> None:
     """Opening fails loudly, as a StorageUnavailable too (what the HTTP layer answers with 503)."""
     (tmp_path / "taken").write_text("a file where the blob folder should be")
@@ -363,6 +383,7 @@ _OPEN_UNREACHABLE = """
 import asyncio, sys
 from server.blobs.base import BlobsUnavailable
 from server.blobs.gridfs import GridFsBlobs
+from server.config import Settings
 from server.store.base import StorageUnavailable
 
 async def main() -> None:
@@ -388,6 +409,17 @@ def test_a_mongodb_that_does_not_answer_raises_blobs_unavailable() -> None:
         check=False,
     )
     assert result.stdout.strip() == "unavailable True", result.stderr
+
+
+def test_doctor_names_a_local_blob_folder_it_cannot_use(tmp_path: Path) -> None:
+    from server.blobs.local import check
+
+    root = tmp_path / "blobs"
+    root.mkdir()
+    finding = check(root)
+    assert not finding.ok
+    assert "refs.sqlite3" in finding.detail
+    assert not (root / "refs.sqlite3").exists()  # a finding, not a reason to create one
 
 
 async def test_a_corrupted_local_file_is_detected_on_read(tmp_path: Path) -> None:
