@@ -24,8 +24,10 @@ Durability
     A file is written to ``tmp/``, flushed and fsynced, renamed into place (``os.replace``,
     atomic on POSIX), and its folder fsynced, all before the row commits with
     ``synchronous=FULL``. A process killed part way leaves at most a temporary file (removed by
-    ``collect`` once older than the grace, by the file system's clock) or a file in place
-    without a row (overwritten by the next put of the same bytes).
+    ``collect`` once older than the grace, and never younger than
+    :data:`~server.blobs.base.COLLECT_GRACE_MS`, by the file system's clock: a put in flight
+    keeps its own) or a file in place without a row (overwritten by the next put of the same
+    bytes).
 
 Threads
     Every blocking call (hashing, file I/O, SQLite) runs in a worker thread
