@@ -112,7 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     _data_option(serve)
 
     doctor = commands.add_parser(
-        "doctor", help="check the configured storage and bus (Redis, MongoDB) and say what is wrong"
+        "doctor",
+        help="check the configured storage, blob store and bus (Redis, MongoDB) and say what is wrong",
     )
     _data_option(doctor)
 

@@ -99,16 +99,18 @@ def test_doctor_reports_a_healthy_setup(
     env = {"TSUDOI_REDIS_URL": redis_server.url}
     result = tsudoi("doctor", "--data", str(server.data_dir), env=env)
     assert result.returncode == 0, result.stdout
-    lines = result.stdout.splitlines()
-    assert lines[0].startswith("bus") and "ok" in lines[0] and "Redis 7" in lines[0]
-    assert lines[1].startswith("storage") and "schema 9" in lines[1] and "journal wal" in lines[1]
+    blobs, bus, storage = result.stdout.splitlines()  # sorted by name
+    assert blobs.startswith("blobs") and "ok" in blobs and str(server.data_dir / "blobs") in blobs
+    assert bus.startswith("bus") and "ok" in bus and "Redis 7" in bus
+    assert storage.startswith("storage") and "schema 9" in storage and "journal wal" in storage
 
 
 def test_doctor_says_what_is_wrong(tmp_path: Path) -> None:
     env = {"TSUDOI_REDIS_URL": "redis://:hunter2@127.0.0.1:1/0"}  # nothing listens on port 1
     result = tsudoi("doctor", "--data", str(tmp_path / "missing"), env=env)
     assert result.returncode == 1
-    bus, storage = result.stdout.splitlines()
+    blobs, bus, storage = result.stdout.splitlines()
+    assert "ok" in blobs and "none stored yet" in blobs  # no folder: nothing stored, not a fault
     assert "PROBLEM" in bus and "does not answer" in bus
     assert "redis://:***@127.0.0.1:1/0" in bus and "hunter2" not in result.stdout
     assert "PROBLEM" in storage and "no SQLite database" in storage

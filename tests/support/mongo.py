@@ -67,6 +67,18 @@ tests/contract/storage_helpers.py), and NX_ID_INDEX in test_storage_mongo_indexe
                                    {"$set": {"owner": "o"}})
     # updates b, where nothing matches: in findAndModify, "_id" binds to the $or's first branch
     # only ({"$and": [{"_id": "a"}, {"$or": [...]}]} gets it right)
+
+Seen while writing the GridFS blob adapter (server/blobs/gridfs.py), which needs none of these
+spellings, so the Blob contract (tests/contract/test_blobs.py) meets none of them::
+
+    await db.r.insert_one({"_id": "d", "owners": ["a"]})
+    await db.r.find({"owners": {"$ne": "a"}}).to_list()  # [d], not []: $ne ignores array elements
+
+    await db["b.files"].insert_one({"_id": 1, "filename": "x", "uploadDate": datetime.now(UTC)})
+    await db["b.files"].count_documents({})  # OperationFailure "no such column: data"
+    await db["b.files"].find({}, {"_id": 1}).to_list()
+    # every field, GridFS defaults added, and uploadDate as an ISO string, not a datetime: a
+    # collection named *.files is kept as a GridFS files table
 """
 
 from __future__ import annotations
