@@ -253,9 +253,9 @@ async def test_workers_share_one_port_and_deliver_across_each_other(
     redis_server: RedisProcess, tmp_path: Path
 ) -> None:
     node = ServerProcess(tmp_path / "data", {"TSUDOI_REDIS_URL": redis_server.url}, workers=2).start()
+    users = Users(node)
     try:
         assert node.log().count("No accounts yet") == 1  # the supervisor made the one invite
-        users = Users(node)
         author, fan = await users.author_and_fan()
         # The kernel spreads connections over the two workers; eight followers land on both.
         fans = [await Client.login(node, fan.token) for _ in range(8)]
@@ -270,6 +270,7 @@ async def test_workers_share_one_port_and_deliver_across_each_other(
         }
         assert len(pids) == 2
     finally:
+        await users.close()  # its HTTP client's connection, else left to the garbage collector
         node.stop()
     assert node.log().count("Finished server process") == 2  # both workers shut down cleanly
 
