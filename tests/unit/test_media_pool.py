@@ -1,0 +1,52 @@
+"""The image pool (server/media/worker.py): jobs run in worker processes, refusals cross back
+with their codes, and a full pool refuses at once with ``busy`` instead of queueing."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pytest
+from PIL import Image
+
+from server.media import ImageWorker, Limits, MediaError, MediaErrorCode
+
+
+def png(size: tuple[int, int] = (64, 48)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (255, 0, 0)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+async def test_the_pool_processes_images_and_refuses_bad_ones_with_their_codes() -> None:
+    async with ImageWorker(workers=1, queue_max=4, limits=Limits(max_pixels=10_000)) as worker:
+        result = await worker.process(png(), kind="avatar")
+        assert result.placeholder == "#ff0000"
+        assert (result.display.width, result.display.height) == (48, 48)
+        with pytest.raises(MediaError) as caught:
+            await worker.process(b"<svg/>", kind="post")
+        assert caught.value.code == MediaErrorCode.UNSUPPORTED_FORMAT
+        with pytest.raises(MediaError) as caught:
+            await worker.process(png((200, 200)), kind="post")
+        assert caught.value.code == MediaErrorCode.TOO_MANY_PIXELS
+        assert worker.pending == 0
+
+
+@pytest.mark.parametrize("threads", [False, True])
+async def test_a_full_pool_refuses_with_busy_and_serves_what_it_took(threads: bool) -> None:
+    async with ImageWorker(workers=1, queue_max=1, threads=threads) as worker:
+        outcomes = await asyncio.gather(
+            *(worker.process(png(), kind="post") for _ in range(4)), return_exceptions=True
+        )
+        busy = [o for o in outcomes if isinstance(o, MediaError)]
+        done = [o for o in outcomes if not isinstance(o, BaseException)]
+        # One runs, one waits; the other two arrive while both places are taken.
+        assert len(done) == 2 and len(busy) == 2
+        assert all(error.code == MediaErrorCode.BUSY for error in busy)
+        assert worker.pending == 0
+        assert (await worker.process(png(), kind="post")).placeholder == "#ff0000"
+
+
+def test_the_bounds_must_make_sense() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        ImageWorker(workers=0)
