@@ -45,12 +45,16 @@ AVATAR_DISPLAY = 400
 AVATAR_THUMBNAIL = 96
 ANIMATION_DISPLAY = 800
 
-#: Encoder settings, chosen by loadtest/tools/images.py (BENCHMARKS.md, "Images"): JPEG from
-#: libjpeg-turbo is several times faster to encode than WebP at a similar size for photos;
-#: WebP carries alpha at a fraction of PNG's size, and animations at a fraction of GIF's.
+#: Encoder settings, chosen by loadtest/tools/images.py (BENCHMARKS.md, "Images"). A display
+#: variant of a photo is a progressive JPEG: libjpeg-turbo encodes 1600 x 1200 in a fifth of
+#: WebP's time, and a progressive JPEG shows a coarse picture early on a slow link. Variants up to
+#: ``WEBP_UP_TO`` px (thumbnails, avatars: what low-bandwidth mode shows) are WebP: about 40% fewer
+#: bytes for some 15 ms more. Anything with transparency is WebP (lossy colour, lossless alpha),
+#: a fraction of PNG's size; an animation is an animated WebP, a fraction of GIF's.
 JPEG_QUALITY = 82
 WEBP_QUALITY = 80
 WEBP_METHOD = 4
+WEBP_UP_TO = 400
 
 #: What each accepted format's plugin is called in Pillow, and the first bytes that announce it.
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF")
@@ -202,7 +206,9 @@ def _render(image: Image.Image, fmt: str, kind: Kind, limits: Limits) -> Process
     orientation = _orientation(image)
     turned = orientation in (5, 6, 7, 8)
     width, height = (image.height, image.width) if turned else image.size
-    if kind == "post" and getattr(image, "is_animated", False):
+    # A JPEG with several frames is an MPO (a stereo pair, a depth map, a preview), never an
+    # animation: its first frame is the picture.
+    if kind == "post" and fmt != "JPEG" and getattr(image, "is_animated", False):
         frames, durations, loop = _frames(image, orientation, limits)
         if len(frames) > 1:
             return _animated(fmt, width, height, frames, durations, loop)
@@ -365,13 +371,15 @@ def _srgb(image: Image.Image) -> Image.Image:
 
 
 def _fit(image: Image.Image, bound: int) -> Image.Image:
-    """``image`` scaled down so its long edge is at most ``bound`` (never up)."""
+    """``image`` scaled down so its long edge is at most ``bound`` (never up). Bicubic with a
+    reducing gap, as Pillow's own ``thumbnail``: a third cheaper than Lanczos (BENCHMARKS.md),
+    and no different to the eye when shrinking."""
     long_edge = max(image.size)
     if long_edge <= bound:
         return image
     scale = bound / long_edge
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
 
 
 def _opaque_if_possible(image: Image.Image) -> Image.Image:
@@ -384,11 +392,11 @@ def _opaque_if_possible(image: Image.Image) -> Image.Image:
 
 
 def _encode_still(image: Image.Image) -> Variant:
-    """JPEG for opaque pixels, WebP (lossy colour, lossless alpha) for transparent ones. A fresh
-    encode writes only what is passed here: no EXIF, XMP, comment or ICC profile."""
+    """WebP if transparent or small, else a progressive JPEG. A fresh encode writes only what is
+    passed here: no EXIF, XMP, comment or ICC profile."""
     buffer = io.BytesIO()
     image.info.clear()
-    if image.mode == "RGBA":
+    if image.mode == "RGBA" or max(image.size) <= WEBP_UP_TO:
         image.save(buffer, "WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
         content_type = "image/webp"
     else:

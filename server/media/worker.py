@@ -21,6 +21,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 
+from server.config import Settings
 from server.media.images import Kind, Limits, MediaError, MediaErrorCode, Processed, process
 
 #: A worker process is replaced after this many jobs, so a decoder's large allocations (and any
@@ -46,6 +47,18 @@ class ImageWorker:
         self.threads = threads
         self._pending = 0
         self._executor: Executor = self._start()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ImageWorker:
+        """The pool and limits the ``media_*`` settings describe."""
+        limits = Limits(
+            max_bytes=settings.media_max_bytes,
+            max_pixels=settings.media_max_pixels,
+            max_frames=settings.media_max_frames,
+            max_duration_ms=settings.media_max_duration_ms,
+            max_animation_pixels=settings.media_max_animation_pixels,
+        )
+        return cls(workers=settings.media_workers, queue_max=settings.media_queue_max, limits=limits)
 
     def _start(self) -> Executor:
         if self.threads:

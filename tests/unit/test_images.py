@@ -64,7 +64,7 @@ def gps_photo() -> bytes:
     xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><exif:GPSLatitude>38,15.6N</exif:GPSLatitude></x:xmpmeta>'
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     return encode(
-        two_halves(300, 200), "JPEG", exif=exif.tobytes(), xmp=xmp, icc_profile=icc, comment=b"at home"
+        two_halves(600, 400), "JPEG", exif=exif.tobytes(), xmp=xmp, icc_profile=icc, comment=b"at home"
     )
 
 
@@ -77,16 +77,20 @@ def test_a_photo_with_gps_comes_out_upright_with_no_metadata_at_all() -> None:
     result = process(data, kind="post")
 
     # Orientation 6: the stored picture turns a quarter clockwise, its left half to the top.
-    assert (result.width, result.height) == (200, 300)
+    assert (result.width, result.height) == (400, 600)
+    assert result.display.content_type == "image/jpeg"
+    assert result.thumbnail.content_type == "image/webp"
     for variant in (result.display, result.thumbnail):
-        assert variant.content_type == "image/jpeg"
         out = opened(variant.data)
-        assert out.size == (variant.width, variant.height) == (200, 300)
-        assert reddish(out.getpixel((100, 40)))  # type: ignore[arg-type]
-        assert bluish(out.getpixel((100, 260)))  # type: ignore[arg-type]
+        width, height = out.size
+        assert (width, height) == (variant.width, variant.height)
+        assert height > width
+        assert reddish(out.getpixel((width // 2, height // 8)))  # type: ignore[arg-type]
+        assert bluish(out.getpixel((width // 2, height * 7 // 8)))  # type: ignore[arg-type]
         assert not out.getexif()
         assert "icc_profile" not in out.info and "xmp" not in out.info and "comment" not in out.info
-        for marker in (b"Exif", b"GPS", b"xmpmeta", b"ICC_PROFILE", b"PhoneMaker", b"at home"):
+        # JPEG's APP1 "Exif" and "ICC_PROFILE", WebP's "EXIF", "XMP " and "ICCP" chunks.
+        for marker in (b"Exif", b"EXIF", b"GPS", b"xmpmeta", b"XMP ", b"ICC", b"PhoneMaker", b"at home"):
             assert marker not in variant.data
 
 
@@ -105,6 +109,7 @@ def test_variants_are_bounded_and_never_upscaled() -> None:
     post = process(encode(two_halves(3000, 1000), "PNG"), kind="post")
     assert (post.display.width, post.display.height) == (1600, 533)
     assert (post.thumbnail.width, post.thumbnail.height) == (400, 133)
+    assert (post.display.content_type, post.thumbnail.content_type) == ("image/jpeg", "image/webp")
 
     small = process(encode(two_halves(300, 500), "PNG"), kind="avatar")
     assert (small.display.width, small.display.height) == (300, 300)
@@ -145,9 +150,10 @@ def test_a_png_with_alpha_keeps_its_transparency() -> None:
     assert process(encode(palette, "PNG"), kind="post").display.content_type == "image/webp"
 
 
-def test_alpha_that_is_opaque_everywhere_becomes_a_jpeg() -> None:
-    result = process(encode(Image.new("RGBA", (50, 50), (9, 9, 9, 255)), "PNG"), kind="post")
-    assert result.display.content_type == result.thumbnail.content_type == "image/jpeg"
+def test_alpha_that_is_opaque_everywhere_is_dropped() -> None:
+    result = process(encode(Image.new("RGBA", (2000, 50), (9, 9, 9, 255)), "PNG"), kind="post")
+    assert result.display.content_type == "image/jpeg"
+    assert opened(result.thumbnail.data).mode == "RGB"
 
 
 def test_a_cmyk_jpeg_comes_out_rgb() -> None:
@@ -160,7 +166,8 @@ def test_a_cmyk_jpeg_comes_out_rgb() -> None:
 def test_an_avif_is_accepted_and_re_encoded() -> None:
     result = process(encode(two_halves(64, 32), "AVIF"), kind="post")
     assert result.source_format == "avif"
-    assert result.display.content_type == "image/jpeg"
+    assert result.display.content_type == "image/webp"
+    assert reddish(opened(result.display.data).getpixel((8, 16)))  # type: ignore[arg-type]
 
 
 def gif(frames: int, duration: int = 100, size: tuple[int, int] = (32, 32)) -> bytes:
@@ -177,11 +184,22 @@ def test_an_animated_gif_within_the_bounds_stays_animated_as_webp() -> None:
     assert getattr(out, "n_frames", 1) == 5
     assert out.info.get("duration") == 100
     # The thumbnail, what low-bandwidth mode shows, is a still of the first frame.
-    assert result.thumbnail.content_type == "image/jpeg"
     assert not getattr(opened(result.thumbnail.data), "is_animated", False)
     # An avatar takes the first frame only.
     avatar = process(data, kind="avatar", limits=Limits(max_frames=5))
-    assert not avatar.animated and avatar.display.content_type == "image/jpeg"
+    assert not avatar.animated
+    assert not getattr(opened(avatar.display.data), "is_animated", False)
+
+
+def test_a_jpeg_with_more_frames_is_a_still_of_its_first() -> None:
+    # MPO: what some cameras write, a stereo pair or a depth map after the picture.
+    second = Image.new("RGB", (64, 64), (0, 0, 255))
+    data = encode(Image.new("RGB", (64, 64), (255, 0, 0)), "MPO", save_all=True, append_images=[second])
+    assert getattr(opened(data), "is_animated", False)
+    result = process(data, kind="post")
+    assert not result.animated
+    red, green, blue = (int(result.placeholder[i : i + 2], 16) for i in (1, 3, 5))
+    assert red > 240 and green < 16 and blue < 16, result.placeholder
 
 
 def test_an_animation_over_the_frame_or_duration_bound_is_refused() -> None:

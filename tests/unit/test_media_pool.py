@@ -9,6 +9,7 @@ import io
 import pytest
 from PIL import Image
 
+from server.config import ConfigError, Settings
 from server.media import ImageWorker, Limits, MediaError, MediaErrorCode
 
 
@@ -50,3 +51,15 @@ async def test_a_full_pool_refuses_with_busy_and_serves_what_it_took(threads: bo
 def test_the_bounds_must_make_sense() -> None:
     with pytest.raises(ValueError, match="workers"):
         ImageWorker(workers=0)
+
+
+def test_the_settings_set_the_pool_and_its_limits() -> None:
+    settings = Settings.from_env({"TSUDOI_MEDIA_MAX_FRAMES": "7", "TSUDOI_MEDIA_QUEUE_MAX": "0"})
+    worker = ImageWorker.from_settings(settings)
+    try:
+        assert (worker.limits.max_frames, worker.queue_max, worker.workers) == (7, 0, 2)
+        assert worker.limits.max_pixels == Limits().max_pixels == settings.media_max_pixels
+    finally:
+        worker.close()
+    with pytest.raises(ConfigError, match="TSUDOI_MEDIA_MAX_PIXELS"):
+        Settings.from_env({"TSUDOI_MEDIA_MAX_PIXELS": "100000000"})
