@@ -53,8 +53,12 @@ ANIMATION_DISPLAY = 800
 #: a fraction of PNG's size; an animation is an animated WebP, a fraction of GIF's.
 JPEG_QUALITY = 82
 WEBP_QUALITY = 80
-WEBP_METHOD = 4
 WEBP_UP_TO = 400
+#: libwebp's effort (0-6). Method 4 for small variants, where it costs milliseconds; method 2 for
+#: large transparent ones and animations (many frames): a third of method 4's time for about 5%
+#: more bytes (BENCHMARKS.md, "Images").
+WEBP_METHOD_SMALL = 4
+WEBP_METHOD_LARGE = 2
 
 #: What each accepted format's plugin is called in Pillow, and the first bytes that announce it.
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF")
@@ -203,12 +207,12 @@ def _too_many_pixels(limits: Limits) -> MediaError:
 
 
 def _render(image: Image.Image, fmt: str, kind: Kind, limits: Limits) -> Processed:
-    orientation = _orientation(image)
-    turned = orientation in (5, 6, 7, 8)
-    width, height = (image.height, image.width) if turned else image.size
+    original = image.size
     # A JPEG with several frames is an MPO (a stereo pair, a depth map, a preview), never an
     # animation: its first frame is the picture.
     if kind == "post" and fmt != "JPEG" and getattr(image, "is_animated", False):
+        orientation = _orientation(image)
+        width, height = _turned(original, orientation)
         frames, durations, loop = _frames(image, orientation, limits)
         if len(frames) > 1:
             return _animated(fmt, width, height, frames, durations, loop)
@@ -216,6 +220,9 @@ def _render(image: Image.Image, fmt: str, kind: Kind, limits: Limits) -> Process
     else:
         _draft(image, kind)
         image.load()
+        # After the load: a PNG may keep its EXIF after the pixel data.
+        orientation = _orientation(image)
+        width, height = _turned(original, orientation)
         still = _upright(_srgb(image), orientation)
     if kind == "avatar":
         side = min(still.size)
@@ -253,7 +260,7 @@ def _animated(
         duration=durations,
         loop=loop,
         quality=WEBP_QUALITY,
-        method=WEBP_METHOD,
+        method=WEBP_METHOD_LARGE,
     )
     first = _opaque_if_possible(frames[0])
     thumbnail = _fit(first, POST_THUMBNAIL)
@@ -319,6 +326,11 @@ def _orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
+def _turned(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """``size`` once upright: orientations 5 to 8 turn the picture a quarter."""
+    return (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
+
+
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
@@ -355,6 +367,10 @@ def _srgb(image: Image.Image) -> Image.Image:
     """RGB or RGBA in sRGB. A colour profile (Display P3 from a phone, a CMYK print profile) is
     applied, so colours look the same once it is dropped; a profile that cannot be applied is
     ignored. Outputs carry no profile: browsers take untagged images as sRGB."""
+    if image.mode.startswith("I"):
+        # 16-bit grey (a PNG): converting straight to RGB would clip every value over 255 to
+        # white, so scale it to 8 bits first.
+        image = image.convert("I").point(lambda v: v * (1 / 257)).convert("L")
     alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     target = "RGBA" if alpha else "RGB"
     icc = image.info.get("icc_profile")
@@ -396,8 +412,10 @@ def _encode_still(image: Image.Image) -> Variant:
     passed here: no EXIF, XMP, comment or ICC profile."""
     buffer = io.BytesIO()
     image.info.clear()
-    if image.mode == "RGBA" or max(image.size) <= WEBP_UP_TO:
-        image.save(buffer, "WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
+    small = max(image.size) <= WEBP_UP_TO
+    if image.mode == "RGBA" or small:
+        method = WEBP_METHOD_SMALL if small else WEBP_METHOD_LARGE
+        image.save(buffer, "WEBP", quality=WEBP_QUALITY, method=method)
         content_type = "image/webp"
     else:
         image.save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)

@@ -163,6 +163,15 @@ def test_a_cmyk_jpeg_comes_out_rgb() -> None:
     assert reddish(out.getpixel((20, 20)))  # type: ignore[arg-type]
 
 
+def test_a_16_bit_grey_png_keeps_its_greys() -> None:
+    ramp = Image.linear_gradient("L").resize((64, 64)).convert("I").point(lambda v: v * 257).convert("I;16")
+    result = process(encode(ramp, "PNG"), kind="post")
+    out = opened(result.display.data).convert("L")
+    dark, light = out.getpixel((32, 2)), out.getpixel((32, 61))
+    assert isinstance(dark, int) and isinstance(light, int)
+    assert dark < 30 and light > 225, (dark, light)
+
+
 def test_an_avif_is_accepted_and_re_encoded() -> None:
     result = process(encode(two_halves(64, 32), "AVIF"), kind="post")
     assert result.source_format == "avif"
