@@ -46,10 +46,10 @@ AVATAR_THUMBNAIL = 96
 ANIMATION_DISPLAY = 800
 
 #: Encoder settings, chosen by loadtest/tools/images.py (BENCHMARKS.md, "Images"). A display
-#: variant of a photo is a progressive JPEG: libjpeg-turbo encodes 1600 x 1200 in a fifth of
+#: variant of a photo is a progressive JPEG: libjpeg-turbo encodes 1600 x 1200 in a seventh of
 #: WebP's time, and a progressive JPEG shows a coarse picture early on a slow link. Variants up to
 #: ``WEBP_UP_TO`` px (thumbnails, avatars: what low-bandwidth mode shows) are WebP: about 40% fewer
-#: bytes for some 15 ms more. Anything with transparency is WebP (lossy colour, lossless alpha),
+#: bytes for some 8 ms more. Anything with transparency is WebP (lossy colour, lossless alpha),
 #: a fraction of PNG's size; an animation is an animated WebP, a fraction of GIF's.
 JPEG_QUALITY = 82
 WEBP_QUALITY = 80
