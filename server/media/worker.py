@@ -16,6 +16,7 @@ it waits, and a client told "busy" can retry, which a server out of memory canno
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -78,19 +79,31 @@ class ImageWorker:
         already holds ``workers + queue_max`` jobs."""
         if self._pending >= self.workers + self.queue_max:
             raise MediaError(MediaErrorCode.BUSY, "too many images are being processed; try again shortly")
-        self._pending += 1
+        loop = asyncio.get_running_loop()
+        executor = self._executor
         try:
-            loop = asyncio.get_running_loop()
-            job = partial(process, data, kind=kind, limits=self.limits)
-            try:
-                return await loop.run_in_executor(self._executor, job)
-            except BrokenProcessPool:
-                # A worker died (a decoder crashed on these bytes, or the system killed it for
-                # memory): replace the pool, and refuse this image rather than retry it.
+            future = executor.submit(process, data, kind=kind, limits=self.limits)
+            # The place is given back when the job ends, not when its caller stops waiting: a
+            # cancelled caller (a client gone) leaves a running job running, holding a worker.
+            self._pending += 1
+            future.add_done_callback(partial(self._ended, loop))
+            return await asyncio.wrap_future(future)
+        except BrokenProcessPool:
+            # A worker died (a decoder crashed on these bytes, or the system killed it for
+            # memory): replace the pool once, however many jobs it took down with it, and
+            # refuse this image rather than retry it.
+            if self._executor is executor:
                 self._restart()
-                raise MediaError(MediaErrorCode.CORRUPT, "the image could not be processed") from None
-        finally:
-            self._pending -= 1
+            raise MediaError(MediaErrorCode.CORRUPT, "the image could not be processed") from None
+
+    def _ended(self, loop: asyncio.AbstractEventLoop, _future: object) -> None:
+        """A job's done callback, in whichever thread finished it."""
+        # A closed loop raises RuntimeError: nobody is counting any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._release)
+
+    def _release(self) -> None:
+        self._pending -= 1
 
     def _restart(self) -> None:
         broken, self._executor = self._executor, self._start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 from PIL import Image
@@ -63,3 +64,20 @@ def test_the_settings_set_the_pool_and_its_limits() -> None:
         worker.close()
     with pytest.raises(ConfigError, match="TSUDOI_MEDIA_MAX_PIXELS"):
         Settings.from_env({"TSUDOI_MEDIA_MAX_PIXELS": "100000000"})
+
+
+async def test_a_worker_that_dies_costs_its_image_and_the_pool_is_replaced() -> None:
+    async with ImageWorker(workers=1, queue_max=2) as worker:
+        await worker.process(png(), kind="post")  # the worker process is up
+        executor = worker._executor
+        assert isinstance(executor, ProcessPoolExecutor)
+        for process in list(executor._processes.values()):
+            process.kill()  # as the kernel's OOM killer or a crashing decoder would end it
+            process.join()
+        with pytest.raises(MediaError) as caught:
+            await worker.process(png(), kind="post")
+        assert caught.value.code == MediaErrorCode.CORRUPT
+        assert worker._executor is not executor
+        assert (await worker.process(png(), kind="post")).placeholder == "#ff0000"
+        await asyncio.sleep(0)
+        assert worker.pending == 0
