@@ -282,7 +282,7 @@ def _frames(image: Image.Image, orientation: int, limits: Limits) -> tuple[list[
     the first frame past a bound, so a million-frame GIF costs max_frames frames of work."""
     frames: list[Image.Image] = []
     durations: list[int] = []
-    area = image.width * image.height
+    pixels = 0
     total_ms = 0
     index = 0
     while True:
@@ -294,7 +294,13 @@ def _frames(image: Image.Image, orientation: int, limits: Limits) -> tuple[list[
             raise MediaError(
                 MediaErrorCode.TOO_MANY_FRAMES, f"the animation has more than {limits.max_frames} frames"
             )
-        if (index + 1) * area > limits.max_animation_pixels:
+        # A GIF frame larger than the canvas grows it (Pillow follows browsers), so the size
+        # is checked again at every frame.
+        area = image.width * image.height
+        if area > limits.max_pixels:
+            raise _too_many_pixels(limits)
+        pixels += area
+        if pixels > limits.max_animation_pixels:
             raise MediaError(
                 MediaErrorCode.TOO_MANY_PIXELS,
                 f"the animation's frames hold more than {limits.max_animation_pixels} pixels together",

@@ -219,6 +219,14 @@ def test_an_animation_over_the_frame_or_duration_bound_is_refused() -> None:
     )
 
 
+def test_a_gif_frame_that_grows_the_canvas_is_held_to_the_pixel_bound() -> None:
+    # A third frame declaring 5000 x 5000 on a 10 x 10 canvas, with a few bytes of data: Pillow
+    # (as browsers) grows the canvas to fit it, so the bound must be checked at every frame.
+    frame = b"\x21\xf9\x04\x00\x0a\x00\x00\x00" + b"\x2c" + struct.pack("<HHHH", 0, 0, 5000, 5000)
+    data = gif(2, size=(10, 10))[:-1] + frame + b"\x00\x02\x01\x2c\x00;"
+    refused(data, MediaErrorCode.TOO_MANY_PIXELS, limits=Limits(max_pixels=1_000_000))
+
+
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG declaring ``width`` x ``height`` whose pixel data is a few compressed bytes: what a
     decompression bomb's header looks like, without the bomb."""
