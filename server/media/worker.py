@@ -33,8 +33,9 @@ RECYCLE_AFTER = 200
 class ImageWorker:
     """``await worker.process(data, kind=...)``: the pipeline in a pool, bounded.
 
-    ``threads=True`` runs it in threads instead (the benchmark's comparison, and a fallback
-    where processes cannot be started). Call ``close()`` (or use ``async with``) at shutdown.
+    ``threads=True`` runs it in threads instead, for the benchmark's comparison only: there the
+    loop lags more, and ``process``'s warning filter is process-wide state that threads share.
+    Call ``close()`` (or use ``async with``) at shutdown.
     """
 
     def __init__(
