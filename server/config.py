@@ -156,6 +156,19 @@ class Settings:
     #: With Redis those reach every node at once and this poll is only a net under a lost one.
     operator_poll_ms: int = 2_000
 
+    #: Pictures (server/media/, docs/topics/media.md): an upload's bytes; its pixels, checked
+    #: from the header before decoding (a 50-megapixel phone photo fits; Pillow refuses more than
+    #: 89,478,485 itself, the ceiling); an animation's frames, total duration, and frames' pixels
+    #: together (each is held while encoding). Processing runs in ``media_workers`` processes;
+    #: ``media_queue_max`` more uploads may wait, and the next is refused as busy.
+    media_max_bytes: int = 20 * 1024 * 1024
+    media_max_pixels: int = 60_000_000
+    media_max_frames: int = 200
+    media_max_duration_ms: int = 60_000
+    media_max_animation_pixels: int = 40_000_000
+    media_workers: int = 2
+    media_queue_max: int = 48
+
     invite_ttl_ms: int = 7 * 24 * 3600_000
     max_unused_invites: int = 5
     session_ttl_ms: int = 90 * 24 * 3600_000
@@ -271,7 +284,7 @@ def _check_url_syntax(settings: Settings) -> None:
 #: a millisecond clock must still fit SQLite's 64-bit integers.
 _LARGEST = 2**53 - 1
 #: Highest accepted value per integer setting (``_LARGEST`` when not listed).
-_MAXIMUM = {"port": 65535}
+_MAXIMUM = {"port": 65535, "media_max_pixels": 89_478_485, "media_workers": 64}
 #: Lowest accepted value per integer setting (1 when not listed). Port 0 ("any free port") is
 #: refused: invite links are built from the port, and one nobody chose cannot be printed in them.
 _MINIMUM = {
@@ -280,4 +293,5 @@ _MINIMUM = {
     "auth_timeout_ms": 100,
     "header_timeout_ms": 100,
     "unauthenticated_max": 0,
+    "media_queue_max": 0,
 }
