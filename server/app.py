@@ -68,7 +68,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
         store = await open_storage(settings, metrics)
         bus = await open_bus(settings, metrics)
         passwords = Passwords(settings.argon2_profile)
-        publisher = Publisher(bus, metrics)
+        publisher = Publisher(bus, metrics, late_after_ms=settings.resume_window_ms)
         presence_store = await open_presence(settings)
         domain = Domain.build(store, publisher, passwords, settings, now_ms, presence_store)
         accounts, social = domain.accounts, domain.social

@@ -110,6 +110,12 @@ class Metrics:
             "Connections closed with 4002 (slow consumer) because their send queue overflowed.",
             registry=registry,
         )
+        self.late_stores = Counter(
+            "tsudoi_late_stores",
+            "Stream items published more than resume_window_ms after their ids were made: a "
+            "client resuming from a later position may miss them (PROTOCOL.md section 6.5).",
+            registry=registry,
+        )
         self.gap_fills = Counter(
             "tsudoi_gap_fills",
             "Connections whose gap after a bus outage this node filled, by outcome: in_place (the "

@@ -12,7 +12,9 @@ See ``docs/topics/fanout.md``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from protocol import messages as m
@@ -21,9 +23,13 @@ from protocol.messages import EventData
 
 from . import channels
 from .bus.base import Bus
+from .ids import timestamp_ms
+from .logs import Tally
 
 if TYPE_CHECKING:
     from .metrics import Metrics
+
+log = logging.getLogger(__name__)
 
 #: Each resumable stream's lane: True for the priority lane. Every event of the stream takes it.
 STREAM_PRIORITY: Mapping[str, bool] = {"following": False, "direct": True, "notifications": True}
@@ -51,9 +57,30 @@ def envelope(
 
 
 class Publisher:
-    def __init__(self, bus: Bus, metrics: Metrics | None = None) -> None:
+    """Publishes events after their items are stored. With ``late_after_ms`` (the resume window,
+    ``resume_window_ms``) it also watches for items stored late: an item published more than that
+    after its id was made may be missed by a client that resumes from a later position, since a
+    resume looks back only that far (PROTOCOL.md section 6.5). Each one is counted
+    (``tsudoi_late_stores_total``) and logged, as a summary a minute at most."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        metrics: Metrics | None = None,
+        *,
+        late_after_ms: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._bus = bus
         self._published = metrics.events_published if metrics is not None else None
+        self._late_stores = metrics.late_stores if metrics is not None else None
+        self._late_after_ms = late_after_ms
+        self._clock = clock
+        self._late = Tally(
+            "stream item stored later than the resume window after its id was made",
+            "stream items stored later than the resume window after their ids were made",
+            log,
+        )
 
     def event(
         self,
@@ -67,6 +94,8 @@ class Publisher:
         """Publish one event to channels, in its type's lane. ``origin`` is the user who caused
         it: connections hiding that user (mutes, blocks) do not receive it; with
         ``by_origin_only``, the origin's own connections do not, and nobody else is left out."""
+        if pos is not None and self._late_after_ms is not None:
+            self._check_late(pos)
         payload = envelope(data, pos, origin, by_origin_only=by_origin_only)
         count = 0
         for channel in to:
@@ -74,6 +103,13 @@ class Publisher:
             count += 1
         if self._published is not None:
             self._published.inc(count)
+
+    def _check_late(self, pos: str) -> None:
+        assert self._late_after_ms is not None
+        if int(self._clock() * 1000) - timestamp_ms(pos) > self._late_after_ms:
+            if self._late_stores is not None:
+                self._late_stores.inc()
+            self._late.note("late")
 
     def control(self, user_id: str, message: channels.Control) -> None:
         self._bus.publish(channels.control(user_id), channels.encode_control(message))
