@@ -22,8 +22,10 @@ LIMITED = {
     "TSUDOI_POST_REFILL_MS": "300",
     "TSUDOI_BOT_POST_BURST": "2",
     "TSUDOI_BOT_POST_REFILL_MS": "300",
-    "TSUDOI_HEARTBEAT_INTERVAL_MS": "200",
-    "TSUDOI_HEARTBEAT_TIMEOUT_MS": "700",
+    # Short enough that the heartbeat test waits a few seconds, long enough that a bot whose
+    # heartbeat is late on a loaded machine is not closed in the middle of another test.
+    "TSUDOI_HEARTBEAT_INTERVAL_MS": "250",
+    "TSUDOI_HEARTBEAT_TIMEOUT_MS": "1500",
     "TSUDOI_RESUME_MAX_ITEMS": "3",
 }
 
@@ -94,7 +96,7 @@ async def test_a_stream_too_far_behind_is_reported_to_the_bot_then_followed_live
 async def test_heartbeats_keep_an_idle_bot_connected(limited: ServerProcess, limited_users: Users) -> None:
     idle = await limited_users.new("idle")
     async with Client(limited.url, idle.token) as bot:
-        await asyncio.sleep(1.6)  # more than twice the server's 700 ms silence timeout
+        await asyncio.sleep(3.2)  # more than twice the server's 1.5 s silence timeout
         assert bot.connected and bot.connections == 1
 
 
