@@ -152,16 +152,14 @@ def _tally(followers: list[Follower], posts: list[str]) -> tuple[int, int, int]:
     """(lost, duplicated, left to a reload) over every follower, for ``posts``: what a follower
     the server told to reload its timeline (PROTOCOL.md 6.4) did not get is not lost, it is in
     the reloaded view; it is counted apart."""
-    wanted = set(posts)
     lost = duplicated = reload = 0
     for follower in followers:
-        got = Counter(post_id for post_id, _ in follower.client.received if post_id in wanted)
-        missing = len(wanted - set(got))
+        figures = follower.client.accounting(posts)
         if follower.client.reloads:
-            reload += missing
+            reload += figures.lost
         else:
-            lost += missing
-        duplicated += sum(got.values()) - len(got)
+            lost += figures.lost
+        duplicated += figures.duplicated
     return lost, duplicated, reload
 
 
