@@ -89,6 +89,16 @@ class ErrorCode(enum.StrEnum):
     INVALID_CREDENTIALS = "invalid_credentials"
     NOT_AUTHENTICATED = "not_authenticated"
     ORIGIN_REJECTED = "origin_rejected"
+    # Pictures (HTTP upload, section 11.11; and the requests that attach an upload).
+    MEDIA_NOT_FOUND = "media_not_found"
+    TOO_LARGE = "too_large"
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    TOO_MANY_PIXELS = "too_many_pixels"
+    TOO_MANY_FRAMES = "too_many_frames"
+    TOO_LONG = "too_long"
+    CORRUPT = "corrupt"
+    BUSY = "busy"
+    TOO_MANY_UPLOADS = "too_many_uploads"
     # Bots (HTTP).
     NOT_A_BOT = "not_a_bot"
     WEBHOOK_NOT_ALLOWED = "webhook_not_allowed"
@@ -154,6 +164,21 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     ErrorCode.INVALID_CREDENTIALS: "Unknown handle or wrong password.",
     ErrorCode.NOT_AUTHENTICATED: "The HTTP request needs a valid session.",
     ErrorCode.ORIGIN_REJECTED: "A cookie-authenticated request came from a foreign Origin.",
+    ErrorCode.MEDIA_NOT_FOUND: "A media id that is not one of your own uploads of the right "
+    "kind (a post's pictures, or an avatar), waiting to be attached: unknown, someone else's, "
+    "already attached, or expired (uploads expire 24 hours after they are made).",
+    ErrorCode.TOO_LARGE: "The upload has more bytes than `media_max_bytes` allows (HTTP 413).",
+    ErrorCode.UNSUPPORTED_FORMAT: "The bytes are not a JPEG, PNG, WebP, GIF or AVIF picture, "
+    "whatever the file's name or Content-Type says; SVG is never accepted (HTTP 415).",
+    ErrorCode.TOO_MANY_PIXELS: "The picture (or an animation's frames together) has more "
+    "pixels than the server decodes; refused from its header, before decoding (HTTP 422).",
+    ErrorCode.TOO_MANY_FRAMES: "The animation has more frames than the server accepts (HTTP 422).",
+    ErrorCode.TOO_LONG: "The animation plays for longer than the server accepts (HTTP 422).",
+    ErrorCode.CORRUPT: "The picture does not decode as a whole: truncated or damaged (HTTP 422).",
+    ErrorCode.BUSY: "Every picture worker is busy and the queue is full: retry after "
+    "`retry_after_ms` (HTTP 503 with Retry-After).",
+    ErrorCode.TOO_MANY_UPLOADS: "You hold the most uploads that wait to be attached "
+    "(`media_pending_max`); attach or let some expire first (HTTP 429).",
     ErrorCode.NOT_A_BOT: "Only bot accounts (`tsudoi admin bot create`) register webhooks.",
     ErrorCode.WEBHOOK_NOT_ALLOWED: "The webhook URL is not one this server will call: not https "
     "(plain http only to loopback), not on the operator's list of destinations, or resolving to "

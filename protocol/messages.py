@@ -39,10 +39,13 @@ PageLimit = Annotated[int, msgspec.Meta(ge=1, le=100)]
 # Bounds only protect the decoder; the real text rules (NFC, clusters, blank) are in protocol.text.
 PostText = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-#: A direct message: the real rule (1-1,000 clusters) is in protocol.text, like a post's.
-MessageText = Annotated[str, msgspec.Meta(min_length=1, max_length=16384)]
+#: A direct message: the real rule (1-1,000 clusters) is in protocol.text, like a post's. Empty
+#: only when the message carries pictures (``media``, since 1.9.0).
+MessageText = Annotated[str, msgspec.Meta(max_length=16384)]
 #: One of ``limits.reaction_emoji`` (a single emoji grapheme).
 Emoji = Annotated[str, msgspec.Meta(min_length=1, max_length=32, examples=["👍"])]
+#: A display name: 1-50 user-perceived characters; the real rule is in protocol.text.
+DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=400)]
 #: A community's name: 1-50 user-perceived characters, checked like a display name.
 CommunityName = Annotated[str, msgspec.Meta(min_length=1, max_length=400)]
 #: A community's description: 0-500 user-perceived characters.
@@ -54,6 +57,14 @@ Tag = Annotated[str, msgspec.Meta(pattern="^[^\\s#,]{1,30}$", examples=["sendai"
 PageCursor = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 UserIds = Annotated[list[Id], msgspec.Meta(min_length=1, max_length=149)]
 SearchQuery = Annotated[str, msgspec.Meta(max_length=100)]
+#: A profile's bio: 0-160 user-perceived characters (section 7.8); the bound protects the decoder.
+Bio = Annotated[str, msgspec.Meta(max_length=2048)]
+#: A picture's description for people who cannot see it: 0-1,500 user-perceived characters.
+AltText = Annotated[str, msgspec.Meta(max_length=8192)]
+#: Where a picture is served: a path on this server, ``/media/<id>/<variant>``.
+MediaUrl = Annotated[str, msgspec.Meta(examples=["/media/01JD0M7Q5W3K4T9V2X8Y6Z1ABC/display"])]
+#: A placeholder colour, ``#rrggbb``: what a client paints while the picture loads.
+Colour = Annotated[str, msgspec.Meta(pattern="^#[0-9a-f]{6}$", examples=["#8a7f72"])]
 ReportReason = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 ConversationTitle = Annotated[str, msgspec.Meta(min_length=1, max_length=400)]
 #: A client's idempotency key for ``post.create`` and ``dm.send``: 1-64 of ``A-Z a-z 0-9 _ -``
@@ -113,19 +124,35 @@ RELATION_LIST_MAX = 1000
 # --- payloads --------------------------------------------------------------------------------
 
 
+class Avatar(_Model):
+    """A profile picture: a square, served in two sizes (since 1.9.0)."""
+
+    #: At most 400 x 400 pixels.
+    url: MediaUrl
+    #: At most 96 x 96 pixels: for lists and small cards, and during an incident.
+    thumbnail_url: MediaUrl
+    placeholder: Colour
+
+
 class User(_Model):
-    """A user as shown next to their posts: enough to render a name and badges."""
+    """A user as shown next to their posts: enough to render a name, badges and a face."""
 
     id: Id
     handle: str
     display_name: str
     verified: bool
     bot: bool
+    #: Null for none: draw the initial. Since 1.9.0.
+    avatar: Avatar | None
 
 
 class Profile(User):
     """A user's profile page, as seen by the requesting user."""
 
+    #: 0-160 user-perceived characters (since 1.9.0).
+    bio: str
+    #: Interest tags in canonical form, at most ``PROFILE_MAX_INTERESTS`` (since 1.9.0).
+    interests: list[str]
     created_at: Timestamp
     followers_count: int
     following_count: int
@@ -142,6 +169,49 @@ class Profile(User):
 class ReactionCount(_Model):
     emoji: str
     count: int
+
+
+class MediaVariant(_Model):
+    """One size of a picture: where it is served and its size in pixels."""
+
+    url: MediaUrl
+    width: int
+    height: int
+    #: ``image/jpeg`` or ``image/webp`` (an animation is an animated WebP).
+    content_type: str
+
+
+class Media(_Model):
+    """A picture attached to a post or a message (since 1.9.0). ``width`` and ``height`` are
+    the upright original's: a client lays out a box of that shape, painted ``placeholder``,
+    before any byte arrives."""
+
+    id: Id
+    width: int
+    height: int
+    placeholder: Colour
+    #: What the picture shows, for people who cannot see it; null if its author gave none.
+    alt: str | None
+    #: An animation (from a GIF, an animated PNG or WebP); ``thumbnail`` is its first frame.
+    animated: bool
+    #: Long edge at most 1,600 pixels (an animation: 800).
+    display: MediaVariant
+    #: Long edge at most 400 pixels, a still: what timelines show during an incident.
+    thumbnail: MediaVariant
+
+
+class MediaAttachment(_Model):
+    """A picture to attach: the ``id`` an upload answered (section 11.11) and its alt text."""
+
+    id: Id
+    alt: AltText | None = None
+
+
+#: Pictures on one post or message.
+MEDIA_MAX_ATTACHMENTS = 4
+#: Interest tags on one profile.
+PROFILE_MAX_INTERESTS = 10
+MediaAttachments = Annotated[list[MediaAttachment], msgspec.Meta(max_length=MEDIA_MAX_ATTACHMENTS)]
 
 
 class Post(_Model):
@@ -168,6 +238,8 @@ class Post(_Model):
     quote_of: Post | None
     reactions: list[ReactionCount]
     my_reactions: list[str]
+    #: Its pictures in the author's order, at most 4 (since 1.9.0); empty for a repost.
+    media: list[Media]
     created_at: Timestamp
 
 
@@ -274,10 +346,13 @@ class Message(_Model):
     kind: MessageKind
     #: Who wrote it; for server-written kinds, who made the change (``left``: the one leaving).
     author: User
-    #: The text of a ``text`` message; empty for the other kinds.
+    #: The text of a ``text`` message; empty for the other kinds, and for a ``text`` message
+    #: that carries only pictures.
     text: str
     #: For ``added``, ``removed`` and ``left``: the member concerned.
     subject: User | None
+    #: A ``text`` message's pictures, at most 4 (since 1.9.0); empty for the other kinds.
+    media: list[Media]
     created_at: Timestamp
 
 
@@ -425,6 +500,8 @@ class PostCreate(Request, tag="post.create"):
     #: Makes a retry safe: the author's second ``post.create`` with this nonce creates nothing
     #: and answers the post the first one created (PROTOCOL.md 4.3.1).
     nonce: Nonce | None = None
+    #: Pictures uploaded for a post (section 11.11), at most 4, in the order to show them.
+    media: MediaAttachments = []
 
 
 class PostDelete(Request, tag="post.delete"):
@@ -583,6 +660,8 @@ class CommunityAnnounce(Request, tag="community.announce"):
     community_id: Id
     text: PostText
     emotext: Emotext | None = None
+    #: Pictures uploaded for a post (section 11.11), as ``post.create`` takes them.
+    media: MediaAttachments = []
 
 
 class DmOpen(Request, tag="dm.open"):
@@ -609,10 +688,13 @@ class DmGet(Request, tag="dm.get"):
 
 class DmSend(Request, tag="dm.send"):
     conversation_id: Id
+    #: May be empty when ``media`` is not.
     text: MessageText
     #: Makes a retry safe: the author's second ``dm.send`` with this nonce in this conversation
     #: sends nothing and answers the message the first one sent (PROTOCOL.md 4.5.4).
     nonce: Nonce | None = None
+    #: Pictures uploaded for a post (section 11.11), as ``post.create`` takes them.
+    media: MediaAttachments = []
 
 
 class DmHistory(Request, tag="dm.history"):
@@ -792,6 +874,20 @@ class TimelineUser(Request, tag="timeline.user"):
 
 class UserGet(Request, tag="user.get"):
     handle: Handle
+
+
+class ProfileUpdate(Request, tag="profile.update"):
+    """Change your own profile: the fields given; the others stay (since 1.9.0). A change of
+    what a User shows (display name, avatar) is sent live as ``user.updated``."""
+
+    display_name: DisplayName | None = None
+    bio: Bio | None = None
+    #: An upload made for an avatar (section 11.11): it becomes your profile picture.
+    avatar: Id | None = None
+    #: Remove your profile picture (not with ``avatar``).
+    remove_avatar: bool = False
+    #: Replaces every interest; canonicalised like community tags, duplicates dropped.
+    interests: Annotated[list[Tag], msgspec.Meta(max_length=PROFILE_MAX_INTERESTS)] | None = None
 
 
 class InviteCreate(Request, tag="invite.create"):
@@ -1017,6 +1113,7 @@ RESULT_TYPES: dict[type[Request], type[_Model]] = {
     IncidentEnd: IncidentResult,
     TimelineUser: TimelinePage,
     CommunityMine: CommunityPage,
+    ProfileUpdate: ProfileResult,
 }
 #: Every request type, in the order of :data:`RESULT_TYPES`.
 REQUEST_TYPES: tuple[type[Request], ...] = tuple(RESULT_TYPES)

@@ -44,6 +44,14 @@ MESSAGE_MAX_CLUSTERS = 1000
 MESSAGE_MAX_CODE_POINTS = 8192
 COMMUNITY_DESCRIPTION_MAX_CLUSTERS = 500
 COMMUNITY_DESCRIPTION_MAX_CODE_POINTS = 4096
+#: A profile's bio (since protocol 1.9.0), as long as a classic one-line profile.
+BIO_MAX_CLUSTERS = 160
+BIO_MAX_CODE_POINTS = 1024
+#: A picture's alt text: a description of what it shows, as long as Twitter allows. The code
+#: point guard is tighter than a message's so that a timeline page of posts quoting posts, each
+#: with four pictures, stays within the largest server frame (``MAX_SERVER_FRAME_BYTES``).
+ALT_MAX_CLUSTERS = 1000
+ALT_MAX_CODE_POINTS = 1000
 #: The emoji a post can be reacted with: single emoji graphemes, a picker's worth. A short fixed
 #: set keeps counts meaningful and rendering predictable on every device.
 REACTION_EMOJI: tuple[str, ...] = (

@@ -26,6 +26,7 @@ from ..store.base import (
     InviteRecord,
     InviteUsed,
     IssuedInvite,
+    MediaUnavailable,
     NewNotification,
     NewUser,
     SessionRecord,
@@ -348,6 +349,40 @@ class Accounts:
             presence_visibility=presence_visibility or user.presence_visibility,  # type: ignore[arg-type]
         )
         return SettingsResult(settings=settings)
+
+    async def update_profile(
+        self,
+        user: UserRecord,
+        *,
+        display_name: str | None,
+        bio: str | None,
+        avatar: str | None,
+        remove_avatar: bool,
+        interests: list[str] | None,
+    ) -> UserRecord:
+        """Change the user's own profile: the fields given. The avatar must be an upload of
+        kind avatar (``media_not_found`` if not); the one it replaces is detached and collected
+        with expired uploads. A change of what a User shows (display name, avatar) is sent as
+        ``user.updated`` to the user's own and their followers' connections."""
+        if avatar is not None and remove_avatar:
+            raise ProtocolError(
+                ErrorCode.INVALID_FRAME, "avatar and remove_avatar together", path="$.remove_avatar"
+            )
+        name = rules.display_name(display_name) if display_name is not None else None
+        text = rules.bio(bio) if bio is not None else None
+        tags = rules.tags(interests) if interests is not None else None
+        updated = user
+        if name is not None or text is not None or tags is not None:
+            stored = await self._store.update_profile(user.id, display_name=name, bio=text, interests=tags)
+            updated = stored or user
+        if avatar is not None or remove_avatar:
+            try:
+                updated, _replaced = await self._store.set_avatar(user.id, avatar, now_ms=self._now())
+            except MediaUnavailable:
+                raise ProtocolError(ErrorCode.MEDIA_NOT_FOUND, path="$.avatar") from None
+        if present.user(updated) != present.user(user):
+            self._publisher.event([channels.posts(user.id)], UserUpdatedEvent(user=present.user(updated)))
+        return updated
 
     # --- operators' actions (``tsudoi admin``, in a process of its own: see server/relay.py) ---
 

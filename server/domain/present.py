@@ -10,10 +10,13 @@ from collections.abc import Iterable, Mapping
 
 from protocol.codec import format_timestamp
 from protocol.messages import (
+    Avatar,
     Community,
     Conversation,
     Invite,
     JoinRequest,
+    Media,
+    MediaVariant,
     Member,
     Message,
     Notification,
@@ -32,12 +35,29 @@ from ..store.base import (
     InviteRecord,
     IssuedInvite,
     JoinRequestRecord,
+    MediaRecord,
+    MediaVariantRecord,
     MembershipRecord,
     MessageRecord,
     NotificationRecord,
     PostRecord,
     UserRecord,
 )
+
+
+def media_url(media_id: str, variant: str) -> str:
+    """Where a picture's variant is served (server/media/serve.py): a path on this server."""
+    return f"/media/{media_id}/{variant}"
+
+
+def avatar(record: UserRecord) -> Avatar | None:
+    if record.avatar_id is None:
+        return None
+    return Avatar(
+        url=media_url(record.avatar_id, "display"),
+        thumbnail_url=media_url(record.avatar_id, "thumbnail"),
+        placeholder=record.avatar_placeholder or "#808080",
+    )
 
 
 def user(record: UserRecord) -> User:
@@ -47,6 +67,29 @@ def user(record: UserRecord) -> User:
         display_name=record.display_name,
         verified=record.verified,
         bot=record.bot,
+        avatar=avatar(record),
+    )
+
+
+def _variant(media_id: str, name: str, record: MediaVariantRecord) -> MediaVariant:
+    return MediaVariant(
+        url=media_url(media_id, name),
+        width=record.width,
+        height=record.height,
+        content_type=record.content_type,
+    )
+
+
+def media(record: MediaRecord) -> Media:
+    return Media(
+        id=record.id,
+        width=record.width,
+        height=record.height,
+        placeholder=record.placeholder,
+        alt=record.alt,
+        animated=record.animated,
+        display=_variant(record.id, "display", record.display),
+        thumbnail=_variant(record.id, "thumbnail", record.thumbnail),
     )
 
 
@@ -64,6 +107,9 @@ def profile(
         display_name=record.display_name,
         verified=record.verified,
         bot=record.bot,
+        avatar=avatar(record),
+        bio=record.bio,
+        interests=list(record.interests),
         created_at=format_timestamp(record.created_ms),
         followers_count=counts[0],
         following_count=counts[1],
@@ -99,6 +145,7 @@ def post(
         quote_of=quote_of,
         reactions=reactions(counts),
         my_reactions=list(mine),
+        media=[media(m) for m in record.media],
         created_at=format_timestamp(record.created_ms),
     )
 
@@ -138,6 +185,7 @@ def message(record: MessageRecord, users: Mapping[str, UserRecord]) -> Message:
         author=user(users[record.author_id]),
         text=record.text,
         subject=user(subject) if subject else None,
+        media=[media(m) for m in record.media],
         created_at=format_timestamp(record.created_ms),
     )
 

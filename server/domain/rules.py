@@ -8,6 +8,10 @@ import unicodedata
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.text import (
+    ALT_MAX_CLUSTERS,
+    ALT_MAX_CODE_POINTS,
+    BIO_MAX_CLUSTERS,
+    BIO_MAX_CODE_POINTS,
     COMMUNITY_DESCRIPTION_MAX_CLUSTERS,
     COMMUNITY_DESCRIPTION_MAX_CODE_POINTS,
     DISPLAY_NAME_MAX_CLUSTERS,
@@ -102,6 +106,25 @@ def _user_text(text: str, max_clusters: int, max_code_points: int, path: str, wh
             message = f"{what} has at most {max_clusters} user-perceived characters"
         raise ProtocolError(_TEXT_ERRORS[problem], message, path=path)
     return text
+
+
+def bio(text: str) -> str:
+    """A profile's bio: empty, or up to 160 user-perceived characters (several lines allowed)."""
+    return _optional_text(text, BIO_MAX_CLUSTERS, BIO_MAX_CODE_POINTS, "$.bio", "a bio")
+
+
+def alt_text(text: str | None, path: str) -> str | None:
+    """A picture's alt text: None when absent or blank, else up to 1,000 user-perceived characters."""
+    if text is None:
+        return None
+    return _optional_text(text, ALT_MAX_CLUSTERS, ALT_MAX_CODE_POINTS, path, "alt text") or None
+
+
+def _optional_text(text: str, max_clusters: int, max_code_points: int, path: str, what: str) -> str:
+    text = normalize(text).strip()
+    if check_text(text, max_clusters, max_code_points) is TextProblem.EMPTY:
+        return ""
+    return _user_text(text, max_clusters, max_code_points, path, what)
 
 
 def community_name(name: str, path: str = "$.name") -> str:

@@ -37,7 +37,6 @@ from protocol.codec import (
     encode,
     error_frame,
     frame_op,
-    ok_frame,
     retry_after_reason,
 )
 from protocol.errors import CloseCode, CloseConnection, ErrorCode, ProtocolError
@@ -57,6 +56,7 @@ from ..store.base import StorageUnavailable
 from .connection import Connection, State
 from .fastwrite import EXTENSION as FASTWRITE_EXTENSION
 from .fastwrite import VIOLATION
+from .fit import ok_frame_within_bound
 from .hub import Hub
 from .ops import OPS, Bucket, Context, Op, index
 
@@ -391,7 +391,7 @@ class Gateway:
                 if wait:
                     raise ProtocolError(ErrorCode.RATE_LIMITED, op.too_fast, retry_after_ms=wait)
             result = await op.handler(context, frame)
-            return ok_frame(frame.id, result)
+            return ok_frame_within_bound(frame, result)
         except ProtocolError as exc:
             if exc.request_id is None:
                 exc.request_id = request_id

@@ -140,6 +140,19 @@ async def user_get(c: Context, f: m.UserGet) -> m.ProfileResult:
     return m.ProfileResult(user=await c.domain.social.profile(c.user, f.handle))
 
 
+async def profile_update(c: Context, f: m.ProfileUpdate) -> m.ProfileResult:
+    user = await c.domain.accounts.update_profile(
+        c.user,
+        display_name=f.display_name,
+        bio=f.bio,
+        avatar=f.avatar,
+        remove_avatar=f.remove_avatar,
+        interests=f.interests,
+    )
+    c.user = user
+    return m.ProfileResult(user=await c.domain.social.profile(user, user.handle))
+
+
 async def invite_create(c: Context, f: m.InviteCreate) -> m.InviteResult:
     return m.InviteResult(invite=await c.domain.accounts.create_invite(c.user))
 
@@ -195,6 +208,7 @@ OPS = (
     Op(m.Follow, follow),
     Op(m.Unfollow, unfollow),
     Op(m.UserGet, user_get),
+    Op(m.ProfileUpdate, profile_update, bucket="post", too_fast="changing your profile too fast"),
     Op(m.InviteCreate, invite_create),
     Op(m.InviteList, invite_list),
     Op(m.SettingsGet, lambda c, f: c.domain.accounts.settings(c.user)),

@@ -26,6 +26,16 @@ promise isolation: an adapter without multi-document transactions (MongoDB) may 
 glimpse a state within the call, such as an invite claimed by a sign-up that then fails with
 HandleTaken, or a new user just before their follow of the inviter.
 
+Attaching pictures: ``create_post``, ``create_announcement`` and ``add_message`` take ``media``,
+pairs of (media id, alt text) in order. Each must be an upload (:class:`MediaStorage`) of the
+author, of kind "post", waiting to be attached (``subject`` None) and unexpired at ``now_ms``;
+the write attaches them to what it stores (``subject``, ``alt``, ``expires_ms`` None) and the
+stored record carries them, or raises :class:`MediaUnavailable` and writes nothing. A nonce
+already taken is told first (NonceTaken), so a retry is answered with what the first call
+stored. Without multi-document transactions (MongoDB) the claim is made before the item is
+stored and given back if storing fails; a crash in between leaves the pictures attached to
+an item that does not exist, never an item whose pictures are someone else's.
+
 The port is cut by area: one Protocol per area below (:class:`AccountStorage`,
 :class:`PostStorage`...), each stating its own contract, and :class:`Storage`, the sum of them all,
 which every adapter implements. A domain service is typed against the areas it uses only, so its
@@ -35,6 +45,7 @@ re-exported here. See :mod:`server.store` for the layers around the port.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from .records import (
@@ -52,6 +63,9 @@ from .records import (
     InviteUsed,
     IssuedInvite,
     JoinRequestRecord,
+    MediaRecord,
+    MediaUnavailable,
+    MediaVariantRecord,
     MembershipRecord,
     MessageRecord,
     NewNotification,
@@ -67,6 +81,7 @@ from .records import (
     StorageError,
     StorageUnavailable,
     StreamItem,
+    TooManyUploads,
     UserRecord,
     WebhookRecord,
     new_invite_code,
@@ -93,6 +108,10 @@ __all__ = [
     "IssuedInvite",
     "JoinRequestRecord",
     "Lifecycle",
+    "MediaRecord",
+    "MediaStorage",
+    "MediaUnavailable",
+    "MediaVariantRecord",
     "MembershipRecord",
     "MessageRecord",
     "ModerationStorage",
@@ -115,6 +134,7 @@ __all__ = [
     "StorageError",
     "StorageUnavailable",
     "StreamItem",
+    "TooManyUploads",
     "UserRecord",
     "WebhookRecord",
     "WebhookStorage",
@@ -202,6 +222,27 @@ class AccountStorage(Protocol):
     async def set_dm_policy(self, user_id: str, policy: str) -> None: ...
 
     async def set_presence_visibility(self, user_id: str, visibility: str) -> None: ...
+
+    async def update_profile(
+        self,
+        user_id: str,
+        *,
+        display_name: str | None = None,
+        bio: str | None = None,
+        interests: Sequence[str] | None = None,
+    ) -> UserRecord | None:
+        """Set the fields given (None: unchanged), in one write; the user now, or None if there
+        is no such user."""
+
+    async def set_avatar(
+        self, user_id: str, media_id: str | None, *, now_ms: int
+    ) -> tuple[UserRecord, str | None]:
+        """Make ``media_id`` the user's profile picture, or with None remove it, atomically:
+        the upload must be the user's own of kind "avatar", waiting and unexpired at ``now_ms``
+        (else MediaUnavailable, nothing written); it is attached as "avatar:<user id>", and
+        ``avatar_id``/``avatar_placeholder`` set from it. The picture it replaces is detached
+        (as :meth:`MediaStorage.detach_media` does). Returns the user now and the replaced
+        media id, or None. NotFound without the user."""
 
     async def record_last_seen(self, seen: dict[str, int]) -> None:
         """Raise each user's ``last_seen_ms`` to the time given (never lower it), all in one
@@ -314,16 +355,25 @@ class PostStorage(Protocol):
         repost_of: str | None = None,
         quote_of: str | None = None,
         nonce: str | None = None,
+        media: Sequence[tuple[str, str | None]] = (),
     ) -> PostRecord:
-        """Store a post. With ``nonce`` (a client's idempotency key) the post is stored only if
+        """Store a post, with its pictures attached (``media``: see the module docstring). With ``nonce`` (a client's idempotency key) the post is stored only if
         the author has no post with that nonce, deleted or not: otherwise NonceTaken and
         nothing is written. The check is atomic (a unique index): of concurrent calls with one
         author and nonce, exactly one stores a post."""
 
     async def create_announcement(
-        self, *, author_id: str, community_id: str, text: str, emotext: str | None, now_ms: int
+        self,
+        *,
+        author_id: str,
+        community_id: str,
+        text: str,
+        emotext: str | None,
+        now_ms: int,
+        media: Sequence[tuple[str, str | None]] = (),
     ) -> AnnouncementRecord:
-        """Store a post in the community marked as an announcement, and its notification to the
+        """Store a post in the community marked as an announcement (pictures attached as by
+        ``create_post``), and its notification to the
         community's members, once for all of them, all or nothing: kind "announcement", the
         author its actor, the post and community its subjects, a fresh id greater than the
         post's (never the post's own: one connection is given both, and positions must not
@@ -553,8 +603,10 @@ class ConversationStorage(Protocol):
         subject_id: str | None,
         now_ms: int,
         nonce: str | None = None,
+        media: Sequence[tuple[str, str | None]] = (),
     ) -> MessageRecord:
-        """Append a message and make it the conversation's last, atomically. NotFound if
+        """Append a message and make it the conversation's last, atomically, with its pictures
+        attached as "message:<conversation id>:<message id>" (see the module docstring). NotFound if
         the conversation does not exist. With ``nonce`` (a client's idempotency key) the
         message is appended only if the author has no message with that nonce in the
         conversation: otherwise NonceTaken and nothing is written; of concurrent calls with
@@ -755,6 +807,41 @@ class SignalStorage(Protocol):
         seen."""
 
 
+class MediaStorage(Protocol):
+    """Uploaded pictures (:class:`MediaRecord`): what each is attached to, and when it goes.
+
+    An upload waits for its owner to attach it until ``expires_ms``; the writes that attach are
+    on the other areas (see "Attaching pictures" in the module docstring). A record's blobs are
+    owned by "media:<id>" in the Blob port (:mod:`server.blobs`); the storage never touches
+    them. A record is deleted only by :meth:`delete_media`, which the collector calls after it
+    released the blobs of expired records, so a crash between the two leaves a record whose
+    blobs may be gone, never blobs that nothing will release.
+
+    Adapters: ``server/store/sqlite/media.py``, ``server/store/mongo/media.py``. Contract
+    tests: ``tests/contract/test_storage_media.py``.
+    """
+
+    async def add_media(self, record: MediaRecord, *, pending_max: int) -> None:
+        """Store an upload waiting to be attached (``subject`` None, ``expires_ms`` set).
+        TooManyUploads, and nothing stored, if the owner already holds ``pending_max``
+        waiting uploads unexpired at ``record.created_ms``. Exact in SQLite; an adapter
+        without transactions may let concurrent calls pass the bound by their number."""
+
+    async def get_media(self, media_id: str) -> MediaRecord | None: ...
+
+    async def detach_media(self, subject: str, *, now_ms: int) -> list[MediaRecord]:
+        """Detach every picture attached to ``subject`` (a deleted post): ``subject`` None,
+        ``expires_ms`` ``now_ms``. Returns them as they were; idempotent."""
+
+    async def expired_media(self, now_ms: int, *, limit: int) -> list[MediaRecord]:
+        """Up to ``limit`` records not attached to anything whose ``expires_ms`` is at or
+        before ``now_ms``, earliest first."""
+
+    async def delete_media(self, media_ids: list[str]) -> None:
+        """Delete these records if they are still not attached to anything (an id attached
+        meanwhile stays); unknown ids are ignored."""
+
+
 class Storage(
     Lifecycle,
     AccountStorage,
@@ -767,6 +854,7 @@ class Storage(
     ModerationStorage,
     WebhookStorage,
     SignalStorage,
+    MediaStorage,
     Protocol,
 ):
     """Durable state: every area of the port. All methods are coroutines safe to call concurrently

@@ -23,6 +23,9 @@ __all__ = [
     "InviteUsed",
     "IssuedInvite",
     "JoinRequestRecord",
+    "MediaRecord",
+    "MediaUnavailable",
+    "MediaVariantRecord",
     "MembershipRecord",
     "MessageRecord",
     "NewNotification",
@@ -38,6 +41,7 @@ __all__ = [
     "StorageError",
     "StorageUnavailable",
     "StreamItem",
+    "TooManyUploads",
     "UserRecord",
     "WebhookRecord",
     "new_invite_code",
@@ -64,6 +68,14 @@ class UserRecord:
     presence_visibility: str = "friends"
     #: The user's last activity, to the minute (written behind, see ``record_last_seen``).
     last_seen_ms: int | None = None
+    #: 0-160 user-perceived characters (checked by the domain).
+    bio: str = ""
+    #: Interest tags in canonical form, in the user's order.
+    interests: tuple[str, ...] = ()
+    #: The media id of the profile picture (attached to "avatar:<user id>"), and its
+    #: placeholder colour: what a User shows without reading the media record.
+    avatar_id: str | None = None
+    avatar_placeholder: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +165,8 @@ class PostRecord:
     repost_of: str | None = None
     quote_of: str | None = None
     announcement: bool = False
+    #: Its pictures in order, as attached (alt text included); stored with the post.
+    media: tuple[MediaRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +254,8 @@ class MessageRecord:
     #: The member added, removed or leaving, for those kinds.
     subject_id: str | None
     created_ms: int
+    #: A "text" message's pictures in order, as attached; stored with the message.
+    media: tuple[MediaRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +355,47 @@ class WebhookRecord:
     lease_until_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class MediaVariantRecord:
+    """One stored rendition of a picture: its blob (server.blobs) and what serving it needs."""
+
+    digest: str
+    content_type: str
+    width: int
+    height: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRecord:
+    """An uploaded picture. It waits for its owner to attach it (``subject`` None) until
+    ``expires_ms``; attaching sets ``subject`` ("post:<post id>", "message:<conversation
+    id>:<message id>" or "avatar:<user id>"), ``alt``, and ``expires_ms`` None. Detaching
+    (the post deleted, the avatar replaced) clears ``subject`` and sets ``expires_ms`` to the
+    moment, so the collector releases its blobs and deletes it with expired uploads."""
+
+    id: str
+    owner_id: str
+    #: "post" (the pictures of posts and messages) or "avatar".
+    kind: str
+    #: The upright original's size.
+    width: int
+    height: int
+    placeholder: str
+    animated: bool
+    display: MediaVariantRecord
+    thumbnail: MediaVariantRecord
+    created_ms: int
+    expires_ms: int | None
+    subject: str | None = None
+    alt: str | None = None
+
+    @property
+    def digests(self) -> tuple[str, ...]:
+        """The blobs it references (owned as "media:<id>"), each once."""
+        return tuple(dict.fromkeys((self.display.digest, self.thumbnail.digest)))
+
+
 class StorageError(Exception):
     """Base of everything the storage port raises."""
 
@@ -369,6 +426,20 @@ class InviteLimitReached(StorageError):
 
 class NotFound(StorageError):
     """A record a write needs (a community, conversation, member) does not exist."""
+
+
+class MediaUnavailable(StorageError):
+    """A write that attaches pictures named one that is not the author's own upload of the
+    right kind, waiting to be attached and unexpired: nothing was written."""
+
+    def __init__(self, media_id: str) -> None:
+        super().__init__(f"media {media_id} cannot be attached")
+        self.media_id = media_id
+
+
+class TooManyUploads(StorageError):
+    """``add_media`` when the owner already holds ``pending_max`` uploads waiting: nothing was
+    written."""
 
 
 class NonceTaken(StorageError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 from hypothesis import example, given
@@ -37,6 +38,7 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "unfollow": {"user_id": USER_ID},
     "timeline.following": {"limit": 50, "before": POST_ID},
     "user.get": {"handle": "alice_99"},
+    "profile.update": {"display_name": "Alice", "bio": "仙台", "avatar": POST_ID, "interests": ["防災"]},
     "invite.create": {},
     "invite.list": {},
     "post.repost": {"post_id": POST_ID},
@@ -68,7 +70,11 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "dm.open": {"user_ids": [USER_ID, OTHER_ID], "title": "避難所"},
     "dm.list": {"limit": 50, "cursor": OTHER_ID},
     "dm.get": {"conversation_id": POST_ID},
-    "dm.send": {"conversation_id": POST_ID, "text": "無事？"},
+    "dm.send": {
+        "conversation_id": POST_ID,
+        "text": "無事？",
+        "media": [{"id": POST_ID, "alt": "避難所の入口"}],
+    },
     "dm.history": {"conversation_id": POST_ID, "limit": 10, "before": OTHER_ID},
     "dm.typing": {"conversation_id": POST_ID},
     "dm.read": {"conversation_id": POST_ID, "message_id": OTHER_ID},
@@ -124,7 +130,7 @@ def test_valid_request_decodes_to_its_type(request_type: type[m.Request]) -> Non
     assert type(decoded) is request_type
     assert decoded.id == "req-1"
     for name, value in VALID_ARGS[op].items():
-        assert getattr(decoded, name) == value
+        assert msgspec.to_builtins(getattr(decoded, name)) == value
 
 
 def test_request_defaults_apply_when_fields_are_left_out() -> None:
@@ -327,7 +333,7 @@ def test_timestamps_round_trip(ms: int) -> None:
 
 
 def post(post_id: str = POST_ID) -> m.Post:
-    author = m.User(id=USER_ID, handle="alice", display_name="Alice", verified=False, bot=False)
+    author = m.User(id=USER_ID, handle="alice", display_name="Alice", verified=False, bot=False, avatar=None)
     return m.Post(
         id=post_id,
         author=author,
@@ -340,6 +346,7 @@ def post(post_id: str = POST_ID) -> m.Post:
         quote_of=None,
         reactions=[],
         my_reactions=[],
+        media=[],
         created_at="2026-11-21T13:45:00.123Z",
     )
 
@@ -369,8 +376,8 @@ def test_one_tail_serves_many_connections() -> None:
 
 
 def test_non_stream_event_has_no_stream_or_pos() -> None:
-    user = m.User(id=USER_ID, handle="alice", display_name="Alice", verified=False, bot=False)
-    other = m.User(id=OTHER_ID, handle="bob", display_name="Bob", verified=True, bot=True)
+    user = m.User(id=USER_ID, handle="alice", display_name="Alice", verified=False, bot=False, avatar=None)
+    other = m.User(id=OTHER_ID, handle="bob", display_name="Bob", verified=True, bot=True, avatar=None)
     parsed = orjson.loads(event_frame(3, event_tail(m.FollowEvent(follower=user, followee=other))))
     assert parsed["op"] == "event" and parsed["seq"] == 3 and parsed["type"] == "follow"
     assert "stream" not in parsed and "pos" not in parsed
@@ -454,14 +461,16 @@ def test_the_largest_server_frames_stay_under_the_documented_bound() -> None:
     """The largest page of every kind, at the code-point limits, every code point 4 bytes of UTF-8:
     posts quoting posts, a thread, a page of direct messages and of conversations, a group with
     every member, the relation lists, a page of communities."""
-    from protocol.codec import MAX_SERVER_FRAME_BYTES, ok_frame
+    from protocol.codec import MAX_SERVER_FRAME_BYTES
     from protocol.text import (
+        ALT_MAX_CODE_POINTS,
         COMMUNITY_DESCRIPTION_MAX_CODE_POINTS,
         DISPLAY_NAME_MAX_CODE_POINTS,
         MESSAGE_MAX_CODE_POINTS,
         POST_MAX_CODE_POINTS,
         REACTION_EMOJI,
     )
+    from server.gateway.fit import ok_frame_within_bound
 
     wide = "\U0001d165"
     stamp = "2026-11-21T13:45:00.123Z"
@@ -471,7 +480,27 @@ def test_the_largest_server_frames_stay_under_the_documented_bound() -> None:
         display_name=wide * DISPLAY_NAME_MAX_CODE_POINTS,
         verified=True,
         bot=True,
+        avatar=m.Avatar(
+            url=f"/media/{'7' * 26}/display",
+            thumbnail_url=f"/media/{'7' * 26}/thumbnail",
+            placeholder="#ffffff",
+        ),
     )
+    variant = m.MediaVariant(
+        url=f"/media/{'8' * 26}/thumbnail", width=2**31, height=2**31, content_type="image/webp"
+    )
+    pictures = [
+        m.Media(
+            id="8" * 26,
+            width=2**31,
+            height=2**31,
+            placeholder="#ffffff",
+            alt=wide * ALT_MAX_CODE_POINTS,
+            animated=True,
+            display=variant,
+            thumbnail=variant,
+        )
+    ] * m.MEDIA_MAX_ATTACHMENTS
     counts = [m.ReactionCount(emoji=e, count=2**31) for e in REACTION_EMOJI]
 
     def post(quote: m.Post | None = None) -> m.Post:
@@ -487,6 +516,7 @@ def test_the_largest_server_frames_stay_under_the_documented_bound() -> None:
             quote_of=quote,
             reactions=counts,
             my_reactions=list(REACTION_EMOJI),
+            media=pictures,
             created_at=stamp,
         )
 
@@ -498,6 +528,7 @@ def test_the_largest_server_frames_stay_under_the_documented_bound() -> None:
         author=user,
         text=wide * MESSAGE_MAX_CODE_POINTS,
         subject=user,
+        media=pictures,
         created_at=stamp,
     )
 
@@ -530,6 +561,7 @@ def test_the_largest_server_frames_stay_under_the_documented_bound() -> None:
     )
     largest = {
         "timeline": m.TimelinePage(posts=[quoting] * 100, next="3" * 26),
+        "discover": m.DiscoverPage(posts=[quoting] * 100, next="o140"),
         "thread": m.ThreadResult(
             ancestors=[quoting] * 50, post=quoting, replies=[quoting] * 100, next="3" * 26
         ),
@@ -541,5 +573,19 @@ def test_the_largest_server_frames_stay_under_the_documented_bound() -> None:
         "block.list": m.UserList(users=[user] * m.RELATION_LIST_MAX),
         "community.search": m.CommunityPage(communities=[community] * 100, next="o100"),
     }
+    requests = {
+        "timeline": m.TimelineFollowing(id="r" * 64),
+        "thread": m.PostThread(id="r" * 64, post_id="1" * 26),
+    }
+    requests["dm.history"] = m.DmHistory(id="r" * 64, conversation_id="5" * 26)
+    requests["discover"] = m.TimelineDiscover(id="r" * 64, cursor="o40")
     for name, result in largest.items():
-        assert len(ok_frame("r" * 64, result)) <= MAX_SERVER_FRAME_BYTES, name
+        request = requests.get(name, m.Heartbeat(id="r" * 64))
+        sent = msgspec.json.decode(ok_frame_within_bound(request, result))["data"]
+        size = len(ok_frame_within_bound(request, result))
+        assert size <= MAX_SERVER_FRAME_BYTES, (name, size)
+        # A page cut to fit says where the rest is, and holds a real part of the page.
+        if name in requests:
+            items = sent.get("posts") or sent.get("replies") or sent.get("messages")
+            after = f"o{40 + len(items)}" if name == "discover" else items[-1]["id"]
+            assert len(items) >= 20 and sent["next"] == after, (name, len(items))

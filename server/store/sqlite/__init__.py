@@ -22,7 +22,8 @@ Layout: :mod:`.engine` holds the connections, threads, transactions and migratio
 :mod:`.rows` the column lists and row-to-record functions the areas share; each area of the
 port (:mod:`server.store.base`) is one module of the same name (:mod:`.accounts`,
 :mod:`.relations`, :mod:`.posts`, :mod:`.communities`, :mod:`.conversations`,
-:mod:`.notifications`, :mod:`.safety`, :mod:`.moderation`, :mod:`.webhooks`, :mod:`.signals`),
+:mod:`.notifications`, :mod:`.safety`, :mod:`.moderation`, :mod:`.webhooks`, :mod:`.signals`,
+:mod:`.media`),
 and :class:`SqliteStorage` is their sum.
 """
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 from .accounts import Accounts
 from .communities import Communities
 from .conversations import Conversations
+from .media import Media
 from .moderation import Moderation
 from .notifications import Notifications
 from .posts import Posts
@@ -55,5 +57,6 @@ class SqliteStorage(
     Moderation,
     Webhooks,
     Signals,
+    Media,
 ):
     """Storage on one SQLite file. Build with :meth:`open`."""

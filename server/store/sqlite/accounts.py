@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 
 from ..base import (
     HandleTaken,
@@ -14,6 +15,7 @@ from ..base import (
     InviteUsed,
     IssuedInvite,
     NewUser,
+    NotFound,
     SessionRecord,
     UserRecord,
     new_invite_code,
@@ -21,6 +23,7 @@ from ..base import (
 )
 from ..records import INVITE_PREFIX_LENGTH
 from .engine import Engine
+from .media import _claim, _detach
 from .rows import _INVITE_COLUMNS, _SESSION_COLUMNS, _USER_COLUMNS, _invite, _record, _user
 
 
@@ -205,6 +208,47 @@ class Accounts(Engine):
 
     async def set_presence_visibility(self, user_id: str, visibility: str) -> None:
         await self._change("UPDATE users SET presence_visibility = ? WHERE id = ?", (visibility, user_id))
+
+    async def update_profile(
+        self,
+        user_id: str,
+        *,
+        display_name: str | None = None,
+        bio: str | None = None,
+        interests: Sequence[str] | None = None,
+    ) -> UserRecord | None:
+        def write(conn: sqlite3.Connection) -> UserRecord | None:
+            row = conn.execute(
+                "UPDATE users SET display_name = coalesce(?, display_name), bio = coalesce(?, bio), "
+                f"interests = coalesce(?, interests) WHERE id = ? RETURNING {_USER_COLUMNS}",
+                (display_name, bio, None if interests is None else json.dumps(list(interests)), user_id),
+            ).fetchone()
+            return _user(row) if row else None
+
+        return await self._write(write)
+
+    async def set_avatar(
+        self, user_id: str, media_id: str | None, *, now_ms: int
+    ) -> tuple[UserRecord, str | None]:
+        def write(conn: sqlite3.Connection) -> tuple[UserRecord, str | None]:
+            row = conn.execute("SELECT avatar_id FROM users WHERE id = ?", (user_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no user {user_id}")
+            subject = f"avatar:{user_id}"
+            replaced = _detach(conn, subject, now_ms)
+            placeholder = None
+            if media_id is not None:
+                (new,) = _claim(
+                    conn, user_id, [(media_id, None)], kind="avatar", subject=subject, now_ms=now_ms
+                )
+                placeholder = new.placeholder
+            updated = conn.execute(
+                f"UPDATE users SET avatar_id = ?, avatar_placeholder = ? WHERE id = ? RETURNING {_USER_COLUMNS}",
+                (media_id, placeholder, user_id),
+            ).fetchone()
+            return _user(updated), replaced[0].id if replaced else None
+
+        return await self._write(write)
 
     async def record_last_seen(self, seen: dict[str, int]) -> None:
         if not seen:

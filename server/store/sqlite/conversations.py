@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
+from dataclasses import replace
 
 from ..base import ConversationMemberRecord, ConversationRecord, MessageRecord, NonceTaken, NotFound
 from .engine import Engine
+from .media import _claim
 from .rows import (
     _ABOVE_EVERY_ID,
     _CONVERSATION_COLUMNS,
     _CONVERSATION_MEMBER_COLUMNS,
     _MESSAGE_COLUMNS,
+    _attached_json,
     _json,
+    _message,
     _record,
 )
 
@@ -76,9 +81,11 @@ class Conversations(Engine):
         subject_id: str | None,
         now_ms: int,
         nonce: str | None = None,
+        media: Sequence[tuple[str, str | None]] = (),
     ) -> MessageRecord:
         """Add a message and make it the conversation's last; NotFound without the conversation,
-        NonceTaken (and the caller's transaction rolls back) if the nonce is taken."""
+        NonceTaken, then MediaUnavailable (and the caller's transaction rolls back) if the nonce
+        is taken or a picture cannot be attached."""
         message = MessageRecord(
             self._ids.new(now_ms), conversation_id, author_id, kind, text, subject_id, now_ms
         )
@@ -89,12 +96,17 @@ class Conversations(Engine):
             raise NotFound(f"no conversation {conversation_id}")
         # A taken nonce inserts nothing (the unique index of 0006_nonces.sql decides).
         cursor = conn.execute(
-            f"INSERT INTO messages ({_MESSAGE_COLUMNS}, nonce) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            f"INSERT INTO messages ({_MESSAGE_COLUMNS}, nonce) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?) "
             "ON CONFLICT (conversation_id, author_id, nonce) WHERE nonce IS NOT NULL DO NOTHING",
             (message.id, conversation_id, author_id, kind, text, subject_id, now_ms, nonce),
         )
         if cursor.rowcount == 0:
             raise NonceTaken(f"message nonce {nonce!r} of {author_id} in {conversation_id}")
+        if media:
+            subject = f"message:{conversation_id}:{message.id}"
+            attached = _claim(conn, author_id, media, kind="post", subject=subject, now_ms=now_ms)
+            conn.execute("UPDATE messages SET media = ? WHERE id = ?", (_attached_json(attached), message.id))
+            message = replace(message, media=attached)
         return message
 
     async def get_conversation(self, conversation_id: str) -> ConversationRecord | None:
@@ -142,9 +154,10 @@ class Conversations(Engine):
         subject_id: str | None,
         now_ms: int,
         nonce: str | None = None,
+        media: Sequence[tuple[str, str | None]] = (),
     ) -> MessageRecord:
         return await self._write(
-            self._append, conversation_id, author_id, kind, text, subject_id, now_ms, nonce
+            self._append, conversation_id, author_id, kind, text, subject_id, now_ms, nonce, media
         )
 
     async def message_by_nonce(
@@ -154,7 +167,7 @@ class Conversations(Engine):
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND author_id = ? AND nonce = ?",
             (conversation_id, author_id, nonce),
         )
-        return _record(MessageRecord, rows[0]) if rows else None
+        return _message(rows[0]) if rows else None
 
     async def add_conversation_members(
         self, conversation_id: str, user_ids: list[str], *, by: str, now_ms: int
@@ -202,7 +215,7 @@ class Conversations(Engine):
             "ORDER BY id DESC LIMIT ?",
             (conversation_id, before or _ABOVE_EVERY_ID, limit),
         )
-        return [_record(MessageRecord, row) for row in rows]
+        return [_message(row) for row in rows]
 
     async def direct_stream_after(self, user_id: str, *, after: str, limit: int) -> list[MessageRecord]:
         rows = await self._all(
@@ -211,7 +224,7 @@ class Conversations(Engine):
             "AND id > ? ORDER BY id LIMIT ?",
             (user_id, after, limit),
         )
-        return [_record(MessageRecord, row) for row in rows]
+        return [_message(row) for row in rows]
 
     async def set_last_read(self, conversation_id: str, user_id: str, message_id: str) -> bool:
         moved = await self._change(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import replace
 
 from ...ids import floor_id
 from ..base import AnnouncementRecord, NonceTaken, NotFound, PostRecord, StreamItem
 from .engine import Engine
-from .rows import _ABOVE_EVERY_ID, _BELOW_EVERY_ID, _POST_COLUMNS, _json, _post
+from .media import _claim
+from .rows import _ABOVE_EVERY_ID, _BELOW_EVERY_ID, _POST_COLUMNS, _attached_json, _json, _post
 
 # A user's circle (base.py): the authors whose posts outside communities they see (themselves
 # and everyone they follow), and the communities they are a member of.
@@ -81,6 +83,7 @@ class Posts(Engine):
         repost_of: str | None = None,
         quote_of: str | None = None,
         nonce: str | None = None,
+        media: Sequence[tuple[str, str | None]] = (),
     ) -> PostRecord:
         post = PostRecord(
             id="",
@@ -94,10 +97,17 @@ class Posts(Engine):
             repost_of=repost_of,
             quote_of=quote_of,
         )
-        return await self._write(self._insert_post, post, nonce)
+        return await self._write(self._insert_post, post, nonce, media)
 
     async def create_announcement(
-        self, *, author_id: str, community_id: str, text: str, emotext: str | None, now_ms: int
+        self,
+        *,
+        author_id: str,
+        community_id: str,
+        text: str,
+        emotext: str | None,
+        now_ms: int,
+        media: Sequence[tuple[str, str | None]] = (),
     ) -> AnnouncementRecord:
         post = PostRecord(
             id="",
@@ -114,7 +124,7 @@ class Posts(Engine):
         def write(conn: sqlite3.Connection) -> AnnouncementRecord:
             if conn.execute("SELECT 1 FROM communities WHERE id = ?", (community_id,)).fetchone() is None:
                 raise NotFound(f"no community {community_id}")
-            stored = self._insert_post(conn, post, None)
+            stored = self._insert_post(conn, post, None, media)
             # Its notification, once for every member (0007_announcements.sql).
             notification_id = self._ids.new(now_ms)
             conn.execute(
@@ -126,13 +136,20 @@ class Posts(Engine):
 
         return await self._write(write)
 
-    def _insert_post(self, conn: sqlite3.Connection, post: PostRecord, nonce: str | None) -> PostRecord:
-        """Insert ``post`` with a fresh id (in a write transaction); NonceTaken if the author's
-        ``nonce`` is taken (the unique index of 0006_nonces.sql decides), and then nothing is
-        inserted."""
+    def _insert_post(
+        self,
+        conn: sqlite3.Connection,
+        post: PostRecord,
+        nonce: str | None,
+        media: Sequence[tuple[str, str | None]] = (),
+    ) -> PostRecord:
+        """Insert ``post`` with a fresh id and its pictures attached (in a write transaction);
+        NonceTaken if the author's ``nonce`` is taken (the unique index of 0006_nonces.sql
+        decides), then MediaUnavailable if a picture cannot be attached: then nothing is
+        inserted (the caller's transaction rolls back)."""
         post = replace(post, id=self._ids.new(post.created_ms))
         cursor = conn.execute(
-            f"INSERT INTO posts ({_POST_COLUMNS}, nonce) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?) "
+            f"INSERT INTO posts ({_POST_COLUMNS}, nonce) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, NULL, ?) "
             "ON CONFLICT (author_id, nonce) WHERE nonce IS NOT NULL DO NOTHING",
             (
                 post.id,
@@ -150,6 +167,12 @@ class Posts(Engine):
         )
         if cursor.rowcount == 0:
             raise NonceTaken(f"post nonce {nonce!r} of {post.author_id}")
+        if media:
+            attached = _claim(
+                conn, post.author_id, media, kind="post", subject=f"post:{post.id}", now_ms=post.created_ms
+            )
+            conn.execute("UPDATE posts SET media = ? WHERE id = ?", (_attached_json(attached), post.id))
+            post = replace(post, media=attached)
         return post
 
     async def post_by_nonce(self, author_id: str, nonce: str) -> PostRecord | None:

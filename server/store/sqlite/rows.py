@@ -18,6 +18,9 @@ from typing import TypeVar
 from ..base import (
     CommunityRecord,
     InviteRecord,
+    MediaRecord,
+    MediaVariantRecord,
+    MessageRecord,
     NotificationRecord,
     PostRecord,
     UserRecord,
@@ -25,11 +28,11 @@ from ..base import (
 
 _USER_COLUMNS = (
     "id, handle, display_name, password_hash, birth_date, created_ms, invited_by, operator, verified, bot, "
-    "dm_policy, presence_visibility, last_seen_ms"
+    "dm_policy, presence_visibility, last_seen_ms, bio, interests, avatar_id, avatar_placeholder"
 )
 _POST_COLUMNS = (
     "id, author_id, text, emotext, reply_to, created_ms, deleted_pos, community_id, repost_of, quote_of, "
-    "announcement"
+    "announcement, media"
 )
 _INVITE_COLUMNS = (
     "code_hash, code_prefix, inviter_id, created_ms, expires_ms, used_by, used_ms, grants_operator"
@@ -41,7 +44,8 @@ _COMMUNITY_COLUMNS = (
 _MEMBERSHIP_COLUMNS = "id, community_id, user_id, role, joined_ms"
 _CONVERSATION_COLUMNS = "id, kind, title, owner_id, created_ms, last_message_id"
 _CONVERSATION_MEMBER_COLUMNS = "conversation_id, user_id, joined_ms, last_read"
-_MESSAGE_COLUMNS = "id, conversation_id, author_id, kind, text, subject_id, created_ms"
+_MESSAGE_COLUMNS = "id, conversation_id, author_id, kind, text, subject_id, created_ms, media"
+_MEDIA_COLUMNS = "id, owner_id, kind, body, created_ms, expires_ms, subject, alt"
 _NOTIFICATION_COLUMNS = "id, user_id, kind, actor_id, post_id, community_id, emoji, created_ms, read"
 _REPORT_COLUMNS = "id, reporter_id, post_id, user_id, reason, created_ms, resolved_ms"
 _SAFETY_COLUMNS = "id, user_id, state, note, area, audience, created_ms"
@@ -85,6 +89,10 @@ def _user(row: sqlite3.Row) -> UserRecord:
         dm_policy=row["dm_policy"],
         presence_visibility=row["presence_visibility"],
         last_seen_ms=row["last_seen_ms"],
+        bio=row["bio"],
+        interests=tuple(json.loads(row["interests"])),
+        avatar_id=row["avatar_id"],
+        avatar_placeholder=row["avatar_placeholder"],
     )
 
 
@@ -101,7 +109,84 @@ def _post(row: sqlite3.Row) -> PostRecord:
         repost_of=row["repost_of"],
         quote_of=row["quote_of"],
         announcement=bool(row["announcement"]),
+        media=_attached(row["media"]),
     )
+
+
+def _message(row: sqlite3.Row) -> MessageRecord:
+    return MessageRecord(
+        id=row["id"],
+        conversation_id=row["conversation_id"],
+        author_id=row["author_id"],
+        kind=row["kind"],
+        text=row["text"],
+        subject_id=row["subject_id"],
+        created_ms=row["created_ms"],
+        media=_attached(row["media"]),
+    )
+
+
+# --- pictures ------------------------------------------------------------------------------------
+# A media record's picture (sizes, placeholder, variants) is one JSON object, ``body``: in the
+# media table's column of that name, and, with the rest of the record, in the JSON array a post
+# or message keeps of its attached pictures.
+
+
+def _body(record: MediaRecord) -> dict[str, object]:
+    return {
+        "width": record.width,
+        "height": record.height,
+        "placeholder": record.placeholder,
+        "animated": record.animated,
+        "display": dataclasses.asdict(record.display),
+        "thumbnail": dataclasses.asdict(record.thumbnail),
+    }
+
+
+def _media_body_json(record: MediaRecord) -> str:
+    return json.dumps(_body(record), separators=(",", ":"))
+
+
+def _from_body(body: dict[str, object], **rest: object) -> MediaRecord:
+    display, thumbnail = body["display"], body["thumbnail"]
+    assert isinstance(display, dict) and isinstance(thumbnail, dict)
+    return MediaRecord(
+        width=body["width"],  # type: ignore[arg-type]
+        height=body["height"],  # type: ignore[arg-type]
+        placeholder=body["placeholder"],  # type: ignore[arg-type]
+        animated=body["animated"],  # type: ignore[arg-type]
+        display=MediaVariantRecord(**display),
+        thumbnail=MediaVariantRecord(**thumbnail),
+        **rest,  # type: ignore[arg-type]
+    )
+
+
+def _media(row: sqlite3.Row) -> MediaRecord:
+    return _from_body(
+        json.loads(row["body"]),
+        id=row["id"],
+        owner_id=row["owner_id"],
+        kind=row["kind"],
+        created_ms=row["created_ms"],
+        expires_ms=row["expires_ms"],
+        subject=row["subject"],
+        alt=row["alt"],
+    )
+
+
+_REST = ("id", "owner_id", "kind", "created_ms", "expires_ms", "subject", "alt")
+
+
+def _attached_json(records: Iterable[MediaRecord]) -> str | None:
+    """The pictures a post or message keeps with it; NULL for none."""
+    items = [{**_body(r), **{name: getattr(r, name) for name in _REST}} for r in records]
+    return json.dumps(items, separators=(",", ":"), ensure_ascii=False) if items else None
+
+
+def _attached(text: str | None) -> tuple[MediaRecord, ...]:
+    if not text:
+        return ()
+    return tuple(_from_body(item, **{name: item[name] for name in _REST}) for item in json.loads(text))
 
 
 def _invite(row: sqlite3.Row) -> InviteRecord:
