@@ -492,6 +492,30 @@ async def test_a_refused_avatar_changes_nothing(storage: Storage) -> None:
         await storage.set_avatar(UNKNOWN_ID, None, now_ms=NOW + 2)
 
 
+async def test_concurrent_avatars_leave_only_the_last_set_attached(
+    storage: Storage, second_storage: Storage
+) -> None:
+    alice = await make_user(storage, "alice")
+    pictures = [await uploaded(storage, alice, kind="avatar") for _ in range(6)]
+    stores = (storage, second_storage) * 3
+    outcomes = await asyncio.gather(
+        *(store.set_avatar(alice.id, p.id, now_ms=NOW + 1) for store, p in zip(stores, pictures, strict=True))
+    )
+    user = await stored(storage, alice)
+    assert user.avatar_id in {p.id for p in pictures}
+    # Each call replaced what another set before it: all but the first replaced something.
+    replaced = [r for _, r in outcomes]
+    assert sorted(r for r in replaced if r is not None) == sorted(
+        p.id for p in pictures if p.id != user.avatar_id
+    )
+    for picture in pictures:
+        found = await get(storage, picture.id)
+        if picture.id == user.avatar_id:
+            assert found == attached(picture, f"avatar:{alice.id}")
+        else:
+            assert found == detached(attached(picture, f"avatar:{alice.id}"), NOW + 1)
+
+
 async def test_update_profile_sets_the_fields_given(storage: Storage) -> None:
     alice = await make_user(storage, "alice")
     assert (alice.bio, alice.interests) == ("", ())
