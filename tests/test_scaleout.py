@@ -318,3 +318,54 @@ def test_doctor_checks_mongodb(start_server: Callable[..., ServerProcess], mongo
     storage = next(line for line in result.stdout.splitlines() if line.startswith("storage"))
     assert result.returncode == 0, result.stdout
     assert "ok" in storage and "schema 8" in storage
+
+
+async def picture_on_one_node_seen_on_another(a: ServerProcess, b: ServerProcess, users: Users) -> None:
+    """An avatar uploaded and set through node ``a`` is served by node ``b`` to anyone, and the
+    change reaches a follower connected to ``b`` live."""
+    from PIL import Image
+
+    from tests.support.images import encode
+
+    author, fan = await users.author_and_fan()
+    listener = await Client.login(b, fan.token)
+    async with httpx.AsyncClient(timeout=30) as http:
+        made = await http.post(
+            f"{a.url}/api/media",
+            params={"kind": "avatar"},
+            content=encode(Image.new("RGB", (64, 48), (30, 120, 200)), "PNG"),
+            headers={"Authorization": f"Bearer {author.token}"},
+        )
+        assert made.status_code == 201, made.text
+        writer = await Client.login(a, author.token)
+        avatar = (await writer.call("profile.update", avatar=made.json()["media"]["id"]))["user"]["avatar"]
+        assert (await listener.next_event("user.updated"))["data"]["user"]["avatar"] == avatar
+        for url in (avatar["url"], avatar["thumbnail_url"]):
+            served = await http.get(f"{b.url}{url}")
+            assert served.status_code == 200 and served.headers["content-type"] == "image/webp"
+    await writer.close()
+    await listener.close()
+
+
+async def test_every_node_serves_every_picture_on_one_data_folder(
+    redis_server: RedisProcess,
+    start_node: Callable[..., ServerProcess],
+    users_of: Callable[[ServerProcess], Users],
+) -> None:
+    a, b = start_node(redis_server), start_node(redis_server)
+    await picture_on_one_node_seen_on_another(a, b, users_of(a))
+
+
+@pytest.mark.nx27017_diverges(
+    "an equality filter on a binary (bytes) field finds nothing, so no session is found by its "
+    "token hash; and with a compound index that includes _id (media by expires_ms, _id) every "
+    "insert into media fails"
+)
+async def test_every_node_serves_every_picture_from_gridfs(
+    redis_server: RedisProcess,
+    start_node: Callable[..., ServerProcess],
+    mongo: dict[str, str],
+    users_of: Callable[[ServerProcess], Users],
+) -> None:
+    a, b = start_node(redis_server, **mongo), start_node(redis_server, **mongo)
+    await picture_on_one_node_seen_on_another(a, b, users_of(a))
