@@ -96,6 +96,10 @@ async def test_an_upload_is_stripped_private_until_attached_then_public_with_its
     assert public.headers["cache-control"] == "public, max-age=31536000, immutable"
     again = await fetch(server, media["thumbnail"]["url"], None, **{"If-None-Match": public.headers["etag"]})
     assert again.status_code == 304 and not again.content
+    async with httpx.AsyncClient(base_url=server.url, timeout=15) as http:
+        head = await http.head(media["thumbnail"]["url"])
+    assert head.status_code == 200 and not head.content
+    assert head.headers["content-length"] == str(len(public.content))
     # An attached upload is attached once.
     with pytest.raises(ErrorFrame) as caught:
         await client.call("post.create", text="again", media=[{"id": media["id"]}])
