@@ -94,7 +94,8 @@ function badges() {
 
 function signIn() {
   // The invite code must not linger in the address bar or history once it is used.
-  if (location.pathname !== "/") history.replaceState(null, "", "/");
+  // The route in the hash stays (after sign-up: the profile picture step).
+  if (location.pathname !== "/") history.replaceState(null, "", `/${location.hash}`);
   $("#view").replaceChildren(h("p", { class: "loading", attrs: { role: "status" } }, t("conn.connecting")));
   startSession({
     onState: showConnection,
