@@ -163,6 +163,7 @@ export function renderCommunity(view, id) {
         " · ", t("community.ownedBy"), h("a", { class: "owner", href: `#/u/${c.owner.handle}` }, avatar(c.owner, "tiny"), nameOf(c.owner)), userBadges(c.owner)),
       c.description ? h("p", { class: "description" }, c.description) : null,
       tagLinks(c.tags),
+      c.approval_required && !c.my_role ? null : memberList(),
       h("div", { class: "community-actions" }, action));
     tools.replaceChildren();
     if (c.my_role) {
@@ -173,6 +174,31 @@ export function renderCommunity(view, id) {
       }
     }
     if (isMod()) tools.append(moderation());
+  }
+
+  /** Who is in it, with faces: read when opened, page by page (community.members). */
+  function memberList() {
+    const list = h("ul", { class: "member-list" });
+    const more = h("button", { type: "button", class: "more", hidden: true }, t("common.more"));
+    const box = h("details", { class: "members-box" }, h("summary", {}, t("community.memberList")), list, more);
+    let cursor = null;
+    let started = false;
+    async function page() {
+      more.disabled = true;
+      try {
+        const r = await call("community.members", { community_id: id, limit: 50, cursor: cursor || undefined });
+        for (const mem of r.members) {
+          list.append(h("li", {}, h("a", { href: `#/u/${mem.user.handle}` }, avatar(mem.user, "small"), nameOf(mem.user), userBadges(mem.user)),
+            mem.role !== "member" ? h("span", { class: "tag role" }, t(`community.role.${mem.role}`)) : null));
+        }
+        cursor = r.next;
+        more.hidden = !cursor;
+      } catch (err) { list.append(h("li", { class: "error" }, errorText(err))); }
+      finally { more.disabled = false; }
+    }
+    box.addEventListener("toggle", () => { if (box.open && !started) { started = true; page(); } });
+    more.addEventListener("click", page);
+    return box;
   }
 
   function moderation() {
