@@ -12,7 +12,7 @@ from typing import Annotated
 import msgspec
 
 from .errors import ErrorCode
-from .messages import Profile, Timestamp, User
+from .messages import Media, Profile, Timestamp, User
 
 _Short = Annotated[str, msgspec.Meta(max_length=256)]
 _Password = Annotated[str, msgspec.Meta(max_length=4096)]
@@ -49,6 +49,15 @@ class SessionResponse(_Body):
     user: Profile
     token: str
     session_id: str
+
+
+class UploadResponse(_Body):
+    """``POST /api/media``: the stored picture, to attach by its ``media.id`` before
+    ``expires_at`` (``post.create``, ``dm.send``, ``community.announce`` or, for an avatar,
+    ``profile.update``); its ``alt`` is null until then (since 1.9.0)."""
+
+    media: Media
+    expires_at: Timestamp
 
 
 class InviteInfo(_Body):

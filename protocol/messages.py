@@ -150,7 +150,7 @@ class Profile(User):
     """A user's profile page, as seen by the requesting user."""
 
     #: 0-160 user-perceived characters (since 1.9.0).
-    bio: str
+    bio: str | None
     #: Interest tags in canonical form, at most ``PROFILE_MAX_INTERESTS`` (since 1.9.0).
     interests: list[str]
     created_at: Timestamp
@@ -307,6 +307,15 @@ class Limits(_Model):
     #: A user whose last connection closed is offline after this grace period, so a quick
     #: reconnect does not flap.
     offline_grace_ms: int
+    #: Pictures (since 1.9.0): the largest upload in bytes, pictures per post or message, and
+    #: the lengths of alt text and of a bio in user-perceived characters.
+    media_max_bytes: int
+    media_max_attachments: int
+    alt_max_clusters: int
+    bio_max_clusters: int
+    #: The upload rate (``POST /api/media``): ``upload_burst``, then one per ``upload_refill_ms``.
+    upload_burst: int
+    upload_refill_ms: int
 
 
 class Community(_Model):

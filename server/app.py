@@ -27,13 +27,16 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from .blobs import open_blobs
 from .bus import open_bus
 from .config import Settings
 from .domain import Domain, present
+from .domain.pictures import Pictures
 from .gateway.delivered import Delivered
 from .gateway.endpoint import Gateway
 from .gateway.hub import Hub
 from .http import HttpApi, PageFiles
+from .media.worker import ImageWorker
 from .metrics import Metrics
 from .passwords import Passwords
 from .presence import open_presence
@@ -105,6 +108,20 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
         )
         dispatcher.start()
         loop_probe = asyncio.create_task(metrics.probe_loop_lag(), name="loop lag")
+        pictures = Pictures(
+            store,
+            await open_blobs(settings),
+            ImageWorker.from_settings(settings),
+            clock=now_ms,
+            metrics=metrics,
+            pending_max=settings.media_pending_max,
+            pending_ttl_ms=settings.media_pending_ttl_ms,
+            collect_margin_ms=settings.media_collect_margin_ms,
+            blob_grace_ms=settings.media_blob_grace_ms,
+        )
+        collector = asyncio.create_task(
+            pictures.run_collector(settings.media_collect_interval_ms), name="pictures collector"
+        )
         api = HttpApi(
             accounts=accounts,
             social=social,
@@ -114,6 +131,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
             settings=settings,
             metrics=metrics,
             webhooks=webhooks,
+            pictures=pictures,
         )
         app.state.services = Services(gateway=gateway, api=api)
         invite = await accounts.bootstrap_invite() if bootstrap else None
@@ -123,9 +141,11 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
             yield
         finally:
             await drain(app)
-            loop_probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop_probe
+            for task in (loop_probe, collector):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await pictures.close()
             await dispatcher.stop()
             await signals.stop()
             await gateway.stop()
@@ -149,6 +169,12 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
     async def metrics_route(request: Request) -> Response:
         return await services(request).api.metrics(request)
 
+    async def upload_route(request: Request) -> Response:
+        return await services(request).api.upload(request)
+
+    async def picture_route(request: Request) -> Response:
+        return await services(request).api.picture(request)
+
     async def spa_route(request: Request) -> Response:
         return await services(request).api.spa(request)
 
@@ -163,6 +189,8 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
         Route("/api/logout", api_route, methods=["POST"]),
         Route("/api/password", api_route, methods=["POST"]),
         Route("/api/invites/{code}", invite_route, methods=["GET"]),
+        Route("/api/media", upload_route, methods=["POST"]),
+        Route("/media/{media_id}/{variant}", picture_route, methods=["GET", "HEAD"]),
         Route("/api/webhook", webhook_route, methods=["GET", "PUT", "DELETE"]),
         Route("/api/webhook/key", webhook_route, methods=["GET"]),
         WebSocketRoute("/ws", ws_route),

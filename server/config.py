@@ -168,6 +168,20 @@ class Settings:
     media_max_animation_pixels: int = 40_000_000
     media_workers: int = 2
     media_queue_max: int = 48
+    #: Uploads: a burst of ``upload_burst`` per user, then one per ``upload_refill_ms`` (enough
+    #: for four pictures a post, several posts in a row); at most ``media_pending_max`` uploads
+    #: of a user wait to be attached, each for ``media_pending_ttl_ms`` (24 hours), after which
+    #: the collector, run every ``media_collect_interval_ms``, releases them.
+    upload_burst: int = 20
+    upload_refill_ms: int = 3_000
+    media_pending_max: int = 40
+    media_pending_ttl_ms: int = 24 * 3600_000
+    media_collect_interval_ms: int = 3600_000
+    #: How long past its expiry an upload is left alone, for nodes whose clocks are behind.
+    media_collect_margin_ms: int = 300_000
+    #: How long bytes nothing references are kept after they were last stored (the Blob port's
+    #: grace, server/blobs/base.py): far longer than an upload takes to reference its bytes.
+    media_blob_grace_ms: int = 3600_000
 
     invite_ttl_ms: int = 7 * 24 * 3600_000
     max_unused_invites: int = 5
@@ -294,4 +308,6 @@ _MINIMUM = {
     "header_timeout_ms": 100,
     "unauthenticated_max": 0,
     "media_queue_max": 0,
+    "media_collect_margin_ms": 0,
+    "media_blob_grace_ms": 0,
 }

@@ -1,5 +1,5 @@
-"""Plain-HTTP routes: sign-up, log-in, log-out, password change, invite info, health, metrics,
-the SPA.
+"""Plain-HTTP routes: sign-up, log-in, log-out, password change, invite info, picture upload
+and serving, health, metrics, the SPA.
 
 Sessions reach the server either as ``Authorization: Bearer <token>`` (bots, the SDK) or as the
 HttpOnly, SameSite=Strict ``tsudoi_session`` cookie (browsers). Cookie-authenticated requests
@@ -34,6 +34,7 @@ from protocol.http import (
     PasswordChangeRequest,
     SessionResponse,
     SignupRequest,
+    UploadResponse,
     WebhookSetRequest,
 )
 
@@ -43,11 +44,13 @@ from .config import Settings
 from .domain import present
 from .domain.accounts import Accounts, Session, SignupForm
 from .domain.devices import DEVICE_TTL_MS
+from .domain.pictures import Pictures
 from .domain.social import Social
 from .gateway.endpoint import SESSION_COOKIE, Gateway
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
-from .store.base import Storage, StorageUnavailable
+from .ratelimit import RateLimiter
+from .store.base import Storage, StorageUnavailable, UserRecord
 from .webhooks import Webhooks
 
 log = logging.getLogger(__name__)
@@ -59,8 +62,10 @@ DEVICE_COOKIE = "tsudoi_device"
 DEVICE_HEADER = "x-tsudoi-device"
 WEB_ROOT = web.ROOT
 #: No inline script or style, no foreign origins, no framing: user text can never become code.
+#: ``blob:`` images are the composer's previews of pictures being attached (object URLs the page
+#: made from the files the person chose), never anything from elsewhere.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
@@ -80,6 +85,10 @@ _STATUS = {
     ErrorCode.INVITE_USED: 410,
     ErrorCode.INVITE_EXPIRED: 410,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.TOO_MANY_UPLOADS: 429,
+    ErrorCode.TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_FORMAT: 415,
+    ErrorCode.BUSY: 503,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
 }
@@ -133,6 +142,7 @@ class HttpApi:
         settings: Settings,
         metrics: Metrics,
         webhooks: Webhooks,
+        pictures: Pictures,
     ) -> None:
         self._accounts = accounts
         self._social = social
@@ -142,6 +152,8 @@ class HttpApi:
         self._settings = settings
         self._metrics = metrics
         self._webhooks = webhooks
+        self._pictures = pictures
+        self._uploads = RateLimiter(settings.upload_burst, settings.upload_refill_ms)
 
     def _address(self, request: Request) -> str:
         return request.client.host if request.client else "unknown"
@@ -260,6 +272,92 @@ class HttpApi:
             return json_response(body)
 
         return await self._guarded(run())
+
+    async def upload(self, request: Request) -> Response:
+        """``POST /api/media?kind=post|avatar``: the body is the picture's bytes, whatever its
+        Content-Type says (the format is read from the bytes)."""
+
+        async def run() -> Response:
+            user = await self._user(request, required=True)
+            assert user is not None
+            kind = request.query_params.get("kind", "post")
+            if kind not in ("post", "avatar"):
+                raise ProtocolError(ErrorCode.INVALID_REQUEST, "kind is post or avatar", path="$.kind")
+            wait = self._uploads.hit(user.id)
+            if wait:
+                raise ProtocolError(ErrorCode.RATE_LIMITED, "uploading too fast", retry_after_ms=wait)
+            data = await self._picture_body(request)
+            media, expires_ms = await self._pictures.upload(user, data, kind)  # type: ignore[arg-type]
+            return json_response(UploadResponse(media=media, expires_at=format_timestamp(expires_ms)), 201)
+
+        return await self._guarded(run())
+
+    async def _picture_body(self, request: Request) -> bytes:
+        """The body, refused as ``too_large`` as soon as it is known to pass the bound: from
+        Content-Length before a byte is read, else while reading."""
+        limit = self._settings.media_max_bytes
+        too_large = ProtocolError(ErrorCode.TOO_LARGE, f"a picture has at most {limit} bytes")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_large
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise too_large
+        if not body:
+            raise ProtocolError(ErrorCode.INVALID_REQUEST, "send the picture's bytes as the body")
+        return bytes(body)
+
+    async def picture(self, request: Request) -> Response:
+        """``GET /media/{id}/{variant}``: a picture's variant, to whoever may see it. Public ones
+        are cached for a year by anyone (the URL's bytes never change); the others only by the
+        browser, which asks again each time (``no-cache``) so that access is checked again and
+        answered 304 when it still holds."""
+
+        async def run() -> Response:
+            served = await self._pictures.served(
+                lambda: self._user(request, required=False),
+                request.path_params["media_id"],
+                request.path_params["variant"],
+            )
+            etag = f'"{served.digest}"'
+            headers = {
+                "ETag": etag,
+                "Cache-Control": "public, max-age=31536000, immutable"
+                if served.public
+                else "private, no-cache",
+                "X-Content-Type-Options": "nosniff",
+                # Opened on its own, a picture is a picture: nothing in it may run or load.
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+                "Cross-Origin-Resource-Policy": "same-origin",
+                "Referrer-Policy": "no-referrer",
+            }
+            if etag in (tag.strip() for tag in request.headers.get("if-none-match", "").split(",")):
+                return Response(status_code=304, headers=headers)
+            return Response(served.data, media_type=served.content_type, headers=headers)
+
+        return await self._guarded(run())
+
+    async def _user(self, request: Request, *, required: bool) -> UserRecord | None:
+        """The signed-in user: by bearer token, or by the session cookie. A request that
+        changes state (``required``) must carry the page's Origin with a cookie; a picture's
+        GET, which an ``<img>`` makes without one, need not: the cookie is SameSite=Strict, so
+        another site's page never sends it."""
+        if required:
+            token = self._token(request)
+        else:
+            authorization = request.headers.get("authorization", "")
+            bearer = authorization[7:].strip() if authorization.lower().startswith("bearer ") else None
+            token = bearer or request.cookies.get(SESSION_COOKIE, "")
+            if not token:
+                return None
+        found = await self._accounts.authenticate(token)
+        if found is None:
+            if required:
+                raise ProtocolError(ErrorCode.NOT_AUTHENTICATED)
+            return None
+        return found[0]
 
     async def health(self, request: Request) -> Response:
         try:

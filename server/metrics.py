@@ -176,6 +176,32 @@ class Metrics:
             ["kind"],
             registry=registry,
         )
+        self.uploads = Counter(
+            "tsudoi_uploads",
+            "Picture uploads (POST /api/media), by outcome: stored, or the error code that refused "
+            "one (too_large, unsupported_format, corrupt, busy, too_many_uploads, ...).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.upload_bytes = Counter(
+            "tsudoi_upload_bytes",
+            "Bytes of the variants stored for accepted uploads (a picture stored before, by its "
+            "digest, is counted again: this is what uploads wrote, not what the store grew by).",
+            registry=registry,
+        )
+        self.image_processing = Histogram(
+            "tsudoi_image_processing_seconds",
+            "From an upload handed to the picture pool to its variants made, queueing included; "
+            "refused images too.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.media_collected = Counter(
+            "tsudoi_media_collected",
+            "Uploads the collector released: expired before being attached, or detached (a post "
+            "deleted, an avatar replaced).",
+            registry=registry,
+        )
         self.storage_up = Gauge(
             "tsudoi_storage_up",
             "1 if storage answered a ping within a second at this scrape, else 0.",

@@ -420,6 +420,93 @@ class OriginRejectedError(RequestError):
     CODE = ErrorCode.ORIGIN_REJECTED
 
 
+class MediaNotFoundError(RequestError):
+    """A media id that is not one of your own uploads of the right kind (a post's pictures, or an avatar),
+    waiting to be attached: unknown, someone else's, already attached, or expired (uploads expire 24 hours
+    after they are made).
+
+    Error code ``media_not_found``.
+    """
+
+    CODE = ErrorCode.MEDIA_NOT_FOUND
+
+
+class TooLargeError(RequestError):
+    """The upload has more bytes than `media_max_bytes` allows (HTTP 413).
+
+    Error code ``too_large``.
+    """
+
+    CODE = ErrorCode.TOO_LARGE
+
+
+class UnsupportedFormatError(RequestError):
+    """The bytes are not a JPEG, PNG, WebP, GIF or AVIF picture, whatever the file's name or Content-Type says;
+    SVG is never accepted (HTTP 415).
+
+    Error code ``unsupported_format``.
+    """
+
+    CODE = ErrorCode.UNSUPPORTED_FORMAT
+
+
+class TooManyPixelsError(RequestError):
+    """The picture (or an animation's frames together) has more pixels than the server decodes; refused from its
+    header, before decoding (HTTP 422).
+
+    Error code ``too_many_pixels``.
+    """
+
+    CODE = ErrorCode.TOO_MANY_PIXELS
+
+
+class TooManyFramesError(RequestError):
+    """The animation has more frames than the server accepts (HTTP 422).
+
+    Error code ``too_many_frames``.
+    """
+
+    CODE = ErrorCode.TOO_MANY_FRAMES
+
+
+class TooLongError(RequestError):
+    """The animation plays for longer than the server accepts (HTTP 422).
+
+    Error code ``too_long``.
+    """
+
+    CODE = ErrorCode.TOO_LONG
+
+
+class CorruptError(RequestError):
+    """The picture does not decode as a whole: truncated or damaged (HTTP 422).
+
+    Error code ``corrupt``.
+    """
+
+    CODE = ErrorCode.CORRUPT
+
+
+class BusyError(RequestError):
+    """Every picture worker is busy and the queue is full: retry after `retry_after_ms` (HTTP 503 with
+    Retry-After).
+
+    Error code ``busy``.
+    """
+
+    CODE = ErrorCode.BUSY
+
+
+class TooManyUploadsError(RequestError):
+    """You hold the most uploads that wait to be attached (`media_pending_max`); attach or let some expire first
+    (HTTP 429).
+
+    Error code ``too_many_uploads``.
+    """
+
+    CODE = ErrorCode.TOO_MANY_UPLOADS
+
+
 class NotABotError(RequestError):
     """Only bot accounts (`tsudoi admin bot create`) register webhooks.
 
@@ -506,6 +593,15 @@ ERROR_CLASSES: dict[ErrorCode, type[RequestError]] = {
     ErrorCode.INVALID_CREDENTIALS: InvalidCredentialsError,
     ErrorCode.NOT_AUTHENTICATED: NotAuthenticatedError,
     ErrorCode.ORIGIN_REJECTED: OriginRejectedError,
+    ErrorCode.MEDIA_NOT_FOUND: MediaNotFoundError,
+    ErrorCode.TOO_LARGE: TooLargeError,
+    ErrorCode.UNSUPPORTED_FORMAT: UnsupportedFormatError,
+    ErrorCode.TOO_MANY_PIXELS: TooManyPixelsError,
+    ErrorCode.TOO_MANY_FRAMES: TooManyFramesError,
+    ErrorCode.TOO_LONG: TooLongError,
+    ErrorCode.CORRUPT: CorruptError,
+    ErrorCode.BUSY: BusyError,
+    ErrorCode.TOO_MANY_UPLOADS: TooManyUploadsError,
     ErrorCode.NOT_A_BOT: NotABotError,
     ErrorCode.WEBHOOK_NOT_ALLOWED: WebhookNotAllowedError,
     ErrorCode.UNAVAILABLE: UnavailableError,

@@ -123,6 +123,7 @@ class Api:
         quote_of: str | None = None,
         community_id: str | None = None,
         nonce: str | None = None,
+        media: Sequence[m.MediaAttachment] = (),
     ) -> m.PostResult:
         """A post to one's followers, or with ``community_id`` to a community one is a member of. A reply
         (``reply_to``) to a community post belongs to that community; ``quote_of`` quotes a post with this
@@ -139,6 +140,7 @@ class Api:
                 quote_of=quote_of,
                 community_id=community_id,
                 nonce=nonce,
+                media=list(media),
             ),
             m.PostResult,
         )
@@ -405,6 +407,7 @@ class Api:
         text: str,
         *,
         emotext: Emotext | None = None,
+        media: Sequence[m.MediaAttachment] = (),
     ) -> m.PostResult:
         """In a certified community, its owner and moderators post an announcement: a community post that also
         notifies every member.
@@ -417,6 +420,7 @@ class Api:
                 community_id=community_id,
                 text=text,
                 emotext=emotext,
+                media=list(media),
             ),
             m.PostResult,
         )
@@ -444,7 +448,14 @@ class Api:
         """
         return await self._call(m.DmGet(id="", conversation_id=conversation_id), m.ConversationResult)
 
-    async def dm_send(self, conversation_id: str, text: str, *, nonce: str | None = None) -> m.MessageResult:
+    async def dm_send(
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        nonce: str | None = None,
+        media: Sequence[m.MediaAttachment] = (),
+    ) -> m.MessageResult:
         """Sends ``dm.send``; its answer is a :class:`~protocol.messages.MessageResult`."""
         return await self._call(
             m.DmSend(
@@ -452,6 +463,7 @@ class Api:
                 conversation_id=conversation_id,
                 text=text,
                 nonce=nonce,
+                media=list(media),
             ),
             m.MessageResult,
         )
@@ -728,3 +740,29 @@ class Api:
         Sends ``community.mine``; its answer is a :class:`~protocol.messages.CommunityPage`.
         """
         return await self._call(m.CommunityMine(id="", limit=limit, cursor=cursor), m.CommunityPage)
+
+    async def profile_update(
+        self,
+        *,
+        display_name: str | None = None,
+        bio: str | None = None,
+        avatar: str | None = None,
+        remove_avatar: bool = False,
+        interests: list[str] | None = None,
+    ) -> m.ProfileResult:
+        """Change your own profile: the fields given; the others stay (since 1.9.0). A change of what a User
+        shows (display name, avatar) is sent live as ``user.updated``.
+
+        Sends ``profile.update``; its answer is a :class:`~protocol.messages.ProfileResult`.
+        """
+        return await self._call(
+            m.ProfileUpdate(
+                id="",
+                display_name=display_name,
+                bio=bio,
+                avatar=avatar,
+                remove_avatar=remove_avatar,
+                interests=interests,
+            ),
+            m.ProfileResult,
+        )

@@ -11,7 +11,7 @@ control messages, as following does (see ``Gateway.listen_live``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from protocol.errors import ErrorCode, ProtocolError
@@ -23,6 +23,7 @@ from protocol.messages import (
     CommunityResult,
     Done,
     JoinRequestList,
+    MediaAttachment,
     Member,
     MemberPage,
     MemberResult,
@@ -267,7 +268,12 @@ class Communities:
     # --- announcements -----------------------------------------------------------------------
 
     async def announce(
-        self, staff: UserRecord, community_id: str, text: str, emotext: Emotext | None
+        self,
+        staff: UserRecord,
+        community_id: str,
+        text: str,
+        emotext: Emotext | None,
+        media: Sequence[MediaAttachment] = (),
     ) -> Post:
         community = await self._find(community_id)
         await self._require_staff(staff.id, community)
@@ -277,7 +283,7 @@ class Communities:
         # as a notification (stored and published once for all: Social.create_post), which
         # muting a moderator does not hide.
         return await self._social.create_post(
-            staff, text, emotext, None, community_id=community.id, announcement=True
+            staff, text, emotext, None, community_id=community.id, announcement=True, media=media
         )
 
     # --- helpers ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ only move forward.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from protocol.errors import ErrorCode, ProtocolError
@@ -21,10 +21,12 @@ from protocol.messages import (
     DmReadEvent,
     DmTypingEvent,
     Done,
+    MediaAttachment,
     Message,
     MessagePage,
     MessageResult,
 )
+from protocol.text import normalize
 
 from .. import channels
 from ..publisher import Publisher
@@ -33,6 +35,7 @@ from ..store.base import (
     AccountStorage,
     ConversationRecord,
     ConversationStorage,
+    MediaUnavailable,
     MessageRecord,
     NonceTaken,
     RelationStorage,
@@ -96,15 +99,23 @@ class Conversations:
         )
 
     async def send(
-        self, user: UserRecord, conversation_id: str, text: str, nonce: str | None = None
+        self,
+        user: UserRecord,
+        conversation_id: str,
+        text: str,
+        nonce: str | None = None,
+        media: Sequence[MediaAttachment] = (),
     ) -> MessageResult:
-        """Store and deliver a message. With ``nonce``, a retry of a message already stored in
-        this conversation (by an earlier request, or a concurrent one that won) answers that
-        message and delivers nothing (PROTOCOL.md 4.5.4); membership is checked first."""
+        """Store and deliver a message, with ``media`` (the author's uploads) attached; its text
+        may be empty when it carries pictures. With ``nonce``, a retry of a message already
+        stored in this conversation (by an earlier request, or a concurrent one that won)
+        answers that message and delivers nothing (PROTOCOL.md 4.5.4); membership is checked
+        first."""
         record = await self._conversation(user, conversation_id)
         if nonce is not None and (earlier := await self._store.message_by_nonce(record.id, user.id, nonce)):
             return MessageResult(message=present.message(earlier, {user.id: user}))
-        text = rules.message_text(text)
+        pictures = rules.attachments(media)
+        text = "" if pictures and not normalize(text).strip() else rules.message_text(text)
         members = await self._member_ids(record.id)
         if record.kind == "direct":
             other = next((m for m in members if m != user.id), None)
@@ -119,7 +130,10 @@ class Conversations:
                 subject_id=None,
                 now_ms=self._now(),
                 nonce=nonce,
+                media=pictures,
             )
+        except MediaUnavailable as exc:
+            raise rules.media_not_found(pictures, exc.media_id) from None
         except NonceTaken:  # a concurrent request with the same nonce stored it first
             earlier = await self._store.message_by_nonce(record.id, user.id, nonce) if nonce else None
             if earlier is None:

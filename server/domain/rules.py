@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Sequence
 
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.messages import MediaAttachment
 from protocol.text import (
     ALT_MAX_CLUSTERS,
     ALT_MAX_CODE_POINTS,
@@ -125,6 +127,21 @@ def _optional_text(text: str, max_clusters: int, max_code_points: int, path: str
     if check_text(text, max_clusters, max_code_points) is TextProblem.EMPTY:
         return ""
     return _user_text(text, max_clusters, max_code_points, path, what)
+
+
+def attachments(media: Sequence[MediaAttachment]) -> list[tuple[str, str | None]]:
+    """Pictures to attach, as storage takes them: (media id, alt text checked and normalised)."""
+    return [(item.id, alt_text(item.alt, f"$.media[{n}].alt")) for n, item in enumerate(media)]
+
+
+def media_not_found(pictures: Sequence[tuple[str, str | None]], media_id: str) -> ProtocolError:
+    """The error for the upload storage refused to attach (MediaUnavailable), at its place."""
+    index = next((n for n, (candidate, _) in enumerate(pictures) if candidate == media_id), 0)
+    return ProtocolError(
+        ErrorCode.MEDIA_NOT_FOUND,
+        "not one of your uploads waiting to be attached (unknown, attached, expired, or of another kind)",
+        path=f"$.media[{index}]",
+    )
 
 
 def community_name(name: str, path: str = "$.name") -> str:

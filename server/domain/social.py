@@ -4,7 +4,7 @@ resumable."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -13,6 +13,7 @@ from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import (
     DiscoverPage,
     FollowEvent,
+    MediaAttachment,
     NotificationEvent,
     Post,
     PostCreatedEvent,
@@ -32,6 +33,8 @@ from ..publisher import Publisher
 from ..store.base import (
     AccountStorage,
     CommunityStorage,
+    MediaStorage,
+    MediaUnavailable,
     NewNotification,
     NonceTaken,
     NotificationStorage,
@@ -81,10 +84,17 @@ def post_channel(record: PostRecord) -> str:
 
 
 class SocialPorts(
-    AccountStorage, RelationStorage, PostStorage, CommunityStorage, NotificationStorage, Protocol
+    AccountStorage,
+    RelationStorage,
+    PostStorage,
+    CommunityStorage,
+    NotificationStorage,
+    MediaStorage,
+    Protocol,
 ):
     """The storage Social uses: it writes posts and reactions and follows, reads circles,
-    communities and the notification stream (and is what :class:`.views.Views` reads)."""
+    communities and the notification stream (and is what :class:`.views.Views` reads), and
+    detaches a deleted post's pictures."""
 
 
 class Social:
@@ -110,13 +120,16 @@ class Social:
         community_id: str | None = None,
         announcement: bool = False,
         nonce: str | None = None,
+        media: Sequence[MediaAttachment] = (),
     ) -> Post:
-        """Store and publish a post. With ``nonce``, a retry of a post already stored (by an
-        earlier request, or a concurrent one that won) answers that post, checks nothing else
-        and publishes nothing (PROTOCOL.md 4.3.1)."""
+        """Store and publish a post, with ``media`` (the author's uploads) attached. With
+        ``nonce``, a retry of a post already stored (by an earlier request, or a concurrent one
+        that won) answers that post, checks nothing else and publishes nothing (PROTOCOL.md
+        4.3.1)."""
         if nonce is not None and (earlier := await self._store.post_by_nonce(author.id, nonce)):
             return await self._retried(author, earlier)
         text = rules.post_text(text)
+        pictures = rules.attachments(media)
         hidden = await self._store.hidden_ids(author.id) if reply_to or quote_of else set()
         parent = None
         if reply_to is not None:
@@ -145,6 +158,7 @@ class Social:
                     text=text,
                     emotext=emotext.value if emotext else None,
                     now_ms=self._now(),
+                    media=pictures,
                 )
                 record = announced.post
             else:
@@ -157,7 +171,10 @@ class Social:
                     community_id=community_id,
                     quote_of=quote_of,
                     nonce=nonce,
+                    media=pictures,
                 )
+        except MediaUnavailable as exc:
+            raise rules.media_not_found(pictures, exc.media_id) from None
         except NonceTaken:  # a concurrent request with the same nonce stored it first
             earlier = await self._store.post_by_nonce(author.id, nonce) if nonce is not None else None
             if earlier is None:
@@ -263,6 +280,9 @@ class Social:
             post_id=deleted.id, author_id=deleted.author_id, community_id=deleted.community_id
         )
         self._publisher.event([post_channel(deleted)], event, deleted.deleted_pos, origin=deleted.author_id)
+        if deleted.media:
+            # Its pictures go with it: the collector releases their bytes (Pictures.collect).
+            await self._store.detach_media(f"post:{deleted.id}", now_ms=self._now())
 
     async def _moderates(self, user_id: str, community_id: str | None) -> bool:
         if community_id is None:

@@ -40,7 +40,14 @@ from protocol.codec import (
     retry_after_reason,
 )
 from protocol.errors import CloseCode, CloseConnection, ErrorCode, ProtocolError
-from protocol.text import MESSAGE_MAX_CLUSTERS, POST_MAX_CLUSTERS, POST_MAX_CODE_POINTS, REACTION_EMOJI
+from protocol.text import (
+    ALT_MAX_CLUSTERS,
+    BIO_MAX_CLUSTERS,
+    MESSAGE_MAX_CLUSTERS,
+    POST_MAX_CLUSTERS,
+    POST_MAX_CODE_POINTS,
+    REACTION_EMOJI,
+)
 
 from .. import __version__, channels
 from ..config import Settings
@@ -636,4 +643,10 @@ def limits(settings: Settings) -> m.Limits:
         community_max_tags=COMMUNITY_MAX_TAGS,
         idle_after_ms=settings.idle_after_ms,
         offline_grace_ms=settings.offline_grace_ms,
+        media_max_bytes=settings.media_max_bytes,
+        media_max_attachments=m.MEDIA_MAX_ATTACHMENTS,
+        alt_max_clusters=ALT_MAX_CLUSTERS,
+        bio_max_clusters=BIO_MAX_CLUSTERS,
+        upload_burst=settings.upload_burst,
+        upload_refill_ms=settings.upload_refill_ms,
     )

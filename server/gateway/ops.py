@@ -111,6 +111,7 @@ async def post_create(c: Context, f: m.PostCreate) -> m.PostResult:
         quote_of=f.quote_of,
         community_id=f.community_id,
         nonce=f.nonce,
+        media=f.media,
     )
     return m.PostResult(post=post)
 
@@ -162,7 +163,8 @@ async def invite_list(c: Context, f: m.InviteList) -> m.InviteListResult:
 
 
 async def announce(c: Context, f: m.CommunityAnnounce) -> m.PostResult:
-    return m.PostResult(post=await c.domain.communities.announce(c.user, f.community_id, f.text, f.emotext))
+    post = await c.domain.communities.announce(c.user, f.community_id, f.text, f.emotext, f.media)
+    return m.PostResult(post=post)
 
 
 async def block_add(c: Context, f: m.BlockAdd) -> m.ProfileResult:
@@ -261,7 +263,7 @@ OPS = (
     Op(m.DmGet, lambda c, f: c.domain.conversations.get(c.user, f.conversation_id)),
     Op(
         m.DmSend,
-        lambda c, f: c.domain.conversations.send(c.user, f.conversation_id, f.text, f.nonce),
+        lambda c, f: c.domain.conversations.send(c.user, f.conversation_id, f.text, f.nonce, f.media),
         bucket="message",
         too_fast="sending messages too fast",
     ),

@@ -14,7 +14,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from server.store.base import InviteNotFound, InviteUsed, token_hash
-from server.store.mongo.database import invite_key
+from server.store.mongo.database import SCHEMA_VERSION, invite_key
 from server.store.sqlite import SqliteStorage
 from tests.contract.storage_helpers import NOW, WEEK, new_user
 from tests.support.mongo import MongoBackend, expect_stand_in_divergence, storage_class
@@ -101,6 +101,6 @@ async def test_mongo_open_hashes_plain_codes_and_they_keep_working(
         finally:
             await storage.close()
         meta = await db["meta"].find_one({"_id": "schema"})
-        assert meta is not None and meta["version"] == 7
+        assert meta is not None and meta["version"] == SCHEMA_VERSION
     finally:
         await client.close()

@@ -7,19 +7,13 @@ import io
 import pickle
 import struct
 import sys
-import zlib
 
 import pytest
-from PIL import ExifTags, Image, ImageCms
+from PIL import ExifTags, Image
 
 from server.media import Limits, MediaError, MediaErrorCode, Processed, process
 from server.media.images import sniff
-
-
-def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
+from tests.support.images import HTML, SVG, encode, gif, gps_photo, png_header_only, two_halves
 
 
 def opened(data: bytes) -> Image.Image:
@@ -35,37 +29,12 @@ def refused(data: bytes, code: MediaErrorCode, *, kind: str = "post", limits: Li
     assert caught.value.message
 
 
-def two_halves(width: int, height: int) -> Image.Image:
-    """Red on the left, blue on the right."""
-    image = Image.new("RGB", (width, height), (0, 0, 255))
-    image.paste((255, 0, 0), (0, 0, width // 2, height))
-    return image
-
-
 def reddish(pixel: tuple[int, ...]) -> bool:
     return pixel[0] > 200 and pixel[1] < 60 and pixel[2] < 60
 
 
 def bluish(pixel: tuple[int, ...]) -> bool:
     return pixel[2] > 200 and pixel[0] < 60 and pixel[1] < 60
-
-
-def gps_photo() -> bytes:
-    """A JPEG shot "sideways" (EXIF orientation 6) carrying a GPS position, an XMP packet with
-    the same, a comment and an ICC profile: everything a phone may leave in a picture."""
-    exif = Image.Exif()
-    exif[ExifTags.Base.Orientation] = 6
-    exif[ExifTags.Base.Make] = "PhoneMaker"
-    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
-    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
-    gps[ExifTags.GPS.GPSLatitude] = (38.0, 15.0, 36.0)
-    gps[ExifTags.GPS.GPSLongitudeRef] = "E"
-    gps[ExifTags.GPS.GPSLongitude] = (140.0, 52.0, 12.0)
-    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><exif:GPSLatitude>38,15.6N</exif:GPSLatitude></x:xmpmeta>'
-    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    return encode(
-        two_halves(600, 400), "JPEG", exif=exif.tobytes(), xmp=xmp, icc_profile=icc, comment=b"at home"
-    )
 
 
 def test_a_photo_with_gps_comes_out_upright_with_no_metadata_at_all() -> None:
@@ -179,11 +148,6 @@ def test_an_avif_is_accepted_and_re_encoded() -> None:
     assert reddish(opened(result.display.data).getpixel((8, 16)))  # type: ignore[arg-type]
 
 
-def gif(frames: int, duration: int = 100, size: tuple[int, int] = (32, 32)) -> bytes:
-    images = [Image.new("RGB", size, (i * 20 % 256, 255 - i * 20 % 256, i * 7 % 256)) for i in range(frames)]
-    return encode(images[0], "GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
-
-
 def test_an_animated_gif_within_the_bounds_stays_animated_as_webp() -> None:
     data = gif(5)
     result = process(data, kind="post", limits=Limits(max_frames=5))
@@ -227,22 +191,6 @@ def test_a_gif_frame_that_grows_the_canvas_is_held_to_the_pixel_bound() -> None:
     refused(data, MediaErrorCode.TOO_MANY_PIXELS, limits=Limits(max_pixels=1_000_000))
 
 
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG declaring ``width`` x ``height`` whose pixel data is a few compressed bytes: what a
-    decompression bomb's header looks like, without the bomb."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
-
-
 def test_pixel_bombs_are_refused_from_the_header_before_decoding() -> None:
     # Decoding any of these would fail as corrupt (the data is a few bytes): too_many_pixels
     # shows the size was refused first. Past Pillow's own bomb error, past its warning (which
@@ -264,10 +212,6 @@ def test_truncated_and_damaged_files_are_refused_as_corrupt() -> None:
     refused(jpeg[: len(jpeg) // 2], MediaErrorCode.CORRUPT)
     refused(b"\xff\xd8\xff", MediaErrorCode.CORRUPT)
     refused(b"GIF89a", MediaErrorCode.CORRUPT)
-
-
-SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
-HTML = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>"
 
 
 def test_what_is_not_an_accepted_image_is_refused_by_its_bytes() -> None:

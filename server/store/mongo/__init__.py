@@ -14,7 +14,8 @@ Modules
     over the same collections: :mod:`.accounts` (users, invites, sessions), :mod:`.relations`
     (follows, blocks, mutes), :mod:`.posts` (posts, streams, reactions), :mod:`.communities`,
     :mod:`.conversations`, :mod:`.notifications`, :mod:`.safety` (safety statuses,
-    incidents), :mod:`.moderation` (reports), :mod:`.webhooks` and :mod:`.signals`.
+    incidents), :mod:`.moderation` (reports), :mod:`.webhooks`, :mod:`.signals` and
+    :mod:`.media` (uploaded pictures, and the claim that attaches them).
 
 Collections
     ``users``, ``invites``, ``sessions``, ``follows``, ``posts``, ``meta`` (the schema version
@@ -40,7 +41,13 @@ Collections
     ``last_seen_ms``: they read as the port's defaults and ``{field: NULL}`` matches them,
     so nothing is rewritten on upgrade. Since schema 5 posts and messages carry the client's
     ``nonce`` (null without one); older documents lack it, and the partial unique indexes
-    ``nonce_unique`` (``{nonce: {$type: "string"}}``) leave both out.
+    ``nonce_unique`` (``{nonce: {$type: "string"}}``) leave both out. Since schema 8
+    ``media`` holds uploaded pictures, one document per :class:`~server.store.base.MediaRecord`;
+    users carry ``bio``, ``interests`` (an array, in the user's order), ``avatar_id`` and
+    ``avatar_placeholder``, and posts and messages ``media``, the array of the pictures
+    attached to them, each element the whole record (its id under ``id``) as attached: what
+    a timeline shows needs no second read, and an attached picture never changes. Documents
+    of before lack these fields and read as the port's defaults (no pictures, an empty bio).
 
 Indexes
     Declared once, in :data:`INDEXES`, and covered by :data:`SCHEMA_VERSION`. :meth:`open`
@@ -199,6 +206,34 @@ Multi-document operations, without transactions
         conversation's ``last_message_id``, so concurrent appends leave the newest. A message
         with a nonce is inserted first: a duplicate key there (NonceTaken) has written nothing.
 
+    Attaching pictures (``create_post``, ``create_announcement``, ``add_message``)
+        1. With a nonce, look for the author's item with it: NonceTaken if there is one, so
+           that a retry is told so rather than MediaUnavailable for the pictures its first
+           call attached.
+        2. *Claim* each picture in order, with ``find_one_and_update({_id, owner_id, kind,
+           subject: null, expires_ms: {$gt: now}}, {$set: {subject, alt, expires_ms: null}})``
+           (:func:`.media.claim`); the subject names the item's id, taken before anything is
+           written. Of concurrent claims of one picture exactly one matches. A claim that
+           matches nothing is MediaUnavailable (after a second look for the nonce: a
+           concurrent retry may have stored the item meanwhile), and the claims made are
+           given back (``subject`` null, ``alt`` and ``expires_ms`` as they were, only if the
+           subject is still this call's).
+        3. Insert the item with its pictures (then the announcement's notification, the
+           conversation's ``last_message_id``, as without pictures). If that fails (a
+           duplicate nonce: NonceTaken) the item is deleted and the claims given back.
+        A process killed between 2 and 3 leaves pictures attached to an item that does not
+        exist (they are never collected); never an item whose pictures wait to be attached
+        elsewhere, or collected.
+
+    ``set_avatar``
+        Claim the new picture (as above, kind "avatar", subject "avatar:<user id>"), then set
+        the user's ``avatar_id`` and ``avatar_placeholder`` with one ``find_one_and_update``
+        that returns the user as it was, then detach the picture it names, only that one
+        (``subject`` null, ``expires_ms`` now). Concurrent calls are ordered by the user update:
+        each detaches what the one before it set, so every picture but the one set last is
+        detached. A failure undoes the user update and gives the claim back; a process killed
+        part way leaves a picture attached as the user's avatar that the user does not show.
+
     ``block``
         Insert the block (a duplicate key: nothing changes), then delete the follows either
         way with ``find_one_and_delete``, which tells exactly which ones this call ended.
@@ -233,6 +268,7 @@ from .accounts import AccountStore
 from .communities import CommunityStore
 from .conversations import ConversationStore
 from .database import INDEXES, SCHEMA_VERSION, check, schema_version
+from .media import MediaStore
 from .moderation import ModerationStore
 from .notifications import NotificationStore
 from .posts import PostStore
@@ -255,6 +291,7 @@ class MongoStorage(
     ModerationStore,
     WebhookStore,
     SignalStore,
+    MediaStore,
 ):
     """Storage on one MongoDB database. Build with :meth:`open`.
 

@@ -9,6 +9,7 @@ transactions, and what a process killed between their steps leaves, is told in
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from contextlib import suppress
 
 from pymongo import DESCENDING, ReturnDocument, UpdateOne
@@ -23,6 +24,7 @@ from ..base import (
     InviteUsed,
     IssuedInvite,
     NewUser,
+    NotFound,
     SessionRecord,
     UserRecord,
     new_invite_code,
@@ -30,7 +32,8 @@ from ..base import (
 )
 from ..records import INVITE_PREFIX_LENGTH
 from .database import BOOTSTRAP_QUOTA, Database, invite_key
-from .driver import CLAIM_ATTEMPTS, IN_CHUNK, NULL, Document, driver_errors
+from .driver import CLAIM_ATTEMPTS, IN_CHUNK, NULL, Document, all_or_nothing, driver_errors
+from .media import claim
 from .records import invite_record, session_record, user_record
 
 _log = logging.getLogger(__name__)
@@ -158,6 +161,10 @@ class AccountStore(Database):
                         "dm_policy": user.dm_policy,
                         "presence_visibility": user.presence_visibility,
                         "last_seen_ms": None,
+                        "bio": user.bio,
+                        "interests": list(user.interests),
+                        "avatar_id": None,
+                        "avatar_placeholder": None,
                     }
                 )
             except DuplicateKeyError as exc:  # the only unique key but the fresh _id: handle_key
@@ -258,6 +265,84 @@ class AccountStore(Database):
     async def set_presence_visibility(self, user_id: str, visibility: str) -> None:
         with driver_errors():
             await self._users.update_one({"_id": user_id}, {"$set": {"presence_visibility": visibility}})
+
+    async def update_profile(
+        self,
+        user_id: str,
+        *,
+        display_name: str | None = None,
+        bio: str | None = None,
+        interests: Sequence[str] | None = None,
+    ) -> UserRecord | None:
+        fields: Document = {}
+        if display_name is not None:
+            fields["display_name"] = display_name
+        if bio is not None:
+            fields["bio"] = bio
+        if interests is not None:
+            fields["interests"] = list(interests)
+        with driver_errors():
+            if not fields:
+                doc = await self._users.find_one({"_id": user_id})
+            else:
+                doc = await self._users.find_one_and_update(
+                    {"_id": user_id}, {"$set": fields}, return_document=ReturnDocument.AFTER
+                )
+        return user_record(doc) if doc else None
+
+    async def set_avatar(
+        self, user_id: str, media_id: str | None, *, now_ms: int
+    ) -> tuple[UserRecord, str | None]:
+        # Claim the new picture (a refusal has written nothing), then swap the user's avatar
+        # fields in one find_one_and_update, which tells the picture replaced, then detach
+        # exactly that one. Of concurrent calls each replaces what the one before it set, so
+        # every picture but the last set is detached. A failure part way gives the claim back
+        # and the user's fields too; a process killed part way leaves a picture attached as
+        # "avatar:<user id>" that no user shows, never a user showing a detached one.
+        subject = f"avatar:{user_id}"
+        with driver_errors():
+            if await self._users.find_one({"_id": user_id}, {"_id": True}) is None:
+                raise NotFound(f"no user {user_id}")
+            async with all_or_nothing() as undo:
+                placeholder = None
+                if media_id is not None:
+                    (new,) = await claim(
+                        self._media,
+                        user_id,
+                        [(media_id, None)],
+                        kind="avatar",
+                        subject=subject,
+                        now_ms=now_ms,
+                        undo=undo,
+                    )
+                    placeholder = new.placeholder
+                before = await self._users.find_one_and_update(
+                    {"_id": user_id},
+                    {"$set": {"avatar_id": media_id, "avatar_placeholder": placeholder}},
+                    return_document=ReturnDocument.BEFORE,
+                )
+                if before is None:  # pragma: no cover - users are never deleted
+                    raise NotFound(f"no user {user_id}")
+                replaced = before.get("avatar_id")
+                undo.add(
+                    lambda: self._users.update_one(
+                        {"_id": user_id, "avatar_id": NULL if media_id is None else media_id},
+                        {
+                            "$set": {
+                                "avatar_id": replaced,
+                                "avatar_placeholder": before.get("avatar_placeholder"),
+                            }
+                        },
+                    )
+                )
+                if replaced is not None and replaced != media_id:
+                    # As detach_media does, for this one picture.
+                    await self._media.update_one(
+                        {"_id": replaced, "subject": subject},
+                        {"$set": {"subject": None, "expires_ms": now_ms}},
+                    )
+        user = user_record({**before, "avatar_id": media_id, "avatar_placeholder": placeholder})
+        return user, replaced
 
     async def record_last_seen(self, seen: dict[str, int]) -> None:
         # $max only raises: it sets a missing field, replaces a null (null sorts below every

@@ -8,6 +8,8 @@ changes stay ordered without transactions, is told in :mod:`server.store.mongo`.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
+from dataclasses import replace
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
@@ -15,6 +17,7 @@ from pymongo.errors import DuplicateKeyError
 from ..base import (
     ConversationMemberRecord,
     ConversationRecord,
+    MediaUnavailable,
     MessageRecord,
     NonceTaken,
     NotFound,
@@ -22,7 +25,8 @@ from ..base import (
 )
 from .database import Database
 from .driver import CLAIM_ATTEMPTS, Undo, after_filter, all_or_nothing, before_filter, driver_errors
-from .records import conversation_member_record, conversation_record, message_record
+from .media import claim
+from .records import attached_documents, conversation_member_record, conversation_record, message_record
 
 
 def _pair_key(member_ids: list[str]) -> str:
@@ -119,8 +123,11 @@ class ConversationStore(Database):
         return conversation, message
 
     async def _insert_message(self, message: MessageRecord, undo: Undo, nonce: str | None = None) -> None:
-        """Insert the message; NonceTaken if the author's nonce is taken in the conversation
-        (INDEXES "nonce_unique"), having written nothing."""
+        """Insert the message, its pictures (attached already) with it; NonceTaken if the
+        author's nonce is taken in the conversation (INDEXES "nonce_unique"), having written
+        nothing. Its undo comes first: an insert that fails may have been written (the id is
+        fresh: deleting it otherwise deletes nothing)."""
+        undo.add(lambda: self._messages.delete_one({"_id": message.id}))
         try:
             await self._messages.insert_one(
                 {
@@ -132,13 +139,13 @@ class ConversationStore(Database):
                     "subject_id": message.subject_id,
                     "created_ms": message.created_ms,
                     "nonce": nonce,
+                    "media": attached_documents(message.media),
                 }
             )
         except DuplicateKeyError as exc:
             raise NonceTaken(
                 f"message nonce {nonce!r} of {message.author_id} in {message.conversation_id}"
             ) from exc
-        undo.add(lambda: self._messages.delete_one({"_id": message.id}))
 
     async def _make_last(self, conversation_id: str, message_id: str) -> None:
         """Make the message the conversation's last unless a later one is already (``$max``:
@@ -199,6 +206,7 @@ class ConversationStore(Database):
         subject_id: str | None,
         now_ms: int,
         nonce: str | None = None,
+        media: Sequence[tuple[str, str | None]] = (),
     ) -> MessageRecord:
         with driver_errors():
             await self._require_conversation(conversation_id)
@@ -206,9 +214,44 @@ class ConversationStore(Database):
                 self._ids.new(now_ms), conversation_id, author_id, kind, text, subject_id, now_ms
             )
             async with all_or_nothing() as undo:
+                message = await self._attach_to_message(message, media, nonce, undo)
                 await self._insert_message(message, undo, nonce)
                 await self._make_last(conversation_id, message.id)
         return message
+
+    async def _attach_to_message(
+        self, message: MessageRecord, media: Sequence[tuple[str, str | None]], nonce: str | None, undo: Undo
+    ) -> MessageRecord:
+        """Claim the pictures for the message about to be inserted, as PostStore._attach_to_post does
+        for a post (a taken nonce told first), as "message:<conversation id>:<message id>"."""
+        if not media:
+            return message
+        if nonce is not None and await self._message_nonce_taken(message, nonce):
+            raise NonceTaken(f"message nonce {nonce!r} of {message.author_id} in {message.conversation_id}")
+        try:
+            attached = await claim(
+                self._media,
+                message.author_id,
+                media,
+                kind="post",
+                subject=f"message:{message.conversation_id}:{message.id}",
+                now_ms=message.created_ms,
+                undo=undo,
+            )
+        except MediaUnavailable:
+            if nonce is not None and await self._message_nonce_taken(message, nonce):
+                raise NonceTaken(
+                    f"message nonce {nonce!r} of {message.author_id} in {message.conversation_id}"
+                ) from None
+            raise
+        return replace(message, media=attached)
+
+    async def _message_nonce_taken(self, message: MessageRecord, nonce: str) -> bool:
+        found = await self._messages.find_one(
+            {"conversation_id": message.conversation_id, "author_id": message.author_id, "nonce": nonce},
+            {"_id": True},
+        )
+        return found is not None
 
     async def message_by_nonce(
         self, conversation_id: str, author_id: str, nonce: str

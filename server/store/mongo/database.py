@@ -34,7 +34,9 @@ from .driver import Document, driver_errors
 #: notification_marks, read by _id: no index). 7: invites keyed by the hash of their code
 #: (:func:`invite_key`) with the code's first characters in ``code_prefix``; plain codes of
 #: earlier versions are hashed when a node opens the database (:meth:`Database._hash_invite_codes`).
-SCHEMA_VERSION: Final = 7
+#: 8: uploaded pictures (``media``, three partial indexes), the users' bio, interests and
+#: avatar, the posts' and messages' ``media`` arrays (documents of before read as without).
+SCHEMA_VERSION: Final = 8
 
 
 #: The quota document of invites made without an inviter (26-character ids never equal it).
@@ -209,6 +211,31 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
             [("user_id", ASCENDING), ("audience", ASCENDING), ("_id", ASCENDING)], name="by_user_audience"
         ),
     ],
+    "media": [
+        # The first two leave out the attached pictures, most records for good: a record is
+        # waiting or detached (subject null) exactly when its expires_ms is a number (see
+        # MediaRecord). Said with $type, the form of the adapter's other partial indexes
+        # (nonce_unique, pair_key_unique), which the queries restate (media.py waiting()).
+        # add_media's bound: an owner's waiting uploads unexpired at a time.
+        IndexModel(
+            [("owner_id", ASCENDING), ("expires_ms", ASCENDING)],
+            partialFilterExpression={"expires_ms": {"$type": "number"}},
+            name="waiting_by_owner",
+        ),
+        # expired_media: the collector's walk, earliest first, ties by id; one index range
+        # read in order up to the limit, however many a mass deletion left to collect.
+        IndexModel(
+            [("expires_ms", ASCENDING), ("_id", ASCENDING)],
+            partialFilterExpression={"expires_ms": {"$type": "number"}},
+            name="waiting_by_expiry",
+        ),
+        # detach_media (a deleted post's pictures); the attached ones only.
+        IndexModel(
+            [("subject", ASCENDING)],
+            partialFilterExpression={"subject": {"$type": "string"}},
+            name="by_subject",
+        ),
+    ],
     "incidents": [
         # At most one active incident: only the active one has the field (``active: true``),
         # so a second insert of ``active: true`` is a duplicate key. The partial filter leaves
@@ -297,6 +324,7 @@ class Database:
         self._webhooks: AsyncCollection[Document] = db["webhooks"]
         self._server_keys: AsyncCollection[Document] = db["server_keys"]
         self._signals: AsyncCollection[Document] = db["signals"]
+        self._media: AsyncCollection[Document] = db["media"]
         self._meta: AsyncCollection[Document] = db["meta"]
 
     @classmethod

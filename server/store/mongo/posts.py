@@ -5,16 +5,18 @@ and streams they make, and reactions on MongoDB: :class:`PostStore`, one part of
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from ...ids import floor_id
-from ..base import AnnouncementRecord, NonceTaken, NotFound, PostRecord, StreamItem
+from ..base import AnnouncementRecord, MediaUnavailable, NonceTaken, NotFound, PostRecord, StreamItem
 from .database import Database
-from .driver import NULL, Document, after_filter, all_or_nothing, before_filter, chunks, driver_errors
-from .records import post_record
+from .driver import NULL, Document, Undo, after_filter, all_or_nothing, before_filter, chunks, driver_errors
+from .media import claim
+from .records import attached_documents, post_record
 
 
 class PostStore(Database):
@@ -39,6 +41,7 @@ class PostStore(Database):
         repost_of: str | None = None,
         quote_of: str | None = None,
         nonce: str | None = None,
+        media: Sequence[tuple[str, str | None]] = (),
     ) -> PostRecord:
         post = PostRecord(
             id=self._ids.new(now_ms),
@@ -53,11 +56,20 @@ class PostStore(Database):
             quote_of=quote_of,
         )
         with driver_errors():
-            await self._insert_post(post, nonce)
+            async with all_or_nothing() as undo:
+                post = await self._attach_to_post(post, media, nonce, undo)
+                await self._insert_post(post, nonce, undo)
         return post
 
     async def create_announcement(
-        self, *, author_id: str, community_id: str, text: str, emotext: str | None, now_ms: int
+        self,
+        *,
+        author_id: str,
+        community_id: str,
+        text: str,
+        emotext: str | None,
+        now_ms: int,
+        media: Sequence[tuple[str, str | None]] = (),
     ) -> AnnouncementRecord:
         post = PostRecord(
             id=self._ids.new(now_ms),
@@ -76,9 +88,9 @@ class PostStore(Database):
             if await self._communities.find_one({"_id": community_id}, {"_id": True}) is None:
                 raise NotFound(f"no community {community_id}")
             async with all_or_nothing() as undo:
+                post = await self._attach_to_post(post, media, None, undo)
                 # The post first: a member who finds the notification finds its post.
-                await self._insert_post(post, None)
-                undo.add(lambda: self._posts.delete_one({"_id": post.id}))
+                await self._insert_post(post, None, undo)
                 # Its notification, once for all the members (see notifications.py). Its undo
                 # comes first: an insert that fails may have been written.
                 undo.add(lambda: self._community_notifications.delete_one({"_id": notification_id}))
@@ -94,9 +106,47 @@ class PostStore(Database):
                 )
         return AnnouncementRecord(post, notification_id)
 
-    async def _insert_post(self, post: PostRecord, nonce: str | None) -> None:
-        """Insert the post; NonceTaken if the author's nonce is taken (INDEXES "nonce_unique"),
-        having written nothing."""
+    async def _attach_to_post(
+        self, post: PostRecord, media: Sequence[tuple[str, str | None]], nonce: str | None, undo: Undo
+    ) -> PostRecord:
+        """Claim the pictures for the post about to be inserted (see "Attaching pictures" in
+        :mod:`server.store.mongo`): the post with them, their give-backs in ``undo``.
+
+        A taken nonce is told first (NonceTaken), so a retry is answered with the first call's
+        post and does not meet its own pictures, which that call attached. The insert's unique
+        index still decides between concurrent calls; should one lose the pictures to a
+        concurrent call with its nonce, it looks again and answers NonceTaken if that call's
+        post is stored by then."""
+        if not media:
+            return post
+        if nonce is not None and await self._post_nonce_taken(post.author_id, nonce):
+            raise NonceTaken(f"post nonce {nonce!r} of {post.author_id}")
+        try:
+            attached = await claim(
+                self._media,
+                post.author_id,
+                media,
+                kind="post",
+                subject=f"post:{post.id}",
+                now_ms=post.created_ms,
+                undo=undo,
+            )
+        except MediaUnavailable:
+            if nonce is not None and await self._post_nonce_taken(post.author_id, nonce):
+                raise NonceTaken(f"post nonce {nonce!r} of {post.author_id}") from None
+            raise
+        return replace(post, media=attached)
+
+    async def _post_nonce_taken(self, author_id: str, nonce: str) -> bool:
+        found = await self._posts.find_one({"author_id": author_id, "nonce": nonce}, {"_id": True})
+        return found is not None
+
+    async def _insert_post(self, post: PostRecord, nonce: str | None, undo: Undo) -> None:
+        """Insert the post, its pictures (attached already) with it; NonceTaken if the author's
+        nonce is taken (INDEXES "nonce_unique"), having written nothing. Its undo comes first:
+        an insert that fails may have been written, and its pictures must not be given back
+        under a post that stands (the id is fresh: deleting it otherwise deletes nothing)."""
+        undo.add(lambda: self._posts.delete_one({"_id": post.id}))
         try:
             await self._posts.insert_one(
                 {
@@ -112,6 +162,7 @@ class PostStore(Database):
                     "quote_of": post.quote_of,
                     "announcement": post.announcement,
                     "nonce": nonce,
+                    "media": attached_documents(post.media),
                 }
             )
         except DuplicateKeyError as exc:

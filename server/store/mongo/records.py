@@ -12,6 +12,8 @@ from ..base import (
     ConversationRecord,
     IncidentRecord,
     InviteRecord,
+    MediaRecord,
+    MediaVariantRecord,
     MembershipRecord,
     MessageRecord,
     NotificationRecord,
@@ -40,6 +42,11 @@ def user_record(doc: Document) -> UserRecord:
         dm_policy=doc.get("dm_policy", "everyone"),
         presence_visibility=doc.get("presence_visibility", "friends"),
         last_seen_ms=doc.get("last_seen_ms"),
+        # Absent from users made before schema 8.
+        bio=doc.get("bio", ""),
+        interests=tuple(doc.get("interests") or ()),
+        avatar_id=doc.get("avatar_id"),
+        avatar_placeholder=doc.get("avatar_placeholder"),
     )
 
 
@@ -80,6 +87,8 @@ def post_record(doc: Document) -> PostRecord:
         repost_of=doc.get("repost_of"),
         quote_of=doc.get("quote_of"),
         announcement=doc.get("announcement", False),
+        # Absent from posts made before schema 8.
+        media=attached_records(doc.get("media")),
     )
 
 
@@ -136,6 +145,8 @@ def message_record(doc: Document) -> MessageRecord:
         text=doc["text"],
         subject_id=doc["subject_id"],
         created_ms=doc["created_ms"],
+        # Absent from messages made before schema 8.
+        media=attached_records(doc.get("media")),
     )
 
 
@@ -202,3 +213,74 @@ def incident_record(doc: Document) -> IncidentRecord:
         started_ms=doc["started_ms"],
         ended_ms=doc["ended_ms"],
     )
+
+
+# --- pictures ------------------------------------------------------------------------------------
+# A media record is one document of ``media`` (its id the ``_id``), and the same fields, its id
+# under ``id``, as one element of the ``media`` array a post or message keeps of the pictures
+# attached to it (what a timeline shows needs no second read; an attached picture never changes).
+
+
+def media_fields(record: MediaRecord) -> Document:
+    """Every field of the record but its id, as stored."""
+    return {
+        "owner_id": record.owner_id,
+        "kind": record.kind,
+        "width": record.width,
+        "height": record.height,
+        "placeholder": record.placeholder,
+        "animated": record.animated,
+        "display": _variant_fields(record.display),
+        "thumbnail": _variant_fields(record.thumbnail),
+        "created_ms": record.created_ms,
+        "expires_ms": record.expires_ms,
+        "subject": record.subject,
+        "alt": record.alt,
+    }
+
+
+def _variant_fields(variant: MediaVariantRecord) -> Document:
+    return {
+        "digest": variant.digest,
+        "content_type": variant.content_type,
+        "width": variant.width,
+        "height": variant.height,
+        "size": variant.size,
+    }
+
+
+def _variant_record(doc: Document) -> MediaVariantRecord:
+    return MediaVariantRecord(
+        digest=doc["digest"],
+        content_type=doc["content_type"],
+        width=doc["width"],
+        height=doc["height"],
+        size=doc["size"],
+    )
+
+
+def media_record(doc: Document, media_id: str) -> MediaRecord:
+    return MediaRecord(
+        id=media_id,
+        owner_id=doc["owner_id"],
+        kind=doc["kind"],
+        width=doc["width"],
+        height=doc["height"],
+        placeholder=doc["placeholder"],
+        animated=doc["animated"],
+        display=_variant_record(doc["display"]),
+        thumbnail=_variant_record(doc["thumbnail"]),
+        created_ms=doc["created_ms"],
+        expires_ms=doc["expires_ms"],
+        subject=doc["subject"],
+        alt=doc["alt"],
+    )
+
+
+def attached_documents(records: tuple[MediaRecord, ...]) -> list[Document]:
+    """The ``media`` array of a post or message: its pictures in order."""
+    return [{"id": record.id, **media_fields(record)} for record in records]
+
+
+def attached_records(docs: list[Document] | None) -> tuple[MediaRecord, ...]:
+    return tuple(media_record(doc, doc["id"]) for doc in docs or ())
