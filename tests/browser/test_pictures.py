@@ -91,7 +91,7 @@ def test_the_profile_picture_step_after_sign_up(scene: Scene) -> None:
     expect(canvas).to_be_focused()  # the framing takes the keyboard at once
     canvas.press("ArrowRight")
     canvas.press("+")
-    shot(n, "30-avatar-crop")
+    shot(n, "50-avatar-crop")
     n.get_by_role("button", name="この画像にする").click()
     face = n.locator(".edit-face .avatar img")
     expect(face).to_have_attribute("src", re.compile(r"^/media/[0-9A-Z]{26}/"))
@@ -103,7 +103,7 @@ def test_the_profile_picture_step_after_sign_up(scene: Scene) -> None:
         "document.querySelector('.edit-face .avatar img').naturalHeight"
     )
     expect(n.locator(".toast")).to_contain_text("プロフィール画像を更新しました")
-    shot(n, "31-avatar-chosen")
+    shot(n, "51-avatar-chosen")
     n.get_by_role("link", name="はじめる").click()
     n.fill("textarea[name=text]", "はじめまして、美香です")
     n.click("form.composer button[type=submit]")
@@ -148,12 +148,12 @@ def test_a_changed_face_and_name_reach_a_follower_live(scene: Scene) -> None:
     expect(card.locator(".face-link .avatar img")).to_have_attribute(
         "src", re.compile(r"^/media/[0-9A-Z]{26}/thumbnail$")
     )
-    shot(f, "32-face-live")
+    shot(f, "52-face-live")
     # Her profile page shows the bio and the interests.
     n.get_by_role("link", name="プロフィールを見る").click()
     expect(n.locator(".profile-head .bio")).to_have_text("仙台で写真を撮っています。")
     expect(n.locator(".profile-head .interests .tag")).to_have_text(["#写真", "#sendai", "#防災"])
-    shot(n, "33-profile-bio")
+    shot(n, "53-profile-bio")
 
 
 def test_two_pictures_with_alt_text_in_a_post(scene: Scene) -> None:
@@ -183,7 +183,7 @@ def test_two_pictures_with_alt_text_in_a_post(scene: Scene) -> None:
     composer.get_by_label("画像 1 の説明（代替テキスト）").fill("増水した広瀬川と河川敷")
     composer.get_by_label("画像 2 の説明（代替テキスト）").fill("夕日に照らされた電波塔")
     composer.locator("textarea[name=text]").fill("今日の仙台")
-    shot(n, "34-composer-pictures")
+    shot(n, "54-composer-pictures")
     composer.locator("button[type=submit]").click()
     expect(composer.locator(".attach-item")).to_have_count(0)
     for page in (n, f):  # mine, and live on the friend's Following tab
@@ -202,7 +202,7 @@ def test_two_pictures_with_alt_text_in_a_post(scene: Scene) -> None:
             "el => [...el.querySelectorAll('.media-grid img')].every(i => i.complete && i.naturalWidth > 0)",
             arg=card.element_handle(),
         )
-    shot(f, "35-timeline-pictures")
+    shot(f, "55-timeline-pictures")
 
 
 def test_the_viewer_by_keyboard(scene: Scene) -> None:
@@ -223,7 +223,7 @@ def test_the_viewer_by_keyboard(scene: Scene) -> None:
     expect(viewer.locator(".viewer-count")).to_have_text("1 / 2")
     f.keyboard.press("ArrowLeft")
     expect(viewer.locator(".viewer-count")).to_have_text("2 / 2")
-    shot(f, "36-viewer")
+    shot(f, "56-viewer")
     # Tab and Shift+Tab go round the dialog's controls and never leave it.
     for key in ["Tab"] * 5 + ["Shift+Tab"] * 5:
         f.keyboard.press(key)
@@ -258,8 +258,14 @@ def test_a_message_of_pictures_only(scene: Scene) -> None:
     n.locator(".conversation a").first.click()
     theirs = n.locator(".message.theirs").last
     expect(theirs.locator(".media-grid img")).to_have_count(1)
+    # A picture in a conversation is served to its members (the cookie authorises it).
+    for message in (mine, theirs):
+        message.page.wait_for_function(
+            "el => { const i = el.querySelector('.media-grid img'); return i.complete && i.naturalWidth > 0; }",
+            arg=message.element_handle(),
+        )
     expect(theirs.locator(".avatar")).to_have_text("佐")  # the friend has no picture: her initial
-    shot(n, "37-dm-picture")
+    shot(n, "57-dm-picture")
 
 
 def test_thumbnails_only_during_an_incident(scene: Scene) -> None:
@@ -284,7 +290,7 @@ def test_thumbnails_only_during_an_incident(scene: Scene) -> None:
             arg=card.element_handle(),
         )
         assert not [u for u in requested if u.endswith("/display")], requested
-        shot(f, "38-incident-thumbnails")
+        shot(f, "58-incident-thumbnails")
         # The reader may still ask for one picture in full.
         card.get_by_role("button", name="元の画像を読み込む").first.click()
         expect(imgs.nth(0)).to_have_attribute("src", re.compile(r"/display$"))
