@@ -10,7 +10,7 @@ import { errorText } from "../ui.js";
 
 let serial = 0;
 /** What the picker offers; the server decides from the bytes whatever the name says. */
-const ACCEPT = "image/jpeg,image/png,image/webp,image/gif,image/avif,image/heic";
+const ACCEPT = "image/jpeg,image/png,image/webp,image/gif,image/avif";
 
 /**
  * attachments({ onChange }) -> { button, input, tray, wire(form, textarea), media(), busy(),
@@ -38,8 +38,13 @@ export function attachments({ onChange = () => {} } = {}) {
 
   function add(files) {
     note.textContent = "";
-    const images = files.filter((f) => !f.type || f.type.startsWith("image/"));
-    if (images.length < files.length) note.textContent = t("error.unsupported_format");
+    // Not a picture, or over the server's bound: said at once, and not sent (a phone network in
+    // a disaster has no bytes to spare). The server decides the rest from the bytes.
+    const most = store.state.limits?.media_max_bytes;
+    const images = files.filter((f) => (!f.type || f.type.startsWith("image/")) && !(most && f.size > most));
+    if (images.length < files.length) {
+      note.textContent = files.some((f) => most && f.size > most) ? t("error.too_large") : t("error.unsupported_format");
+    }
     const room = max() - items.length;
     if (images.length > room) note.textContent = t("attach.tooMany", { n: max() });
     for (const file of images.slice(0, Math.max(0, room))) start(file);

@@ -28,7 +28,7 @@ async function decode(file) {
  * profile.update's avatar).
  */
 export function avatarPicker({ onUploaded, label } = {}) {
-  const input = h("input", { type: "file", accept: "image/jpeg,image/png,image/webp,image/gif,image/avif,image/heic", hidden: true, class: "file-input", attrs: { tabindex: "-1" } });
+  const input = h("input", { type: "file", accept: "image/jpeg,image/png,image/webp,image/gif,image/avif", hidden: true, class: "file-input", attrs: { tabindex: "-1" } });
   const choose = h("button", { type: "button", class: "choose-picture", on: { click: () => input.click() } }, label || t("avatar.choose"));
   const error = h("p", { class: "form-error", attrs: { role: "alert" } });
   const stage = h("div", { class: "crop-stage", hidden: true });
