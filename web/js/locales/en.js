@@ -304,7 +304,7 @@ export const en = {
   "profile.bioHint": "Up to 160 characters. Everyone who sees your profile reads it.",
   "profile.interests": "Interests",
   "profile.interestsPlaceholder": "e.g. sendai, running, 防災",
-  "profile.interestsHint": "Up to {n}, separated by commas or spaces. They help Discover find posts for you.",
+  "profile.interestsHint": "Up to {n}, separated by commas or spaces. Shown on your profile.",
   "profile.interestsTooMany": "At most {n} interests.",
   "profile.save": "Save",
   "profile.view": "See your profile",

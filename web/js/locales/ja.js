@@ -304,7 +304,7 @@ export const ja = {
   "profile.bioHint": "160 文字まで。プロフィールを見た人みんなが読めます。",
   "profile.interests": "興味のあること",
   "profile.interestsPlaceholder": "例: 仙台, ランニング, 防災",
-  "profile.interestsHint": "{n} 個まで。カンマか空白で区切ります。「見つける」があなた向けの投稿を探す手がかりになります。",
+  "profile.interestsHint": "{n} 個まで。カンマか空白で区切ります。プロフィールに表示されます。",
   "profile.interestsTooMany": "興味は {n} 個までです。",
   "profile.save": "保存する",
   "profile.view": "プロフィールを見る",
