@@ -17,6 +17,8 @@ import { renderCommunities, renderCommunity } from "./views/communities.js";
 import { renderSettings } from "./views/settings.js";
 import { refreshTimes } from "./views/post.js";
 import { renderIncident } from "./views/incident.js";
+import { renderProfileEdit, renderWelcome } from "./views/profile_edit.js";
+import { refreshPerson } from "./views/face.js";
 import { toast, announce } from "./ui.js";
 
 const routes = [
@@ -25,6 +27,8 @@ const routes = [
   [/^\/post\/([0-9A-Z]{26})$/, "following", () => renderThread],
   [/^\/u\/([A-Za-z0-9_]{3,20})$/, "profile", () => renderProfile],
   [/^\/me$/, "me", () => (view) => renderProfile(view, store.state.me.handle)],
+  [/^\/me\/edit$/, "me", () => renderProfileEdit],
+  [/^\/welcome$/, "me", () => renderWelcome],
   [/^\/dm$/, "dm", () => renderDmList],
   [/^\/dm\/([0-9A-Z]{26})$/, "dm", () => renderConversation],
   [/^\/notifications$/, "notifications", () => renderNotifications],
@@ -90,7 +94,8 @@ function badges() {
 
 function signIn() {
   // The invite code must not linger in the address bar or history once it is used.
-  if (location.pathname !== "/") history.replaceState(null, "", "/");
+  // The route in the hash stays (after sign-up: the profile picture step).
+  if (location.pathname !== "/") history.replaceState(null, "", `/${location.hash}`);
   $("#view").replaceChildren(h("p", { class: "loading", attrs: { role: "status" } }, t("conn.connecting")));
   startSession({
     onState: showConnection,
@@ -160,6 +165,8 @@ function boot() {
   store.on("notifications.badge", badges);
   store.on("conversations", badges);
   store.on("incident", renderIncident);
+  // A new name or face (user.updated, or our own profile.update) shows wherever it is drawn.
+  store.on("user.updated", refreshPerson);
   store.on("safety.status", (status) => {
     // A friend's word on their safety reaches the reader wherever they are in the app.
     if (status.user.id === store.state.me?.id || location.hash.startsWith("#/safety")) return;

@@ -46,8 +46,10 @@ export async function publish(op, args) {
 
 /** Send a dm.send; resolves with the message, or null when queued (it arrives as a dm.message
  * event once sent). */
-export async function sendMessage(conversationId, text) {
-  const answer = await send("dm.send", { conversation_id: conversationId, text, nonce: newNonce() });
+export async function sendMessage(conversationId, text, media = []) {
+  const args = { conversation_id: conversationId, text, nonce: newNonce() };
+  if (media.length) args.media = media; // [{id, alt?}]: uploads stay attachable for 24 h
+  const answer = await send("dm.send", args);
   return answer && answer.message;
 }
 

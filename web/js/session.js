@@ -237,6 +237,15 @@ const handlers = {
   },
   presence({ presence }) { store.emit("presence", presence); },
   "safety.status"({ status }) { store.emit("safety.status", status); },
+  "user.updated"({ user }) {
+    store.rememberUser(user);
+    // Conversations list their members: a new name or face shows there too.
+    for (const c of store.conversations.values()) {
+      c.members = c.members.map((m) => (m.id === user.id ? { ...m, ...pick(user) } : m));
+    }
+    store.emit("user.updated", user);
+    if (store.conversations.size) store.emit("conversations", null);
+  },
   "incident.started"({ incident }) {
     store.state.incident = incident;
     store.emit("incident", incident);
@@ -246,6 +255,8 @@ const handlers = {
     store.emit("incident", null);
   },
 };
+
+const pick = (user) => ({ display_name: user.display_name, avatar: user.avatar ?? null, verified: user.verified, bot: user.bot });
 
 function apply(frame) {
   handlers[frame.type]?.(frame.data); // unknown event types are ignored (§3.3)

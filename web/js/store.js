@@ -50,6 +50,28 @@ export function setReactions(postId, reactions, myReactions) {
   emit("post.reactions", postId);
 }
 
+// -- people -----------------------------------------------------------------------------------
+
+/** The newest card (User) known for people whose name or face changed while the page was open
+ * (user.updated, our own profile.update): cards already drawn, and posts kept from earlier reads,
+ * are drawn with these. */
+export const users = new Map();
+
+export function rememberUser(user) {
+  if (!user?.id) return;
+  users.set(user.id, user);
+  if (state.me && state.me.id === user.id) {
+    state.me = { ...state.me, display_name: user.display_name, avatar: user.avatar ?? null, verified: user.verified, bot: user.bot };
+  }
+}
+
+/** A user as last known: what a post or message carried, with a newer name and face if any. */
+export function latest(user) {
+  const newer = user && users.get(user.id);
+  if (!newer || newer === user) return user;
+  return { ...user, display_name: newer.display_name, avatar: newer.avatar ?? null, verified: newer.verified, bot: newer.bot };
+}
+
 /** Hide what the user mutes or blocks even in events that embed it (§4.2). */
 export const hidden = (user) => !!user && (state.muted.has(user.id) || state.blocked.has(user.id));
 

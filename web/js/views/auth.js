@@ -7,7 +7,7 @@ import { h, fill } from "../dom.js";
 import { t } from "../i18n.js";
 import { errorText, field } from "../ui.js";
 import { userBadges } from "./post.js";
-import { avatar } from "./profile.js";
+import { avatar } from "./face.js";
 
 async function postJson(path, body) {
   const response = await fetch(path, {
@@ -116,7 +116,8 @@ export async function renderInvite(view, code, { onSignedIn }) {
         birth_date: birth.value,
         accept_terms: terms.checked && adult.checked,
       });
-      location.hash = "#/";
+      location.hash = "#/welcome"; // the profile picture step, which may be skipped
+
       onSignedIn();
     } catch (err) {
       error.textContent = errorText(err);

@@ -10,6 +10,7 @@ import { errorText, field, spinner, emptyState, toast } from "../ui.js";
 import { renderPost, updateReactions, removePost, userBadges } from "./post.js";
 import { createComposer } from "./composer.js";
 import { feed } from "./timeline.js";
+import { avatar, nameOf } from "./face.js";
 
 function tagLinks(tags) {
   return h("span", { class: "tags" }, tags.map((tag) => h("a", { class: "tag", href: `#/communities?tag=${encodeURIComponent(tag)}` }, `#${tag}`)));
@@ -159,9 +160,10 @@ export function renderCommunity(view, id) {
     fill(head, 
       h("h1", {}, c.name, c.certified ? h("span", { class: "badge verified", title: t("community.certified"), attrs: { role: "img", "aria-label": t("community.certified") } }, "✓") : null),
       h("p", { class: "meta" }, t("community.members", { n: c.member_count }), " · ", c.approval_required ? t("community.approval") : t("community.open"), " ", roleLabel(c),
-        " · ", t("community.ownedBy"), h("a", { href: `#/u/${c.owner.handle}` }, c.owner.display_name), userBadges(c.owner)),
+        " · ", t("community.ownedBy"), h("a", { class: "owner", href: `#/u/${c.owner.handle}` }, avatar(c.owner, "tiny"), nameOf(c.owner)), userBadges(c.owner)),
       c.description ? h("p", { class: "description" }, c.description) : null,
       tagLinks(c.tags),
+      c.approval_required && !c.my_role ? null : memberList(),
       h("div", { class: "community-actions" }, action));
     tools.replaceChildren();
     if (c.my_role) {
@@ -172,6 +174,31 @@ export function renderCommunity(view, id) {
       }
     }
     if (isMod()) tools.append(moderation());
+  }
+
+  /** Who is in it, with faces: read when opened, page by page (community.members). */
+  function memberList() {
+    const list = h("ul", { class: "member-list" });
+    const more = h("button", { type: "button", class: "more", hidden: true }, t("common.more"));
+    const box = h("details", { class: "members-box" }, h("summary", {}, t("community.memberList")), list, more);
+    let cursor = null;
+    let started = false;
+    async function page() {
+      more.disabled = true;
+      try {
+        const r = await call("community.members", { community_id: id, limit: 50, cursor: cursor || undefined });
+        for (const mem of r.members) {
+          list.append(h("li", {}, h("a", { href: `#/u/${mem.user.handle}` }, avatar(mem.user, "small"), nameOf(mem.user), userBadges(mem.user)),
+            mem.role !== "member" ? h("span", { class: "tag role" }, t(`community.role.${mem.role}`)) : null));
+        }
+        cursor = r.next;
+        more.hidden = !cursor;
+      } catch (err) { list.append(h("li", { class: "error" }, errorText(err))); }
+      finally { more.disabled = false; }
+    }
+    box.addEventListener("toggle", () => { if (box.open && !started) { started = true; page(); } });
+    more.addEventListener("click", page);
+    return box;
   }
 
   function moderation() {
@@ -199,12 +226,12 @@ export function renderCommunity(view, id) {
       try {
         const [r, m] = await Promise.all([call("community.requests", { community_id: id }), call("community.members", { community_id: id, limit: 100 })]);
         requests.replaceChildren(...r.requests.map((req) => h("li", {},
-          h("a", { href: `#/u/${req.user.handle}` }, req.user.display_name), ` @${req.user.handle} `,
+          avatar(req.user, "small"), h("a", { href: `#/u/${req.user.handle}` }, nameOf(req.user)), ` @${req.user.handle} `,
           h("button", { type: "button", class: "primary", on: { click: () => act("community.approve", { user_id: req.user.id }) } }, t("community.approve")),
           h("button", { type: "button", on: { click: () => act("community.decline", { user_id: req.user.id }) } }, t("community.decline")))));
         if (!r.requests.length) requests.append(h("li", { class: "empty" }, t("community.noRequests")));
         members.replaceChildren(...m.members.map((mem) => h("li", {},
-          h("a", { href: `#/u/${mem.user.handle}` }, mem.user.display_name), ` @${mem.user.handle} `, h("span", { class: "tag role" }, t(`community.role.${mem.role}`)),
+          avatar(mem.user, "small"), h("a", { href: `#/u/${mem.user.handle}` }, nameOf(mem.user)), ` @${mem.user.handle} `, h("span", { class: "tag role" }, t(`community.role.${mem.role}`)),
           community.my_role === "owner" && mem.role !== "owner"
             ? h("button", { type: "button", on: { click: () => act("community.set_role", { user_id: mem.user.id, role: mem.role === "moderator" ? "member" : "moderator" }) } },
               mem.role === "moderator" ? t("community.demote") : t("community.promote"))

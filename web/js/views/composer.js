@@ -8,6 +8,7 @@ import { publish, pendingCount } from "../outbox.js";
 import * as store from "../store.js";
 import { toast, errorText } from "../ui.js";
 import { renderText, authorLine } from "./post.js";
+import { attachments } from "./attach.js";
 
 let serial = 0;
 
@@ -31,6 +32,7 @@ export function createComposer(options = {}) {
   const preview = h("div", { class: "preview", hidden: true, attrs: { "aria-label": t("composer.preview") } });
   const quoteBox = h("div", { class: "quote-box" });
   const pending = h("span", { class: "pending", attrs: { role: "status" } });
+  const pictures = attachments({ onChange: () => update() });
 
   const choices = [null, ...EMOTEXT].map((name) => h("button", {
     type: "button", class: "emo-choice", dataset: { emotext: name || "none" },
@@ -71,7 +73,8 @@ export function createComposer(options = {}) {
     counter.textContent = `${count} / ${max()}`;
     counter.classList.toggle("over", count > max());
     counter.classList.toggle("near", count > max() - 10 && count <= max());
-    submit.disabled = blank || count > max();
+    // Pictures still uploading, or one refused (remove it first), hold the post back.
+    submit.disabled = blank || count > max() || pictures.busy() || pictures.failed();
     preview.hidden = !emotext || blank;
     if (!preview.hidden) preview.replaceChildren(h("span", { class: "preview-label" }, t("composer.preview")), renderText(text, emotext));
     const queued = pendingCount();
@@ -88,9 +91,10 @@ export function createComposer(options = {}) {
   }
 
   const form = h("form", { class: ["composer", options.compact && "compact"], attrs: { "aria-label": t("composer.label") } },
-    quoteBox, textarea, preview,
-    h("div", { class: "composer-bar" }, toggle, h("span", { class: "spacer" }), pending, counter, submit),
+    quoteBox, textarea, preview, pictures.tray, pictures.note, pictures.input,
+    h("div", { class: "composer-bar" }, pictures.button, toggle, h("span", { class: "spacer" }), pending, counter, submit),
     panel);
+  pictures.wire(form, textarea);
 
   textarea.addEventListener("input", update);
   textarea.addEventListener("keydown", (e) => {
@@ -101,6 +105,8 @@ export function createComposer(options = {}) {
     if (submit.disabled) return;
     const text = cleanText(textarea.value);
     const args = { text, emotext: emotext || undefined };
+    const media = pictures.media();
+    if (media.length) args.media = media;
     let op = "post.create";
     if (options.announce) { op = "community.announce"; args.community_id = options.communityId; }
     else {
@@ -115,6 +121,7 @@ export function createComposer(options = {}) {
     try {
       const post = await publish(op, args);
       textarea.value = "";
+      pictures.clear();
       quote = null;
       showQuote();
       choose(null);

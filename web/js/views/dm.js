@@ -9,7 +9,9 @@ import * as store from "../store.js";
 import { cleanText, countClusters } from "../text.js";
 import { announce, errorText, field, spinner, emptyState, toast } from "../ui.js";
 import { timeEl, userBadges } from "./post.js";
-import { avatar } from "./profile.js";
+import { avatar, nameOf } from "./face.js";
+import { mediaGrid } from "./media.js";
+import { attachments } from "./attach.js";
 
 export function conversationTitle(c) {
   if (c.title) return c.title;
@@ -26,9 +28,14 @@ function systemLine(m) {
   return key ? t(key, { who, subject }) : t("dm.sys.other");
 }
 
+/** A message in a line of text: its text, or for pictures only, how many. */
+export function messageText(m) {
+  return m.text || (m.media?.length ? t("dm.pictures", { n: m.media.length }) : "");
+}
+
 function preview(m) {
   if (!m) return "";
-  return m.kind === "text" ? `${m.author.display_name}: ${m.text}` : systemLine(m);
+  return m.kind === "text" ? `${store.latest(m.author).display_name}: ${messageText(m)}` : systemLine(m);
 }
 
 export function renderDmList(view) {
@@ -81,7 +88,11 @@ export function renderConversation(view, id) {
   const typingLine = h("p", { class: "typing", attrs: { "aria-live": "polite" } });
   const input = h("textarea", { rows: 2, name: "message", placeholder: t("dm.placeholder"), attrs: { "aria-label": t("dm.placeholder") } });
   const send = h("button", { type: "submit", class: "primary" }, t("dm.send"));
-  const form = h("form", { class: "dm-composer" }, input, send);
+  const pictures = attachments({ onChange: () => { send.disabled = pictures.busy() || pictures.failed(); } });
+  const form = h("form", { class: "dm-composer" },
+    h("div", { class: "dm-attach" }, pictures.tray, pictures.note, pictures.input),
+    h("div", { class: "dm-row" }, pictures.button, input, send));
+  pictures.wire(form, input);
   const olderButton = h("button", { type: "button", class: "more", hidden: true }, t("dm.older"));
   view.append(header, olderButton, log, typingLine, form);
   store.viewing.conversation = id;
@@ -94,9 +105,12 @@ export function renderConversation(view, id) {
     }
     const mineMsg = m.author.id === me.id;
     return h("li", { class: ["message", mineMsg ? "mine" : "theirs"], dataset: { messageId: m.id } },
-      mineMsg ? null : h("span", { class: "from" }, m.author.display_name, userBadges(m.author)),
-      h("p", { class: "bubble" }, m.text),
-      h("span", { class: "meta" }, timeEl(m.created_at), h("span", { class: "read-mark" })));
+      mineMsg ? null : avatar(m.author, "small"),
+      h("div", { class: "message-main" },
+        mineMsg ? null : h("span", { class: "from" }, nameOf(m.author), userBadges(m.author)),
+        m.media?.length ? mediaGrid(m.media, { compact: true }) : null,
+        m.text ? h("p", { class: "bubble" }, m.text) : null,
+        h("span", { class: "meta" }, timeEl(m.created_at), h("span", { class: "read-mark" }))));
   }
 
   function history() {
@@ -196,12 +210,15 @@ export function renderConversation(view, id) {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const text = cleanText(input.value);
-    if (!text.trim()) return;
+    if (pictures.busy() || pictures.failed()) return;
+    const media = pictures.media();
+    if (!text.trim() && !media.length) return; // a message may be pictures only
     if (countClusters(text) > (store.state.limits?.message_max_clusters ?? 1000)) { toast(t("error.text_too_long"), "error"); return; }
     send.disabled = true;
     try {
-      const message = await sendMessage(id, text);
+      const message = await sendMessage(id, text.trim() ? text : "", media);
       input.value = "";
+      pictures.clear();
       lastTypingSent = 0;
       if (message) {
         store.addMessage(message);
@@ -213,7 +230,7 @@ export function renderConversation(view, id) {
     } catch (err) {
       toast(errorText(err), "error");
     } finally {
-      send.disabled = false;
+      send.disabled = pictures.busy() || pictures.failed();
       input.focus();
     }
   });
@@ -224,7 +241,7 @@ export function renderConversation(view, id) {
       if (m.conversation_id !== id || !history().loaded) return;
       const nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
       insert(m);
-      if (m.author.id !== me.id && m.kind === "text") announce(t("live.message", { name: m.author.display_name, text: m.text }));
+      if (m.author.id !== me.id && m.kind === "text") announce(t("live.message", { name: m.author.display_name, text: messageText(m) }));
       if (nearBottom) scrollDown();
       markRead();
       typingNow();

@@ -7,7 +7,7 @@ import { call } from "../session.js";
 import * as store from "../store.js";
 import { errorText, emptyState, spinner } from "../ui.js";
 import { timeEl, userBadges } from "./post.js";
-import { avatar } from "./profile.js";
+import { avatar, nameOf } from "./face.js";
 
 const ICONS = {
   mention: "💬", reply: "↩", reaction: "😊", follow: "👋", repost: "🔁", quote: "❝",
@@ -23,7 +23,6 @@ function link(n) {
 }
 
 export function notificationEl(n) {
-  const name = n.actor ? n.actor.display_name : t("notif.someone");
   const key = `notif.${n.kind}`;
   const known = t(key) !== key;
   return h("li", { class: ["notification", !n.read && "unread"], dataset: { notificationId: n.id } },
@@ -31,7 +30,7 @@ export function notificationEl(n) {
       h("span", { class: "notif-icon", attrs: { "aria-hidden": "true" } }, ICONS[n.kind] || "•"),
       n.actor ? avatar(n.actor) : null,
       h("span", { class: "notif-text" },
-        n.actor ? h("strong", {}, name, userBadges(n.actor)) : null, getLang() === "ja" ? "" : " ",
+        n.actor ? h("strong", {}, nameOf(n.actor), userBadges(n.actor)) : null, getLang() === "ja" ? "" : " ",
         known ? t(key, { emoji: n.emoji || "" }) : t("notif.other")),
       timeEl(n.created_at)));
 }

@@ -7,6 +7,8 @@ import { splitMentions, graphemes, PER_LETTER, EMOTEXT } from "../text.js";
 import { call } from "../session.js";
 import * as store from "../store.js";
 import { toast, errorText } from "../ui.js";
+import { avatar, nameOf } from "./face.js";
+import { mediaGrid } from "./media.js";
 
 /** The text of a post, with its effect (§7.3) and mentions as profile links. */
 export function renderText(text, emotext, { tag = "p" } = {}) {
@@ -32,9 +34,10 @@ export function userBadges(user) {
   ];
 }
 
-export function authorLine(user) {
+export function authorLine(user, { face = false } = {}) {
   return h("a", { class: "author", href: `#/u/${encodeURIComponent(user.handle)}` },
-    h("span", { class: "display-name" }, user.display_name),
+    face ? avatar(user, "tiny") : null,
+    nameOf(user),
     userBadges(user),
     h("span", { class: "handle" }, `@${user.handle}`));
 }
@@ -101,9 +104,12 @@ export function updateReactions(postId) {
 
 function embedded(post, label) {
   if (!post) return h("div", { class: "embed gone" }, t("post.gone"));
-  return h("a", { class: "embed", href: `#/post/${post.id}`, attrs: { "aria-label": label } },
-    h("div", { class: "meta" }, authorLine(post.author), " · ", timeEl(post.created_at)),
-    renderText(post.text, post.emotext, { tag: "div" }));
+  // The pictures of a quoted post sit beside the link, not in it: each opens the viewer.
+  return h("div", { class: "embed-box" },
+    h("a", { class: "embed", href: `#/post/${post.id}`, attrs: { "aria-label": label } },
+      h("div", { class: "meta" }, authorLine(post.author, { face: true }), " · ", timeEl(post.created_at)),
+      renderText(post.text, post.emotext, { tag: "div" })),
+    post.media?.length ? mediaGrid(post.media, { compact: true }) : null);
 }
 
 /**
@@ -137,10 +143,12 @@ export function renderPost(entry, options = {}) {
     body.append(h("a", { class: "context reply-to", href: `#/post/${post.reply_to}` }, "↩ ", t("post.replyTo")));
   }
   body.append(renderText(post.text, post.emotext));
+  if (post.media?.length) body.append(mediaGrid(post.media));
   if (post.quote_of) body.append(embedded(post.quote_of, t("post.quoted")));
   body.append(reactionBar(post));
   if (options.actions !== false) body.append(actions(entry, post, options, me));
-  article.append(body);
+  const face = h("a", { class: "face-link", href: `#/u/${encodeURIComponent(post.author.handle)}`, tabIndex: -1, attrs: { "aria-hidden": "true" } }, avatar(post.author));
+  article.append(h("div", { class: "post-row" }, face, body));
   return article;
 }
 

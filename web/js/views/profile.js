@@ -10,17 +10,9 @@ import { errorText, spinner, emptyState, toast } from "../ui.js";
 import { userBadges, renderPost, updateReactions, removePost } from "./post.js";
 import { presenceLine, statusBadge } from "./safety.js";
 import { feed } from "./timeline.js";
+import { avatar, nameOf } from "./face.js";
 
-export function avatar(user, size = "") {
-  return h("span", { class: ["avatar", size], attrs: { "aria-hidden": "true" }, dataset: { hue: String(hue(user.id)) } }, [...user.display_name][0] || "?");
-}
-
-/** A stable colour bucket per user, drawn from CSS classes (no inline styles under the CSP). */
-function hue(id) {
-  let sum = 0;
-  for (const ch of id) sum = (sum * 31 + ch.charCodeAt(0)) % 8;
-  return sum;
-}
+export { avatar } from "./face.js";
 
 export function renderProfile(view, handle) {
   const box = h("div", { class: "profile" }, spinner());
@@ -35,6 +27,7 @@ export function renderProfile(view, handle) {
   async function load() {
     try {
       user = (await call("user.get", { handle })).user;
+      store.rememberUser(user);
       draw();
       extras();
       loadPosts(false);
@@ -117,7 +110,10 @@ export function renderProfile(view, handle) {
   function draw() {
     const me = store.state.me;
     const self = me && me.id === user.id;
-    const buttons = self ? [h("a", { class: "button", href: "#/settings" }, t("nav.settings"))] : [
+    const buttons = self ? [
+      h("a", { class: "button primary", href: "#/me/edit" }, t("profile.edit")),
+      h("a", { class: "button", href: "#/settings" }, t("nav.settings")),
+    ] : [
       user.following
         ? h("button", { type: "button", class: "follow following", on: { click: () => act("unfollow") } }, t("profile.unfollow"))
         : h("button", { type: "button", class: "follow primary", disabled: user.blocking, on: { click: () => act("follow") } }, t("profile.follow")),
@@ -130,8 +126,13 @@ export function renderProfile(view, handle) {
       h("div", { class: "profile-head card" },
         avatar(user, "large"),
         h("div", { class: "profile-names" },
-          h("h1", {}, h("span", { class: "display-name" }, user.display_name), userBadges(user)),
+          h("h1", {}, nameOf(user), userBadges(user)),
           h("p", { class: "handle" }, `@${user.handle}`, user.followed_by ? h("span", { class: "tag" }, t("profile.followsYou")) : null),
+          user.bio ? h("p", { class: "bio" }, user.bio) : null,
+          user.interests?.length
+            ? h("p", { class: "interests" }, h("span", { class: "sr-only" }, t("profile.interests")),
+              user.interests.map((tag) => h("a", { class: "tag", href: `#/communities?tag=${encodeURIComponent(tag)}` }, `#${tag}`)))
+            : null,
           h("p", { class: "counts" },
             h("span", {}, h("strong", {}, String(user.following_count)), " ", t("profile.following")),
             h("span", {}, h("strong", {}, String(user.followers_count)), " ", t("profile.followers")),

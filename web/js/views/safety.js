@@ -9,7 +9,7 @@ import * as store from "../store.js";
 import { countClusters } from "../text.js";
 import { announce, errorText, field, spinner, emptyState, toast } from "../ui.js";
 import { timeEl, userBadges } from "./post.js";
-import { avatar } from "./profile.js";
+import { avatar, nameOf } from "./face.js";
 
 const STATES = [["safe", "✅"], ["need_help", "🚨"], ["evacuating", "🏃"]];
 
@@ -98,7 +98,7 @@ export function renderSafety(view) {
     return h("li", { class: ["board-entry", entry.status && `state-${entry.status.state}`], dataset: { userId: u.id } },
       avatar(u),
       h("div", { class: "board-main" },
-        h("a", { class: "author", href: `#/u/${u.handle}` }, h("span", { class: "display-name" }, u.display_name), userBadges(u), h("span", { class: "handle" }, `@${u.handle}`)),
+        h("a", { class: "author", href: `#/u/${u.handle}` }, nameOf(u), userBadges(u), h("span", { class: "handle" }, `@${u.handle}`)),
         entry.status ? statusBadge(entry.status) : h("p", { class: "status none" }, t("safety.noStatus")),
         h("p", { class: "presence-line" }, presenceLine(entry.presence))));
   }

@@ -9,6 +9,7 @@ import { copyText, errorText, emptyState, toast } from "../ui.js";
 import { timeEl } from "./post.js";
 import { logout } from "./auth.js";
 import { signedOut } from "../app.js";
+import { avatar, nameOf } from "./face.js";
 
 function radioGroup(name, legend, values, current, onChange) {
   return h("fieldset", { class: "radios" }, h("legend", {}, legend),
@@ -105,7 +106,7 @@ export function renderSettings(view) {
     };
     const fill = (el, users, op) => {
       el.replaceChildren(...users.map((u) => h("li", {},
-        h("a", { href: `#/u/${u.handle}` }, u.display_name), ` @${u.handle} `,
+        avatar(u, "small"), h("a", { href: `#/u/${u.handle}` }, nameOf(u)), ` @${u.handle} `,
         h("button", { type: "button", on: { click: () => lift(op, u) } }, op === "block.remove" ? t("profile.unblock") : t("profile.unmute")))));
       if (!users.length) el.append(h("li", {}, emptyState(t("settings.nobody"))));
     };
