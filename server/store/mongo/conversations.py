@@ -17,7 +17,6 @@ from pymongo.errors import DuplicateKeyError
 from ..base import (
     ConversationMemberRecord,
     ConversationRecord,
-    MediaUnavailable,
     MessageRecord,
     NonceTaken,
     NotFound,
@@ -25,7 +24,7 @@ from ..base import (
 )
 from .database import Database
 from .driver import CLAIM_ATTEMPTS, Undo, after_filter, all_or_nothing, before_filter, driver_errors
-from .media import claim
+from .media import claim_once
 from .records import attached_documents, conversation_member_record, conversation_record, message_record
 
 
@@ -226,24 +225,16 @@ class ConversationStore(Database):
         for a post (a taken nonce told first), as "message:<conversation id>:<message id>"."""
         if not media:
             return message
-        if nonce is not None and await self._message_nonce_taken(message, nonce):
-            raise NonceTaken(f"message nonce {nonce!r} of {message.author_id} in {message.conversation_id}")
-        try:
-            attached = await claim(
-                self._media,
-                message.author_id,
-                media,
-                kind="post",
-                subject=f"message:{message.conversation_id}:{message.id}",
-                now_ms=message.created_ms,
-                undo=undo,
-            )
-        except MediaUnavailable:
-            if nonce is not None and await self._message_nonce_taken(message, nonce):
-                raise NonceTaken(
-                    f"message nonce {nonce!r} of {message.author_id} in {message.conversation_id}"
-                ) from None
-            raise
+        attached = await claim_once(
+            self._media,
+            message.author_id,
+            media,
+            subject=f"message:{message.conversation_id}:{message.id}",
+            now_ms=message.created_ms,
+            undo=undo,
+            nonce_taken=functools.partial(self._message_nonce_taken, message, nonce) if nonce else None,
+            taken=f"message nonce {nonce!r} of {message.author_id} in {message.conversation_id}",
+        )
         return replace(message, media=attached)
 
     async def _message_nonce_taken(self, message: MessageRecord, nonce: str) -> bool:

@@ -11,13 +11,13 @@ waiting again as they were. See "Attaching pictures" in :mod:`server.store.mongo
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
-from ..base import MediaRecord, MediaUnavailable, TooManyUploads
+from ..base import MediaRecord, MediaUnavailable, NonceTaken, TooManyUploads
 from .database import Database
 from .driver import NULL, Document, Undo, chunks, driver_errors
 from .records import media_fields, media_record
@@ -28,6 +28,32 @@ def waiting(now_ms: int) -> Document:
     ``$type`` restates what ``$gt`` on a number implies, so that the filter visibly implies the
     partial filter of the indexes over such records (INDEXES "waiting_by_owner")."""
     return {"subject": NULL, "expires_ms": {"$gt": now_ms, "$type": "number"}}
+
+
+async def claim_once(
+    media: AsyncCollection[Document],
+    owner_id: str,
+    wanted: Sequence[tuple[str, str | None]],
+    *,
+    subject: str,
+    now_ms: int,
+    undo: Undo,
+    nonce_taken: Callable[[], Awaitable[bool]] | None,
+    taken: str,
+) -> tuple[MediaRecord, ...]:
+    """:func:`claim` for an item stored with a client's nonce (a post, a message): a nonce
+    already taken is told first (NonceTaken with ``taken``), so a retry is answered with what the
+    first call stored and does not meet its own pictures, which that call attached. Should the
+    pictures be lost to a concurrent call with the nonce, the nonce is looked up again: NonceTaken
+    if that call's item is stored by then."""
+    if nonce_taken is not None and await nonce_taken():
+        raise NonceTaken(taken)
+    try:
+        return await claim(media, owner_id, wanted, kind="post", subject=subject, now_ms=now_ms, undo=undo)
+    except MediaUnavailable:
+        if nonce_taken is not None and await nonce_taken():
+            raise NonceTaken(taken) from None
+        raise
 
 
 async def claim(

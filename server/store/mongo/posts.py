@@ -5,6 +5,7 @@ and streams they make, and reactions on MongoDB: :class:`PostStore`, one part of
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
@@ -12,10 +13,10 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from ...ids import floor_id
-from ..base import AnnouncementRecord, MediaUnavailable, NonceTaken, NotFound, PostRecord, StreamItem
+from ..base import AnnouncementRecord, NonceTaken, NotFound, PostRecord, StreamItem
 from .database import Database
 from .driver import NULL, Document, Undo, after_filter, all_or_nothing, before_filter, chunks, driver_errors
-from .media import claim
+from .media import claim_once
 from .records import attached_documents, post_record
 
 
@@ -119,22 +120,16 @@ class PostStore(Database):
         post is stored by then."""
         if not media:
             return post
-        if nonce is not None and await self._post_nonce_taken(post.author_id, nonce):
-            raise NonceTaken(f"post nonce {nonce!r} of {post.author_id}")
-        try:
-            attached = await claim(
-                self._media,
-                post.author_id,
-                media,
-                kind="post",
-                subject=f"post:{post.id}",
-                now_ms=post.created_ms,
-                undo=undo,
-            )
-        except MediaUnavailable:
-            if nonce is not None and await self._post_nonce_taken(post.author_id, nonce):
-                raise NonceTaken(f"post nonce {nonce!r} of {post.author_id}") from None
-            raise
+        attached = await claim_once(
+            self._media,
+            post.author_id,
+            media,
+            subject=f"post:{post.id}",
+            now_ms=post.created_ms,
+            undo=undo,
+            nonce_taken=functools.partial(self._post_nonce_taken, post.author_id, nonce) if nonce else None,
+            taken=f"post nonce {nonce!r} of {post.author_id}",
+        )
         return replace(post, media=attached)
 
     async def _post_nonce_taken(self, author_id: str, nonce: str) -> bool:
