@@ -5,7 +5,7 @@
     ProtocolError (protocol.errors)     a refusal with an error code; the connection survives
     └── RequestError                    ... answering one of your requests (WebSocket or HTTP)
         ├── FrameError                  the frame itself was refused: a bug, not bad luck
-        ├── RetryLaterError             rate_limited, shed: ``retry_after_ms`` says when
+        ├── RetryLaterError             rate_limited, shed, busy: ``retry_after_ms`` says when
         ├── ServerFaultError            unavailable, internal: the server's own trouble
         ├── NotFoundError, ...          one class per :class:`~protocol.errors.ErrorCode`
         │                               (generated into :mod:`protocol.sdk.codes`)
@@ -88,7 +88,8 @@ class RetryLaterError(RequestError):
     """Not carried out; the same request will be accepted after ``retry_after_ms``.
 
     The SDK already waits and retries these a bounded number of times (``Client``'s
-    ``rate_limit_retries`` and ``max_retry_wait_s``); you see one only when that was not enough.
+    ``rate_limit_retries`` and ``max_retry_wait_s``), requests and uploads alike; you see one
+    only when that was not enough (or from the module-level HTTP functions, which do not retry).
     """
 
 
