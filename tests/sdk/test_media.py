@@ -8,6 +8,7 @@ import asyncio
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +16,9 @@ from PIL import Image, ImageDraw
 
 from protocol import messages as m
 from protocol.errors import ErrorCode
+from protocol.http import UploadResponse
 from protocol.sdk import Client, RetryLaterError, attach, codes, fetch_media, upload_media
+from protocol.sdk.decoding import convert
 from tests.support.client import Users
 from tests.support.images import SVG, encode
 from tests.support.server import ServerProcess
@@ -166,3 +169,39 @@ async def test_the_token_goes_only_to_the_server_it_belongs_to() -> None:
         "https://cdn.elsewhere.example/media/01J/display",
     ]
     assert [r.headers.get("authorization") for r in seen] == ["Bearer tsd_x", "Bearer tsd_x", None]
+
+
+def test_an_upload_answer_from_a_newer_server_reads_with_its_new_fields_dropped() -> None:
+    """``upload_media`` reads ``POST /api/media``'s answer as the SDK reads frames (PROTOCOL.md
+    section 12): fields a later server adds, at any depth, are ignored."""
+    variant: dict[str, Any] = {
+        "url": "/media/01M9A3QC4D7E2F5G8H1J3K6M9N/display",
+        "width": 1600,
+        "height": 1200,
+    }
+    media: dict[str, Any] = {
+        "id": "01M9A3QC4D7E2F5G8H1J3K6M9N",
+        "width": 4032,
+        "height": 3024,
+        "placeholder": "#7d8590",
+        "alt": None,
+        "animated": False,
+        "display": {**variant, "content_type": "image/jpeg"},
+        "thumbnail": {
+            **variant,
+            "url": variant["url"].replace("display", "thumbnail"),
+            "content_type": "image/webp",
+        },
+    }
+    answer = {"media": media, "expires_at": "2026-11-22T14:12:30.008Z"}
+    newer = {
+        "media": {
+            **media,
+            "blurhash": "LEHV6nWB2yk8",
+            "display": {**media["display"], "bytes": 120_000},
+        },
+        "expires_at": answer["expires_at"],
+        "quota": {"left": 39},
+    }
+    assert convert(newer, UploadResponse) == convert(answer, UploadResponse)
+    assert convert(newer, UploadResponse).media.display.width == 1600
