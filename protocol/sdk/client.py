@@ -536,7 +536,7 @@ class Client(Api):
         Needs no WebSocket connection: a script may upload before :meth:`start`. A
         ``rate_limited`` or ``busy`` refusal is retried after the wait it names, as requests
         are; other refusals raise their class (``UnsupportedFormatError`` for an SVG, ...)."""
-        picture = read_picture(data)
+        picture = data if isinstance(data, bytes) else await asyncio.to_thread(read_picture, data)
         http = self._http_client()
         answer = await self._retrying(
             lambda: upload_media(self.http_url, self.token, picture, kind=kind, http=http)

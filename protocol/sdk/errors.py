@@ -11,7 +11,8 @@
         │                               (generated into :mod:`protocol.sdk.codes`)
         └── UnknownError                a code newer than this SDK: a generic failure
     SdkError
-    ├── ConnectionLost                  the connection dropped before the answer came
+    ├── ConnectionLost                  the connection dropped (or an HTTP request timed out)
+    │                                   before the answer came
     ├── ClientClosed                    the client was closed (or never started)
     ├── HandshakeRejected               the WebSocket upgrade got an HTTP 4xx: a wrong URL
     └── TerminalClose                   close 4500-4999 (or 1007, 1009): reconnecting the

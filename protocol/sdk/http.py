@@ -27,7 +27,7 @@ from protocol.webhooks import WebhookDelivery
 
 from .codes import error_for
 from .decoding import convert
-from .errors import SdkError
+from .errors import ConnectionLost, SdkError
 from .media import MediaKind, PictureSource, read_picture, resolve_media_url
 from .transport import http_url
 
@@ -53,6 +53,10 @@ DEVICE_COOKIE = "tsudoi_device"
 DEVICE_HEADER = "X-Tsudoi-Device"
 #: Device tokens this process was given, by (server, lower-cased handle).
 _device_tokens: dict[tuple[str, str], str] = {}
+#: How long an upload may take to be answered: the server answers once the picture is processed,
+#: which may wait behind 48 others (BENCHMARKS.md, "Pictures: uploads under load": up to 24 s
+#: for the fiftieth of fifty on a busy 2-core node).
+UPLOAD_TIMEOUT_S = 120.0
 
 
 async def _send(
@@ -66,22 +70,30 @@ async def _send(
     params: dict[str, str] | None = None,
     http: httpx.AsyncClient | None = None,
     headers: dict[str, str] | None = None,
+    timeout_s: float | None = None,
 ) -> httpx.Response:
     """``method`` on the server at ``url`` (``path`` under its HTTP base, or an absolute URL):
-    ``body`` as JSON, or ``content`` as raw bytes. An answer of 400 or more raises."""
+    ``body`` as JSON, or ``content`` as raw bytes. An answer of 400 or more raises its error
+    class; a connection that fails or times out before the answer raises ConnectionLost."""
     headers = dict(headers or {})
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     target = path if path.startswith(("http://", "https://")) else http_url(url) + path
     own = http is None
     client = http or httpx.AsyncClient(timeout=30)
+    timeout = httpx.USE_CLIENT_DEFAULT if timeout_s is None else httpx.Timeout(timeout_s)
     try:
         if content is not None:
-            response = await client.request(method, target, headers=headers, params=params, content=content)
-        else:
             response = await client.request(
-                method, target, headers=headers, params=params, json=msgspec.to_builtins(body)
+                method, target, headers=headers, params=params, content=content, timeout=timeout
             )
+        else:
+            json = msgspec.to_builtins(body)
+            response = await client.request(
+                method, target, headers=headers, params=params, json=json, timeout=timeout
+            )
+    except httpx.TransportError as exc:  # refused, reset, timed out: no answer to read
+        raise ConnectionLost(f"{method} {target}: {type(exc).__name__} {exc}".rstrip()) from exc
     finally:
         if own:
             await client.aclose()
@@ -166,7 +178,10 @@ async def upload_media(
     Refusals raise the error code's class: ``UnsupportedFormatError`` (SVG, HEIC, not a
     picture), ``TooLargeError``, ``TooManyPixelsError``, ``CorruptError``,
     ``RateLimitedError`` and ``BusyError`` (both ``RetryLaterError``: not retried here;
-    :meth:`Client.upload <protocol.sdk.Client.upload>` retries them), ``TooManyUploadsError``."""
+    :meth:`Client.upload <protocol.sdk.Client.upload>` retries them), ``TooManyUploadsError``.
+    The answer is awaited up to ``UPLOAD_TIMEOUT_S`` (the server may queue the picture); no
+    answer raises ``ConnectionLost``, and the upload may have been stored (unattached, it
+    expires)."""
     picture = read_picture(data)
     response = await _send(
         url,
@@ -177,6 +192,7 @@ async def upload_media(
         params={"kind": kind},
         http=http,
         headers={"Content-Type": "application/octet-stream"},
+        timeout_s=UPLOAD_TIMEOUT_S,
     )
     return convert(_json_object(response), UploadResponse)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from PIL import Image, ImageDraw
 from protocol import messages as m
 from protocol.errors import ErrorCode
 from protocol.http import UploadResponse
-from protocol.sdk import Client, RetryLaterError, attach, codes, fetch_media, upload_media
+from protocol.sdk import Client, ConnectionLost, RetryLaterError, attach, codes, fetch_media, upload_media
 from protocol.sdk.decoding import convert
 from tests.support.client import Users
 from tests.support.images import SVG, encode
@@ -205,3 +206,13 @@ def test_an_upload_answer_from_a_newer_server_reads_with_its_new_fields_dropped(
     }
     assert convert(newer, UploadResponse) == convert(answer, UploadResponse)
     assert convert(newer, UploadResponse).media.display.width == 1600
+
+
+async def test_no_server_to_answer_is_connection_lost_not_an_httpx_error() -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens on it
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ConnectionLost):
+        await upload_media(f"http://127.0.0.1:{port}", "tsd_x", picture((8, 8)))
+    with pytest.raises(ConnectionLost):
+        await fetch_media(f"http://127.0.0.1:{port}", "/media/01J/display")
