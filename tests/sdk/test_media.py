@@ -216,3 +216,19 @@ async def test_no_server_to_answer_is_connection_lost_not_an_httpx_error() -> No
         await upload_media(f"http://127.0.0.1:{port}", "tsd_x", picture((8, 8)))
     with pytest.raises(ConnectionLost):
         await fetch_media(f"http://127.0.0.1:{port}", "/media/01J/display")
+
+
+async def test_a_bot_sets_its_avatar_from_an_upload_of_kind_avatar(
+    server: ServerProcess, users: Users
+) -> None:
+    bot = await users.bot()
+    async with Client(server.url, bot.token) as client:
+        face = await client.upload(picture((640, 480)), kind="avatar")
+        with pytest.raises(codes.MediaNotFoundError):  # a post's picture is not an avatar
+            await client.profile_update(avatar=(await client.upload(picture())).id)
+        profile = (await client.profile_update(avatar=face.id)).user
+        assert profile.avatar is not None
+        # Cropped to a centred square; public, so fetched without a token too.
+        square = opened(await fetch_media(server.url, profile.avatar.url))
+        assert square.size[0] == square.size[1] <= 400
+        assert opened(await client.fetch_media(profile.avatar.thumbnail_url)).size[0] <= 96
