@@ -35,9 +35,10 @@ TICK_S = 0.005
 default_method = images.WEBP_METHOD_LARGE
 
 
-def photo(seed: int, *, sideways: bool = False) -> bytes:
-    """A 12-megapixel JPEG that compresses like a photo (not like flat colour or pure noise)."""
-    width, height = 4000, 3000
+def photo(seed: int, *, sideways: bool = False, size: tuple[int, int] = (4000, 3000)) -> bytes:
+    """A JPEG that compresses like a photo (not like flat colour or pure noise), 12 megapixels
+    unless ``size`` says otherwise."""
+    width, height = size
     # Shapes drawn small and blurred, scaled up (soft edges, like optics), then sensor noise
     # and fine texture, which is what makes a phone's JPEG weigh megabytes.
     small = (width // 4, height // 4)

@@ -18,7 +18,7 @@ See ``docs/bots.md`` for the guide, and PROTOCOL.md for what is on the wire.
 from __future__ import annotations
 
 from protocol import messages
-from protocol.http import SessionResponse, WebhookInfo, WebhookKey
+from protocol.http import SessionResponse, UploadResponse, WebhookInfo, WebhookKey
 from protocol.webhooks import WebhookDelivery, WebhookVerificationError
 from protocol.webhooks import verify as verify_webhook
 
@@ -43,12 +43,15 @@ from .errors import (
 from .http import (
     decode_delivery,
     delete_webhook,
+    fetch_media,
     get_webhook,
     login,
     login_device_token,
     set_webhook,
+    upload_media,
     webhook_public_key,
 )
+from .media import MediaKind, PictureSource, attach
 from .transport import Backoff
 
 #: A bot is a client; the name reads better in bot code.
@@ -66,7 +69,9 @@ __all__ = [
     "FrameError",
     "HandshakeRejected",
     "JsonFileStore",
+    "MediaKind",
     "MemoryStore",
+    "PictureSource",
     "RecentStore",
     "RecentWindow",
     "RequestError",
@@ -77,20 +82,24 @@ __all__ = [
     "SessionRevoked",
     "TerminalClose",
     "UnknownError",
+    "UploadResponse",
     "WebhookDelivery",
     "WebhookInfo",
     "WebhookKey",
     "WebhookVerificationError",
+    "attach",
     "codes",
     "decode_delivery",
     "delete_webhook",
     "error_for",
     "errors",
+    "fetch_media",
     "get_webhook",
     "login",
     "login_device_token",
     "messages",
     "set_webhook",
+    "upload_media",
     "verify_webhook",
     "webhook_public_key",
 ]

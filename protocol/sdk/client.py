@@ -17,7 +17,9 @@ On a resume ``auth`` carries the cursors and, to a server that announces
 handled already is dropped.
 
 Requests wait for a live connection, are answered by id, and a ``rate_limited`` or ``shed`` answer
-is retried after its ``retry_after_ms`` (bounded). Frames are paced to stay within the
+is retried after its ``retry_after_ms`` (bounded). Pictures go over HTTP (:meth:`Client.upload`,
+:meth:`Client.fetch_media`) with the same token, and a ``rate_limited`` or ``busy`` upload is
+retried the same way. Frames are paced to stay within the
 connection's frame budget (``limits.frame_burst``/``frame_refill_ms``), so a busy bot is never
 closed with 4003.
 """
@@ -37,6 +39,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import httpx
 import msgspec
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
@@ -60,12 +63,15 @@ from .errors import (
     is_terminal,
     terminal_close,
 )
+from .http import fetch_media, upload_media
+from .media import MediaKind, PictureSource, read_picture
 from .ops import Api, Handler, Register
 from .transport import Backoff, Connection, FrameBudget, http_url, ws_url
 
 __all__ = ["Client"]
 
 _R = TypeVar("_R", bound=msgspec.Struct)
+_T = TypeVar("_T")
 _EVENT_CLASSES: dict[str, type[m.EventData]] = {t.TYPE: t for t in m.EVENT_TYPES}
 log = logging.getLogger("tsudoi.sdk")
 
@@ -142,6 +148,7 @@ class Client(Api):
         self._runner: asyncio.Task[None] | None = None
         self._dispatcher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._http: httpx.AsyncClient | None = None
 
     # --- handlers ----------------------------------------------------------------------------
 
@@ -232,6 +239,7 @@ class Client(Api):
         not cover them, so the next run with the same cursor store receives them again."""
         if self._closing:
             await self._stopped.wait()
+            await self._close_http()
             return
         self._closing = True
         conn = self._conn
@@ -250,6 +258,12 @@ class Client(Api):
                 dispatcher.cancel()
         self._cursors.forget_pending()
         self._stop(None)
+        await self._close_http()
+
+    async def _close_http(self) -> None:
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
 
     def _stop(self, failure: BaseException | None) -> None:
         if self._failure is None:
@@ -481,20 +495,59 @@ class Client(Api):
         )
 
     async def _call(self, frame: m.Request, result: type[_R]) -> _R:
+        async def attempt() -> dict[str, Any]:
+            conn = await asyncio.wait_for(self._wait_live(), self.request_timeout_s)
+            return await self._request(conn, frame)
+
+        return convert(await self._retrying(attempt), result)
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[_T]]) -> _T:
+        """``attempt()``, again after the wait a :class:`RetryLaterError` names, at most
+        ``rate_limit_retries`` times and only for waits up to ``max_retry_wait_s``."""
         retries = 0
         while True:
-            conn = await asyncio.wait_for(self._wait_live(), self.request_timeout_s)
             try:
-                data = await self._request(conn, frame)
+                return await attempt()
             except RetryLaterError as error:
                 wait_s = (error.retry_after_ms or 1000) / 1000
                 if retries >= self.rate_limit_retries or wait_s > self.max_retry_wait_s:
                     raise
                 retries += 1
-                log.info("tsudoi: %s refused with %s; retrying in %.2f s", error.op, error.wire_code, wait_s)
+                what = error.op or "upload"
+                log.info("tsudoi: %s refused with %s; retrying in %.2f s", what, error.wire_code, wait_s)
                 await asyncio.sleep(wait_s * random.uniform(1.0, 1.1) + 0.005)
-                continue
-            return convert(data, result)
+
+    # --- pictures (HTTP) ---------------------------------------------------------------------
+
+    def _http_client(self) -> httpx.AsyncClient:
+        if self._closing:
+            raise ClientClosed("the client is closed")
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self.request_timeout_s)
+        return self._http
+
+    async def upload(self, data: PictureSource, *, kind: MediaKind = "post") -> m.Media:
+        """Upload a picture over HTTP (``POST /api/media``) and return it as stored: re-encoded,
+        its metadata dropped, its ``alt`` still null. ``data`` is the file's bytes or its path;
+        ``kind`` is ``post`` (for ``post_create``, ``dm_send``, ``community_announce``) or
+        ``avatar`` (for ``profile_update``). Attach it within 24 hours, with its alt text:
+        ``media=[attach(picture, "what it shows")]``.
+
+        Needs no WebSocket connection: a script may upload before :meth:`start`. A
+        ``rate_limited`` or ``busy`` refusal is retried after the wait it names, as requests
+        are; other refusals raise their class (``UnsupportedFormatError`` for an SVG, ...)."""
+        picture = data if isinstance(data, bytes) else await asyncio.to_thread(read_picture, data)
+        http = self._http_client()
+        answer = await self._retrying(
+            lambda: upload_media(self.http_url, self.token, picture, kind=kind, http=http)
+        )
+        return answer.media
+
+    async def fetch_media(self, media_url: str | m.MediaVariant) -> bytes:
+        """The bytes of a picture's variant (``post.media[0].display``, or a ``url``), fetched
+        with this client's token: pictures of messages and of closed communities are served
+        only to those who may see them (``NotFoundError`` otherwise)."""
+        return await fetch_media(self.http_url, media_url, token=self.token, http=self._http_client())
 
     # --- dispatch ----------------------------------------------------------------------------
 

@@ -487,7 +487,7 @@ class CorruptError(RequestError):
     CODE = ErrorCode.CORRUPT
 
 
-class BusyError(RequestError):
+class BusyError(RetryLaterError):
     """Every picture worker is busy and the queue is full: retry after `retry_after_ms` (HTTP 503 with
     Retry-After).
 

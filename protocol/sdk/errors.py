@@ -5,13 +5,14 @@
     ProtocolError (protocol.errors)     a refusal with an error code; the connection survives
     └── RequestError                    ... answering one of your requests (WebSocket or HTTP)
         ├── FrameError                  the frame itself was refused: a bug, not bad luck
-        ├── RetryLaterError             rate_limited, shed: ``retry_after_ms`` says when
+        ├── RetryLaterError             rate_limited, shed, busy: ``retry_after_ms`` says when
         ├── ServerFaultError            unavailable, internal: the server's own trouble
         ├── NotFoundError, ...          one class per :class:`~protocol.errors.ErrorCode`
         │                               (generated into :mod:`protocol.sdk.codes`)
         └── UnknownError                a code newer than this SDK: a generic failure
     SdkError
-    ├── ConnectionLost                  the connection dropped before the answer came
+    ├── ConnectionLost                  the connection dropped (or an HTTP request timed out)
+    │                                   before the answer came
     ├── ClientClosed                    the client was closed (or never started)
     ├── HandshakeRejected               the WebSocket upgrade got an HTTP 4xx: a wrong URL
     └── TerminalClose                   close 4500-4999 (or 1007, 1009): reconnecting the
@@ -88,7 +89,8 @@ class RetryLaterError(RequestError):
     """Not carried out; the same request will be accepted after ``retry_after_ms``.
 
     The SDK already waits and retries these a bounded number of times (``Client``'s
-    ``rate_limit_retries`` and ``max_retry_wait_s``); you see one only when that was not enough.
+    ``rate_limit_retries`` and ``max_retry_wait_s``), requests and uploads alike; you see one
+    only when that was not enough (or from the module-level HTTP functions, which do not retry).
     """
 
 

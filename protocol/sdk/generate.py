@@ -46,6 +46,7 @@ _BASES = {
     ErrorCode.ALREADY_AUTHENTICATED: "FrameError",
     ErrorCode.RATE_LIMITED: "RetryLaterError",
     ErrorCode.SHED: "RetryLaterError",
+    ErrorCode.BUSY: "RetryLaterError",
     ErrorCode.UNAVAILABLE: "ServerFaultError",
     ErrorCode.INTERNAL: "ServerFaultError",
 }

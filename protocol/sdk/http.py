@@ -1,4 +1,5 @@
-"""The HTTP side for bots: log in, register a webhook, and read a webhook delivery.
+"""The HTTP side for bots: log in, upload and fetch pictures, register a webhook, and read a
+webhook delivery.
 
 Thin wrappers over httpx; errors come back as the same exception classes as error frames
 (``{"error": {"code", ...}}`` bodies, PROTOCOL.md section 11.2). Each function takes an optional
@@ -8,28 +9,40 @@ Thin wrappers over httpx; errors come back as the same exception classes as erro
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
 
 from protocol import messages as m
-from protocol.http import LoginRequest, SessionResponse, WebhookInfo, WebhookKey, WebhookSetRequest
+from protocol.http import (
+    LoginRequest,
+    SessionResponse,
+    UploadResponse,
+    WebhookInfo,
+    WebhookKey,
+    WebhookSetRequest,
+)
 from protocol.webhooks import WebhookDelivery
 
 from .codes import error_for
 from .decoding import convert
-from .errors import SdkError
+from .errors import ConnectionLost, SdkError
+from .media import MediaKind, PictureSource, read_picture, resolve_media_url
 from .transport import http_url
 
 __all__ = [
+    "UploadResponse",
     "WebhookInfo",
     "WebhookKey",
     "decode_delivery",
     "delete_webhook",
+    "fetch_media",
     "get_webhook",
     "login",
     "login_device_token",
     "set_webhook",
+    "upload_media",
     "webhook_public_key",
 ]
 
@@ -40,6 +53,10 @@ DEVICE_COOKIE = "tsudoi_device"
 DEVICE_HEADER = "X-Tsudoi-Device"
 #: Device tokens this process was given, by (server, lower-cased handle).
 _device_tokens: dict[tuple[str, str], str] = {}
+#: How long an upload may take to be answered: the server answers once the picture is processed,
+#: which may wait behind 48 others (BENCHMARKS.md, "Pictures: uploads under load": up to 24 s
+#: for the fiftieth of fifty on a busy 2-core node).
+UPLOAD_TIMEOUT_S = 120.0
 
 
 async def _send(
@@ -49,18 +66,34 @@ async def _send(
     *,
     token: str | None = None,
     body: Any = None,
+    content: bytes | None = None,
+    params: dict[str, str] | None = None,
     http: httpx.AsyncClient | None = None,
     headers: dict[str, str] | None = None,
+    timeout_s: float | None = None,
 ) -> httpx.Response:
+    """``method`` on the server at ``url`` (``path`` under its HTTP base, or an absolute URL):
+    ``body`` as JSON, or ``content`` as raw bytes. An answer of 400 or more raises its error
+    class; a connection that fails or times out before the answer raises ConnectionLost."""
     headers = dict(headers or {})
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
+    target = path if path.startswith(("http://", "https://")) else http_url(url) + path
     own = http is None
     client = http or httpx.AsyncClient(timeout=30)
+    timeout = httpx.USE_CLIENT_DEFAULT if timeout_s is None else httpx.Timeout(timeout_s)
     try:
-        response = await client.request(
-            method, http_url(url) + path, headers=headers, json=msgspec.to_builtins(body)
-        )
+        if content is not None:
+            response = await client.request(
+                method, target, headers=headers, params=params, content=content, timeout=timeout
+            )
+        else:
+            json = msgspec.to_builtins(body)
+            response = await client.request(
+                method, target, headers=headers, params=params, json=json, timeout=timeout
+            )
+    except httpx.TransportError as exc:  # refused, reset, timed out: no answer to read
+        raise ConnectionLost(f"{method} {target}: {type(exc).__name__} {exc}".rstrip()) from exc
     finally:
         if own:
             await client.aclose()
@@ -77,10 +110,16 @@ def _error(response: httpx.Response) -> Exception:
             str(detail["code"]),
             str(detail.get("message") or ""),
             path=detail.get("path") if isinstance(detail.get("path"), str) else None,
-            retry_after_ms=retry if isinstance(retry, int) else None,
+            retry_after_ms=retry if isinstance(retry, int) else _retry_after_header(response),
         )
     except (ValueError, KeyError, TypeError):
         return SdkError(f"HTTP {response.status_code} from {response.request.url}")
+
+
+def _retry_after_header(response: httpx.Response) -> int | None:
+    """``Retry-After`` in seconds as milliseconds (a body without ``retry_after_ms``)."""
+    value = response.headers.get("retry-after", "")
+    return int(value) * 1000 if value.isdigit() else None
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
@@ -121,6 +160,59 @@ def login_device_token(url: str, handle: str) -> str | None:
     """The device token the last successful :func:`login` of ``handle`` to ``url`` in this
     process was given (None if none was): a secret to keep for the next run's ``login``."""
     return _device_tokens.get((http_url(url), handle.lower()))
+
+
+async def upload_media(
+    url: str,
+    token: str,
+    data: PictureSource,
+    *,
+    kind: MediaKind = "post",
+    http: httpx.AsyncClient | None = None,
+) -> UploadResponse:
+    """Upload a picture (``POST /api/media``, PROTOCOL.md section 11.11): ``data`` is its bytes
+    or a file's path, sent as they are (the server reads the format from the bytes). The answer
+    has the stored :class:`~protocol.messages.Media` and its ``expires_at``: attach it by id
+    before then (``post_create(..., media=[attach(answer.media, alt)])``).
+
+    Refusals raise the error code's class: ``UnsupportedFormatError`` (SVG, HEIC, not a
+    picture), ``TooLargeError``, ``TooManyPixelsError``, ``CorruptError``,
+    ``RateLimitedError`` and ``BusyError`` (both ``RetryLaterError``: not retried here;
+    :meth:`Client.upload <protocol.sdk.Client.upload>` retries them), ``TooManyUploadsError``.
+    The answer is awaited up to ``UPLOAD_TIMEOUT_S`` (the server may queue the picture); no
+    answer raises ``ConnectionLost``, and the upload may have been stored (unattached, it
+    expires)."""
+    picture = read_picture(data)
+    response = await _send(
+        url,
+        "POST",
+        "/api/media",
+        token=token,
+        content=picture,
+        params={"kind": kind},
+        http=http,
+        headers={"Content-Type": "application/octet-stream"},
+        timeout_s=UPLOAD_TIMEOUT_S,
+    )
+    return convert(_json_object(response), UploadResponse)
+
+
+async def fetch_media(
+    url: str,
+    media_url: str | m.MediaVariant,
+    *,
+    token: str | None = None,
+    http: httpx.AsyncClient | None = None,
+) -> bytes:
+    """The bytes of a picture's variant (``GET /media/{id}/{variant}``, section 11.12):
+    ``media_url`` is a :class:`~protocol.messages.MediaVariant` (``post.media[0].display``) or
+    its ``url`` (an avatar's ``url`` or ``thumbnail_url`` too). The token is sent only to the
+    server at ``url``, never to another host an absolute URL names. A picture the token may
+    not see raises ``NotFoundError``, as one that does not exist."""
+    target = resolve_media_url(http_url(url), media_url)
+    own = urlsplit(target)[:2] == urlsplit(http_url(url))[:2]
+    response = await _send(url, "GET", target, token=token if own else None, http=http)
+    return response.content
 
 
 async def set_webhook(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from protocol.sdk import Client as Sdk
 from tests.support.client import Client, Users
@@ -130,3 +133,56 @@ async def test_roll_call_asks_friends_whose_status_is_unknown_or_stale(
         assert (await _next_message_from(early_client, bot.id))["text"].startswith("ご無事ですか")
     finally:
         await operator.call("incident.end")
+
+
+async def test_shelter_map_posts_a_drawn_map_whose_alt_text_says_what_it_shows(
+    server: ServerProcess, users: Users, tmp_path: Path, examples: list[Example]
+) -> None:
+    bot, follower = await users.bot(), await users.new("follower")
+    reader = await Client.login(server, follower.token)
+    await reader.call("follow", user_id=bot.id)
+    shelters = tmp_path / "shelters.json"
+    listed = [
+        {"name": "市役所", "lat": 38.2682, "lon": 140.8694, "state": "open"},
+        {"name": "五橋中学校", "lat": 38.2530, "lon": 140.8760, "state": "full"},
+    ]
+    shelters.write_text(json.dumps({"area": "青葉区", "shelters": listed}), encoding="utf-8")
+
+    examples.append(
+        Example(
+            "shelter_map.py",
+            "--url",
+            server.url,
+            "--token",
+            bot.token,
+            "--shelters",
+            str(shelters),
+            log=tmp_path / "shelter-map.log",
+        )
+    )
+    assert await examples[-1].exited() == 0, examples[-1].output()
+    post = (await reader.next_event("post.created", timeout=15))["data"]["post"]
+    assert post["author"]["id"] == bot.id and "受け入れ中 1／2" in post["text"]
+    [picture] = post["media"]
+    assert (
+        picture["alt"]
+        == "青葉区の避難所2か所の地図。北が上。1番 市役所（受け入れ中）、2番 五橋中学校（満員）。"
+    )
+    assert f"posted {post['id']}" in examples[-1].output()
+    async with Sdk(server.url, follower.token) as sdk:
+        drawn = Image.open(io.BytesIO(await sdk.fetch_media(picture["display"]["url"]))).convert("RGB")
+    assert drawn.size == (800, 600)
+    # The open shelter, north-west of the other, is the green dot at the top left of the box
+    # (looked at beside its white number).
+    red, green, blue = drawn.getpixel((69, 60))  # type: ignore[misc]
+    assert green > 120 and red < 80 and blue < 100
+
+    missing = Example(
+        "shelter_map.py", "--token", bot.token, "--shelters", "nope.json", log=tmp_path / "bad.log"
+    )
+    examples.append(missing)
+    assert (
+        await missing.exited() == 2
+        and "No such file" in missing.output()
+        and "Traceback" not in missing.output()
+    )

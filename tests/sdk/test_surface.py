@@ -97,6 +97,7 @@ def test_error_classes_are_distinct_and_grouped() -> None:
     assert len(set(codes.ERROR_CLASSES.values())) == len(ErrorCode)
     assert issubclass(codes.RateLimitedError, errors.RetryLaterError)
     assert issubclass(codes.ShedError, errors.RetryLaterError)
+    assert issubclass(codes.BusyError, errors.RetryLaterError)  # every picture worker busy: retry
     assert issubclass(codes.InvalidFrameError, errors.FrameError)
     assert issubclass(codes.UnavailableError, errors.ServerFaultError)
     unknown = codes.error_for("brand_new_code", "from a newer server")
