@@ -73,6 +73,9 @@ LATENCY_BUCKETS = (
     2.5,
     5.0,
 )
+#: Picture processing takes a tenth of a second to seconds, and waits behind others in a burst:
+#: buckets up to a minute, so a wave of uploads still reads as a distribution.
+PROCESSING_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
 #: The states ``tsudoi_connections`` reports (a connection whose writer has ended is not counted).
 CONNECTION_STATES = ("awaiting_auth", "resuming", "live")
 
@@ -193,7 +196,7 @@ class Metrics:
             "tsudoi_image_processing_seconds",
             "From an upload handed to the picture pool to its variants made, queueing included; "
             "refused images too.",
-            buckets=LATENCY_BUCKETS,
+            buckets=PROCESSING_BUCKETS,
             registry=registry,
         )
         self.media_collected = Counter(

@@ -105,6 +105,10 @@ class Pictures:
         """Process and store an upload; the picture (its ``alt`` null) and when it expires.
         Refusals are ProtocolErrors with the pipeline's codes, ``too_many_uploads``."""
         try:
+            # Checked again, exactly, when the record is stored; this spares the pool the work
+            # of an upload that would be refused after it.
+            if await self._store.count_waiting_media(owner.id, now_ms=self._clock()) >= self._pending_max:
+                raise self._too_many()
             processed = await self._process(data, kind)
             record = await self._store_variants(owner, processed)
         except ProtocolError as exc:
@@ -149,11 +153,14 @@ class Pictures:
             await self._store.add_media(record, pending_max=self._pending_max)
         except TooManyUploads:
             await self._release(record)
-            raise ProtocolError(
-                ErrorCode.TOO_MANY_UPLOADS,
-                f"you have {self._pending_max} uploads waiting to be attached; attach or let them expire",
-            ) from None
+            raise self._too_many() from None
         return record
+
+    def _too_many(self) -> ProtocolError:
+        return ProtocolError(
+            ErrorCode.TOO_MANY_UPLOADS,
+            f"you have {self._pending_max} uploads waiting to be attached; attach or let them expire",
+        )
 
     async def _put(self, variant: Variant, holder: str, now: int) -> MediaVariantRecord:
         """Store one variant and take a reference to it. A put renews a blob already stored, but

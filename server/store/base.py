@@ -829,6 +829,10 @@ class MediaStorage(Protocol):
 
     async def get_media(self, media_id: str) -> MediaRecord | None: ...
 
+    async def count_waiting_media(self, owner_id: str, *, now_ms: int) -> int:
+        """How many uploads of ``owner_id`` wait to be attached, unexpired at ``now_ms``: the
+        count ``add_media`` bounds, read before an upload is processed."""
+
     async def detach_media(self, subject: str, *, now_ms: int) -> list[MediaRecord]:
         """Detach every picture attached to ``subject`` (a deleted post): ``subject`` None,
         ``expires_ms`` ``now_ms``. Returns them as they were; idempotent."""

@@ -161,15 +161,19 @@ async def test_pending_max_bounds_an_owners_waiting_unexpired_uploads(storage: S
     with pytest.raises(TooManyUploads):
         await storage.add_media(third, pending_max=2)
     assert await storage.get_media(third.id) is None
+    assert await storage.count_waiting_media(alice.id, now_ms=NOW) == 2
     # Another owner's uploads are theirs.
     await storage.add_media(upload(bob), pending_max=2)
+    assert await storage.count_waiting_media(bob.id, now_ms=NOW) == 1
     # Once the first has expired, it holds no place.
+    assert await storage.count_waiting_media(alice.id, now_ms=NOW + MINUTE) == 1
     later = upload(alice, now_ms=NOW + MINUTE)
     await storage.add_media(later, pending_max=2)
     with pytest.raises(TooManyUploads):
         await storage.add_media(upload(alice, now_ms=NOW + MINUTE), pending_max=2)
     # An attached upload holds none either.
     await media_post(storage, alice, [(second.id, None)], now_ms=NOW + MINUTE)
+    assert await storage.count_waiting_media(alice.id, now_ms=NOW + MINUTE) == 1
     await storage.add_media(upload(alice, now_ms=NOW + MINUTE), pending_max=2)
     # A bound of 0 refuses every upload.
     with pytest.raises(TooManyUploads):

@@ -125,6 +125,10 @@ class MediaStore(Database):
                 raise TooManyUploads(f"{record.owner_id} holds {held} uploads")
             await self._media.insert_one({"_id": record.id, **media_fields(record)})
 
+    async def count_waiting_media(self, owner_id: str, *, now_ms: int) -> int:
+        with driver_errors():
+            return await self._media.count_documents({"owner_id": owner_id, **waiting(now_ms)})
+
     async def get_media(self, media_id: str) -> MediaRecord | None:
         with driver_errors():
             doc = await self._media.find_one({"_id": media_id})

@@ -77,6 +77,14 @@ class Media(Engine):
 
         await self._write(write)
 
+    async def count_waiting_media(self, owner_id: str, *, now_ms: int) -> int:
+        rows = await self._all(
+            "SELECT count(*) FROM media WHERE owner_id = ? AND subject IS NULL AND expires_ms > ?",
+            (owner_id, now_ms),
+        )
+        count: int = rows[0][0]
+        return count
+
     async def get_media(self, media_id: str) -> MediaRecord | None:
         rows = await self._all(f"SELECT {_MEDIA_COLUMNS} FROM media WHERE id = ?", (media_id,))
         return _media(rows[0]) if rows else None
