@@ -304,6 +304,26 @@ class Posts(Engine):
             counts.setdefault(row["post_id"], []).append((row["emoji"], row["count"]))
         return counts
 
+    async def share_counts(self, post_ids: list[str]) -> dict[str, tuple[int, int, int]]:
+        # One grouped range per kind, each on its partial index of standing posts
+        # (posts_standing_replies, posts_standing_reposts_of, posts_standing_quotes_of).
+        rows = await self._all(
+            "SELECT 0 AS kind, reply_to AS post_id, count(*) AS n FROM posts "
+            "WHERE reply_to IN (SELECT value FROM json_each(:ids)) "
+            "AND reply_to IS NOT NULL AND deleted_pos IS NULL GROUP BY reply_to "
+            "UNION ALL SELECT 1, repost_of, count(*) FROM posts "
+            "WHERE repost_of IN (SELECT value FROM json_each(:ids)) "
+            "AND repost_of IS NOT NULL AND deleted_pos IS NULL GROUP BY repost_of "
+            "UNION ALL SELECT 2, quote_of, count(*) FROM posts "
+            "WHERE quote_of IN (SELECT value FROM json_each(:ids)) "
+            "AND quote_of IS NOT NULL AND deleted_pos IS NULL GROUP BY quote_of",
+            {"ids": _json(post_ids)},
+        )
+        counts: dict[str, list[int]] = {}
+        for row in rows:
+            counts.setdefault(row["post_id"], [0, 0, 0])[row["kind"]] = row["n"]
+        return {post_id: (c[0], c[1], c[2]) for post_id, c in counts.items()}
+
     async def my_reactions(self, user_id: str, post_ids: list[str]) -> dict[str, list[str]]:
         rows = await self._all(
             "SELECT post_id, emoji FROM reactions "
