@@ -98,6 +98,10 @@ ADDED_AFTER_1_0 = [
     Added(m.Limits, "bio_max_clusters", "1.9.0", NO_NEUTRAL),
     Added(m.Limits, "upload_burst", "1.9.0", NO_NEUTRAL),
     Added(m.Limits, "upload_refill_ms", "1.9.0", NO_NEUTRAL),
+    # Typed `int | None` for this reading: no int is neutral, and null says "an older server".
+    Added(m.Post, "replies_count", "1.12.0", None),
+    Added(m.Post, "reposts_count", "1.12.0", None),
+    Added(m.Post, "quotes_count", "1.12.0", None),
 ]
 
 #: Server messages by the version that introduced them (section 13); the rest came in 1.1.0.
@@ -134,6 +138,12 @@ INTRODUCED = {
     "1.4.0": {"timeline.user.ok", "community.mine.ok"},
     "1.6.0": {"event.user.updated", "event.community.certified"},
     "1.9.0": {"profile.update.ok"},
+    "1.12.0": {
+        "user.followers.ok",
+        "user.following.ok",
+        "event.post.counts",
+        "event.community.join_request",
+    },
 }
 OLDER_VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
 _RESULTS = {m.op_of(request): result for request, result in m.RESULT_TYPES.items()}
