@@ -38,7 +38,11 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "unfollow": {"user_id": USER_ID},
     "timeline.following": {"limit": 50, "before": POST_ID},
     "user.get": {"handle": "alice_99"},
-    "user.followers": {"user_id": USER_ID, "limit": 100, "cursor": "e1800000000000.01JD0M7Q5W3K4T9V2X8Y6Z1ABC"},
+    "user.followers": {
+        "user_id": USER_ID,
+        "limit": 100,
+        "cursor": "e1800000000000.01JD0M7Q5W3K4T9V2X8Y6Z1ABC",
+    },
     "user.following": {"user_id": USER_ID},
     "profile.update": {"display_name": "Alice", "bio": "仙台", "avatar": POST_ID, "interests": ["防災"]},
     "invite.create": {},
