@@ -105,7 +105,8 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
         IndexModel([("reply_to", ASCENDING), ("_id", ASCENDING)], name="by_parent"),
         # find_repost: a user's reposts of one post.
         IndexModel([("repost_of", ASCENDING), ("author_id", ASCENDING)], name="by_original"),
-        # share_counts: the standing reposts and quotes of a page of posts (replies: by_parent).
+        # share_counts: the standing replies, reposts and quotes of a page of posts.
+        IndexModel([("reply_to", ASCENDING), ("deleted_pos", ASCENDING)], name="by_parent_standing"),
         IndexModel([("repost_of", ASCENDING), ("deleted_pos", ASCENDING)], name="by_original_standing"),
         IndexModel([("quote_of", ASCENDING), ("deleted_pos", ASCENDING)], name="by_quoted_standing"),
         # One post per (author, client nonce): create_post's answer to a retried post.create,

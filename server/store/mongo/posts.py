@@ -406,9 +406,10 @@ class PostStore(Database):
         return counts
 
     async def share_counts(self, post_ids: list[str]) -> dict[str, tuple[int, int, int]]:
-        # One grouped match per kind, each a range of its index (by_parent, by_original_standing,
-        # by_quoted_standing), counted on read rather than kept in the post: nothing to rewrite
-        # when a reply is deleted, and posts stored before 1.12.0 count right at once.
+        # One grouped match per kind, each a range of its index (by_parent_standing,
+        # by_original_standing, by_quoted_standing). Counted on read rather than kept in the
+        # post: nothing to keep in step when a reply is deleted, and posts stored before 1.12.0
+        # count right at once.
         counts: dict[str, list[int]] = {}
         with driver_errors():
             for kind, field in enumerate(("reply_to", "repost_of", "quote_of")):

@@ -305,8 +305,8 @@ class Posts(Engine):
         return counts
 
     async def share_counts(self, post_ids: list[str]) -> dict[str, tuple[int, int, int]]:
-        # One grouped range per kind, each on its partial index of standing posts
-        # (posts_standing_replies, posts_standing_reposts_of, posts_standing_quotes_of).
+        # One grouped range per kind, each covered by its index (0013: posts_shares_replies,
+        # posts_shares_reposts, posts_shares_quotes).
         rows = await self._all(
             "SELECT 0 AS kind, reply_to AS post_id, count(*) AS n FROM posts "
             "WHERE reply_to IN (SELECT value FROM json_each(:ids)) "
