@@ -476,8 +476,11 @@ class PostStorage(Protocol):
 
     async def share_counts(self, post_ids: list[str]) -> dict[str, tuple[int, int, int]]:
         """Per post: (standing replies to it, standing reposts of it, standing quotes of it),
-        by everyone, counted now. Posts with none of the three are absent. Counted on read,
-        through an index per kind: a fixed number of queries for a page, whatever its length."""
+        by everyone, as they are now. Posts with none of the three are absent. A fixed number
+        of queries for a page, whatever its length: SQLite keeps the counts in the posts,
+        changed in the transaction that stores or deletes the reply, repost or quote; MongoDB,
+        without multi-document transactions, counts on read through an index per kind, so that
+        a crash between two writes cannot leave a count wrong."""
 
 
 class CommunityStorage(Protocol):
