@@ -121,7 +121,8 @@ def test_the_report_dialog_files_a_reason_and_can_block(server: ServerProcess, o
     dialog.get_by_role("button", name="Send report").click()
     expect(dialog).to_have_count(0)
     expect(page.locator(".profile-actions").get_by_role("button", name="Unblock")).to_be_visible()
-    expect(page.locator(".profile-actions button.follow")).to_have_count(0)
+    expect(page.locator(".profile-actions button.follow")).to_be_disabled()
+    expect(page.locator(".profile-actions button.message")).to_have_count(0)
 
     listed = orjson.loads(tsudoi("admin", "reports", "--json", "--data", str(server.data_dir)).stdout)
     mine = [row for row in listed if row["user"] == liar.handle]

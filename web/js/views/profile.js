@@ -120,10 +120,11 @@ export function renderProfile(view, handle) {
       h("a", { class: "button primary", href: "#/me/edit" }, t("profile.edit")),
       h("a", { class: "button", href: "#/settings" }, t("nav.settings")),
     ] : [
-      // Someone we block, or who blocks us, can be neither followed nor messaged: not offered.
-      user.blocking || unavailable ? null : user.following
+      // Someone who blocks us can be neither followed nor messaged: not offered. Someone we block
+      // keeps a disabled Follow (our block ended the follow; unblocking brings it back).
+      unavailable && !user.blocking ? null : user.following
         ? h("button", { type: "button", class: "follow following", on: { click: () => act("unfollow") } }, t("profile.unfollow"))
-        : h("button", { type: "button", class: "follow primary", on: { click: () => act("follow") } }, t("profile.follow")),
+        : h("button", { type: "button", class: "follow primary", disabled: user.blocking, on: { click: () => act("follow") } }, t("profile.follow")),
       user.blocking || unavailable ? null : h("button", { type: "button", class: "message", on: { click: message } }, t("profile.message")),
       h("button", { type: "button", on: { click: () => act(user.muting ? "mute.remove" : "mute.add") } }, user.muting ? t("profile.unmute") : t("profile.mute")),
       h("button", { type: "button", class: "danger", on: { click: () => act(user.blocking ? "block.remove" : "block.add") } }, user.blocking ? t("profile.unblock") : t("profile.block")),
