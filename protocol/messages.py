@@ -66,6 +66,8 @@ MediaUrl = Annotated[str, msgspec.Meta(examples=["/media/01JD0M7Q5W3K4T9V2X8Y6Z1
 #: A placeholder colour, ``#rrggbb``: what a client paints while the picture loads.
 Colour = Annotated[str, msgspec.Meta(pattern="^#[0-9a-f]{6}$", examples=["#8a7f72"])]
 ReportReason = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+#: What kind of wrong a report names (since 1.12.0): misinformation matters most in a disaster.
+ReportCategory = Literal["spam", "harassment", "misinformation", "other"]
 ConversationTitle = Annotated[str, msgspec.Meta(min_length=1, max_length=400)]
 #: A client's idempotency key for ``post.create`` and ``dm.send``: 1-64 of ``A-Z a-z 0-9 _ -``
 #: (a UUID's hex digits fit). ``(?!\n)`` because Python's ``$`` also matches before a final
@@ -241,6 +243,11 @@ class Post(_Model):
     #: Its pictures in the author's order, at most 4 (since 1.9.0); empty for a repost.
     media: list[Media]
     created_at: Timestamp
+    #: Standing replies, reposts and quotes of it, by everyone (since 1.12.0; always an integer
+    #: from this version's server, null only from older ones). 0 on a repost itself.
+    replies_count: int | None
+    reposts_count: int | None
+    quotes_count: int | None
 
 
 class Invite(_Model):
@@ -849,11 +856,14 @@ class MuteList(Request, tag="mute.list"):
 
 
 class ReportCreate(Request, tag="report.create"):
-    """Report a post or a user to the operators (exactly one of ``post_id`` and ``user_id``)."""
+    """Report a post or a user to the operators (exactly one of ``post_id`` and ``user_id``),
+    with a ``category`` (since 1.12.0), a note in ``reason``, or both; at least one."""
 
-    reason: ReportReason
+    #: The reporter's own words (only operators read them). Optional since 1.12.0.
+    reason: ReportReason | None = None
     post_id: Id | None = None
     user_id: Id | None = None
+    category: ReportCategory | None = None
 
 
 class Follow(Request, tag="follow"):
@@ -883,6 +893,24 @@ class TimelineUser(Request, tag="timeline.user"):
 
 class UserGet(Request, tag="user.get"):
     handle: Handle
+
+
+class UserFollowers(Request, tag="user.followers"):
+    """Who follows a user, most recent follow first, leaving out the people you hide (since
+    1.12.0). Pass the previous page's ``next`` as ``cursor`` for the following page."""
+
+    user_id: Id
+    limit: PageLimit = 50
+    cursor: PageCursor | None = None
+
+
+class UserFollowing(Request, tag="user.following"):
+    """Whom a user follows, most recent follow first, leaving out the people you hide (since
+    1.12.0). Paged as ``user.followers``."""
+
+    user_id: Id
+    limit: PageLimit = 50
+    cursor: PageCursor | None = None
 
 
 class ProfileUpdate(Request, tag="profile.update"):
@@ -1032,6 +1060,12 @@ class UserList(_Model):
     users: list[User]
 
 
+class UserPage(_Model):
+    users: list[User]
+    #: The cursor of the next page, or null at the end.
+    next: str | None
+
+
 class ReportResult(_Model):
     report_id: Id
 
@@ -1123,6 +1157,8 @@ RESULT_TYPES: dict[type[Request], type[_Model]] = {
     TimelineUser: TimelinePage,
     CommunityMine: CommunityPage,
     ProfileUpdate: ProfileResult,
+    UserFollowers: UserPage,
+    UserFollowing: UserPage,
 }
 #: Every request type, in the order of :data:`RESULT_TYPES`.
 REQUEST_TYPES: tuple[type[Request], ...] = tuple(RESULT_TYPES)
@@ -1327,6 +1363,32 @@ class CommunityCertifiedEvent(EventData):
     certified: bool
 
 
+class PostCountsEvent(EventData):
+    """A reply, repost or quote of a post was made or deleted: the post's counts now (since
+    1.12.0). Sent, like ``post.reactions``, to everyone who receives the post's own events live
+    (the author's followers, or the community's members), except those who hide whoever caused
+    the change."""
+
+    TYPE = "post.counts"
+    post_id: Id
+    replies_count: int
+    reposts_count: int
+    quotes_count: int
+
+
+class CommunityJoinRequestEvent(EventData):
+    """The open join requests of a community changed: someone asked to join (``requested``),
+    withdrew (``withdrawn``), or was approved, declined or banned by a moderator. Sent to the
+    community's owner and moderators (since 1.12.0)."""
+
+    TYPE = "community.join_request"
+    community_id: Id
+    user: User
+    change: Literal["requested", "withdrawn", "approved", "declined", "banned"]
+    #: When the request was made; null once it is no longer open.
+    requested_at: Timestamp | None
+
+
 EVENT_TYPES: tuple[type[EventData], ...] = (
     PostCreatedEvent,
     PostDeletedEvent,
@@ -1344,6 +1406,8 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     IncidentEndedEvent,
     UserUpdatedEvent,
     CommunityCertifiedEvent,
+    PostCountsEvent,
+    CommunityJoinRequestEvent,
 )
 STREAMS: tuple[str, ...] = ("following", "direct", "notifications")
 

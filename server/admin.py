@@ -237,6 +237,7 @@ async def _reports(domain: Domain, args: argparse.Namespace) -> int:
             "reporter": reporter.handle if reporter else report.reporter_id,
             "post_id": report.post_id,
             "user": target_user.handle if target_user else report.user_id,
+            "category": report.category,
             "reason": report.reason,
             "resolved_at": format_timestamp(report.resolved_ms) if report.resolved_ms else None,
         }
@@ -244,8 +245,11 @@ async def _reports(domain: Domain, args: argparse.Namespace) -> int:
         if not args.json:
             what = f"post {report.post_id}" if report.post_id else f"@{row['user']}"
             state = "resolved" if report.resolved_ms else "open"
+            # The category first, in brackets: what an operator sorts a queue by at a glance.
+            kind = f"[{report.category}] " if report.category else ""
             print(
-                f"{report.id}  {row['created_at']}  {state}  @{row['reporter']} reports {what}: {report.reason!r}"
+                f"{report.id}  {row['created_at']}  {state}  @{row['reporter']} reports {what}: "
+                f"{kind}{report.reason!r}"
             )
     if args.json:  # one document, so that an empty queue is `[]` rather than no output at all
         print(orjson.dumps(rows).decode())

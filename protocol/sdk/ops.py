@@ -38,6 +38,8 @@ EVENT_NAMES: tuple[str, ...] = (
     "incident.ended",
     "user.updated",
     "community.certified",
+    "post.counts",
+    "community.join_request",
 )
 
 
@@ -97,6 +99,12 @@ class Api:
 
     @overload
     def on(self, event: Literal["community.certified"], /) -> Register[m.CommunityCertifiedEvent]: ...
+
+    @overload
+    def on(self, event: Literal["post.counts"], /) -> Register[m.PostCountsEvent]: ...
+
+    @overload
+    def on(self, event: Literal["community.join_request"], /) -> Register[m.CommunityJoinRequestEvent]: ...
 
     @overload
     def on(self, event: type[_E], /) -> Register[_E]: ...
@@ -616,12 +624,14 @@ class Api:
 
     async def report_create(
         self,
-        reason: str,
         *,
+        reason: str | None = None,
         post_id: str | None = None,
         user_id: str | None = None,
+        category: m.ReportCategory | None = None,
     ) -> m.ReportResult:
-        """Report a post or a user to the operators (exactly one of ``post_id`` and ``user_id``).
+        """Report a post or a user to the operators (exactly one of ``post_id`` and ``user_id``), with a
+        ``category`` (since 1.12.0), a note in ``reason``, or both; at least one.
 
         Sends ``report.create``; its answer is a :class:`~protocol.messages.ReportResult`.
         """
@@ -631,6 +641,7 @@ class Api:
                 reason=reason,
                 post_id=post_id,
                 user_id=user_id,
+                category=category,
             ),
             m.ReportResult,
         )
@@ -765,4 +776,36 @@ class Api:
                 interests=interests,
             ),
             m.ProfileResult,
+        )
+
+    async def user_followers(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> m.UserPage:
+        """Who follows a user, most recent follow first, leaving out the people you hide (since 1.12.0). Pass the
+        previous page's ``next`` as ``cursor`` for the following page.
+
+        Sends ``user.followers``; its answer is a :class:`~protocol.messages.UserPage`.
+        """
+        return await self._call(
+            m.UserFollowers(
+                id="",
+                user_id=user_id,
+                limit=limit,
+                cursor=cursor,
+            ),
+            m.UserPage,
+        )
+
+    async def user_following(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> m.UserPage:
+        """Whom a user follows, most recent follow first, leaving out the people you hide (since 1.12.0). Paged
+        as ``user.followers``.
+
+        Sends ``user.following``; its answer is a :class:`~protocol.messages.UserPage`.
+        """
+        return await self._call(
+            m.UserFollowing(
+                id="",
+                user_id=user_id,
+                limit=limit,
+                cursor=cursor,
+            ),
+            m.UserPage,
         )

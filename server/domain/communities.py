@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from protocol.codec import format_timestamp
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import (
     Community,
     CommunityCertifiedEvent,
+    CommunityJoinRequestEvent,
     CommunityMembershipEvent,
     CommunityPage,
     CommunityResult,
@@ -158,9 +160,11 @@ class Communities:
         if await self._store.is_banned(community.id, user.id):
             raise ProtocolError(ErrorCode.BANNED)
         if community.approval_required:
-            if not await self._store.add_join_request(community.id, user.id, self._now()):
+            now = self._now()
+            if not await self._store.add_join_request(community.id, user.id, now):
                 raise ProtocolError(ErrorCode.REQUEST_PENDING)
             staff = await self._store.member_ids(community.id, roles=STAFF)
+            self._requests_changed(staff, community.id, user, "requested", requested_ms=now)
             await self._notices.notify(
                 [
                     NewNotification(s, "join_request", actor_id=user.id, community_id=community.id)
@@ -180,6 +184,7 @@ class Communities:
         if membership is None:
             if not await self._store.remove_join_request(community.id, user.id):
                 raise ProtocolError(ErrorCode.NOT_MEMBER)
+            await self._tell_staff(community.id, user.id, "withdrawn")
         else:
             if membership.role == "owner":
                 raise ProtocolError(ErrorCode.OWNER_MUST_TRANSFER)
@@ -197,6 +202,7 @@ class Communities:
         membership = await self._store.add_member(community.id, user_id, role="member", now_ms=self._now())
         if membership is None:
             raise ProtocolError(ErrorCode.ALREADY_MEMBER)
+        await self._tell_staff(community.id, user_id, "approved")
         await self._joined(user_id, community.id, "approved")
         await self._notices.notify(
             [NewNotification(user_id, "join_approved", actor_id=staff.id, community_id=community.id)],
@@ -209,6 +215,7 @@ class Communities:
         await self._require_staff(staff.id, community)
         if not await self._store.remove_join_request(community.id, user_id):
             raise ProtocolError(ErrorCode.NOT_FOUND, "no such join request", path="$.user_id")
+        await self._tell_staff(community.id, user_id, "declined")
         self._tell(user_id, await self._present(user_id, community), "declined")
         return Done()
 
@@ -252,7 +259,10 @@ class Communities:
             raise ProtocolError(ErrorCode.OWNER_MUST_TRANSFER)
         if target is not None and target.role == "moderator" and actor.role != "owner":
             raise ProtocolError(ErrorCode.FORBIDDEN, "only the owner bans a moderator")
+        requested = target is None and await self._store.has_join_request(community.id, user_id)
         if await self._store.ban(community.id, user_id, by=staff.id, now_ms=self._now()):
+            if requested:  # the ban dropped the request
+                await self._tell_staff(community.id, user_id, "banned")
             self._unlisten(user_id, community.id)
             self._tell(user_id, await self._present(user_id, await self._find(community_id)), "banned")
         return Done()
@@ -334,6 +344,27 @@ class Communities:
 
     def _unlisten(self, user_id: str, community_id: str) -> None:
         self._publisher.control(user_id, channels.Control(unlisten=[channels.community(community_id)]))
+
+    async def _tell_staff(self, community_id: str, user_id: str, change: str) -> None:
+        """A join request is no longer open: every staff member's list drops it."""
+        who = await self._store.get_user(user_id)
+        if who is not None:
+            staff = await self._store.member_ids(community_id, roles=STAFF)
+            self._requests_changed(staff, community_id, who, change, requested_ms=None)
+
+    def _requests_changed(
+        self, staff: list[str], community_id: str, who: UserRecord, change: str, *, requested_ms: int | None
+    ) -> None:
+        """``community.join_request`` to the connections of the community's owner and
+        moderators, so their open-requests lists stay true without a reload. Not filtered by
+        hiding: ``community.requests`` lists everyone who asks, hidden or not."""
+        event = CommunityJoinRequestEvent(
+            community_id=community_id,
+            user=present.user(who),
+            change=change,  # type: ignore[arg-type]  # one of the five, named by the callers
+            requested_at=format_timestamp(requested_ms) if requested_ms is not None else None,
+        )
+        self._publisher.event([channels.user(s) for s in staff], event)
 
     def _tell(self, user_id: str, community: Community, change: str) -> None:
         event = CommunityMembershipEvent(community=community, change=change)  # type: ignore[arg-type]

@@ -132,7 +132,9 @@ def post(
     quote_of: Post | None = None,
     counts: Iterable[tuple[str, int]] = (),
     mine: Iterable[str] = (),
+    shares: tuple[int, int, int] = (0, 0, 0),
 ) -> Post:
+    """``shares``: (replies, reposts, quotes) of the post, standing (``Storage.share_counts``)."""
     return Post(
         id=record.id,
         author=user(author),
@@ -147,6 +149,9 @@ def post(
         my_reactions=list(mine),
         media=[media(m) for m in record.media],
         created_at=format_timestamp(record.created_ms),
+        replies_count=shares[0],
+        reposts_count=shares[1],
+        quotes_count=shares[2],
     )
 
 

@@ -12,19 +12,20 @@ from collections.abc import Callable
 from typing import Protocol
 
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.messages import RELATION_LIST_MAX, Profile, ReportResult, UserList
+from protocol.messages import RELATION_LIST_MAX, Profile, ReportResult, UserList, UserPage
 
 from .. import channels
 from ..publisher import Publisher
 from ..store.base import (
     AccountStorage,
+    FollowEdge,
     ModerationStorage,
     PostStorage,
     RelationStorage,
     ReportRecord,
     UserRecord,
 )
-from . import present
+from . import present, rules
 from .social import Social
 
 
@@ -87,13 +88,54 @@ class Relations:
     async def muted(self, user: UserRecord) -> UserList:
         return await self._users(await self._store.muted_ids(user.id))
 
+    async def followers(self, viewer: UserRecord, user_id: str, cursor: str | None, limit: int) -> UserPage:
+        """Who follows ``user_id``, most recent follow first (``user.followers``)."""
+        before = await self._list_start(viewer, user_id, cursor)
+        edges = await self._store.followers_page(user_id, before=before, limit=limit)
+        return await self._page(viewer, edges, limit)
+
+    async def following(self, viewer: UserRecord, user_id: str, cursor: str | None, limit: int) -> UserPage:
+        """Whom ``user_id`` follows, most recent follow first (``user.following``)."""
+        before = await self._list_start(viewer, user_id, cursor)
+        edges = await self._store.following_page(user_id, before=before, limit=limit)
+        return await self._page(viewer, edges, limit)
+
+    async def _list_start(
+        self, viewer: UserRecord, user_id: str, cursor: str | None
+    ) -> tuple[int, str] | None:
+        """A block either way answers ``not_found``, as ``timeline.user`` does: the lists of
+        someone you block, or who blocks you, are not yours to read."""
+        before = rules.edge_position(cursor)
+        if await self._store.get_user(user_id) is None or await self._store.blocks_between(
+            viewer.id, user_id
+        ):
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such user", path="$.user_id")
+        return before
+
+    async def _page(self, viewer: UserRecord, edges: list[FollowEdge], limit: int) -> UserPage:
+        """The users of a page of edges, without those the viewer hides (mutes, blocks either
+        way): a page may be shorter than ``limit`` and still have a ``next``."""
+        hidden = await self._store.hidden_ids(viewer.id)
+        users = await self._store.get_users([e.user_id for e in edges if e.user_id not in hidden])
+        listed = [present.user(users[e.user_id]) for e in edges if e.user_id in users]
+        last = edges[-1] if len(edges) == limit else None
+        return UserPage(users=listed, next=rules.edge_cursor(last.created_ms, last.user_id) if last else None)
+
     async def report(
-        self, user: UserRecord, post_id: str | None, user_id: str | None, reason: str
+        self,
+        user: UserRecord,
+        post_id: str | None,
+        user_id: str | None,
+        reason: str | None,
+        category: str | None = None,
     ) -> ReportResult:
         if (post_id is None) == (user_id is None):
             raise ProtocolError(
                 ErrorCode.INVALID_FRAME, "name exactly one of post_id and user_id", path="$.post_id"
             )
+        note = (reason or "").strip()
+        if not note and category is None:
+            raise ProtocolError(ErrorCode.INVALID_FRAME, "give a category, a reason or both", path="$.reason")
         if post_id is not None:
             # A post the reporter cannot read answers exactly as a made-up id does: otherwise
             # report.create would tell anyone which ids name posts hidden from them.
@@ -104,8 +146,9 @@ class Relations:
             reporter_id=user.id,
             post_id=post_id,
             user_id=user_id,
-            reason=reason.strip() or reason,
+            reason=note,
             now_ms=self._now(),
+            category=category,
         )
         return ReportResult(report_id=record.id)
 

@@ -213,6 +213,25 @@ def page_cursor(offset: int) -> str:
     return f"o{offset}"
 
 
+_EDGE_CURSOR = re.compile(r"e([0-9]{1,15})\.([0-9A-HJKMNP-TV-Z]{26})")
+
+
+def edge_cursor(created_ms: int, user_id: str) -> str:
+    """The opaque cursor after a follow edge of a follower or following list."""
+    return f"e{created_ms}.{user_id}"
+
+
+def edge_position(cursor: str | None) -> tuple[int, str] | None:
+    """The (created_ms, user id) an :func:`edge_cursor` stands for; ``invalid_cursor`` if it is
+    not one."""
+    if cursor is None:
+        return None
+    match = _EDGE_CURSOR.fullmatch(cursor)
+    if match is None:
+        raise ProtocolError(ErrorCode.INVALID_CURSOR, path="$.cursor")
+    return int(match[1]), match[2]
+
+
 SAFETY_NOTE_MAX_CLUSTERS = POST_MAX_CLUSTERS
 INCIDENT_TITLE_MAX_CLUSTERS = 100
 

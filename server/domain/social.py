@@ -16,6 +16,7 @@ from protocol.messages import (
     MediaAttachment,
     NotificationEvent,
     Post,
+    PostCountsEvent,
     PostCreatedEvent,
     PostDeletedEvent,
     PostReactionsEvent,
@@ -196,8 +197,20 @@ class Social:
         self._publisher.event(
             [post_channel(record)], PostCreatedEvent(post=post), record.id, origin=author.id
         )
+        for shared in (parent, quoted):
+            if shared is not None:
+                await self._publish_shares(shared, origin=author.id)
         await self._notify_about(record, author, parent, quoted)
         return post
+
+    async def _publish_shares(self, record: PostRecord, *, origin: str) -> None:
+        """Tell who receives ``record``'s events its reply, repost and quote counts now
+        (``post.counts``), after one of its replies, reposts or quotes was stored or deleted.
+        Counted after the write: of two changes at once, both events carry the later counts
+        or the last one does."""
+        c = (await self._store.share_counts([record.id])).get(record.id, (0, 0, 0))
+        event = PostCountsEvent(post_id=record.id, replies_count=c[0], reposts_count=c[1], quotes_count=c[2])
+        self._publisher.event([post_channel(record)], event, origin=origin)
 
     async def _retried(self, author: UserRecord, earlier: PostRecord) -> Post:
         """The answer to a retried ``post.create``: the post its nonce made, as it is now. Once
@@ -254,6 +267,7 @@ class Social:
         )
         post = present.post(record, user, repost_of=embedded)  # no await before the publish
         self._publisher.event([post_channel(record)], PostCreatedEvent(post=post), record.id, origin=user.id)
+        await self._publish_shares(original, origin=user.id)
         await self._notices.notify(
             [NewNotification(original.author_id, "repost", actor_id=user.id, post_id=original.id)]
         )
@@ -280,6 +294,12 @@ class Social:
             post_id=deleted.id, author_id=deleted.author_id, community_id=deleted.community_id
         )
         self._publisher.event([post_channel(deleted)], event, deleted.deleted_pos, origin=deleted.author_id)
+        for shared_id in dict.fromkeys(
+            i for i in (deleted.reply_to, deleted.repost_of, deleted.quote_of) if i
+        ):
+            shared = await self._store.get_post(shared_id)
+            if shared is not None and shared.deleted_pos is None:
+                await self._publish_shares(shared, origin=deleted.author_id)
         if deleted.media:
             # Its pictures go with it: the collector releases their bytes (Pictures.collect).
             await self._store.detach_media(f"post:{deleted.id}", now_ms=self._now())

@@ -1,5 +1,6 @@
-"""Reads shaped for one viewer: posts with their authors, embedded originals and reactions, in
-as few storage round trips as a page needs (a fixed number, whatever the page's length).
+"""Reads shaped for one viewer: posts with their authors, embedded originals, reactions and
+share counts (replies, reposts, quotes), in as few storage round trips as a page needs (a fixed
+number, whatever the page's length).
 
 Visibility lives here too, so every read applies the same rules: a viewer does not see posts by
 users they hide (mutes, blocks either way), nor posts in a community that needs approval unless
@@ -55,6 +56,7 @@ class Views:
         ids = [r.id for r in records] + list(standing)
         authors = await self._store.get_users(list({r.author_id for r in [*records, *standing.values()]}))
         counts = await self._store.reaction_counts(ids) if ids else {}
+        shares = await self._store.share_counts(ids) if ids else {}
         mine = await self._store.my_reactions(viewer_id, ids) if viewer_id and ids else {}
 
         def one(record: PostRecord, *, nested: bool) -> Post | None:
@@ -72,6 +74,7 @@ class Views:
                 quote_of=original if record.quote_of else None,
                 counts=counts.get(record.id, ()),
                 mine=mine.get(record.id, ()),
+                shares=shares.get(record.id, (0, 0, 0)),
             )
 
         return [p for p in (one(r, nested=embedded) for r in records) if p is not None]

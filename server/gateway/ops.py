@@ -210,6 +210,8 @@ OPS = (
     Op(m.Follow, follow),
     Op(m.Unfollow, unfollow),
     Op(m.UserGet, user_get),
+    Op(m.UserFollowers, lambda c, f: c.domain.relations.followers(c.user, f.user_id, f.cursor, f.limit)),
+    Op(m.UserFollowing, lambda c, f: c.domain.relations.following(c.user, f.user_id, f.cursor, f.limit)),
     Op(m.ProfileUpdate, profile_update, bucket="post", too_fast="changing your profile too fast"),
     Op(m.InviteCreate, invite_create),
     Op(m.InviteList, invite_list),
@@ -286,7 +288,10 @@ OPS = (
     Op(m.MuteAdd, mute_add),
     Op(m.MuteRemove, mute_remove),
     Op(m.MuteList, lambda c, f: c.domain.relations.muted(c.user)),
-    Op(m.ReportCreate, lambda c, f: c.domain.relations.report(c.user, f.post_id, f.user_id, f.reason)),
+    Op(
+        m.ReportCreate,
+        lambda c, f: c.domain.relations.report(c.user, f.post_id, f.user_id, f.reason, f.category),
+    ),
     # presence, safety, incidents
     Op(m.PresenceGet, presence_get),
     Op(

@@ -54,6 +54,7 @@ from .records import (
     CommunityRecord,
     ConversationMemberRecord,
     ConversationRecord,
+    FollowEdge,
     HandleTaken,
     IncidentRecord,
     InviteExpired,
@@ -98,6 +99,7 @@ __all__ = [
     "ConversationMemberRecord",
     "ConversationRecord",
     "ConversationStorage",
+    "FollowEdge",
     "HandleTaken",
     "IncidentRecord",
     "InviteExpired",
@@ -299,6 +301,18 @@ class RelationStorage(Protocol):
     async def follower_ids(self, user_id: str) -> list[str]:
         """Everyone who follows the user, any order."""
 
+    async def followers_page(
+        self, user_id: str, *, before: tuple[int, str] | None, limit: int
+    ) -> list[FollowEdge]:
+        """Who follows the user, most recent follow first: ordered by (``created_ms``, follower
+        id) descending, only those below ``before`` (a previous page's last edge), at most
+        ``limit``. One index range, whatever the user's number of followers."""
+
+    async def following_page(
+        self, user_id: str, *, before: tuple[int, str] | None, limit: int
+    ) -> list[FollowEdge]:
+        """Whom the user follows, as :meth:`followers_page` orders and pages them."""
+
     # --- blocks and mutes ------------------------------------------------------------------------
 
     async def block(self, blocker_id: str, blocked_id: str, now_ms: int) -> BlockOutcome:
@@ -457,6 +471,16 @@ class PostStorage(Protocol):
     async def reaction_counts_by(self, user_ids: list[str], post_ids: list[str]) -> dict[str, int]:
         """Per post: how many of ``user_ids`` reacted to it (each user once). Posts with none
         are absent."""
+
+    # --- replies, reposts and quotes -------------------------------------------------------------
+
+    async def share_counts(self, post_ids: list[str]) -> dict[str, tuple[int, int, int]]:
+        """Per post: (standing replies to it, standing reposts of it, standing quotes of it),
+        by everyone, as they are now. Posts with none of the three are absent. A fixed number
+        of queries for a page, whatever its length: SQLite keeps the counts in the posts,
+        changed in the transaction that stores or deletes the reply, repost or quote; MongoDB,
+        without multi-document transactions, counts on read through an index per kind, so that
+        a crash between two writes cannot leave a count wrong."""
 
 
 class CommunityStorage(Protocol):
@@ -737,8 +761,17 @@ class ModerationStorage(Protocol):
     """
 
     async def create_report(
-        self, *, reporter_id: str, post_id: str | None, user_id: str | None, reason: str, now_ms: int
-    ) -> ReportRecord: ...
+        self,
+        *,
+        reporter_id: str,
+        post_id: str | None,
+        user_id: str | None,
+        reason: str,
+        now_ms: int,
+        category: str | None = None,
+    ) -> ReportRecord:
+        """Store a report; ``reason`` is the reporter's note ("" for none), ``category`` its
+        kind (None for none)."""
 
     async def reports(self, *, open_only: bool, limit: int) -> list[ReportRecord]:
         """Newest first."""

@@ -14,6 +14,7 @@ __all__ = [
     "CommunityRecord",
     "ConversationMemberRecord",
     "ConversationRecord",
+    "FollowEdge",
     "HandleTaken",
     "IncidentRecord",
     "InviteExpired",
@@ -283,6 +284,15 @@ class NotificationRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowEdge:
+    """One follow as a list of followers (or followees) shows it: the other user, and when the
+    follow was made. Lists page by (``created_ms``, ``user_id``), newest first."""
+
+    user_id: str
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class BlockOutcome:
     #: False if the block already existed (then nothing changed).
     created: bool
@@ -299,6 +309,9 @@ class ReportRecord:
     reason: str
     created_ms: int
     resolved_ms: int | None
+    #: "spam", "harassment", "misinformation" or "other"; None for none (and reports made
+    #: before categories existed).
+    category: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

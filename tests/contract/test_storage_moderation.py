@@ -38,3 +38,21 @@ async def test_reports_newest_first_and_resolved_once(storage: Storage) -> None:
     everything = await storage.reports(open_only=False, limit=10)
     assert [r.id for r in everything] == [about_user.id, about_post.id]
     assert everything[0].resolved_ms == NOW + 3
+
+
+async def test_a_reports_category_is_kept_and_none_by_default(storage: Storage) -> None:
+    reporter, target = await make_users(storage, "reporter", "target")
+    post = await say(storage, target, "the water is poisoned")
+    kinded = await storage.create_report(
+        reporter_id=reporter.id,
+        post_id=post.id,
+        user_id=None,
+        reason="",
+        now_ms=NOW,
+        category="misinformation",
+    )
+    plain = await storage.create_report(
+        reporter_id=reporter.id, post_id=None, user_id=target.id, reason="spam", now_ms=NOW + 1
+    )
+    assert (kinded.category, kinded.reason, plain.category) == ("misinformation", "", None)
+    assert await storage.reports(open_only=True, limit=10) == [plain, kinded]

@@ -837,3 +837,36 @@ async def test_concurrent_posts_with_one_nonce_store_one(storage: Storage, secon
     assert all(isinstance(o, NonceTaken) for o in outcomes if not isinstance(o, PostRecord))
     assert await storage.post_by_nonce(alice.id, "race") == stored[0]
     assert [p.id for p in await storage.following_timeline(alice.id, before=None, limit=10)] == [stored[0].id]
+
+
+async def test_share_counts_are_standing_replies_reposts_and_quotes(storage: Storage) -> None:
+    alice, bob = await make_users(storage, "alice", "bob")
+    original = await post(storage, alice, "original")
+    quiet = await post(storage, alice, "nobody answers")
+    replies = [
+        await storage.create_post(
+            author_id=bob.id, text=f"re {i}", emotext=None, reply_to=original.id, now_ms=NOW
+        )
+        for i in range(3)
+    ]
+    repost = await storage.create_post(
+        author_id=bob.id, text="", emotext=None, reply_to=None, now_ms=NOW, repost_of=original.id
+    )
+    await storage.create_post(
+        author_id=alice.id, text="", emotext=None, reply_to=None, now_ms=NOW, repost_of=original.id
+    )
+    quote = await storage.create_post(
+        author_id=bob.id, text="look", emotext=None, reply_to=None, now_ms=NOW, quote_of=original.id
+    )
+    # A reply to a reply counts for its own parent only.
+    await storage.create_post(
+        author_id=alice.id, text="deep", emotext=None, reply_to=replies[0].id, now_ms=NOW
+    )
+    counts = await storage.share_counts([original.id, quiet.id, replies[0].id, UNKNOWN_ID])
+    assert counts == {original.id: (3, 2, 1), replies[0].id: (1, 0, 0)}
+
+    await storage.delete_post(replies[1].id)
+    await storage.delete_post(repost.id)
+    await storage.delete_post(quote.id)
+    assert await storage.share_counts([original.id]) == {original.id: (2, 1, 0)}
+    assert await storage.share_counts([]) == {}

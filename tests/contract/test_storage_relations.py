@@ -156,3 +156,39 @@ async def test_follower_ids_are_everyone_following_the_user(storage: Storage) ->
     await storage.unfollow(bob.id, alice.id)
     assert await storage.follower_ids(alice.id) == [carol.id]
     assert await storage.follower_ids(UNKNOWN_ID) == []
+
+
+async def test_follower_and_following_pages_are_newest_first_with_ties_by_id(storage: Storage) -> None:
+    star, a, b, c, d = await make_users(storage, "star", "a", "b", "c", "d")
+    # b and c follow at the same millisecond: the greater id comes first.
+    await storage.follow(a.id, star.id, NOW)
+    await storage.follow(b.id, star.id, NOW + 5)
+    await storage.follow(c.id, star.id, NOW + 5)
+    await storage.follow(d.id, star.id, NOW + 9)
+    tied = sorted([b.id, c.id], reverse=True)
+    expected = [d.id, *tied, a.id]
+    whole = await storage.followers_page(star.id, before=None, limit=10)
+    assert [(e.user_id, e.created_ms) for e in whole] == [
+        (d.id, NOW + 9),
+        (tied[0], NOW + 5),
+        (tied[1], NOW + 5),
+        (a.id, NOW),
+    ]
+    first = await storage.followers_page(star.id, before=None, limit=2)
+    assert [e.user_id for e in first] == expected[:2]
+    last = first[-1]
+    rest = await storage.followers_page(star.id, before=(last.created_ms, last.user_id), limit=2)
+    assert [e.user_id for e in rest] == expected[2:]
+    assert (
+        await storage.followers_page(star.id, before=(rest[-1].created_ms, rest[-1].user_id), limit=2) == []
+    )
+    assert await storage.followers_page(a.id, before=None, limit=5) == []
+
+    await storage.follow(star.id, c.id, NOW + 1)
+    await storage.follow(star.id, a.id, NOW + 2)
+    following = await storage.following_page(star.id, before=None, limit=5)
+    assert [(e.user_id, e.created_ms) for e in following] == [(a.id, NOW + 2), (c.id, NOW + 1)]
+    after_a = await storage.following_page(star.id, before=(NOW + 2, a.id), limit=5)
+    assert [e.user_id for e in after_a] == [c.id]
+    await storage.unfollow(d.id, star.id)
+    assert d.id not in [e.user_id for e in await storage.followers_page(star.id, before=None, limit=10)]

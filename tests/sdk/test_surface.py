@@ -38,6 +38,8 @@ EventName = Literal[
     "incident.ended",
     "user.updated",
     "community.certified",
+    "post.counts",
+    "community.join_request",
 ]
 
 

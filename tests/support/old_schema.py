@@ -26,3 +26,34 @@ def sqlite_with_plain_invites(path: Path, codes: list[str], *, created_ms: int, 
                 "VALUES (?, NULL, ?, ?, 1)",
                 (code, created_ms + n, expires_ms),
             )
+
+
+def sqlite_before_share_counts(
+    path: Path, posts: list[tuple[str, str | None, str | None, str | None, bool]]
+) -> str:
+    """A SQLite database at schema 10 (before posts kept their reply, repost and quote counts,
+    0013) with one user who wrote ``posts``: (id, reply_to, repost_of, quote_of, deleted), in
+    order. Returns the user's id."""
+    from server.store.base import token_hash
+
+    user_id = "01JD0M7Q5W3K4T9V2X8Y6Z1ABC"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.create_function("tsudoi_sha256", 1, token_hash, deterministic=True)
+        for number, script in _migrations():
+            if number <= 10:
+                for statement in _split_sql(script):
+                    db.execute(statement)
+        db.execute("PRAGMA user_version=10")
+        db.execute(
+            "INSERT INTO users (id, handle, handle_key, display_name, password_hash, birth_date, "
+            "terms_accepted_ms, created_ms) VALUES (?, 'old', 'old', 'Old', 'x', '1990-01-01', 0, 0)",
+            (user_id,),
+        )
+        for n, (post_id, reply_to, repost_of, quote_of, deleted) in enumerate(posts):
+            db.execute(
+                "INSERT INTO posts (id, author_id, text, reply_to, created_ms, deleted_pos, repost_of, "
+                "quote_of) VALUES (?, ?, 'old', ?, ?, ?, ?, ?)",
+                (post_id, user_id, reply_to, n, post_id if deleted else None, repost_of, quote_of),
+            )
+    return user_id

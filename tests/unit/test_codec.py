@@ -38,6 +38,12 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "unfollow": {"user_id": USER_ID},
     "timeline.following": {"limit": 50, "before": POST_ID},
     "user.get": {"handle": "alice_99"},
+    "user.followers": {
+        "user_id": USER_ID,
+        "limit": 100,
+        "cursor": "e1800000000000.01JD0M7Q5W3K4T9V2X8Y6Z1ABC",
+    },
+    "user.following": {"user_id": USER_ID},
     "profile.update": {"display_name": "Alice", "bio": "仙台", "avatar": POST_ID, "interests": ["防災"]},
     "invite.create": {},
     "invite.list": {},
@@ -92,7 +98,7 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "mute.add": {"user_id": USER_ID},
     "mute.remove": {"user_id": USER_ID},
     "mute.list": {},
-    "report.create": {"reason": "spam", "post_id": POST_ID},
+    "report.create": {"reason": "spam", "post_id": POST_ID, "category": "misinformation"},
     "presence.get": {"user_ids": [USER_ID, OTHER_ID]},
     "safety.set": {
         "state": "need_help",
@@ -348,6 +354,9 @@ def post(post_id: str = POST_ID) -> m.Post:
         my_reactions=[],
         media=[],
         created_at="2026-11-21T13:45:00.123Z",
+        replies_count=0,
+        reposts_count=0,
+        quotes_count=0,
     )
 
 
@@ -518,6 +527,9 @@ def test_the_largest_server_frames_stay_under_the_documented_bound() -> None:
             my_reactions=list(REACTION_EMOJI),
             media=pictures,
             created_at=stamp,
+            replies_count=2**31,
+            reposts_count=2**31,
+            quotes_count=2**31,
         )
 
     quoting = post(post())

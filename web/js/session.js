@@ -191,6 +191,10 @@ const handlers = {
     }
     store.setReactions(data.post_id, data.reactions, mine);
   },
+  "post.counts"({ post_id, replies_count, reposts_count, quotes_count }) {
+    store.setCounts(post_id, { replies_count, reposts_count, quotes_count });
+  },
+  "community.join_request"(data) { store.emit("community.join_request", data); },
   follow(data) { store.emit("follow", data); },
   unfollow(data) { store.emit("unfollow", data); },
   "community.membership"(data) { store.emit("community.membership", data); },

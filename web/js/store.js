@@ -50,6 +50,13 @@ export function setReactions(postId, reactions, myReactions) {
   emit("post.reactions", postId);
 }
 
+/** A post's reply, repost and quote counts changed (post.counts): redrawn with its reactions. */
+export function setCounts(postId, counts) {
+  const post = posts.get(postId);
+  if (post) posts.set(postId, { ...post, ...counts });
+  emit("post.reactions", postId);
+}
+
 // -- people -----------------------------------------------------------------------------------
 
 /** The newest card (User) known for people whose name or face changed while the page was open

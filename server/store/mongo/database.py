@@ -36,7 +36,9 @@ from .driver import Document, driver_errors
 #: earlier versions are hashed when a node opens the database (:meth:`Database._hash_invite_codes`).
 #: 8: uploaded pictures (``media``, three partial indexes), the users' bio, interests and
 #: avatar, the posts' and messages' ``media`` arrays (documents of before read as without).
-SCHEMA_VERSION: Final = 8
+#: 9: the follows' newest-first indexes (followers_page, following_page), the posts' indexes of
+#: standing reposts and quotes (share_counts), and reports' ``category`` (absent reads as none).
+SCHEMA_VERSION: Final = 9
 
 
 #: The quota document of invites made without an inviter (26-character ids never equal it).
@@ -79,6 +81,15 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
         IndexModel([("follower_id", ASCENDING), ("followee_id", ASCENDING)], unique=True, name="pair_unique"),
         # follower_ids, follow_counts.
         IndexModel([("followee_id", ASCENDING)], name="by_followee"),
+        # followers_page and following_page: one user's edges, most recent follow first.
+        IndexModel(
+            [("followee_id", ASCENDING), ("created_ms", DESCENDING), ("follower_id", DESCENDING)],
+            name="by_followee_newest",
+        ),
+        IndexModel(
+            [("follower_id", ASCENDING), ("created_ms", DESCENDING), ("followee_id", DESCENDING)],
+            name="by_follower_newest",
+        ),
     ],
     "posts": [
         # Creations in the following stream and timeline: author_id $in [...], sorted by _id;
@@ -94,6 +105,10 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
         IndexModel([("reply_to", ASCENDING), ("_id", ASCENDING)], name="by_parent"),
         # find_repost: a user's reposts of one post.
         IndexModel([("repost_of", ASCENDING), ("author_id", ASCENDING)], name="by_original"),
+        # share_counts: the standing replies, reposts and quotes of a page of posts.
+        IndexModel([("reply_to", ASCENDING), ("deleted_pos", ASCENDING)], name="by_parent_standing"),
+        IndexModel([("repost_of", ASCENDING), ("deleted_pos", ASCENDING)], name="by_original_standing"),
+        IndexModel([("quote_of", ASCENDING), ("deleted_pos", ASCENDING)], name="by_quoted_standing"),
         # One post per (author, client nonce): create_post's answer to a retried post.create,
         # however many arrive at once; post_by_nonce. Posts without a nonce (null) are left out.
         IndexModel(

@@ -15,9 +15,18 @@ class ModerationStore(Database):
     """Reports and their resolution."""
 
     async def create_report(
-        self, *, reporter_id: str, post_id: str | None, user_id: str | None, reason: str, now_ms: int
+        self,
+        *,
+        reporter_id: str,
+        post_id: str | None,
+        user_id: str | None,
+        reason: str,
+        now_ms: int,
+        category: str | None = None,
     ) -> ReportRecord:
-        report = ReportRecord(self._ids.new(now_ms), reporter_id, post_id, user_id, reason, now_ms, None)
+        report = ReportRecord(
+            self._ids.new(now_ms), reporter_id, post_id, user_id, reason, now_ms, None, category
+        )
         with driver_errors():
             await self._reports.insert_one(
                 {
@@ -28,6 +37,7 @@ class ModerationStore(Database):
                     "reason": reason,
                     "created_ms": now_ms,
                     "resolved_ms": None,
+                    "category": category,
                 }
             )
         return report

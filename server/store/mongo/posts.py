@@ -405,6 +405,25 @@ class PostStore(Database):
             counts.setdefault(group["_id"]["post_id"], []).append((group["_id"]["emoji"], group["users"]))
         return counts
 
+    async def share_counts(self, post_ids: list[str]) -> dict[str, tuple[int, int, int]]:
+        # One grouped match per kind, each a range of its index (by_parent_standing,
+        # by_original_standing, by_quoted_standing). Counted on read rather than kept in the
+        # post: nothing to keep in step when a reply is deleted, and posts stored before 1.12.0
+        # count right at once.
+        counts: dict[str, list[int]] = {}
+        with driver_errors():
+            for kind, field in enumerate(("reply_to", "repost_of", "quote_of")):
+                for chunk in chunks(post_ids):
+                    cursor = await self._posts.aggregate(
+                        [
+                            {"$match": {field: {"$in": chunk}, "deleted_pos": NULL}},
+                            {"$group": {"_id": f"${field}", "n": {"$sum": 1}}},
+                        ]
+                    )
+                    for group in await cursor.to_list():
+                        counts.setdefault(group["_id"], [0, 0, 0])[kind] = group["n"]
+        return {post_id: (c[0], c[1], c[2]) for post_id, c in counts.items()}
+
     async def my_reactions(self, user_id: str, post_ids: list[str]) -> dict[str, list[str]]:
         mine: dict[str, list[str]] = {}
         with driver_errors():

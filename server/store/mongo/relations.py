@@ -10,9 +10,9 @@ from typing import Final
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
-from ..base import BlockOutcome
+from ..base import BlockOutcome, FollowEdge
 from .database import Database
-from .driver import all_or_nothing, chunks, driver_errors
+from .driver import Document, all_or_nothing, chunks, driver_errors
 
 #: "Most recent first" for the few blocks or mutes of one user: by time, then by id.
 _MOST_RECENT: Final = [("created_ms", DESCENDING), ("_id", DESCENDING)]
@@ -91,6 +91,35 @@ class RelationStore(Database):
         with driver_errors():
             cursor = self._follows.find({"followee_id": user_id}, {"follower_id": True, "_id": False})
             return [doc["follower_id"] async for doc in cursor]
+
+    async def followers_page(
+        self, user_id: str, *, before: tuple[int, str] | None, limit: int
+    ) -> list[FollowEdge]:
+        return await self._edges("followee_id", "follower_id", user_id, before, limit)
+
+    async def following_page(
+        self, user_id: str, *, before: tuple[int, str] | None, limit: int
+    ) -> list[FollowEdge]:
+        return await self._edges("follower_id", "followee_id", user_id, before, limit)
+
+    async def _edges(
+        self, mine: str, theirs: str, user_id: str, before: tuple[int, str] | None, limit: int
+    ) -> list[FollowEdge]:
+        """One range of by_followee_newest or by_follower_newest: (created_ms, other) below
+        ``before``, newest first."""
+        if limit <= 0:
+            return []
+        query: Document = {mine: user_id}
+        if before is not None:
+            ms, other = before
+            query["$or"] = [{"created_ms": {"$lt": ms}}, {"created_ms": ms, theirs: {"$lt": other}}]
+        with driver_errors():
+            cursor = (
+                self._follows.find(query, {theirs: True, "created_ms": True, "_id": False})
+                .sort([("created_ms", DESCENDING), (theirs, DESCENDING)])
+                .limit(limit)
+            )
+            return [FollowEdge(doc[theirs], doc["created_ms"]) async for doc in cursor]
 
     # --- blocks and mutes --------------------------------------------------------------------
 

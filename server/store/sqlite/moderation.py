@@ -13,13 +13,22 @@ class Moderation(Engine):
     """Reports and their resolution."""
 
     async def create_report(
-        self, *, reporter_id: str, post_id: str | None, user_id: str | None, reason: str, now_ms: int
+        self,
+        *,
+        reporter_id: str,
+        post_id: str | None,
+        user_id: str | None,
+        reason: str,
+        now_ms: int,
+        category: str | None = None,
     ) -> ReportRecord:
         def write(conn: sqlite3.Connection) -> ReportRecord:
-            report = ReportRecord(self._ids.new(now_ms), reporter_id, post_id, user_id, reason, now_ms, None)
+            report = ReportRecord(
+                self._ids.new(now_ms), reporter_id, post_id, user_id, reason, now_ms, None, category
+            )
             conn.execute(
-                f"INSERT INTO reports ({_REPORT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                (report.id, reporter_id, post_id, user_id, reason, now_ms),
+                f"INSERT INTO reports ({_REPORT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+                (report.id, reporter_id, post_id, user_id, reason, now_ms, category),
             )
             return report
 

@@ -167,6 +167,7 @@ class Posts(Engine):
         )
         if cursor.rowcount == 0:
             raise NonceTaken(f"post nonce {nonce!r} of {post.author_id}")
+        _count_shares(conn, post, +1)
         if media:
             attached = _claim(
                 conn, post.author_id, media, kind="post", subject=f"post:{post.id}", now_ms=post.created_ms
@@ -202,7 +203,11 @@ class Posts(Engine):
                 f"RETURNING {_POST_COLUMNS}",
                 (self._ids.new(), post_id),
             ).fetchone()
-            return _post(row) if row else None
+            if row is None:
+                return None
+            deleted = _post(row)
+            _count_shares(conn, deleted, -1)
+            return deleted
 
         return await self._write(write)
 
@@ -304,6 +309,16 @@ class Posts(Engine):
             counts.setdefault(row["post_id"], []).append((row["emoji"], row["count"]))
         return counts
 
+    async def share_counts(self, post_ids: list[str]) -> dict[str, tuple[int, int, int]]:
+        # Kept in the posts themselves (0013, _count_shares): a primary-key read per post.
+        rows = await self._all(
+            "SELECT id, replies_count, reposts_count, quotes_count FROM posts "
+            "WHERE id IN (SELECT value FROM json_each(?)) "
+            "AND replies_count + reposts_count + quotes_count > 0",
+            (_json(post_ids),),
+        )
+        return {row["id"]: (row["replies_count"], row["reposts_count"], row["quotes_count"]) for row in rows}
+
     async def my_reactions(self, user_id: str, post_ids: list[str]) -> dict[str, list[str]]:
         rows = await self._all(
             "SELECT post_id, emoji FROM reactions "
@@ -323,3 +338,18 @@ class Posts(Engine):
             (_json(post_ids), _json(user_ids)),
         )
         return {row["post_id"]: row["reactors"] for row in rows}
+
+
+def _count_shares(conn: sqlite3.Connection, post: PostRecord, step: int) -> None:
+    """Add ``step`` to the counts of the posts ``post`` replies to, reposts or quotes, in the
+    transaction that stores (+1) or deletes (-1) it: the counts ``share_counts`` reads."""
+    if post.reply_to is None and post.repost_of is None and post.quote_of is None:
+        return
+    conn.execute(
+        "UPDATE posts SET "
+        "replies_count = replies_count + iif(id IS :reply, :step, 0), "
+        "reposts_count = reposts_count + iif(id IS :repost, :step, 0), "
+        "quotes_count = quotes_count + iif(id IS :quote, :step, 0) "
+        "WHERE id IN (:reply, :repost, :quote)",
+        {"reply": post.reply_to, "repost": post.repost_of, "quote": post.quote_of, "step": step},
+    )

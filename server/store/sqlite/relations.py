@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..base import BlockOutcome
+from ..base import BlockOutcome, FollowEdge
 from .engine import Engine
 
 
@@ -76,6 +76,33 @@ class Relations(Engine):
     async def follower_ids(self, user_id: str) -> list[str]:
         rows = await self._all("SELECT follower_id FROM follows WHERE followee_id = ?", (user_id,))
         return [row[0] for row in rows]
+
+    async def followers_page(
+        self, user_id: str, *, before: tuple[int, str] | None, limit: int
+    ) -> list[FollowEdge]:
+        return await self._edges("followee_id", "follower_id", user_id, before, limit)
+
+    async def following_page(
+        self, user_id: str, *, before: tuple[int, str] | None, limit: int
+    ) -> list[FollowEdge]:
+        return await self._edges("follower_id", "followee_id", user_id, before, limit)
+
+    async def _edges(
+        self, mine: str, theirs: str, user_id: str, before: tuple[int, str] | None, limit: int
+    ) -> list[FollowEdge]:
+        """One range of follows_by_followee_newest or follows_by_follower_newest (0013):
+        (created_ms, other) below ``before``, newest first. ``mine`` and ``theirs`` are column
+        names chosen by the two callers above, never input."""
+        ms, other = before if before is not None else (None, None)
+        # Two texts rather than ":ms IS NULL OR ...", which would make a later page walk the
+        # index from the newest edge instead of starting at the cursor.
+        below = f"AND (created_ms, {theirs}) < (:ms, :other) " if before is not None else ""
+        rows = await self._all(
+            f"SELECT {theirs} AS user_id, created_ms FROM follows WHERE {mine} = :user {below}"
+            f"ORDER BY created_ms DESC, {theirs} DESC LIMIT :limit",
+            {"user": user_id, "ms": ms, "other": other, "limit": limit},
+        )
+        return [FollowEdge(row["user_id"], row["created_ms"]) for row in rows]
 
     # --- blocks and mutes --------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ _CONVERSATION_MEMBER_COLUMNS = "conversation_id, user_id, joined_ms, last_read"
 _MESSAGE_COLUMNS = "id, conversation_id, author_id, kind, text, subject_id, created_ms, media"
 _MEDIA_COLUMNS = "id, owner_id, kind, body, created_ms, expires_ms, subject, alt"
 _NOTIFICATION_COLUMNS = "id, user_id, kind, actor_id, post_id, community_id, emoji, created_ms, read"
-_REPORT_COLUMNS = "id, reporter_id, post_id, user_id, reason, created_ms, resolved_ms"
+_REPORT_COLUMNS = "id, reporter_id, post_id, user_id, reason, created_ms, resolved_ms, category"
 _SAFETY_COLUMNS = "id, user_id, state, note, area, audience, created_ms"
 _INCIDENT_COLUMNS = "id, title, area, started_by, started_ms, ended_ms"
 

@@ -136,6 +136,7 @@ export function renderCommunity(view, id) {
   view.append(head, tools, list, more);
   let community = null;
   let next = null;
+  let reloadMod = null; // the moderation panel's reader, while it is drawn
   const isMod = () => community && ["owner", "moderator"].includes(community.my_role);
   const postOptions = () => ({ inCommunity: true, canModerate: isMod(), privateCommunity: community?.approval_required });
 
@@ -166,6 +167,7 @@ export function renderCommunity(view, id) {
       c.approval_required && !c.my_role ? null : memberList(),
       h("div", { class: "community-actions" }, action));
     tools.replaceChildren();
+    reloadMod = null;
     if (c.my_role) {
       tools.append(createComposer({ communityId: id, placeholder: t("community.postPlaceholder", { name: c.name }), onPosted: addPost }));
       if (c.certified && isMod()) {
@@ -242,6 +244,7 @@ export function renderCommunity(view, id) {
       } catch (err) { requests.replaceChildren(h("li", { class: "error" }, errorText(err))); }
     }
     loadMod();
+    reloadMod = loadMod;
     return h("details", { class: "card moderation" }, h("summary", {}, "🛡 ", t("community.moderation")),
       h("h3", {}, t("community.requests")), requests,
       h("h3", {}, t("community.memberList")), members,
@@ -283,6 +286,8 @@ export function renderCommunity(view, id) {
     store.on("post.created", (post) => { if (post.community_id === id) addPost(post); }),
     store.on("post.deleted", removePost),
     store.on("post.reactions", updateReactions),
+    // A join request made, withdrawn or decided elsewhere: the staff's open list follows live.
+    store.on("community.join_request", (data) => { if (data.community_id === id) reloadMod?.(); }),
     store.on("community.membership", ({ community: c }) => {
       if (c.id !== id) return;
       const joined = !community?.my_role && c.my_role;

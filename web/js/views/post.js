@@ -9,6 +9,9 @@ import * as store from "../store.js";
 import { toast, errorText } from "../ui.js";
 import { avatar, nameOf } from "./face.js";
 import { mediaGrid } from "./media.js";
+import { openReport } from "./report.js";
+
+const mine = (entry, me) => !!me && entry.author.id === me.id;
 
 /** The text of a post, with its effect (§7.3) and mentions as profile links. */
 export function renderText(text, emotext, { tag = "p" } = {}) {
@@ -95,11 +98,25 @@ async function toggleReaction(postId, emoji) {
   }
 }
 
-/** Re-draw the reaction bars of a post wherever it is shown. */
+/** Re-draw the live parts of a post wherever it is shown: its reaction bar, and its reply,
+ * repost and quote counts (post.reactions and post.counts both land here). */
 export function updateReactions(postId) {
   const post = store.posts.get(postId);
   if (!post) return;
   for (const el of $$(`.post-body${byData("post-id", postId)} > .reactions`)) el.replaceWith(reactionBar(post));
+  for (const el of $$(`.post-body${byData("post-id", postId)} > .actions .tally`)) setTally(el, post[el.dataset.tally]);
+}
+
+/** A reply/repost/quote count beside its action: a plain number, hidden at 0 (or from an older
+ * server, which sends none). */
+function tally(post, field) {
+  return setTally(h("span", { class: "tally", dataset: { tally: field } }), post[field]);
+}
+
+function setTally(el, n) {
+  el.textContent = n ? String(n) : "";
+  el.hidden = !n;
+  return el;
 }
 
 function embedded(post, label) {
@@ -154,7 +171,7 @@ export function renderPost(entry, options = {}) {
 
 function actions(entry, post, options, me) {
   const bar = h("div", { class: "actions" });
-  bar.append(h("a", { class: "action", href: `#/post/${post.id}?reply=1` }, "↩ ", t("post.reply")));
+  bar.append(h("a", { class: "action", href: `#/post/${post.id}?reply=1` }, "↩ ", t("post.reply"), " ", tally(post, "replies_count")));
   const canShare = !(post.community_id && options.privateCommunity);
   if (canShare) {
     bar.append(h("button", {
@@ -167,13 +184,15 @@ function actions(entry, post, options, me) {
           } catch (err) { toast(errorText(err), "error"); }
         },
       },
-    }, "🔁 ", t("post.repost")));
+    }, "🔁 ", t("post.repost"), " ", tally(post, "reposts_count")));
     if (options.onQuote) {
-      bar.append(h("button", { type: "button", class: "action", on: { click: () => options.onQuote(post) } }, "❝ ", t("post.quote")));
+      bar.append(h("button", { type: "button", class: "action", on: { click: () => options.onQuote(post) } }, "❝ ", t("post.quote"), " ", tally(post, "quotes_count")));
     }
   }
-  const mine = me && entry.author.id === me.id;
-  if (mine || options.canModerate) {
+  if (!mine(post, me)) {
+    bar.append(h("button", { type: "button", class: "action subtle", on: { click: () => openReport({ post }) } }, t("post.report")));
+  }
+  if (mine(entry, me) || options.canModerate) {
     bar.append(h("button", {
       type: "button", class: "action danger",
       on: {

@@ -11,6 +11,7 @@ import { userBadges, renderPost, updateReactions, removePost } from "./post.js";
 import { presenceLine, statusBadge } from "./safety.js";
 import { feed } from "./timeline.js";
 import { avatar, nameOf } from "./face.js";
+import { openReport } from "./report.js";
 
 export { avatar } from "./face.js";
 
@@ -23,14 +24,18 @@ export function renderProfile(view, handle) {
   view.append(box, posts);
   let user = null;
   let next = null;
+  // One of us blocks the other and it is not us (the Profile says whether *we* block): a Profile
+  // never says so (PROTOCOL.md 4.2), but their posts answer not_found and following answers
+  // `blocked`. Then neither Follow nor Message is offered, and nothing says who blocks whom.
+  let unavailable = false;
 
   async function load() {
     try {
       user = (await call("user.get", { handle })).user;
       store.rememberUser(user);
+      await loadPosts(false); // first: it tells whether Follow and Message can be offered
       draw();
       extras();
-      loadPosts(false);
     } catch (err) {
       fill(box, h("p", { class: "error" }, errorText(err)));
     }
@@ -45,7 +50,7 @@ export function renderProfile(view, handle) {
     try {
       const page = await call("timeline.user", { user_id: user.id, limit: 20, before: older ? next || undefined : undefined });
       if (mine !== postsGeneration) return; // a newer first page is on its way
-      if (!older) list.replaceChildren();
+      if (!older) { list.replaceChildren(); unavailable = false; }
       for (const post of page.posts) {
         if (!list.querySelector(`article${byData("entry-id", post.id)}`)) list.append(renderPost(store.rememberPost(post)));
       }
@@ -56,6 +61,7 @@ export function renderProfile(view, handle) {
       if (mine !== postsGeneration) return;
       // A block either way answers not_found: the person's posts are simply not shown.
       posts.hidden = err.code === "not_found";
+      if (err.code === "not_found" && !older) unavailable = !user.blocking;
       list.replaceChildren(h("p", { class: "error" }, errorText(err)));
       more.hidden = true;
     } finally {
@@ -78,10 +84,11 @@ export function renderProfile(view, handle) {
       const hides = op.startsWith("block.") || op.startsWith("mute.");
       const result = hides ? await setHidden(op, user.id) : await call(op, { user_id: user.id });
       if (result.user) user = result.user;
+      if (op.startsWith("block")) await loadPosts(false);
       draw();
       extras();
-      if (op.startsWith("block")) loadPosts(false);
     } catch (err) {
+      if (err.code === "blocked" && !user.blocking) { unavailable = true; draw(); }
       toast(errorText(err), "error");
     }
   }
@@ -97,12 +104,11 @@ export function renderProfile(view, handle) {
   }
 
   async function report() {
-    const reason = prompt(t("profile.reportReason"));
-    if (!reason || !reason.trim()) return;
-    try {
-      await call("report.create", { user_id: user.id, reason: reason.trim() });
-      toast(t("profile.reported"));
-    } catch (err) { toast(errorText(err), "error"); }
+    const { blocked } = await openReport({ user });
+    if (!blocked) return;
+    user = { ...user, blocking: true, following: false, followed_by: false };
+    await loadPosts(false);
+    draw();
   }
 
   const extra = h("div", { class: "profile-extra" });
@@ -114,10 +120,12 @@ export function renderProfile(view, handle) {
       h("a", { class: "button primary", href: "#/me/edit" }, t("profile.edit")),
       h("a", { class: "button", href: "#/settings" }, t("nav.settings")),
     ] : [
-      user.following
+      // Someone who blocks us can be neither followed nor messaged: not offered. Someone we block
+      // keeps a disabled Follow (our block ended the follow; unblocking brings it back).
+      unavailable && !user.blocking ? null : user.following
         ? h("button", { type: "button", class: "follow following", on: { click: () => act("unfollow") } }, t("profile.unfollow"))
         : h("button", { type: "button", class: "follow primary", disabled: user.blocking, on: { click: () => act("follow") } }, t("profile.follow")),
-      h("button", { type: "button", on: { click: message } }, t("profile.message")),
+      user.blocking || unavailable ? null : h("button", { type: "button", class: "message", on: { click: message } }, t("profile.message")),
       h("button", { type: "button", on: { click: () => act(user.muting ? "mute.remove" : "mute.add") } }, user.muting ? t("profile.unmute") : t("profile.mute")),
       h("button", { type: "button", class: "danger", on: { click: () => act(user.blocking ? "block.remove" : "block.add") } }, user.blocking ? t("profile.unblock") : t("profile.block")),
       h("button", { type: "button", class: "link", on: { click: report } }, t("profile.report")),
@@ -134,10 +142,11 @@ export function renderProfile(view, handle) {
               user.interests.map((tag) => h("a", { class: "tag", href: `#/communities?tag=${encodeURIComponent(tag)}` }, `#${tag}`)))
             : null,
           h("p", { class: "counts" },
-            h("span", {}, h("strong", {}, String(user.following_count)), " ", t("profile.following")),
-            h("span", {}, h("strong", {}, String(user.followers_count)), " ", t("profile.followers")),
+            h("a", { class: "count-link", href: `#/u/${encodeURIComponent(user.handle)}/following` }, h("strong", {}, String(user.following_count)), " ", t("profile.following")),
+            h("a", { class: "count-link", href: `#/u/${encodeURIComponent(user.handle)}/followers` }, h("strong", {}, String(user.followers_count)), " ", t("profile.followers")),
             h("span", { class: "joined" }, t("profile.joined", { date: absoluteTime(user.created_at, { dateOnly: true }) }))),
-          h("div", { class: "profile-actions" }, buttons))),
+          h("div", { class: "profile-actions" }, buttons),
+          unavailable && !user.blocking ? h("p", { class: "notice unavailable" }, t("profile.unavailable")) : null)),
       extra);
   }
 
