@@ -277,8 +277,10 @@ async def test_a_new_face_and_name_reach_followers_live(server: ServerProcess, u
 async def test_uploads_expire_detached_pictures_are_collected_and_figures_count_it(
     start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
 ) -> None:
+    # Uploads wait 8 s here: long enough for the steps below that need them waiting on a busy
+    # machine, short enough to see them expire. Collection runs every 0.3 s.
     server = start_server(
-        TSUDOI_MEDIA_PENDING_TTL_MS="1000",
+        TSUDOI_MEDIA_PENDING_TTL_MS="8000",
         TSUDOI_MEDIA_COLLECT_INTERVAL_MS="300",
         TSUDOI_MEDIA_COLLECT_MARGIN_MS="0",
         TSUDOI_MEDIA_BLOB_GRACE_MS="0",
@@ -287,22 +289,27 @@ async def test_uploads_expire_detached_pictures_are_collected_and_figures_count_
     )
     users = users_of(server)
     alice = await users.new("alice")
-    refused(await upload(server, alice, b"\xff\xd8\xff" + bytes(30_000)), 413, "too_large")
-    never, kept = await uploaded(server, alice, photo()), await uploaded(server, alice, photo((1, 2, 3)))
-    refused(await upload(server, alice, photo((9, 9, 9))), 429, "too_many_uploads")
     client = await Client.login(server, alice.token)
+    refused(await upload(server, alice, b"\xff\xd8\xff" + bytes(30_000)), 413, "too_large")
+    kept = await uploaded(server, alice, photo((1, 2, 3)))
     post = (await client.call("post.create", text="kept", media=[{"id": kept["id"]}]))["post"]
+    # Two waiting (an attached upload holds no place): the third is refused, before any work.
+    never, spare = await uploaded(server, alice, photo()), await uploaded(server, alice, photo((5, 5, 5)))
+    refused(await upload(server, alice, photo((9, 9, 9))), 429, "too_many_uploads")
     blobs = server.data_dir / "blobs"
 
     def files() -> int:
         return sum(1 for path in blobs.rglob("*") if path.is_file() and len(path.name) == 64)
 
-    # The upload never attached expires and goes; the attached one stays while its post does.
-    for _ in range(100):
-        if (await fetch(server, never["display"]["url"], alice)).status_code == 404:
-            break
-        await asyncio.sleep(0.1)
-    refused(await fetch(server, never["display"]["url"], alice), 404, "not_found")
+    async def gone(url: str) -> bool:
+        for _ in range(300):
+            if (await fetch(server, url, alice)).status_code == 404:
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    # The uploads never attached expire and go; the attached one stays while its post does.
+    assert await gone(never["display"]["url"]) and await gone(spare["thumbnail"]["url"])
     assert (await fetch(server, kept["display"]["url"])).status_code == 200
     before = files()
     await client.call("post.delete", post_id=post["id"])
@@ -312,11 +319,10 @@ async def test_uploads_expire_detached_pictures_are_collected_and_figures_count_
         await asyncio.sleep(0.1)
     assert files() < before, "the deleted post's pictures were never collected"
     figures = await scrape(server)
-    assert (figures.value("tsudoi_media_collected_total") or 0) >= 2
-    assert figures.value("tsudoi_uploads_total", outcome="stored") == 2
+    assert (figures.value("tsudoi_media_collected_total") or 0) >= 3
+    assert figures.value("tsudoi_uploads_total", outcome="stored") == 3
     assert figures.value("tsudoi_uploads_total", outcome="too_large") is None  # refused before the pool
     assert figures.value("tsudoi_uploads_total", outcome="too_many_uploads") == 1
     assert (figures.value("tsudoi_upload_bytes_total") or 0) > 0
-    # The third upload was refused before the pool did any work for it.
-    assert figures.value("tsudoi_image_processing_seconds_count") == 2
+    assert figures.value("tsudoi_image_processing_seconds_count") == 3
     await client.close()
