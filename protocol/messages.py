@@ -53,6 +53,12 @@ Description = Annotated[str, msgspec.Meta(max_length=4096)]
 #: An interest tag: 1-30 characters in any script without white space, ``#`` or ``,``; stored
 #: and compared in canonical form (NFKC, then case-folded: "Ｓｅｎｄａｉ" is "sendai").
 Tag = Annotated[str, msgspec.Meta(pattern="^[^\\s#,]{1,30}$", examples=["sendai", "防災"])]
+#: A hashtag to read (``timeline.tag``), with or without its ``#``: the grammar of PROTOCOL.md
+#: section 7.10 decides (protocol.text.tag_body); the bound protects the decoder.
+HashtagQuery = Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["炊き出し"])]
+#: What an entity of a post's text is: a hashtag or a link. Read as a string, not an enum, so
+#: that a client meets a kind added later as one to ignore (PROTOCOL.md section 12).
+EntityKind = Annotated[str, msgspec.Meta(examples=["tag", "url"])]
 #: An opaque page cursor from a previous page's ``next``; pass it back unchanged.
 PageCursor = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 UserIds = Annotated[list[Id], msgspec.Meta(min_length=1, max_length=149)]
@@ -214,6 +220,20 @@ PROFILE_MAX_INTERESTS = 10
 MediaAttachments = Annotated[list[MediaAttachment], msgspec.Meta(max_length=MEDIA_MAX_ATTACHMENTS)]
 
 
+class Entity(_Model):
+    """A hashtag or a link found in a post's text by the server (PROTOCOL.md section 7.10),
+    never markup: ``start`` and ``end`` are UTF-16 code unit offsets into ``text`` (``end``
+    exclusive; JavaScript's ``text.slice(start, end)``), and the text between them is what to
+    show. ``tag`` is a hashtag's normalised form (NFKC, case-folded; null for a link), the
+    value to pass to ``timeline.tag``; ``url`` is a link's address (null for a hashtag)."""
+
+    kind: EntityKind
+    start: int
+    end: int
+    tag: str | None
+    url: str | None
+
+
 class Post(_Model):
     """A post. A repost has empty ``text`` and the original in ``repost_of``; a quote has its
     own text and the original in ``quote_of``. An embedded original is one level deep (its own
@@ -240,6 +260,8 @@ class Post(_Model):
     my_reactions: list[str]
     #: Its pictures in the author's order, at most 4 (since 1.9.0); empty for a repost.
     media: list[Media]
+    #: Its hashtags and links, in order of appearance (since 1.11.0); empty for a repost.
+    entities: list[Entity]
     created_at: Timestamp
 
 
@@ -881,6 +903,26 @@ class TimelineUser(Request, tag="timeline.user"):
     before: Id | None = None
 
 
+class TimelineTag(Request, tag="timeline.tag"):
+    """The standing posts with a hashtag that you may see, newest first (since 1.11.0). With
+    ``live``, this connection also receives each new such post as a ``tag.post_created``
+    event, and each deletion as ``tag.post_deleted``, until ``tag.unwatch`` or the connection
+    ends: live only, never replayed (ask again after reconnecting). Pass the previous page's
+    ``next`` as ``before`` for the following page."""
+
+    tag: HashtagQuery
+    limit: PageLimit = 20
+    before: Id | None = None
+    live: bool = False
+
+
+class TagUnwatch(Request, tag="tag.unwatch"):
+    """Stop receiving a hashtag's live events on this connection (since 1.11.0). Answered
+    ``ok`` whether or not it was watched."""
+
+    tag: HashtagQuery
+
+
 class UserGet(Request, tag="user.get"):
     handle: Handle
 
@@ -1123,6 +1165,8 @@ RESULT_TYPES: dict[type[Request], type[_Model]] = {
     TimelineUser: TimelinePage,
     CommunityMine: CommunityPage,
     ProfileUpdate: ProfileResult,
+    TimelineTag: TimelinePage,
+    TagUnwatch: Done,
 }
 #: Every request type, in the order of :data:`RESULT_TYPES`.
 REQUEST_TYPES: tuple[type[Request], ...] = tuple(RESULT_TYPES)
@@ -1327,6 +1371,25 @@ class CommunityCertifiedEvent(EventData):
     certified: bool
 
 
+class TagPostCreatedEvent(EventData):
+    """A post with a hashtag this connection watches (``timeline.tag`` with ``live``) was
+    made: one event per watched tag of the post, ``tag`` saying which (since 1.11.0). Live
+    only: not on a stream, never replayed. Posts in communities that require approval are not
+    sent this way (their members receive them as ``post.created``)."""
+
+    TYPE = "tag.post_created"
+    tag: str
+    post: Post
+
+
+class TagPostDeletedEvent(EventData):
+    """A post with a hashtag this connection watches was deleted (since 1.11.0). Live only."""
+
+    TYPE = "tag.post_deleted"
+    tag: str
+    post_id: Id
+
+
 EVENT_TYPES: tuple[type[EventData], ...] = (
     PostCreatedEvent,
     PostDeletedEvent,
@@ -1344,6 +1407,8 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     IncidentEndedEvent,
     UserUpdatedEvent,
     CommunityCertifiedEvent,
+    TagPostCreatedEvent,
+    TagPostDeletedEvent,
 )
 STREAMS: tuple[str, ...] = ("following", "direct", "notifications")
 

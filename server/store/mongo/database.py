@@ -16,6 +16,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from protocol.text import hashtags
+
 from ...config import Settings, redact_url
 from ...health import Finding
 from ...ids import IdGenerator
@@ -36,7 +38,10 @@ from .driver import Document, driver_errors
 #: earlier versions are hashed when a node opens the database (:meth:`Database._hash_invite_codes`).
 #: 8: uploaded pictures (``media``, three partial indexes), the users' bio, interests and
 #: avatar, the posts' and messages' ``media`` arrays (documents of before read as without).
-SCHEMA_VERSION: Final = 8
+#: 9: the posts' ``tags`` (their normalised hashtags) with the multikey index ``by_tag``; posts
+#: stored before are given theirs when a node of schema 9 first opens the database
+#: (:meth:`Database._tag_posts`).
+SCHEMA_VERSION: Final = 9
 
 
 #: The quota document of invites made without an inviter (26-character ids never equal it).
@@ -102,6 +107,8 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
             partialFilterExpression={"nonce": {"$type": "string"}},
             name="nonce_unique",
         ),
+        # tag_timeline: one hashtag's posts newest first (tags is an array: a multikey index).
+        IndexModel([("tags", ASCENDING), ("_id", DESCENDING)], name="by_tag"),
         # discover_candidates walks the built-in _id index newest first (ids are time-ordered).
     ],
     "reactions": [
@@ -358,6 +365,8 @@ class Database:
                 if models:
                     await self._db[name].create_indexes(models)
             await self._hash_invite_codes()
+            if stored < 9:
+                await self._tag_posts()
             await self._meta.update_one({"_id": "schema"}, {"$max": {"version": SCHEMA_VERSION}}, upsert=True)
 
     async def _hash_invite_codes(self) -> None:
@@ -386,6 +395,17 @@ class Database:
                 )
                 await self._quotas.update_one({"_id": quota}, {"$pull": {"open": {"code": code}}})
             await self._invites.delete_one({"_id": code})
+
+    async def _tag_posts(self) -> None:
+        """Give every post stored without ``tags`` (before schema 9) its hashtags, by the
+        grammar new posts are tagged by (``protocol.text.hashtags``). Idempotent, and safe to
+        interrupt: it reads only posts without the field, and the schema version is recorded
+        after it. Only a text with a ``#`` or ``＃`` can hold a tag; the others get ``[]``
+        in one update."""
+        untagged = {"tags": {"$exists": False}}
+        async for doc in self._posts.find({**untagged, "text": {"$regex": "[#＃]"}}, {"text": True}):
+            await self._posts.update_one({"_id": doc["_id"]}, {"$set": {"tags": hashtags(doc["text"])}})
+        await self._posts.update_many(untagged, {"$set": {"tags": []}})
 
     async def close(self) -> None:
         await self._client.close()
