@@ -26,12 +26,12 @@ __all__ = [
     "COMMUNITY_DESCRIPTION_MAX_CODE_POINTS",
     "DISPLAY_NAME_MAX_CLUSTERS",
     "DISPLAY_NAME_MAX_CODE_POINTS",
+    "ENTITIES_MAX",
     "MESSAGE_MAX_CLUSTERS",
     "MESSAGE_MAX_CODE_POINTS",
     "POST_MAX_CLUSTERS",
     "POST_MAX_CODE_POINTS",
     "REACTION_EMOJI",
-    "ENTITIES_MAX",
     "TAG_MAX_CHARS",
     "URL_MAX_CHARS",
     "Emotext",
@@ -44,6 +44,7 @@ __all__ = [
     "hashtags",
     "normalize",
     "normalize_tag",
+    "tag_body",
     "utf16_offset",
 ]
 

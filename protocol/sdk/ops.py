@@ -38,6 +38,8 @@ EVENT_NAMES: tuple[str, ...] = (
     "incident.ended",
     "user.updated",
     "community.certified",
+    "tag.post_created",
+    "tag.post_deleted",
 )
 
 
@@ -97,6 +99,12 @@ class Api:
 
     @overload
     def on(self, event: Literal["community.certified"], /) -> Register[m.CommunityCertifiedEvent]: ...
+
+    @overload
+    def on(self, event: Literal["tag.post_created"], /) -> Register[m.TagPostCreatedEvent]: ...
+
+    @overload
+    def on(self, event: Literal["tag.post_deleted"], /) -> Register[m.TagPostDeletedEvent]: ...
 
     @overload
     def on(self, event: type[_E], /) -> Register[_E]: ...
@@ -766,3 +774,37 @@ class Api:
             ),
             m.ProfileResult,
         )
+
+    async def timeline_tag(
+        self,
+        tag: str,
+        *,
+        limit: int = 20,
+        before: str | None = None,
+        live: bool = False,
+    ) -> m.TimelinePage:
+        """The standing posts with a hashtag that you may see, newest first (since 1.11.0). With ``live``, this
+        connection also receives each new such post as a ``tag.post_created`` event, and each deletion as
+        ``tag.post_deleted``, until ``tag.unwatch`` or the connection ends: live only, never replayed (ask
+        again after reconnecting). Pass the previous page's ``next`` as ``before`` for the following page.
+
+        Sends ``timeline.tag``; its answer is a :class:`~protocol.messages.TimelinePage`.
+        """
+        return await self._call(
+            m.TimelineTag(
+                id="",
+                tag=tag,
+                limit=limit,
+                before=before,
+                live=live,
+            ),
+            m.TimelinePage,
+        )
+
+    async def tag_unwatch(self, tag: str) -> m.Done:
+        """Stop receiving a hashtag's live events on this connection (since 1.11.0). Answered ``ok`` whether or
+        not it was watched.
+
+        Sends ``tag.unwatch``; its answer is a :class:`~protocol.messages.Done`.
+        """
+        return await self._call(m.TagUnwatch(id="", tag=tag), m.Done)

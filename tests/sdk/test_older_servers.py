@@ -98,6 +98,7 @@ ADDED_AFTER_1_0 = [
     Added(m.Limits, "bio_max_clusters", "1.9.0", NO_NEUTRAL),
     Added(m.Limits, "upload_burst", "1.9.0", NO_NEUTRAL),
     Added(m.Limits, "upload_refill_ms", "1.9.0", NO_NEUTRAL),
+    Added(m.Post, "entities", "1.11.0", []),
 ]
 
 #: Server messages by the version that introduced them (section 13); the rest came in 1.1.0.
@@ -134,6 +135,7 @@ INTRODUCED = {
     "1.4.0": {"timeline.user.ok", "community.mine.ok"},
     "1.6.0": {"event.user.updated", "event.community.certified"},
     "1.9.0": {"profile.update.ok"},
+    "1.11.0": {"timeline.tag.ok", "tag.unwatch.ok", "event.tag.post_created", "event.tag.post_deleted"},
 }
 OLDER_VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
 _RESULTS = {m.op_of(request): result for request, result in m.RESULT_TYPES.items()}
@@ -310,11 +312,12 @@ def test_a_newer_server_adds_a_field_to_every_object_and_it_is_ignored(
 
 def test_older_and_newer_at_once_and_more_fields_than_the_old_retry_loop_allowed() -> None:
     """A page of 100 posts from a server that both lacks the fields added since 1.0.0 (six in
-    1.1.0, the author's ``avatar`` and the post's ``media`` in 1.9.0) and has three of its own:
-    800 fields to fill in and 300 to drop, in one walk (the former loop stopped at 256)."""
+    1.1.0, the author's ``avatar`` and the post's ``media`` in 1.9.0, its ``entities`` in
+    1.11.0) and has three of its own: 900 fields to fill in and 300 to drop, in one walk (the
+    former loop stopped at 256)."""
     post = next(frame for name, frame in SERVER_EXAMPLES if name == "post.create.ok")["data"]["post"]
     older, _, removed = as_sent_by("1.0.0", {"post": post})
-    assert len(removed) == 8
+    assert len(removed) == 9
     newer = {"views": 3, "lang": "ja", "pinned": False}
     page: dict[str, Any] = {
         "posts": [{**copy.deepcopy(older["post"]), **newer} for _ in range(100)],
@@ -322,7 +325,8 @@ def test_older_and_newer_at_once_and_more_fields_than_the_old_retry_loop_allowed
     }
     result = convert(page, m.TimelinePage)
     assert len(result.posts) == 100 and all(
-        p.reactions == [] and p.media == [] and p.author.avatar is None for p in result.posts
+        p.reactions == [] and p.media == [] and p.entities == [] and p.author.avatar is None
+        for p in result.posts
     )
 
 

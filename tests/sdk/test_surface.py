@@ -38,6 +38,8 @@ EventName = Literal[
     "incident.ended",
     "user.updated",
     "community.certified",
+    "tag.post_created",
+    "tag.post_deleted",
 ]
 
 

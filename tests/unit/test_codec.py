@@ -470,8 +470,8 @@ def test_the_largest_server_frames_stay_under_the_documented_bound() -> None:
         ALT_MAX_CODE_POINTS,
         COMMUNITY_DESCRIPTION_MAX_CODE_POINTS,
         DISPLAY_NAME_MAX_CODE_POINTS,
-        MESSAGE_MAX_CODE_POINTS,
         ENTITIES_MAX,
+        MESSAGE_MAX_CODE_POINTS,
         POST_MAX_CODE_POINTS,
         REACTION_EMOJI,
     )
