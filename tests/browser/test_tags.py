@@ -26,7 +26,10 @@ def test_hashtags_and_links_render_as_links_and_the_tag_timeline_is_live(
     log_in(page, server, reader)
 
     with Api(server, author.token) as api:
-        api.call("post.create", text="<b>青葉区役所前で</b> #炊き出し 12時から、詳細はhttps://example.jp/takidashi?day=1。")
+        api.call(
+            "post.create",
+            text="<b>青葉区役所前で</b> #炊き出し 12時から、詳細はhttps://example.jp/takidashi?day=1。",
+        )
     card = page.locator("#view article.post", has_text="青葉区役所前で")
     expect(card).to_have_count(1)
     expect(card.locator(".post-text b")).to_have_count(0)  # text, never markup
