@@ -5,6 +5,7 @@ reader does not follow appears live. In Japanese, and the tag page in English.""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from playwright.sync_api import expect
@@ -16,7 +17,7 @@ from .support import Api, log_in, new_person, shot
 
 def test_hashtags_and_links_render_as_links_and_the_tag_timeline_is_live(
     server: ServerProcess,
-    open_page,  # type: ignore[no-untyped-def]
+    open_page: Any,
 ) -> None:
     author = new_person(server, "kuyakusho", "青葉区役所")
     reader = new_person(server, "mika", "Mika", invited_by=author)  # follows the author
