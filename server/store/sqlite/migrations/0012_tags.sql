@@ -6,7 +6,9 @@
 -- Numbered 0012, not 0011: issue 17's search works on a migration of its own in parallel.
 CREATE TABLE post_tags (
     tag      TEXT NOT NULL,
-    post_id  TEXT NOT NULL REFERENCES posts(id),
+    -- Posts are marked deleted, not removed; should a post row ever be removed (an account's
+    -- erasure), its tags go with it.
+    post_id  TEXT NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
     PRIMARY KEY (tag, post_id)
 ) STRICT, WITHOUT ROWID;
 -- The primary key serves tag_timeline: one tag's posts, walked by id from the newest back.
