@@ -11,7 +11,7 @@ from contextlib import suppress
 from typing import Any, ClassVar, Final, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -43,6 +43,9 @@ from .driver import Document, driver_errors
 #: (:meth:`Database._tag_posts`).
 SCHEMA_VERSION: Final = 9
 
+
+#: Posts given their hashtags per round trip when schema 9 first opens a database.
+TAG_BATCH: Final = 1000
 
 #: The quota document of invites made without an inviter (26-character ids never equal it).
 BOOTSTRAP_QUOTA: Final = "(bootstrap)"
@@ -403,8 +406,14 @@ class Database:
         after it. Only a text with a ``#`` or ``＃`` can hold a tag; the others get ``[]``
         in one update."""
         untagged = {"tags": {"$exists": False}}
+        batch: list[UpdateOne] = []
         async for doc in self._posts.find({**untagged, "text": {"$regex": "[#＃]"}}, {"text": True}):
-            await self._posts.update_one({"_id": doc["_id"]}, {"$set": {"tags": hashtags(doc["text"])}})
+            batch.append(UpdateOne({"_id": doc["_id"]}, {"$set": {"tags": hashtags(doc["text"])}}))
+            if len(batch) == TAG_BATCH:  # one round trip per batch, not per post
+                await self._posts.bulk_write(batch, ordered=False)
+                batch = []
+        if batch:
+            await self._posts.bulk_write(batch, ordered=False)
         await self._posts.update_many(untagged, {"$set": {"tags": []}})
 
     async def close(self) -> None:
