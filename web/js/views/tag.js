@@ -21,12 +21,13 @@ export function renderTag(view, tag) {
   const list = feed(t("tag.label", { tag }));
   const more = h("button", { type: "button", class: "more", hidden: true }, t("timeline.older"));
   const status = h("p", { class: "hint live-hint" }, t("tag.live"));
+  // Loading, empty and error notes sit beside the feed, not in it: a feed holds articles only.
+  const note = h("div", { class: "feed-note" }, spinner());
   view.append(
     h("h1", { class: "view-title" },
       h("a", { href: "#/", class: "back", attrs: { "aria-label": t("common.back") } }, "←"), " ",
       h("span", { class: "hashtag-title" }, `#${tag}`)),
-    status, list, more);
-  list.append(spinner());
+    status, note, list, more);
   let next = null;
   let closed = false;
 
@@ -34,7 +35,7 @@ export function renderTag(view, tag) {
 
   function add(post, { top = false } = {}) {
     if (store.hidden(post.author) || shown().has(post.id)) return false;
-    list.querySelector(".empty, .loading")?.remove();
+    note.replaceChildren();
     const card = renderPost(store.rememberPost(post));
     if (!top) { list.append(card); return true; }
     // Newest first: in before the first card older than it.
@@ -49,15 +50,14 @@ export function renderTag(view, tag) {
     try {
       const page = await call("timeline.tag", { tag, limit: PAGE, live: true });
       if (closed) return;
-      list.querySelector(".loading")?.remove();
+      note.replaceChildren();
       const fresh = !list.querySelector("article");
       for (const post of page.posts) add(post, { top: !fresh });
       if (fresh) next = page.next;
-      if (!list.querySelector("article")) list.append(emptyState(t("tag.empty")));
+      if (!list.querySelector("article")) note.append(emptyState(t("tag.empty")));
       more.hidden = !next;
     } catch (err) {
-      list.querySelector(".loading")?.remove();
-      list.append(h("p", { class: "error" }, errorText(err)));
+      note.replaceChildren(h("p", { class: "error" }, errorText(err)));
     }
   }
 
