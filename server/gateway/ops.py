@@ -206,18 +206,19 @@ async def timeline_tag(c: Context, f: m.TimelineTag) -> m.TimelinePage:
     or comes as an event after the answer (section 3.1), and perhaps both."""
     tag = rules.hashtag(f.tag)
     if f.live and c.hub is not None:
-        await watch_tag(c, tag)
+        await watch_tag(c, c.hub, tag)
     return await c.domain.social.tag_timeline(c.user, tag, f.before, f.limit)
 
 
-async def watch_tag(c: Context, tag: str) -> None:
-    assert c.hub is not None
+async def watch_tag(c: Context, hub: Hub, tag: str) -> None:
+    """Listen to the tag's channel on this connection; past :data:`MAX_WATCHED_TAGS`, stop
+    listening to the one watched longest (asking again counts as watching anew)."""
     if tag in c.watching:
         c.watching.remove(tag)
     elif len(c.watching) >= MAX_WATCHED_TAGS:
-        c.hub.remove_channel(c.conn, channels.tag(c.watching.pop(0)))
+        hub.remove_channel(c.conn, channels.tag(c.watching.pop(0)))
     c.watching.append(tag)
-    await c.hub.add_channels(c.conn, [channels.tag(tag)])
+    await hub.add_channels(c.conn, [channels.tag(tag)])
 
 
 async def tag_unwatch(c: Context, f: m.TagUnwatch) -> m.Done:
