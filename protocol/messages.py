@@ -53,6 +53,12 @@ Description = Annotated[str, msgspec.Meta(max_length=4096)]
 #: An interest tag: 1-30 characters in any script without white space, ``#`` or ``,``; stored
 #: and compared in canonical form (NFKC, then case-folded: "Ｓｅｎｄａｉ" is "sendai").
 Tag = Annotated[str, msgspec.Meta(pattern="^[^\\s#,]{1,30}$", examples=["sendai", "防災"])]
+#: A hashtag to read (``timeline.tag``), with or without its ``#``: the grammar of PROTOCOL.md
+#: section 7.10 decides (protocol.text.tag_body); the bound protects the decoder.
+HashtagQuery = Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["炊き出し"])]
+#: What an entity of a post's text is: a hashtag or a link. Read as a string, not an enum, so
+#: that a client meets a kind added later as one to ignore (PROTOCOL.md section 12).
+EntityKind = Annotated[str, msgspec.Meta(examples=["tag", "url"])]
 #: An opaque page cursor from a previous page's ``next``; pass it back unchanged.
 PageCursor = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 UserIds = Annotated[list[Id], msgspec.Meta(min_length=1, max_length=149)]
@@ -66,7 +72,7 @@ MediaUrl = Annotated[str, msgspec.Meta(examples=["/media/01JD0M7Q5W3K4T9V2X8Y6Z1
 #: A placeholder colour, ``#rrggbb``: what a client paints while the picture loads.
 Colour = Annotated[str, msgspec.Meta(pattern="^#[0-9a-f]{6}$", examples=["#8a7f72"])]
 ReportReason = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
-#: What kind of wrong a report names (since 1.12.0): misinformation matters most in a disaster.
+#: What kind of wrong a report names (since 1.10.0): misinformation matters most in a disaster.
 ReportCategory = Literal["spam", "harassment", "misinformation", "other"]
 ConversationTitle = Annotated[str, msgspec.Meta(min_length=1, max_length=400)]
 #: A client's idempotency key for ``post.create`` and ``dm.send``: 1-64 of ``A-Z a-z 0-9 _ -``
@@ -216,6 +222,20 @@ PROFILE_MAX_INTERESTS = 10
 MediaAttachments = Annotated[list[MediaAttachment], msgspec.Meta(max_length=MEDIA_MAX_ATTACHMENTS)]
 
 
+class Entity(_Model):
+    """A hashtag or a link found in a post's text by the server (PROTOCOL.md section 7.10),
+    never markup: ``start`` and ``end`` are UTF-16 code unit offsets into ``text`` (``end``
+    exclusive; JavaScript's ``text.slice(start, end)``), and the text between them is what to
+    show. ``tag`` is a hashtag's normalised form (NFKC, case-folded; null for a link), the
+    value to pass to ``timeline.tag``; ``url`` is a link's address (null for a hashtag)."""
+
+    kind: EntityKind
+    start: int
+    end: int
+    tag: str | None
+    url: str | None
+
+
 class Post(_Model):
     """A post. A repost has empty ``text`` and the original in ``repost_of``; a quote has its
     own text and the original in ``quote_of``. An embedded original is one level deep (its own
@@ -242,8 +262,10 @@ class Post(_Model):
     my_reactions: list[str]
     #: Its pictures in the author's order, at most 4 (since 1.9.0); empty for a repost.
     media: list[Media]
+    #: Its hashtags and links, in order of appearance (since 1.10.0); empty for a repost.
+    entities: list[Entity]
     created_at: Timestamp
-    #: Standing replies, reposts and quotes of it, by everyone (since 1.12.0; always an integer
+    #: Standing replies, reposts and quotes of it, by everyone (since 1.10.0; always an integer
     #: from this version's server, null only from older ones). 0 on a repost itself.
     replies_count: int | None
     reposts_count: int | None
@@ -857,9 +879,9 @@ class MuteList(Request, tag="mute.list"):
 
 class ReportCreate(Request, tag="report.create"):
     """Report a post or a user to the operators (exactly one of ``post_id`` and ``user_id``),
-    with a ``category`` (since 1.12.0), a note in ``reason``, or both; at least one."""
+    with a ``category`` (since 1.10.0), a note in ``reason``, or both; at least one."""
 
-    #: The reporter's own words (only operators read them). Optional since 1.12.0.
+    #: The reporter's own words (only operators read them). Optional since 1.10.0.
     reason: ReportReason | None = None
     post_id: Id | None = None
     user_id: Id | None = None
@@ -891,13 +913,33 @@ class TimelineUser(Request, tag="timeline.user"):
     before: Id | None = None
 
 
+class TimelineTag(Request, tag="timeline.tag"):
+    """The standing posts with a hashtag that you may see, newest first (since 1.10.0). With
+    ``live``, this connection also receives each new such post as a ``tag.post_created``
+    event, and each deletion as ``tag.post_deleted``, until ``tag.unwatch`` or the connection
+    ends: live only, never replayed (ask again after reconnecting). Pass the previous page's
+    ``next`` as ``before`` for the following page."""
+
+    tag: HashtagQuery
+    limit: PageLimit = 20
+    before: Id | None = None
+    live: bool = False
+
+
+class TagUnwatch(Request, tag="tag.unwatch"):
+    """Stop receiving a hashtag's live events on this connection (since 1.10.0). Answered
+    ``ok`` whether or not it was watched."""
+
+    tag: HashtagQuery
+
+
 class UserGet(Request, tag="user.get"):
     handle: Handle
 
 
 class UserFollowers(Request, tag="user.followers"):
     """Who follows a user, most recent follow first, leaving out the people you hide (since
-    1.12.0). Pass the previous page's ``next`` as ``cursor`` for the following page."""
+    1.10.0). Pass the previous page's ``next`` as ``cursor`` for the following page."""
 
     user_id: Id
     limit: PageLimit = 50
@@ -906,7 +948,7 @@ class UserFollowers(Request, tag="user.followers"):
 
 class UserFollowing(Request, tag="user.following"):
     """Whom a user follows, most recent follow first, leaving out the people you hide (since
-    1.12.0). Paged as ``user.followers``."""
+    1.10.0). Paged as ``user.followers``."""
 
     user_id: Id
     limit: PageLimit = 50
@@ -1159,6 +1201,8 @@ RESULT_TYPES: dict[type[Request], type[_Model]] = {
     ProfileUpdate: ProfileResult,
     UserFollowers: UserPage,
     UserFollowing: UserPage,
+    TimelineTag: TimelinePage,
+    TagUnwatch: Done,
 }
 #: Every request type, in the order of :data:`RESULT_TYPES`.
 REQUEST_TYPES: tuple[type[Request], ...] = tuple(RESULT_TYPES)
@@ -1365,7 +1409,7 @@ class CommunityCertifiedEvent(EventData):
 
 class PostCountsEvent(EventData):
     """A reply, repost or quote of a post was made or deleted: the post's counts now (since
-    1.12.0). Sent, like ``post.reactions``, to everyone who receives the post's own events live
+    1.10.0). Sent, like ``post.reactions``, to everyone who receives the post's own events live
     (the author's followers, or the community's members), except those who hide whoever caused
     the change."""
 
@@ -1379,7 +1423,7 @@ class PostCountsEvent(EventData):
 class CommunityJoinRequestEvent(EventData):
     """The open join requests of a community changed: someone asked to join (``requested``),
     withdrew (``withdrawn``), or was approved, declined or banned by a moderator. Sent to the
-    community's owner and moderators (since 1.12.0)."""
+    community's owner and moderators (since 1.10.0)."""
 
     TYPE = "community.join_request"
     community_id: Id
@@ -1387,6 +1431,25 @@ class CommunityJoinRequestEvent(EventData):
     change: Literal["requested", "withdrawn", "approved", "declined", "banned"]
     #: When the request was made; null once it is no longer open.
     requested_at: Timestamp | None
+
+
+class TagPostCreatedEvent(EventData):
+    """A post with a hashtag this connection watches (``timeline.tag`` with ``live``) was
+    made: one event per watched tag of the post, ``tag`` saying which (since 1.10.0). Live
+    only: not on a stream, never replayed. Posts in communities that require approval are not
+    sent this way (their members receive them as ``post.created``)."""
+
+    TYPE = "tag.post_created"
+    tag: str
+    post: Post
+
+
+class TagPostDeletedEvent(EventData):
+    """A post with a hashtag this connection watches was deleted (since 1.10.0). Live only."""
+
+    TYPE = "tag.post_deleted"
+    tag: str
+    post_id: Id
 
 
 EVENT_TYPES: tuple[type[EventData], ...] = (
@@ -1408,6 +1471,8 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     CommunityCertifiedEvent,
     PostCountsEvent,
     CommunityJoinRequestEvent,
+    TagPostCreatedEvent,
+    TagPostDeletedEvent,
 )
 STREAMS: tuple[str, ...] = ("following", "direct", "notifications")
 

@@ -8,6 +8,10 @@
   connections subscribe to it.
 - ``user:<user id>``   — events addressed to one user (someone followed them, direct messages,
   notifications, their standing in a community, ...).
+- ``tag:<tag>``        — new posts with that hashtag (normalised), and their deletions, outside
+  communities and in open ones; the connections that asked to watch it (``timeline.tag`` with
+  ``live``) subscribe to it, for as long as they are open or until they stop watching. Not a
+  stream: nothing on it is stored as such or replayed.
 - ``ctl:<user id>``    — control messages for the gateway nodes holding that user's connections
   (follows, joins, blocks and mutes made on another device, revoked sessions). Never forwarded
   to clients.
@@ -76,6 +80,13 @@ def user(user_id: str) -> str:
 
 def community(community_id: str) -> str:
     return f"community:{community_id}"
+
+
+TAG_PREFIX = "tag:"
+
+
+def tag(normalised: str) -> str:
+    return f"{TAG_PREFIX}{normalised}"
 
 
 def control(user_id: str) -> str:

@@ -40,6 +40,8 @@ EVENT_NAMES: tuple[str, ...] = (
     "community.certified",
     "post.counts",
     "community.join_request",
+    "tag.post_created",
+    "tag.post_deleted",
 )
 
 
@@ -105,6 +107,12 @@ class Api:
 
     @overload
     def on(self, event: Literal["community.join_request"], /) -> Register[m.CommunityJoinRequestEvent]: ...
+
+    @overload
+    def on(self, event: Literal["tag.post_created"], /) -> Register[m.TagPostCreatedEvent]: ...
+
+    @overload
+    def on(self, event: Literal["tag.post_deleted"], /) -> Register[m.TagPostDeletedEvent]: ...
 
     @overload
     def on(self, event: type[_E], /) -> Register[_E]: ...
@@ -631,7 +639,7 @@ class Api:
         category: m.ReportCategory | None = None,
     ) -> m.ReportResult:
         """Report a post or a user to the operators (exactly one of ``post_id`` and ``user_id``), with a
-        ``category`` (since 1.12.0), a note in ``reason``, or both; at least one.
+        ``category`` (since 1.10.0), a note in ``reason``, or both; at least one.
 
         Sends ``report.create``; its answer is a :class:`~protocol.messages.ReportResult`.
         """
@@ -779,7 +787,7 @@ class Api:
         )
 
     async def user_followers(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> m.UserPage:
-        """Who follows a user, most recent follow first, leaving out the people you hide (since 1.12.0). Pass the
+        """Who follows a user, most recent follow first, leaving out the people you hide (since 1.10.0). Pass the
         previous page's ``next`` as ``cursor`` for the following page.
 
         Sends ``user.followers``; its answer is a :class:`~protocol.messages.UserPage`.
@@ -795,7 +803,7 @@ class Api:
         )
 
     async def user_following(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> m.UserPage:
-        """Whom a user follows, most recent follow first, leaving out the people you hide (since 1.12.0). Paged
+        """Whom a user follows, most recent follow first, leaving out the people you hide (since 1.10.0). Paged
         as ``user.followers``.
 
         Sends ``user.following``; its answer is a :class:`~protocol.messages.UserPage`.
@@ -809,3 +817,37 @@ class Api:
             ),
             m.UserPage,
         )
+
+    async def timeline_tag(
+        self,
+        tag: str,
+        *,
+        limit: int = 20,
+        before: str | None = None,
+        live: bool = False,
+    ) -> m.TimelinePage:
+        """The standing posts with a hashtag that you may see, newest first (since 1.10.0). With ``live``, this
+        connection also receives each new such post as a ``tag.post_created`` event, and each deletion as
+        ``tag.post_deleted``, until ``tag.unwatch`` or the connection ends: live only, never replayed (ask
+        again after reconnecting). Pass the previous page's ``next`` as ``before`` for the following page.
+
+        Sends ``timeline.tag``; its answer is a :class:`~protocol.messages.TimelinePage`.
+        """
+        return await self._call(
+            m.TimelineTag(
+                id="",
+                tag=tag,
+                limit=limit,
+                before=before,
+                live=live,
+            ),
+            m.TimelinePage,
+        )
+
+    async def tag_unwatch(self, tag: str) -> m.Done:
+        """Stop receiving a hashtag's live events on this connection (since 1.10.0). Answered ``ok`` whether or
+        not it was watched.
+
+        Sends ``tag.unwatch``; its answer is a :class:`~protocol.messages.Done`.
+        """
+        return await self._call(m.TagUnwatch(id="", tag=tag), m.Done)

@@ -13,6 +13,7 @@ from protocol.messages import (
     Avatar,
     Community,
     Conversation,
+    Entity,
     Invite,
     JoinRequest,
     Media,
@@ -25,7 +26,7 @@ from protocol.messages import (
     ReactionCount,
     User,
 )
-from protocol.text import Emotext
+from protocol.text import Emotext, find_entities
 
 from ..store.base import (
     AnnouncementRecord,
@@ -148,11 +149,29 @@ def post(
         reactions=reactions(counts),
         my_reactions=list(mine),
         media=[media(m) for m in record.media],
+        entities=entities(record.text),
         created_at=format_timestamp(record.created_ms),
         replies_count=shares[0],
         reposts_count=shares[1],
         quotes_count=shares[2],
     )
+
+
+def entities(text: str) -> list[Entity]:
+    """A post's hashtags and links, found in its text as it is presented (PROTOCOL.md section
+    7.10): derived, never stored, so every post, old ones included, reads by today's grammar."""
+    if "#" not in text and "＃" not in text and "://" not in text:
+        return []  # most posts have neither: no regex for them
+    return [
+        Entity(
+            kind=found.kind,
+            start=found.start,
+            end=found.end,
+            tag=found.value if found.kind == "tag" else None,
+            url=found.value if found.kind == "url" else None,
+        )
+        for found in find_entities(text)
+    ]
 
 
 def community(

@@ -26,6 +26,8 @@ from protocol.text import (
     TextProblem,
     check_text,
     normalize,
+    normalize_tag,
+    tag_body,
 )
 
 COMMUNITY_MAX_TAGS = 8
@@ -177,6 +179,16 @@ def tag(text: str) -> str:
 def tags(texts: list[str]) -> list[str]:
     """Canonical tags, first occurrence kept."""
     return list(dict.fromkeys(tag(text) for text in texts))
+
+
+def hashtag(text: str) -> str:
+    """A hashtag asked for (``timeline.tag``, ``tag.unwatch``), with or without its ``#``, in
+    its normalised form; ``invalid_frame`` unless it is one hashtag of the grammar
+    (PROTOCOL.md section 7.10)."""
+    body = tag_body(normalize(text).strip())
+    if body is None:
+        raise ProtocolError(ErrorCode.INVALID_FRAME, "not a hashtag", path="$.tag")
+    return normalize_tag(body)
 
 
 def reaction(emoji: str) -> str:

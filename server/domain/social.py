@@ -8,6 +8,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from protocol import text as protocol_text
 from protocol.codec import event_tail
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import (
@@ -22,6 +23,8 @@ from protocol.messages import (
     PostReactionsEvent,
     Profile,
     ReactionsResult,
+    TagPostCreatedEvent,
+    TagPostDeletedEvent,
     ThreadResult,
     TimelinePage,
     UnfollowEvent,
@@ -150,6 +153,14 @@ class Social:
             embedded = await self._views.post(None, quoted, embedded=True)
         if community_id is not None:
             await self.check_can_post(author.id, community_id)
+        # Watchers of its hashtags may be anyone: a post in a community that requires approval
+        # reaches them only through its community's channel (decided before the write, so no
+        # await comes between the commit and the publishes).
+        tags = protocol_text.hashtags(text)
+        if tags and community_id is not None:
+            community = await self._store.get_community(community_id)
+            if community is None or community.approval_required:
+                tags = []
         announced = None
         try:
             if announcement and community_id is not None:
@@ -200,6 +211,10 @@ class Social:
         for shared in (parent, quoted):
             if shared is not None:
                 await self._publish_shares(shared, origin=author.id)
+        for tag in tags:  # one event per tag: each says which watched tag brought it
+            self._publisher.event(
+                [channels.tag(tag)], TagPostCreatedEvent(tag=tag, post=post), origin=author.id
+            )
         await self._notify_about(record, author, parent, quoted)
         return post
 
@@ -300,9 +315,23 @@ class Social:
             shared = await self._store.get_post(shared_id)
             if shared is not None and shared.deleted_pos is None:
                 await self._publish_shares(shared, origin=deleted.author_id)
+        await self._untag(deleted)
         if deleted.media:
             # Its pictures go with it: the collector releases their bytes (Pictures.collect).
             await self._store.detach_media(f"post:{deleted.id}", now_ms=self._now())
+
+    async def _untag(self, deleted: PostRecord) -> None:
+        """Tell the watchers of a deleted post's hashtags, as its creation was told them."""
+        tags = protocol_text.hashtags(deleted.text)
+        if not tags:
+            return
+        if deleted.community_id is not None:
+            community = await self._store.get_community(deleted.community_id)
+            if community is None or community.approval_required:
+                return
+        for tag in tags:
+            event = TagPostDeletedEvent(tag=tag, post_id=deleted.id)
+            self._publisher.event([channels.tag(tag)], event, origin=deleted.author_id)
 
     async def _moderates(self, user_id: str, community_id: str | None) -> bool:
         if community_id is None:
@@ -447,6 +476,17 @@ class Social:
             raise ProtocolError(ErrorCode.NOT_FOUND, "no such user", path="$.user_id")
         records = await self._store.user_timeline(author.id, viewer_id=viewer.id, before=before, limit=limit)
         hidden = await self._store.hidden_ids(viewer.id) - {author.id}
+        posts = await self._views.posts(viewer.id, records, hidden=hidden)
+        return TimelinePage(posts=posts, next=records[-1].id if len(records) == limit else None)
+
+    async def tag_timeline(
+        self, viewer: UserRecord, tag: str, before: str | None, limit: int
+    ) -> TimelinePage:
+        """A hashtag's standing posts that the viewer may see, newest first: outside
+        communities and in communities the viewer may read, minus those by users the viewer
+        hides. ``tag`` is normalised already (:func:`rules.hashtag`)."""
+        records = await self._store.tag_timeline(tag, viewer_id=viewer.id, before=before, limit=limit)
+        hidden = await self._store.hidden_ids(viewer.id)
         posts = await self._views.posts(viewer.id, records, hidden=hidden)
         return TimelinePage(posts=posts, next=records[-1].id if len(records) == limit else None)
 

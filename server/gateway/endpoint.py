@@ -323,7 +323,7 @@ class Gateway:
         conn.send_frame(encode(ready))
         conn.replay(resume.tails, resume.positions)
         conn.release()
-        return Context(conn, user, self._domain, self._now)
+        return Context(conn, user, self._domain, self._now, self._hub)
 
     async def _gone(self, context: Context) -> None:
         try:
@@ -547,6 +547,8 @@ class Gateway:
                 self._hub.unhide(conn, self._hub.hidden(conn) - hidden)
                 self._hub.hide(conn, hidden)
                 wanted = await self._social.channels_of(conn.user_id)
+                # The hashtags it watches are its own choice, not storage's: they stay.
+                wanted |= {channel for channel in conn.channels if channel.startswith(channels.TAG_PREFIX)}
                 for channel in conn.channels - wanted:
                     self._hub.remove_channel(conn, channel)
                 new = [channel for channel in wanted if channel not in conn.channels]

@@ -22,7 +22,7 @@ See ``docs/adding.md`` for everything a new op touches.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import msgspec
@@ -30,8 +30,11 @@ import msgspec
 from protocol import messages as m
 from protocol.codec import format_timestamp
 
+from .. import channels
+from ..domain import rules
 from ..store.base import UserRecord
 from .connection import Connection
+from .hub import Hub
 
 if TYPE_CHECKING:
     from ..domain import Domain
@@ -46,6 +49,17 @@ class Context:
     user: UserRecord
     domain: Domain
     clock: Callable[[], int]
+    #: The node's hub: ops that change what this connection listens to (``timeline.tag``).
+    hub: Hub | None = None
+    #: The hashtags this connection watches live, the longest watched first (at most
+    #: :data:`MAX_WATCHED_TAGS`).
+    watching: list[str] = field(default_factory=list)
+
+
+#: The hashtags one connection watches at once: a screen or two of them. Watching one more
+#: stops watching the one watched longest, so a client that forgets to unwatch as it moves
+#: between tags is never refused.
+MAX_WATCHED_TAGS = 10
 
 
 #: The per-user rate buckets (``limits.post_*`` and ``limits.message_*``; ``limits.bot_*`` for bots).
@@ -187,6 +201,34 @@ async def presence_get(c: Context, f: m.PresenceGet) -> m.PresenceResult:
     return m.PresenceResult(presences=await c.domain.presence.visible(c.user, f.user_ids))
 
 
+async def timeline_tag(c: Context, f: m.TimelineTag) -> m.TimelinePage:
+    """With ``live``, subscribe first, then read the page: a post made meanwhile is in the page
+    or comes as an event after the answer (section 3.1), and perhaps both."""
+    tag = rules.hashtag(f.tag)
+    if f.live and c.hub is not None:
+        await watch_tag(c, c.hub, tag)
+    return await c.domain.social.tag_timeline(c.user, tag, f.before, f.limit)
+
+
+async def watch_tag(c: Context, hub: Hub, tag: str) -> None:
+    """Listen to the tag's channel on this connection; past :data:`MAX_WATCHED_TAGS`, stop
+    listening to the one watched longest (asking again counts as watching anew)."""
+    if tag in c.watching:
+        c.watching.remove(tag)
+    elif len(c.watching) >= MAX_WATCHED_TAGS:
+        hub.remove_channel(c.conn, channels.tag(c.watching.pop(0)))
+    c.watching.append(tag)
+    await hub.add_channels(c.conn, [channels.tag(tag)])
+
+
+async def tag_unwatch(c: Context, f: m.TagUnwatch) -> m.Done:
+    tag = rules.hashtag(f.tag)
+    if tag in c.watching and c.hub is not None:
+        c.watching.remove(tag)
+        c.hub.remove_channel(c.conn, channels.tag(tag))
+    return m.Done()
+
+
 # --- the table ---------------------------------------------------------------------------------
 
 POSTING = "posting too fast"
@@ -206,6 +248,9 @@ OPS = (
     Op(m.TimelineFollowing, lambda c, f: c.domain.social.timeline(c.user, f.before, f.limit)),
     Op(m.TimelineDiscover, lambda c, f: c.domain.social.discover(c.user, f.cursor, f.limit), shed=True),
     Op(m.TimelineUser, lambda c, f: c.domain.social.user_timeline(c.user, f.user_id, f.before, f.limit)),
+    # Never shed: during an incident a hashtag is how people follow local information.
+    Op(m.TimelineTag, timeline_tag),
+    Op(m.TagUnwatch, tag_unwatch),
     # people: follows, accounts, invites, settings
     Op(m.Follow, follow),
     Op(m.Unfollow, unfollow),

@@ -374,7 +374,9 @@ class PostStorage(Protocol):
         """Store a post, with its pictures attached (``media``: see the module docstring). With ``nonce`` (a client's idempotency key) the post is stored only if
         the author has no post with that nonce, deleted or not: otherwise NonceTaken and
         nothing is written. The check is atomic (a unique index): of concurrent calls with one
-        author and nonce, exactly one stores a post."""
+        author and nonce, exactly one stores a post. The post's hashtags
+        (``protocol.text.hashtags`` of its text) are stored with it, for :meth:`tag_timeline`,
+        as are an announcement's."""
 
     async def create_announcement(
         self,
@@ -430,6 +432,15 @@ class PostStorage(Protocol):
         ids < ``before``, at most ``limit``: every one made outside communities, and those made
         in a community that is open (no approval required) or that ``viewer_id`` is a member of
         now."""
+
+    async def tag_timeline(
+        self, tag: str, *, viewer_id: str, before: str | None, limit: int
+    ) -> list[PostRecord]:
+        """The standing posts whose text holds the hashtag ``tag`` (normalised, as
+        ``protocol.text.hashtags`` gives it when the post is stored; posts stored before the
+        hashtag index are indexed by the migration that made it), newest first, ids <
+        ``before``, at most ``limit``: those made outside communities, and those made in a
+        community that is open or that ``viewer_id`` is a member of now."""
 
     async def find_repost(self, user_id: str, post_id: str) -> PostRecord | None:
         """The user's standing repost of ``post_id``, if there is one (the newest, if several)."""

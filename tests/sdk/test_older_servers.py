@@ -98,10 +98,11 @@ ADDED_AFTER_1_0 = [
     Added(m.Limits, "bio_max_clusters", "1.9.0", NO_NEUTRAL),
     Added(m.Limits, "upload_burst", "1.9.0", NO_NEUTRAL),
     Added(m.Limits, "upload_refill_ms", "1.9.0", NO_NEUTRAL),
+    Added(m.Post, "entities", "1.10.0", []),
     # Typed `int | None` for this reading: no int is neutral, and null says "an older server".
-    Added(m.Post, "replies_count", "1.12.0", None),
-    Added(m.Post, "reposts_count", "1.12.0", None),
-    Added(m.Post, "quotes_count", "1.12.0", None),
+    Added(m.Post, "replies_count", "1.10.0", None),
+    Added(m.Post, "reposts_count", "1.10.0", None),
+    Added(m.Post, "quotes_count", "1.10.0", None),
 ]
 
 #: Server messages by the version that introduced them (section 13); the rest came in 1.1.0.
@@ -138,7 +139,11 @@ INTRODUCED = {
     "1.4.0": {"timeline.user.ok", "community.mine.ok"},
     "1.6.0": {"event.user.updated", "event.community.certified"},
     "1.9.0": {"profile.update.ok"},
-    "1.12.0": {
+    "1.10.0": {
+        "timeline.tag.ok",
+        "tag.unwatch.ok",
+        "event.tag.post_created",
+        "event.tag.post_deleted",
         "user.followers.ok",
         "user.following.ok",
         "event.post.counts",
@@ -320,12 +325,12 @@ def test_a_newer_server_adds_a_field_to_every_object_and_it_is_ignored(
 
 def test_older_and_newer_at_once_and_more_fields_than_the_old_retry_loop_allowed() -> None:
     """A page of 100 posts from a server that both lacks the fields added since 1.0.0 (six in
-    1.1.0, the author's ``avatar`` and the post's ``media`` in 1.9.0, three counts in 1.12.0)
-    and has three of its own: 1,100 fields to fill in and 300 to drop, in one walk (the former
-    loop stopped at 256)."""
+    1.1.0, the author's ``avatar`` and the post's ``media`` in 1.9.0, its ``entities`` and
+    three counts in 1.10.0) and has three of its own: 1,200 fields to fill in and 300 to drop, in
+    one walk (the former loop stopped at 256)."""
     post = next(frame for name, frame in SERVER_EXAMPLES if name == "post.create.ok")["data"]["post"]
     older, _, removed = as_sent_by("1.0.0", {"post": post})
-    assert len(removed) == 11
+    assert len(removed) == 12
     newer = {"views": 3, "lang": "ja", "pinned": False}
     page: dict[str, Any] = {
         "posts": [{**copy.deepcopy(older["post"]), **newer} for _ in range(100)],
@@ -333,7 +338,11 @@ def test_older_and_newer_at_once_and_more_fields_than_the_old_retry_loop_allowed
     }
     result = convert(page, m.TimelinePage)
     assert len(result.posts) == 100 and all(
-        p.reactions == [] and p.media == [] and p.author.avatar is None and p.replies_count is None
+        p.reactions == []
+        and p.media == []
+        and p.entities == []
+        and p.author.avatar is None
+        and p.replies_count is None
         for p in result.posts
     )
 

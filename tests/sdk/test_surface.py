@@ -40,6 +40,8 @@ EventName = Literal[
     "community.certified",
     "post.counts",
     "community.join_request",
+    "tag.post_created",
+    "tag.post_deleted",
 ]
 
 

@@ -28,6 +28,39 @@ def sqlite_with_plain_invites(path: Path, codes: list[str], *, created_ms: int, 
             )
 
 
+def sqlite_before_tags(path: Path, texts: list[str]) -> tuple[str, list[str]]:
+    """A SQLite database at schema 11 (before posts' hashtags were indexed, 0012) with one user
+    who wrote posts of ``texts``, in order. Returns the user's id and the posts' ids."""
+    return _sqlite_with_posts(
+        path, 11, [(f"01JD0M7Q5W3K4T9V2X8Y6Z{n:04d}", text) for n, text in enumerate(texts)]
+    )
+
+
+def _sqlite_with_posts(path: Path, schema: int, posts: list[tuple[str, str]]) -> tuple[str, list[str]]:
+    from server.store.base import token_hash
+
+    user_id = "01JD0M7Q5W3K4T9V2X8Y6Z1ABC"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.create_function("tsudoi_sha256", 1, token_hash, deterministic=True)
+        for number, script in _migrations():
+            if number <= schema:
+                for statement in _split_sql(script):
+                    db.execute(statement)
+        db.execute(f"PRAGMA user_version={schema}")
+        db.execute(
+            "INSERT INTO users (id, handle, handle_key, display_name, password_hash, birth_date, "
+            "terms_accepted_ms, created_ms) VALUES (?, 'old', 'old', 'Old', 'x', '1990-01-01', 0, 0)",
+            (user_id,),
+        )
+        for n, (post_id, text) in enumerate(posts):
+            db.execute(
+                "INSERT INTO posts (id, author_id, text, created_ms) VALUES (?, ?, ?, ?)",
+                (post_id, user_id, text, n),
+            )
+    return user_id, [post_id for post_id, _ in posts]
+
+
 def sqlite_before_share_counts(
     path: Path, posts: list[tuple[str, str | None, str | None, str | None, bool]]
 ) -> str:

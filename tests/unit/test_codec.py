@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from typing import Any
 
 import msgspec
@@ -111,6 +112,8 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "incident.start": {"title": "宮城県沖地震", "area": "東北地方"},
     "incident.end": {},
     "timeline.user": {"user_id": USER_ID, "limit": 30, "before": POST_ID},
+    "timeline.tag": {"tag": "#炊き出し", "limit": 30, "before": POST_ID, "live": True},
+    "tag.unwatch": {"tag": "炊き出し"},
     "community.mine": {"limit": 10, "cursor": POST_ID},
 }
 
@@ -353,6 +356,7 @@ def post(post_id: str = POST_ID) -> m.Post:
         reactions=[],
         my_reactions=[],
         media=[],
+        entities=[],
         created_at="2026-11-21T13:45:00.123Z",
         replies_count=0,
         reposts_count=0,
@@ -475,6 +479,7 @@ def test_the_largest_server_frames_stay_under_the_documented_bound() -> None:
         ALT_MAX_CODE_POINTS,
         COMMUNITY_DESCRIPTION_MAX_CODE_POINTS,
         DISPLAY_NAME_MAX_CODE_POINTS,
+        ENTITIES_MAX,
         MESSAGE_MAX_CODE_POINTS,
         POST_MAX_CODE_POINTS,
         REACTION_EMOJI,
@@ -511,6 +516,10 @@ def test_the_largest_server_frames_stay_under_the_documented_bound() -> None:
         )
     ] * m.MEDIA_MAX_ATTACHMENTS
     counts = [m.ReactionCount(emoji=e, count=2**31) for e in REACTION_EMOJI]
+    # The most entities a post has (ENTITIES_MAX), each a tag of the longest normalised form a
+    # single letter makes: "#ﷺ", whose ligature NFKC expands to 18 characters.
+    ligature = unicodedata.normalize("NFKC", "\ufdfa")
+    entities = [m.Entity(kind="tag", start=2**16, end=2**16, tag=ligature, url=None)] * ENTITIES_MAX
 
     def post(quote: m.Post | None = None) -> m.Post:
         return m.Post(
@@ -526,6 +535,7 @@ def test_the_largest_server_frames_stay_under_the_documented_bound() -> None:
             reactions=counts,
             my_reactions=list(REACTION_EMOJI),
             media=pictures,
+            entities=entities,
             created_at=stamp,
             replies_count=2**31,
             reposts_count=2**31,

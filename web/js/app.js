@@ -9,6 +9,7 @@ import { startSession, connection } from "./session.js";
 import { renderLogin, renderInvite } from "./views/auth.js";
 import { renderFollowing, renderDiscover } from "./views/timeline.js";
 import { renderThread } from "./views/thread.js";
+import { renderTag } from "./views/tag.js";
 import { renderProfile } from "./views/profile.js";
 import { renderPeople } from "./views/people.js";
 import { renderDmList, renderConversation } from "./views/dm.js";
@@ -26,6 +27,7 @@ const routes = [
   [/^\/?$/, "following", () => renderFollowing],
   [/^\/discover$/, "following", () => renderDiscover],
   [/^\/post\/([0-9A-Z]{26})$/, "following", () => renderThread],
+  [/^\/tag\/([^/]+)$/, "following", () => renderTag],
   [/^\/u\/([A-Za-z0-9_]{3,20})$/, "profile", () => renderProfile],
   [/^\/u\/([A-Za-z0-9_]{3,20})\/(followers|following)$/, "profile", () => renderPeople],
   [/^\/me$/, "me", () => (view) => renderProfile(view, store.state.me.handle)],

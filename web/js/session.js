@@ -180,6 +180,16 @@ const handlers = {
     store.posts.delete(post_id);
     store.emit("post.deleted", post_id);
   },
+  // A hashtag watched by the tag view (§4.3.11): live only, never a cursor.
+  "tag.post_created"({ tag, post }) {
+    if (store.hidden(post.author)) return;
+    store.emit("tag.post", { tag, post: store.rememberPost(post) });
+  },
+  "tag.post_deleted"({ post_id }) {
+    store.following.remove(post_id);
+    store.posts.delete(post_id);
+    store.emit("post.deleted", post_id);
+  },
   "post.reactions"(data) {
     const me = store.state.me?.id;
     let mine;

@@ -48,6 +48,10 @@ Collections
     attached to them, each element the whole record (its id under ``id``) as attached: what
     a timeline shows needs no second read, and an attached picture never changes. Documents
     of before lack these fields and read as the port's defaults (no pictures, an empty bio).
+    Since schema 9 posts carry ``tags``, the array of their normalised hashtags
+    (``protocol.text.hashtags``), under the multikey index ``by_tag``; unlike the fields
+    above, a query needs it, so the posts of before are given theirs when a node of schema 9
+    first opens the database (:meth:`.database.Database._tag_posts`).
 
 Indexes
     Declared once, in :data:`INDEXES`, and covered by :data:`SCHEMA_VERSION`. :meth:`open`

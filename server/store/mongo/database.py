@@ -11,10 +11,12 @@ from contextlib import suppress
 from typing import Any, ClassVar, Final, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from protocol.text import hashtags
 
 from ...config import Settings, redact_url
 from ...health import Finding
@@ -38,8 +40,14 @@ from .driver import Document, driver_errors
 #: avatar, the posts' and messages' ``media`` arrays (documents of before read as without).
 #: 9: the follows' newest-first indexes (followers_page, following_page), the posts' indexes of
 #: standing reposts and quotes (share_counts), and reports' ``category`` (absent reads as none).
-SCHEMA_VERSION: Final = 9
+#: 10: the posts' ``tags`` (their normalised hashtags) with the multikey index ``by_tag``; posts
+#: stored before are given theirs when a node of schema 10 first opens the database
+#: (:meth:`Database._tag_posts`).
+SCHEMA_VERSION: Final = 10
 
+
+#: Posts given their hashtags per round trip when schema 10 first opens a database.
+TAG_BATCH: Final = 1000
 
 #: The quota document of invites made without an inviter (26-character ids never equal it).
 BOOTSTRAP_QUOTA: Final = "(bootstrap)"
@@ -117,6 +125,8 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
             partialFilterExpression={"nonce": {"$type": "string"}},
             name="nonce_unique",
         ),
+        # tag_timeline: one hashtag's posts newest first (tags is an array: a multikey index).
+        IndexModel([("tags", ASCENDING), ("_id", DESCENDING)], name="by_tag"),
         # discover_candidates walks the built-in _id index newest first (ids are time-ordered).
     ],
     "reactions": [
@@ -373,6 +383,8 @@ class Database:
                 if models:
                     await self._db[name].create_indexes(models)
             await self._hash_invite_codes()
+            if stored < 10:
+                await self._tag_posts()
             await self._meta.update_one({"_id": "schema"}, {"$max": {"version": SCHEMA_VERSION}}, upsert=True)
 
     async def _hash_invite_codes(self) -> None:
@@ -401,6 +413,23 @@ class Database:
                 )
                 await self._quotas.update_one({"_id": quota}, {"$pull": {"open": {"code": code}}})
             await self._invites.delete_one({"_id": code})
+
+    async def _tag_posts(self) -> None:
+        """Give every post stored without ``tags`` (before schema 10) its hashtags, by the
+        grammar new posts are tagged by (``protocol.text.hashtags``). Idempotent, and safe to
+        interrupt: it reads only posts without the field, and the schema version is recorded
+        after it. Only a text with a ``#`` or ``＃`` can hold a tag; the others get ``[]``
+        in one update."""
+        untagged = {"tags": {"$exists": False}}
+        batch: list[UpdateOne] = []
+        async for doc in self._posts.find({**untagged, "text": {"$regex": "[#＃]"}}, {"text": True}):
+            batch.append(UpdateOne({"_id": doc["_id"]}, {"$set": {"tags": hashtags(doc["text"])}}))
+            if len(batch) == TAG_BATCH:  # one round trip per batch, not per post
+                await self._posts.bulk_write(batch, ordered=False)
+                batch = []
+        if batch:
+            await self._posts.bulk_write(batch, ordered=False)
+        await self._posts.update_many(untagged, {"$set": {"tags": []}})
 
     async def close(self) -> None:
         await self._client.close()

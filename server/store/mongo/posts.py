@@ -12,6 +12,8 @@ from dataclasses import replace
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from protocol.text import hashtags
+
 from ...ids import floor_id
 from ..base import AnnouncementRecord, NonceTaken, NotFound, PostRecord, StreamItem
 from .database import Database
@@ -158,6 +160,8 @@ class PostStore(Database):
                     "announcement": post.announcement,
                     "nonce": nonce,
                     "media": attached_documents(post.media),
+                    # Its normalised hashtags, for tag_timeline (INDEXES "by_tag").
+                    "tags": hashtags(post.text),
                 }
             )
         except DuplicateKeyError as exc:
@@ -262,6 +266,33 @@ class PostStore(Database):
             },
             {"$limit": limit},
             {"$project": {"community": False}},
+        ]
+        with driver_errors():
+            cursor = await self._posts.aggregate(pipeline)
+            return [post_record(doc) async for doc in cursor]
+
+    async def tag_timeline(
+        self, tag: str, *, viewer_id: str, before: str | None, limit: int
+    ) -> list[PostRecord]:
+        if limit <= 0:
+            return []
+        mine = await self._community_ids(viewer_id)
+        pipeline: list[Document] = [
+            # The by_tag index, newest first.
+            {"$match": {"tags": tag, "deleted_pos": NULL, **before_filter("_id", before)}},
+            {"$sort": {"_id": -1}},
+            self._community_lookup(),
+            {
+                "$match": {
+                    "$or": [
+                        {"community_id": NULL},
+                        {"community_id": {"$in": mine}},
+                        {"community.approval_required": False},
+                    ]
+                }
+            },
+            {"$limit": limit},
+            {"$project": {"community": False, "tags": False}},
         ]
         with driver_errors():
             cursor = await self._posts.aggregate(pipeline)
@@ -408,7 +439,7 @@ class PostStore(Database):
     async def share_counts(self, post_ids: list[str]) -> dict[str, tuple[int, int, int]]:
         # One grouped match per kind, each a range of its index (by_parent_standing,
         # by_original_standing, by_quoted_standing). Counted on read rather than kept in the
-        # post: nothing to keep in step when a reply is deleted, and posts stored before 1.12.0
+        # post: nothing to keep in step when a reply is deleted, and posts stored before 1.10.0
         # count right at once.
         counts: dict[str, list[int]] = {}
         with driver_errors():

@@ -189,7 +189,7 @@ def report_record(doc: Document) -> ReportRecord:
         reason=doc["reason"],
         created_ms=doc["created_ms"],
         resolved_ms=doc["resolved_ms"],
-        category=doc.get("category"),  # reports stored before 1.12.0 have none
+        category=doc.get("category"),  # reports stored before 1.10.0 have none
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -15,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any, Self, TypeVar
+
+from protocol.text import hashtags
 
 from ...config import Settings
 from ...health import Finding
@@ -120,6 +123,8 @@ class Engine:
         # run with secure_delete on, so that the pages they free (which held the secrets) are
         # zeroed rather than left in the file; the connection's own setting is restored after.
         conn.create_function("tsudoi_sha256", 1, token_hash, deterministic=True)
+        # 0012 (hashtags) indexes the posts already stored by the grammar new posts are indexed by.
+        conn.create_function("tsudoi_hashtags", 1, _hashtags_json, deterministic=True)
         (secure_delete,) = conn.execute("PRAGMA secure_delete").fetchone()
         conn.execute("PRAGMA secure_delete = ON")
         try:
@@ -180,6 +185,10 @@ def check(settings: Settings) -> Finding:
     return Finding(
         "storage", True, f"SQLite {sqlite3.sqlite_version} at {path}, schema {version}, journal {mode}"
     )
+
+
+def _hashtags_json(text: str) -> str:
+    return json.dumps(hashtags(text))
 
 
 def _split_sql(script: str) -> list[str]:

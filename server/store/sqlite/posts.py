@@ -6,6 +6,8 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 
+from protocol.text import hashtags
+
 from ...ids import floor_id
 from ..base import AnnouncementRecord, NonceTaken, NotFound, PostRecord, StreamItem
 from .engine import Engine
@@ -50,6 +52,16 @@ _USER_TIMELINE = (
     "AND (EXISTS (SELECT 1 FROM memberships WHERE community_id = posts.community_id AND user_id = :viewer) "
     "OR (SELECT approval_required FROM communities WHERE id = posts.community_id) = 0) "
     "ORDER BY id DESC LIMIT :limit"
+)
+# A hashtag's posts, as a viewer may see them (open communities and the viewer's own, as
+# _USER_TIMELINE): the primary key of post_tags walks the tag newest first (0012_tags.sql).
+_TAG_TIMELINE = (
+    f"SELECT {_POST_COLUMNS} FROM post_tags JOIN posts ON posts.id = post_tags.post_id "
+    "WHERE post_tags.tag = :tag AND post_tags.post_id < :before AND posts.deleted_pos IS NULL "
+    "AND (posts.community_id IS NULL "
+    "OR EXISTS (SELECT 1 FROM memberships WHERE community_id = posts.community_id AND user_id = :viewer) "
+    "OR (SELECT approval_required FROM communities WHERE id = posts.community_id) = 0) "
+    "ORDER BY post_tags.post_id DESC LIMIT :limit"
 )
 # Discover's candidates: the window's standing originals from outside the circle. An id never
 # sorts before its post's creation millisecond (server.ids), so the id range walks the primary key
@@ -168,6 +180,11 @@ class Posts(Engine):
         if cursor.rowcount == 0:
             raise NonceTaken(f"post nonce {nonce!r} of {post.author_id}")
         _count_shares(conn, post, +1)
+        tags = hashtags(post.text)
+        if tags:
+            conn.executemany(
+                "INSERT INTO post_tags (tag, post_id) VALUES (?, ?)", [(tag, post.id) for tag in tags]
+            )
         if media:
             attached = _claim(
                 conn, post.author_id, media, kind="post", subject=f"post:{post.id}", now_ms=post.created_ms
@@ -231,6 +248,15 @@ class Posts(Engine):
         rows = await self._all(
             _USER_TIMELINE,
             {"author": author_id, "viewer": viewer_id, "before": before or _ABOVE_EVERY_ID, "limit": limit},
+        )
+        return [_post(row) for row in rows]
+
+    async def tag_timeline(
+        self, tag: str, *, viewer_id: str, before: str | None, limit: int
+    ) -> list[PostRecord]:
+        rows = await self._all(
+            _TAG_TIMELINE,
+            {"tag": tag, "viewer": viewer_id, "before": before or _ABOVE_EVERY_ID, "limit": limit},
         )
         return [_post(row) for row in rows]
 

@@ -116,6 +116,12 @@ export const en = {
   "post.gone": "This post was deleted or cannot be shown.",
   "post.announcement": "Announcement",
   "post.inCommunity": "Community",
+  "post.externalLink": "external link, opens in a new tab",
+
+  "tag.label": "Posts with #{tag}",
+  "tag.live": "Live: new posts with this hashtag appear here as they are written.",
+  "tag.empty": "No posts with this hashtag yet.",
+  "live.newTagged": "New post with #{tag} by {name}: {text}",
 
   "thread.title": "Thread",
   "thread.replies": "Replies",

@@ -116,6 +116,12 @@ export const ja = {
   "post.gone": "この投稿は削除されたか、表示できません。",
   "post.announcement": "お知らせ",
   "post.inCommunity": "コミュニティ",
+  "post.externalLink": "外部リンク、新しいタブで開きます",
+
+  "tag.label": "#{tag} の投稿",
+  "tag.live": "ライブ：このハッシュタグの新しい投稿は、書かれるとすぐここに表示されます。",
+  "tag.empty": "このハッシュタグの投稿はまだありません。",
+  "live.newTagged": "#{tag} の新しい投稿（{name}）：{text}",
 
   "thread.title": "スレッド",
   "thread.replies": "返信",

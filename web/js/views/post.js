@@ -1,5 +1,5 @@
-// One post as a card: author (verified and bot badges), time, text with its emotext and mention
-// links, an embedded quote or repost, reactions and actions. Built with DOM calls only.
+// One post as a card: author (verified and bot badges), time, text with its emotext, mention
+// links, hashtag and external links (entities), an embedded quote or repost, reactions and actions. Built with DOM calls only.
 
 import { h, $$, byData } from "../dom.js";
 import { t, relativeTime, absoluteTime } from "../i18n.js";
@@ -13,21 +13,48 @@ import { openReport } from "./report.js";
 
 const mine = (entry, me) => !!me && entry.author.id === me.id;
 
-/** The text of a post, with its effect (§7.3) and mentions as profile links. */
-export function renderText(text, emotext, { tag = "p" } = {}) {
+/** The text of a post, with its effect (§7.3), mentions as profile links, and, given its
+ * `entities` (§7.10), its hashtags and links as links. Entities are ranges of the plain text in
+ * UTF-16 code units, which is what String.slice counts: no markup is ever read from the text. */
+export function renderText(text, emotext, { tag = "p", entities = [] } = {}) {
   const known = EMOTEXT.includes(emotext) ? emotext : null;
   const el = h(tag, { class: ["post-text", known && `emo emo-${known}`] });
   if (known) el.dataset.emotext = known;
-  for (const part of splitMentions(text)) {
-    if (part.handle) {
-      el.append(h("a", { class: "mention", href: `#/u/${encodeURIComponent(part.handle)}` }, part.text));
-    } else if (known && PER_LETTER.has(known)) {
-      graphemes(part.text).forEach((g, i) => el.append(h("span", { class: `l l${i % 4}` }, g)));
-    } else {
-      el.append(part.text);
+  const plain = (piece) => {
+    for (const part of splitMentions(piece)) {
+      if (part.handle) {
+        el.append(h("a", { class: "mention", href: `#/u/${encodeURIComponent(part.handle)}` }, part.text));
+      } else if (known && PER_LETTER.has(known)) {
+        graphemes(part.text).forEach((g, i) => el.append(h("span", { class: `l l${i % 4}` }, g)));
+      } else {
+        el.append(part.text);
+      }
     }
+  };
+  let at = 0;
+  for (const entity of entities || []) {
+    const link = entity.start >= at ? entityLink(text, entity) : null;
+    if (!link) continue; // a kind this client does not know stays text (§12)
+    plain(text.slice(at, entity.start));
+    el.append(link);
+    at = entity.end;
   }
+  plain(text.slice(at));
   return el;
+}
+
+/** A hashtag opens its live timeline; a link leaves the app, in a new tab, marked as leaving. */
+function entityLink(text, entity) {
+  const shown = text.slice(entity.start, entity.end);
+  if (entity.kind === "tag" && entity.tag) {
+    return h("a", { class: "hashtag", href: `#/tag/${encodeURIComponent(entity.tag)}` }, shown);
+  }
+  if (entity.kind === "url" && /^https?:\/\//i.test(entity.url || "")) {
+    return h("a", { class: "link external", href: entity.url, target: "_blank", rel: "noopener noreferrer ugc", title: entity.url },
+      shown, h("span", { class: "external-mark", attrs: { "aria-hidden": "true" } }, "↗"),
+      h("span", { class: "sr-only" }, ` (${t("post.externalLink")})`));
+  }
+  return null;
 }
 
 export function userBadges(user) {
@@ -159,7 +186,7 @@ export function renderPost(entry, options = {}) {
   if (post.reply_to) {
     body.append(h("a", { class: "context reply-to", href: `#/post/${post.reply_to}` }, "↩ ", t("post.replyTo")));
   }
-  body.append(renderText(post.text, post.emotext));
+  body.append(renderText(post.text, post.emotext, { entities: post.entities }));
   if (post.media?.length) body.append(mediaGrid(post.media));
   if (post.quote_of) body.append(embedded(post.quote_of, t("post.quoted")));
   body.append(reactionBar(post));
