@@ -23,6 +23,12 @@ from .conftest import Watched
 from .support import Api, Person, new_person, operator, shot
 
 
+#: How long an expectation waits for an upload's answer: the server's picture pool re-encodes
+#: each one, which takes a fraction of a second on a quiet machine and several seconds on a CI
+#: machine running other tests (the suite's 5 s default ran out there).
+UPLOADED_MS = 30_000
+
+
 def picture(path: Path, size: tuple[int, int], colour: tuple[int, int, int], fmt: str = "PNG") -> Path:
     """A real picture: a colour field with a lighter disc, so framing and scaling show."""
     image = Image.new("RGB", size, colour)
@@ -94,7 +100,7 @@ def test_the_profile_picture_step_after_sign_up(scene: Scene) -> None:
     shot(n, "50-avatar-crop")
     n.get_by_role("button", name="この画像にする").click()
     face = n.locator(".edit-face .avatar img")
-    expect(face).to_have_attribute("src", re.compile(r"^/media/[0-9A-Z]{26}/"))
+    expect(face).to_have_attribute("src", re.compile(r"^/media/[0-9A-Z]{26}/"), timeout=UPLOADED_MS)
     n.wait_for_function(
         "() => { const i = document.querySelector('.edit-face .avatar img'); return i && i.complete && i.naturalWidth > 0; }"
     )
@@ -144,7 +150,9 @@ def test_a_changed_face_and_name_reach_a_follower_live(scene: Scene) -> None:
         str(picture(scene.tmp / "me2.jpg", (500, 700), (170, 60, 40), "JPEG"))
     )
     n.get_by_role("button", name="この画像にする").click()
-    expect(card.locator(".face-link .avatar img")).not_to_have_attribute("src", old or "")
+    expect(card.locator(".face-link .avatar img")).not_to_have_attribute(
+        "src", old or "", timeout=UPLOADED_MS
+    )
     expect(card.locator(".face-link .avatar img")).to_have_attribute(
         "src", re.compile(r"^/media/[0-9A-Z]{26}/thumbnail$")
     )
@@ -177,8 +185,8 @@ def test_two_pictures_with_alt_text_in_a_post(scene: Scene) -> None:
     )
     items = composer.locator(".attach-item")
     expect(items).to_have_count(2)
-    expect(items.nth(0)).to_have_attribute("data-state", "done")
-    expect(items.nth(1)).to_have_attribute("data-state", "done")
+    expect(items.nth(0)).to_have_attribute("data-state", "done", timeout=UPLOADED_MS)
+    expect(items.nth(1)).to_have_attribute("data-state", "done", timeout=UPLOADED_MS)
     expect(composer.locator(".alt-hint").first).to_be_visible()  # prompted, not forced
     composer.get_by_label("画像 1 の説明（代替テキスト）").fill("増水した広瀬川と河川敷")
     composer.get_by_label("画像 2 の説明（代替テキスト）").fill("夕日に照らされた電波塔")
@@ -248,7 +256,9 @@ def test_a_message_of_pictures_only(scene: Scene) -> None:
         }""",
         list(data),
     )
-    expect(f.locator(".dm-composer .attach-item")).to_have_attribute("data-state", "done")
+    expect(f.locator(".dm-composer .attach-item")).to_have_attribute(
+        "data-state", "done", timeout=UPLOADED_MS
+    )
     f.locator(".dm-composer textarea[name=message]").press("Enter")  # no text: pictures only
     mine = f.locator(".message.mine").last
     expect(mine.locator(".media-grid img")).to_have_count(1)
