@@ -22,7 +22,6 @@ from tests.support.server import ServerProcess
 from .conftest import Watched
 from .support import Api, Person, new_person, operator, shot
 
-
 #: How long an expectation waits for an upload's answer: the server's picture pool re-encodes
 #: each one, which takes a fraction of a second on a quiet machine and several seconds on a CI
 #: machine running other tests (the suite's 5 s default ran out there).
