@@ -45,7 +45,7 @@ re-exported here. See :mod:`server.store` for the layers around the port.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from .records import (
@@ -127,6 +127,7 @@ __all__ = [
     "ReportRecord",
     "SafetyRecord",
     "SafetyStorage",
+    "SearchStorage",
     "SessionRecord",
     "SignalRecord",
     "SignalStorage",
@@ -842,6 +843,35 @@ class MediaStorage(Protocol):
         meanwhile stays); unknown ids are ignored."""
 
 
+class SearchStorage(Protocol):
+    """Finding people and posts by a substring of what they wrote, Japanese included.
+
+    ``query`` is folded (:func:`server.search.fold`: NFKC, case folding, katakana as hiragana,
+    white space collapsed), non-empty; what is compared is the folded handle, display name or
+    post text, so a result is exactly something whose folded text holds ``query``. How each
+    adapter finds candidates (n-gram indexes) is told in :mod:`server.search`. Searching
+    writes nothing: who searched for what is never recorded.
+
+    Adapters: ``server/store/sqlite/search.py``, ``server/store/mongo/search.py``. Contract
+    tests: ``tests/contract/test_storage_search.py``.
+    """
+
+    async def search_users(
+        self, query: str, *, hidden: Collection[str], offset: int, limit: int
+    ) -> list[UserRecord]:
+        """Users whose handle or display name holds ``query``, none of ``hidden``: the one whose
+        handle is ``query`` (case-insensitively) first, then the others by id; ``offset`` of
+        them skipped, at most ``limit``."""
+
+    async def search_posts(
+        self, query: str, *, viewer_id: str, hidden: Collection[str], before: str | None, limit: int
+    ) -> list[PostRecord]:
+        """Standing posts whose text holds ``query`` that ``viewer_id`` may read: by no author
+        of ``hidden``, outside communities or in one that is open or that the viewer is a
+        member of. Newest first (by id), ids < ``before``, at most ``limit``. A post without
+        text (a repost) is never found."""
+
+
 class Storage(
     Lifecycle,
     AccountStorage,
@@ -855,6 +885,7 @@ class Storage(
     WebhookStorage,
     SignalStorage,
     MediaStorage,
+    SearchStorage,
     Protocol,
 ):
     """Durable state: every area of the port. All methods are coroutines safe to call concurrently

@@ -15,7 +15,8 @@ Modules
     (follows, blocks, mutes), :mod:`.posts` (posts, streams, reactions), :mod:`.communities`,
     :mod:`.conversations`, :mod:`.notifications`, :mod:`.safety` (safety statuses,
     incidents), :mod:`.moderation` (reports), :mod:`.webhooks`, :mod:`.signals` and
-    :mod:`.media` (uploaded pictures, and the claim that attaches them).
+    :mod:`.media` (uploaded pictures, and the claim that attaches them); and :mod:`.search`
+    (people and posts by substring, and the fields that index them).
 
 Collections
     ``users``, ``invites``, ``sessions``, ``follows``, ``posts``, ``meta`` (the schema version
@@ -48,6 +49,8 @@ Collections
     attached to them, each element the whole record (its id under ``id``) as attached: what
     a timeline shows needs no second read, and an attached picture never changes. Documents
     of before lack these fields and read as the port's defaults (no pictures, an empty bio).
+    Since schema 9 standing posts with text carry ``search_text`` and ``search_grams`` and
+    users ``name_key`` (:mod:`.search`); documents of before are given them at open.
 
 Indexes
     Declared once, in :data:`INDEXES`, and covered by :data:`SCHEMA_VERSION`. :meth:`open`
@@ -274,6 +277,7 @@ from .notifications import NotificationStore
 from .posts import PostStore
 from .relations import RelationStore
 from .safety import SafetyStore
+from .search import SearchStore
 from .signals import SignalStore
 from .webhooks import WebhookStore
 
@@ -292,6 +296,7 @@ class MongoStorage(
     WebhookStore,
     SignalStore,
     MediaStore,
+    SearchStore,
 ):
     """Storage on one MongoDB database. Build with :meth:`open`.
 

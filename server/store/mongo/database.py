@@ -36,7 +36,9 @@ from .driver import Document, driver_errors
 #: earlier versions are hashed when a node opens the database (:meth:`Database._hash_invite_codes`).
 #: 8: uploaded pictures (``media``, three partial indexes), the users' bio, interests and
 #: avatar, the posts' and messages' ``media`` arrays (documents of before read as without).
-SCHEMA_VERSION: Final = 8
+#: 9: search (:mod:`.search`): the posts' ``search_text`` and ``search_grams`` under the multikey
+#: index ``search_grams``, the users' ``name_key``; older documents are given them at open.
+SCHEMA_VERSION: Final = 9
 
 
 #: The quota document of invites made without an inviter (26-character ids never equal it).
@@ -103,6 +105,8 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
             name="nonce_unique",
         ),
         # discover_candidates walks the built-in _id index newest first (ids are time-ordered).
+        # search_posts: the posts holding one gram (multikey), newest first (search.py).
+        IndexModel([("search_grams", ASCENDING), ("_id", DESCENDING)], name="search_grams"),
     ],
     "reactions": [
         # One per (post, user, emoji): add_reaction's answer. Its prefixes serve the reads:
@@ -358,6 +362,10 @@ class Database:
                 if models:
                     await self._db[name].create_indexes(models)
             await self._hash_invite_codes()
+            # Imported here: search.py builds on this module.
+            from .search import index_old_documents
+
+            await index_old_documents(self._users, self._posts)
             await self._meta.update_one({"_id": "schema"}, {"$max": {"version": SCHEMA_VERSION}}, upsert=True)
 
     async def _hash_invite_codes(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any, Self, TypeVar
 from ...config import Settings
 from ...health import Finding
 from ...ids import IdGenerator
+from ...search import fold, gram_document
 from ..base import StorageUnavailable, token_hash
 
 _T = TypeVar("_T")
@@ -120,6 +121,9 @@ class Engine:
         # run with secure_delete on, so that the pages they free (which held the secrets) are
         # zeroed rather than left in the file; the connection's own setting is restored after.
         conn.create_function("tsudoi_sha256", 1, token_hash, deterministic=True)
+        # 0011 (search) folds the stored text as the adapter's writes do.
+        conn.create_function("tsudoi_search_fold", 1, fold, deterministic=True)
+        conn.create_function("tsudoi_search_grams", 1, gram_document, deterministic=True)
         (secure_delete,) = conn.execute("PRAGMA secure_delete").fetchone()
         conn.execute("PRAGMA secure_delete = ON")
         try:

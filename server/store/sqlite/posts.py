@@ -11,6 +11,7 @@ from ..base import AnnouncementRecord, NonceTaken, NotFound, PostRecord, StreamI
 from .engine import Engine
 from .media import _claim
 from .rows import _ABOVE_EVERY_ID, _BELOW_EVERY_ID, _POST_COLUMNS, _attached_json, _json, _post
+from .search import index_post, unindex_post
 
 # A user's circle (base.py): the authors whose posts outside communities they see (themselves
 # and everyone they follow), and the communities they are a member of.
@@ -167,6 +168,7 @@ class Posts(Engine):
         )
         if cursor.rowcount == 0:
             raise NonceTaken(f"post nonce {nonce!r} of {post.author_id}")
+        index_post(conn, post.id, post.text)
         if media:
             attached = _claim(
                 conn, post.author_id, media, kind="post", subject=f"post:{post.id}", now_ms=post.created_ms
@@ -202,7 +204,10 @@ class Posts(Engine):
                 f"RETURNING {_POST_COLUMNS}",
                 (self._ids.new(), post_id),
             ).fetchone()
-            return _post(row) if row else None
+            if row is None:
+                return None
+            unindex_post(conn, post_id)
+            return _post(row)
 
         return await self._write(write)
 

@@ -1,0 +1,132 @@
+"""Search for people and posts on MongoDB: :class:`SearchStore`, one part of
+:class:`~server.store.mongo.MongoStorage`.
+
+Design. A standing post with text carries ``search_text``, its folded text, and
+``search_grams``, the distinct characters and adjacent pairs of it (:func:`server.search.short_grams`),
+an array under the multikey index ``search_grams`` (``(search_grams, _id desc)``). A query of one
+or two characters is one of the grams: an equality on the array, which the index answers
+newest first as it is. A longer query needs all of its pairs (``$all``: the index serves the
+first, the rest are checked on the documents it finds) and then, to be exact, its folded text
+inside ``search_text`` (a ``$regex`` of the escaped query: only a substring test). Pairs rather
+than trigrams because they serve the short queries from the same index, which Japanese needs
+(地震, 雨); the cost is less selective first keys, since a pair is more common than a triple.
+Users carry ``name_key``, the folded display name, beside ``handle_key``; a users collection is
+small next to posts and is read by a ``$regex`` scan of the two.
+
+Deleting a post removes both fields in the same update, so the index holds standing posts
+only. Documents written before schema 9 lack the fields; :func:`index_old_documents` gives them
+theirs at every open (reading only documents without them), as invites were hashed at 7.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Collection
+
+from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+
+from ...search import TRIGRAM, fold, short_grams
+from ..base import PostRecord, UserRecord
+from .database import Database
+from .driver import NULL, Document, before_filter, driver_errors
+from .records import post_record, user_record
+
+#: Documents given their search fields per write when old ones are caught up.
+_BATCH = 500
+
+
+def post_search_fields(text: str) -> Document:
+    """The fields that make a post with ``text`` findable (none for a post without text)."""
+    folded = fold(text)
+    return {"search_text": folded, "search_grams": short_grams(folded)} if folded else {}
+
+
+def query_filter(query: str) -> Document:
+    """What a post's search fields must hold to match the folded ``query``."""
+    if len(query) < TRIGRAM:
+        return {"search_grams": query}
+    pairs = [g for g in short_grams(query) if len(g) == 2]
+    return {"search_grams": {"$all": pairs}, "search_text": {"$regex": re.escape(query)}}
+
+
+async def index_old_documents(users: AsyncCollection[Document], posts: AsyncCollection[Document]) -> None:
+    """Give users without ``name_key`` and standing posts without ``search_text`` (written
+    before schema 9) their search fields. Idempotent; a second run finishes a killed one."""
+    async for doc in users.find({"name_key": {"$exists": False}}, {"display_name": True}):
+        await users.update_one({"_id": doc["_id"]}, {"$set": {"name_key": fold(doc["display_name"])}})
+    batch: list[UpdateOne] = []
+    old = {"search_text": {"$exists": False}, "deleted_pos": NULL}
+    async for doc in posts.find(old, {"text": True}):
+        fields = post_search_fields(doc.get("text") or "")
+        if fields:
+            batch.append(UpdateOne({"_id": doc["_id"]}, {"$set": fields}))
+        if len(batch) >= _BATCH:
+            await posts.bulk_write(batch, ordered=False)
+            batch = []
+    if batch:
+        await posts.bulk_write(batch, ordered=False)
+
+
+class SearchStore(Database):
+    """search_users and search_posts (server/store/base.py, SearchStorage)."""
+
+    # From PostStore, combined with this class in MongoStorage.
+    _community_ids: Callable[[str], Awaitable[list[str]]]
+    _community_lookup: Callable[[], Document]
+
+    async def search_users(
+        self, query: str, *, hidden: Collection[str], offset: int, limit: int
+    ) -> list[UserRecord]:
+        if limit <= 0:
+            return []
+        hidden = list(hidden)
+        contains = {"$regex": re.escape(query)}
+        with driver_errors():
+            exact = await self._users.find_one({"handle_key": query, "_id": {"$nin": hidden}})
+            first = [user_record(exact)] if exact else []
+            skip = max(0, offset - len(first))
+            first = first[offset:]
+            if len(first) >= limit:
+                return first[:limit]
+            others = {
+                "$or": [{"handle_key": contains}, {"name_key": contains}],
+                "_id": {"$nin": [*hidden, *([exact["_id"]] if exact else [])]},
+            }
+            cursor = self._users.find(others).sort("_id", ASCENDING).skip(skip).limit(limit - len(first))
+            return first + [user_record(doc) async for doc in cursor]
+
+    async def search_posts(
+        self, query: str, *, viewer_id: str, hidden: Collection[str], before: str | None, limit: int
+    ) -> list[PostRecord]:
+        if limit <= 0 or not query:
+            return []
+        mine = await self._community_ids(viewer_id)
+        pipeline: list[Document] = [
+            # The search_grams index, newest first.
+            {
+                "$match": {
+                    **query_filter(query),
+                    "deleted_pos": NULL,
+                    "author_id": {"$nin": list(hidden)},
+                    **before_filter("_id", before),
+                }
+            },
+            {"$sort": {"_id": DESCENDING}},
+            # Whether a community the viewer is not in is open is the community's.
+            self._community_lookup(),
+            {
+                "$match": {
+                    "$or": [
+                        {"community_id": NULL},
+                        {"community_id": {"$in": mine}},
+                        {"community.approval_required": False},
+                    ]
+                }
+            },
+            {"$limit": limit},
+            {"$project": {"community": False, "search_text": False, "search_grams": False}},
+        ]
+        with driver_errors():
+            cursor = await self._posts.aggregate(pipeline)
+            return [post_record(doc) async for doc in cursor]
