@@ -134,6 +134,7 @@ INTRODUCED = {
     "1.4.0": {"timeline.user.ok", "community.mine.ok"},
     "1.6.0": {"event.user.updated", "event.community.certified"},
     "1.9.0": {"profile.update.ok"},
+    "1.10.0": {"search.users.ok", "search.posts.ok"},
 }
 OLDER_VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
 _RESULTS = {m.op_of(request): result for request, result in m.RESULT_TYPES.items()}

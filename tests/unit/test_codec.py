@@ -106,6 +106,8 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "incident.end": {},
     "timeline.user": {"user_id": USER_ID, "limit": 30, "before": POST_ID},
     "community.mine": {"limit": 10, "cursor": POST_ID},
+    "search.users": {"query": "ｔａｒｏ", "limit": 10, "cursor": "o10"},
+    "search.posts": {"query": "炊き出し", "limit": 10, "cursor": "p" + POST_ID},
 }
 
 
