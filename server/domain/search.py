@@ -15,8 +15,11 @@ from ..store.base import RelationStorage, SearchStorage, UserRecord
 from . import present, rules
 from .views import Views, ViewsPorts
 
-#: A post page's cursor: "p" and the id of the page's last post.
+#: A post page's cursor: "p" and the id below which the next page starts.
 _POST_CURSOR = "p"
+#: The most posts holding the query that one page looks at, readable or not: what bounds the
+#: work of a query whose matches the searcher mostly may not see (a closed community's word).
+SCAN = 1000
 
 
 class SearchPorts(SearchStorage, RelationStorage, ViewsPorts, Protocol):
@@ -54,15 +57,15 @@ class Search:
     async def posts(self, viewer: UserRecord, query: str, cursor: str | None, limit: int) -> PostPage:
         """Standing posts whose folded text holds the folded ``query`` that the viewer may read
         (not by anyone they hide, not in a community that needs approval unless a member),
-        newest first; the cursor names the last post of the page."""
+        newest first. A page looks at no more than ``SCAN`` matching posts, so it may be short
+        and still have a next; the cursor names the post below which the next page starts."""
         before = post_cursor(cursor)
         folded = fold(query)
         if not folded:
             return PostPage(posts=[], next=None)
         hidden = await self._store.hidden_ids(viewer.id)
-        records = await self._store.search_posts(
-            folded, viewer_id=viewer.id, hidden=hidden, before=before, limit=limit + 1
+        found = await self._store.search_posts(
+            folded, viewer_id=viewer.id, hidden=hidden, before=before, limit=limit, scan=SCAN
         )
-        posts = await self._views.posts(viewer.id, records[:limit], hidden=hidden)
-        more = len(records) > limit
-        return PostPage(posts=posts, next=_POST_CURSOR + records[limit - 1].id if more else None)
+        posts = await self._views.posts(viewer.id, found.posts, hidden=hidden)
+        return PostPage(posts=posts, next=_POST_CURSOR + found.resume if found.resume else None)

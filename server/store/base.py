@@ -74,6 +74,7 @@ from .records import (
     NotFound,
     NotificationRecord,
     PostRecord,
+    PostSearchPage,
     ReportRecord,
     SafetyRecord,
     SessionRecord,
@@ -122,6 +123,7 @@ __all__ = [
     "NotificationRecord",
     "NotificationStorage",
     "PostRecord",
+    "PostSearchPage",
     "PostStorage",
     "RelationStorage",
     "ReportRecord",
@@ -864,12 +866,25 @@ class SearchStorage(Protocol):
         them skipped, at most ``limit``."""
 
     async def search_posts(
-        self, query: str, *, viewer_id: str, hidden: Collection[str], before: str | None, limit: int
-    ) -> list[PostRecord]:
+        self,
+        query: str,
+        *,
+        viewer_id: str,
+        hidden: Collection[str],
+        before: str | None,
+        limit: int,
+        scan: int,
+    ) -> PostSearchPage:
         """Standing posts whose text holds ``query`` that ``viewer_id`` may read: by no author
         of ``hidden``, outside communities or in one that is open or that the viewer is a
         member of. Newest first (by id), ids < ``before``, at most ``limit``. A post without
-        text (a repost) is never found."""
+        text (a repost) is never found.
+
+        The work is bounded: at most ``scan`` posts holding ``query`` are looked at, readable
+        or not. ``resume`` is the id of the last post returned when ``limit`` were found (more
+        may be left); else the id of the last post looked at when ``scan`` were looked at (so
+        a page may be short, even empty, and still have a next); else None: every post holding
+        ``query`` below ``before`` was looked at."""
 
 
 class Storage(

@@ -15,9 +15,9 @@ from tests.contract.storage_helpers import NOW, join, make_community, make_user,
 
 async def found(storage: Storage, query: str, viewer: UserRecord, **kwargs: object) -> list[str]:
     """The texts of the posts ``viewer`` finds for ``query`` (folded here), newest first."""
-    options: dict[str, object] = {"hidden": (), "before": None, "limit": 50, **kwargs}
-    posts = await storage.search_posts(fold(query), viewer_id=viewer.id, **options)  # type: ignore[arg-type]
-    return [p.text for p in posts]
+    options: dict[str, object] = {"hidden": (), "before": None, "limit": 50, "scan": 1000, **kwargs}
+    page = await storage.search_posts(fold(query), viewer_id=viewer.id, **options)  # type: ignore[arg-type]
+    return [p.text for p in page.posts]
 
 
 async def test_posts_are_found_by_any_substring_japanese_included(storage: Storage) -> None:
@@ -50,16 +50,40 @@ async def test_newest_first_paged_by_before(storage: Storage) -> None:
     author = await make_user(storage, "author")
     posts = [await say(storage, author, f"給水 {n}", NOW + n) for n in range(5)]
     await say(storage, author, "ほかの話", NOW + 9)
-    page = await storage.search_posts("給水", viewer_id=author.id, hidden=(), before=None, limit=2)
-    assert [p.id for p in page] == [posts[4].id, posts[3].id]
-    page = await storage.search_posts("給水", viewer_id=author.id, hidden=(), before=page[-1].id, limit=2)
-    assert [p.id for p in page] == [posts[2].id, posts[1].id]
+
+    async def page(query: str, before: str | None, limit: int) -> tuple[list[str], str | None]:
+        found = await storage.search_posts(
+            query, viewer_id=author.id, hidden=(), before=before, limit=limit, scan=1000
+        )
+        return [p.id for p in found.posts], found.resume
+
+    assert await page("給水", None, 2) == ([posts[4].id, posts[3].id], posts[3].id)
+    assert await page("給水", posts[3].id, 2) == ([posts[2].id, posts[1].id], posts[1].id)
     # The post a page ended on was deleted meanwhile: the next page still starts below it.
     await storage.delete_post(posts[1].id)
-    page = await storage.search_posts("給水", viewer_id=author.id, hidden=(), before=posts[1].id, limit=2)
-    assert [p.id for p in page] == [posts[0].id]
-    short = await storage.search_posts("給", viewer_id=author.id, hidden=(), before=posts[3].id, limit=9)
-    assert [p.id for p in short] == [posts[2].id, posts[0].id]
+    assert await page("給水", posts[1].id, 2) == ([posts[0].id], None)
+    assert await page("給", posts[3].id, 9) == ([posts[2].id, posts[0].id], None)
+    assert await page("給水", posts[0].id, 2) == ([], None)
+
+
+async def test_a_page_looks_at_no_more_than_scan_posts(storage: Storage) -> None:
+    author, viewer = await make_user(storage, "author"), await make_user(storage, "viewer")
+    closed = await make_community(storage, author, "閉じた", approval_required=True)
+    seen = await say(storage, author, "配給 だれでも", NOW)
+    unseen = [await say(storage, author, f"配給 会員 {n}", NOW + 1 + n, community=closed) for n in range(3)]
+
+    async def page(before: str | None, scan: int) -> tuple[list[str], str | None]:
+        found = await storage.search_posts(
+            "配給", viewer_id=viewer.id, hidden=(), before=before, limit=5, scan=scan
+        )
+        return [p.id for p in found.posts], found.resume
+
+    # Two of the three closed posts looked at, none readable: an empty page, resumed below them.
+    assert await page(None, 2) == ([], unseen[1].id)
+    # Scan used up with the last match: nothing tells there is none below, hence a resume.
+    assert await page(unseen[1].id, 2) == ([seen.id], seen.id)
+    assert await page(seen.id, 2) == ([], None)
+    assert await page(unseen[1].id, 3) == ([seen.id], None)
 
 
 async def test_deleted_hidden_and_closed_community_posts_are_not_found(storage: Storage) -> None:

@@ -13,6 +13,10 @@ than trigrams because they serve the short queries from the same index, which Ja
 Users carry ``name_key``, the folded display name, beside ``handle_key``; a users collection is
 small next to posts and is read by a ``$regex`` scan of the two.
 
+What the viewer may not read (hidden authors, closed communities they are not in) is left out
+as the candidates are read, newest first, at most ``scan`` of them (the communities met are
+read once each); the page ends at ``limit`` found or ``scan`` looked at.
+
 Deleting a post removes both fields in the same update, so the index holds standing posts
 only. Documents written before schema 9 lack the fields; :func:`index_old_documents` gives them
 theirs at every open (reading only documents without them), as invites were hashed at 7.
@@ -27,7 +31,7 @@ from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from ...search import TRIGRAM, fold, short_grams
-from ..base import PostRecord, UserRecord
+from ..base import PostRecord, PostSearchPage, UserRecord
 from .database import Database
 from .driver import NULL, Document, before_filter, driver_errors
 from .records import post_record, user_record
@@ -73,7 +77,6 @@ class SearchStore(Database):
 
     # From PostStore, combined with this class in MongoStorage.
     _community_ids: Callable[[str], Awaitable[list[str]]]
-    _community_lookup: Callable[[], Document]
 
     async def search_users(
         self, query: str, *, hidden: Collection[str], offset: int, limit: int
@@ -97,36 +100,49 @@ class SearchStore(Database):
             return first + [user_record(doc) async for doc in cursor]
 
     async def search_posts(
-        self, query: str, *, viewer_id: str, hidden: Collection[str], before: str | None, limit: int
-    ) -> list[PostRecord]:
+        self,
+        query: str,
+        *,
+        viewer_id: str,
+        hidden: Collection[str],
+        before: str | None,
+        limit: int,
+        scan: int,
+    ) -> PostSearchPage:
         if limit <= 0 or not query:
-            return []
-        mine = await self._community_ids(viewer_id)
-        pipeline: list[Document] = [
-            # The search_grams index, newest first.
-            {
-                "$match": {
-                    **query_filter(query),
-                    "deleted_pos": NULL,
-                    "author_id": {"$nin": list(hidden)},
-                    **before_filter("_id", before),
-                }
-            },
-            {"$sort": {"_id": DESCENDING}},
-            # Whether a community the viewer is not in is open is the community's.
-            self._community_lookup(),
-            {
-                "$match": {
-                    "$or": [
-                        {"community_id": NULL},
-                        {"community_id": {"$in": mine}},
-                        {"community.approval_required": False},
-                    ]
-                }
-            },
-            {"$limit": limit},
-            {"$project": {"community": False, "search_text": False, "search_grams": False}},
-        ]
+            return PostSearchPage([], None)
+        hidden = set(hidden)
+        mine = set(await self._community_ids(viewer_id))
+        # Whether a community the viewer is not in is open, read once per community met.
+        open_: dict[str, bool] = {}
+        found: list[PostRecord] = []
+        looked, last = 0, None
+        candidates = {**query_filter(query), **before_filter("_id", before)}
         with driver_errors():
-            cursor = await self._posts.aggregate(pipeline)
-            return [post_record(doc) async for doc in cursor]
+            # The search_grams index, newest first; read in batches as they come, so a page
+            # that fills early reads no further.
+            cursor = (
+                self._posts.find(candidates, {"search_text": False, "search_grams": False})
+                .sort("_id", DESCENDING)
+                .limit(scan)
+                .batch_size(min(scan, 2 * limit + 1))
+            )
+            async for doc in cursor:
+                looked, last = looked + 1, doc["_id"]
+                post = post_record(doc)
+                if post.deleted_pos is not None or post.author_id in hidden:
+                    continue
+                community = post.community_id
+                if community is not None and community not in mine:
+                    if community not in open_:
+                        found_ = await self._communities.find_one(
+                            {"_id": community}, {"approval_required": True}
+                        )
+                        open_[community] = found_ is not None and not found_["approval_required"]
+                    if not open_[community]:
+                        continue
+                found.append(post)
+                if len(found) == limit:
+                    await cursor.close()
+                    return PostSearchPage(found, last)
+        return PostSearchPage(found, last if looked == scan else None)

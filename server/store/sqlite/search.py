@@ -7,26 +7,27 @@ import sqlite3
 from collections.abc import Collection
 
 from ...search import TRIGRAM, fold, gram_document, gram_token, phrase
-from ..base import PostRecord, UserRecord
+from ..base import PostRecord, PostSearchPage, UserRecord
 from .engine import Engine
 from .rows import _POST_COLUMNS, _USER_COLUMNS, _json, _post, _user
 
-# The posts a viewer may find: standing, by nobody they hide, outside communities or in one that
-# is open or theirs. Both arms walk their FTS5 index from the newest seq down (ORDER BY rowid
-# DESC is the index's own order) and stop at the page's end; each hit costs a lookup of its
+# The posts holding the query, newest first, each with whether the viewer may find it: standing,
+# by nobody they hide, outside communities or in one that is open or theirs. Both indexes are
+# walked from the newest seq down (ORDER BY rowid DESC is an FTS5 index's own order), and the
+# caller stops reading at the page's end or after ``scan`` rows; each row costs a lookup of its
 # post_search row and post by primary key, and a community post one of the viewer's membership
 # or the community.
-_VISIBLE = (
-    "JOIN post_search s ON s.seq = f.rowid JOIN posts p ON p.id = s.post_id "
-    "WHERE {table} MATCH :match AND f.rowid < :below AND p.deleted_pos IS NULL "
+_CANDIDATES = (
+    "SELECT {columns}, p.deleted_pos IS NULL "
     "AND p.author_id NOT IN (SELECT value FROM json_each(:hidden)) "
     "AND (p.community_id IS NULL "
     "OR EXISTS (SELECT 1 FROM memberships WHERE community_id = p.community_id AND user_id = :viewer) "
-    "OR (SELECT approval_required FROM communities WHERE id = p.community_id) = 0) "
-    "ORDER BY f.rowid DESC LIMIT :limit"
+    "OR (SELECT approval_required FROM communities WHERE id = p.community_id) = 0) AS visible "
+    "FROM {table} f JOIN post_search s ON s.seq = f.rowid JOIN posts p ON p.id = s.post_id "
+    "WHERE {table} MATCH :match AND f.rowid < :below ORDER BY f.rowid DESC LIMIT :scan"
 )
 _POSTS = {
-    table: f"SELECT {_POST_COLUMNS} FROM {table} f " + _VISIBLE.format(table=table)
+    table: _CANDIDATES.format(columns=_POST_COLUMNS, table=table)
     for table in ("post_search_trigrams", "post_search_grams")
 }
 # A page continues below the seq of its last post; that post may have been deleted since (its
@@ -88,24 +89,40 @@ class Search(Engine):
         return [_user(row) for row in rows]
 
     async def search_posts(
-        self, query: str, *, viewer_id: str, hidden: Collection[str], before: str | None, limit: int
-    ) -> list[PostRecord]:
-        if not query:
-            return []
+        self,
+        query: str,
+        *,
+        viewer_id: str,
+        hidden: Collection[str],
+        before: str | None,
+        limit: int,
+        scan: int,
+    ) -> PostSearchPage:
+        if not query or limit <= 0:
+            return PostSearchPage([], None)
         if len(query) >= TRIGRAM:
             table, match = "post_search_trigrams", phrase(query)
         else:
             table, match = "post_search_grams", f'"{gram_token(query)}"'
 
-        def read(conn: sqlite3.Connection) -> list[PostRecord]:
+        def read(conn: sqlite3.Connection) -> PostSearchPage:
             below = _ABOVE_EVERY_SEQ if before is None else conn.execute(_BELOW, (before,)).fetchone()[0]
             params = {
                 "match": match,
                 "below": below,
                 "hidden": _json(list(hidden)),
                 "viewer": viewer_id,
-                "limit": limit,
+                "scan": scan,
             }
-            return [_post(row) for row in conn.execute(_POSTS[table], params)]
+            found: list[PostRecord] = []
+            looked, last = 0, None
+            # The rows are read as they come, so a page that fills early reads no further.
+            for row in conn.execute(_POSTS[table], params):
+                looked, last = looked + 1, row["id"]
+                if row["visible"]:
+                    found.append(_post(row))
+                    if len(found) == limit:
+                        return PostSearchPage(found, last)
+            return PostSearchPage(found, last if looked == scan else None)
 
         return await self._read(read)
