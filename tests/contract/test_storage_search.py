@@ -30,6 +30,9 @@ async def test_posts_are_found_by_any_substring_japanese_included(storage: Stora
     assert await found(storage, "地震", author) == ["昨夜の地震、みんな無事？"]
     assert await found(storage, "震", author) == ["昨夜の地震、みんな無事？"]
     assert await found(storage, "ion is", author) == ["Sendai station is open"]
+    # Three characters without a pair free of spaces.
+    assert await found(storage, "n i", author) == ["Sendai station is open"]
+    assert await found(storage, "n x", author) == []
     assert await found(storage, "震が", author) == []
     assert await found(storage, "炊き出しが無い", author) == []
 

@@ -50,7 +50,10 @@ def query_filter(query: str) -> Document:
     """What a post's search fields must hold to match the folded ``query``."""
     if len(query) < TRIGRAM:
         return {"search_grams": query}
-    pairs = [g for g in short_grams(query) if len(g) == 2]
+    grams = short_grams(query)
+    # Its pairs; a query whose characters are all apart ("a b c") has none: then its characters
+    # (an empty $all would match nothing).
+    pairs = [g for g in grams if len(g) == 2] or grams
     return {"search_grams": {"$all": pairs}, "search_text": {"$regex": re.escape(query)}}
 
 
