@@ -155,7 +155,7 @@ def fill(path: str, authors: list[str], posts: int, seed: int = 17) -> str:
                 (
                     ids.new(ms),
                     owner if closed else rng.choice(authors),
-                    text(rng),
+                    text(rng) + (_CLOSED_WORD if closed else ""),
                     ms,
                     community if closed else None,
                 )
@@ -215,13 +215,14 @@ async def main(posts: int, rounds: int) -> None:
         for account in accounts[1:11]:
             await call(me, "mute.add", user_id=account["id"])
         times: dict[str, list[float]] = {}
-        found: dict[str, int] = {}
+        found: dict[str, str] = {}
         for _ in range(rounds):
             for label, query in QUERIES:
                 started = time.perf_counter()
                 page = await call(me, "search.posts", query=query, limit=20)
                 times.setdefault(label, []).append((time.perf_counter() - started) * 1000)
-                found[query] = len(page["posts"])
+                # "+": the page has a next (a short page may, when the scan bound ended it).
+                found[query] = f"{len(page['posts'])}{'+' if page['next'] else ''}"
         every = [t for series in times.values() for t in series]
         print(f"search.posts, {posts:,} posts, first page of 20, {len(every)} calls ({rounds} rounds):")
         print(
@@ -233,7 +234,9 @@ async def main(posts: int, rounds: int) -> None:
                 f"  {label}: p50 {statistics.median(series):.1f} ms, p99 {percentile(series, 0.99):.1f} ms, "
                 f"max {max(series):.1f} ms"
             )
-        print("  posts on the first page: " + ", ".join(f"{q} {n}" for q, n in found.items()))
+        print(
+            "  posts on the first page (+: with a next): " + ", ".join(f"{q} {n}" for q, n in found.items())
+        )
         await me.close()
     finally:
         server.close()  # and its folder, with the seeded tokens
