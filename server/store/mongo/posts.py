@@ -200,7 +200,7 @@ class PostStore(Database):
             doc = await self._posts.find_one_and_update(
                 {"_id": post_id, "deleted_pos": NULL},
                 # Out of search's index (search.py) in the same write.
-                {"$set": {"deleted_pos": self._ids.new()}, "$unset": {"search_text": "", "search_grams": ""}},
+                {"$set": {"deleted_pos": self._ids.new(), **post_search_fields("")}},
                 return_document=ReturnDocument.AFTER,
             )
         return post_record(doc) if doc else None

@@ -17,9 +17,10 @@ What the viewer may not read (hidden authors, closed communities they are not in
 as the candidates are read, newest first, at most ``scan`` of them (the communities met are
 read once each); the page ends at ``limit`` found or ``scan`` looked at.
 
-Deleting a post removes both fields in the same update, so the index holds standing posts
+Deleting a post empties both fields in the same update, so the index holds standing posts
 only. Documents written before schema 9 lack the fields; :func:`index_old_documents` gives them
-theirs at every open (reading only documents without them), as invites were hashed at 7.
+theirs at every open (reading only documents without them, through the index), as invites were
+hashed at 7.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ _BATCH = 500
 
 
 def post_search_fields(text: str) -> Document:
-    """The fields that make a post with ``text`` findable (none for a post without text)."""
+    """The search fields of a post with ``text``: empty ones for a post without text (a repost)
+    and for a deleted post, so that only documents written before schema 9 lack them."""
     folded = fold(text)
-    return {"search_text": folded, "search_grams": short_grams(folded)} if folded else {}
+    return {"search_text": folded, "search_grams": short_grams(folded)}
 
 
 def query_filter(query: str) -> Document:
@@ -58,16 +60,17 @@ def query_filter(query: str) -> Document:
 
 
 async def index_old_documents(users: AsyncCollection[Document], posts: AsyncCollection[Document]) -> None:
-    """Give users without ``name_key`` and standing posts without ``search_text`` (written
-    before schema 9) their search fields. Idempotent; a second run finishes a killed one."""
+    """Give users without ``name_key`` and posts without search fields (written before schema
+    9) theirs: empty ones for a deleted post. Idempotent; a second run finishes a killed one.
+    Posts lacking the fields are found through the ``search_grams`` index: ``{search_grams:
+    null}`` matches a missing field and not an array, empty or not, which every post written
+    since has; so a start-up with nothing to do reads next to nothing. Users are few, scanned."""
     async for doc in users.find({"name_key": {"$exists": False}}, {"display_name": True}):
         await users.update_one({"_id": doc["_id"]}, {"$set": {"name_key": fold(doc["display_name"])}})
     batch: list[UpdateOne] = []
-    old = {"search_text": {"$exists": False}, "deleted_pos": NULL}
-    async for doc in posts.find(old, {"text": True}):
-        fields = post_search_fields(doc.get("text") or "")
-        if fields:
-            batch.append(UpdateOne({"_id": doc["_id"]}, {"$set": fields}))
+    async for doc in posts.find({"search_grams": NULL}, {"text": True, "deleted_pos": True}):
+        text = "" if doc.get("deleted_pos") is not None else doc.get("text") or ""
+        batch.append(UpdateOne({"_id": doc["_id"], "search_grams": NULL}, {"$set": post_search_fields(text)}))
         if len(batch) >= _BATCH:
             await posts.bulk_write(batch, ordered=False)
             batch = []
