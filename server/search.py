@@ -10,6 +10,7 @@ names) and the query are *folded* by :func:`fold`:
 - katakana folded to hiragana ("ジシン" is "じしん"): a one-to-one shift of the katakana block
   (U+30A1-U+30F6 and the iteration marks) onto the hiragana one, the rest untouched, so kanji,
   the long-vowel mark and the few katakana without a hiragana twin (ヷ-ヺ) stay as they are;
+- control characters dropped (line breaks and tabs count as white space);
 - runs of white space made one space, none at either end.
 
 A query matches a text when its fold is a substring of the text's fold. The adapters find
@@ -31,17 +32,20 @@ import unicodedata
 #: Queries at least this long are served by the SQLite adapter's trigram index.
 TRIGRAM = 3
 
-# Katakana ァ..ヶ and ヽヾ sit 0x60 above hiragana ぁ..ゖ and ゝゞ.
-_KANA = {code: code - 0x60 for code in (*range(0x30A1, 0x30F7), 0x30FD, 0x30FE)}
+# Katakana ァ..ヶ and ヽヾ sit 0x60 above hiragana ぁ..ゖ and ゝゞ. Control characters are
+# dropped (a line break or tab is white space, so a space): nobody searches for them, and a NUL
+# would end an FTS5 query string early.
+_FOLD: dict[int, int | str | None] = {code: code - 0x60 for code in (*range(0x30A1, 0x30F7), 0x30FD, 0x30FE)}
+_FOLD.update({code: " " if chr(code).isspace() else None for code in (*range(0x20), *range(0x7F, 0xA0))})
 _SPACES = re.compile(r"\s+")
 
 
 def fold(text: str) -> str:
     """The form search compares (module docstring): NFKC, case-folded, katakana as hiragana,
-    white space collapsed and stripped. Case folding can leave text outside NFKC (it expands a
+    control characters dropped, white space collapsed and stripped. Case folding can leave text outside NFKC (it expands a
     few letters), hence NFKC again after it."""
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-    return _SPACES.sub(" ", folded.translate(_KANA)).strip()
+    return _SPACES.sub(" ", folded.translate(_FOLD)).strip()
 
 
 def short_grams(folded: str) -> list[str]:

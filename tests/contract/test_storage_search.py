@@ -26,6 +26,8 @@ async def test_posts_are_found_by_any_substring_japanese_included(storage: Stora
     await say(storage, author, "昨夜の地震、みんな無事？", NOW + 1)
     await say(storage, author, "Sendai station is open", NOW + 2)
     assert await found(storage, "炊き出し", author) == ["公園で炊き出しがあります"]
+    # Control characters are dropped (a NUL would end an FTS5 query string).
+    assert await found(storage, "炊き\x00出し", author) == ["公園で炊き出しがあります"]
     # Two characters and one: shorter than a trigram.
     assert await found(storage, "地震", author) == ["昨夜の地震、みんな無事？"]
     assert await found(storage, "震", author) == ["昨夜の地震、みんな無事？"]
