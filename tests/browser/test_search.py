@@ -30,7 +30,9 @@ def test_search_people_and_posts_in_both_languages(server: ServerProcess, open_p
     posts = page.locator(".search-results article.post")
     expect(posts).to_have_count(1)
     expect(posts.first).to_contain_text("錦町公園で炊き出しがあります")
-    expect(page.locator(".search-people")).to_contain_text("見つかりませんでした。")
+    people = page.locator(".search-results section").nth(0)
+    expect(people).to_contain_text("見つかりませんでした。")
+    expect(page.locator(".search-people")).to_be_hidden()
     shot(page, "60-search-ja")
 
     # People by a part of the display name; the route keeps the query.
@@ -59,10 +61,18 @@ def test_search_people_and_posts_in_both_languages(server: ServerProcess, open_p
     english.page.get_by_role("button", name="Search", exact=True).click()
     expect(english.page.locator(".search-results article.post")).to_have_count(1)
     expect(english.page.locator(".search-results article.post")).to_contain_text("ＳＥＮＤＡＩ station")
-    expect(english.page.locator(".search-people")).to_contain_text("No one found.")
+    expect(english.page.locator(".search-results section").nth(0)).to_contain_text("No one found.")
     english.page.get_by_role("searchbox", name="Search people and posts").fill("@" + searcher.handle)
     english.page.get_by_role("button", name="Search", exact=True).click()
     expect(english.page.locator(".search-people li")).to_contain_text("探す 花子")
     expect(english.page.locator(".search-results")).to_contain_text("No posts found.")
     shot(english.page, "61-search-en")
+
+    # On a phone the bottom bar has no room for Search: it is in the top bar.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.click("#nav a[data-route=following]")
+    expect(page.locator("#nav a[data-route=search]")).to_be_hidden()
+    page.get_by_role("link", name="検索").click()
+    expect(page.locator("#view h1")).to_have_text("検索")
+    shot(page, "62-search-phone")
     assert watched.errors == [] and mine.errors == [] and english.errors == []

@@ -12,37 +12,44 @@ import { renderPost, updateReactions, userBadges } from "./post.js";
 import { feed } from "./timeline.js";
 import { avatar, nameOf } from "./face.js";
 
-/** One result list (people or posts) with its own "more" button and cursor. */
+/**
+ * One result list (people or posts) with its own "more" button and cursor. The list holds
+ * results only: the spinner, the empty note and errors sit beside it, so that a list or a feed
+ * is never a container of anything else (axe: list, aria-required-children).
+ */
 function results(op, key, draw, emptyText, list) {
   const more = h("button", { type: "button", class: "more", hidden: true }, t("common.more"));
+  const note = h("div", { class: "search-note" });
   let cursor = null;
   let query = "";
   let generation = 0;
   async function load(reset) {
     const mine = reset ? ++generation : generation;
-    if (reset) { cursor = null; list.replaceChildren(spinner()); }
+    if (reset) { cursor = null; list.replaceChildren(); list.hidden = more.hidden = true; note.replaceChildren(spinner()); }
     more.disabled = true;
     try {
       const page = await call(op, { query, limit: 20, cursor: cursor || undefined });
       if (mine !== generation) return; // a newer search is on its way
-      list.querySelector(".loading")?.remove();
+      note.replaceChildren();
       for (const item of page[key]) {
         if (list.querySelector(byData("result-id", item.id))) continue;
         const el = draw(item);
         if (el) list.append(el);
       }
       // A page may be short and still have a next (§4.11.2): the button stays.
-      if (!list.querySelector("[data-result-id]") && !page.next) list.replaceChildren(emptyState(emptyText));
+      // An empty list or feed is hidden rather than left empty (a feed must hold articles).
+      list.hidden = !list.children.length;
+      if (list.hidden && !page.next) note.replaceChildren(emptyState(emptyText));
       cursor = page.next;
       more.hidden = !cursor;
     } catch (err) {
-      if (mine === generation) list.replaceChildren(h("p", { class: "error" }, errorText(err)));
+      if (mine === generation) note.replaceChildren(h("p", { class: "error" }, errorText(err)));
     } finally {
       more.disabled = false;
     }
   }
   more.addEventListener("click", () => load(false));
-  return { more, search(q) { query = q; load(true); } };
+  return { note, more, search(q) { query = q; load(true); } };
 }
 
 function person(user) {
@@ -72,9 +79,9 @@ export function renderSearch(view, query) {
   const posts = results("search.posts", "posts", post, t("search.noPosts"), postList);
   const found = h("div", { class: "search-results", hidden: !initial },
     h("section", { attrs: { "aria-labelledby": "search-people-title" } },
-      h("h2", { id: "search-people-title" }, t("search.people")), peopleList, people.more),
+      h("h2", { id: "search-people-title" }, t("search.people")), peopleList, people.note, people.more),
     h("section", { attrs: { "aria-labelledby": "search-posts-title" } },
-      h("h2", { id: "search-posts-title" }, t("search.posts")), postList, posts.more));
+      h("h2", { id: "search-posts-title" }, t("search.posts")), postList, posts.note, posts.more));
   view.append(h("h1", { class: "view-title" }, t("nav.search")), form,
     h("p", { class: "hint" }, t("search.hint")), found);
 
@@ -86,7 +93,7 @@ export function renderSearch(view, query) {
     if (location.hash === target) searchBoth(q); else location.hash = target;
   });
   // "@taro" means the person: people are searched without the "@", posts with it as written.
-  function searchBoth(q) { people.search(q.replace(/^@/, "") || q); posts.search(q); }
+  function searchBoth(q) { found.hidden = false; people.search(q.replace(/^@/, "") || q); posts.search(q); }
   if (initial) searchBoth(initial); else input.focus();
   return store.on("post.reactions", updateReactions);
 }
