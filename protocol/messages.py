@@ -610,6 +610,24 @@ class CommunitySearch(Request, tag="community.search"):
     cursor: PageCursor | None = None
 
 
+class SearchUsers(Request, tag="search.users"):
+    """People whose handle or display name contains ``query``, compared width-, case- and
+    kana-insensitively (PROTOCOL.md 4.11); the one whose handle is ``query`` first. Since 1.10.0."""
+
+    query: SearchQuery
+    limit: PageLimit = 20
+    cursor: PageCursor | None = None
+
+
+class SearchPosts(Request, tag="search.posts"):
+    """Posts you may read whose text contains ``query``, compared width-, case- and
+    kana-insensitively (PROTOCOL.md 4.11); newest first. Since 1.10.0."""
+
+    query: SearchQuery
+    limit: PageLimit = 20
+    cursor: PageCursor | None = None
+
+
 class CommunityMine(Request, tag="community.mine"):
     """The communities you are a member of, in the order you joined them, each with your role
     (``my_role``)."""
@@ -1051,6 +1069,18 @@ class CommunityPage(_Model):
     next: str | None
 
 
+class UserPage(_Model):
+    users: list[User]
+    #: Pass as ``cursor`` for the next page; null on the last page.
+    next: str | None
+
+
+class PostPage(_Model):
+    posts: list[Post]
+    #: Pass as ``cursor`` for the next (older) page; null on the last page.
+    next: str | None
+
+
 class JoinRequestList(_Model):
     requests: list[JoinRequest]
 
@@ -1100,12 +1130,6 @@ class UnreadResult(_Model):
 class UserList(_Model):
     #: The most recent first, at most ``RELATION_LIST_MAX`` (1,000).
     users: list[User]
-
-
-class UserPage(_Model):
-    users: list[User]
-    #: The cursor of the next page, or null at the end.
-    next: str | None
 
 
 class ReportResult(_Model):
@@ -1203,6 +1227,8 @@ RESULT_TYPES: dict[type[Request], type[_Model]] = {
     UserFollowing: UserPage,
     TimelineTag: TimelinePage,
     TagUnwatch: Done,
+    SearchUsers: UserPage,
+    SearchPosts: PostPage,
 }
 #: Every request type, in the order of :data:`RESULT_TYPES`.
 REQUEST_TYPES: tuple[type[Request], ...] = tuple(RESULT_TYPES)

@@ -851,3 +851,19 @@ class Api:
         Sends ``tag.unwatch``; its answer is a :class:`~protocol.messages.Done`.
         """
         return await self._call(m.TagUnwatch(id="", tag=tag), m.Done)
+
+    async def search_users(self, query: str, *, limit: int = 20, cursor: str | None = None) -> m.UserPage:
+        """People whose handle or display name contains ``query``, compared width-, case- and kana-insensitively
+        (PROTOCOL.md 4.11); the one whose handle is ``query`` first. Since 1.10.0.
+
+        Sends ``search.users``; its answer is a :class:`~protocol.messages.UserPage`.
+        """
+        return await self._call(m.SearchUsers(id="", query=query, limit=limit, cursor=cursor), m.UserPage)
+
+    async def search_posts(self, query: str, *, limit: int = 20, cursor: str | None = None) -> m.PostPage:
+        """Posts you may read whose text contains ``query``, compared width-, case- and kana-insensitively
+        (PROTOCOL.md 4.11); newest first. Since 1.10.0.
+
+        Sends ``search.posts``; its answer is a :class:`~protocol.messages.PostPage`.
+        """
+        return await self._call(m.SearchPosts(id="", query=query, limit=limit, cursor=cursor), m.PostPage)

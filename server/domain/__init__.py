@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .presence import PresenceService
     from .relations import Relations
     from .safety import Incidents, Safety
+    from .search import Search
     from .social import Social
     from .streams import Streams
 
@@ -45,6 +46,7 @@ class Domain:
     presence: PresenceService
     safety: Safety
     incidents: Incidents
+    search: Search
 
     @classmethod
     def build(
@@ -63,6 +65,7 @@ class Domain:
         from .presence import PresenceService, PresenceTiming
         from .relations import Relations
         from .safety import Incidents, Safety
+        from .search import Search
         from .social import Social
         from .streams import Streams
 
@@ -87,4 +90,5 @@ class Domain:
             presence=presence,
             safety=Safety(store, publisher, notices, presence, clock),
             incidents=Incidents(store, publisher, clock, settings.operator_poll_ms),
+            search=Search(store),
         )

@@ -277,6 +277,9 @@ OPS = (
         m.CommunitySearch,
         lambda c, f: c.domain.communities.search(c.user, f.query, f.tag, f.cursor, f.limit),
     ),
+    # search: people and posts (communities: community.search above)
+    Op(m.SearchUsers, lambda c, f: c.domain.search.users(c.user, f.query, f.cursor, f.limit)),
+    Op(m.SearchPosts, lambda c, f: c.domain.search.posts(c.user, f.query, f.cursor, f.limit)),
     Op(m.CommunityMine, lambda c, f: c.domain.communities.mine(c.user, f.cursor, f.limit)),
     Op(m.CommunityJoin, lambda c, f: c.domain.communities.join(c.user, f.community_id)),
     Op(m.CommunityLeave, lambda c, f: c.domain.communities.leave(c.user, f.community_id)),

@@ -45,7 +45,7 @@ re-exported here. See :mod:`server.store` for the layers around the port.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from .records import (
@@ -75,6 +75,7 @@ from .records import (
     NotFound,
     NotificationRecord,
     PostRecord,
+    PostSearchPage,
     ReportRecord,
     SafetyRecord,
     SessionRecord,
@@ -124,11 +125,13 @@ __all__ = [
     "NotificationRecord",
     "NotificationStorage",
     "PostRecord",
+    "PostSearchPage",
     "PostStorage",
     "RelationStorage",
     "ReportRecord",
     "SafetyRecord",
     "SafetyStorage",
+    "SearchStorage",
     "SessionRecord",
     "SignalRecord",
     "SignalStorage",
@@ -890,6 +893,48 @@ class MediaStorage(Protocol):
         meanwhile stays); unknown ids are ignored."""
 
 
+class SearchStorage(Protocol):
+    """Finding people and posts by a substring of what they wrote, Japanese included.
+
+    ``query`` is folded (:func:`server.search.fold`: NFKC, case folding, katakana as hiragana,
+    white space collapsed), non-empty; what is compared is the folded handle, display name or
+    post text, so a result is exactly something whose folded text holds ``query``. How each
+    adapter finds candidates (n-gram indexes) is told in :mod:`server.search`. Searching
+    writes nothing: who searched for what is never recorded.
+
+    Adapters: ``server/store/sqlite/search.py``, ``server/store/mongo/search.py``. Contract
+    tests: ``tests/contract/test_storage_search.py``.
+    """
+
+    async def search_users(
+        self, query: str, *, hidden: Collection[str], offset: int, limit: int
+    ) -> list[UserRecord]:
+        """Users whose handle or display name holds ``query``, none of ``hidden``: the one whose
+        handle is ``query`` (case-insensitively) first, then the others by id; ``offset`` of
+        them skipped, at most ``limit``."""
+
+    async def search_posts(
+        self,
+        query: str,
+        *,
+        viewer_id: str,
+        hidden: Collection[str],
+        before: str | None,
+        limit: int,
+        scan: int,
+    ) -> PostSearchPage:
+        """Standing posts whose text holds ``query`` that ``viewer_id`` may read: by no author
+        of ``hidden``, outside communities or in one that is open or that the viewer is a
+        member of. Newest first (by id), ids < ``before``, at most ``limit``. A post without
+        text (a repost) is never found.
+
+        The work is bounded: at most ``scan`` posts holding ``query`` are looked at, readable
+        or not. ``resume`` is the id of the last post returned when ``limit`` were found (more
+        may be left); else the id of the last post looked at when ``scan`` were looked at (so
+        a page may be short, even empty, and still have a next); else None: every post holding
+        ``query`` below ``before`` was looked at."""
+
+
 class Storage(
     Lifecycle,
     AccountStorage,
@@ -903,6 +948,7 @@ class Storage(
     WebhookStorage,
     SignalStorage,
     MediaStorage,
+    SearchStorage,
     Protocol,
 ):
     """Durable state: every area of the port. All methods are coroutines safe to call concurrently

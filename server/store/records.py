@@ -180,6 +180,15 @@ class AnnouncementRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class PostSearchPage:
+    """A page of :meth:`~server.store.base.SearchStorage.search_posts`: the posts found, and
+    ``resume``, the id to pass as ``before`` for the next page, or None when no match is left."""
+
+    posts: list[PostRecord]
+    resume: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class StreamItem:
     """One entry of a following stream: a post created at ``pos``, or deleted at ``pos``."""
 

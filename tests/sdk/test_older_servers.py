@@ -148,6 +148,8 @@ INTRODUCED = {
         "user.following.ok",
         "event.post.counts",
         "event.community.join_request",
+        "search.users.ok",
+        "search.posts.ok",
     },
 }
 OLDER_VERSIONS = ("1.0.0", "1.1.0", "1.2.0")

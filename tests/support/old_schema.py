@@ -6,7 +6,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from server.store.sqlite.engine import _migrations, _split_sql
+from server.store.sqlite.engine import _migrations, _split_sql, add_migration_functions
 
 
 def sqlite_with_plain_invites(path: Path, codes: list[str], *, created_ms: int, expires_ms: int) -> None:
@@ -36,13 +36,29 @@ def sqlite_before_tags(path: Path, texts: list[str]) -> tuple[str, list[str]]:
     )
 
 
-def _sqlite_with_posts(path: Path, schema: int, posts: list[tuple[str, str]]) -> tuple[str, list[str]]:
-    from server.store.base import token_hash
+def sqlite_before_search(path: Path) -> tuple[str, list[str]]:
+    """A SQLite database at schema 10 (before search, 0011) with a user named 避難 太郎 who wrote
+    three posts, "炊き出し 一", "炊き出し 二" (deleted) and "雨". Returns the user's id and the
+    posts' ids."""
+    texts = ("炊き出し 一", "炊き出し 二", "雨")
+    user_id, post_ids = _sqlite_with_posts(
+        path, 10, [(f"01JD0M7Q5W3K4T9V2X8Y6Z{n:04d}", text) for n, text in enumerate(texts)], name="避難 太郎"
+    )
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(
+            "UPDATE posts SET deleted_pos = ? WHERE id = ?", ("01JD0M7Q5W3K4T9V2X8Y6Z9999", post_ids[1])
+        )
+    return user_id, post_ids
+
+
+def _sqlite_with_posts(
+    path: Path, schema: int, posts: list[tuple[str, str]], *, name: str = "Old"
+) -> tuple[str, list[str]]:
 
     user_id = "01JD0M7Q5W3K4T9V2X8Y6Z1ABC"
     path.parent.mkdir(parents=True, exist_ok=True)
     with closing(sqlite3.connect(path)) as db, db:
-        db.create_function("tsudoi_sha256", 1, token_hash, deterministic=True)
+        add_migration_functions(db)
         for number, script in _migrations():
             if number <= schema:
                 for statement in _split_sql(script):
@@ -50,8 +66,8 @@ def _sqlite_with_posts(path: Path, schema: int, posts: list[tuple[str, str]]) ->
         db.execute(f"PRAGMA user_version={schema}")
         db.execute(
             "INSERT INTO users (id, handle, handle_key, display_name, password_hash, birth_date, "
-            "terms_accepted_ms, created_ms) VALUES (?, 'old', 'old', 'Old', 'x', '1990-01-01', 0, 0)",
-            (user_id,),
+            "terms_accepted_ms, created_ms) VALUES (?, 'old', 'old', ?, 'x', '1990-01-01', 0, 0)",
+            (user_id, name),
         )
         for n, (post_id, text) in enumerate(posts):
             db.execute(
@@ -67,12 +83,11 @@ def sqlite_before_share_counts(
     """A SQLite database at schema 10 (before posts kept their reply, repost and quote counts,
     0013) with one user who wrote ``posts``: (id, reply_to, repost_of, quote_of, deleted), in
     order. Returns the user's id."""
-    from server.store.base import token_hash
 
     user_id = "01JD0M7Q5W3K4T9V2X8Y6Z1ABC"
     path.parent.mkdir(parents=True, exist_ok=True)
     with closing(sqlite3.connect(path)) as db, db:
-        db.create_function("tsudoi_sha256", 1, token_hash, deterministic=True)
+        add_migration_functions(db)
         for number, script in _migrations():
             if number <= 10:
                 for statement in _split_sql(script):

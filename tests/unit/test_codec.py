@@ -115,6 +115,8 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "timeline.tag": {"tag": "#炊き出し", "limit": 30, "before": POST_ID, "live": True},
     "tag.unwatch": {"tag": "炊き出し"},
     "community.mine": {"limit": 10, "cursor": POST_ID},
+    "search.users": {"query": "ｔａｒｏ", "limit": 10, "cursor": "o10"},
+    "search.posts": {"query": "炊き出し", "limit": 10, "cursor": "p" + POST_ID},
 }
 
 

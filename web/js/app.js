@@ -17,6 +17,7 @@ import { renderNotifications } from "./views/notifications.js";
 import { renderSafety } from "./views/safety.js";
 import { renderCommunities, renderCommunity } from "./views/communities.js";
 import { renderSettings } from "./views/settings.js";
+import { renderSearch } from "./views/search.js";
 import { refreshTimes } from "./views/post.js";
 import { renderIncident } from "./views/incident.js";
 import { renderProfileEdit, renderWelcome } from "./views/profile_edit.js";
@@ -40,6 +41,7 @@ const routes = [
   [/^\/communities$/, "communities", () => renderCommunities],
   [/^\/c\/([0-9A-Z]{26})$/, "communities", () => renderCommunity],
   [/^\/settings$/, "settings", () => renderSettings],
+  [/^\/search$/, "search", () => renderSearch],
 ];
 
 let cleanup = null;

@@ -15,7 +15,8 @@ Modules
     (follows, blocks, mutes), :mod:`.posts` (posts, streams, reactions), :mod:`.communities`,
     :mod:`.conversations`, :mod:`.notifications`, :mod:`.safety` (safety statuses,
     incidents), :mod:`.moderation` (reports), :mod:`.webhooks`, :mod:`.signals` and
-    :mod:`.media` (uploaded pictures, and the claim that attaches them).
+    :mod:`.media` (uploaded pictures, and the claim that attaches them); and :mod:`.search`
+    (people and posts by substring, and the fields that index them).
 
 Collections
     ``users``, ``invites``, ``sessions``, ``follows``, ``posts``, ``meta`` (the schema version
@@ -48,10 +49,12 @@ Collections
     attached to them, each element the whole record (its id under ``id``) as attached: what
     a timeline shows needs no second read, and an attached picture never changes. Documents
     of before lack these fields and read as the port's defaults (no pictures, an empty bio).
-    Since schema 9 posts carry ``tags``, the array of their normalised hashtags
+    Since schema 10 posts carry ``tags``, the array of their normalised hashtags
     (``protocol.text.hashtags``), under the multikey index ``by_tag``; unlike the fields
-    above, a query needs it, so the posts of before are given theirs when a node of schema 9
+    above, a query needs it, so the posts of before are given theirs when a node of schema 10
     first opens the database (:meth:`.database.Database._tag_posts`).
+    Since schema 11 standing posts with text carry ``search_text`` and ``search_grams`` and
+    users ``name_key`` (:mod:`.search`); documents of before are given them at open.
 
 Indexes
     Declared once, in :data:`INDEXES`, and covered by :data:`SCHEMA_VERSION`. :meth:`open`
@@ -278,6 +281,7 @@ from .notifications import NotificationStore
 from .posts import PostStore
 from .relations import RelationStore
 from .safety import SafetyStore
+from .search import SearchStore
 from .signals import SignalStore
 from .webhooks import WebhookStore
 
@@ -296,6 +300,7 @@ class MongoStorage(
     WebhookStore,
     SignalStore,
     MediaStore,
+    SearchStore,
 ):
     """Storage on one MongoDB database. Build with :meth:`open`.
 

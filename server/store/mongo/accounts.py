@@ -15,6 +15,7 @@ from contextlib import suppress
 from pymongo import DESCENDING, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from ...search import fold
 from ..base import (
     HandleTaken,
     InviteExpired,
@@ -150,6 +151,7 @@ class AccountStore(Database):
                         "handle": user.handle,
                         "handle_key": user.handle.lower(),
                         "display_name": user.display_name,
+                        "name_key": fold(user.display_name),
                         "password_hash": user.password_hash,
                         "birth_date": user.birth_date,
                         "terms_accepted_ms": now_ms,
@@ -277,6 +279,7 @@ class AccountStore(Database):
         fields: Document = {}
         if display_name is not None:
             fields["display_name"] = display_name
+            fields["name_key"] = fold(display_name)
         if bio is not None:
             fields["bio"] = bio
         if interests is not None:

@@ -43,7 +43,9 @@ from .driver import Document, driver_errors
 #: 10: the posts' ``tags`` (their normalised hashtags) with the multikey index ``by_tag``; posts
 #: stored before are given theirs when a node of schema 10 first opens the database
 #: (:meth:`Database._tag_posts`).
-SCHEMA_VERSION: Final = 10
+#: 11: search (:mod:`.search`): the posts' ``search_text`` and ``search_grams`` under the multikey
+#: index ``search_grams``, the users' ``name_key``; older documents are given them at open.
+SCHEMA_VERSION: Final = 11
 
 
 #: Posts given their hashtags per round trip when schema 10 first opens a database.
@@ -128,6 +130,8 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
         # tag_timeline: one hashtag's posts newest first (tags is an array: a multikey index).
         IndexModel([("tags", ASCENDING), ("_id", DESCENDING)], name="by_tag"),
         # discover_candidates walks the built-in _id index newest first (ids are time-ordered).
+        # search_posts: the posts holding one gram (multikey), newest first (search.py).
+        IndexModel([("search_grams", ASCENDING), ("_id", DESCENDING)], name="search_grams"),
     ],
     "reactions": [
         # One per (post, user, emoji): add_reaction's answer. Its prefixes serve the reads:
@@ -385,6 +389,10 @@ class Database:
             await self._hash_invite_codes()
             if stored < 10:
                 await self._tag_posts()
+            # Imported here: search.py builds on this module.
+            from .search import index_old_documents
+
+            await index_old_documents(self._users, self._posts)
             await self._meta.update_one({"_id": "schema"}, {"$max": {"version": SCHEMA_VERSION}}, upsert=True)
 
     async def _hash_invite_codes(self) -> None:

@@ -20,6 +20,7 @@ from .database import Database
 from .driver import NULL, Document, Undo, after_filter, all_or_nothing, before_filter, chunks, driver_errors
 from .media import claim_once
 from .records import attached_documents, post_record
+from .search import post_search_fields
 
 
 class PostStore(Database):
@@ -162,6 +163,7 @@ class PostStore(Database):
                     "media": attached_documents(post.media),
                     # Its normalised hashtags, for tag_timeline (INDEXES "by_tag").
                     "tags": hashtags(post.text),
+                    **post_search_fields(post.text),
                 }
             )
         except DuplicateKeyError as exc:
@@ -201,7 +203,8 @@ class PostStore(Database):
         with driver_errors():
             doc = await self._posts.find_one_and_update(
                 {"_id": post_id, "deleted_pos": NULL},
-                {"$set": {"deleted_pos": self._ids.new()}},
+                # Out of search's index (search.py) in the same write.
+                {"$set": {"deleted_pos": self._ids.new(), **post_search_fields("")}},
                 return_document=ReturnDocument.AFTER,
             )
         return post_record(doc) if doc else None

@@ -23,7 +23,7 @@ Layout: :mod:`.engine` holds the connections, threads, transactions and migratio
 port (:mod:`server.store.base`) is one module of the same name (:mod:`.accounts`,
 :mod:`.relations`, :mod:`.posts`, :mod:`.communities`, :mod:`.conversations`,
 :mod:`.notifications`, :mod:`.safety`, :mod:`.moderation`, :mod:`.webhooks`, :mod:`.signals`,
-:mod:`.media`),
+:mod:`.media`, :mod:`.search`),
 and :class:`SqliteStorage` is their sum.
 """
 
@@ -38,6 +38,7 @@ from .notifications import Notifications
 from .posts import Posts
 from .relations import Relations
 from .safety import Safety
+from .search import Search
 from .signals import Signals
 from .webhooks import Webhooks
 
@@ -58,5 +59,6 @@ class SqliteStorage(
     Webhooks,
     Signals,
     Media,
+    Search,
 ):
     """Storage on one SQLite file. Build with :meth:`open`."""

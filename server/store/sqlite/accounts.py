@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
+from ...search import fold
 from ..base import (
     HandleTaken,
     InviteExpired,
@@ -132,14 +133,15 @@ class Accounts(Engine):
                 bot=new.bot,
             )
             conn.execute(
-                "INSERT INTO users (id, handle, handle_key, display_name, password_hash, "
+                "INSERT INTO users (id, handle, handle_key, display_name, name_key, password_hash, "
                 "birth_date, terms_accepted_ms, created_ms, invited_by, operator, bot) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     user.id,
                     user.handle,
                     handle_key,
                     user.display_name,
+                    fold(user.display_name),
                     user.password_hash,
                     user.birth_date,
                     now_ms,
@@ -219,9 +221,16 @@ class Accounts(Engine):
     ) -> UserRecord | None:
         def write(conn: sqlite3.Connection) -> UserRecord | None:
             row = conn.execute(
-                "UPDATE users SET display_name = coalesce(?, display_name), bio = coalesce(?, bio), "
+                "UPDATE users SET display_name = coalesce(?, display_name), "
+                "name_key = coalesce(?, name_key), bio = coalesce(?, bio), "
                 f"interests = coalesce(?, interests) WHERE id = ? RETURNING {_USER_COLUMNS}",
-                (display_name, bio, None if interests is None else json.dumps(list(interests)), user_id),
+                (
+                    display_name,
+                    None if display_name is None else fold(display_name),
+                    bio,
+                    None if interests is None else json.dumps(list(interests)),
+                    user_id,
+                ),
             ).fetchone()
             return _user(row) if row else None
 

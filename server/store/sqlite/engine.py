@@ -22,6 +22,7 @@ from protocol.text import hashtags
 from ...config import Settings
 from ...health import Finding
 from ...ids import IdGenerator
+from ...search import fold, gram_document
 from ..base import StorageUnavailable, token_hash
 
 _T = TypeVar("_T")
@@ -119,12 +120,10 @@ class Engine:
         return await self._write(lambda conn: conn.execute(sql, params).rowcount)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        # Migrations that hash stored secrets (0009, invite codes) call the port's own hash, and
-        # run with secure_delete on, so that the pages they free (which held the secrets) are
-        # zeroed rather than left in the file; the connection's own setting is restored after.
-        conn.create_function("tsudoi_sha256", 1, token_hash, deterministic=True)
-        # 0012 (hashtags) indexes the posts already stored by the grammar new posts are indexed by.
-        conn.create_function("tsudoi_hashtags", 1, _hashtags_json, deterministic=True)
+        # Migrations that hash stored secrets (0009, invite codes) run with secure_delete on, so
+        # that the pages they free (which held the secrets) are zeroed rather than left in the
+        # file; the connection's own setting is restored after.
+        add_migration_functions(conn)
         (secure_delete,) = conn.execute("PRAGMA secure_delete").fetchone()
         conn.execute("PRAGMA secure_delete = ON")
         try:
@@ -189,6 +188,16 @@ def check(settings: Settings) -> Finding:
 
 def _hashtags_json(text: str) -> str:
     return json.dumps(hashtags(text))
+
+
+def add_migration_functions(conn: sqlite3.Connection) -> None:
+    """The functions migrations call, so that what they compute from stored rows is what the
+    adapter computes for new ones: 0009 hashes invite codes with the port's own hash; 0011
+    (search) folds text; 0012 (hashtags) finds tags by the grammar new posts are tagged by."""
+    conn.create_function("tsudoi_sha256", 1, token_hash, deterministic=True)
+    conn.create_function("tsudoi_search_fold", 1, fold, deterministic=True)
+    conn.create_function("tsudoi_search_grams", 1, gram_document, deterministic=True)
+    conn.create_function("tsudoi_hashtags", 1, _hashtags_json, deterministic=True)
 
 
 def _split_sql(script: str) -> list[str]:

@@ -13,6 +13,7 @@ from ..base import AnnouncementRecord, NonceTaken, NotFound, PostRecord, StreamI
 from .engine import Engine
 from .media import _claim
 from .rows import _ABOVE_EVERY_ID, _BELOW_EVERY_ID, _POST_COLUMNS, _attached_json, _json, _post
+from .search import index_post, unindex_post
 
 # A user's circle (base.py): the authors whose posts outside communities they see (themselves
 # and everyone they follow), and the communities they are a member of.
@@ -185,6 +186,7 @@ class Posts(Engine):
             conn.executemany(
                 "INSERT INTO post_tags (tag, post_id) VALUES (?, ?)", [(tag, post.id) for tag in tags]
             )
+        index_post(conn, post.id, post.text)
         if media:
             attached = _claim(
                 conn, post.author_id, media, kind="post", subject=f"post:{post.id}", now_ms=post.created_ms
@@ -224,6 +226,7 @@ class Posts(Engine):
                 return None
             deleted = _post(row)
             _count_shares(conn, deleted, -1)
+            unindex_post(conn, post_id)
             return deleted
 
         return await self._write(write)

@@ -424,4 +424,15 @@ export const en = {
   "error.invalid_request": "Please check what you entered.",
   "error.unavailable": "The server is briefly unavailable.",
   "error.internal": "The server had a problem.",
+
+  // Search (views/search.js).
+  "nav.search": "Search",
+  "search.label": "Search people and posts",
+  "search.placeholder": "Words, names or @handles",
+  "search.submit": "Search",
+  "search.hint": "Finds any part of a name or a post, in Japanese too. Nothing you search for is recorded.",
+  "search.people": "People",
+  "search.posts": "Posts",
+  "search.noPeople": "No one found.",
+  "search.noPosts": "No posts found.",
 };

@@ -424,4 +424,15 @@ export const ja = {
   "error.invalid_request": "入力内容を確認してください。",
   "error.unavailable": "サーバーが一時的に利用できません。",
   "error.internal": "サーバーでエラーが起きました。",
+
+  // Search (views/search.js).
+  "nav.search": "検索",
+  "search.label": "人と投稿を検索",
+  "search.placeholder": "言葉、名前、@ハンドル",
+  "search.submit": "検索",
+  "search.hint": "名前や投稿の一部分で見つかります。検索した内容は記録されません。",
+  "search.people": "人",
+  "search.posts": "投稿",
+  "search.noPeople": "見つかりませんでした。",
+  "search.noPosts": "投稿は見つかりませんでした。",
 };
