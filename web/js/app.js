@@ -144,9 +144,11 @@ export function signedOut() {
 function languageButton() {
   const button = $("#lang-switch");
   const other = getLang() === "ja" ? "en" : "ja";
-  button.textContent = other === "ja" ? "日本語" : "English";
-  button.setAttribute("lang", other);
-  button.setAttribute("aria-label", t("shell.switchLanguage"));
+  // The name read out holds the visible label (the other language's own name, in that
+  // language), after what the button does, said in the page's language.
+  button.replaceChildren(
+    h("span", { class: "sr-only" }, `${t("shell.switchLanguage")}: `),
+    h("span", { attrs: { lang: other } }, other === "ja" ? "日本語" : "English"));
 }
 
 function boot() {

@@ -84,7 +84,10 @@ export function renderConversation(view, id) {
   const me = store.state.me;
   const titleEl = h("span", { class: "conv-title" });
   const header = h("h1", { class: "view-title" }, h("a", { href: "#/dm", class: "back", attrs: { "aria-label": t("common.back") } }, "←"), " ", titleEl);
-  const log = h("ol", { class: "messages", attrs: { role: "log", "aria-label": t("dm.messages") } });
+  // The log role sits on a wrapper: on the <ol> itself it would replace the list's role, and
+  // its <li> items would lose theirs.
+  const log = h("ol", { class: "messages" });
+  const logBox = h("div", { class: "messages-log", attrs: { role: "log", "aria-label": t("dm.messages") } }, log);
   const typingLine = h("p", { class: "typing", attrs: { "aria-live": "polite" } });
   const input = h("textarea", { rows: 2, name: "message", placeholder: t("dm.placeholder"), attrs: { "aria-label": t("dm.placeholder") } });
   const send = h("button", { type: "submit", class: "primary" }, t("dm.send"));
@@ -94,7 +97,7 @@ export function renderConversation(view, id) {
     h("div", { class: "dm-row" }, pictures.button, input, send));
   pictures.wire(form, input);
   const olderButton = h("button", { type: "button", class: "more", hidden: true }, t("dm.older"));
-  view.append(header, olderButton, log, typingLine, form);
+  view.append(header, olderButton, logBox, typingLine, form);
   store.viewing.conversation = id;
   let conversation = null;
   let lastTypingSent = 0;
@@ -168,7 +171,7 @@ export function renderConversation(view, id) {
   }
 
   async function load() {
-    log.replaceChildren(spinner());
+    log.replaceChildren(h("li", {}, spinner()));
     try {
       conversation = await ensureConversation(id);
       fill(titleEl, conversationTitle(conversation),
