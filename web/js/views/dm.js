@@ -89,7 +89,11 @@ export function renderConversation(view, id) {
   const log = h("ol", { class: "messages" });
   const logBox = h("div", { class: "messages-log", attrs: { role: "log", "aria-label": t("dm.messages") } }, log);
   const typingLine = h("p", { class: "typing", attrs: { "aria-live": "polite" } });
-  const input = h("textarea", { rows: 2, name: "message", placeholder: t("dm.placeholder"), attrs: { "aria-label": t("dm.placeholder") } });
+  // A touch keyboard's Enter makes a new line (it has no Shift+Enter), and Send sends: the box
+  // promises "Enter sends" only where a keyboard and a fine pointer are likely.
+  const touch = matchMedia("(pointer: coarse)").matches;
+  const prompt = t(touch ? "dm.placeholderTouch" : "dm.placeholder");
+  const input = h("textarea", { rows: 2, name: "message", placeholder: prompt, attrs: { "aria-label": prompt, enterkeyhint: touch ? "enter" : "send" } });
   const send = h("button", { type: "submit", class: "primary" }, t("dm.send"));
   const pictures = attachments({ onChange: () => { send.disabled = pictures.busy() || pictures.failed(); } });
   const form = h("form", { class: "dm-composer" },
@@ -208,7 +212,7 @@ export function renderConversation(view, id) {
     }
   });
   input.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && !touch) { e.preventDefault(); form.requestSubmit(); }
   });
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
