@@ -117,6 +117,13 @@ def test_main_screens_have_no_serious_axe_violations(
         expect(page.locator(ready).first).to_be_visible()
         found += axe(page, name)
 
+    # At a phone's width: the bottom bar, its badges and the floating compose button.
+    page.set_viewport_size({"width": 390, "height": 844})
+    for name, route, ready in (screens[0], screens[5]):
+        go(page, server, route)
+        expect(page.locator(ready).first).to_be_visible()
+        found += axe(page, f"{name} (phone)")
+
     counts = Counter(v["impact"] for v in found)
     out = ROOT / "test-artifacts" / f"axe-{locale}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
