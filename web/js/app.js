@@ -144,9 +144,20 @@ export function signedOut() {
 function languageButton() {
   const button = $("#lang-switch");
   const other = getLang() === "ja" ? "en" : "ja";
-  button.textContent = other === "ja" ? "日本語" : "English";
-  button.setAttribute("lang", other);
-  button.setAttribute("aria-label", t("shell.switchLanguage"));
+  // The name read out holds the visible label (the other language's own name, in that
+  // language), after what the button does, said in the page's language.
+  button.replaceChildren(
+    h("span", { class: "sr-only" }, `${t("shell.switchLanguage")}: `),
+    h("span", { attrs: { lang: other } }, other === "ja" ? "日本語" : "English"));
+}
+
+/** The floating button of phones: to the composer of this screen, else to Home's. Added after
+ * the router's hashchange listener, the focus lands once Home is drawn (and the view focused). */
+function openComposer() {
+  const text = $("#view form.composer textarea");
+  if (text) { text.focus({ preventScroll: true }); text.scrollIntoView({ block: "center" }); return; }
+  window.addEventListener("hashchange", () => $("#view form.composer textarea")?.focus(), { once: true });
+  location.hash = "#/";
 }
 
 function boot() {
@@ -166,6 +177,7 @@ function boot() {
   // Routes live in the hash, so the skip link's own "#view" would be taken for one (a page not
   // found): it moves the focus itself and leaves the address alone.
   $(".skip-link").addEventListener("click", (e) => { e.preventDefault(); $("#view").focus(); });
+  $("#fab").addEventListener("click", openComposer);
   window.addEventListener("hashchange", () => { route(); $("#view").focus({ preventScroll: true }); window.scrollTo({ top: 0 }); });
   store.on("notifications", badges);
   store.on("notifications.badge", badges);

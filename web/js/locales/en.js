@@ -222,6 +222,7 @@ export const en = {
   "dm.justYou": "Just you",
   "dm.messages": "Messages",
   "dm.placeholder": "Write a message (Enter sends, Shift+Enter for a new line)",
+  "dm.placeholderTouch": "Write a message",
   "dm.send": "Send",
   "dm.queuedToast": "You are offline. The message will be sent when the connection is back.",
   "dm.older": "Earlier messages",

@@ -222,6 +222,7 @@ export const ja = {
   "dm.justYou": "あなただけ",
   "dm.messages": "メッセージ",
   "dm.placeholder": "メッセージを入力（Enter で送信、Shift+Enter で改行）",
+  "dm.placeholderTouch": "メッセージを入力",
   "dm.send": "送信",
   "dm.queuedToast": "オフラインです。再接続したら自動で送信します。",
   "dm.older": "以前のメッセージ",

@@ -4,7 +4,7 @@
 // body is dropped unread: the page never holds it, and it never goes into a URL.
 
 import { h, fill } from "../dom.js";
-import { t } from "../i18n.js";
+import { t, getLang } from "../i18n.js";
 import { errorText, field } from "../ui.js";
 import { userBadges } from "./post.js";
 import { avatar } from "./face.js";
@@ -90,7 +90,9 @@ export async function renderInvite(view, code, { onSignedIn }) {
   const handle = h("input", { name: "handle", required: true, pattern: "[A-Za-z0-9_]{3,20}", autocomplete: "username", attrs: { autocapitalize: "off", spellcheck: "false" } });
   const displayName = h("input", { name: "display_name", required: true, maxLength: 50, autocomplete: "nickname" });
   const password = h("input", { name: "password", type: "password", required: true, minLength: 10, autocomplete: "new-password" });
-  const birth = h("input", { name: "birth_date", type: "date", required: true, min: "1900-01-01", max: today() });
+  // In the page's language (the form is drawn again when it changes), for browsers that take
+  // the date format from the field's language.
+  const birth = h("input", { name: "birth_date", type: "date", required: true, min: "1900-01-01", max: today(), autocomplete: "bday", attrs: { lang: getLang() } });
   const adult = h("input", { name: "adult", type: "checkbox", required: true });
   const terms = h("input", { name: "accept_terms", type: "checkbox", required: true });
   const error = errorBox();

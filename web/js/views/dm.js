@@ -84,9 +84,16 @@ export function renderConversation(view, id) {
   const me = store.state.me;
   const titleEl = h("span", { class: "conv-title" });
   const header = h("h1", { class: "view-title" }, h("a", { href: "#/dm", class: "back", attrs: { "aria-label": t("common.back") } }, "←"), " ", titleEl);
-  const log = h("ol", { class: "messages", attrs: { role: "log", "aria-label": t("dm.messages") } });
+  // The log role sits on a wrapper: on the <ol> itself it would replace the list's role, and
+  // its <li> items would lose theirs.
+  const log = h("ol", { class: "messages" });
+  const logBox = h("div", { class: "messages-log", attrs: { role: "log", "aria-label": t("dm.messages") } }, log);
   const typingLine = h("p", { class: "typing", attrs: { "aria-live": "polite" } });
-  const input = h("textarea", { rows: 2, name: "message", placeholder: t("dm.placeholder"), attrs: { "aria-label": t("dm.placeholder") } });
+  // A touch keyboard's Enter makes a new line (it has no Shift+Enter), and Send sends: the box
+  // promises "Enter sends" only where a keyboard and a fine pointer are likely.
+  const touch = matchMedia("(pointer: coarse)").matches;
+  const prompt = t(touch ? "dm.placeholderTouch" : "dm.placeholder");
+  const input = h("textarea", { rows: 2, name: "message", placeholder: prompt, attrs: { "aria-label": prompt, enterkeyhint: touch ? "enter" : "send" } });
   const send = h("button", { type: "submit", class: "primary" }, t("dm.send"));
   const pictures = attachments({ onChange: () => { send.disabled = pictures.busy() || pictures.failed(); } });
   const form = h("form", { class: "dm-composer" },
@@ -94,7 +101,7 @@ export function renderConversation(view, id) {
     h("div", { class: "dm-row" }, pictures.button, input, send));
   pictures.wire(form, input);
   const olderButton = h("button", { type: "button", class: "more", hidden: true }, t("dm.older"));
-  view.append(header, olderButton, log, typingLine, form);
+  view.append(header, olderButton, logBox, typingLine, form);
   store.viewing.conversation = id;
   let conversation = null;
   let lastTypingSent = 0;
@@ -168,7 +175,7 @@ export function renderConversation(view, id) {
   }
 
   async function load() {
-    log.replaceChildren(spinner());
+    log.replaceChildren(h("li", {}, spinner()));
     try {
       conversation = await ensureConversation(id);
       fill(titleEl, conversationTitle(conversation),
@@ -205,7 +212,7 @@ export function renderConversation(view, id) {
     }
   });
   input.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && !touch) { e.preventDefault(); form.requestSubmit(); }
   });
   form.addEventListener("submit", async (e) => {
     e.preventDefault();

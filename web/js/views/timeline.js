@@ -13,15 +13,29 @@ import { createComposer } from "./composer.js";
 /** The reader counts as "at the top" this close to it (px): new posts go straight in. */
 const TOP_SLACK_PX = 4;
 
+/** The Following/Discover tabs, after the screen's level-one heading: the current tab's name,
+ * for screen readers only (the tabs already show it on screen). */
 export function tabs(current) {
-  return h("nav", { class: "tabs", attrs: { "aria-label": t("timeline.tabs") } },
-    h("a", { href: "#/", attrs: { "aria-current": current === "following" ? "page" : null } }, t("nav.following")),
-    h("a", { href: "#/discover", attrs: { "aria-current": current === "discover" ? "page" : null } }, t("nav.discover")));
+  const screen = document.createDocumentFragment();
+  screen.append(
+    h("h1", { class: "sr-only" }, t(current === "following" ? "nav.following" : "nav.discover")),
+    h("nav", { class: "tabs", attrs: { "aria-label": t("timeline.tabs") } },
+      h("a", { href: "#/", attrs: { "aria-current": current === "following" ? "page" : null } }, t("nav.following")),
+      h("a", { href: "#/discover", attrs: { "aria-current": current === "discover" ? "page" : null } }, t("nav.discover"))));
+  return screen;
 }
 
-/** A feed with j/k keyboard movement between its posts. */
+/** A feed with j/k keyboard movement between its posts. It is a role="feed" only while it
+ * holds posts: a feed may contain articles alone, so while it shows a loading or "nothing
+ * here" note it is a plain block (without the label, which a plain block may not carry). */
 export function feed(label) {
-  const el = h("div", { class: "feed", attrs: { role: "feed", "aria-label": label } });
+  const el = h("div", { class: "feed" });
+  const sync = () => {
+    const posts = el.querySelector(":scope > article") !== null;
+    if (posts) { el.setAttribute("role", "feed"); el.setAttribute("aria-label", label); }
+    else { el.removeAttribute("role"); el.removeAttribute("aria-label"); }
+  };
+  new MutationObserver(sync).observe(el, { childList: true });
   el.addEventListener("keydown", (e) => {
     if (e.target.tagName === "TEXTAREA" || e.target.tagName === "INPUT") return;
     const cards = $$(":scope > article", el);
