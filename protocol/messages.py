@@ -1158,6 +1158,55 @@ class IncidentResult(_Model):
     incident: Incident
 
 
+# --- first run (PROTOCOL.md 4.12, since 1.11.0) -------------------------------------------------
+
+#: How many suggestions of each kind ``onboarding.get`` gives at most.
+OnboardingLimit = Annotated[int, msgspec.Meta(ge=1, le=50)]
+
+
+class OnboardingGet(Request, tag="onboarding.get"):
+    """A first-run guide built from your own circle: who invited you, people your inviter
+    follows and people in your communities, and communities carrying your interests or your
+    inviter's; never strangers ranked by popularity, and nothing is recorded (PROTOCOL.md
+    4.12). Since 1.11.0."""
+
+    limit: OnboardingLimit = 10
+
+
+class SuggestedUser(_Model):
+    """A person suggested by ``onboarding.get``, with the ties that brought them up."""
+
+    user: User
+    #: The person who invited you follows them.
+    inviter_follows: bool
+    #: How many of your communities they are a member of.
+    shared_communities: int
+
+
+class SuggestedCommunity(_Model):
+    """A community suggested by ``onboarding.get``, with the ties that brought it up."""
+
+    community: Community
+    #: Your profile interests (canonical tags) that the community carries, in your order.
+    interests: list[str]
+    #: The person who invited you is a member.
+    inviter_member: bool
+
+
+class Onboarding(_Model):
+    #: Who invited you; null if an operator's invite, or if one of you blocks the other or you
+    #: mute them.
+    inviter: User | None
+    #: You follow the inviter (as joining does, until you unfollow).
+    following_inviter: bool
+    #: The inviter follows you back.
+    inviter_follows_you: bool
+    #: Most ties first (see PROTOCOL.md 4.12).
+    people: list[SuggestedUser]
+    #: Most ties first (see PROTOCOL.md 4.12).
+    communities: list[SuggestedCommunity]
+
+
 #: Every request op, with the result its ``ok`` frame carries: the one list of the ops that exist.
 #: The server declares how it serves each (server/gateway/ops.py); the spec and the SDK are
 #: generated from this list.
@@ -1229,6 +1278,7 @@ RESULT_TYPES: dict[type[Request], type[_Model]] = {
     TagUnwatch: Done,
     SearchUsers: UserPage,
     SearchPosts: PostPage,
+    OnboardingGet: Onboarding,
 }
 #: Every request type, in the order of :data:`RESULT_TYPES`.
 REQUEST_TYPES: tuple[type[Request], ...] = tuple(RESULT_TYPES)

@@ -867,3 +867,12 @@ class Api:
         Sends ``search.posts``; its answer is a :class:`~protocol.messages.PostPage`.
         """
         return await self._call(m.SearchPosts(id="", query=query, limit=limit, cursor=cursor), m.PostPage)
+
+    async def onboarding_get(self, *, limit: int = 10) -> m.Onboarding:
+        """A first-run guide built from your own circle: who invited you, people your inviter follows and people
+        in your communities, and communities carrying your interests or your inviter's; never strangers ranked
+        by popularity, and nothing is recorded (PROTOCOL.md 4.12). Since 1.11.0.
+
+        Sends ``onboarding.get``; its answer is a :class:`~protocol.messages.Onboarding`.
+        """
+        return await self._call(m.OnboardingGet(id="", limit=limit), m.Onboarding)

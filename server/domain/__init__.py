@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .communities import Communities
     from .conversations import Conversations
     from .notices import Notices
+    from .onboarding import Guide
     from .presence import PresenceService
     from .relations import Relations
     from .safety import Incidents, Safety
@@ -47,6 +48,7 @@ class Domain:
     safety: Safety
     incidents: Incidents
     search: Search
+    guide: Guide
 
     @classmethod
     def build(
@@ -62,6 +64,7 @@ class Domain:
         from .communities import Communities
         from .conversations import Conversations
         from .notices import Notices
+        from .onboarding import Guide
         from .presence import PresenceService, PresenceTiming
         from .relations import Relations
         from .safety import Incidents, Safety
@@ -91,4 +94,5 @@ class Domain:
             safety=Safety(store, publisher, notices, presence, clock),
             incidents=Incidents(store, publisher, clock, settings.operator_poll_ms),
             search=Search(store),
+            guide=Guide(store),
         )

@@ -280,6 +280,8 @@ OPS = (
     # search: people and posts (communities: community.search above)
     Op(m.SearchUsers, lambda c, f: c.domain.search.users(c.user, f.query, f.cursor, f.limit)),
     Op(m.SearchPosts, lambda c, f: c.domain.search.posts(c.user, f.query, f.cursor, f.limit)),
+    # first run: the guide on a newcomer's empty Following (reads only)
+    Op(m.OnboardingGet, lambda c, f: c.domain.guide.get(c.user, f.limit)),
     Op(m.CommunityMine, lambda c, f: c.domain.communities.mine(c.user, f.cursor, f.limit)),
     Op(m.CommunityJoin, lambda c, f: c.domain.communities.join(c.user, f.community_id)),
     Op(m.CommunityLeave, lambda c, f: c.domain.communities.leave(c.user, f.community_id)),

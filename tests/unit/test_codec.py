@@ -117,6 +117,7 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "community.mine": {"limit": 10, "cursor": POST_ID},
     "search.users": {"query": "ｔａｒｏ", "limit": 10, "cursor": "o10"},
     "search.posts": {"query": "炊き出し", "limit": 10, "cursor": "p" + POST_ID},
+    "onboarding.get": {"limit": 10},
 }
 
 

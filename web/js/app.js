@@ -176,7 +176,9 @@ function boot() {
   });
   // Routes live in the hash, so the skip link's own "#view" would be taken for one (a page not
   // found): it moves the focus itself and leaves the address alone.
-  $(".skip-link").addEventListener("click", (e) => { e.preventDefault(); $("#view").focus(); });
+  // Focus without the browser's own scroll, which centres a view taller than the window (a long
+  // timeline, the first-run guide) and hides its top; the content starts at the page's top.
+  $(".skip-link").addEventListener("click", (e) => { e.preventDefault(); $("#view").focus({ preventScroll: true }); window.scrollTo({ top: 0 }); });
   $("#fab").addEventListener("click", openComposer);
   window.addEventListener("hashchange", () => { route(); $("#view").focus({ preventScroll: true }); window.scrollTo({ top: 0 }); });
   store.on("notifications", badges);

@@ -9,6 +9,7 @@ import { call, loadOlderFollowing } from "../session.js";
 import { announce, errorText, spinner, emptyState } from "../ui.js";
 import { renderPost, updateReactions, removePost } from "./post.js";
 import { createComposer } from "./composer.js";
+import { renderGuide } from "./guide.js";
 
 /** The reader counts as "at the top" this close to it (px): new posts go straight in. */
 const TOP_SLACK_PX = 4;
@@ -65,7 +66,9 @@ export function renderFollowing(view) {
   const list = feed(t("nav.following"));
   const more = h("button", { type: "button", class: "more", hidden: true, on: { click: older } }, t("timeline.older"));
   // The pill floats in a slot of no height, so showing it moves nothing under the reader.
-  view.append(tabs("following"), composer, h("div", { class: "pill-slot" }, pill), list, more);
+  // The first-run guide, outside the feed (a feed holds posts only), while Following is empty.
+  const guide = h("div", { class: "guide-slot" });
+  view.append(tabs("following"), composer, h("div", { class: "pill-slot" }, pill), guide, list, more);
 
   function drawAll() {
     pending.clear();
@@ -77,6 +80,7 @@ export function renderFollowing(view) {
       if (post) list.append(renderPost(post, options));
     }
     if (!store.following.ids.length) list.append(emptyState(t("timeline.empty")));
+    if (!store.following.ids.length) { if (!guide.firstChild) guide.append(renderGuide()); } else guide.replaceChildren();
     more.hidden = !store.following.next;
   }
 
