@@ -41,7 +41,7 @@ from protocol.http import (
 from . import __version__
 from .bus.base import Bus
 from .config import Settings
-from .domain import present
+from .domain import present, useragent
 from .domain.accounts import Accounts, Session, SignupForm
 from .domain.devices import DEVICE_TTL_MS
 from .domain.pictures import Pictures
@@ -158,6 +158,10 @@ class HttpApi:
     def _address(self, request: Request) -> str:
         return request.client.host if request.client else "unknown"
 
+    def _agent(self, request: Request) -> str:
+        """The device's description for the sessions list, from its User-Agent."""
+        return useragent.describe(request.headers.get("user-agent"))
+
     async def _session_response(self, session: Session, status: int) -> Response:
         profile = await self._social.profile_of(session.user, session.user)
         body = SessionResponse(user=profile, token=session.token, session_id=session.session.id)
@@ -224,7 +228,7 @@ class HttpApi:
             birth_date=body.birth_date,
             accept_terms=body.accept_terms,
         )
-        session = await self._accounts.signup(form, self._address(request))
+        session = await self._accounts.signup(form, self._address(request), self._agent(request))
         return await self._session_response(session, 201)
 
     async def login(self, request: Request) -> Response:
@@ -233,7 +237,9 @@ class HttpApi:
         ``X-Tsudoi-Device`` header (bots and the SDK, which read it from ``Set-Cookie``)."""
         body = await read_body(request, LoginRequest)
         presented = request.headers.get(DEVICE_HEADER) or request.cookies.get(DEVICE_COOKIE)
-        session = await self._accounts.login(body.handle, body.password, self._address(request), presented)
+        session = await self._accounts.login(
+            body.handle, body.password, self._address(request), presented, self._agent(request)
+        )
         response = await self._session_response(session, 200)
         if session.device_token is not None:
             # Sent to the log-in route only: no other request needs it.
@@ -258,7 +264,7 @@ class HttpApi:
         token = self._token(request)
         body = await read_body(request, PasswordChangeRequest)
         session = await self._accounts.change_password(
-            token, body.old_password, body.new_password, self._address(request)
+            token, body.old_password, body.new_password, self._address(request), self._agent(request)
         )
         return await self._session_response(session, 200)
 

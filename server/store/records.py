@@ -149,6 +149,11 @@ class SessionRecord:
     created_ms: int
     expires_ms: int
     revoked_ms: int | None
+    #: A short description of the device it was started from (from its User-Agent), or "".
+    device: str = ""
+    #: When it was last used (written behind, at most about once a minute); None: not since
+    #: it started, or before sessions kept it (schema 14 on SQLite).
+    last_used_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,6 +70,8 @@ def session_record(doc: Document) -> SessionRecord:
         created_ms=doc["created_ms"],
         expires_ms=doc["expires_ms"],
         revoked_ms=doc["revoked_ms"],
+        device=doc.get("device", ""),
+        last_used_ms=doc.get("last_used_ms"),
     )
 
 

@@ -37,7 +37,7 @@ _POST_COLUMNS = (
 _INVITE_COLUMNS = (
     "code_hash, code_prefix, inviter_id, created_ms, expires_ms, used_by, used_ms, grants_operator"
 )
-_SESSION_COLUMNS = "id, user_id, created_ms, expires_ms, revoked_ms"
+_SESSION_COLUMNS = "id, user_id, created_ms, expires_ms, revoked_ms, device, last_used_ms"
 _COMMUNITY_COLUMNS = (
     "id, name, description, tags, approval_required, certified, owner_id, created_ms, member_count"
 )
