@@ -26,6 +26,10 @@ async function postJson(path, body) {
 }
 
 export const logout = () => postJson("/api/logout");
+/** Change the password (§11.6): every session is revoked, this page's too, and the answer
+ * sets the new session's cookie. */
+export const changePassword = (oldPassword, newPassword) =>
+  postJson("/api/password", { old_password: oldPassword, new_password: newPassword });
 
 function errorBox() {
   return h("p", { class: "form-error", attrs: { role: "alert" } });
