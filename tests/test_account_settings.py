@@ -85,3 +85,72 @@ async def test_signing_a_session_out_closes_its_connections_at_once(
     assert own_refused.value.code == "forbidden"
     assert own in [s["id"] for s in (await phone.call("session.list"))["sessions"]]
     await strangers.close()
+
+
+async def test_export_holds_ones_own_data_and_nothing_private_of_others(
+    server: ServerProcess, users: Users
+) -> None:
+    aya = await users.new("aya")
+    ben = await users.new("ben", invited_by=aya)  # follows Aya
+    carol = await users.new("carol")
+    spam, loud = await users.new("spam"), await users.new("loud")
+    await users.friends(aya, carol)
+    a, b, c = [await Client.login(server, x.token) for x in (aya, ben, carol)]
+    await a.call("post.create", text="あやの最初の投稿")
+    await a.call("post.create", text="Aya's second post")
+    await b.call("post.create", text="ベンの投稿")
+    conversation = (await a.call("dm.open", user_ids=[ben.id]))["conversation"]
+    await a.call("dm.send", conversation_id=conversation["id"], text="無事ですか")
+    await b.call("dm.send", conversation_id=conversation["id"], text="無事です")
+    # A conversation Aya is not in: none of it may reach her archive.
+    elsewhere = (await c.call("dm.open", user_ids=[ben.id]))["conversation"]
+    await c.call("dm.send", conversation_id=elsewhere["id"], text="キャロルからベンへの秘密")
+    await a.call("block.add", user_id=spam.id)
+    await a.call("mute.add", user_id=loud.id)
+    await a.call("safety.set", state="safe", note="避難所にいます")
+    await a.call("community.create", name="仙台の防災", description="", tags=["防災"])
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=15) as http:
+        response = await http.get("/api/export", headers={"Authorization": f"Bearer {aya.token}"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert f'filename="tsudoi-{aya.handle}-' in response.headers["content-disposition"]
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert body["format"] == "tsudoi.export.v1" and body["truncated"] == []
+    assert body["profile"]["id"] == aya.id
+    assert [p["text"] for p in body["posts"]] == ["Aya's second post", "あやの最初の投稿"]
+    assert [u["id"] for u in body["followers"]] == [carol.id, ben.id]
+    root = await users.operator()  # Aya joined through the operator's invite
+    assert [u["id"] for u in body["following"]] == [carol.id, root.id]
+    assert [u["id"] for u in body["blocks"]] == [spam.id]
+    assert [u["id"] for u in body["mutes"]] == [loud.id]
+    assert [s["note"] for s in body["safety_statuses"]] == ["避難所にいます"]
+    assert [x["name"] for x in body["communities"]] == ["仙台の防災"]
+    assert len(body["invites"]) == 1  # the one Ben used
+    [dm] = body["conversations"]
+    assert dm["conversation"]["id"] == conversation["id"]
+    assert [m["text"] for m in dm["messages"] if m["text"]] == ["無事です", "無事ですか"]
+    text = response.text
+    for secret in ("キャロルからベンへの秘密", "ベンの投稿", aya.token, "$argon2", "password"):
+        assert secret not in text
+    await a.close()
+    await b.close()
+    await c.close()
+
+
+async def test_export_needs_the_user_and_refuses_other_sites(server: ServerProcess, users: Users) -> None:
+    aya = await users.new("aya")
+    async with httpx.AsyncClient(base_url=server.url, timeout=15) as anonymous:
+        assert (await anonymous.get("/api/export")).status_code == 401
+        bad = await anonymous.get("/api/export", headers={"Authorization": "Bearer tsd_nothing"})
+        assert bad.status_code == 401 and bad.json()["error"]["code"] == "not_authenticated"
+    async with httpx.AsyncClient(base_url=server.url, timeout=15) as http:
+        http.cookies.set("tsudoi_session", aya.token)
+        foreign = await http.get("/api/export", headers={"Origin": "https://evil.example"})
+        assert foreign.status_code == 403 and foreign.json()["error"]["code"] == "origin_rejected"
+        cross = await http.get("/api/export", headers={"Sec-Fetch-Site": "cross-site"})
+        assert cross.status_code == 403
+        # A download link of this site's page: the cookie, no Origin, same-origin.
+        own = await http.get("/api/export", headers={"Sec-Fetch-Site": "same-origin"})
+        assert own.status_code == 200 and own.json()["profile"]["id"] == aya.id

@@ -128,6 +128,10 @@ class Accounts:
             settings.signup_address_attempts, settings.signup_address_window_ms
         )
 
+    def now(self) -> int:
+        """The server's clock, in milliseconds since the epoch."""
+        return self._now()
+
     def today(self) -> dt.date:
         """The server's date (local time zone), which the 18+ rule is judged on."""
         return dt.datetime.fromtimestamp(self._now() / 1000).date()

@@ -8,7 +8,9 @@ The tests of this module build on each other, in order, on one server and one se
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -113,3 +115,14 @@ def test_changing_the_password_keeps_this_page_and_logs_out_the_others(scene: Sc
     )
     assert new.status_code == 200
     assert scene.english.errors == [] and scene.japanese.errors == []
+
+
+def test_downloading_ones_data(scene: Scene) -> None:
+    ja = scene.ja
+    with ja.expect_download() as downloading:
+        ja.get_by_role("link", name="自分のデータをダウンロード（JSON）").click()
+    download = downloading.value
+    assert download.suggested_filename.startswith(f"tsudoi-{scene.mina.handle}-")
+    archive = json.loads(Path(download.path()).read_text())
+    assert archive["format"] == "tsudoi.export.v1" and archive["profile"]["id"] == scene.mina.id
+    assert scene.japanese.errors == []

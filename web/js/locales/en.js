@@ -340,6 +340,8 @@ export const en = {
   "settings.lastUsed": "last used",
   "settings.signOutSession": "Log out this device",
   "settings.sessionSignedOut": "That device was logged out.",
+  "settings.export": "Download my data (JSON)",
+  "settings.exportHint": "Your profile, posts, messages, follows, communities and safety statuses, as one file.",
 
   "profile.edit": "Edit profile",
   "profile.details": "Name, bio and interests",

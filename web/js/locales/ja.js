@@ -340,6 +340,8 @@ export const ja = {
   "settings.lastUsed": "最終利用",
   "settings.signOutSession": "この端末をログアウト",
   "settings.sessionSignedOut": "その端末をログアウトしました。",
+  "settings.export": "自分のデータをダウンロード（JSON）",
+  "settings.exportHint": "プロフィール、投稿、メッセージ、フォロー、コミュニティ、安否状況をひとつのファイルにまとめます。",
 
   "profile.edit": "プロフィールを編集",
   "profile.details": "名前・自己紹介・興味",

@@ -45,6 +45,9 @@ export function renderSettings(view) {
       sessions),
     h("section", { class: "card" }, h("h2", {}, t("settings.account")),
       h("p", {}, t("settings.signedInAs", { handle: store.state.me.handle })),
+      // A plain link: the browser downloads the archive with the session cookie (§11.13).
+      h("p", {}, h("a", { href: "/api/export", class: "export-link", attrs: { download: "" } }, t("settings.export"))),
+      h("p", { class: "hint" }, t("settings.exportHint")),
       h("button", { type: "button", class: "danger", on: { click: signOut } }, t("settings.logout"))));
 
   async function update(args) {
