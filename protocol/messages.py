@@ -147,6 +147,8 @@ class User(_Model):
 
     id: Id
     handle: str
+    #: 1-50 characters; "" only for a deleted account (since 1.11.0), whose messages stay in
+    #: their conversations: show it as "a deleted account".
     display_name: str
     verified: bool
     bot: bool

@@ -192,6 +192,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
         Route("/api/login", api_route, methods=["POST"]),
         Route("/api/logout", api_route, methods=["POST"]),
         Route("/api/password", api_route, methods=["POST"]),
+        Route("/api/account/delete", api_route, methods=["POST"]),
         Route("/api/invites/{code}", invite_route, methods=["GET"]),
         Route("/api/export", export_route, methods=["GET"]),
         Route("/api/media", upload_route, methods=["POST"]),

@@ -25,6 +25,7 @@ import web
 from protocol.codec import format_timestamp
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.http import (
+    AccountDeleteRequest,
     ComponentHealth,
     ErrorBody,
     ErrorDetail,
@@ -41,7 +42,7 @@ from protocol.http import (
 from . import __version__, export
 from .bus.base import Bus
 from .config import Settings
-from .domain import Domain, present, useragent
+from .domain import Domain, farewell, present, useragent
 from .domain.accounts import Accounts, Session, SignupForm
 from .domain.devices import DEVICE_TTL_MS
 from .domain.pictures import Pictures
@@ -204,6 +205,7 @@ class HttpApi:
             "/api/login": self.login,
             "/api/logout": self.logout,
             "/api/password": self.password,
+            "/api/account/delete": self.delete_account,
         }[request.url.path]
         return await self._guarded(handler(request))
 
@@ -320,6 +322,15 @@ class HttpApi:
         if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
             raise ProtocolError(ErrorCode.ORIGIN_REJECTED)
         return token
+
+    async def delete_account(self, request: Request) -> Response:
+        """Delete the account, with its password (:mod:`server.domain.farewell`)."""
+        token = self._token(request)
+        body = await read_body(request, AccountDeleteRequest)
+        await farewell.delete_account(self._domain, token, body.password, self._address(request))
+        response = Response(status_code=204)
+        response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
+        return response
 
     async def invite_info(self, request: Request) -> Response:
         async def run() -> Response:

@@ -154,3 +154,63 @@ async def test_export_needs_the_user_and_refuses_other_sites(server: ServerProce
         # A download link of this site's page: the cookie, no Origin, same-origin.
         own = await http.get("/api/export", headers={"Sec-Fetch-Site": "same-origin"})
         assert own.status_code == 200 and own.json()["profile"]["id"] == aya.id
+
+
+async def test_deleting_the_account(server: ServerProcess, users: Users) -> None:
+    leaving = await users.new("leaving")
+    fan = await users.new("fan", invited_by=leaving)  # follows the one leaving
+    mod, member = await users.new("mod"), await users.new("member")
+    device = await Client.login(server, leaving.token)
+    fans = await Client.login(server, fan.token)
+    post = (await device.call("post.create", text="さようならの前の投稿"))["post"]
+    await fans.events_now()
+    conversation = (await device.call("dm.open", user_ids=[fan.id]))["conversation"]
+    await device.call("dm.send", conversation_id=conversation["id"], text="お元気で")
+    owned = (await device.call("community.create", name="残る集い", description="", tags=[]))["community"]
+    alone = (await device.call("community.create", name="ひとりの集い", description="", tags=[]))["community"]
+    for person in (member, mod):  # the member joined first; the moderator is still the heir
+        client = await Client.login(server, person.token)
+        await client.call("community.join", community_id=owned["id"])
+        await client.close()
+    await device.call("community.set_role", community_id=owned["id"], user_id=mod.id, role="moderator")
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=15) as http:
+        bearer = {"Authorization": f"Bearer {leaving.token}"}
+        wrong = await http.post("/api/account/delete", json={"password": "not the password"}, headers=bearer)
+        assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_credentials"
+        assert await device.call("heartbeat")  # nothing happened
+        done = await http.post("/api/account/delete", json={"password": leaving.password}, headers=bearer)
+        assert done.status_code == 204, done.text
+
+    assert await device.closed() == 4501
+    deleted = await fans.next_event("post.deleted")
+    assert deleted["data"]["post_id"] == post["id"]
+    # Nobody can log in to it again; its handle stays taken; it has no profile.
+    login = await users.http.post("/api/login", json={"handle": leaving.handle, "password": leaving.password})
+    assert login.status_code == 401
+    again = await users.signup(await users.invite(), leaving.handle)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "handle_taken"
+    with pytest.raises(ErrorFrame) as no_profile:
+        await fans.call("user.get", handle=leaving.handle)
+    assert no_profile.value.code == "not_found"
+    # The fan keeps the conversation; the message is shown as written by a deleted account.
+    history = await fans.call("dm.history", conversation_id=conversation["id"])
+    [kept] = [m for m in history["messages"] if m["text"] == "お元気で"]
+    assert kept["author"]["id"] == leaving.id and kept["author"]["display_name"] == ""
+    # The fan no longer follows it; the community passed to the moderator; the one it was
+    # alone in is left empty.
+    following = await fans.call("user.following", user_id=fan.id)
+    assert leaving.id not in [u["id"] for u in following["users"]]
+    members = await fans.call("community.members", community_id=owned["id"])
+    roles = {m["user"]["id"]: m["role"] for m in members["members"]}
+    assert roles == {mod.id: "owner", member.id: "member"}
+    empty = await fans.call("community.members", community_id=alone["id"])
+    assert empty["members"] == []
+    timeline = await fans.call("timeline.user", user_id=leaving.id)
+    assert timeline["posts"] == []
+    with pytest.raises(ErrorFrame) as no_follow:
+        await fans.call("follow", user_id=leaving.id)
+    assert no_follow.value.code == "not_found"
+    found = await fans.call("search.users", query=leaving.handle)
+    assert leaving.id not in [u["id"] for u in found["users"]]
+    await fans.close()

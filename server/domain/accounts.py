@@ -406,6 +406,37 @@ class Accounts:
             self._publisher.control(user.id, channels.Control(revoke_sessions=revoked))
         return await self._start_session(user, agent)
 
+    # --- deleting the account (the rest of it: server/domain/farewell.py) -----------------------
+
+    async def confirm_deletion(self, token: str, password: str, address: str) -> UserRecord:
+        """The user of ``token``, once ``password`` is theirs; wrong passwords count as failed
+        log-ins (as for a password change), so a stolen session cannot guess its way through."""
+        found = await self.authenticate(token)
+        if found is None:
+            raise ProtocolError(ErrorCode.NOT_AUTHENTICATED)
+        user, _ = found
+        account = user.handle.lower()
+        self._check_failures(account, address)
+        if not await self._passwords.verify(user.password_hash, password):
+            self._count_failure(account, address)
+            raise ProtocolError(ErrorCode.INVALID_CREDENTIALS, path="$.password")
+        return user
+
+    async def close_account(self, user: UserRecord) -> None:
+        """Revoke every session (live connections close with 4501 on every node), remove the
+        profile picture, and make the user a tombstone (``delete_user``): nobody can log in to
+        it again, and its handle stays taken."""
+        revoked = await self._store.revoke_user_sessions(user.id, self._now())
+        if revoked:
+            self._publisher.control(user.id, channels.Control(revoke_sessions=revoked))
+        if user.avatar_id is not None:
+            await self._store.set_avatar(user.id, None, now_ms=self._now())
+        await self._store.delete_user(user.id)
+
+    async def record(self, user_id: str) -> UserRecord | None:
+        """The user as stored, or None."""
+        return await self._store.get_user(user_id)
+
     # --- settings (the dm.* and presence services read them; they belong to the account) ------
 
     async def settings(self, user: UserRecord) -> SettingsResult:

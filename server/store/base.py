@@ -221,6 +221,12 @@ class AccountStorage(Protocol):
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
 
+    async def delete_user(self, user_id: str) -> bool:
+        """Make the user a tombstone, in one write: ``deleted`` set, no password that matches
+        (``password_hash`` "!"), display name, bio and interests emptied, nobody may message
+        them or see their presence, verified badge off. The handle stays taken. False if there is
+        no such user. (The profile picture is removed with :meth:`set_avatar` beforehand.)"""
+
     async def set_verified(self, user_id: str, verified: bool) -> bool:
         """Set the verified badge; False if there is no such user."""
 

@@ -77,6 +77,9 @@ class UserRecord:
     #: placeholder colour: what a User shows without reading the media record.
     avatar_id: str | None = None
     avatar_placeholder: str | None = None
+    #: The account was deleted (:meth:`AccountStorage.delete_user`): a tombstone keeping the
+    #: handle reserved and the messages it wrote attributed.
+    deleted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

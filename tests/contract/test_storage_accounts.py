@@ -462,6 +462,22 @@ async def test_touch_session_only_moves_last_use_forward(storage: Storage) -> No
     await storage.touch_session("01NOSUCHSESSION00000000000", NOW)  # nothing to touch: no error
 
 
+async def test_delete_user_leaves_a_tombstone_keeping_the_handle(storage: Storage) -> None:
+    alice = await make_user(storage, "alice")
+    await storage.update_profile(alice.id, display_name="Alice A", bio="hi", interests=["防災"])
+    await storage.set_verified(alice.id, True)
+    assert await storage.delete_user(alice.id) is True
+    gone = await storage.get_user(alice.id)
+    assert gone is not None and gone.deleted
+    assert (gone.display_name, gone.bio, gone.interests, gone.password_hash) == ("", "", (), "!")
+    assert (gone.dm_policy, gone.presence_visibility, gone.verified) == ("nobody", "nobody", False)
+    assert gone.handle == alice.handle
+    by_handle = await storage.get_user_by_handle(alice.handle.upper())
+    assert by_handle is not None and by_handle.id == alice.id  # the handle stays taken
+    assert not (await storage.get_user((await make_user(storage, "bob")).id) or gone).deleted
+    assert await storage.delete_user("01NOSUCHUSER00000000000000") is False
+
+
 async def test_list_invites_returns_at_most_limit_newest(storage: Storage) -> None:
     alice = await make_user(storage, "alice")
     made = [

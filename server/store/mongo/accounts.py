@@ -255,6 +255,22 @@ class AccountStore(Database):
         with driver_errors():
             await self._users.update_one({"_id": user_id}, {"$set": {"password_hash": password_hash}})
 
+    async def delete_user(self, user_id: str) -> bool:
+        tombstone = {
+            "deleted": True,
+            "password_hash": "!",
+            "display_name": "",
+            "name_key": "",
+            "bio": "",
+            "interests": [],
+            "dm_policy": "nobody",
+            "presence_visibility": "nobody",
+            "verified": False,
+        }
+        with driver_errors():
+            result = await self._users.update_one({"_id": user_id}, {"$set": tombstone})
+        return result.matched_count == 1
+
     async def set_verified(self, user_id: str, verified: bool) -> bool:
         with driver_errors():
             result = await self._users.update_one({"_id": user_id}, {"$set": {"verified": verified}})

@@ -47,6 +47,8 @@ def user_record(doc: Document) -> UserRecord:
         interests=tuple(doc.get("interests") or ()),
         avatar_id=doc.get("avatar_id"),
         avatar_placeholder=doc.get("avatar_placeholder"),
+        # Absent from users of before schema 12.
+        deleted=doc.get("deleted", False),
     )
 
 

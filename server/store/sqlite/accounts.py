@@ -202,6 +202,15 @@ class Accounts(Engine):
             lambda c: c.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
         )
 
+    async def delete_user(self, user_id: str) -> bool:
+        changed = await self._change(
+            "UPDATE users SET deleted = 1, password_hash = '!', display_name = '', name_key = '', bio = '', "
+            "interests = '[]', dm_policy = 'nobody', presence_visibility = 'nobody', verified = 0 "
+            "WHERE id = ?",
+            (user_id,),
+        )
+        return changed == 1
+
     async def set_verified(self, user_id: str, verified: bool) -> bool:
         return await self._change("UPDATE users SET verified = ? WHERE id = ?", (int(verified), user_id)) == 1
 

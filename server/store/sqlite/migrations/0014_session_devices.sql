@@ -7,3 +7,6 @@ ALTER TABLE sessions ADD COLUMN last_used_ms INTEGER;
 -- revoke_user_sessions, whose prefix this index also serves).
 CREATE INDEX sessions_by_user_newest ON sessions(user_id, id);
 DROP INDEX sessions_by_user;
+-- Deleted accounts stay as tombstones (PROTOCOL.md 11.14): the handle reserved, the messages
+-- they wrote attributed to "a deleted account".
+ALTER TABLE users ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
