@@ -19,7 +19,7 @@ from playwright.sync_api import Page, expect
 from tests.support.server import ServerProcess
 
 from .conftest import Watched
-from .support import Person, log_in, new_person, shot
+from .support import Api, Person, log_in, new_person, shot
 
 
 @dataclass
@@ -126,3 +126,39 @@ def test_downloading_ones_data(scene: Scene) -> None:
     archive = json.loads(Path(download.path()).read_text())
     assert archive["format"] == "tsudoi.export.v1" and archive["profile"]["id"] == scene.mina.id
     assert scene.japanese.errors == []
+
+
+def test_deleting_the_account(scene: Scene, open_page) -> None:  # type: ignore[no-untyped-def]
+    ja = scene.ja
+    password = "a fresh password for mina"  # since the password change above
+    ren = new_person(scene.server, "ren", "Ren Ito")
+    token = httpx.post(
+        f"{scene.server.url}/api/login", json={"handle": scene.mina.handle, "password": password}, timeout=15
+    ).json()["token"]
+    with Api(scene.server, token) as api:
+        conversation = api.call("dm.open", user_ids=[ren.id])["conversation"]
+        api.call("dm.send", conversation_id=conversation["id"], text="Take care, Ren")
+    go(ja, "settings")
+    ja.locator("details.delete-account summary").click()
+    form = ja.locator("form.delete-form")
+    form.get_by_label("現在のパスワード").fill("not my password at all")
+    form.get_by_label("元に戻せないことを理解しました").check()
+    form.get_by_role("button", name="アカウントを削除").click()
+    expect(form.locator(".form-error")).to_have_text("現在のパスワードが違います。")
+    expect(ja.locator("#conn")).to_have_attribute("data-state", "online")
+
+    form.get_by_label("現在のパスワード").fill(password)
+    form.get_by_role("button", name="アカウントを削除").click()
+    expect(ja.locator(".toast", has_text="アカウントを削除しました。")).to_be_visible()
+    expect(ja.locator("input[name=handle]")).to_be_visible()
+    # Ren keeps the message, from a deleted account.
+    rens = open_page("en-US")
+    log_in(rens.page, scene.server, ren)
+    go(rens.page, "dm")
+    entry = rens.page.locator(".conversation").first
+    expect(entry).to_contain_text("Deleted account")
+    entry.locator("a").first.click()
+    expect(rens.page.locator(".messages")).to_contain_text("Take care, Ren")
+    expect(rens.page.locator(".messages .deleted-account").first).to_have_text("Deleted account")
+    shot(rens.page, "62-dm-from-a-deleted-account")
+    assert scene.japanese.errors == [] and rens.errors == []

@@ -342,6 +342,11 @@ export const en = {
   "settings.sessionSignedOut": "That device was logged out.",
   "settings.export": "Download my data (JSON)",
   "settings.exportHint": "Your profile, posts, messages, follows, communities and safety statuses, as one file.",
+  "settings.deleteAccount": "Delete my account",
+  "settings.deleteHint": "Your posts, follows and profile are deleted and you are logged out everywhere. Messages you sent stay with the people you sent them to, shown as from a deleted account. Your handle stays reserved and cannot be used again. This cannot be undone; download your data first if you want to keep it.",
+  "settings.deleteSure": "I understand that this cannot be undone",
+  "settings.accountDeleted": "Your account was deleted.",
+  "user.deleted": "Deleted account",
 
   "profile.edit": "Edit profile",
   "profile.details": "Name, bio and interests",

@@ -342,6 +342,11 @@ export const ja = {
   "settings.sessionSignedOut": "その端末をログアウトしました。",
   "settings.export": "自分のデータをダウンロード（JSON）",
   "settings.exportHint": "プロフィール、投稿、メッセージ、フォロー、コミュニティ、安否状況をひとつのファイルにまとめます。",
+  "settings.deleteAccount": "アカウントを削除",
+  "settings.deleteHint": "投稿、フォロー、プロフィールが削除され、すべての端末でログアウトします。送ったメッセージは相手の手元に残り、「削除されたアカウント」からのメッセージとして表示されます。ユーザー名は予約されたままで、ほかの人は使えません。元に戻せません。残したいデータは先にダウンロードしてください。",
+  "settings.deleteSure": "元に戻せないことを理解しました",
+  "settings.accountDeleted": "アカウントを削除しました。",
+  "user.deleted": "削除されたアカウント",
 
   "profile.edit": "プロフィールを編集",
   "profile.details": "名前・自己紹介・興味",

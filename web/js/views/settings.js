@@ -7,7 +7,7 @@ import { call, endSession, setHidden } from "../session.js";
 import * as store from "../store.js";
 import { copyText, errorText, emptyState, field, toast } from "../ui.js";
 import { timeEl } from "./post.js";
-import { logout, changePassword } from "./auth.js";
+import { logout, changePassword, deleteAccount } from "./auth.js";
 import { signedOut, renewAfter } from "../app.js";
 import { avatar, nameOf } from "./face.js";
 
@@ -48,6 +48,7 @@ export function renderSettings(view) {
       // A plain link: the browser downloads the archive with the session cookie (§11.13).
       h("p", {}, h("a", { href: "/api/export", class: "export-link", attrs: { download: "" } }, t("settings.export"))),
       h("p", { class: "hint" }, t("settings.exportHint")),
+      deleteForm(),
       h("button", { type: "button", class: "danger", on: { click: signOut } }, t("settings.logout"))));
 
   async function update(args) {
@@ -189,6 +190,34 @@ export function renderSettings(view) {
       toast(t("settings.sessionSignedOut"));
     } catch (err) { toast(errorText(err), "error"); }
     loadSessions();
+  }
+
+  // Deleting the account (§11.14), with its password and a second thought.
+  function deleteForm() {
+    const password = h("input", { type: "password", name: "delete-password", autocomplete: "current-password", required: true });
+    const sure = h("input", { type: "checkbox", name: "delete-sure", required: true });
+    const problem = h("p", { class: "form-error", attrs: { role: "alert" } });
+    async function submit(event) {
+      event.preventDefault();
+      problem.textContent = "";
+      try {
+        await deleteAccount(password.value);
+      } catch (err) {
+        problem.textContent = err.code === "invalid_credentials" ? t("settings.passwordWrong") : errorText(err);
+        return;
+      }
+      endSession();
+      signedOut();
+      toast(t("settings.accountDeleted"));
+    }
+    return h("details", { class: "delete-account" },
+      h("summary", {}, t("settings.deleteAccount")),
+      h("p", { class: "hint" }, t("settings.deleteHint")),
+      h("form", { class: "delete-form", on: { submit } },
+        field(t("settings.currentPassword"), password),
+        h("label", { class: "check" }, sure, h("span", {}, t("settings.deleteSure"))),
+        problem,
+        h("button", { type: "submit", class: "danger" }, t("settings.deleteAccount"))));
   }
 
   loadSettings();
