@@ -42,6 +42,12 @@ class PasswordChangeRequest(_Body):
     new_password: _Password
 
 
+class AccountDeleteRequest(_Body):
+    """Body of ``POST /api/account/delete`` (since 1.11.0): the account's password."""
+
+    password: _Password
+
+
 class SessionResponse(_Body):
     """Answer to sign-up, log-in and password change. The same token is also set as the
     HttpOnly ``tsudoi_session`` cookie for browsers; bots use the token from the body."""

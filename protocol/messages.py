@@ -147,6 +147,8 @@ class User(_Model):
 
     id: Id
     handle: str
+    #: 1-50 characters; "" only for a deleted account (since 1.11.0), whose messages stay in
+    #: their conversations: show it as "a deleted account".
     display_name: str
     verified: bool
     bot: bool
@@ -805,6 +807,19 @@ class SettingsUpdate(Request, tag="settings.update"):
     presence_visibility: PresenceVisibility | None = None
 
 
+class SessionList(Request, tag="session.list"):
+    """Your signed-in sessions: each live one (not signed out, not expired), newest first, with
+    the device it was started from and when it was last used; never a token (since 1.11.0)."""
+
+
+class SessionRevoke(Request, tag="session.revoke"):
+    """Sign one of your other sessions out: its token stops working and its live connections,
+    on every node, close at once with 4501. This connection's own session is signed out by
+    ``POST /api/logout`` instead. Since 1.11.0."""
+
+    session_id: Id
+
+
 class PresenceGet(Request, tag="presence.get"):
     """The presence of these users, those you may see (friends who show it); others are left
     out of the answer."""
@@ -1116,6 +1131,26 @@ class SettingsResult(_Model):
     settings: UserSettings
 
 
+class SessionInfo(_Model):
+    """A signed-in session, as ``session.list`` shows it (since 1.11.0)."""
+
+    #: The session's id (the ``session_id`` of ``ready``), never its token.
+    id: Id
+    #: A short description of the device from its User-Agent at log-in ("Firefox on Windows"),
+    #: "" if unknown.
+    device: str
+    created_at: Timestamp
+    #: When it was last used, to about a minute; null if not since it started.
+    last_used_at: Timestamp | None
+    expires_at: Timestamp
+    #: Whether it is the session of the connection asking.
+    current: bool
+
+
+class SessionListResult(_Model):
+    sessions: list[SessionInfo]
+
+
 class NotificationPage(_Model):
     notifications: list[Notification]
     #: Unread notifications in all (not only on this page).
@@ -1253,6 +1288,8 @@ RESULT_TYPES: dict[type[Request], type[_Model]] = {
     DmRemove: ConversationResult,
     SettingsGet: SettingsResult,
     SettingsUpdate: SettingsResult,
+    SessionList: SessionListResult,
+    SessionRevoke: Done,
     NotificationList: NotificationPage,
     NotificationRead: UnreadResult,
     NotificationReadAll: UnreadResult,

@@ -132,6 +132,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
             metrics=metrics,
             webhooks=webhooks,
             pictures=pictures,
+            domain=domain,
         )
         app.state.services = Services(gateway=gateway, api=api)
         invite = await accounts.bootstrap_invite() if bootstrap else None
@@ -175,6 +176,9 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
     async def picture_route(request: Request) -> Response:
         return await services(request).api.picture(request)
 
+    async def export_route(request: Request) -> Response:
+        return await services(request).api.export(request)
+
     async def spa_route(request: Request) -> Response:
         return await services(request).api.spa(request)
 
@@ -188,7 +192,9 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
         Route("/api/login", api_route, methods=["POST"]),
         Route("/api/logout", api_route, methods=["POST"]),
         Route("/api/password", api_route, methods=["POST"]),
+        Route("/api/account/delete", api_route, methods=["POST"]),
         Route("/api/invites/{code}", invite_route, methods=["GET"]),
+        Route("/api/export", export_route, methods=["GET"]),
         Route("/api/media", upload_route, methods=["POST"]),
         Route("/media/{media_id}/{variant}", picture_route, methods=["GET", "HEAD"]),
         Route("/api/webhook", webhook_route, methods=["GET", "PUT", "DELETE"]),

@@ -17,7 +17,7 @@ import msgspec
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -25,6 +25,7 @@ import web
 from protocol.codec import format_timestamp
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.http import (
+    AccountDeleteRequest,
     ComponentHealth,
     ErrorBody,
     ErrorDetail,
@@ -38,10 +39,10 @@ from protocol.http import (
     WebhookSetRequest,
 )
 
-from . import __version__
+from . import __version__, export
 from .bus.base import Bus
 from .config import Settings
-from .domain import present
+from .domain import Domain, farewell, present, useragent
 from .domain.accounts import Accounts, Session, SignupForm
 from .domain.devices import DEVICE_TTL_MS
 from .domain.pictures import Pictures
@@ -52,6 +53,11 @@ from .metrics import Metrics
 from .ratelimit import RateLimiter
 from .store.base import Storage, StorageUnavailable, UserRecord
 from .webhooks import Webhooks
+
+#: Archives (``GET /api/export``): a few in a row, then one per ten minutes, per user. Each
+#: reads everything the user has; the budget keeps a script from making that a load.
+EXPORT_BURST = 3
+EXPORT_REFILL_MS = 600_000
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +149,7 @@ class HttpApi:
         metrics: Metrics,
         webhooks: Webhooks,
         pictures: Pictures,
+        domain: Domain,
     ) -> None:
         self._accounts = accounts
         self._social = social
@@ -154,9 +161,15 @@ class HttpApi:
         self._webhooks = webhooks
         self._pictures = pictures
         self._uploads = RateLimiter(settings.upload_burst, settings.upload_refill_ms)
+        self._domain = domain
+        self._exports = RateLimiter(EXPORT_BURST, EXPORT_REFILL_MS)
 
     def _address(self, request: Request) -> str:
         return request.client.host if request.client else "unknown"
+
+    def _agent(self, request: Request) -> str:
+        """The device's description for the sessions list, from its User-Agent."""
+        return useragent.describe(request.headers.get("user-agent"))
 
     async def _session_response(self, session: Session, status: int) -> Response:
         profile = await self._social.profile_of(session.user, session.user)
@@ -192,6 +205,7 @@ class HttpApi:
             "/api/login": self.login,
             "/api/logout": self.logout,
             "/api/password": self.password,
+            "/api/account/delete": self.delete_account,
         }[request.url.path]
         return await self._guarded(handler(request))
 
@@ -224,7 +238,7 @@ class HttpApi:
             birth_date=body.birth_date,
             accept_terms=body.accept_terms,
         )
-        session = await self._accounts.signup(form, self._address(request))
+        session = await self._accounts.signup(form, self._address(request), self._agent(request))
         return await self._session_response(session, 201)
 
     async def login(self, request: Request) -> Response:
@@ -233,7 +247,9 @@ class HttpApi:
         ``X-Tsudoi-Device`` header (bots and the SDK, which read it from ``Set-Cookie``)."""
         body = await read_body(request, LoginRequest)
         presented = request.headers.get(DEVICE_HEADER) or request.cookies.get(DEVICE_COOKIE)
-        session = await self._accounts.login(body.handle, body.password, self._address(request), presented)
+        session = await self._accounts.login(
+            body.handle, body.password, self._address(request), presented, self._agent(request)
+        )
         response = await self._session_response(session, 200)
         if session.device_token is not None:
             # Sent to the log-in route only: no other request needs it.
@@ -258,9 +274,63 @@ class HttpApi:
         token = self._token(request)
         body = await read_body(request, PasswordChangeRequest)
         session = await self._accounts.change_password(
-            token, body.old_password, body.new_password, self._address(request)
+            token, body.old_password, body.new_password, self._address(request), self._agent(request)
         )
         return await self._session_response(session, 200)
+
+    async def export(self, request: Request) -> Response:
+        """``GET /api/export``: the user's own data as a JSON archive (:mod:`server.export`),
+        streamed. By bearer token, or by the session cookie from this site: a download link
+        sends no Origin, so one that is sent must be allowed, and a request the browser marks
+        as coming from another site (``Sec-Fetch-Site``) is refused; the cookie being
+        SameSite=Strict, another site's page never sends it anyway."""
+
+        async def run() -> Response:
+            token = self._reader_token(request)
+            found = await self._accounts.authenticate(token) if token else None
+            if found is None:
+                raise ProtocolError(ErrorCode.NOT_AUTHENTICATED)
+            user = found[0]
+            wait = self._exports.hit(user.id)
+            if wait:
+                raise ProtocolError(ErrorCode.RATE_LIMITED, "too many archives", retry_after_ms=wait)
+            now = self._accounts.now()
+            day = format_timestamp(now)[:10]
+            return StreamingResponse(
+                export.archive(self._domain, user, now),
+                media_type="application/json",
+                headers={
+                    "Content-Disposition": f'attachment; filename="tsudoi-{user.handle}-{day}.json"',
+                    "Cache-Control": "no-store",
+                },
+            )
+
+        return await self._guarded(run())
+
+    def _reader_token(self, request: Request) -> str | None:
+        """The token of a GET that reads private data: bearer, or the cookie of a same-site
+        request (see :meth:`export`)."""
+        authorization = request.headers.get("authorization", "")
+        if authorization.lower().startswith("bearer "):
+            return authorization[7:].strip()
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            return None
+        origin = request.headers.get("origin")
+        if origin is not None and not self._gateway.origin_allowed(origin, request.headers.get("host", "")):
+            raise ProtocolError(ErrorCode.ORIGIN_REJECTED)
+        if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+            raise ProtocolError(ErrorCode.ORIGIN_REJECTED)
+        return token
+
+    async def delete_account(self, request: Request) -> Response:
+        """Delete the account, with its password (:mod:`server.domain.farewell`)."""
+        token = self._token(request)
+        body = await read_body(request, AccountDeleteRequest)
+        await farewell.delete_account(self._domain, token, body.password, self._address(request))
+        response = Response(status_code=204)
+        response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
+        return response
 
     async def invite_info(self, request: Request) -> Response:
         async def run() -> Response:

@@ -584,6 +584,23 @@ class Api:
             m.SettingsResult,
         )
 
+    async def session_list(self) -> m.SessionListResult:
+        """Your signed-in sessions: each live one (not signed out, not expired), newest first, with the device it
+        was started from and when it was last used; never a token (since 1.11.0).
+
+        Sends ``session.list``; its answer is a :class:`~protocol.messages.SessionListResult`.
+        """
+        return await self._call(m.SessionList(id=""), m.SessionListResult)
+
+    async def session_revoke(self, session_id: str) -> m.Done:
+        """Sign one of your other sessions out: its token stops working and its live connections, on every node,
+        close at once with 4501. This connection's own session is signed out by ``POST /api/logout`` instead.
+        Since 1.11.0.
+
+        Sends ``session.revoke``; its answer is a :class:`~protocol.messages.Done`.
+        """
+        return await self._call(m.SessionRevoke(id="", session_id=session_id), m.Done)
+
     async def notification_list(self, *, limit: int = 20, before: str | None = None) -> m.NotificationPage:
         """Newest first; ``before`` is the previous page's ``next``.
 

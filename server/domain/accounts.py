@@ -10,8 +10,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from protocol.codec import format_timestamp
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.messages import FollowEvent, Invite, SettingsResult, UserSettings, UserUpdatedEvent
+from protocol.messages import (
+    Done,
+    FollowEvent,
+    Invite,
+    SessionInfo,
+    SessionListResult,
+    SettingsResult,
+    UserSettings,
+    UserUpdatedEvent,
+)
 
 from .. import channels
 from ..config import Settings
@@ -47,6 +57,11 @@ INVITE_LIST_MAX = 100
 BOT_TOKEN_TTL_MS = 100 * 365 * 24 * 3600_000
 #: Not an argon2 hash: no password ever matches it, so a bot cannot log in with one.
 NO_PASSWORD = "!"
+#: A session's last use is written behind, at most once per this interval: the list shows it to
+#: about a minute, and a busy connection costs one write a minute, not one a request.
+SESSION_USE_EVERY_MS = 60_000
+#: The sessions list's bound: more live sessions than this is a script, not a person's devices.
+SESSION_LIST_MAX = 100
 
 
 @dataclass(frozen=True)
@@ -104,12 +119,18 @@ class Accounts:
             settings.login_account_failures, settings.login_account_window_ms
         )
         self._devices: DeviceTokens | None = None
+        #: Session id -> when this node last wrote its last use (:meth:`session_used`).
+        self._session_used: dict[str, int] = {}
         self._login_by_address = RateLimiter.per_window(
             settings.login_address_attempts, settings.login_address_window_ms
         )
         self._signup_by_address = RateLimiter.per_window(
             settings.signup_address_attempts, settings.signup_address_window_ms
         )
+
+    def now(self) -> int:
+        """The server's clock, in milliseconds since the epoch."""
+        return self._now()
 
     def today(self) -> dt.date:
         """The server's date (local time zone), which the 18+ rule is judged on."""
@@ -177,7 +198,9 @@ class Accounts:
 
     # --- sign-up and log-in -------------------------------------------------------------------
 
-    async def signup(self, form: SignupForm, address: str) -> Session:
+    async def signup(self, form: SignupForm, address: str, agent: str = "") -> Session:
+        """``agent`` (here and in log-in and password change): the device's description for the
+        sessions list (:func:`server.domain.useragent.describe`)."""
         self._limit(self._signup_by_address, address)
         handle = rules.check_handle(form.handle)
         name = rules.display_name(form.display_name)
@@ -210,10 +233,10 @@ class Accounts:
                 event = FollowEvent(follower=present.user(user), followee=present.user(inviter))
                 self._publisher.event([channels.user(inviter.id), channels.user(user.id)], event)
                 await self._notices.notify([NewNotification(inviter.id, "follow", actor_id=user.id)])
-        return await self._start_session(user)
+        return await self._start_session(user, agent)
 
     async def login(
-        self, handle: str, password: str, address: str, device_token: str | None = None
+        self, handle: str, password: str, address: str, device_token: str | None = None, agent: str = ""
     ) -> Session:
         """Check the password under the brakes and start a session. ``device_token`` is what an
         earlier log-in on this device gave (``Session.device_token``): valid and this account's,
@@ -245,7 +268,7 @@ class Accounts:
             raise ProtocolError(ErrorCode.INVALID_CREDENTIALS)
         if self._passwords.needs_rehash(user.password_hash):
             await self._store.set_password_hash(user.id, await self._passwords.hash(password))
-        session = await self._start_session(user)
+        session = await self._start_session(user, agent)
         renewed = devices.issue(user.id, device.device_id if device else None)
         return dataclasses.replace(session, device_token=renewed)
 
@@ -283,13 +306,14 @@ class Accounts:
         if wait:
             raise ProtocolError(ErrorCode.RATE_LIMITED, retry_after_ms=wait)
 
-    async def _start_session(self, user: UserRecord) -> Session:
+    async def _start_session(self, user: UserRecord, agent: str = "") -> Session:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         session = await self._store.create_session(
             user_id=user.id,
             token_hash=token_hash(token),
             now_ms=self._now(),
             ttl_ms=self._settings.session_ttl_ms,
+            device=agent,
         )
         return Session(user, session, token)
 
@@ -299,7 +323,59 @@ class Accounts:
         if session is None or session.revoked_ms is not None or session.expires_ms <= self._now():
             return None
         user = await self._store.get_user(session.user_id)
-        return (user, session) if user is not None else None
+        if user is None:
+            return None
+        await self.session_used(session.id, session.last_used_ms)
+        return user, session
+
+    async def session_used(self, session_id: str, last_written_ms: int | None = None) -> None:
+        """Note that the session was used now; its ``last_used_ms`` is written behind, at most
+        once per :data:`SESSION_USE_EVERY_MS` per session on this node (``last_written_ms``: what
+        storage holds, when the caller has just read it)."""
+        now = self._now()
+        written = max(self._session_used.get(session_id, 0), last_written_ms or 0)
+        if now - written < SESSION_USE_EVERY_MS:
+            return
+        if len(self._session_used) >= 10_000:
+            # Forget write times older than the interval: they hold nothing back any more.
+            self._session_used = {
+                sid: at for sid, at in self._session_used.items() if now - at < SESSION_USE_EVERY_MS
+            }
+        self._session_used[session_id] = now
+        await self._store.touch_session(session_id, now)
+
+    async def list_sessions(self, user: UserRecord, current_session_id: str | None) -> SessionListResult:
+        """The user's live sessions, newest first; never a token nor its hash."""
+        records = await self._store.list_sessions(user.id, self._now(), limit=SESSION_LIST_MAX)
+        return SessionListResult(
+            sessions=[
+                SessionInfo(
+                    id=record.id,
+                    device=record.device,
+                    created_at=format_timestamp(record.created_ms),
+                    last_used_at=format_timestamp(record.last_used_ms) if record.last_used_ms else None,
+                    expires_at=format_timestamp(record.expires_ms),
+                    current=record.id == current_session_id,
+                )
+                for record in records
+            ]
+        )
+
+    async def revoke_session(self, user: UserRecord, session_id: str, current_session_id: str | None) -> Done:
+        """Sign out one of the user's own live sessions and close its connections on every node
+        (4501). Another user's session, or one already signed out or expired, is ``not_found``:
+        the answer tells nothing about other people's sessions. The asking connection's own
+        session is ``forbidden``: its close would race its own answer (the close discards what
+        is queued), so that one is signed out by ``POST /api/logout``, as ever."""
+        if session_id == current_session_id:
+            raise ProtocolError(
+                ErrorCode.FORBIDDEN, "sign this session out with POST /api/logout", path="$.session_id"
+            )
+        revoked = await self._store.revoke_user_session(user.id, session_id, self._now())
+        if revoked is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such session of yours", path="$.session_id")
+        self._publisher.control(user.id, channels.Control(revoke_sessions=[revoked.id]))
+        return Done()
 
     async def current(self, user: UserRecord) -> UserRecord:
         """The user as stored now, or as given if the account is gone: operators verify people
@@ -311,7 +387,7 @@ class Accounts:
         if session is not None:
             self._publisher.control(session.user_id, channels.Control(revoke_sessions=[session.id]))
 
-    async def change_password(self, token: str, old: str, new: str, address: str) -> Session:
+    async def change_password(self, token: str, old: str, new: str, address: str, agent: str = "") -> Session:
         """Revokes every session of the user (closing their live connections) and starts a new one.
         Wrong old passwords count as failed log-ins, so a stolen session cannot guess the password."""
         found = await self.authenticate(token)
@@ -328,7 +404,38 @@ class Accounts:
         revoked = await self._store.revoke_user_sessions(user.id, self._now())
         if revoked:
             self._publisher.control(user.id, channels.Control(revoke_sessions=revoked))
-        return await self._start_session(user)
+        return await self._start_session(user, agent)
+
+    # --- deleting the account (the rest of it: server/domain/farewell.py) -----------------------
+
+    async def confirm_deletion(self, token: str, password: str, address: str) -> UserRecord:
+        """The user of ``token``, once ``password`` is theirs; wrong passwords count as failed
+        log-ins (as for a password change), so a stolen session cannot guess its way through."""
+        found = await self.authenticate(token)
+        if found is None:
+            raise ProtocolError(ErrorCode.NOT_AUTHENTICATED)
+        user, _ = found
+        account = user.handle.lower()
+        self._check_failures(account, address)
+        if not await self._passwords.verify(user.password_hash, password):
+            self._count_failure(account, address)
+            raise ProtocolError(ErrorCode.INVALID_CREDENTIALS, path="$.password")
+        return user
+
+    async def close_account(self, user: UserRecord) -> None:
+        """Revoke every session (live connections close with 4501 on every node), remove the
+        profile picture, and make the user a tombstone (``delete_user``): nobody can log in to
+        it again, and its handle stays taken."""
+        revoked = await self._store.revoke_user_sessions(user.id, self._now())
+        if revoked:
+            self._publisher.control(user.id, channels.Control(revoke_sessions=revoked))
+        if user.avatar_id is not None:
+            await self._store.set_avatar(user.id, None, now_ms=self._now())
+        await self._store.delete_user(user.id)
+
+    async def record(self, user_id: str) -> UserRecord | None:
+        """The user as stored, or None."""
+        return await self._store.get_user(user_id)
 
     # --- settings (the dm.* and presence services read them; they belong to the account) ------
 
@@ -433,6 +540,10 @@ class Accounts:
     async def _start_bot_session(self, user: UserRecord) -> Session:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         session = await self._store.create_session(
-            user_id=user.id, token_hash=token_hash(token), now_ms=self._now(), ttl_ms=BOT_TOKEN_TTL_MS
+            user_id=user.id,
+            token_hash=token_hash(token),
+            now_ms=self._now(),
+            ttl_ms=BOT_TOKEN_TTL_MS,
+            device="bot token",
         )
         return Session(user, session, token)

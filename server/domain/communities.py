@@ -194,6 +194,14 @@ class Communities:
         self._tell(user.id, presented, "left")
         return CommunityResult(community=presented)
 
+    async def abandon(self, owner: UserRecord, community_id: str) -> None:
+        """The owner of a community with no other member leaves it, on deleting their account
+        (server/domain/farewell.py): it is left empty and without owner."""
+        community = await self._find(community_id)
+        await self._require_owner(owner.id, community)
+        await self._store.remove_member(community.id, owner.id)
+        self._unlisten(owner.id, community.id)
+
     async def approve(self, staff: UserRecord, community_id: str, user_id: str) -> MemberResult:
         community = await self._find(community_id)
         await self._require_staff(staff.id, community)

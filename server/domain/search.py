@@ -51,7 +51,8 @@ class Search:
             return UserPage(users=[], next=None)
         hidden = await self._store.hidden_ids(viewer.id)
         records = await self._store.search_users(folded, hidden=hidden, offset=offset, limit=limit + 1)
-        users = [present.user(record) for record in records[:limit]]
+        # Deleted accounts (tombstones) are never found; a page may be short for it.
+        users = [present.user(record) for record in records[:limit] if not record.deleted]
         return UserPage(users=users, next=rules.page_cursor(offset + limit) if len(records) > limit else None)
 
     async def posts(self, viewer: UserRecord, query: str, cursor: str | None, limit: int) -> PostPage:

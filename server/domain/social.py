@@ -412,6 +412,8 @@ class Social:
 
     async def follow(self, user: UserRecord, target_id: str) -> Profile:
         target = await self._target(user, target_id)
+        if target.deleted:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such user", path="$.user_id")
         if await self._store.blocks_between(user.id, target.id):
             raise ProtocolError(ErrorCode.BLOCKED, path="$.user_id")
         if not await self._store.follow(user.id, target.id, self._now()):
@@ -446,7 +448,7 @@ class Social:
 
     async def profile(self, viewer: UserRecord, handle: str) -> Profile:
         record = await self._store.get_user_by_handle(handle)
-        if record is None:
+        if record is None or record.deleted:  # a deleted account has no profile page
             raise ProtocolError(ErrorCode.NOT_FOUND, "no such user", path="$.handle")
         return await self.profile_of(viewer, record)
 

@@ -260,6 +260,11 @@ OPS = (
     Op(m.ProfileUpdate, profile_update, bucket="post", too_fast="changing your profile too fast"),
     Op(m.InviteCreate, invite_create),
     Op(m.InviteList, invite_list),
+    Op(m.SessionList, lambda c, f: c.domain.accounts.list_sessions(c.user, c.conn.session_id)),
+    Op(
+        m.SessionRevoke,
+        lambda c, f: c.domain.accounts.revoke_session(c.user, f.session_id, c.conn.session_id),
+    ),
     Op(m.SettingsGet, lambda c, f: c.domain.accounts.settings(c.user)),
     Op(
         m.SettingsUpdate,

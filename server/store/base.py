@@ -221,6 +221,12 @@ class AccountStorage(Protocol):
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
 
+    async def delete_user(self, user_id: str) -> bool:
+        """Make the user a tombstone, in one write: ``deleted`` set, no password that matches
+        (``password_hash`` "!"), display name, bio and interests emptied, nobody may message
+        them or see their presence, verified badge off. The handle stays taken. False if there is
+        no such user. (The profile picture is removed with :meth:`set_avatar` beforehand.)"""
+
     async def set_verified(self, user_id: str, verified: bool) -> bool:
         """Set the verified badge; False if there is no such user."""
 
@@ -256,8 +262,10 @@ class AccountStorage(Protocol):
     # --- sessions --------------------------------------------------------------------------------
 
     async def create_session(
-        self, *, user_id: str, token_hash: bytes, now_ms: int, ttl_ms: int
-    ) -> SessionRecord: ...
+        self, *, user_id: str, token_hash: bytes, now_ms: int, ttl_ms: int, device: str = ""
+    ) -> SessionRecord:
+        """Start a session; ``device`` is a short description of where it was started (never
+        the token, which is given only as its hash)."""
 
     async def get_session(self, token_hash: bytes) -> SessionRecord | None:
         """The session with that token hash, revoked or expired ones included."""
@@ -268,6 +276,19 @@ class AccountStorage(Protocol):
     async def revoke_user_sessions(self, user_id: str, now_ms: int) -> list[str]:
         """Revoke every session of a user not revoked yet (expired ones included, harmlessly);
         returns their ids."""
+
+    async def list_sessions(self, user_id: str, now_ms: int, *, limit: int) -> list[SessionRecord]:
+        """The user's live sessions at ``now_ms`` (not revoked, not expired), newest first (by
+        id), at most ``limit``."""
+
+    async def revoke_user_session(self, user_id: str, session_id: str, now_ms: int) -> SessionRecord | None:
+        """Revoke the session ``session_id`` if it is a live one of ``user_id``'s (not revoked,
+        not expired at ``now_ms``); returns it, or None (no such live session of that user,
+        another user's included: nothing is written)."""
+
+    async def touch_session(self, session_id: str, now_ms: int) -> None:
+        """Raise the session's ``last_used_ms`` to ``now_ms`` (never lower it). Callers write it
+        behind, at most about once a minute per session."""
 
 
 class RelationStorage(Protocol):

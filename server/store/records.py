@@ -77,6 +77,9 @@ class UserRecord:
     #: placeholder colour: what a User shows without reading the media record.
     avatar_id: str | None = None
     avatar_placeholder: str | None = None
+    #: The account was deleted (:meth:`AccountStorage.delete_user`): a tombstone keeping the
+    #: handle reserved and the messages it wrote attributed.
+    deleted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +152,11 @@ class SessionRecord:
     created_ms: int
     expires_ms: int
     revoked_ms: int | None
+    #: A short description of the device it was started from (from its User-Agent), or "".
+    device: str = ""
+    #: When it was last used (written behind, at most about once a minute); None: not since
+    #: it started, or before sessions kept it (schema 14 on SQLite).
+    last_used_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -414,6 +414,70 @@ async def test_revoke_user_sessions_returns_only_live_ones(storage: Storage) -> 
     assert await storage.get_session(b"\xbb" * 32) == bobs
 
 
+async def test_list_sessions_shows_live_ones_newest_first_with_their_device(storage: Storage) -> None:
+    alice = await make_user(storage, "alice")
+    bob = await make_user(storage, "bob")
+    made = [
+        await storage.create_session(
+            user_id=alice.id, token_hash=bytes([n]) * 32, now_ms=NOW + n, ttl_ms=DAY, device=f"Device {n}"
+        )
+        for n in range(1, 5)
+    ]
+    short = await storage.create_session(user_id=alice.id, token_hash=b"\x09" * 32, now_ms=NOW + 9, ttl_ms=50)
+    await storage.create_session(user_id=bob.id, token_hash=b"\xbb" * 32, now_ms=NOW, ttl_ms=DAY)
+    assert await storage.revoke_user_session(alice.id, made[1].id, NOW + 20) is not None
+
+    listed = await storage.list_sessions(alice.id, NOW + 30, limit=10)
+    assert [s.id for s in listed] == [short.id, made[3].id, made[2].id, made[0].id]
+    assert listed[1].device == "Device 4" and listed[1].last_used_ms is None
+    # Once the short one has expired it is left out; the limit keeps the newest.
+    later = await storage.list_sessions(alice.id, NOW + 100, limit=2)
+    assert [s.id for s in later] == [made[3].id, made[2].id]
+    assert await storage.list_sessions("01NOSUCHUSER000000000000000", NOW, limit=10) == []
+
+
+async def test_revoke_user_session_revokes_only_ones_own_live_session(storage: Storage) -> None:
+    alice = await make_user(storage, "alice")
+    bob = await make_user(storage, "bob")
+    mine = await storage.create_session(user_id=alice.id, token_hash=b"\x01" * 32, now_ms=NOW, ttl_ms=DAY)
+    bobs = await storage.create_session(user_id=bob.id, token_hash=b"\xbb" * 32, now_ms=NOW, ttl_ms=DAY)
+    old = await storage.create_session(user_id=alice.id, token_hash=b"\x02" * 32, now_ms=NOW, ttl_ms=10)
+
+    assert await storage.revoke_user_session(alice.id, bobs.id, NOW + 20) is None  # not hers
+    assert await storage.list_sessions(bob.id, NOW + 20, limit=10) == [bobs]
+    assert await storage.revoke_user_session(alice.id, old.id, NOW + 20) is None  # expired
+    revoked = await storage.revoke_user_session(alice.id, mine.id, NOW + 20)
+    assert revoked is not None and (revoked.id, revoked.revoked_ms) == (mine.id, NOW + 20)
+    assert await storage.revoke_user_session(alice.id, mine.id, NOW + 30) is None  # once
+    assert await storage.list_sessions(alice.id, NOW + 30, limit=10) == []
+
+
+async def test_touch_session_only_moves_last_use_forward(storage: Storage) -> None:
+    alice = await make_user(storage, "alice")
+    session = await storage.create_session(user_id=alice.id, token_hash=b"\x01" * 32, now_ms=NOW, ttl_ms=DAY)
+    await storage.touch_session(session.id, NOW + 100)
+    await storage.touch_session(session.id, NOW + 50)
+    [stored] = await storage.list_sessions(alice.id, NOW + 200, limit=10)
+    assert stored.last_used_ms == NOW + 100
+    await storage.touch_session("01NOSUCHSESSION00000000000", NOW)  # nothing to touch: no error
+
+
+async def test_delete_user_leaves_a_tombstone_keeping_the_handle(storage: Storage) -> None:
+    alice = await make_user(storage, "alice")
+    await storage.update_profile(alice.id, display_name="Alice A", bio="hi", interests=["防災"])
+    await storage.set_verified(alice.id, True)
+    assert await storage.delete_user(alice.id) is True
+    gone = await storage.get_user(alice.id)
+    assert gone is not None and gone.deleted
+    assert (gone.display_name, gone.bio, gone.interests, gone.password_hash) == ("", "", (), "!")
+    assert (gone.dm_policy, gone.presence_visibility, gone.verified) == ("nobody", "nobody", False)
+    assert gone.handle == alice.handle
+    by_handle = await storage.get_user_by_handle(alice.handle.upper())
+    assert by_handle is not None and by_handle.id == alice.id  # the handle stays taken
+    assert not (await storage.get_user((await make_user(storage, "bob")).id) or gone).deleted
+    assert await storage.delete_user("01NOSUCHUSER00000000000000") is False
+
+
 async def test_list_invites_returns_at_most_limit_newest(storage: Storage) -> None:
     alice = await make_user(storage, "alice")
     made = [

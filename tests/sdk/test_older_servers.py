@@ -151,7 +151,7 @@ INTRODUCED = {
         "search.users.ok",
         "search.posts.ok",
     },
-    "1.11.0": {"onboarding.get.ok"},
+    "1.11.0": {"onboarding.get.ok", "session.list.ok", "session.revoke.ok"},
 }
 OLDER_VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
 _RESULTS = {m.op_of(request): result for request, result in m.RESULT_TYPES.items()}

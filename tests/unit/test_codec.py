@@ -90,6 +90,8 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "dm.remove": {"conversation_id": POST_ID, "user_id": USER_ID},
     "settings.get": {},
     "settings.update": {"dm_policy": "following"},
+    "session.list": {},
+    "session.revoke": {"session_id": USER_ID},
     "notification.list": {"limit": 10, "before": OTHER_ID},
     "notification.read": {"notification_id": OTHER_ID},
     "notification.read_all": {},

@@ -5,7 +5,7 @@
 import { h, $, $$ } from "./dom.js";
 import { t, getLang, setLang, onLangChange, translateShell } from "./i18n.js";
 import * as store from "./store.js";
-import { startSession, connection } from "./session.js";
+import { startSession, endSession, connection } from "./session.js";
 import { renderLogin, renderInvite } from "./views/auth.js";
 import { renderFollowing, renderDiscover } from "./views/timeline.js";
 import { renderThread } from "./views/thread.js";
@@ -117,6 +117,14 @@ function signIn() {
       $("#nav").hidden = true;
       cleanup?.();
       cleanup = null;
+      if (code === 4501 && renewing) {
+        // Our own password change revoked this session: reconnect with the new cookie.
+        const change = renewing;
+        renewing = null;
+        endSession({ forget: false });
+        change.then(() => signIn(), () => showLogin(t("auth.signedOutElsewhere")));
+        return;
+      }
       if (code === 4500 || code === 4501) {
         connection()?.clearCursors();
         showLogin(code === 4501 ? t("auth.signedOutElsewhere") : null);
@@ -125,6 +133,14 @@ function signIn() {
       }
     },
   });
+}
+
+/** A password change (`change`, its request) revokes every session, this page's too (4501),
+ * and its answer sets a new cookie: the page then reconnects instead of showing the log-in. */
+let renewing = null;
+export function renewAfter(change) {
+  renewing = change;
+  change.catch(() => { if (renewing === change) renewing = null; });
 }
 
 export function showLogin(message) {

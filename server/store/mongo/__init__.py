@@ -55,6 +55,8 @@ Collections
     first opens the database (:meth:`.database.Database._tag_posts`).
     Since schema 11 standing posts with text carry ``search_text`` and ``search_grams`` and
     users ``name_key`` (:mod:`.search`); documents of before are given them at open.
+    Since schema 12 sessions carry ``device`` and ``last_used_ms`` (absent: "" and None) and
+    are listed newest first through ``by_user_newest``.
 
 Indexes
     Declared once, in :data:`INDEXES`, and covered by :data:`SCHEMA_VERSION`. :meth:`open`

@@ -255,6 +255,22 @@ class AccountStore(Database):
         with driver_errors():
             await self._users.update_one({"_id": user_id}, {"$set": {"password_hash": password_hash}})
 
+    async def delete_user(self, user_id: str) -> bool:
+        tombstone = {
+            "deleted": True,
+            "password_hash": "!",
+            "display_name": "",
+            "name_key": "",
+            "bio": "",
+            "interests": [],
+            "dm_policy": "nobody",
+            "presence_visibility": "nobody",
+            "verified": False,
+        }
+        with driver_errors():
+            result = await self._users.update_one({"_id": user_id}, {"$set": tombstone})
+        return result.matched_count == 1
+
     async def set_verified(self, user_id: str, verified: bool) -> bool:
         with driver_errors():
             result = await self._users.update_one({"_id": user_id}, {"$set": {"verified": verified}})
@@ -365,9 +381,9 @@ class AccountStore(Database):
     # --- sessions ----------------------------------------------------------------------------
 
     async def create_session(
-        self, *, user_id: str, token_hash: bytes, now_ms: int, ttl_ms: int
+        self, *, user_id: str, token_hash: bytes, now_ms: int, ttl_ms: int, device: str = ""
     ) -> SessionRecord:
-        session = SessionRecord(self._ids.new(now_ms), user_id, now_ms, now_ms + ttl_ms, None)
+        session = SessionRecord(self._ids.new(now_ms), user_id, now_ms, now_ms + ttl_ms, None, device=device)
         with driver_errors():
             await self._sessions.insert_one(
                 {
@@ -377,6 +393,8 @@ class AccountStore(Database):
                     "created_ms": now_ms,
                     "expires_ms": session.expires_ms,
                     "revoked_ms": None,
+                    "device": device,
+                    "last_used_ms": None,
                 }
             )
         return session
@@ -408,3 +426,25 @@ class AccountStore(Database):
                 return []
             cursor = self._sessions.find({"user_id": user_id, "revoked_by": tag}, {"_id": True})
             return [doc["_id"] async for doc in cursor]
+
+    async def list_sessions(self, user_id: str, now_ms: int, *, limit: int) -> list[SessionRecord]:
+        with driver_errors():
+            cursor = (
+                self._sessions.find({"user_id": user_id, "revoked_ms": NULL, "expires_ms": {"$gt": now_ms}})
+                .sort("_id", DESCENDING)
+                .limit(limit)
+            )
+            return [session_record(doc) async for doc in cursor]
+
+    async def revoke_user_session(self, user_id: str, session_id: str, now_ms: int) -> SessionRecord | None:
+        with driver_errors():
+            doc = await self._sessions.find_one_and_update(
+                {"_id": session_id, "user_id": user_id, "revoked_ms": NULL, "expires_ms": {"$gt": now_ms}},
+                {"$set": {"revoked_ms": now_ms}},
+                return_document=ReturnDocument.AFTER,
+            )
+        return session_record(doc) if doc else None
+
+    async def touch_session(self, session_id: str, now_ms: int) -> None:
+        with driver_errors():
+            await self._sessions.update_one({"_id": session_id}, {"$max": {"last_used_ms": now_ms}})

@@ -45,7 +45,9 @@ from .driver import Document, driver_errors
 #: (:meth:`Database._tag_posts`).
 #: 11: search (:mod:`.search`): the posts' ``search_text`` and ``search_grams`` under the multikey
 #: index ``search_grams``, the users' ``name_key``; older documents are given them at open.
-SCHEMA_VERSION: Final = 11
+#: 12: the sessions' ``device`` and ``last_used_ms`` (absent reads as "" and None) and the
+#: ordering index ``by_user_newest`` of the signed-in sessions list.
+SCHEMA_VERSION: Final = 12
 
 
 #: Posts given their hashtags per round trip when schema 10 first opens a database.
@@ -82,7 +84,10 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
     ],
     "sessions": [
         IndexModel([("token_hash", ASCENDING)], unique=True, name="token_hash_unique"),
+        # revoke_user_sessions.
         IndexModel([("user_id", ASCENDING)], name="by_user"),
+        # list_sessions: one user's sessions, newest first.
+        IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)], name="by_user_newest"),
     ],
     "follows": [
         # One per pair: follow's answer. Its prefix serves followee_ids; both steps of
@@ -182,7 +187,10 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
         # One per (conversation, user); conversation_members, conversation_member.
         _unique([("conversation_id", ASCENDING), ("user_id", ASCENDING)], "conversation_user_unique"),
         # The user's conversations: conversations_of, direct_stream_after, unread_counts.
+        # revoke_user_sessions.
         IndexModel([("user_id", ASCENDING)], name="by_user"),
+        # list_sessions: one user's sessions, newest first.
+        IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)], name="by_user_newest"),
     ],
     "messages": [
         # messages (newest first), direct_stream_after (conversation_id $in, by id),

@@ -47,6 +47,8 @@ def user_record(doc: Document) -> UserRecord:
         interests=tuple(doc.get("interests") or ()),
         avatar_id=doc.get("avatar_id"),
         avatar_placeholder=doc.get("avatar_placeholder"),
+        # Absent from users of before schema 12.
+        deleted=doc.get("deleted", False),
     )
 
 
@@ -70,6 +72,8 @@ def session_record(doc: Document) -> SessionRecord:
         created_ms=doc["created_ms"],
         expires_ms=doc["expires_ms"],
         revoked_ms=doc["revoked_ms"],
+        device=doc.get("device", ""),
+        last_used_ms=doc.get("last_used_ms"),
     )
 
 

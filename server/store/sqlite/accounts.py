@@ -202,6 +202,15 @@ class Accounts(Engine):
             lambda c: c.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
         )
 
+    async def delete_user(self, user_id: str) -> bool:
+        changed = await self._change(
+            "UPDATE users SET deleted = 1, password_hash = '!', display_name = '', name_key = '', bio = '', "
+            "interests = '[]', dm_policy = 'nobody', presence_visibility = 'nobody', verified = 0 "
+            "WHERE id = ?",
+            (user_id,),
+        )
+        return changed == 1
+
     async def set_verified(self, user_id: str, verified: bool) -> bool:
         return await self._change("UPDATE users SET verified = ? WHERE id = ?", (int(verified), user_id)) == 1
 
@@ -272,14 +281,16 @@ class Accounts(Engine):
     # --- sessions ----------------------------------------------------------------------------
 
     async def create_session(
-        self, *, user_id: str, token_hash: bytes, now_ms: int, ttl_ms: int
+        self, *, user_id: str, token_hash: bytes, now_ms: int, ttl_ms: int, device: str = ""
     ) -> SessionRecord:
         def write(conn: sqlite3.Connection) -> SessionRecord:
-            session = SessionRecord(self._ids.new(now_ms), user_id, now_ms, now_ms + ttl_ms, None)
+            session = SessionRecord(
+                self._ids.new(now_ms), user_id, now_ms, now_ms + ttl_ms, None, device=device
+            )
             conn.execute(
-                "INSERT INTO sessions (id, token_hash, user_id, created_ms, expires_ms) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (session.id, token_hash, user_id, now_ms, session.expires_ms),
+                "INSERT INTO sessions (id, token_hash, user_id, created_ms, expires_ms, device) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (session.id, token_hash, user_id, now_ms, session.expires_ms, device),
             )
             return session
 
@@ -314,3 +325,36 @@ class Accounts(Engine):
             return [row[0] for row in rows]
 
         return await self._write(write)
+
+    async def list_sessions(self, user_id: str, now_ms: int, *, limit: int) -> list[SessionRecord]:
+        def read(conn: sqlite3.Connection) -> list[SessionRecord]:
+            rows = conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions "
+                "WHERE user_id = ? AND revoked_ms IS NULL AND expires_ms > ? ORDER BY id DESC LIMIT ?",
+                (user_id, now_ms, limit),
+            ).fetchall()
+            return [_record(SessionRecord, row) for row in rows]
+
+        return await self._read(read)
+
+    async def revoke_user_session(self, user_id: str, session_id: str, now_ms: int) -> SessionRecord | None:
+        def write(conn: sqlite3.Connection) -> SessionRecord | None:
+            row = conn.execute(
+                "UPDATE sessions SET revoked_ms = ? "
+                "WHERE id = ? AND user_id = ? AND revoked_ms IS NULL AND expires_ms > ? "
+                f"RETURNING {_SESSION_COLUMNS}",
+                (now_ms, session_id, user_id, now_ms),
+            ).fetchone()
+            return _record(SessionRecord, row) if row else None
+
+        return await self._write(write)
+
+    async def touch_session(self, session_id: str, now_ms: int) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE sessions SET last_used_ms = ? "
+                "WHERE id = ? AND (last_used_ms IS NULL OR last_used_ms < ?)",
+                (now_ms, session_id, now_ms),
+            )
+
+        await self._write(write)

@@ -28,7 +28,7 @@ from ..base import (
 
 _USER_COLUMNS = (
     "id, handle, display_name, password_hash, birth_date, created_ms, invited_by, operator, verified, bot, "
-    "dm_policy, presence_visibility, last_seen_ms, bio, interests, avatar_id, avatar_placeholder"
+    "dm_policy, presence_visibility, last_seen_ms, bio, interests, avatar_id, avatar_placeholder, deleted"
 )
 _POST_COLUMNS = (
     "id, author_id, text, emotext, reply_to, created_ms, deleted_pos, community_id, repost_of, quote_of, "
@@ -37,7 +37,7 @@ _POST_COLUMNS = (
 _INVITE_COLUMNS = (
     "code_hash, code_prefix, inviter_id, created_ms, expires_ms, used_by, used_ms, grants_operator"
 )
-_SESSION_COLUMNS = "id, user_id, created_ms, expires_ms, revoked_ms"
+_SESSION_COLUMNS = "id, user_id, created_ms, expires_ms, revoked_ms, device, last_used_ms"
 _COMMUNITY_COLUMNS = (
     "id, name, description, tags, approval_required, certified, owner_id, created_ms, member_count"
 )
@@ -93,6 +93,7 @@ def _user(row: sqlite3.Row) -> UserRecord:
         interests=tuple(json.loads(row["interests"])),
         avatar_id=row["avatar_id"],
         avatar_placeholder=row["avatar_placeholder"],
+        deleted=bool(row["deleted"]),
     )
 
 

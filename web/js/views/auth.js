@@ -26,6 +26,13 @@ async function postJson(path, body) {
 }
 
 export const logout = () => postJson("/api/logout");
+/** Delete the account (§11.14): its sessions end, its connections close (4501). */
+export const deleteAccount = (password) => postJson("/api/account/delete", { password });
+
+/** Change the password (§11.6): every session is revoked, this page's too, and the answer
+ * sets the new session's cookie. */
+export const changePassword = (oldPassword, newPassword) =>
+  postJson("/api/password", { old_password: oldPassword, new_password: newPassword });
 
 function errorBox() {
   return h("p", { class: "form-error", attrs: { role: "alert" } });

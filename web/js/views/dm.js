@@ -9,20 +9,20 @@ import * as store from "../store.js";
 import { cleanText, countClusters } from "../text.js";
 import { announce, errorText, field, spinner, emptyState, toast } from "../ui.js";
 import { timeEl, userBadges } from "./post.js";
-import { avatar, nameOf } from "./face.js";
+import { avatar, nameOf, shownName } from "./face.js";
 import { mediaGrid } from "./media.js";
 import { attachments } from "./attach.js";
 
 export function conversationTitle(c) {
   if (c.title) return c.title;
   const me = store.state.me?.id;
-  const others = c.members.filter((m) => m.id !== me).map((m) => m.display_name);
+  const others = c.members.filter((m) => m.id !== me).map(shownName);
   const extra = c.member_count - 1 - others.length;
   return others.join("、") + (extra > 0 ? t("dm.andMore", { n: extra }) : "") || t("dm.justYou");
 }
 
 function systemLine(m) {
-  const who = m.author.display_name;
+  const who = shownName(m.author);
   const subject = m.subject?.display_name || "";
   const key = { created: "dm.sys.created", added: "dm.sys.added", removed: "dm.sys.removed", left: "dm.sys.left" }[m.kind];
   return key ? t(key, { who, subject }) : t("dm.sys.other");
@@ -35,7 +35,7 @@ export function messageText(m) {
 
 function preview(m) {
   if (!m) return "";
-  return m.kind === "text" ? `${store.latest(m.author).display_name}: ${messageText(m)}` : systemLine(m);
+  return m.kind === "text" ? `${shownName(store.latest(m.author))}: ${messageText(m)}` : systemLine(m);
 }
 
 export function renderDmList(view) {

@@ -3,6 +3,10 @@
 
 import { h, $$, byData } from "../dom.js";
 import * as store from "../store.js";
+import { t } from "../i18n.js";
+
+/** A person's name as shown: a deleted account has the empty display name (§11.14). */
+export const shownName = (user) => user.display_name || t("user.deleted");
 
 const COLOUR = /^#[0-9a-f]{6}$/i;
 
@@ -47,7 +51,7 @@ export function avatar(user, size = "") {
 /** A display name that follows changes live. */
 export function nameOf(user, props = {}) {
   const u = store.latest(user);
-  return h("span", { class: "display-name", ...props, dataset: { nameOf: u.id } }, u.display_name);
+  return h("span", { class: ["display-name", !u.display_name && "deleted-account"], ...props, dataset: { nameOf: u.id } }, shownName(u));
 }
 
 /** Redraw every face and name of this person on the page (called on user.updated). */

@@ -1,14 +1,14 @@
 // Settings: language, presence visibility, who may message you, invites with copyable links,
-// the block and mute lists, and log-out.
+// the block and mute lists, the password, the signed-in sessions, and log-out.
 
 import { h } from "../dom.js";
 import { t, getLang, setLang, LANGUAGES } from "../i18n.js";
 import { call, endSession, setHidden } from "../session.js";
 import * as store from "../store.js";
-import { copyText, errorText, emptyState, toast } from "../ui.js";
+import { copyText, errorText, emptyState, field, toast } from "../ui.js";
 import { timeEl } from "./post.js";
-import { logout } from "./auth.js";
-import { signedOut } from "../app.js";
+import { logout, changePassword, deleteAccount } from "./auth.js";
+import { signedOut, renewAfter } from "../app.js";
 import { avatar, nameOf } from "./face.js";
 
 function radioGroup(name, legend, values, current, onChange) {
@@ -24,6 +24,7 @@ export function renderSettings(view) {
   const invites = h("ul", { class: "invites" });
   const blocks = h("ul", { class: "user-list" });
   const mutes = h("ul", { class: "user-list" });
+  const sessions = h("ul", { class: "sessions" });
   const language = h("select", { name: "language", on: { change: (e) => setLang(e.target.value) } },
     LANGUAGES.map((l) => h("option", { value: l, selected: l === getLang() }, l === "ja" ? "日本語" : "English")));
   view.append(
@@ -37,8 +38,17 @@ export function renderSettings(view) {
       invites),
     h("section", { class: "card" }, h("h2", {}, t("settings.blocked")), blocks),
     h("section", { class: "card" }, h("h2", {}, t("settings.muted")), mutes),
+    passwordCard(),
+    h("section", { class: "card", attrs: { "aria-labelledby": "sessions-title" } },
+      h("h2", { id: "sessions-title" }, t("settings.sessions")),
+      h("p", { class: "hint" }, t("settings.sessionsHint")),
+      sessions),
     h("section", { class: "card" }, h("h2", {}, t("settings.account")),
       h("p", {}, t("settings.signedInAs", { handle: store.state.me.handle })),
+      // A plain link: the browser downloads the archive with the session cookie (§11.13).
+      h("p", {}, h("a", { href: "/api/export", class: "export-link", attrs: { download: "" } }, t("settings.export"))),
+      h("p", { class: "hint" }, t("settings.exportHint")),
+      deleteForm(),
       h("button", { type: "button", class: "danger", on: { click: signOut } }, t("settings.logout"))));
 
   async function update(args) {
@@ -123,9 +133,97 @@ export function renderSettings(view) {
     signedOut();
   }
 
+  // The password (§11.6): changing it signs every session out, this page's too, which then
+  // reconnects with the new session the answer's cookie holds (app.js, renewAfter).
+  function passwordCard() {
+    const current = h("input", { type: "password", name: "current-password", autocomplete: "current-password", required: true });
+    const fresh = h("input", { type: "password", name: "new-password", autocomplete: "new-password", required: true, minLength: 10 });
+    const problem = h("p", { class: "form-error", attrs: { role: "alert" } });
+    const form = h("form", { class: "password-form", on: { submit: submit } },
+      field(t("settings.currentPassword"), current),
+      field(t("settings.newPassword"), fresh, t("settings.newPasswordHint")),
+      problem,
+      h("button", { type: "submit", class: "primary" }, t("settings.changePassword")));
+    async function submit(event) {
+      event.preventDefault();
+      problem.textContent = "";
+      const change = changePassword(current.value, fresh.value);
+      renewAfter(change);
+      try {
+        await change;
+        form.reset();
+        toast(t("settings.passwordChanged"));
+      } catch (err) {
+        problem.textContent = err.code === "invalid_credentials" ? t("settings.passwordWrong") : errorText(err);
+      }
+    }
+    return h("section", { class: "card", attrs: { "aria-labelledby": "password-title" } },
+      h("h2", { id: "password-title" }, t("settings.password")), form);
+  }
+
+  // Signed-in sessions (§4.1.8): sign any other out (its connections close at once); this
+  // one is signed out as "Log out" does.
+  function sessionEl(session) {
+    const device = session.device || t("settings.unknownDevice");
+    const used = session.last_used_at
+      ? h("span", {}, t("settings.lastUsed"), " ", timeEl(session.last_used_at))
+      : null;
+    const out = session.current
+      ? h("button", { type: "button", on: { click: signOut } }, t("settings.logout"))
+      : h("button", { type: "button", on: { click: () => revoke(session) } }, t("settings.signOutSession"));
+    return h("li", { class: ["session", session.current && "current"], dataset: { id: session.id } },
+      h("p", { class: "session-device" }, device, session.current ? h("span", { class: "badge-this" }, ` (${t("settings.thisDevice")})`) : null),
+      h("p", { class: "meta" }, h("span", {}, t("settings.signedInAt"), " ", timeEl(session.created_at)), used ? " · " : null, used),
+      out);
+  }
+
+  async function loadSessions() {
+    try {
+      const { sessions: all } = await call("session.list");
+      sessions.replaceChildren(...all.map(sessionEl));
+    } catch (err) { sessions.replaceChildren(h("li", { class: "error" }, errorText(err))); }
+  }
+
+  async function revoke(session) {
+    try {
+      await call("session.revoke", { session_id: session.id });
+      toast(t("settings.sessionSignedOut"));
+    } catch (err) { toast(errorText(err), "error"); }
+    loadSessions();
+  }
+
+  // Deleting the account (§11.14), with its password and a second thought.
+  function deleteForm() {
+    const password = h("input", { type: "password", name: "delete-password", autocomplete: "current-password", required: true });
+    const sure = h("input", { type: "checkbox", name: "delete-sure", required: true });
+    const problem = h("p", { class: "form-error", attrs: { role: "alert" } });
+    async function submit(event) {
+      event.preventDefault();
+      problem.textContent = "";
+      try {
+        await deleteAccount(password.value);
+      } catch (err) {
+        problem.textContent = err.code === "invalid_credentials" ? t("settings.passwordWrong") : errorText(err);
+        return;
+      }
+      endSession();
+      signedOut();
+      toast(t("settings.accountDeleted"));
+    }
+    return h("details", { class: "delete-account" },
+      h("summary", {}, t("settings.deleteAccount")),
+      h("p", { class: "hint" }, t("settings.deleteHint")),
+      h("form", { class: "delete-form", on: { submit } },
+        field(t("settings.currentPassword"), password),
+        h("label", { class: "check" }, sure, h("span", {}, t("settings.deleteSure"))),
+        problem,
+        h("button", { type: "submit", class: "danger" }, t("settings.deleteAccount"))));
+  }
+
   loadSettings();
   loadInvites();
   loadLists();
+  loadSessions();
   // Someone signing up with one of our invites follows us at once ("follow and start").
   return store.on("follow", (data) => { if (data.followee.id === store.state.me.id) loadInvites(); });
 }
