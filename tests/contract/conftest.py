@@ -70,3 +70,15 @@ async def second_storage(storage: Storage, request: pytest.FixtureRequest) -> As
         yield other
     finally:
         await other.close()
+
+
+@pytest.fixture
+async def mongo_database(request: pytest.FixtureRequest, mongo_backend: MongoBackend) -> AsyncIterator[str]:
+    """A fresh database's name on the tests' MongoDB, dropped afterwards: for the cases that
+    open the MongoDB adapter themselves (migrations, indexes); applies the stand-in's marks."""
+    expect_stand_in_divergence(request, mongo_backend)
+    name = mongo_backend.new_database()
+    try:
+        yield name
+    finally:
+        await mongo_backend.drop_database(name)

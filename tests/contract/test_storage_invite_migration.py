@@ -6,7 +6,6 @@ made here as the earlier version wrote it, then opened by this version's adapter
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from server.store.base import InviteNotFound, InviteUsed, token_hash
 from server.store.mongo.database import SCHEMA_VERSION, invite_key
 from server.store.sqlite import SqliteStorage
 from tests.contract.storage_helpers import NOW, WEEK, new_user
-from tests.support.mongo import MongoBackend, expect_stand_in_divergence, storage_class
+from tests.support.mongo import MongoBackend, storage_class
 from tests.support.old_schema import sqlite_with_plain_invites
 
 OLD_CODES = ("J4nR8vPq2sXw6tYk0mLd3g", "Zq-_x9Lm3VbN7cR2tYk8Aw")
@@ -49,16 +48,6 @@ async def test_sqlite_migration_hashes_plain_codes_and_they_keep_working(tmp_pat
     for file in tmp_path.iterdir():
         data = file.read_bytes()
         assert not any(code.encode() in data for code in OLD_CODES), file.name
-
-
-@pytest.fixture
-async def mongo_database(request: pytest.FixtureRequest, mongo_backend: MongoBackend) -> AsyncIterator[str]:
-    expect_stand_in_divergence(request, mongo_backend)
-    name = mongo_backend.new_database()
-    try:
-        yield name
-    finally:
-        await mongo_backend.drop_database(name)
 
 
 async def test_mongo_open_hashes_plain_codes_and_they_keep_working(

@@ -11,7 +11,7 @@ may depend on which database is behind the port. All times are explicit ``now_ms
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import pytest
@@ -44,7 +44,7 @@ from tests.contract.storage_helpers import (
     make_user,
     stored,
 )
-from tests.support.mongo import MongoBackend, expect_stand_in_divergence, storage_class
+from tests.support.mongo import MongoBackend, storage_class
 
 _ids = IdGenerator()
 
@@ -595,17 +595,6 @@ async def test_delete_media_keeps_what_was_attached_meanwhile(storage: Storage) 
 
 
 # --- MongoDB: documents of schema 7 --------------------------------------------------------------
-
-
-@pytest.fixture
-async def mongo_database(request: pytest.FixtureRequest, mongo_backend: MongoBackend) -> AsyncIterator[str]:
-    """A fresh database's name on the tests' MongoDB, dropped afterwards."""
-    expect_stand_in_divergence(request, mongo_backend)
-    name = mongo_backend.new_database()
-    try:
-        yield name
-    finally:
-        await mongo_backend.drop_database(name)
 
 
 async def test_mongo_documents_of_schema_7_read_as_without_pictures(

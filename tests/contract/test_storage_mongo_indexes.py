@@ -9,26 +9,12 @@ expected to fail (NX_ID_INDEX), and passes against ``TSUDOI_TEST_MONGODB_URL``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from pymongo import AsyncMongoClient
 
 from server.store.mongo import MongoStorage
 from server.store.mongo.database import INDEXES
 from tests.contract.storage_helpers import NOW, NX_ID_INDEX, make_user
-from tests.support.mongo import MongoBackend, expect_stand_in_divergence
-
-
-@pytest.fixture
-async def mongo_database(request: pytest.FixtureRequest, mongo_backend: MongoBackend) -> AsyncIterator[str]:
-    """A fresh database's name on the tests' MongoDB, dropped afterwards."""
-    expect_stand_in_divergence(request, mongo_backend)
-    name = mongo_backend.new_database()
-    try:
-        yield name
-    finally:
-        await mongo_backend.drop_database(name)
+from tests.support.mongo import MongoBackend
 
 
 @NX_ID_INDEX

@@ -6,16 +6,14 @@ current one by taking away what search added)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from pymongo import AsyncMongoClient
 
 from server.store.base import Storage
 from server.store.sqlite import SqliteStorage
 from tests.contract.storage_helpers import NOW, make_user, say
-from tests.support.mongo import MongoBackend, expect_stand_in_divergence, storage_class
+from tests.support.mongo import MongoBackend, storage_class
 from tests.support.old_schema import sqlite_before_search
 
 
@@ -55,16 +53,6 @@ async def test_sqlite_migration_0011_backfills_posts_and_names(tmp_path: Path) -
         await found_after(storage, author_id, post_ids)
     finally:
         await storage.close()
-
-
-@pytest.fixture
-async def mongo_database(request: pytest.FixtureRequest, mongo_backend: MongoBackend) -> AsyncIterator[str]:
-    expect_stand_in_divergence(request, mongo_backend)
-    name = mongo_backend.new_database()
-    try:
-        yield name
-    finally:
-        await mongo_backend.drop_database(name)
 
 
 async def test_mongo_open_gives_older_documents_their_search_fields(

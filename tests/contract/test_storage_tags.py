@@ -4,17 +4,15 @@ for posts stored before it: SQLite's migration 0012 and the MongoDB adapter's op
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from pymongo import AsyncMongoClient
 
 from server.store.base import Storage, UserRecord
 from server.store.mongo.database import SCHEMA_VERSION
 from server.store.sqlite import SqliteStorage
 from tests.contract.storage_helpers import NOW, join, make_community, make_user, make_users, say
-from tests.support.mongo import MongoBackend, expect_stand_in_divergence, storage_class
+from tests.support.mongo import MongoBackend, storage_class
 from tests.support.old_schema import sqlite_before_tags
 
 
@@ -78,16 +76,6 @@ async def test_sqlite_migration_indexes_the_posts_stored_before(tmp_path: Path) 
         assert await tagged(storage, "炊き出し", alice) == [new.id, old]
     finally:
         await storage.close()
-
-
-@pytest.fixture
-async def mongo_database(request: pytest.FixtureRequest, mongo_backend: MongoBackend) -> AsyncIterator[str]:
-    expect_stand_in_divergence(request, mongo_backend)
-    name = mongo_backend.new_database()
-    try:
-        yield name
-    finally:
-        await mongo_backend.drop_database(name)
 
 
 async def test_mongo_open_tags_the_posts_stored_before(
