@@ -249,12 +249,25 @@ class PostStore(Database):
     async def user_timeline(
         self, author_id: str, *, viewer_id: str, before: str | None, limit: int
     ) -> list[PostRecord]:
+        # The by_author index, newest first.
+        return await self._readable({"author_id": author_id}, viewer_id, before, limit)
+
+    async def tag_timeline(
+        self, tag: str, *, viewer_id: str, before: str | None, limit: int
+    ) -> list[PostRecord]:
+        # The by_tag index, newest first.
+        return await self._readable({"tags": tag}, viewer_id, before, limit, drop=("tags",))
+
+    async def _readable(
+        self, match: Document, viewer_id: str, before: str | None, limit: int, drop: tuple[str, ...] = ()
+    ) -> list[PostRecord]:
+        """Standing posts matching ``match`` that the viewer may read, newest first: outside
+        communities, in the viewer's communities, or in open ones."""
         if limit <= 0:
             return []
         mine = await self._community_ids(viewer_id)
         pipeline: list[Document] = [
-            # The by_author index, newest first.
-            {"$match": {"author_id": author_id, "deleted_pos": NULL, **before_filter("_id", before)}},
+            {"$match": {**match, "deleted_pos": NULL, **before_filter("_id", before)}},
             {"$sort": {"_id": -1}},
             # Whether a community the viewer is not in is open is the community's.
             self._community_lookup(),
@@ -268,34 +281,7 @@ class PostStore(Database):
                 }
             },
             {"$limit": limit},
-            {"$project": {"community": False}},
-        ]
-        with driver_errors():
-            cursor = await self._posts.aggregate(pipeline)
-            return [post_record(doc) async for doc in cursor]
-
-    async def tag_timeline(
-        self, tag: str, *, viewer_id: str, before: str | None, limit: int
-    ) -> list[PostRecord]:
-        if limit <= 0:
-            return []
-        mine = await self._community_ids(viewer_id)
-        pipeline: list[Document] = [
-            # The by_tag index, newest first.
-            {"$match": {"tags": tag, "deleted_pos": NULL, **before_filter("_id", before)}},
-            {"$sort": {"_id": -1}},
-            self._community_lookup(),
-            {
-                "$match": {
-                    "$or": [
-                        {"community_id": NULL},
-                        {"community_id": {"$in": mine}},
-                        {"community.approval_required": False},
-                    ]
-                }
-            },
-            {"$limit": limit},
-            {"$project": {"community": False, "tags": False}},
+            {"$project": {"community": False, **{name: False for name in drop}}},
         ]
         with driver_errors():
             cursor = await self._posts.aggregate(pipeline)
