@@ -290,7 +290,9 @@ def test_emotext_moves_unless_reduced_motion_is_asked(scene: Scene) -> None:
 def test_log_out(scene: Scene) -> None:
     a = scene.a
     a.click("#nav a[data-route=settings]")
-    a.get_by_role("button", name="ログアウト").click()
+    # The account card's button (the sessions list has one per session too, since 1.11.0).
+    account = a.locator("section", has=a.get_by_role("heading", name="アカウント", exact=True))
+    account.get_by_role("button", name="ログアウト", exact=True).click()
     expect(a.locator("#login-title")).to_be_visible()
     expect(a.locator("#nav")).to_be_hidden()
     assert not [c for c in scene.hanako_view.context.cookies() if c["name"] == "tsudoi_session"]
