@@ -120,6 +120,12 @@ def error_response(error: ProtocolError) -> Response:
     return json_response(ErrorBody(error=detail), _STATUS.get(error.code, 422), headers)
 
 
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, or None without one."""
+    authorization = request.headers.get("authorization", "")
+    return authorization[7:].strip() if authorization.lower().startswith("bearer ") else None
+
+
 async def read_body(request: Request, body_type: type[_B]) -> _B:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise ProtocolError(ErrorCode.INVALID_REQUEST, "send a JSON body (Content-Type: application/json)")
@@ -187,9 +193,9 @@ class HttpApi:
 
     def _token(self, request: Request) -> str:
         """The request's session token; cookie use demands a same-origin request."""
-        authorization = request.headers.get("authorization", "")
-        if authorization.lower().startswith("bearer "):
-            return authorization[7:].strip()
+        bearer = bearer_token(request)
+        if bearer is not None:
+            return bearer
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             raise ProtocolError(ErrorCode.NOT_AUTHENTICATED)
@@ -310,9 +316,9 @@ class HttpApi:
     def _reader_token(self, request: Request) -> str | None:
         """The token of a GET that reads private data: bearer, or the cookie of a same-site
         request (see :meth:`export`)."""
-        authorization = request.headers.get("authorization", "")
-        if authorization.lower().startswith("bearer "):
-            return authorization[7:].strip()
+        bearer = bearer_token(request)
+        if bearer is not None:
+            return bearer
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             return None
@@ -417,9 +423,7 @@ class HttpApi:
         if required:
             token = self._token(request)
         else:
-            authorization = request.headers.get("authorization", "")
-            bearer = authorization[7:].strip() if authorization.lower().startswith("bearer ") else None
-            token = bearer or request.cookies.get(SESSION_COOKIE, "")
+            token = bearer_token(request) or request.cookies.get(SESSION_COOKIE, "")
             if not token:
                 return None
         found = await self._accounts.authenticate(token)
