@@ -14,6 +14,9 @@ from ..base import MediaRecord, MediaUnavailable, TooManyUploads
 from .engine import Engine
 from .rows import _MEDIA_COLUMNS, _json, _media, _media_body_json
 
+#: An owner's uploads waiting to be attached, unexpired at a time (media_waiting_by_owner).
+_WAITING = "SELECT count(*) FROM media WHERE owner_id = ? AND subject IS NULL AND expires_ms > ?"
+
 
 def _claim(
     conn: sqlite3.Connection,
@@ -56,7 +59,7 @@ class Media(Engine):
     async def add_media(self, record: MediaRecord, *, pending_max: int) -> None:
         def write(conn: sqlite3.Connection) -> None:
             (waiting,) = conn.execute(
-                "SELECT count(*) FROM media WHERE owner_id = ? AND subject IS NULL AND expires_ms > ?",
+                _WAITING,
                 (record.owner_id, record.created_ms),
             ).fetchone()
             if waiting >= pending_max:
@@ -79,7 +82,7 @@ class Media(Engine):
 
     async def count_waiting_media(self, owner_id: str, *, now_ms: int) -> int:
         rows = await self._all(
-            "SELECT count(*) FROM media WHERE owner_id = ? AND subject IS NULL AND expires_ms > ?",
+            _WAITING,
             (owner_id, now_ms),
         )
         count: int = rows[0][0]
