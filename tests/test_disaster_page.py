@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from protocol.sdk.http import disaster_page
+from protocol.sdk import disaster_page
 from tests.support.client import Client, ErrorFrame, Users
 from tests.support.mongo import MongoBackend, expect_stand_in_divergence
 from tests.support.server import ServerProcess, tsudoi

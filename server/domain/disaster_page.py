@@ -1,9 +1,10 @@
 """The "during a disaster" page: what to do and where to turn, written by the operator in
 Markdown and shown by clients while an incident lasts (PROTOCOL.md 11.15).
 
-In March 2011 mixi opened disaster pages that pointed people at the official services (NTT's
-disaster message dial 171 and its web board, the carriers' boards, the news) beside their
-friends' statuses. Here an operator writes such a page for their own people
+In March 2011, with phones and carrier mail failing, people checked on each other through the
+social services that still worked, and the official services that help most (NTT's Disaster
+Emergency Message Dial 171 and its web board, the carriers' boards, the news) were the ones
+people had to be told about. Here an operator writes such a page for their own people
 (``tsudoi admin disaster-page set FILE.md``); until they do, :data:`DEFAULT_MARKDOWN` is shown,
 so that a server that never thought of it still points at the official services at the moment
 it matters. The default is about Japan; an operator elsewhere replaces it.
