@@ -139,3 +139,17 @@ def test_a_status_area_from_the_list_reaches_a_friends_board(scene: Scene) -> No
     expect(ja.locator("#incident")).to_be_hidden()
     expect(ja.locator(".disaster-link.during-incident")).to_have_count(0)
     assert not scene.hanako_view.errors and not scene.ken_view.errors
+
+
+def test_the_page_is_under_the_log_in_form_for_someone_who_cannot_sign_in(scene: Scene, open_page) -> None:  # type: ignore[no-untyped-def]
+    stranger = open_page("en-US")
+    page = stranger.page
+    page.goto(f"{scene.server.url}/")
+    expect(page.locator("#login-title")).to_be_visible()
+    page.locator(".disaster-details summary").click()
+    body = page.locator(".disaster-details .disaster-body")
+    expect(body.locator("h1")).to_have_text("宮城県の皆さんへ / To everyone in Miyagi")
+    expect(body.locator("a.external")).to_have_attribute("href", "https://city.example/shelters")
+    assert not [c for c in stranger.context.cookies() if c["name"] == "tsudoi_session"]  # no session
+    assert page.evaluate("window.pwned") is None and not stranger.errors
+    shot(page, "73-disaster-page-logged-out")

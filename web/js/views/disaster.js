@@ -24,7 +24,21 @@ export function renderDisaster(view) {
     incident ? h("p", { class: "disaster-incident" }, "⚠ ", incident.title, incident.area ? ` — ${incident.area}` : "") : null,
     h("article", { class: "card disaster-page" }, body, about),
     h("p", {}, h("a", { class: "disaster-safety", href: "#/safety" }, t("incident.tellSafety"))));
+  return load(body, about);
+}
 
+/** The page folded under the log-in form: someone who cannot sign in still reaches it. */
+export function disasterDetails() {
+  const body = h("div", { class: "disaster-body" });
+  const about = h("p", { class: "hint disaster-about" });
+  const details = h("details", { class: "card disaster-page disaster-details" },
+    h("summary", {}, "⚠ ", t("disaster.link")), body, about);
+  details.addEventListener("toggle", () => { if (details.open && !body.childNodes.length) load(body, about); });
+  return details;
+}
+
+/** Fetch the page into `body` (and what it is into `about`); the returned function stops it. */
+function load(body, about) {
   let gone = false;
   function show(page) {
     setPageHtml(body, page.html);
