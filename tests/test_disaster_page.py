@@ -83,6 +83,9 @@ async def test_the_built_in_page_is_served_to_anyone_and_revalidated(
     etag = response.headers["etag"]
     again = await fetch(server, **{"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    async with httpx.AsyncClient(base_url=server.url, timeout=15) as http:
+        head = await http.head(PAGE)
+    assert head.status_code == 200 and head.headers["etag"] == etag and head.content == b""
     through_sdk = await disaster_page(server.ws_url)  # the SDK's own, from the WebSocket URL
     assert (through_sdk.markdown, through_sdk.html, through_sdk.default) == (page["markdown"], html, True)
 
