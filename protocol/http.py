@@ -73,6 +73,21 @@ class InviteInfo(_Body):
     expires_at: Timestamp
 
 
+class DisasterPage(_Body):
+    """``GET /api/disaster-page`` (since 1.14.0, no authentication): the operator's "during a
+    disaster" page, shown while an incident lasts, and the built-in one until they write it."""
+
+    #: The Markdown source.
+    markdown: str
+    #: The server's rendering of it: safe to insert as it is (no raw HTML, no script, no
+    #: images; links only https, http, mailto, tel or within the app).
+    html: str
+    #: When the operator last wrote it; null for the built-in page.
+    updated_at: Timestamp | None
+    #: True for the built-in page (the operator has written none).
+    default: bool
+
+
 class ErrorDetail(_Body):
     code: ErrorCode
     message: str

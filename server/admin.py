@@ -1,5 +1,5 @@
 """Operator tools that change what users see: certify communities, verify people, read reports,
-declare incidents, make bots and give them new tokens.
+declare incidents, write the "during a disaster" page, make bots and give them new tokens.
 
 They open the configured storage as a second process beside running servers (SQLite's WAL admits
 a second writer; MongoDB is shared anyway) and go through the same domain services as the
@@ -17,6 +17,7 @@ import argparse
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -66,6 +67,21 @@ def add_commands(
     data_option(start)
     data_option(steps.add_parser("end", help="end the active incident"))
     data_option(steps.add_parser("show", help="print the active incident, if any"))
+    page = admin_commands.add_parser(
+        "disaster-page",
+        help='write, show or clear the "during a disaster" page clients show while an incident lasts',
+        description='The "during a disaster" page, in Markdown (raw HTML is shown as text; links '
+        "only https, http, mailto, tel or within the app; images as their alt text). Until one is "
+        "written, a built-in page (Japanese and English) points at the official services.",
+    )
+    page_steps = page.add_subparsers(dest="page_command", metavar="set|show|clear", required=True)
+    page_set = page_steps.add_parser("set", help="write the page from a Markdown file (- for stdin)")
+    page_set.add_argument("file", type=Path, metavar="FILE.md", help="UTF-8 Markdown, at most 32 KiB")
+    data_option(page_set)
+    page_show = page_steps.add_parser("show", help="print the page's Markdown (the built-in one if none)")
+    page_show.add_argument("--html", action="store_true", help="print the HTML clients are given instead")
+    data_option(page_show)
+    data_option(page_steps.add_parser("clear", help="remove the operator's page: the built-in one is shown"))
     bot = admin_commands.add_parser("bot", help="create a bot account, or give a bot a new token")
     bot_steps = bot.add_subparsers(dest="bot_command", metavar="create|token", required=True)
     create = bot_steps.add_parser("create", help="create a bot account and print its token")
@@ -81,7 +97,7 @@ def add_commands(
     data_option(token)
 
 
-COMMANDS = ("certify", "verify", "reports", "incident", "bot")
+COMMANDS = ("certify", "verify", "reports", "incident", "disaster-page", "bot")
 
 
 async def open_for_operator(
@@ -174,6 +190,7 @@ async def run(settings: Settings, args: argparse.Namespace, now_ms: Callable[[],
         "verify": _verify,
         "reports": _reports,
         "incident": _incident,
+        "disaster-page": _disaster_page,
         "bot": _bot,
     }[args.admin_command]
     async with operator_domain(settings, now_ms) as domain:
@@ -275,6 +292,54 @@ def _describe(incident: Incident) -> str:
     where = f" ({incident.area})" if incident.area else ""
     ended = f", ended {incident.ended_at}" if incident.ended_at else ""
     return f"{incident.id} {incident.title}{where}, started {incident.started_at}{ended}"
+
+
+async def _disaster_page(domain: Domain, args: argparse.Namespace) -> int:
+    """Every node serves the new page at its next request (it reads storage each time)."""
+    from .domain import disaster_page
+
+    pages = domain.disaster_page
+    if args.page_command == "show":
+        page = await pages.get()
+        written = "the built-in page" if page.default else f"written {format_timestamp(page.updated_ms or 0)}"
+        print(f"tsudoi: {written}", file=sys.stderr, flush=True)  # stdout stays the page alone
+        print(page.html if args.html else page.markdown, end="" if args.html else "\n")
+        return 0
+    if args.page_command == "clear":
+        cleared = await pages.clear()
+        print(
+            "cleared: the built-in page is shown"
+            if cleared
+            else "no page was written: the built-in page is shown"
+        )
+        return 0
+    record = await pages.set(_read_page(args.file, disaster_page.MAX_BYTES))
+    for what in disaster_page.dropped(record.markdown):
+        print(f"tsudoi: note: not shown as written: {what}", file=sys.stderr, flush=True)
+    print(
+        f"disaster page set ({len(record.markdown.encode())} bytes), written {format_timestamp(record.updated_ms)}"
+    )
+    return 0
+
+
+def _read_page(file: Path, limit: int) -> str:
+    """The file's text (``-``: standard input); CommandFailed for a file that cannot be read or
+    is not UTF-8. Reads a little over ``limit`` at most, so that a wrong file (a video) is
+    refused without reading it all; the page's own rules are the domain's."""
+    try:
+        if str(file) == "-":
+            raw = sys.stdin.buffer.read(limit * 4 + 1)
+        else:
+            with file.open("rb") as handle:
+                raw = handle.read(limit * 4 + 1)
+    except OSError as exc:
+        raise CommandFailed(f"cannot read {file}: {exc.strerror or exc}") from None
+    if len(raw) > limit * 4:
+        raise CommandFailed(f"{file} is far over the page's {limit} bytes", USAGE)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CommandFailed(f"{file} is not UTF-8 text (byte {exc.start})", USAGE) from None
 
 
 async def _bot(domain: Domain, args: argparse.Namespace) -> int:

@@ -170,6 +170,9 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
     async def metrics_route(request: Request) -> Response:
         return await services(request).api.metrics(request)
 
+    async def disaster_page_route(request: Request) -> Response:
+        return await services(request).api.disaster_page(request)
+
     async def upload_route(request: Request) -> Response:
         return await services(request).api.upload(request)
 
@@ -195,6 +198,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
         Route("/api/account/delete", api_route, methods=["POST"]),
         Route("/api/invites/{code}", invite_route, methods=["GET"]),
         Route("/api/export", export_route, methods=["GET"]),
+        Route("/api/disaster-page", disaster_page_route, methods=["GET", "HEAD"]),
         Route("/api/media", upload_route, methods=["POST"]),
         Route("/media/{media_id}/{variant}", picture_route, methods=["GET", "HEAD"]),
         Route("/api/webhook", webhook_route, methods=["GET", "PUT", "DELETE"]),

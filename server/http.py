@@ -27,6 +27,7 @@ from protocol.errors import ErrorCode, ProtocolError
 from protocol.http import (
     AccountDeleteRequest,
     ComponentHealth,
+    DisasterPage,
     ErrorBody,
     ErrorDetail,
     Health,
@@ -346,6 +347,28 @@ class HttpApi:
                 expires_at=format_timestamp(invite.expires_ms),
             )
             return json_response(body)
+
+        return await self._guarded(run())
+
+    async def disaster_page(self, request: Request) -> Response:
+        """``GET /api/disaster-page``: public, since someone in a disaster may be unable to sign
+        in. Revalidated on each use (``no-cache``) and answered 304 while its ETag holds, so an
+        operator's change reaches everyone at once and an unchanged page costs a few bytes."""
+
+        async def run() -> Response:
+            page = await self._domain.disaster_page.get()
+            headers = {
+                "ETag": page.etag,
+                "Cache-Control": "public, no-cache",
+                "X-Content-Type-Options": "nosniff",
+            }
+            if page.etag in (tag.strip() for tag in request.headers.get("if-none-match", "").split(",")):
+                return Response(status_code=304, headers=headers)
+            updated_at = format_timestamp(page.updated_ms) if page.updated_ms is not None else None
+            body = DisasterPage(
+                markdown=page.markdown, html=page.html, updated_at=updated_at, default=page.default
+            )
+            return json_response(body, headers=headers)
 
         return await self._guarded(run())
 

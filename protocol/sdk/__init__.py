@@ -18,7 +18,7 @@ See ``docs/bots.md`` for the guide, and PROTOCOL.md for what is on the wire.
 from __future__ import annotations
 
 from protocol import messages
-from protocol.http import SessionResponse, UploadResponse, WebhookInfo, WebhookKey
+from protocol.http import DisasterPage, SessionResponse, UploadResponse, WebhookInfo, WebhookKey
 from protocol.webhooks import WebhookDelivery, WebhookVerificationError
 from protocol.webhooks import verify as verify_webhook
 
@@ -43,6 +43,7 @@ from .errors import (
 from .http import (
     decode_delivery,
     delete_webhook,
+    disaster_page,
     fetch_media,
     get_webhook,
     login,
@@ -66,6 +67,7 @@ __all__ = [
     "ClientClosed",
     "ConnectionLost",
     "CursorStore",
+    "DisasterPage",
     "FrameError",
     "HandshakeRejected",
     "JsonFileStore",
@@ -91,6 +93,7 @@ __all__ = [
     "codes",
     "decode_delivery",
     "delete_webhook",
+    "disaster_page",
     "error_for",
     "errors",
     "fetch_media",

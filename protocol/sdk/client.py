@@ -48,6 +48,7 @@ from websockets.typing import Subprotocol
 from protocol import messages as m
 from protocol.codec import MAX_SERVER_FRAME_BYTES, PROTOCOL_NAME, parse_retry_after, parse_timestamp
 from protocol.errors import CloseCode
+from protocol.http import DisasterPage
 from protocol.recent import encode_auth
 
 from .codes import error_for
@@ -63,7 +64,7 @@ from .errors import (
     is_terminal,
     terminal_close,
 )
-from .http import fetch_media, upload_media
+from .http import disaster_page, fetch_media, upload_media
 from .media import MediaKind, PictureSource, read_picture
 from .ops import Api, Handler, Register
 from .transport import Backoff, Connection, FrameBudget, http_url, ws_url
@@ -548,6 +549,12 @@ class Client(Api):
         with this client's token: pictures of messages and of closed communities are served
         only to those who may see them (``NotFoundError`` otherwise)."""
         return await fetch_media(self.http_url, media_url, token=self.token, http=self._http_client())
+
+    async def disaster_page(self) -> DisasterPage:
+        """The operator's "during a disaster" page (PROTOCOL.md 11.15): ``markdown``, the
+        server's safe ``html``, ``updated_at`` (None for the built-in page). An older server
+        (before 1.14.0) answers ``NotFoundError``."""
+        return await disaster_page(self.http_url, http=self._http_client())
 
     # --- dispatch ----------------------------------------------------------------------------
 

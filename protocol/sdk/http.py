@@ -16,6 +16,7 @@ import msgspec
 
 from protocol import messages as m
 from protocol.http import (
+    DisasterPage,
     LoginRequest,
     SessionResponse,
     UploadResponse,
@@ -32,11 +33,13 @@ from .media import MediaKind, PictureSource, read_picture, resolve_media_url
 from .transport import http_url
 
 __all__ = [
+    "DisasterPage",
     "UploadResponse",
     "WebhookInfo",
     "WebhookKey",
     "decode_delivery",
     "delete_webhook",
+    "disaster_page",
     "fetch_media",
     "get_webhook",
     "login",
@@ -243,6 +246,13 @@ async def webhook_public_key(url: str, *, http: httpx.AsyncClient | None = None)
     needed). Fetch it once, over HTTPS, and keep it."""
     response = await _send(url, "GET", "/api/webhook/key", http=http)
     return convert(_json_object(response), WebhookKey)
+
+
+async def disaster_page(url: str, *, http: httpx.AsyncClient | None = None) -> DisasterPage:
+    """The operator's "during a disaster" page (``GET /api/disaster-page``, PROTOCOL.md 11.15,
+    since 1.14.0): its Markdown and the server's safe HTML. No authentication needed."""
+    response = await _send(url, "GET", "/api/disaster-page", http=http)
+    return convert(_json_object(response), DisasterPage)
 
 
 def decode_delivery(delivery: WebhookDelivery) -> m.EventData | None:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .accounts import Accounts
     from .communities import Communities
     from .conversations import Conversations
+    from .disaster_page import DisasterPages
     from .notices import Notices
     from .onboarding import Guide
     from .presence import PresenceService
@@ -49,6 +50,7 @@ class Domain:
     incidents: Incidents
     search: Search
     guide: Guide
+    disaster_page: DisasterPages
 
     @classmethod
     def build(
@@ -63,6 +65,7 @@ class Domain:
         from .accounts import Accounts
         from .communities import Communities
         from .conversations import Conversations
+        from .disaster_page import DisasterPages
         from .notices import Notices
         from .onboarding import Guide
         from .presence import PresenceService, PresenceTiming
@@ -95,4 +98,5 @@ class Domain:
             incidents=Incidents(store, publisher, clock, settings.operator_poll_ms),
             search=Search(store),
             guide=Guide(store),
+            disaster_page=DisasterPages(store, clock),
         )

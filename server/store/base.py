@@ -74,6 +74,7 @@ from .records import (
     NonceTaken,
     NotFound,
     NotificationRecord,
+    PageRecord,
     PostRecord,
     PostSearchPage,
     ReportRecord,
@@ -124,6 +125,7 @@ __all__ = [
     "NotFound",
     "NotificationRecord",
     "NotificationStorage",
+    "PageRecord",
     "PostRecord",
     "PostSearchPage",
     "PostStorage",
@@ -747,7 +749,8 @@ class NotificationStorage(Protocol):
 
 
 class SafetyStorage(Protocol):
-    """Disaster mode: users' safety statuses and the server's incidents.
+    """Disaster mode: users' safety statuses, the server's incidents, and the operator's pages
+    (the "during a disaster" page).
 
     Statuses are appended, never changed; a user's status is their newest. At most one
     incident is active at a time: concurrent starts start one, and an ended incident is never
@@ -784,6 +787,17 @@ class SafetyStorage(Protocol):
     async def active_incident(self) -> IncidentRecord | None: ...
 
     async def get_incident(self, incident_id: str) -> IncidentRecord | None: ...
+
+    # --- operator pages --------------------------------------------------------------------------
+
+    async def get_page(self, name: str) -> PageRecord | None:
+        """The operator's page of this name; None if they wrote none (or cleared it)."""
+
+    async def set_page(self, name: str, markdown: str, now_ms: int) -> PageRecord:
+        """Write (or replace) the page; the last write wins."""
+
+    async def delete_page(self, name: str) -> bool:
+        """Clear the page; False if there was none."""
 
 
 class ModerationStorage(Protocol):

@@ -34,6 +34,7 @@ __all__ = [
     "NonceTaken",
     "NotFound",
     "NotificationRecord",
+    "PageRecord",
     "PostRecord",
     "ReportRecord",
     "SafetyRecord",
@@ -352,6 +353,17 @@ class IncidentRecord:
     started_by: str | None
     started_ms: int
     ended_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PageRecord:
+    """An operator's page, by name: today only "disaster", the page shown during an incident
+    (PROTOCOL.md 11.15). Its Markdown source as the operator wrote it; rendering is the
+    domain's (:mod:`server.domain.disaster_page`), so a better renderer needs no migration."""
+
+    name: str
+    markdown: str
+    updated_ms: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,6 +106,7 @@ def test_main_screens_have_no_serious_axe_violations(
         ("conversation", f"/dm/{conversation['id']}", "#view li"),
         ("notifications", "/notifications", "#view li, #view article"),
         ("safety", "/safety", "#view li, #view article"),
+        ("disaster page", "/disaster", "#view .disaster-body a"),
         ("profile", f"/u/{friend.handle}", "article.post"),
         ("thread", f"/post/{post['id']}", "article.post"),
         ("tag", "/tag/%E7%82%8A%E3%81%8D%E5%87%BA%E3%81%97", "article.post"),

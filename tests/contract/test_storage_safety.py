@@ -12,6 +12,7 @@ import asyncio
 
 from server.store.base import (
     IncidentRecord,
+    PageRecord,
     SafetyRecord,
     Storage,
 )
@@ -161,3 +162,22 @@ async def test_starts_from_two_processes_start_one_incident(
     assert await second_storage.active_incident() is None
     after = await asyncio.gather(start(second_storage, "next", NOW + 11), start(storage, "next", NOW + 11))
     assert len([r for r in after if r is not None]) == 1
+
+
+async def test_an_operator_page_is_written_replaced_and_cleared(
+    storage: Storage, second_storage: Storage
+) -> None:
+    """The "during a disaster" page (PROTOCOL.md 11.15): one per name, the last write wins, and
+    another process reads what one wrote; clearing leaves none (the built-in page is shown)."""
+    assert await storage.get_page("disaster") is None
+    assert await storage.delete_page("disaster") is False
+    text = "# 災害のときは\n\n- [web171](https://www.web171.jp/)\n"
+    written = await storage.set_page("disaster", text, NOW)
+    assert written == PageRecord("disaster", text, NOW)
+    assert await second_storage.get_page("disaster") == written
+    replaced = await second_storage.set_page("disaster", "更新しました", NOW + 5)
+    assert await storage.get_page("disaster") == replaced == PageRecord("disaster", "更新しました", NOW + 5)
+    assert await storage.get_page("terms") is None  # pages are by name
+    assert await storage.delete_page("disaster") is True
+    assert await second_storage.get_page("disaster") is None
+    assert await storage.delete_page("disaster") is False

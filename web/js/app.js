@@ -15,6 +15,7 @@ import { renderPeople } from "./views/people.js";
 import { renderDmList, renderConversation } from "./views/dm.js";
 import { renderNotifications } from "./views/notifications.js";
 import { renderSafety } from "./views/safety.js";
+import { renderDisaster } from "./views/disaster.js";
 import { renderCommunities, renderCommunity } from "./views/communities.js";
 import { renderSettings } from "./views/settings.js";
 import { renderSearch } from "./views/search.js";
@@ -38,6 +39,7 @@ const routes = [
   [/^\/dm\/([0-9A-Z]{26})$/, "dm", () => renderConversation],
   [/^\/notifications$/, "notifications", () => renderNotifications],
   [/^\/safety$/, "safety", () => renderSafety],
+  [/^\/disaster$/, "safety", () => renderDisaster],
   [/^\/communities$/, "communities", () => renderCommunities],
   [/^\/c\/([0-9A-Z]{26})$/, "communities", () => renderCommunity],
   [/^\/settings$/, "settings", () => renderSettings],

@@ -47,7 +47,9 @@ from .driver import Document, driver_errors
 #: index ``search_grams``, the users' ``name_key``; older documents are given them at open.
 #: 12: the sessions' ``device`` and ``last_used_ms`` (absent reads as "" and None) and the
 #: ordering index ``by_user_newest`` of the signed-in sessions list.
-SCHEMA_VERSION: Final = 12
+#: 14: ``pages``, the operator's pages by name (the "during a disaster" page), read by ``_id``:
+#: no index. (13 is another change's.)
+SCHEMA_VERSION: Final = 14
 
 
 #: Posts given their hashtags per round trip when schema 10 first opens a database.
@@ -360,6 +362,7 @@ class Database:
         self._incidents: AsyncCollection[Document] = db["incidents"]
         self._webhooks: AsyncCollection[Document] = db["webhooks"]
         self._server_keys: AsyncCollection[Document] = db["server_keys"]
+        self._pages: AsyncCollection[Document] = db["pages"]
         self._signals: AsyncCollection[Document] = db["signals"]
         self._media: AsyncCollection[Document] = db["media"]
         self._meta: AsyncCollection[Document] = db["meta"]

@@ -1,4 +1,4 @@
-"""Safety statuses and incidents on MongoDB: :class:`SafetyStore`, one part of
+"""Safety statuses, incidents and the operator's pages on MongoDB: :class:`SafetyStore`, one part of
 :class:`~server.store.mongo.MongoStorage`.
 
 Every write here is one document, so each is atomic on its own. "One active incident at a
@@ -14,7 +14,7 @@ from typing import Final
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from ..base import IncidentRecord, SafetyRecord
+from ..base import IncidentRecord, PageRecord, SafetyRecord
 from .database import Database
 from .driver import Document, before_filter, chunks, driver_errors
 from .records import incident_record, safety_record
@@ -117,3 +117,22 @@ class SafetyStore(Database):
         with driver_errors():
             doc = await self._incidents.find_one({"_id": incident_id})
         return incident_record(doc) if doc else None
+
+    # --- operator pages ----------------------------------------------------------------------
+
+    async def get_page(self, name: str) -> PageRecord | None:
+        with driver_errors():
+            doc = await self._pages.find_one({"_id": name})
+        return PageRecord(name, doc["markdown"], doc["updated_ms"]) if doc else None
+
+    async def set_page(self, name: str, markdown: str, now_ms: int) -> PageRecord:
+        with driver_errors():
+            await self._pages.replace_one(
+                {"_id": name}, {"_id": name, "markdown": markdown, "updated_ms": now_ms}, upsert=True
+            )
+        return PageRecord(name, markdown, now_ms)
+
+    async def delete_page(self, name: str) -> bool:
+        with driver_errors():
+            result = await self._pages.delete_one({"_id": name})
+        return result.deleted_count > 0

@@ -1,10 +1,11 @@
-"""Safety statuses and incidents: who said they are safe, to whom, and whether an incident is on."""
+"""Safety statuses and incidents: who said they are safe, to whom, and whether an incident is on;
+and the operator's pages (the "during a disaster" page)."""
 
 from __future__ import annotations
 
 import sqlite3
 
-from ..base import IncidentRecord, SafetyRecord
+from ..base import IncidentRecord, PageRecord, SafetyRecord
 from .engine import Engine
 from .rows import _ABOVE_EVERY_ID, _INCIDENT_COLUMNS, _SAFETY_COLUMNS, _json, _record
 
@@ -84,3 +85,23 @@ class Safety(Engine):
     async def get_incident(self, incident_id: str) -> IncidentRecord | None:
         rows = await self._all(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,))
         return _record(IncidentRecord, rows[0]) if rows else None
+
+    # --- operator pages ----------------------------------------------------------------------
+
+    async def get_page(self, name: str) -> PageRecord | None:
+        rows = await self._all("SELECT name, markdown, updated_ms FROM pages WHERE name = ?", (name,))
+        return _record(PageRecord, rows[0]) if rows else None
+
+    async def set_page(self, name: str, markdown: str, now_ms: int) -> PageRecord:
+        def write(conn: sqlite3.Connection) -> PageRecord:
+            conn.execute(
+                "INSERT INTO pages (name, markdown, updated_ms) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET markdown = excluded.markdown, updated_ms = excluded.updated_ms",
+                (name, markdown, now_ms),
+            )
+            return PageRecord(name, markdown, now_ms)
+
+        return await self._write(write)
+
+    async def delete_page(self, name: str) -> bool:
+        return bool(await self._change("DELETE FROM pages WHERE name = ?", (name,)))

@@ -8,6 +8,7 @@ import { t, getLang } from "../i18n.js";
 import { errorText, field } from "../ui.js";
 import { userBadges } from "./post.js";
 import { avatar } from "./face.js";
+import { disasterDetails } from "./disaster.js";
 
 async function postJson(path, body) {
   const response = await fetch(path, {
@@ -63,7 +64,7 @@ export function renderLogin(view, { onSignedIn, message } = {}) {
       submit.disabled = false;
     }
   });
-  view.replaceChildren(h("div", { class: "auth" }, form));
+  view.replaceChildren(h("div", { class: "auth" }, form, disasterDetails()));
   handle.focus();
 }
 

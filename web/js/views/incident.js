@@ -1,5 +1,6 @@
 // The incident banner (§4.9): shown from ready.incident or incident.started until
-// incident.ended. During an incident, decorative motion is shed like the server sheds work.
+// incident.ended, with the way to the "during a disaster" page (#/disaster, §11.15) and to the
+// safety page. During an incident, decorative motion is shed like the server sheds work.
 
 import { h, $, fill } from "../dom.js";
 import { t } from "../i18n.js";
@@ -24,6 +25,7 @@ export function renderIncident(incident) {
       h("strong", { class: "incident-title" }, incident.title),
       incident.area ? h("span", { class: "incident-area" }, ` — ${incident.area}`) : null,
       h("span", { class: "incident-since" }, " · ", t("incident.since"), " ", timeEl(incident.started_at))),
+    h("a", { class: "incident-action incident-guide", href: "#/disaster" }, t("incident.disasterPage")),
     h("a", { class: "incident-action", href: "#/safety" }, t("incident.tellSafety")));
   banner.hidden = false;
   shown = incident.id;

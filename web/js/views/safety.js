@@ -1,9 +1,10 @@
-// Safety: say how you are in one tap (with an optional note and area), and the board of your
-// friends — need-help first, then those heard from least recently (the server's order, §4.8.2) —
+// Safety: say how you are in one tap (with an optional note and a coarse area: a prefecture
+// from the list and/or a place typed, never a position, §7.11), and the board of your friends — need-help first, then those heard from least recently (the server's order, §4.8.2) —
 // with their last-seen time as a relative time. Updated live from safety.status and presence.
 
 import { h, fill, byData } from "../dom.js";
-import { t } from "../i18n.js";
+import { t, getLang } from "../i18n.js";
+import { PREFECTURES, composeArea } from "../prefectures.js";
 import { call } from "../session.js";
 import * as store from "../store.js";
 import { countClusters } from "../text.js";
@@ -33,10 +34,18 @@ export function presenceLine(presence) {
 export function renderSafety(view) {
   const note = h("textarea", { rows: 2, name: "note", placeholder: t("safety.notePlaceholder"), attrs: { "aria-label": t("safety.note") } });
   const noteCount = h("span", { class: "counter" });
-  const area = h("input", { name: "area", maxLength: 50, placeholder: t("safety.areaPlaceholder") });
+  const lang = getLang();
+  const prefecture = h("select", { name: "prefecture" },
+    h("option", { value: "" }, t("safety.prefectureNone")),
+    PREFECTURES.map(([ja, en]) => h("option", { value: lang === "ja" ? ja : en }, lang === "ja" ? ja : en)));
+  const area = h("input", { name: "area", maxLength: 38, placeholder: t("safety.areaPlaceholder") });
   const audience = h("select", { name: "audience" },
     ["friends", "followers", "everyone"].map((a) => h("option", { value: a }, t(`safety.audience.${a}`))));
   const mine = h("div", { class: "my-status" });
+  // The way to the "during a disaster" page, prominent while an incident lasts.
+  const guide = h("p", { class: "disaster-link" }, h("a", { href: "#/disaster" }, "⚠ ", t("disaster.link")));
+  const markGuide = (incident) => guide.classList.toggle("during-incident", !!incident);
+  markGuide(store.state.incident);
   const buttons = STATES.map(([state, icon]) => h("button", {
     type: "button", class: ["status-button", `state-${state}`], dataset: { state },
     on: { click: () => send(state) },
@@ -46,6 +55,7 @@ export function renderSafety(view) {
 
   view.append(
     h("h1", { class: "view-title" }, t("safety.title")),
+    guide,
     h("section", { class: "card safety-set", attrs: { "aria-labelledby": "safety-set-title" } },
       h("h2", { id: "safety-set-title" }, t("safety.tellTitle")),
       h("p", { class: "hint" }, t("safety.tellHint")),
@@ -53,7 +63,10 @@ export function renderSafety(view) {
       h("details", { class: "safety-details" },
         h("summary", {}, t("safety.addDetails")),
         field(t("safety.note"), note), noteCount,
-        field(t("safety.area"), area, t("safety.areaHint")),
+        h("fieldset", { class: "safety-area" },
+          h("legend", {}, t("safety.area")),
+          field(t("safety.prefecture"), prefecture),
+          field(t("safety.place"), area, t("safety.areaHint"))),
         field(t("safety.audienceLabel"), audience)),
       mine),
     h("section", { class: "safety-board", attrs: { "aria-labelledby": "board-title" } },
@@ -73,7 +86,7 @@ export function renderSafety(view) {
       const { status } = await call("safety.set", {
         state,
         note: note.value.trim() || undefined,
-        area: area.value.trim() || undefined,
+        area: composeArea(prefecture.value, area.value.trim(), lang) || undefined,
         audience: audience.value,
       });
       showMine(status);
@@ -138,6 +151,7 @@ export function renderSafety(view) {
       line?.replaceChildren(presenceLine(presence));
     }),
     store.on("resumed", reloadSoon),
+    store.on("incident", markGuide),
   ];
   return () => { clearTimeout(reloadTimer); offs.forEach((off) => off()); };
 }
