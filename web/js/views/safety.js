@@ -5,6 +5,7 @@
 import { h, fill, byData } from "../dom.js";
 import { t } from "../i18n.js";
 import { call } from "../session.js";
+import { setSafety } from "../outbox.js";
 import * as store from "../store.js";
 import { countClusters } from "../text.js";
 import { announce, errorText, field, spinner, emptyState, toast } from "../ui.js";
@@ -70,14 +71,15 @@ export function renderSafety(view) {
   async function send(state) {
     buttons.forEach((b) => { b.disabled = true; });
     try {
-      const { status } = await call("safety.set", {
+      // Through the outbox: written offline, it waits and is sent when the network returns.
+      const status = await setSafety({
         state,
         note: note.value.trim() || undefined,
         area: area.value.trim() || undefined,
         audience: audience.value,
       });
-      showMine(status);
-      toast(t("safety.sent"));
+      if (status) showMine(status);
+      toast(t(status ? "safety.sent" : "safety.queuedToast"));
       note.value = "";
       note.dispatchEvent(new Event("input"));
     } catch (err) {
