@@ -55,7 +55,7 @@ def controlled(page: Page) -> None:
     wait_until(page, CONTROLLED)
 
 
-def test_the_manifest_is_linked_valid_and_its_icons_are_real(server: ServerProcess, open_page) -> None:  # type: ignore[no-untyped-def]
+def test_the_manifest_is_linked_valid_and_its_icons_are_real(server: ServerProcess, open_page: Any) -> None:
     response = httpx.get(f"{server.url}/manifest.webmanifest", timeout=10)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/manifest+json")
@@ -104,7 +104,7 @@ def friends(server: ServerProcess) -> tuple[Person, Person]:
 
 def test_offline_the_app_opens_with_the_last_known_views_and_sends_the_outbox_once(
     server: ServerProcess,
-    open_page,  # type: ignore[no-untyped-def]
+    open_page: Any,
 ) -> None:
     aki, ken = friends(server)
     with Api(server, ken.token) as api:
@@ -245,7 +245,7 @@ DM = {
 )
 def test_a_push_is_shown_in_the_pages_language(
     server: ServerProcess,
-    open_page,  # type: ignore[no-untyped-def]
+    open_page: Any,
     locale: str,
     safety_title: str,
     dm_title: str,
