@@ -27,8 +27,9 @@ const SYNC_TAG = "tsudoi-outbox";
 self.addEventListener("install", (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(SHELL_CACHE);
-    // "reload": past the HTTP cache, so the files are the ones this version names.
-    await cache.addAll(shell.files.map((url) => new Request(url, { cache: "reload" })));
+    // "no-cache": each file is revalidated (the server sends ETags), so the cache gets the bytes
+    // this version names, yet a file the page has just loaded costs a 304, not a second copy.
+    await cache.addAll(shell.files.map((url) => new Request(url, { cache: "no-cache" })));
     await self.skipWaiting();
   })());
 });
