@@ -37,7 +37,7 @@ class Relay:
         self.port = self.listener.getsockname()[1]
         self.down = 0
         self.up = 0
-        self.requests: list[str] = []
+        self.requests: list[bytes] = []
         self.lock = threading.Lock()
         self.running = True
         threading.Thread(target=self._accept, daemon=True).start()
@@ -129,7 +129,9 @@ def test_start_up_bytes_to_a_usable_safety_board(server: ServerProcess, browser:
         relay.reset()
         open_board(page, relay.url)
         cold_board = relay.down
-        while not page.evaluate("navigator.serviceWorker.ready.then(() => !!navigator.serviceWorker.controller)"):
+        while not page.evaluate(
+            "navigator.serviceWorker.ready.then(() => !!navigator.serviceWorker.controller)"
+        ):
             page.wait_for_timeout(100)
         page.wait_for_timeout(1000)  # the last precache answers are on the wire
         figures["cold"] = {"board": cold_board, "with_worker": relay.down, "requests": len(relay.requests)}
