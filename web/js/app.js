@@ -5,7 +5,7 @@
 import { h, $, $$ } from "./dom.js";
 import { t, getLang, setLang, onLangChange, translateShell } from "./i18n.js";
 import * as store from "./store.js";
-import { startSession, endSession, connection } from "./session.js";
+import { startSession, endSession, connection, call } from "./session.js";
 import { renderLogin, renderInvite } from "./views/auth.js";
 import { renderFollowing, renderDiscover } from "./views/timeline.js";
 import { renderThread } from "./views/thread.js";
@@ -134,6 +134,7 @@ function signIn() {
         route();
       }
     },
+    onCaughtUp() { offline.refreshBoard(call); },
     onTerminal(code) {
       signedIn = false;
       $("#nav").hidden = true;

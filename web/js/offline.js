@@ -19,6 +19,9 @@ const KEY = "snapshot";
 /** Writes are gathered: a busy timeline saves at most this often. */
 const SAVE_DELAY_MS = 1500;
 const FOLLOWING_KEPT = 30;
+/** A board read longer ago than this is read again after a resume (refreshBoard). */
+const BOARD_STALE_MS = 10 * 60 * 1000;
+const BOARD_PAGE = 50; // as the Safety view reads it
 
 let snapshot = null; // the last one read or written, in memory
 let online = false;
@@ -71,7 +74,7 @@ function saveSoon(delay = SAVE_DELAY_MS) {
 /** session.call's answers that belong in the snapshot. */
 export function record(op, args, data) {
   if (!snapshot || snapshot.user?.id !== store.state.me?.id) snapshot = { user: store.state.me };
-  if (op === "safety.board" && !args?.cursor) snapshot.board = { entries: data.entries };
+  if (op === "safety.board" && !args?.cursor) snapshot.board = { entries: data.entries, at: Date.now() };
   else if (op === "safety.history" && args?.user_id === store.state.me?.id && data.statuses[0]) snapshot.mine = data.statuses[0];
   else if (op === "safety.set") snapshot.mine = data.status;
   else return;
@@ -84,6 +87,13 @@ export function answer(op, args = {}) {
   if (op === "safety.board" && !args.cursor && snapshot.board) return { entries: snapshot.board.entries, next: null };
   if (op === "safety.history" && args.user_id === store.state.me?.id) return { statuses: snapshot.mine ? [snapshot.mine] : [], next: null };
   return undefined;
+}
+
+/** After a resume: the board is what a disaster needs offline, so it is kept even for someone
+ * who has not opened Safety lately (one read, at most every ten minutes of reconnects). */
+export function refreshBoard(call) {
+  if (snapshot?.board?.at && Date.now() - snapshot.board.at < BOARD_STALE_MS) return;
+  call("safety.board", { limit: BOARD_PAGE }).catch(() => {}); // recorded by session.call
 }
 
 /** A friend's new status or presence, written into the saved board. */
