@@ -143,6 +143,9 @@ def test_start_up_bytes_to_a_usable_safety_board(server: ServerProcess, browser:
         open_board(page, relay.url)
         warm_requests = [r.decode() for r in relay.requests]
         figures["warm"] = {"board": relay.down, "requests": warm_requests, "up": relay.up}
+        page.wait_for_timeout(2000)  # what follows a usable board: the worker's update check
+        figures["warm"]["after_2s"] = relay.down
+        figures["warm"]["requests_after_2s"] = [r.decode() for r in relay.requests]
         page.close()
     finally:
         context.close()
