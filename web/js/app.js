@@ -24,7 +24,7 @@ import { renderProfileEdit, renderWelcome } from "./views/profile_edit.js";
 import { refreshPerson } from "./views/face.js";
 import { toast, announce } from "./ui.js";
 import * as offline from "./offline.js";
-import { startWorker } from "./push.js";
+import { startWorker, reconcile } from "./push.js";
 
 const routes = [
   [/^\/?$/, "following", () => renderFollowing],
@@ -129,6 +129,7 @@ function signIn() {
         if (snapshot?.user?.id !== ready.user.id) offline.forget();
       }
       if (first) {
+        reconcile();
         signedIn = true;
         $("#nav").hidden = false;
         route();

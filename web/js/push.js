@@ -48,6 +48,37 @@ function keyBytes(base64url) {
 
 const supported = () => "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
 
+/** Send this browser's subscription to the server (push.subscribe) and remember its id. */
+async function register(sub) {
+  const json = sub.toJSON();
+  const { id } = await call("push.subscribe", {
+    endpoint: sub.endpoint, keys: { p256dh: json.keys.p256dh, auth: json.keys.auth }, expiration_time: sub.expirationTime ?? null,
+  });
+  await db.put("kv", SUBSCRIPTION_KEY, { id, endpoint: sub.endpoint });
+  return id;
+}
+
+/** After the first ready: a browser may replace or drop a push subscription on its own
+ * (pushsubscriptionchange, cleared site data). If push was turned on here and the browser's
+ * subscription is no longer the one the server knows, subscribe again and retire the old one.
+ * Costs no request when nothing changed. */
+export async function reconcile() {
+  if (!supported() || Notification.permission !== "granted") return;
+  try {
+    const saved = await db.get("kv", SUBSCRIPTION_KEY);
+    if (!saved?.id) return; // never turned on on this device
+    const registration = await navigator.serviceWorker.ready;
+    let sub = await registration.pushManager.getSubscription();
+    if (sub?.endpoint === saved.endpoint) return;
+    const config = await call("push.config");
+    sub ??= await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(config.public_key) });
+    await register(sub);
+    await call("push.unsubscribe", { id: saved.id }).catch(() => {}); // gone already, perhaps
+  } catch (err) {
+    console.warn("push subscription not renewed", err);
+  }
+}
+
 /** Settings → Notifications. */
 export function notificationsCard() {
   const body = h("div", { class: "push-body" }, h("p", { class: "loading" }, t("common.loading")));
@@ -116,11 +147,7 @@ export function notificationsCard() {
       const registration = await navigator.serviceWorker.ready;
       let sub = await registration.pushManager.getSubscription();
       sub ??= await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(config.public_key) });
-      const json = sub.toJSON();
-      const { id } = await call("push.subscribe", {
-        endpoint: sub.endpoint, keys: { p256dh: json.keys.p256dh, auth: json.keys.auth }, expiration_time: sub.expirationTime ?? null,
-      });
-      await db.put("kv", SUBSCRIPTION_KEY, { id, endpoint: sub.endpoint });
+      await register(sub);
       toast(t("push.settings.turnedOn"));
     } catch (err) {
       toast(err.code ? errorText(err) : t("push.settings.failed"), "error");
