@@ -25,6 +25,12 @@ SNAPSHOT_READY = """async () => {
   db.close();
   return !!snap && !!snap.board && snap.board.entries.length > 0 && snap.following.length > 0 && snap.conversations.length > 0;
 }"""
+SNAPSHOT_GONE = """async () => {
+  const db = await new Promise((ok, no) => { const r = indexedDB.open("tsudoi", 1); r.onsuccess = () => ok(r.result); r.onerror = no; });
+  const snap = await new Promise((ok) => { const r = db.transaction("kv").objectStore("kv").get("snapshot"); r.onsuccess = () => ok(r.result); });
+  db.close();
+  return snap === undefined;
+}"""
 OUTBOX_COUNT = """async () => {
   const db = await new Promise((ok, no) => { const r = indexedDB.open("tsudoi", 1); r.onsuccess = () => ok(r.result); r.onerror = no; });
   const n = await new Promise((ok) => { const r = db.transaction("outbox").objectStore("outbox").count(); r.onsuccess = () => ok(r.result); });
@@ -168,6 +174,14 @@ def test_offline_the_app_opens_with_the_last_known_views_and_sends_the_outbox_on
         )
         statuses = api.call("safety.history", user_id=aki.id, limit=10)["statuses"]
         assert [s["state"] for s in statuses] == ["safe"]
+
+    # Logging out leaves nothing of hers on the device: no snapshot, and it is not written again.
+    wait_until(page, SNAPSHOT_READY)
+    page.click("#nav a[data-route=settings]")
+    page.locator("button.danger", has_text="ログアウト").click()
+    expect(page.locator("input[name=handle]")).to_be_visible()
+    page.wait_for_timeout(2000)  # longer than the snapshot's gathering delay (1.5 s)
+    assert page.evaluate(SNAPSHOT_GONE) is True
 
 
 NOTIFICATIONS = """navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((all) => all.map((n) => ({

@@ -28,6 +28,9 @@ let online = false;
 let lastOnline = null; // ms
 let timer = null;
 let shownOffline = false;
+/** Set by forget(): nothing is written until a session is online again (a log-out's closing
+ * socket must not save the snapshot just deleted). */
+let paused = false;
 
 /** The saved snapshot, or null. */
 export async function load() {
@@ -38,6 +41,7 @@ export async function load() {
 
 /** Log-out, or a session the server no longer knows: nothing of this person stays here. */
 export async function forget() {
+  paused = true;
   clearTimeout(timer);
   snapshot = null;
   await db.del("kv", KEY).catch(() => {});
@@ -63,7 +67,7 @@ function collect() {
 }
 
 function saveSoon(delay = SAVE_DELAY_MS) {
-  if (!store.state.me || !online) return; // offline, the snapshot only ever goes stale
+  if (!store.state.me || !online || paused) return; // offline, the snapshot only ever goes stale
   clearTimeout(timer);
   timer = setTimeout(() => {
     snapshot = collect();
@@ -127,8 +131,9 @@ export function unhydrate() {
 export function connectionState(state) {
   const was = online;
   online = state === "online";
+  if (online) paused = false;
   if (online || was) lastOnline = Date.now();
-  if (was && !online && store.state.me) { snapshot = collect(); db.put("kv", KEY, snapshot).catch((err) => console.warn("snapshot", err)); }
+  if (was && !online && store.state.me && !paused) { snapshot = collect(); db.put("kv", KEY, snapshot).catch((err) => console.warn("snapshot", err)); }
   if (online) shownOffline = false;
   else if (state === "waiting" && store.state.me) shownOffline = true;
   drawNote();
