@@ -337,3 +337,58 @@ def test_the_disaster_page_is_kept_for_offline_use(server: ServerProcess, open_p
     view.context.set_offline(True)
     assert view.page.evaluate(read) == online
     view.context.set_offline(False)
+
+
+def test_announcements_mentions_and_incidents_are_worded_and_tagged_by_subject(
+    server: ServerProcess, open_page: Any
+) -> None:
+    view = open_page("ja-JP")
+    page, context = view.page, view.context
+    context.grant_permissions(["notifications"], origin=server.url)
+    page.goto(f"{server.url}/")
+    controlled(page)
+    base = {"v": 1, "at": "2026-12-07T05:02:00.000Z", "urgent": False}
+    cases = [
+        (
+            {
+                **base,
+                "kind": "announcement",
+                "id": "01M7Z8AAAAAAAAAAAAAAAAAAAA",
+                "urgent": True,
+                "community": {"id": "01M6COMMUNITYAAAAAAAAAAAAA", "name": "仙台市防災"},
+                "text": "避難所を開設しました",
+                "url": "/#/c/01M6COMMUNITYAAAAAAAAAAAAA",
+            },
+            ("仙台市防災からのお知らせ", "避難所を開設しました", "announcement:01M6COMMUNITYAAAAAAAAAAAAA"),
+        ),
+        (
+            {
+                **base,
+                "kind": "mention",
+                "id": "01M7Z8BBBBBBBBBBBBBBBBBBBB",
+                "post_id": "01M7POSTAAAAAAAAAAAAAAAAAA",
+                "actor": {"handle": "ken", "display_name": "けん"},
+                "text": "@aki 無事？",
+                "url": "/#/post/01M7POSTAAAAAAAAAAAAAAAAAA",
+            },
+            ("けんさんがあなたについて投稿しました", "@aki 無事？", "mention:01M7POSTAAAAAAAAAAAAAAAAAA"),
+        ),
+        (
+            {
+                **base,
+                "kind": "incident",
+                "id": "01M7Z8CCCCCCCCCCCCCCCCCCCC",
+                "urgent": True,
+                "text": "宮城県沖地震",
+                "url": "//evil.example/",
+            },
+            ("災害モードが始まりました", "宮城県沖地震", "incident:01M7Z8CCCCCCCCCCCCCCCCCCCC"),
+        ),
+    ]
+    for payload, (title, body, tag) in cases:
+        shown = deliver_push(context, page, server.url, payload)
+        (note,) = [n for n in shown if n["tag"] == tag]
+        assert (note["title"], note["body"], note["requireInteraction"]) == (title, body, False)
+    # A url that is not a path of this site is never followed.
+    (incident,) = [n for n in shown if n["tag"].startswith("incident:")]
+    assert incident["data"]["url"] == "/"
