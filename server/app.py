@@ -27,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from . import webapp
 from .blobs import open_blobs
 from .bus import open_bus
 from .config import Settings
@@ -205,6 +206,8 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
         Route("/api/webhook/key", webhook_route, methods=["GET"]),
         WebSocketRoute("/ws", ws_route),
         Mount("/static", PageFiles(), name="static"),
+        Route("/sw.js", webapp.service_worker, methods=["GET"]),
+        Route("/manifest.webmanifest", webapp.manifest, methods=["GET"]),
         Route("/", spa_route, methods=["GET"]),
         Route("/i/{code}", spa_route, methods=["GET"]),
     ]

@@ -70,11 +70,12 @@ DEVICE_HEADER = "x-tsudoi-device"
 WEB_ROOT = web.ROOT
 #: No inline script or style, no foreign origins, no framing: user text can never become code.
 #: ``blob:`` images are the composer's previews of pictures being attached (object URLs the page
-#: made from the files the person chose), never anything from elsewhere.
+#: made from the files the person chose), never anything from elsewhere. The one worker is
+#: /sw.js and the one manifest /manifest.webmanifest (server/webapp.py), both same-origin.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
+    "connect-src 'self'; font-src 'self'; worker-src 'self'; manifest-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 #: A scrape waits this long for the storage ping before reporting storage down (scrapers time
 #: out after 10 s by default; a ping slower than this is an outage for practical purposes).

@@ -9,6 +9,7 @@ wheel. Its dependencies come from ``requirements/serve.txt`` with their hashes, 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -32,7 +33,10 @@ _HTML_REF = re.compile(r"""\b(?:href|src)=["']([^"'#]+)["']""")
 _CSS_REF = re.compile(r"""url\(\s*["']?([^"')]+)["']?\s*\)|@import\s+["']([^"']+)["']""")
 _JS_REF = re.compile(
     r"""(?:\bimport|\bexport)\s[^;'"]*?\bfrom\s*["']([^"']+)["']|\bimport\s*\(?\s*["']([^"']+)["']"""
+    r"""|serviceWorker\.register\(\s*["']([^"']+)["']"""
 )
+#: Files of web/ served at the site's root rather than under /static/ (server/webapp.py).
+AT_ROOT = {"/sw.js": "/static/sw.js", "/manifest.webmanifest": "/static/manifest.webmanifest"}
 
 
 def page_files() -> list[str]:
@@ -154,7 +158,8 @@ def wait_for_invite(log_path: Path, proc: subprocess.Popen[bytes], timeout: floa
 
 def crawl(http: httpx.Client, start: str) -> set[str]:
     """Fetch ``start`` and everything it references on this origin, transitively; every fetch
-    must answer 200. Returns the paths fetched under /static/."""
+    must answer 200. Returns the paths fetched under /static/, and those served at the root as
+    the /static/ path of the same file."""
     seen: set[str] = set()
     queue = [start]
     while queue:
@@ -165,7 +170,7 @@ def crawl(http: httpx.Client, start: str) -> set[str]:
         response = http.get(path)
         assert response.status_code == 200, f"{path}: {response.status_code}"
         queue.extend(ref for ref in references(path, response.text) if ref not in seen)
-    return {path for path in seen if path.startswith("/static/")}
+    return {AT_ROOT.get(path, path) for path in seen if path.startswith("/static/") or path in AT_ROOT}
 
 
 def references(path: str, text: str) -> Iterator[str]:
@@ -174,7 +179,9 @@ def references(path: str, text: str) -> Iterator[str]:
     elif path.endswith(".css"):
         found = [match.group(1) or match.group(2) for match in _CSS_REF.finditer(text)]
     elif path.endswith(".js"):
-        found = [match.group(1) or match.group(2) for match in _JS_REF.finditer(text)]
+        found = [match.group(1) or match.group(2) or match.group(3) for match in _JS_REF.finditer(text)]
+    elif path.endswith(".webmanifest"):
+        found = [icon["src"] for icon in json.loads(text)["icons"]]
     else:
         found = []
     for ref in found:

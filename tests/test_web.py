@@ -51,8 +51,13 @@ def test_spa_code_never_builds_markup_from_strings() -> None:
 
 
 def test_every_ui_string_exists_in_japanese_and_english() -> None:
+    # A language's strings: locales/<lang>.js and its parts, locales/<lang>.<part>.js.
     keys = {
-        lang: set(re.findall(r'^\s+"([\w.]+)":', (WEB / "js" / "locales" / f"{lang}.js").read_text(), re.M))
+        lang: {
+            key
+            for path in (WEB / "js" / "locales").glob(f"{lang}.*js")
+            for key in re.findall(r'^\s+"([\w.]+)":', path.read_text(), re.M)
+        }
         for lang in ("ja", "en")
     }
     assert keys["ja"] == keys["en"], keys["ja"] ^ keys["en"]

@@ -5,7 +5,7 @@
 import { h, $, $$ } from "./dom.js";
 import { t, getLang, setLang, onLangChange, translateShell } from "./i18n.js";
 import * as store from "./store.js";
-import { startSession, endSession, connection } from "./session.js";
+import { startSession, endSession, connection, call } from "./session.js";
 import { renderLogin, renderInvite } from "./views/auth.js";
 import { renderFollowing, renderDiscover } from "./views/timeline.js";
 import { renderThread } from "./views/thread.js";
@@ -24,6 +24,8 @@ import { renderIncident } from "./views/incident.js";
 import { renderProfileEdit, renderWelcome } from "./views/profile_edit.js";
 import { refreshPerson } from "./views/face.js";
 import { toast, announce } from "./ui.js";
+import * as offline from "./offline.js";
+import { startWorker, reconcile } from "./push.js";
 
 const routes = [
   [/^\/?$/, "following", () => renderFollowing],
@@ -48,6 +50,8 @@ const routes = [
 
 let cleanup = null;
 let signedIn = false;
+/** Drawn from the offline snapshot (offline.js) until the first ready. */
+let offlineStart = false;
 
 /** Parse "#/path?x=1" into { path, query }. */
 function currentRoute() {
@@ -90,6 +94,7 @@ function showConnection(info) {
   }[info.state];
   $(".conn-label", box).textContent = label;
   document.body.classList.toggle("disconnected", info.state !== "online");
+  offline.connectionState(info.state);
 }
 
 function badges() {
@@ -105,15 +110,34 @@ function signIn() {
   // The route in the hash stays (after sign-up: the profile picture step).
   if (location.pathname !== "/") history.replaceState(null, "", `/${location.hash}`);
   $("#view").replaceChildren(h("p", { class: "loading", attrs: { role: "status" } }, t("conn.connecting")));
+  // No network (the browser says so, or the first connection failed): draw the last known
+  // views from the snapshot while the connection keeps trying.
+  let snapshot = null;
+  offline.load().then((saved) => {
+    snapshot = saved;
+    if (!navigator.onLine || connection()?.state === "waiting") startOffline(snapshot);
+  });
   startSession({
-    onState: showConnection,
+    onState(info) {
+      showConnection(info);
+      if (info.state === "waiting" && !signedIn) startOffline(snapshot);
+    },
     onReady(ready, first) {
+      if (offlineStart) {
+        // The snapshot's views give way to fresh reads (session.js, caughtUp).
+        offlineStart = false;
+        offline.unhydrate();
+        offline.showNote(false);
+        if (snapshot?.user?.id !== ready.user.id) offline.forget();
+      }
       if (first) {
+        reconcile();
         signedIn = true;
         $("#nav").hidden = false;
         route();
       }
     },
+    onCaughtUp() { offline.refreshBoard(call); },
     onTerminal(code) {
       signedIn = false;
       $("#nav").hidden = true;
@@ -128,6 +152,8 @@ function signIn() {
         return;
       }
       if (code === 4500 || code === 4501) {
+        if (offlineStart) { offlineStart = false; offline.unhydrate(); offline.showNote(false); }
+        offline.forget(); // signed out: this person's snapshot is not shown to whoever comes next
         connection()?.clearCursors();
         showLogin(code === 4501 ? t("auth.signedOutElsewhere") : null);
       } else {
@@ -135,6 +161,18 @@ function signIn() {
       }
     },
   });
+}
+
+function startOffline(snapshot) {
+  if (signedIn || !snapshot?.user) return;
+  offline.hydrate(snapshot);
+  offlineStart = true;
+  signedIn = true;
+  $("#nav").hidden = false;
+  offline.showNote(true);
+  renderIncident(store.state.incident);
+  badges();
+  route();
 }
 
 /** A password change (`change`, its request) revokes every session, this page's too (4501),
@@ -179,6 +217,7 @@ function openComposer() {
 }
 
 function boot() {
+  startWorker();
   translateShell();
   languageButton();
   $("#lang-switch").addEventListener("click", () => setLang(getLang() === "ja" ? "en" : "ja"));
@@ -188,6 +227,7 @@ function boot() {
     showConnection({ state: connection()?.state || "idle" });
     badges();
     renderIncident(store.state.incident);
+    offline.redrawNote();
     if (signedIn) route();
     else if (!location.pathname.startsWith("/i/")) renderLogin($("#view"), { onSignedIn: signIn });
     else renderInvite($("#view"), location.pathname.split("/")[2], { onSignedIn: signIn });

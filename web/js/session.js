@@ -3,13 +3,22 @@
 
 import { Connection, RequestError } from "./ws.js";
 import * as store from "./store.js";
+import * as offline from "./offline.js";
 
 const PAGE = 30;
 let conn = null;
 let hooks = {};
 
-/** Requests go through here; rejects with RequestError ("disconnected" when offline). */
-export const call = (op, args) => (conn ? conn.request(op, args) : Promise.reject(new RequestError("offline")));
+/** Requests go through here; rejects with RequestError ("disconnected" when offline). While
+ * not connected, the few reads the offline snapshot holds are answered from it (offline.js). */
+export function call(op, args) {
+  if (!conn?.online) {
+    const kept = offline.answer(op, args);
+    if (kept) return Promise.resolve(kept);
+  }
+  const sent = conn ? conn.request(op, args) : Promise.reject(new RequestError("offline"));
+  return sent.then((data) => { offline.record(op, args, data); return data; });
+}
 export const online = () => !!conn && conn.online;
 export const connection = () => conn;
 

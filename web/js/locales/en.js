@@ -490,4 +490,6 @@ export const en = {
   "guide.inviteTitle": "Invite your friends",
   "guide.inviteHint": "Tsudoi is invite-only: send a friend a link. It works once, for 7 days, and they start out following you.",
   "guide.makeInvite": "Make an invite link",
+
+  "safety.queuedToast": "You are offline. Your status will be sent when the connection is back.",
 };

@@ -490,4 +490,6 @@ export const ja = {
   "guide.inviteTitle": "友だちを招待する",
   "guide.inviteHint": "Tsudoi は招待制です。友だちにリンクを送りましょう。1回だけ、7日間使えます。登録した人は最初からあなたをフォローします。",
   "guide.makeInvite": "招待リンクを作る",
+
+  "safety.queuedToast": "オフラインです。接続が戻ったら安否を送信します。",
 };

@@ -6,6 +6,7 @@ import { h, fill, byData } from "../dom.js";
 import { t, getLang } from "../i18n.js";
 import { PREFECTURES, composeArea } from "../prefectures.js";
 import { call } from "../session.js";
+import { setSafety } from "../outbox.js";
 import * as store from "../store.js";
 import { countClusters } from "../text.js";
 import { announce, errorText, field, spinner, emptyState, toast } from "../ui.js";
@@ -83,14 +84,15 @@ export function renderSafety(view) {
   async function send(state) {
     buttons.forEach((b) => { b.disabled = true; });
     try {
-      const { status } = await call("safety.set", {
+      // Through the outbox: written offline, it waits and is sent when the network returns.
+      const status = await setSafety({
         state,
         note: note.value.trim() || undefined,
         area: composeArea(prefecture.value, area.value.trim(), lang) || undefined,
         audience: audience.value,
       });
-      showMine(status);
-      toast(t("safety.sent"));
+      if (status) showMine(status);
+      toast(t(status ? "safety.sent" : "safety.queuedToast"));
       note.value = "";
       note.dispatchEvent(new Event("input"));
     } catch (err) {

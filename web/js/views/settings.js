@@ -10,6 +10,16 @@ import { timeEl } from "./post.js";
 import { logout, changePassword, deleteAccount } from "./auth.js";
 import { signedOut, renewAfter } from "../app.js";
 import { avatar, nameOf } from "./face.js";
+import { notificationsCard, forgetDevice } from "../push.js";
+import * as offline from "../offline.js";
+import * as outbox from "../outbox.js";
+
+/** Nothing of this person stays on this device: its push subscription, the offline snapshot
+ * and what waits in the outbox (the session's socket is still up to tell the server). */
+async function forgetHere() {
+  await forgetDevice();
+  await Promise.all([offline.forget(), outbox.forget()]);
+}
 
 function radioGroup(name, legend, values, current, onChange) {
   return h("fieldset", { class: "radios" }, h("legend", {}, legend),
@@ -30,6 +40,7 @@ export function renderSettings(view) {
   view.append(
     h("h1", { class: "view-title" }, t("nav.settings")),
     h("section", { class: "card" }, h("h2", {}, t("settings.language")), h("label", { class: "field" }, h("span", { class: "label" }, t("settings.language")), language)),
+    notificationsCard(),
     privacy,
     h("section", { class: "card", attrs: { "aria-labelledby": "invites-title" } },
       h("h2", { id: "invites-title" }, t("settings.invites")),
@@ -128,6 +139,7 @@ export function renderSettings(view) {
   }
 
   async function signOut() {
+    await forgetHere();
     try { await logout(); } catch { /* the cookie is cleared anyway on the next log-in */ }
     endSession();
     signedOut();
@@ -206,6 +218,7 @@ export function renderSettings(view) {
         problem.textContent = err.code === "invalid_credentials" ? t("settings.passwordWrong") : errorText(err);
         return;
       }
+      await forgetHere(); // the server dropped the account's push subscriptions with it
       endSession();
       signedOut();
       toast(t("settings.accountDeleted"));

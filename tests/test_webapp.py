@@ -1,0 +1,54 @@
+"""The service worker's shell (server/webapp.py): which files it precaches, and a version that
+changes with any byte of them, which is what makes browsers install a new worker and drop the
+old cache."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from server import webapp
+
+
+def copy_of_web(tmp_path: Path) -> Path:
+    root = tmp_path / "web"
+    shutil.copytree(webapp.WEB_ROOT, root, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def test_the_shell_lists_the_page_and_its_files_but_not_the_worker_manifest_icons_or_python(
+    tmp_path: Path,
+) -> None:
+    files = webapp.shell(copy_of_web(tmp_path))["files"]
+    assert isinstance(files, list)
+    assert files[0] == "/"
+    assert {
+        "/static/js/app.js",
+        "/static/js/offline.js",
+        "/static/css/app.css",
+        "/static/favicon.svg",
+    } <= set(files)
+    for absent in (
+        "/static/sw.js",
+        "/static/manifest.webmanifest",
+        "/static/index.html",
+        "/static/__init__.py",
+    ):
+        assert absent not in files
+    assert not [name for name in files if name.startswith("/static/icons/")]
+
+
+def test_any_change_to_the_page_or_the_worker_changes_the_version(tmp_path: Path) -> None:
+    root = copy_of_web(tmp_path)
+    first = webapp.worker_script(root)
+    assert webapp.worker_script(root) == first  # the same bytes, the same worker
+    for name in ("js/store.js", "index.html", "sw.js"):
+        path = root / name
+        path.write_text(path.read_text() + "\n// changed\n")
+        changed = webapp.worker_script(root)
+        assert changed != first, name
+        first = changed
+    shell = webapp.worker_script(root).decode()
+    start = shell.index("const SHELL = ") + len("const SHELL = ")
+    assert json.loads(shell[start : shell.index(";\n", start)])["files"][0] == "/"

@@ -1,0 +1,42 @@
+// English strings of the device side: the offline note (offline.js) and notifications — the
+// Settings section (push.js) and the words the service worker shows (push.*, stored for sw.js).
+
+export const enDevice = {
+  "offline.since": "Offline since {time}.",
+  "offline.lastKnown": "Showing what this device last knew.",
+
+  "push.settings.title": "Notifications",
+  "push.settings.hint": "Get a notification on this device when the app is closed: a friend's safety, announcements, messages.",
+  "push.settings.on": "Notifications are on for this device.",
+  "push.settings.off": "Notifications are off for this device.",
+  "push.settings.turnOn": "Turn on notifications",
+  "push.settings.turnOff": "Turn off notifications",
+  "push.settings.turnedOn": "Notifications are on",
+  "push.settings.failed": "Notifications could not be turned on in this browser.",
+  "push.settings.blocked": "Notifications are blocked for this site in the browser's settings.",
+  "push.settings.browserLacks": "This browser cannot receive notifications.",
+  "push.settings.serverLacks": "This server does not send notifications yet.",
+  "push.settings.what": "What to be notified of",
+  "push.settings.previews": "Show message previews in notifications",
+  "push.settings.devices": "Devices receiving notifications",
+  "push.settings.noDevices": "No device yet.",
+  "push.kind.safety": "A friend's safety status",
+  "push.kind.announcement": "Announcements of certified communities",
+  "push.kind.dm": "Direct messages",
+  "push.kind.mention": "Mentions and replies",
+  "push.kind.incident": "A disaster in your area",
+
+  "push.app": "Tsudoi",
+  "push.safety.safe": "{name} is safe",
+  "push.safety.need_help": "{name} needs help",
+  "push.safety.evacuating": "{name} is evacuating",
+  "push.safety.other": "{name} told how they are",
+  "push.announcement": "Announcement from {community}",
+  "push.announcementBody": "A new announcement",
+  "push.dm": "Message from {name}",
+  "push.dmHidden": "You have a new message",
+  "push.mention": "{name} mentioned you",
+  "push.reply": "{name} replied to you",
+  "push.incident": "Disaster mode has started",
+  "push.other": "Something new on Tsudoi",
+};

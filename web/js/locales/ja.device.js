@@ -1,0 +1,42 @@
+// Japanese strings of the device side: the offline note (offline.js) and notifications — the
+// Settings section (push.js) and the words the service worker shows (push.*, stored for sw.js).
+
+export const jaDevice = {
+  "offline.since": "{time}からオフラインです。",
+  "offline.lastKnown": "この端末が最後に受け取った内容を表示しています。",
+
+  "push.settings.title": "通知",
+  "push.settings.hint": "アプリを閉じているときも、友だちの安否やお知らせ、メッセージをこの端末に通知します。",
+  "push.settings.on": "この端末の通知はオンです。",
+  "push.settings.off": "この端末の通知はオフです。",
+  "push.settings.turnOn": "通知をオンにする",
+  "push.settings.turnOff": "通知をオフにする",
+  "push.settings.turnedOn": "通知をオンにしました",
+  "push.settings.failed": "このブラウザでは通知をオンにできませんでした。",
+  "push.settings.blocked": "ブラウザの設定でこのサイトの通知がブロックされています。",
+  "push.settings.browserLacks": "このブラウザは通知を受け取れません。",
+  "push.settings.serverLacks": "このサーバーはまだ通知を送りません。",
+  "push.settings.what": "通知する内容",
+  "push.settings.previews": "通知にメッセージの内容を表示する",
+  "push.settings.devices": "通知を受け取る端末",
+  "push.settings.noDevices": "まだありません。",
+  "push.kind.safety": "友だちの安否",
+  "push.kind.announcement": "公式コミュニティのお知らせ",
+  "push.kind.dm": "ダイレクトメッセージ",
+  "push.kind.mention": "メンションと返信",
+  "push.kind.incident": "あなたの地域の災害",
+
+  "push.app": "集い",
+  "push.safety.safe": "{name}さんは無事です",
+  "push.safety.need_help": "{name}さんが助けを求めています",
+  "push.safety.evacuating": "{name}さんは避難中です",
+  "push.safety.other": "{name}さんが安否を伝えました",
+  "push.announcement": "{community}からのお知らせ",
+  "push.announcementBody": "新しいお知らせがあります",
+  "push.dm": "{name}さんからメッセージ",
+  "push.dmHidden": "新しいメッセージがあります",
+  "push.mention": "{name}さんがあなたについて投稿しました",
+  "push.reply": "{name}さんが返信しました",
+  "push.incident": "災害モードが始まりました",
+  "push.other": "集いに新しいお知らせがあります",
+};
