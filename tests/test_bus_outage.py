@@ -50,8 +50,12 @@ class Follower:
     async def _run(self, client: Client) -> None:
         while True:
             while not (client.gone and client.events.empty()):
+                # asyncio.timeout, not wait_for: on Python 3.11, wait_for can swallow a
+                # cancellation that lands as the get completes (gh-86296), and a follower that
+                # ignores its cancel hangs the event loop's teardown when the test has failed.
                 try:
-                    event = await asyncio.wait_for(client.events.get(), 0.2)
+                    async with asyncio.timeout(0.2):
+                        event = await client.events.get()
                 except TimeoutError:
                     continue
                 if event["type"] == "post.created":
@@ -75,6 +79,12 @@ class Follower:
         self.node = node
         if self._client is not None:
             await self._client.ws.close()
+
+    def abort(self) -> None:
+        """Cancel the follower's task, whatever state it is in (a no-op once stopped)."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -111,49 +121,53 @@ async def test_no_post_is_lost_or_repeated_through_a_redis_outage(
         followers.append(Follower(a if n % 2 else b, fan.token))
     for follower in followers:
         await follower.start()
-    writer = await Client.login(a, author.token)
-    made: list[str] = []
+    try:
+        writer = await Client.login(a, author.token)
+        made: list[str] = []
 
-    async def post_for(seconds: float) -> None:
-        """Post at RATE for ``seconds`` of wall time, or fewer posts when the machine is slower:
-        the outage lasts as long as it says, however busy the test run is."""
-        nonlocal writer
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        for n in range(round(seconds * RATE)):
-            if loop.time() - start >= seconds:
-                break
-            nonce = f"n{len(made)}"
-            while True:  # the author's connection is a connection too: it may be closed
-                try:
-                    post = (await writer.call("post.create", text=f"#{len(made)}", nonce=nonce))["post"]
+        async def post_for(seconds: float) -> None:
+            """Post at RATE for ``seconds`` of wall time, or fewer posts when the machine is slower:
+            the outage lasts as long as it says, however busy the test run is."""
+            nonlocal writer
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            for n in range(round(seconds * RATE)):
+                if loop.time() - start >= seconds:
                     break
-                except (ConnectionError, ConnectionClosed):
-                    writer = await Client.login(a, author.token)
-            made.append(post["id"])
-            await asyncio.sleep(max(0.0, start + (n + 1) / RATE - loop.time()))
+                nonce = f"n{len(made)}"
+                while True:  # the author's connection is a connection too: it may be closed
+                    try:
+                        post = (await writer.call("post.create", text=f"#{len(made)}", nonce=nonce))["post"]
+                        break
+                    except (ConnectionError, ConnectionClosed):
+                        writer = await Client.login(a, author.token)
+                made.append(post["id"])
+                await asyncio.sleep(max(0.0, start + (n + 1) / RATE - loop.time()))
 
-    await post_for(3)
-    own_redis.stop()
-    await asyncio.gather(wait_healthy(a, False), wait_healthy(b, False))
-    await post_for(outage_s / 2)
-    # Connections opened during the outage resume by cursor from storage, on the other node: the
-    # gap fill after it must not send them again what that resume covered, nor what they had on
-    # the node they left.
-    for follower in followers[:4]:
-        await follower.reconnect(b if follower.node is a else a)
-    await post_for(outage_s / 2)
-    own_redis.start()  # same port
-    await asyncio.gather(wait_healthy(a, True), wait_healthy(b, True))
-    await post_for(1)
+        await post_for(3)
+        own_redis.stop()
+        await asyncio.gather(wait_healthy(a, False), wait_healthy(b, False))
+        await post_for(outage_s / 2)
+        # Connections opened during the outage resume by cursor from storage, on the other node: the
+        # gap fill after it must not send them again what that resume covered, nor what they had on
+        # the node they left.
+        for follower in followers[:4]:
+            await follower.reconnect(b if follower.node is a else a)
+        await post_for(outage_s / 2)
+        own_redis.start()  # same port
+        await asyncio.gather(wait_healthy(a, True), wait_healthy(b, True))
+        await post_for(1)
 
-    expected = Counter(made)
-    for _ in range(100):
-        if all(follower.got == expected for follower in followers):
-            break
-        await asyncio.sleep(0.1)
-    for follower in followers:
-        await follower.stop()
+        expected = Counter(made)
+        for _ in range(100):
+            if all(follower.got == expected for follower in followers):
+                break
+            await asyncio.sleep(0.1)
+        for follower in followers:
+            await follower.stop()
+    finally:  # a failed run must not leave followers reconnecting into the loop's teardown
+        for follower in followers:
+            follower.abort()
     lost = [sum((expected - f.got).values()) for f in followers]
     repeated = [sum((f.got - expected).values()) for f in followers]
     resync_closes = [f.closes.count(CloseCode.RESYNC_REQUIRED) for f in followers]
