@@ -30,7 +30,7 @@ from starlette.websockets import WebSocket
 from .blobs import open_blobs
 from .bus import open_bus
 from .config import Settings
-from .domain import Domain, present
+from .domain import Domain, farewell, present
 from .domain.pictures import Pictures
 from .gateway.delivered import Delivered
 from .gateway.endpoint import Gateway
@@ -122,6 +122,10 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
         collector = asyncio.create_task(
             pictures.run_collector(settings.media_collect_interval_ms), name="pictures collector"
         )
+        # Account deletions a node left part way (PROTOCOL.md 11.14), finished here.
+        farewells = asyncio.create_task(
+            farewell.run_sweeper(domain, settings.deletion_sweep_ms), name="deletion sweeper"
+        )
         api = HttpApi(
             accounts=accounts,
             social=social,
@@ -142,7 +146,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
             yield
         finally:
             await drain(app)
-            for task in (loop_probe, collector):
+            for task in (loop_probe, collector, farewells):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

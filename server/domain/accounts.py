@@ -29,6 +29,7 @@ from ..passwords import Passwords
 from ..publisher import Publisher
 from ..ratelimit import RateLimiter
 from ..store.base import (
+    HandleChangedRecently,
     HandleTaken,
     InviteExpired,
     InviteLimitReached,
@@ -39,6 +40,7 @@ from ..store.base import (
     MediaUnavailable,
     NewNotification,
     NewUser,
+    NotFound,
     SessionRecord,
     UserRecord,
     token_hash,
@@ -60,6 +62,9 @@ NO_PASSWORD = "!"
 #: A session's last use is written behind, at most once per this interval: the list shows it to
 #: about a minute, and a busy connection costs one write a minute, not one a request.
 SESSION_USE_EVERY_MS = 60_000
+#: The "address" of failures counted on a WebSocket connection, which knows none (a change of
+#: handle there): such failures share one per-account budget beside the account-wide one.
+_CONNECTION = "(connection)"
 #: The sessions list's bound: more live sessions than this is a script, not a person's devices.
 SESSION_LIST_MAX = 100
 
@@ -406,6 +411,59 @@ class Accounts:
             self._publisher.control(user.id, channels.Control(revoke_sessions=revoked))
         return await self._start_session(user, agent)
 
+    # --- changing the handle --------------------------------------------------------------------
+
+    async def change_handle(self, user: UserRecord, handle: str, password: str) -> UserRecord:
+        """Give ``user`` the handle ``handle`` (PROTOCOL.md 4.1.10), with their password.
+
+        The rules are sign-up's (:func:`rules.check_handle`; unique regardless of case, taken
+        handles and other accounts' former handles refused) and one change per
+        ``handle_change_interval_ms``. The handle left stays the account's for good (storage's
+        ``change_handle``): nobody can pick it up and be taken for the person others knew by
+        it, and old mentions and links (which carry handles, not ids) still lead to the account.
+        The same handle again is no change (the cooldown is not spent). Cheap refusals come
+        before the password hash is checked; a wrong password counts as a failed log-in of the
+        account (as for a password change, but with no address: a connection's own budget of
+        five, then the account's). Followers' and the user's own connections receive
+        ``user.updated``."""
+        handle = rules.check_handle(handle)
+        if handle == user.handle:
+            return user
+        now = self._now()
+        interval = self._settings.handle_change_interval_ms
+        if user.handle_changed_ms is not None and user.handle_changed_ms + interval > now:
+            raise self._too_soon(user.handle_changed_ms, now)
+        holder = await self._store.get_user_by_handle(handle)
+        if holder is not None and holder.id != user.id:
+            raise ProtocolError(ErrorCode.HANDLE_TAKEN, path="$.handle")
+        account = user.handle.lower()
+        self._check_failures(account, _CONNECTION)
+        if not await self._passwords.verify(user.password_hash, password):
+            self._count_failure(account, _CONNECTION)
+            raise ProtocolError(ErrorCode.INVALID_CREDENTIALS, path="$.password")
+        try:
+            updated = await self._store.change_handle(
+                user.id, handle, now_ms=now, changed_before_ms=now - interval
+            )
+        except HandleTaken:
+            raise ProtocolError(ErrorCode.HANDLE_TAKEN, path="$.handle") from None
+        except HandleChangedRecently as exc:
+            raise self._too_soon(exc.changed_ms, now) from None
+        except NotFound:
+            raise ProtocolError(ErrorCode.NOT_AUTHENTICATED) from None
+        log.info("@%s (%s) is now @%s", user.handle, user.id, updated.handle)
+        self._publisher.event([channels.posts(user.id)], UserUpdatedEvent(user=present.user(updated)))
+        return updated
+
+    def _too_soon(self, changed_ms: int, now: int) -> ProtocolError:
+        wait = max(1, changed_ms + self._settings.handle_change_interval_ms - now)
+        return ProtocolError(
+            ErrorCode.RATE_LIMITED,
+            f"you changed your handle recently; you may change it again from {format_timestamp(now + wait)}",
+            path="$.handle",
+            retry_after_ms=wait,
+        )
+
     # --- deleting the account (the rest of it: server/domain/farewell.py) -----------------------
 
     async def confirm_deletion(self, token: str, password: str, address: str) -> UserRecord:
@@ -432,6 +490,17 @@ class Accounts:
         if user.avatar_id is not None:
             await self._store.set_avatar(user.id, None, now_ms=self._now())
         await self._store.delete_user(user.id)
+
+    async def claim_deletion(self, user_id: str | None = None) -> str | None:
+        """Claim the unfinished deletion of ``user_id`` (or of anyone) for this node, for
+        ``deletion_lease_ms``; the user's id, or None if there is none to claim."""
+        return await self._store.claim_deletion(
+            now_ms=self._now(), lease_ms=self._settings.deletion_lease_ms, user_id=user_id
+        )
+
+    async def finish_deletion(self, user_id: str) -> None:
+        """Mark the user's deletion finished (server/domain/farewell.py)."""
+        await self._store.finish_deletion(user_id)
 
     async def record(self, user_id: str) -> UserRecord | None:
         """The user as stored, or None."""

@@ -653,4 +653,5 @@ def limits(settings: Settings) -> m.Limits:
         bio_max_clusters=BIO_MAX_CLUSTERS,
         upload_burst=settings.upload_burst,
         upload_refill_ms=settings.upload_refill_ms,
+        handle_change_interval_ms=settings.handle_change_interval_ms,
     )
