@@ -3,11 +3,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+from collections.abc import Callable
+from typing import Any
+
 import httpx
 import pytest
 
+from server.config import Settings
+from server.store import open_storage
 from tests.support.client import Account, Client, ErrorFrame, Users
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, tsudoi
 
 FIREFOX_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
 SAFARI_IPHONE = (
@@ -213,4 +220,60 @@ async def test_deleting_the_account(server: ServerProcess, users: Users) -> None
     assert no_follow.value.code == "not_found"
     found = await fans.call("search.users", query=leaving.handle)
     assert leaving.id not in [u["id"] for u in found["users"]]
+    await fans.close()
+
+
+async def test_a_deletion_left_half_way_is_finished_by_the_servers_and_by_the_operator(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
+    """The state a node leaves when it dies right after closing the account (the tombstone and
+    its unfinished mark written, nothing else), built in storage with the server stopped; then
+    ``tsudoi admin finish-deletions`` finishes one such deletion, and a server's own sweep, at
+    start, another."""
+    server = start_server(TSUDOI_DELETION_SWEEP_MS="3600000")
+    users = users_of(server)
+    leaving = [await users.new("leaving"), await users.new("leaving")]
+    fan = await users.new("fan")
+    fans = await Client.login(server, fan.token)
+    posts = []
+    for account in leaving:
+        await fans.call("follow", user_id=account.id)
+        client = await Client.login(server, account.token)
+        posts.append((await client.call("post.create", text="消える投稿"))["post"]["id"])
+        await client.call("community.create", name=f"集い {account.handle}", description="", tags=[])
+        await client.close()
+    await fans.close()
+    server.stop(signal.SIGKILL)
+
+    async def closed_and_no_more(account: Account) -> None:
+        store = await open_storage(Settings(data_dir=server.data_dir))
+        try:
+            await store.revoke_user_sessions(account.id, 0)
+            assert await store.delete_user(account.id)
+        finally:
+            await store.close()
+
+    def left(account: Account, following: list[dict[str, Any]]) -> bool:
+        return account.id in [u["id"] for u in following]
+
+    await closed_and_no_more(leaving[0])
+    finished = tsudoi("admin", "finish-deletions", "--data", str(server.data_dir))
+    assert finished.returncode == 0, finished.stderr
+    assert "1 account deletion(s) finished" in finished.stdout
+    # The next start's sweep finishes the other one, without anyone asking.
+    await closed_and_no_more(leaving[1])
+    server.start()
+    fans = await Client.login(server, fan.token)
+    for account, post_id in zip(leaving, posts, strict=True):
+        for _ in range(100):
+            following = (await fans.call("user.following", user_id=fan.id))["users"]
+            if not left(account, following):
+                break
+            await asyncio.sleep(0.1)
+        assert not left(account, following)
+        with pytest.raises(ErrorFrame) as gone:
+            await fans.call("post.get", post_id=post_id)
+        assert gone.value.code == "not_found"
+    again = tsudoi("admin", "finish-deletions", "--data", str(server.data_dir))
+    assert again.returncode == 0 and "0 account deletion(s) finished" in again.stdout
     await fans.close()
