@@ -128,7 +128,9 @@ def test_downloading_ones_data(scene: Scene) -> None:
     assert scene.japanese.errors == []
 
 
-def test_changing_the_handle_in_japanese_then_refused_in_english_until_the_month_is_over(scene: Scene) -> None:
+def test_changing_the_handle_in_japanese_then_refused_in_english_until_the_month_is_over(
+    scene: Scene,
+) -> None:
     ja, en = scene.ja, scene.en
     password = "a fresh password for mina"  # since the test above
     new_handle = f"{scene.mina.handle}_sendai"
@@ -157,7 +159,9 @@ def test_changing_the_handle_in_japanese_then_refused_in_english_until_the_month
     form.get_by_label("New handle").fill(f"{scene.mina.handle}_again")
     form.get_by_label("Current password").fill(password)
     form.get_by_role("button", name="Change handle").click()
-    expect(form.locator(".form-error")).to_contain_text("You changed your handle recently. You can change it again from")
+    expect(form.locator(".form-error")).to_contain_text(
+        "You changed your handle recently. You can change it again from"
+    )
     # The old handle still finds her.
     en.goto(f"{scene.server.url}/#/u/{scene.mina.handle}")
     expect(en.locator("#view")).to_contain_text(f"@{new_handle}")
