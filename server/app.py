@@ -43,6 +43,7 @@ from .presence import open_presence
 from .publisher import Publisher
 from .relay import SignalWatch
 from .store import open_storage
+from .store.base import StorageError
 from .webhooks import Destinations, Webhooks, load_signing_key
 from .webhooks.dispatcher import Dispatcher
 
@@ -126,6 +127,8 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
         farewells = asyncio.create_task(
             farewell.run_sweeper(domain, settings.deletion_sweep_ms), name="deletion sweeper"
         )
+        # Sessions' last use, noted on the request path and written here in batches.
+        session_writer = asyncio.create_task(accounts.run_session_writer(), name="session writer")
         api = HttpApi(
             accounts=accounts,
             social=social,
@@ -146,7 +149,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
             yield
         finally:
             await drain(app)
-            for task in (loop_probe, collector, farewells):
+            for task in (loop_probe, collector, farewells, session_writer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -154,6 +157,9 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
             await dispatcher.stop()
             await signals.stop()
             await gateway.stop()
+            # The last session uses noted: a stop loses at most what storage refuses now.
+            with contextlib.suppress(StorageError):
+                await accounts.flush_session_uses()
             await presence_store.close()
             await bus.close()
             await store.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -277,3 +278,30 @@ async def test_a_deletion_left_half_way_is_finished_by_the_servers_and_by_the_op
     again = tsudoi("admin", "finish-deletions", "--data", str(server.data_dir))
     assert again.returncode == 0 and "0 account deletion(s) finished" in again.stdout
     await fans.close()
+
+
+async def test_a_sessions_last_use_is_written_behind_in_batches(server: ServerProcess, users: Users) -> None:
+    """Requests note a session's use; the node writes what it noted every few seconds, in one
+    write, and never on a request's path. Another process (here the test, on the same SQLite
+    database) then reads it."""
+    account = await users.new("busy")
+    client = await Client.login(server, account.token)
+    for _ in range(5):
+        await client.call("heartbeat")
+        await client.call("settings.get")
+    session_id = client.ready["session_id"] if client.ready else ""
+    store = await open_storage(Settings(data_dir=server.data_dir))
+    try:
+        for _ in range(150):  # the writer runs every 5 s
+            [stored] = [
+                s
+                for s in await store.list_sessions(account.id, int(time.time() * 1000), limit=10)
+                if s.id == session_id
+            ]
+            if stored.last_used_ms is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert stored.last_used_ms is not None
+    finally:
+        await store.close()
+    await client.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import logging
@@ -42,6 +43,7 @@ from ..store.base import (
     NewUser,
     NotFound,
     SessionRecord,
+    StorageError,
     UserRecord,
     token_hash,
 )
@@ -62,6 +64,8 @@ NO_PASSWORD = "!"
 #: A session's last use is written behind, at most once per this interval: the list shows it to
 #: about a minute, and a busy connection costs one write a minute, not one a request.
 SESSION_USE_EVERY_MS = 60_000
+#: How often a node writes the session uses it noted, all in one batch (:meth:`Accounts.run_session_writer`).
+SESSION_FLUSH_MS = 5_000
 #: The "address" of failures counted on a WebSocket connection, which knows none (a change of
 #: handle there): such failures share one per-account budget beside the account-wide one.
 _CONNECTION = "(connection)"
@@ -126,6 +130,8 @@ class Accounts:
         self._devices: DeviceTokens | None = None
         #: Session id -> when this node last wrote its last use (:meth:`session_used`).
         self._session_used: dict[str, int] = {}
+        #: Session id -> its last use on this node, noted and not written yet (the next flush's).
+        self._session_due: dict[str, int] = {}
         self._login_by_address = RateLimiter.per_window(
             settings.login_address_attempts, settings.login_address_window_ms
         )
@@ -330,35 +336,65 @@ class Accounts:
         user = await self._store.get_user(session.user_id)
         if user is None:
             return None
-        await self.session_used(session.id, session.last_used_ms)
+        self.session_used(session.id, session.last_used_ms)
         return user, session
 
-    async def session_used(self, session_id: str, last_written_ms: int | None = None) -> None:
-        """Note that the session was used now; its ``last_used_ms`` is written behind, at most
-        once per :data:`SESSION_USE_EVERY_MS` per session on this node (``last_written_ms``: what
-        storage holds, when the caller has just read it)."""
+    def session_used(self, session_id: str, last_written_ms: int | None = None) -> None:
+        """Note that the session was used now; nothing is written on the request's path. Its
+        ``last_used_ms`` is written behind by :meth:`flush_session_uses`, with every other use
+        this node noted, in one write, and at most once per :data:`SESSION_USE_EVERY_MS` per
+        session on this node (``last_written_ms``: what storage holds, when the caller has just
+        read it), as presence writes last-seen times."""
         now = self._now()
         written = max(self._session_used.get(session_id, 0), last_written_ms or 0)
         if now - written < SESSION_USE_EVERY_MS:
             return
+        self._session_due[session_id] = now
+
+    async def flush_session_uses(self) -> None:
+        """Write the session uses noted since the last flush, in one write. On a storage error
+        they are kept for the next flush (later uses noted meanwhile win) and the error raised."""
+        if not self._session_due:
+            return
+        due, self._session_due = self._session_due, {}
+        try:
+            await self._store.touch_sessions(due)
+        except BaseException:
+            for session_id, at in due.items():
+                self._session_due[session_id] = max(at, self._session_due.get(session_id, 0))
+            raise
+        now = self._now()
         if len(self._session_used) >= 10_000:
             # Forget write times older than the interval: they hold nothing back any more.
             self._session_used = {
                 sid: at for sid, at in self._session_used.items() if now - at < SESSION_USE_EVERY_MS
             }
-        self._session_used[session_id] = now
-        await self._store.touch_session(session_id, now)
+        self._session_used.update(due)
+
+    async def run_session_writer(self, every_ms: int = SESSION_FLUSH_MS) -> None:
+        """:meth:`flush_session_uses` every ``every_ms`` until cancelled; a failed write (storage
+        down) is logged and tried again at the next round."""
+        while True:
+            await asyncio.sleep(every_ms / 1000)
+            try:
+                await self.flush_session_uses()
+            except StorageError as exc:
+                log.warning(
+                    "writing %d sessions' last use failed, tried again: %s", len(self._session_due), exc
+                )
 
     async def list_sessions(self, user: UserRecord, current_session_id: str | None) -> SessionListResult:
         """The user's live sessions, newest first; never a token nor its hash."""
         records = await self._store.list_sessions(user.id, self._now(), limit=SESSION_LIST_MAX)
+        # What storage holds, or this node's use not written yet if later.
+        used = {r.id: max(r.last_used_ms or 0, self._session_due.get(r.id, 0)) for r in records}
         return SessionListResult(
             sessions=[
                 SessionInfo(
                     id=record.id,
                     device=record.device,
                     created_at=format_timestamp(record.created_ms),
-                    last_used_at=format_timestamp(record.last_used_ms) if record.last_used_ms else None,
+                    last_used_at=format_timestamp(used[record.id]) if used[record.id] else None,
                     expires_at=format_timestamp(record.expires_ms),
                     current=record.id == current_session_id,
                 )

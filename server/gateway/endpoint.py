@@ -387,7 +387,7 @@ class Gateway:
             if op.activity:
                 self._domain.presence.touch(context.user.id)
                 if context.conn.session_id is not None:  # its last use, written behind
-                    await self._accounts.session_used(context.conn.session_id)
+                    self._accounts.session_used(context.conn.session_id)
                 # The user as stored now: operators verify people and users change settings
                 # while connected, and every payload must show it.
                 context.user = await self._accounts.current(context.user)

@@ -312,9 +312,10 @@ class AccountStorage(Protocol):
         not expired at ``now_ms``); returns it, or None (no such live session of that user,
         another user's included: nothing is written)."""
 
-    async def touch_session(self, session_id: str, now_ms: int) -> None:
-        """Raise the session's ``last_used_ms`` to ``now_ms`` (never lower it). Callers write it
-        behind, at most about once a minute per session."""
+    async def touch_sessions(self, used: dict[str, int]) -> None:
+        """Raise each session's ``last_used_ms`` to the time given (never lower it), all in one
+        write; unknown sessions are skipped. Callers write behind, in batches (as presence
+        writes ``record_last_seen``), at most about once a minute per session."""
 
 
 class RelationStorage(Protocol):

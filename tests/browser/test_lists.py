@@ -6,6 +6,8 @@ the SPA's own strings, tests/browser/support.py ``ui``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 from playwright.sync_api import expect
@@ -18,7 +20,9 @@ in_both_languages = pytest.mark.parametrize("locale", list(LOCALES))
 
 
 @in_both_languages
-def test_lists_from_the_counts_and_counts_on_cards(server: ServerProcess, open_page, locale: str) -> None:  # type: ignore[no-untyped-def]
+def test_lists_from_the_counts_and_counts_on_cards(
+    server: ServerProcess, open_page: Any, locale: str
+) -> None:
     t = ui(locale)
     star = new_person(server, "star", "Star")
     fans = [new_person(server, "fan", f"Fan {i}") for i in range(2)]
@@ -65,7 +69,7 @@ def test_lists_from_the_counts_and_counts_on_cards(server: ServerProcess, open_p
 
 
 @in_both_languages
-def test_join_requests_reach_the_owners_list_live(server: ServerProcess, open_page, locale: str) -> None:  # type: ignore[no-untyped-def]
+def test_join_requests_reach_the_owners_list_live(server: ServerProcess, open_page: Any, locale: str) -> None:
     owner = new_person(server, "owner", "避難所 管理")
     asker = new_person(server, "asker", "ゆき")
     with Api(server, owner.token) as api:
@@ -87,7 +91,9 @@ def test_join_requests_reach_the_owners_list_live(server: ServerProcess, open_pa
     assert watched.errors == []
 
 
-def test_a_blocked_person_is_offered_neither_follow_nor_message(server: ServerProcess, open_page) -> None:  # type: ignore[no-untyped-def]
+def test_a_blocked_person_is_offered_neither_follow_nor_message(
+    server: ServerProcess, open_page: Any
+) -> None:
     blocker, blocked = (
         new_person(server, "blocker", "ブロックする人"),
         new_person(server, "blocked", "された人"),
@@ -115,8 +121,8 @@ def test_a_blocked_person_is_offered_neither_follow_nor_message(server: ServerPr
 
 @in_both_languages
 def test_the_report_dialog_files_a_reason_and_can_block(
-    server: ServerProcess, open_page, locale: str
-) -> None:  # type: ignore[no-untyped-def]
+    server: ServerProcess, open_page: Any, locale: str
+) -> None:
     t = ui(locale)
     reporter, liar = new_person(server, "reporter", "Reporter"), new_person(server, "liar", "Liar")
     watched = open_page(locale)

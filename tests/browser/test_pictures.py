@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw
@@ -72,8 +73,11 @@ class Scene:
 
 @pytest.fixture(scope="module", params=list(LOCALES))
 def scene(
-    server: ServerProcess, open_page, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Scene:  # type: ignore[no-untyped-def]
+    server: ServerProcess,
+    open_page: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Scene:
     locale: str = request.param
     friend = new_person(server, "friend", "佐藤 友子")
     return Scene(

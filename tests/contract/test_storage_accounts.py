@@ -454,14 +454,16 @@ async def test_revoke_user_session_revokes_only_ones_own_live_session(storage: S
     assert await storage.list_sessions(alice.id, NOW + 30, limit=10) == []
 
 
-async def test_touch_session_only_moves_last_use_forward(storage: Storage) -> None:
+async def test_touch_sessions_only_moves_last_use_forward_in_one_batch(storage: Storage) -> None:
     alice = await make_user(storage, "alice")
-    session = await storage.create_session(user_id=alice.id, token_hash=b"\x01" * 32, now_ms=NOW, ttl_ms=DAY)
-    await storage.touch_session(session.id, NOW + 100)
-    await storage.touch_session(session.id, NOW + 50)
-    [stored] = await storage.list_sessions(alice.id, NOW + 200, limit=10)
-    assert stored.last_used_ms == NOW + 100
-    await storage.touch_session("01NOSUCHSESSION00000000000", NOW)  # nothing to touch: no error
+    one = await storage.create_session(user_id=alice.id, token_hash=b"\x01" * 32, now_ms=NOW, ttl_ms=DAY)
+    two = await storage.create_session(user_id=alice.id, token_hash=b"\x02" * 32, now_ms=NOW, ttl_ms=DAY)
+    await storage.touch_sessions({one.id: NOW + 100})
+    # Unknown sessions are skipped, the others written; an earlier time changes nothing.
+    await storage.touch_sessions({one.id: NOW + 50, two.id: NOW + 70, "01NOSUCHSESSION00000000000": NOW})
+    await storage.touch_sessions({})
+    stored = {s.id: s.last_used_ms for s in await storage.list_sessions(alice.id, NOW + 200, limit=10)}
+    assert stored == {one.id: NOW + 100, two.id: NOW + 70}
 
 
 async def test_delete_user_leaves_a_tombstone_keeping_the_handle(storage: Storage) -> None:

@@ -542,6 +542,10 @@ class AccountStore(Database):
             )
         return session_record(doc) if doc else None
 
-    async def touch_session(self, session_id: str, now_ms: int) -> None:
+    async def touch_sessions(self, used: dict[str, int]) -> None:
+        # As record_last_seen: $max only raises; one unordered bulk write.
+        if not used:
+            return
+        updates = [UpdateOne({"_id": sid}, {"$max": {"last_used_ms": at}}) for sid, at in used.items()]
         with driver_errors():
-            await self._sessions.update_one({"_id": session_id}, {"$max": {"last_used_ms": now_ms}})
+            await self._sessions.bulk_write(updates, ordered=False)

@@ -401,12 +401,15 @@ class Accounts(Engine):
 
         return await self._write(write)
 
-    async def touch_session(self, session_id: str, now_ms: int) -> None:
+    async def touch_sessions(self, used: dict[str, int]) -> None:
+        if not used:
+            return
+
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
+            conn.executemany(
                 "UPDATE sessions SET last_used_ms = ? "
                 "WHERE id = ? AND (last_used_ms IS NULL OR last_used_ms < ?)",
-                (now_ms, session_id, now_ms),
+                [(at, session_id, at) for session_id, at in used.items()],
             )
 
         await self._write(write)
