@@ -1520,7 +1520,8 @@ class IncidentEndedEvent(EventData):
 
 class UserUpdatedEvent(EventData):
     """A user's card as everyone sees it changed: an operator gave or took away the verified
-    badge. Sent to the user's connections and their followers' (since 1.6.0)."""
+    badge, or the user changed their name, picture (``profile.update``) or handle
+    (``account.handle``). Sent to the user's connections and their followers' (since 1.6.0)."""
 
     TYPE = "user.updated"
     user: User
