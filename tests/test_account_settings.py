@@ -305,3 +305,60 @@ async def test_a_sessions_last_use_is_written_behind_in_batches(server: ServerPr
     finally:
         await store.close()
     await client.close()
+
+
+async def test_a_node_killed_mid_deletion_leaves_it_to_be_finished_at_the_next_start(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
+    """kill -9 while the posts are being deleted one by one (the first post.deleted has reached
+    a follower): the account is a tombstone, some posts still stand; the next start's sweep
+    deletes the rest and ends the follows. The dead node's claim lapses after its lease (short
+    here), and the sweep (frequent here) takes the deletion up."""
+    server = start_server(TSUDOI_DELETION_LEASE_MS="2000", TSUDOI_DELETION_SWEEP_MS="500")
+    users = users_of(server)
+    leaving = await users.new("leaving")
+    fan = await users.new("fan", invited_by=leaving)  # follows the one leaving
+    writer = await Client.login(server, leaving.token)
+    for i in range(400):
+        await writer.call("post.create", text=f"投稿 {i}")
+    await writer.close()
+    fans = await Client.login(server, fan.token)
+    await fans.events_now()
+
+    async def delete() -> int:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            bearer = {"Authorization": f"Bearer {leaving.token}"}
+            try:
+                answer = await http.post(
+                    "/api/account/delete", json={"password": leaving.password}, headers=bearer
+                )
+            except httpx.HTTPError:
+                return 0  # the node died under the request
+            return answer.status_code
+
+    request = asyncio.create_task(delete())
+    await fans.next_event("post.deleted", timeout=30)
+    server.stop(signal.SIGKILL)
+    await request
+    await fans.close()
+
+    store = await open_storage(Settings(data_dir=server.data_dir))
+    try:
+        tombstone = await store.get_user(leaving.id)
+        standing = await store.user_timeline(leaving.id, viewer_id=fan.id, before=None, limit=500)
+    finally:
+        await store.close()
+    assert tombstone is not None and tombstone.deleted
+    if not standing:
+        pytest.skip("the deletion finished before the kill: nothing left half-way to recover")
+
+    server.start()
+    fans = await Client.login(server, fan.token)
+    for _ in range(300):  # the sweep runs at start; 400 deletions take a moment
+        following = (await fans.call("user.following", user_id=fan.id))["users"]
+        if leaving.id not in [u["id"] for u in following]:
+            break
+        await asyncio.sleep(0.1)
+    assert leaving.id not in [u["id"] for u in following]
+    assert (await fans.call("timeline.user", user_id=leaving.id))["posts"] == []
+    await fans.close()

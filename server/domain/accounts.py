@@ -534,6 +534,12 @@ class Accounts:
             now_ms=self._now(), lease_ms=self._settings.deletion_lease_ms, user_id=user_id
         )
 
+    async def renew_deletion(self, user_id: str) -> None:
+        """Hold this node's claim of the user's deletion for another ``deletion_lease_ms``."""
+        await self._store.renew_deletion(
+            user_id, now_ms=self._now(), lease_ms=self._settings.deletion_lease_ms
+        )
+
     async def finish_deletion(self, user_id: str) -> None:
         """Mark the user's deletion finished (server/domain/farewell.py)."""
         await self._store.finish_deletion(user_id)

@@ -24,7 +24,8 @@ that nobody can pick it up and be taken for the person others knew by it, their 
 the messages they kept (during a disaster above all, a name is trusted).
 
 Interrupted deletions. Steps 3-5 run under a claim (storage's ``claim_deletion``, a lease of
-``deletion_lease_ms``) and each is idempotent: it reads what is left (the communities the
+``deletion_lease_ms``, renewed after every page of work so a long deletion keeps it; a node
+that dies holds it until it lapses) and each is idempotent: it reads what is left (the communities the
 account is still in, its standing posts, its remaining edges) and acts on that, so running them
 again after a crash, or twice, does what is missing and nothing more. A node that stops part way
 (killed, storage down) leaves the mark; every node's sweep (:func:`run_sweeper`, at start and
@@ -90,7 +91,9 @@ async def _finish(domain: Domain, user_id: str) -> None:
     if user is None:
         return
     await _leave_communities(domain, user)
+    await domain.accounts.renew_deletion(user_id)
     await _delete_posts(domain, user)
+    await domain.accounts.renew_deletion(user_id)
     await _cut_relations(domain, user)
     await domain.accounts.finish_deletion(user_id)
     log.info("account @%s (%s): deletion finished", user.handle, user.id)
@@ -143,21 +146,27 @@ async def _delete_posts(domain: Domain, user: UserRecord) -> None:
             tried.add(post_id)
             with contextlib.suppress(ProtocolError):  # deleted meanwhile (by a moderator)
                 await domain.social.delete_post(user, post_id)
+        await domain.accounts.renew_deletion(user.id)
 
 
 async def _cut_relations(domain: Domain, user: UserRecord) -> None:
-    # Blocks and mutes first: the follower lists leave out the people one hides.
+    # Blocks and mutes first: the follower lists leave out the people one hides. Each edge may
+    # have gone meanwhile (its other end acted, or a second run): that refusal is no failure.
     for blocked in (await domain.relations.blocked(user)).users:
-        await domain.relations.unblock(user, blocked.id)
+        with contextlib.suppress(ProtocolError):
+            await domain.relations.unblock(user, blocked.id)
     for muted in (await domain.relations.muted(user)).users:
-        await domain.relations.unmute(user, muted.id)
+        with contextlib.suppress(ProtocolError):
+            await domain.relations.unmute(user, muted.id)
     following = await _all_ids(domain, user, followers=False)
     for followee_id in following:
-        await domain.social.unfollow(user, followee_id)
+        with contextlib.suppress(ProtocolError):
+            await domain.social.unfollow(user, followee_id)
     for follower_id in await _all_ids(domain, user, followers=True):
         follower = await domain.accounts.record(follower_id)
         if follower is not None:
-            await domain.social.unfollow(follower, user.id)
+            with contextlib.suppress(ProtocolError):
+                await domain.social.unfollow(follower, user.id)
 
 
 async def _all_ids(domain: Domain, user: UserRecord, *, followers: bool) -> list[str]:

@@ -250,6 +250,11 @@ class AccountStorage(Protocol):
         for ``lease_ms``, atomically: of ``user_id`` if given, else any; returns the user's id,
         or None if there is none to claim. Two callers never hold one claim at once."""
 
+    async def renew_deletion(self, user_id: str, *, now_ms: int, lease_ms: int) -> None:
+        """Hold the claim of the user's unfinished deletion until ``now_ms + lease_ms``: its
+        holder renews it as it works, so a long deletion is not taken up by another node
+        meanwhile. Nothing is written for a deletion that is finished (or never was)."""
+
     async def finish_deletion(self, user_id: str) -> None:
         """Mark the user's deletion finished: :meth:`claim_deletion` no longer answers it."""
 

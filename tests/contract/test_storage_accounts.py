@@ -684,6 +684,19 @@ async def test_a_deletion_is_unfinished_until_finished_and_claimed_by_one_at_a_t
     assert (await storage.get_user(alice.id) or alice).deleted
 
 
+async def test_a_claimed_deletion_is_renewed_by_its_holder(storage: Storage) -> None:
+    alice = await make_user(storage, "alice")
+    await storage.renew_deletion(alice.id, now_ms=NOW, lease_ms=DAY)  # none unfinished: nothing
+    await storage.delete_user(alice.id)
+    assert await storage.claim_deletion(now_ms=NOW, lease_ms=MINUTE) == alice.id
+    await storage.renew_deletion(alice.id, now_ms=NOW + MINUTE - 1, lease_ms=MINUTE)
+    assert await storage.claim_deletion(now_ms=NOW + MINUTE, lease_ms=MINUTE) is None  # still held
+    assert await storage.claim_deletion(now_ms=NOW + 2 * MINUTE, lease_ms=MINUTE) == alice.id
+    await storage.finish_deletion(alice.id)
+    await storage.renew_deletion(alice.id, now_ms=NOW, lease_ms=MINUTE)  # finished: stays finished
+    assert await storage.claim_deletion(now_ms=NOW + DAY, lease_ms=MINUTE) is None
+
+
 async def test_concurrent_claims_of_one_deletion_give_it_to_one(storage: Storage) -> None:
     alice = await make_user(storage, "alice")
     await storage.delete_user(alice.id)

@@ -364,6 +364,13 @@ class AccountStore(Database):
             )
         return str(doc["_id"]) if doc else None
 
+    async def renew_deletion(self, user_id: str, *, now_ms: int, lease_ms: int) -> None:
+        with driver_errors():  # $gte 0: only a deletion that is still unfinished
+            await self._users.update_one(
+                {"_id": user_id, "deletion_lease_ms": {"$gte": 0}},
+                {"$set": {"deletion_lease_ms": now_ms + lease_ms}},
+            )
+
     async def finish_deletion(self, user_id: str) -> None:
         with driver_errors():
             await self._users.update_one({"_id": user_id}, {"$unset": {"deletion_lease_ms": ""}})

@@ -260,6 +260,12 @@ class Accounts(Engine):
 
         return await self._write(write)
 
+    async def renew_deletion(self, user_id: str, *, now_ms: int, lease_ms: int) -> None:
+        await self._change(
+            "UPDATE users SET deletion_lease_ms = ? WHERE id = ? AND deletion_lease_ms IS NOT NULL",
+            (now_ms + lease_ms, user_id),
+        )
+
     async def finish_deletion(self, user_id: str) -> None:
         await self._change("UPDATE users SET deletion_lease_ms = NULL WHERE id = ?", (user_id,))
 
