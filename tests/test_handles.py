@@ -116,3 +116,19 @@ async def test_taking_a_former_handle_back(
     # Both are hers now: the one she left again finds her.
     assert (await me.call("user.get", handle="mika_moved"))["user"]["id"] == mika.id
     await me.close()
+
+
+async def test_former_and_current_handles_share_one_budget_of_failed_log_ins(
+    server: ServerProcess, users: Users
+) -> None:
+    """Guessing under a former handle spends the account's budget, not a fresh one per handle:
+    five wrong passwords from one address, then even the right one waits (section 11.4)."""
+    ren = await users.new("ren")
+    me = await Client.login(server, ren.token)
+    await me.call("account.handle", handle=f"{ren.handle}_new", password=ren.password)
+    for _ in range(5):
+        wrong = await users.http.post("/api/login", json={"handle": ren.handle, "password": "a wrong guess"})
+        assert wrong.status_code == 401
+    held = await users.http.post("/api/login", json={"handle": f"{ren.handle}_new", "password": ren.password})
+    assert held.status_code == 429 and held.json()["error"]["code"] == "rate_limited"
+    await me.close()

@@ -270,9 +270,12 @@ class Accounts:
                     ErrorCode.RATE_LIMITED, "too many failed attempts from this device", retry_after_ms=wait
                 )
         else:
-            self._check_failures(account, address)
             if valid_handle:
                 user = await self._store.get_user_by_handle(handle)
+            # An account's failures count once whichever of its handles (current or former,
+            # section 4.1.10) is typed: keyed by its id when the handle names one.
+            account = _account_key(user) if user is not None else account
+            self._check_failures(account, address)
         ok = await self._passwords.verify(user.password_hash if user else None, password)
         if not ok or user is None:
             self._count_login_failure(account, address, device)
@@ -436,7 +439,7 @@ class Accounts:
             raise ProtocolError(ErrorCode.NOT_AUTHENTICATED)
         user, _ = found
         rules.check_password(new, "$.new_password")
-        account = user.handle.lower()
+        account = _account_key(user)
         self._check_failures(account, address)
         if not await self._passwords.verify(user.password_hash, old):
             self._count_failure(account, address)
@@ -472,7 +475,7 @@ class Accounts:
         holder = await self._store.get_user_by_handle(handle)
         if holder is not None and holder.id != user.id:
             raise ProtocolError(ErrorCode.HANDLE_TAKEN, path="$.handle")
-        account = user.handle.lower()
+        account = _account_key(user)
         self._check_failures(account, _CONNECTION)
         if not await self._passwords.verify(user.password_hash, password):
             self._count_failure(account, _CONNECTION)
@@ -509,7 +512,7 @@ class Accounts:
         if found is None:
             raise ProtocolError(ErrorCode.NOT_AUTHENTICATED)
         user, _ = found
-        account = user.handle.lower()
+        account = _account_key(user)
         self._check_failures(account, address)
         if not await self._passwords.verify(user.password_hash, password):
             self._count_failure(account, address)
@@ -658,3 +661,10 @@ class Accounts:
             device="bot token",
         )
         return Session(user, session, token)
+
+
+def _account_key(user: UserRecord) -> str:
+    """What an account's failed log-ins are counted under: its id, so that its former handles
+    (a lookup by one finds it) share one budget with its handle. An unknown handle is counted
+    under itself, lower-cased; the two never collide (ids are upper-case)."""
+    return user.id
