@@ -347,6 +347,8 @@ class Limits(_Model):
     #: The upload rate (``POST /api/media``): ``upload_burst``, then one per ``upload_refill_ms``.
     upload_burst: int
     upload_refill_ms: int
+    #: The least time between two handle changes of one account (``account.handle``, since 1.12.0).
+    handle_change_interval_ms: int
 
 
 class Community(_Model):
@@ -820,6 +822,18 @@ class SessionRevoke(Request, tag="session.revoke"):
     session_id: Id
 
 
+class AccountHandle(Request, tag="account.handle"):
+    """Change your handle, with your password (since 1.12.0). The rules are sign-up's (3-20
+    ASCII letters, digits, ``_``; unique regardless of case); one change per
+    ``limits.handle_change_interval_ms``. The handle you leave stays yours for good: nobody else
+    can take it, and it still finds you (``user.get``, mentions). Sent live as ``user.updated``."""
+
+    #: The new handle, as it should be written (its case is kept).
+    handle: Annotated[str, msgspec.Meta(max_length=64)]
+    #: Your current password.
+    password: Annotated[str, msgspec.Meta(max_length=4096)]
+
+
 class PresenceGet(Request, tag="presence.get"):
     """The presence of these users, those you may see (friends who show it); others are left
     out of the answer."""
@@ -1290,6 +1304,7 @@ RESULT_TYPES: dict[type[Request], type[_Model]] = {
     SettingsUpdate: SettingsResult,
     SessionList: SessionListResult,
     SessionRevoke: Done,
+    AccountHandle: ProfileResult,
     NotificationList: NotificationPage,
     NotificationRead: UnreadResult,
     NotificationReadAll: UnreadResult,
@@ -1505,7 +1520,8 @@ class IncidentEndedEvent(EventData):
 
 class UserUpdatedEvent(EventData):
     """A user's card as everyone sees it changed: an operator gave or took away the verified
-    badge. Sent to the user's connections and their followers' (since 1.6.0)."""
+    badge, or the user changed their name, picture (``profile.update``) or handle
+    (``account.handle``). Sent to the user's connections and their followers' (since 1.6.0)."""
 
     TYPE = "user.updated"
     user: User

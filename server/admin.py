@@ -96,8 +96,14 @@ def add_commands(
     token.add_argument("--json", action="store_true", help='print {"user": ..., "token": ...}')
     data_option(token)
 
+    finish = admin_commands.add_parser(
+        "finish-deletions",
+        help="finish account deletions a server left part way (servers also do it every few minutes)",
+    )
+    data_option(finish)
 
-COMMANDS = ("certify", "verify", "reports", "incident", "disaster-page", "bot")
+
+COMMANDS = ("certify", "verify", "reports", "incident", "disaster-page", "bot", "finish-deletions")
 
 
 async def open_for_operator(
@@ -192,6 +198,7 @@ async def run(settings: Settings, args: argparse.Namespace, now_ms: Callable[[],
         "incident": _incident,
         "disaster-page": _disaster_page,
         "bot": _bot,
+        "finish-deletions": _finish_deletions,
     }[args.admin_command]
     async with operator_domain(settings, now_ms) as domain:
         try:
@@ -233,6 +240,14 @@ async def _verify(domain: Domain, args: argparse.Namespace) -> int:
     if user is None:
         raise CommandFailed(f"no user @{args.handle.removeprefix('@')}")
     print(f"@{user.handle}: {'no longer verified' if args.undo else 'verified'}")
+    return 0
+
+
+async def _finish_deletions(domain: Domain, args: argparse.Namespace) -> int:
+    from .domain import farewell
+
+    finished = await farewell.finish_deletions(domain)
+    print(f"{finished} account deletion(s) finished")
     return 0
 
 

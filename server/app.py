@@ -31,7 +31,7 @@ from . import webapp
 from .blobs import open_blobs
 from .bus import open_bus
 from .config import Settings
-from .domain import Domain, present
+from .domain import Domain, farewell, present
 from .domain.pictures import Pictures
 from .gateway.delivered import Delivered
 from .gateway.endpoint import Gateway
@@ -44,6 +44,7 @@ from .presence import open_presence
 from .publisher import Publisher
 from .relay import SignalWatch
 from .store import open_storage
+from .store.base import StorageError
 from .webhooks import Destinations, Webhooks, load_signing_key
 from .webhooks.dispatcher import Dispatcher
 
@@ -123,6 +124,12 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
         collector = asyncio.create_task(
             pictures.run_collector(settings.media_collect_interval_ms), name="pictures collector"
         )
+        # Account deletions a node left part way (PROTOCOL.md 11.14), finished here.
+        farewells = asyncio.create_task(
+            farewell.run_sweeper(domain, settings.deletion_sweep_ms), name="deletion sweeper"
+        )
+        # Sessions' last use, noted on the request path and written here in batches.
+        session_writer = asyncio.create_task(accounts.run_session_writer(), name="session writer")
         api = HttpApi(
             accounts=accounts,
             social=social,
@@ -143,7 +150,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
             yield
         finally:
             await drain(app)
-            for task in (loop_probe, collector):
+            for task in (loop_probe, collector, farewells, session_writer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -151,6 +158,9 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
             await dispatcher.stop()
             await signals.stop()
             await gateway.stop()
+            # The last session uses noted: a stop loses at most what storage refuses now.
+            with contextlib.suppress(StorageError):
+                await accounts.flush_session_uses()
             await presence_store.close()
             await bus.close()
             await store.close()

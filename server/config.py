@@ -186,6 +186,13 @@ class Settings:
     invite_ttl_ms: int = 7 * 24 * 3600_000
     max_unused_invites: int = 5
     session_ttl_ms: int = 90 * 24 * 3600_000
+    #: The least time between two handle changes of one account (``account.handle``): a former
+    #: handle stays the account's for good, so this bounds how many one account can hold.
+    handle_change_interval_ms: int = 30 * 24 * 3600_000
+    #: An unfinished account deletion (a node stopped part way) is taken up by a node's sweep,
+    #: run every ``deletion_sweep_ms``; a node working on one holds it for ``deletion_lease_ms``.
+    deletion_sweep_ms: int = 5 * 60_000
+    deletion_lease_ms: int = 10 * 60_000
 
     @property
     def base_url(self) -> str:
@@ -310,4 +317,5 @@ _MINIMUM = {
     "media_queue_max": 0,
     "media_collect_margin_ms": 0,
     "media_blob_grace_ms": 0,
+    "handle_change_interval_ms": 0,
 }

@@ -3,11 +3,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
 import httpx
 import pytest
 
+from server.config import Settings
+from server.store import open_storage
 from tests.support.client import Account, Client, ErrorFrame, Users
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, tsudoi
 
 FIREFOX_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
 SAFARI_IPHONE = (
@@ -213,4 +221,144 @@ async def test_deleting_the_account(server: ServerProcess, users: Users) -> None
     assert no_follow.value.code == "not_found"
     found = await fans.call("search.users", query=leaving.handle)
     assert leaving.id not in [u["id"] for u in found["users"]]
+    await fans.close()
+
+
+async def test_a_deletion_left_half_way_is_finished_by_the_servers_and_by_the_operator(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
+    """The state a node leaves when it dies right after closing the account (the tombstone and
+    its unfinished mark written, nothing else), built in storage with the server stopped; then
+    ``tsudoi admin finish-deletions`` finishes one such deletion, and a server's own sweep, at
+    start, another."""
+    server = start_server(TSUDOI_DELETION_SWEEP_MS="3600000")
+    users = users_of(server)
+    leaving = [await users.new("leaving"), await users.new("leaving")]
+    fan = await users.new("fan")
+    fans = await Client.login(server, fan.token)
+    posts = []
+    for account in leaving:
+        await fans.call("follow", user_id=account.id)
+        client = await Client.login(server, account.token)
+        posts.append((await client.call("post.create", text="消える投稿"))["post"]["id"])
+        await client.call("community.create", name=f"集い {account.handle}", description="", tags=[])
+        await client.close()
+    await fans.close()
+    server.stop(signal.SIGKILL)
+
+    async def closed_and_no_more(account: Account) -> None:
+        store = await open_storage(Settings(data_dir=server.data_dir))
+        try:
+            await store.revoke_user_sessions(account.id, 0)
+            assert await store.delete_user(account.id)
+        finally:
+            await store.close()
+
+    def left(account: Account, following: list[dict[str, Any]]) -> bool:
+        return account.id in [u["id"] for u in following]
+
+    await closed_and_no_more(leaving[0])
+    finished = tsudoi("admin", "finish-deletions", "--data", str(server.data_dir))
+    assert finished.returncode == 0, finished.stderr
+    assert "1 account deletion(s) finished" in finished.stdout
+    # The next start's sweep finishes the other one, without anyone asking.
+    await closed_and_no_more(leaving[1])
+    server.start()
+    fans = await Client.login(server, fan.token)
+    for account, post_id in zip(leaving, posts, strict=True):
+        for _ in range(100):
+            following = (await fans.call("user.following", user_id=fan.id))["users"]
+            if not left(account, following):
+                break
+            await asyncio.sleep(0.1)
+        assert not left(account, following)
+        with pytest.raises(ErrorFrame) as gone:
+            await fans.call("post.get", post_id=post_id)
+        assert gone.value.code == "not_found"
+    again = tsudoi("admin", "finish-deletions", "--data", str(server.data_dir))
+    assert again.returncode == 0 and "0 account deletion(s) finished" in again.stdout
+    await fans.close()
+
+
+async def test_a_sessions_last_use_is_written_behind_in_batches(server: ServerProcess, users: Users) -> None:
+    """Requests note a session's use; the node writes what it noted every few seconds, in one
+    write, and never on a request's path. Another process (here the test, on the same SQLite
+    database) then reads it."""
+    account = await users.new("busy")
+    client = await Client.login(server, account.token)
+    for _ in range(5):
+        await client.call("heartbeat")
+        await client.call("settings.get")
+    session_id = client.ready["session_id"] if client.ready else ""
+    store = await open_storage(Settings(data_dir=server.data_dir))
+    try:
+        for _ in range(150):  # the writer runs every 5 s
+            [stored] = [
+                s
+                for s in await store.list_sessions(account.id, int(time.time() * 1000), limit=10)
+                if s.id == session_id
+            ]
+            if stored.last_used_ms is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert stored.last_used_ms is not None
+    finally:
+        await store.close()
+    await client.close()
+
+
+async def test_a_node_killed_mid_deletion_leaves_it_to_be_finished_at_the_next_start(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
+    """kill -9 while the posts are being deleted one by one (the first post.deleted has reached
+    a follower): the account is a tombstone, some posts still stand; the next start's sweep
+    deletes the rest and ends the follows. The dead node's claim lapses after its lease (short
+    here), and the sweep (frequent here) takes the deletion up."""
+    server = start_server(TSUDOI_DELETION_LEASE_MS="2000", TSUDOI_DELETION_SWEEP_MS="500")
+    users = users_of(server)
+    leaving = await users.new("leaving")
+    fan = await users.new("fan", invited_by=leaving)  # follows the one leaving
+    writer = await Client.login(server, leaving.token)
+    for i in range(400):
+        await writer.call("post.create", text=f"投稿 {i}")
+    await writer.close()
+    fans = await Client.login(server, fan.token)
+    await fans.events_now()
+
+    async def delete() -> int:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            bearer = {"Authorization": f"Bearer {leaving.token}"}
+            try:
+                answer = await http.post(
+                    "/api/account/delete", json={"password": leaving.password}, headers=bearer
+                )
+            except httpx.HTTPError:
+                return 0  # the node died under the request
+            return answer.status_code
+
+    request = asyncio.create_task(delete())
+    await fans.next_event("post.deleted", timeout=30)
+    server.stop(signal.SIGKILL)
+    await request
+    await fans.close()
+
+    store = await open_storage(Settings(data_dir=server.data_dir))
+    try:
+        tombstone = await store.get_user(leaving.id)
+        standing = await store.user_timeline(leaving.id, viewer_id=fan.id, before=None, limit=500)
+    finally:
+        await store.close()
+    assert tombstone is not None and tombstone.deleted
+    if not standing:
+        pytest.skip("the deletion finished before the kill: nothing left half-way to recover")
+
+    server.start()
+    fans = await Client.login(server, fan.token)
+    for _ in range(300):  # the sweep runs at start; 400 deletions take a moment
+        following = (await fans.call("user.following", user_id=fan.id))["users"]
+        if leaving.id not in [u["id"] for u in following]:
+            break
+        await asyncio.sleep(0.1)
+    assert leaving.id not in [u["id"] for u in following]
+    assert (await fans.call("timeline.user", user_id=leaving.id))["posts"] == []
     await fans.close()

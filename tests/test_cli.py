@@ -102,7 +102,7 @@ def test_doctor_reports_a_healthy_setup(
     blobs, bus, storage = result.stdout.splitlines()  # sorted by name
     assert blobs.startswith("blobs") and "ok" in blobs and str(server.data_dir / "blobs") in blobs
     assert bus.startswith("bus") and "ok" in bus and "Redis 7" in bus
-    assert storage.startswith("storage") and "schema 16" in storage and "journal wal" in storage
+    assert storage.startswith("storage") and "schema 17" in storage and "journal wal" in storage
 
 
 def test_doctor_says_what_is_wrong(tmp_path: Path) -> None:

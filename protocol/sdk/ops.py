@@ -601,6 +601,16 @@ class Api:
         """
         return await self._call(m.SessionRevoke(id="", session_id=session_id), m.Done)
 
+    async def account_handle(self, handle: str, password: str) -> m.ProfileResult:
+        """Change your handle, with your password (since 1.12.0). The rules are sign-up's (3-20 ASCII letters,
+        digits, ``_``; unique regardless of case); one change per ``limits.handle_change_interval_ms``. The
+        handle you leave stays yours for good: nobody else can take it, and it still finds you (``user.get``,
+        mentions). Sent live as ``user.updated``.
+
+        Sends ``account.handle``; its answer is a :class:`~protocol.messages.ProfileResult`.
+        """
+        return await self._call(m.AccountHandle(id="", handle=handle, password=password), m.ProfileResult)
+
     async def notification_list(self, *, limit: int = 20, before: str | None = None) -> m.NotificationPage:
         """Newest first; ``before`` is the previous page's ``next``.
 

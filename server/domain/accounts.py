@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import logging
@@ -29,6 +30,7 @@ from ..passwords import Passwords
 from ..publisher import Publisher
 from ..ratelimit import RateLimiter
 from ..store.base import (
+    HandleChangedRecently,
     HandleTaken,
     InviteExpired,
     InviteLimitReached,
@@ -39,7 +41,9 @@ from ..store.base import (
     MediaUnavailable,
     NewNotification,
     NewUser,
+    NotFound,
     SessionRecord,
+    StorageError,
     UserRecord,
     token_hash,
 )
@@ -60,6 +64,11 @@ NO_PASSWORD = "!"
 #: A session's last use is written behind, at most once per this interval: the list shows it to
 #: about a minute, and a busy connection costs one write a minute, not one a request.
 SESSION_USE_EVERY_MS = 60_000
+#: How often a node writes the session uses it noted, all in one batch (:meth:`Accounts.run_session_writer`).
+SESSION_FLUSH_MS = 5_000
+#: The "address" of failures counted on a WebSocket connection, which knows none (a change of
+#: handle there): such failures share one per-account budget beside the account-wide one.
+_CONNECTION = "(connection)"
 #: The sessions list's bound: more live sessions than this is a script, not a person's devices.
 SESSION_LIST_MAX = 100
 
@@ -121,6 +130,8 @@ class Accounts:
         self._devices: DeviceTokens | None = None
         #: Session id -> when this node last wrote its last use (:meth:`session_used`).
         self._session_used: dict[str, int] = {}
+        #: Session id -> its last use on this node, noted and not written yet (the next flush's).
+        self._session_due: dict[str, int] = {}
         self._login_by_address = RateLimiter.per_window(
             settings.login_address_attempts, settings.login_address_window_ms
         )
@@ -259,9 +270,12 @@ class Accounts:
                     ErrorCode.RATE_LIMITED, "too many failed attempts from this device", retry_after_ms=wait
                 )
         else:
-            self._check_failures(account, address)
             if valid_handle:
                 user = await self._store.get_user_by_handle(handle)
+            # An account's failures count once whichever of its handles (current or former,
+            # section 4.1.10) is typed: keyed by its id when the handle names one.
+            account = _account_key(user) if user is not None else account
+            self._check_failures(account, address)
         ok = await self._passwords.verify(user.password_hash if user else None, password)
         if not ok or user is None:
             self._count_login_failure(account, address, device)
@@ -325,35 +339,65 @@ class Accounts:
         user = await self._store.get_user(session.user_id)
         if user is None:
             return None
-        await self.session_used(session.id, session.last_used_ms)
+        self.session_used(session.id, session.last_used_ms)
         return user, session
 
-    async def session_used(self, session_id: str, last_written_ms: int | None = None) -> None:
-        """Note that the session was used now; its ``last_used_ms`` is written behind, at most
-        once per :data:`SESSION_USE_EVERY_MS` per session on this node (``last_written_ms``: what
-        storage holds, when the caller has just read it)."""
+    def session_used(self, session_id: str, last_written_ms: int | None = None) -> None:
+        """Note that the session was used now; nothing is written on the request's path. Its
+        ``last_used_ms`` is written behind by :meth:`flush_session_uses`, with every other use
+        this node noted, in one write, and at most once per :data:`SESSION_USE_EVERY_MS` per
+        session on this node (``last_written_ms``: what storage holds, when the caller has just
+        read it), as presence writes last-seen times."""
         now = self._now()
         written = max(self._session_used.get(session_id, 0), last_written_ms or 0)
         if now - written < SESSION_USE_EVERY_MS:
             return
+        self._session_due[session_id] = now
+
+    async def flush_session_uses(self) -> None:
+        """Write the session uses noted since the last flush, in one write. On a storage error
+        they are kept for the next flush (later uses noted meanwhile win) and the error raised."""
+        if not self._session_due:
+            return
+        due, self._session_due = self._session_due, {}
+        try:
+            await self._store.touch_sessions(due)
+        except BaseException:
+            for session_id, at in due.items():
+                self._session_due[session_id] = max(at, self._session_due.get(session_id, 0))
+            raise
+        now = self._now()
         if len(self._session_used) >= 10_000:
             # Forget write times older than the interval: they hold nothing back any more.
             self._session_used = {
                 sid: at for sid, at in self._session_used.items() if now - at < SESSION_USE_EVERY_MS
             }
-        self._session_used[session_id] = now
-        await self._store.touch_session(session_id, now)
+        self._session_used.update(due)
+
+    async def run_session_writer(self, every_ms: int = SESSION_FLUSH_MS) -> None:
+        """:meth:`flush_session_uses` every ``every_ms`` until cancelled; a failed write (storage
+        down) is logged and tried again at the next round."""
+        while True:
+            await asyncio.sleep(every_ms / 1000)
+            try:
+                await self.flush_session_uses()
+            except StorageError as exc:
+                log.warning(
+                    "writing %d sessions' last use failed, tried again: %s", len(self._session_due), exc
+                )
 
     async def list_sessions(self, user: UserRecord, current_session_id: str | None) -> SessionListResult:
         """The user's live sessions, newest first; never a token nor its hash."""
         records = await self._store.list_sessions(user.id, self._now(), limit=SESSION_LIST_MAX)
+        # What storage holds, or this node's use not written yet if later.
+        used = {r.id: max(r.last_used_ms or 0, self._session_due.get(r.id, 0)) for r in records}
         return SessionListResult(
             sessions=[
                 SessionInfo(
                     id=record.id,
                     device=record.device,
                     created_at=format_timestamp(record.created_ms),
-                    last_used_at=format_timestamp(record.last_used_ms) if record.last_used_ms else None,
+                    last_used_at=format_timestamp(used[record.id]) if used[record.id] else None,
                     expires_at=format_timestamp(record.expires_ms),
                     current=record.id == current_session_id,
                 )
@@ -395,7 +439,7 @@ class Accounts:
             raise ProtocolError(ErrorCode.NOT_AUTHENTICATED)
         user, _ = found
         rules.check_password(new, "$.new_password")
-        account = user.handle.lower()
+        account = _account_key(user)
         self._check_failures(account, address)
         if not await self._passwords.verify(user.password_hash, old):
             self._count_failure(account, address)
@@ -406,6 +450,59 @@ class Accounts:
             self._publisher.control(user.id, channels.Control(revoke_sessions=revoked))
         return await self._start_session(user, agent)
 
+    # --- changing the handle --------------------------------------------------------------------
+
+    async def change_handle(self, user: UserRecord, handle: str, password: str) -> UserRecord:
+        """Give ``user`` the handle ``handle`` (PROTOCOL.md 4.1.10), with their password.
+
+        The rules are sign-up's (:func:`rules.check_handle`; unique regardless of case, taken
+        handles and other accounts' former handles refused) and one change per
+        ``handle_change_interval_ms``. The handle left stays the account's for good (storage's
+        ``change_handle``): nobody can pick it up and be taken for the person others knew by
+        it, and old mentions and links (which carry handles, not ids) still lead to the account.
+        The same handle again is no change (the cooldown is not spent). Cheap refusals come
+        before the password hash is checked; a wrong password counts as a failed log-in of the
+        account (as for a password change, but with no address: a connection's own budget of
+        five, then the account's). Followers' and the user's own connections receive
+        ``user.updated``."""
+        handle = rules.check_handle(handle)
+        if handle == user.handle:
+            return user
+        now = self._now()
+        interval = self._settings.handle_change_interval_ms
+        if user.handle_changed_ms is not None and user.handle_changed_ms + interval > now:
+            raise self._too_soon(user.handle_changed_ms, now)
+        holder = await self._store.get_user_by_handle(handle)
+        if holder is not None and holder.id != user.id:
+            raise ProtocolError(ErrorCode.HANDLE_TAKEN, path="$.handle")
+        account = _account_key(user)
+        self._check_failures(account, _CONNECTION)
+        if not await self._passwords.verify(user.password_hash, password):
+            self._count_failure(account, _CONNECTION)
+            raise ProtocolError(ErrorCode.INVALID_CREDENTIALS, path="$.password")
+        try:
+            updated = await self._store.change_handle(
+                user.id, handle, now_ms=now, changed_before_ms=now - interval
+            )
+        except HandleTaken:
+            raise ProtocolError(ErrorCode.HANDLE_TAKEN, path="$.handle") from None
+        except HandleChangedRecently as exc:
+            raise self._too_soon(exc.changed_ms, now) from None
+        except NotFound:
+            raise ProtocolError(ErrorCode.NOT_AUTHENTICATED) from None
+        log.info("@%s (%s) is now @%s", user.handle, user.id, updated.handle)
+        self._publisher.event([channels.posts(user.id)], UserUpdatedEvent(user=present.user(updated)))
+        return updated
+
+    def _too_soon(self, changed_ms: int, now: int) -> ProtocolError:
+        wait = max(1, changed_ms + self._settings.handle_change_interval_ms - now)
+        return ProtocolError(
+            ErrorCode.RATE_LIMITED,
+            f"you changed your handle recently; you may change it again from {format_timestamp(now + wait)}",
+            path="$.handle",
+            retry_after_ms=wait,
+        )
+
     # --- deleting the account (the rest of it: server/domain/farewell.py) -----------------------
 
     async def confirm_deletion(self, token: str, password: str, address: str) -> UserRecord:
@@ -415,7 +512,7 @@ class Accounts:
         if found is None:
             raise ProtocolError(ErrorCode.NOT_AUTHENTICATED)
         user, _ = found
-        account = user.handle.lower()
+        account = _account_key(user)
         self._check_failures(account, address)
         if not await self._passwords.verify(user.password_hash, password):
             self._count_failure(account, address)
@@ -432,6 +529,23 @@ class Accounts:
         if user.avatar_id is not None:
             await self._store.set_avatar(user.id, None, now_ms=self._now())
         await self._store.delete_user(user.id)
+
+    async def claim_deletion(self, user_id: str | None = None) -> str | None:
+        """Claim the unfinished deletion of ``user_id`` (or of anyone) for this node, for
+        ``deletion_lease_ms``; the user's id, or None if there is none to claim."""
+        return await self._store.claim_deletion(
+            now_ms=self._now(), lease_ms=self._settings.deletion_lease_ms, user_id=user_id
+        )
+
+    async def renew_deletion(self, user_id: str) -> None:
+        """Hold this node's claim of the user's deletion for another ``deletion_lease_ms``."""
+        await self._store.renew_deletion(
+            user_id, now_ms=self._now(), lease_ms=self._settings.deletion_lease_ms
+        )
+
+    async def finish_deletion(self, user_id: str) -> None:
+        """Mark the user's deletion finished (server/domain/farewell.py)."""
+        await self._store.finish_deletion(user_id)
 
     async def record(self, user_id: str) -> UserRecord | None:
         """The user as stored, or None."""
@@ -547,3 +661,10 @@ class Accounts:
             device="bot token",
         )
         return Session(user, session, token)
+
+
+def _account_key(user: UserRecord) -> str:
+    """What an account's failed log-ins are counted under: its id, so that its former handles
+    (a lookup by one finds it) share one budget with its handle. An unknown handle is counted
+    under itself, lower-cased; the two never collide (ids are upper-case)."""
+    return user.id

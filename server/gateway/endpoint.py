@@ -387,7 +387,7 @@ class Gateway:
             if op.activity:
                 self._domain.presence.touch(context.user.id)
                 if context.conn.session_id is not None:  # its last use, written behind
-                    await self._accounts.session_used(context.conn.session_id)
+                    self._accounts.session_used(context.conn.session_id)
                 # The user as stored now: operators verify people and users change settings
                 # while connected, and every payload must show it.
                 context.user = await self._accounts.current(context.user)
@@ -653,4 +653,5 @@ def limits(settings: Settings) -> m.Limits:
         bio_max_clusters=BIO_MAX_CLUSTERS,
         upload_burst=settings.upload_burst,
         upload_refill_ms=settings.upload_refill_ms,
+        handle_change_interval_ms=settings.handle_change_interval_ms,
     )

@@ -168,6 +168,12 @@ async def profile_update(c: Context, f: m.ProfileUpdate) -> m.ProfileResult:
     return m.ProfileResult(user=await c.domain.social.profile(user, user.handle))
 
 
+async def account_handle(c: Context, f: m.AccountHandle) -> m.ProfileResult:
+    user = await c.domain.accounts.change_handle(c.user, f.handle, f.password)
+    c.user = user
+    return m.ProfileResult(user=await c.domain.social.profile_of(user, user))
+
+
 async def invite_create(c: Context, f: m.InviteCreate) -> m.InviteResult:
     return m.InviteResult(invite=await c.domain.accounts.create_invite(c.user))
 
@@ -258,6 +264,7 @@ OPS = (
     Op(m.UserFollowers, lambda c, f: c.domain.relations.followers(c.user, f.user_id, f.cursor, f.limit)),
     Op(m.UserFollowing, lambda c, f: c.domain.relations.following(c.user, f.user_id, f.cursor, f.limit)),
     Op(m.ProfileUpdate, profile_update, bucket="post", too_fast="changing your profile too fast"),
+    Op(m.AccountHandle, account_handle, bucket="post", too_fast="changing your profile too fast"),
     Op(m.InviteCreate, invite_create),
     Op(m.InviteList, invite_list),
     Op(m.SessionList, lambda c, f: c.domain.accounts.list_sessions(c.user, c.conn.session_id)),

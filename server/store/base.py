@@ -55,6 +55,7 @@ from .records import (
     ConversationMemberRecord,
     ConversationRecord,
     FollowEdge,
+    HandleChangedRecently,
     HandleTaken,
     IncidentRecord,
     InviteExpired,
@@ -102,6 +103,7 @@ __all__ = [
     "ConversationRecord",
     "ConversationStorage",
     "FollowEdge",
+    "HandleChangedRecently",
     "HandleTaken",
     "IncidentRecord",
     "InviteExpired",
@@ -171,7 +173,9 @@ class Lifecycle(Protocol):
 class AccountStorage(Protocol):
     """Users, the invites they join through, their settings, and their sessions.
 
-    A handle is unique case-insensitively; lookups by handle ignore case. ``create_user`` is
+    A handle is unique case-insensitively, and an account's former handles (those it changed
+    away from, :meth:`change_handle`) stay its own for good: no other account can take one, and
+    a lookup by it finds the account. Lookups by handle ignore case. ``create_user`` is
     atomic in the sense of :mod:`server.store.base` (one user per invite and per handle, never
     more than ``max_unused`` unused invites per inviter). An invite is found by its code, of
     which only ``token_hash(code)`` and the first characters are stored: the code itself is in
@@ -217,7 +221,19 @@ class AccountStorage(Protocol):
     async def get_user(self, user_id: str) -> UserRecord | None: ...
 
     async def get_user_by_handle(self, handle: str) -> UserRecord | None:
-        """Case-insensitive lookup."""
+        """The account whose handle, or else one of whose former handles, is ``handle``
+        (case-insensitively), or None."""
+
+    async def change_handle(
+        self, user_id: str, handle: str, *, now_ms: int, changed_before_ms: int
+    ) -> UserRecord:
+        """Give the standing (not deleted) user ``handle`` in one atomic step, and keep the
+        handle it had as a former handle of the account (unless only its case changes);
+        ``handle_changed_ms`` becomes ``now_ms``. Refused, with nothing written: HandleTaken if
+        another account holds ``handle`` as its handle or a former one (one of the user's own
+        former handles may be taken back); HandleChangedRecently if the user's
+        ``handle_changed_ms`` is later than ``changed_before_ms`` (the cooldown); NotFound if
+        there is no such standing user. Returns the user now."""
 
     async def get_users(self, user_ids: list[str]) -> dict[str, UserRecord]: ...
 
@@ -226,8 +242,23 @@ class AccountStorage(Protocol):
     async def delete_user(self, user_id: str) -> bool:
         """Make the user a tombstone, in one write: ``deleted`` set, no password that matches
         (``password_hash`` "!"), display name, bio and interests emptied, nobody may message
-        them or see their presence, verified badge off. The handle stays taken. False if there is
-        no such user. (The profile picture is removed with :meth:`set_avatar` beforehand.)"""
+        them or see their presence, verified badge off. The handle stays taken. In the same write
+        the deletion is marked unfinished and unclaimed (:meth:`claim_deletion`), so what follows
+        the tombstone (server/domain/farewell.py) survives a crash. False if there is no such
+        user. (The profile picture is removed with :meth:`set_avatar` beforehand.)"""
+
+    async def claim_deletion(self, *, now_ms: int, lease_ms: int, user_id: str | None = None) -> str | None:
+        """Claim an unfinished deletion whose claim has lapsed (or was never made) at ``now_ms``
+        for ``lease_ms``, atomically: of ``user_id`` if given, else any; returns the user's id,
+        or None if there is none to claim. Two callers never hold one claim at once."""
+
+    async def renew_deletion(self, user_id: str, *, now_ms: int, lease_ms: int) -> None:
+        """Hold the claim of the user's unfinished deletion until ``now_ms + lease_ms``: its
+        holder renews it as it works, so a long deletion is not taken up by another node
+        meanwhile. Nothing is written for a deletion that is finished (or never was)."""
+
+    async def finish_deletion(self, user_id: str) -> None:
+        """Mark the user's deletion finished: :meth:`claim_deletion` no longer answers it."""
 
     async def set_verified(self, user_id: str, verified: bool) -> bool:
         """Set the verified badge; False if there is no such user."""
@@ -288,9 +319,10 @@ class AccountStorage(Protocol):
         not expired at ``now_ms``); returns it, or None (no such live session of that user,
         another user's included: nothing is written)."""
 
-    async def touch_session(self, session_id: str, now_ms: int) -> None:
-        """Raise the session's ``last_used_ms`` to ``now_ms`` (never lower it). Callers write it
-        behind, at most about once a minute per session."""
+    async def touch_sessions(self, used: dict[str, int]) -> None:
+        """Raise each session's ``last_used_ms`` to the time given (never lower it), all in one
+        write; unknown sessions are skipped. Callers write behind, in batches (as presence
+        writes ``record_last_seen``), at most about once a minute per session."""
 
 
 class RelationStorage(Protocol):

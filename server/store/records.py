@@ -15,6 +15,7 @@ __all__ = [
     "ConversationMemberRecord",
     "ConversationRecord",
     "FollowEdge",
+    "HandleChangedRecently",
     "HandleTaken",
     "IncidentRecord",
     "InviteExpired",
@@ -81,6 +82,8 @@ class UserRecord:
     #: The account was deleted (:meth:`AccountStorage.delete_user`): a tombstone keeping the
     #: handle reserved and the messages it wrote attributed.
     deleted: bool = False
+    #: When the handle was last changed (:meth:`AccountStorage.change_handle`), or None.
+    handle_changed_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,6 +451,14 @@ class StorageUnavailable(StorageError):
 
 class HandleTaken(StorageError):
     pass
+
+
+class HandleChangedRecently(StorageError):
+    """The account changed its handle after the ``changed_before_ms`` a change was asked with."""
+
+    def __init__(self, changed_ms: int) -> None:
+        super().__init__(changed_ms)
+        self.changed_ms = changed_ms
 
 
 class InviteNotFound(StorageError):

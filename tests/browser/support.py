@@ -4,8 +4,11 @@ Playwright launch settings for Debian's Chromium."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
+import re
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,3 +127,31 @@ def shot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=False)
     return path
+
+
+#: The SPA's languages as the browser tests run them: the browser's locale, and the SPA's
+#: string table it picks from it (web/js/i18n.js).
+LOCALES = {"ja-JP": "ja", "en-US": "en"}
+_STRING = re.compile(r'^\s+"([\w.]+)":\s*(".*"),\s*$', re.M)
+
+
+@functools.cache
+def _strings(lang: str) -> dict[str, str]:
+    text = (ROOT / "web" / "js" / "locales" / f"{lang}.js").read_text(encoding="utf-8")
+    return {key: json.loads(value) for key, value in _STRING.findall(text)}
+
+
+def ui(locale: str) -> Callable[..., str]:
+    """``t(key, **values)`` for the page language of ``locale`` ("ja-JP", "en-US"): the SPA's own
+    string, placeholders filled as i18n.t fills them. A test run in both languages finds its
+    buttons and checks its words with it; a missing key fails at once (KeyError), so a test
+    never passes by looking for nothing."""
+    strings = _strings(LOCALES[locale])
+
+    def t(key: str, **values: object) -> str:
+        text = strings[key]
+        for name, value in values.items():
+            text = text.replace(f"{{{name}}}", str(value))
+        return text
+
+    return t

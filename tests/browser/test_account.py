@@ -128,6 +128,46 @@ def test_downloading_ones_data(scene: Scene) -> None:
     assert scene.japanese.errors == []
 
 
+def test_changing_the_handle_in_japanese_then_refused_in_english_until_the_month_is_over(
+    scene: Scene,
+) -> None:
+    ja, en = scene.ja, scene.en
+    password = "a fresh password for mina"  # since the test above
+    new_handle = f"{scene.mina.handle}_sendai"
+    go(ja, "settings")
+    card = ja.locator("section", has=ja.get_by_role("heading", name="ユーザー名", exact=True))
+    expect(card).to_contain_text("30日に1回")
+    form = card.locator("form.handle-form")
+    form.get_by_label("新しいユーザー名").fill(new_handle)
+    form.get_by_label("現在のパスワード").fill("not my password at all")
+    form.get_by_role("button", name="ユーザー名を変更").click()
+    expect(form.locator(".form-error")).to_have_text("現在のパスワードが違います。")
+    form.get_by_label("現在のパスワード").fill(password)
+    form.get_by_role("button", name="ユーザー名を変更").click()
+    expect(ja.locator(".toast", has_text=f"@{new_handle} に変更しました")).to_be_visible()
+    expect(ja.locator(".signed-in-as")).to_have_text(f"@{new_handle} としてログイン中")
+    shot(ja, "63-settings-handle-changed")
+
+    # The English page logs in with the new handle; a second change within the month is refused,
+    # in words, with the date it becomes possible.
+    log_in(en, scene.server, Person(scene.mina.id, new_handle, scene.mina.display_name, password, ""))
+    go(en, "settings")
+    card = en.locator("section", has=en.get_by_role("heading", name="Handle", exact=True))
+    expect(card).to_contain_text("once every 30 days")
+    form = card.locator("form.handle-form")
+    expect(form.get_by_label("New handle")).to_have_value(new_handle)
+    form.get_by_label("New handle").fill(f"{scene.mina.handle}_again")
+    form.get_by_label("Current password").fill(password)
+    form.get_by_role("button", name="Change handle").click()
+    expect(form.locator(".form-error")).to_contain_text(
+        "You changed your handle recently. You can change it again from"
+    )
+    # The old handle still finds her.
+    en.goto(f"{scene.server.url}/#/u/{scene.mina.handle}")
+    expect(en.locator("#view")).to_contain_text(f"@{new_handle}")
+    assert scene.english.errors == [] and scene.japanese.errors == []
+
+
 def test_deleting_the_account(scene: Scene, open_page) -> None:  # type: ignore[no-untyped-def]
     ja = scene.ja
     password = "a fresh password for mina"  # since the password change above

@@ -1,19 +1,29 @@
 """Issue 17 in Chromium: follower and following lists from a profile's counts; reply, repost and
 reaction counts on cards (live, and drawn as counts rather than alerts); a community owner's
 join-request list updating live; a blocked person offered neither Follow nor Message; the report
-dialog with its reasons and "also block"."""
+dialog with its reasons and "also block". Each in Japanese and in English (the page's words are
+the SPA's own strings, tests/browser/support.py ``ui``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
+import pytest
 from playwright.sync_api import expect
 
 from tests.support.server import ServerProcess, tsudoi
 
-from .support import Api, log_in, new_person, shot
+from .support import LOCALES, Api, log_in, new_person, shot, ui
+
+in_both_languages = pytest.mark.parametrize("locale", list(LOCALES))
 
 
-def test_lists_from_the_counts_and_counts_on_cards(server: ServerProcess, open_page) -> None:  # type: ignore[no-untyped-def]
+@in_both_languages
+def test_lists_from_the_counts_and_counts_on_cards(
+    server: ServerProcess, open_page: Any, locale: str
+) -> None:
+    t = ui(locale)
     star = new_person(server, "star", "Star")
     fans = [new_person(server, "fan", f"Fan {i}") for i in range(2)]
     viewer = new_person(server, "viewer", "Viewer")
@@ -27,7 +37,7 @@ def test_lists_from_the_counts_and_counts_on_cards(server: ServerProcess, open_p
         api.call("post.create", text="Thanks!", reply_to=post["id"])
         api.call("post.react", post_id=post["id"], emoji=api.hello["limits"]["reaction_emoji"][0])
 
-    watched = open_page("en-US")
+    watched = open_page(locale)
     page = watched.page
     log_in(page, server, viewer)
     page.goto(f"{server.url}/#/u/{star.handle}")
@@ -45,24 +55,26 @@ def test_lists_from_the_counts_and_counts_on_cards(server: ServerProcess, open_p
         api.call("post.repost", post_id=post["id"])
     expect(card.locator("[data-tally=reposts_count]")).to_have_text("1")
 
-    page.locator("a.count-link", has_text="Followers").click()
-    expect(page.locator("h1")).to_have_text(f"Followers of @{star.handle}")
+    page.locator("a.count-link", has_text=t("profile.followers")).click()
+    expect(page.locator("h1")).to_have_text(t("people.followersTitle", handle=star.handle))
     people = page.locator(".people-list .person")
     expect(people).to_have_count(3)
     expect(people.first).to_contain_text(viewer.handle)  # the most recent follow first
-    shot(page, "60-followers")
+    shot(page, f"60-followers-{locale[:2]}")
     page.locator("a.back").click()
-    page.locator("a.count-link", has_text="Following").click()
+    page.locator("a.count-link", has_text=t("profile.following")).click()
+    expect(page.locator("h1")).to_have_text(t("people.followingTitle", handle=star.handle))
     expect(page.locator(".people-list .person", has_text=fans[0].handle)).to_have_count(1)
     assert watched.errors == []
 
 
-def test_join_requests_reach_the_owners_list_live(server: ServerProcess, open_page) -> None:  # type: ignore[no-untyped-def]
+@in_both_languages
+def test_join_requests_reach_the_owners_list_live(server: ServerProcess, open_page: Any, locale: str) -> None:
     owner = new_person(server, "owner", "避難所 管理")
     asker = new_person(server, "asker", "ゆき")
     with Api(server, owner.token) as api:
         community = api.call("community.create", name="避難所 運営", approval_required=True)["community"]
-    watched = open_page("ja-JP")
+    watched = open_page(locale)
     page = watched.page
     log_in(page, server, owner)
     page.goto(f"{server.url}/#/c/{community['id']}")
@@ -73,13 +85,15 @@ def test_join_requests_reach_the_owners_list_live(server: ServerProcess, open_pa
     with Api(server, asker.token) as api:
         api.call("community.join", community_id=community["id"])
         expect(requests.locator("li", has_text=asker.handle)).to_have_count(1)  # no reload
-        shot(page, "61-join-request-live")
+        shot(page, f"61-join-request-live-{locale[:2]}")
         api.call("community.leave", community_id=community["id"])  # withdrawn
         expect(requests.locator("li", has_text=asker.handle)).to_have_count(0)
     assert watched.errors == []
 
 
-def test_a_blocked_person_is_offered_neither_follow_nor_message(server: ServerProcess, open_page) -> None:  # type: ignore[no-untyped-def]
+def test_a_blocked_person_is_offered_neither_follow_nor_message(
+    server: ServerProcess, open_page: Any
+) -> None:
     blocker, blocked = (
         new_person(server, "blocker", "ブロックする人"),
         new_person(server, "blocked", "された人"),
@@ -105,22 +119,26 @@ def test_a_blocked_person_is_offered_neither_follow_nor_message(server: ServerPr
     shot(page, "62-blocked-profile")
 
 
-def test_the_report_dialog_files_a_reason_and_can_block(server: ServerProcess, open_page) -> None:  # type: ignore[no-untyped-def]
+@in_both_languages
+def test_the_report_dialog_files_a_reason_and_can_block(
+    server: ServerProcess, open_page: Any, locale: str
+) -> None:
+    t = ui(locale)
     reporter, liar = new_person(server, "reporter", "Reporter"), new_person(server, "liar", "Liar")
-    watched = open_page("en-US")
+    watched = open_page(locale)
     page = watched.page
     log_in(page, server, reporter)
     page.goto(f"{server.url}/#/u/{liar.handle}")
-    page.locator(".profile-actions").get_by_role("button", name="Report").click()
-    dialog = page.get_by_role("dialog", name=f"Report {liar.display_name}")
+    page.locator(".profile-actions").get_by_role("button", name=t("profile.report")).click()
+    dialog = page.get_by_role("dialog", name=t("report.titleUser", name=liar.display_name))
     expect(dialog).to_be_visible()
-    dialog.get_by_label("False information").check()
-    dialog.get_by_label("Note (optional)").fill("Says the shelter is closed; it is open")
-    dialog.get_by_label(f"Also block @{liar.handle}").check()
-    shot(page, "63-report-dialog")
-    dialog.get_by_role("button", name="Send report").click()
+    dialog.get_by_label(t("report.kind.misinformation")).check()
+    dialog.get_by_label(t("report.note")).fill("Says the shelter is closed; it is open")
+    dialog.get_by_label(t("report.alsoBlock", handle=liar.handle)).check()
+    shot(page, f"63-report-dialog-{locale[:2]}")
+    dialog.get_by_role("button", name=t("report.send")).click()
     expect(dialog).to_have_count(0)
-    expect(page.locator(".profile-actions").get_by_role("button", name="Unblock")).to_be_visible()
+    expect(page.locator(".profile-actions").get_by_role("button", name=t("profile.unblock"))).to_be_visible()
     expect(page.locator(".profile-actions button.follow")).to_be_disabled()
     expect(page.locator(".profile-actions button.message")).to_have_count(0)
 

@@ -4,14 +4,18 @@ live on another person's page, the profile editor, two pictures with alt text at
 (one by the picker, one dropped) and shown in the timeline with their alt, a message of pictures
 only (pasted), the viewer by keyboard, and thumbnails only during an incident.
 
-The pictures are made here with Pillow. The tests build on each other, in order, on one server.
+The pictures are made here with Pillow. The tests build on each other, in order, on one server;
+they run in Japanese, then again in English with people of their own (the ``scene`` is
+parametrized by locale, and the page's words are the SPA's own strings, ``support.ui``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw
@@ -20,7 +24,11 @@ from playwright.sync_api import Page, expect
 from tests.support.server import ServerProcess
 
 from .conftest import Watched
-from .support import Api, Person, new_person, operator, shot
+from .support import LOCALES, Api, Person, new_person, operator, shot, ui
+
+#: The conversation list's line for a message of one picture: English words it by a plural
+#: function rather than a string with a number (web/js/locales/en.js "dm.pictures").
+ONE_PICTURE = {"ja-JP": "📷 画像 1 枚", "en-US": "📷 A picture"}
 
 #: How long an expectation waits for an upload's answer: the server's picture pool re-encodes
 #: each one, which takes a fraction of a second on a quiet machine and several seconds on a CI
@@ -45,7 +53,9 @@ class Scene:
     newcomer_view: Watched
     friend: Person
     friend_view: Watched
-    newcomer_handle: str = "mika_photo"
+    locale: str
+    t: Callable[..., str]
+    newcomer_handle: str
     newcomer: Person | None = None
     media_requests: list[str] = field(default_factory=list)
 
@@ -57,11 +67,29 @@ class Scene:
     def f(self) -> Page:
         return self.friend_view.page
 
+    def shot(self, page: Page, name: str) -> None:
+        shot(page, f"{name}-{self.locale[:2]}")
 
-@pytest.fixture(scope="module")
-def scene(server: ServerProcess, open_page, tmp_path_factory: pytest.TempPathFactory) -> Scene:  # type: ignore[no-untyped-def]
+
+@pytest.fixture(scope="module", params=list(LOCALES))
+def scene(
+    server: ServerProcess,
+    open_page: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Scene:
+    locale: str = request.param
     friend = new_person(server, "friend", "佐藤 友子")
-    return Scene(server, tmp_path_factory.mktemp("pictures"), open_page("ja-JP"), friend, open_page("ja-JP"))
+    return Scene(
+        server,
+        tmp_path_factory.mktemp("pictures"),
+        open_page(locale),
+        friend,
+        open_page(locale),
+        locale,
+        ui(locale),
+        newcomer_handle=f"mika_photo_{locale[:2]}",
+    )
 
 
 def post_card(page: Page, text: str):  # type: ignore[no-untyped-def]
@@ -74,7 +102,7 @@ def loaded(img) -> bool:  # type: ignore[no-untyped-def]
 
 
 def test_the_profile_picture_step_after_sign_up(scene: Scene) -> None:
-    n = scene.n
+    n, t = scene.n, scene.t
     with Api(scene.server, operator(scene.server).token) as root:
         code = root.call("invite.create")["invite"]["code"]
     n.goto(f"{scene.server.url}/i/{code}")
@@ -86,8 +114,8 @@ def test_the_profile_picture_step_after_sign_up(scene: Scene) -> None:
     n.check("input[name=accept_terms]")
     n.click("form.signup button[type=submit]")
     # Like mixi2: the account exists, and a profile picture is offered, skippable.
-    expect(n.locator(".welcome h1")).to_contain_text("ようこそ、森 美香さん")
-    expect(n.locator(".welcome-skip")).to_have_text("あとで設定する")
+    expect(n.locator(".welcome h1")).to_have_text(t("welcome.title", name="森 美香"))
+    expect(n.locator(".welcome-skip")).to_have_text(t("welcome.skip"))
     expect(n.locator(".edit-face .avatar")).to_have_text("森")  # the initial, until a picture
     n.locator(".avatar-picker input[type=file]").set_input_files(
         str(picture(scene.tmp / "me.png", (900, 600), (30, 90, 160)))
@@ -96,8 +124,8 @@ def test_the_profile_picture_step_after_sign_up(scene: Scene) -> None:
     expect(canvas).to_be_focused()  # the framing takes the keyboard at once
     canvas.press("ArrowRight")
     canvas.press("+")
-    shot(n, "50-avatar-crop")
-    n.get_by_role("button", name="この画像にする").click()
+    scene.shot(n, "50-avatar-crop")
+    n.get_by_role("button", name=t("avatar.use")).click()
     face = n.locator(".edit-face .avatar img")
     expect(face).to_have_attribute("src", re.compile(r"^/media/[0-9A-Z]{26}/"), timeout=UPLOADED_MS)
     n.wait_for_function(
@@ -107,9 +135,9 @@ def test_the_profile_picture_step_after_sign_up(scene: Scene) -> None:
     assert n.evaluate("document.querySelector('.edit-face .avatar img').naturalWidth") == n.evaluate(
         "document.querySelector('.edit-face .avatar img').naturalHeight"
     )
-    expect(n.locator(".toast")).to_contain_text("プロフィール画像を更新しました")
-    shot(n, "51-avatar-chosen")
-    n.get_by_role("link", name="はじめる").click()
+    expect(n.locator(".toast")).to_contain_text(t("avatar.saved"))
+    scene.shot(n, "51-avatar-chosen")
+    n.get_by_role("link", name=t("welcome.start")).click()
     n.fill("textarea[name=text]", "はじめまして、美香です")
     n.click("form.composer button[type=submit]")
     card = post_card(n, "はじめまして、美香です")
@@ -118,7 +146,7 @@ def test_the_profile_picture_step_after_sign_up(scene: Scene) -> None:
 
 
 def test_a_changed_face_and_name_reach_a_follower_live(scene: Scene) -> None:
-    f = scene.f
+    f, t = scene.f, scene.t
     # The friend logs in and follows the newcomer, whose post then shows on her Following tab.
     f.goto(f"{scene.server.url}/")
     f.fill("input[name=handle]", scene.friend.handle)
@@ -129,8 +157,8 @@ def test_a_changed_face_and_name_reach_a_follower_live(scene: Scene) -> None:
     expect(f.locator(".profile-head .avatar.large img")).to_have_attribute(
         "src", re.compile(r"/media/[0-9A-Z]{26}/display$")
     )
-    f.get_by_role("button", name="フォローする").click()
-    expect(f.get_by_role("button", name="フォロー解除")).to_be_visible()
+    f.get_by_role("button", name=t("profile.follow"), exact=True).click()
+    expect(f.get_by_role("button", name=t("profile.unfollow"))).to_be_visible()
     f.click("#nav a[data-route=following]")
     f.reload()
     card = post_card(f, "はじめまして、美香です")
@@ -138,33 +166,33 @@ def test_a_changed_face_and_name_reach_a_follower_live(scene: Scene) -> None:
     # The newcomer edits her profile: a new name, a bio, interests; then a new picture.
     n = scene.n
     n.click("#nav a[data-route=me]")
-    n.get_by_role("link", name="プロフィールを編集").click()
+    n.get_by_role("link", name=t("profile.edit")).click()
     n.fill("input[name=display_name]", "森 美香 📷")
     n.fill("textarea[name=bio]", "仙台で写真を撮っています。")
     n.fill("input[name=interests]", "写真, sendai #防災")
-    n.get_by_role("button", name="保存する").click()
-    expect(n.locator(".toast").last).to_contain_text("保存しました")
+    n.get_by_role("button", name=t("profile.save")).click()
+    expect(n.locator(".toast").last).to_contain_text(t("settings.saved"))
     expect(card.locator(".display-name")).to_have_text("森 美香 📷")  # live on the friend's page
     n.locator(".avatar-picker input[type=file]").set_input_files(
         str(picture(scene.tmp / "me2.jpg", (500, 700), (170, 60, 40), "JPEG"))
     )
-    n.get_by_role("button", name="この画像にする").click()
+    n.get_by_role("button", name=t("avatar.use")).click()
     expect(card.locator(".face-link .avatar img")).not_to_have_attribute(
         "src", old or "", timeout=UPLOADED_MS
     )
     expect(card.locator(".face-link .avatar img")).to_have_attribute(
         "src", re.compile(r"^/media/[0-9A-Z]{26}/thumbnail$")
     )
-    shot(f, "52-face-live")
+    scene.shot(f, "52-face-live")
     # Her profile page shows the bio and the interests.
-    n.get_by_role("link", name="プロフィールを見る").click()
+    n.get_by_role("link", name=t("profile.view")).click()
     expect(n.locator(".profile-head .bio")).to_have_text("仙台で写真を撮っています。")
     expect(n.locator(".profile-head .interests .tag")).to_have_text(["#写真", "#sendai", "#防災"])
-    shot(n, "53-profile-bio")
+    scene.shot(n, "53-profile-bio")
 
 
 def test_two_pictures_with_alt_text_in_a_post(scene: Scene) -> None:
-    n, f = scene.n, scene.f
+    n, f, t = scene.n, scene.f, scene.t
     n.click("#nav a[data-route=following]")
     composer = n.locator("form.composer").first
     # One by the picker …
@@ -187,10 +215,10 @@ def test_two_pictures_with_alt_text_in_a_post(scene: Scene) -> None:
     expect(items.nth(0)).to_have_attribute("data-state", "done", timeout=UPLOADED_MS)
     expect(items.nth(1)).to_have_attribute("data-state", "done", timeout=UPLOADED_MS)
     expect(composer.locator(".alt-hint").first).to_be_visible()  # prompted, not forced
-    composer.get_by_label("画像 1 の説明（代替テキスト）").fill("増水した広瀬川と河川敷")
-    composer.get_by_label("画像 2 の説明（代替テキスト）").fill("夕日に照らされた電波塔")
+    composer.get_by_label(t("attach.altLabel", n=1)).fill("増水した広瀬川と河川敷")
+    composer.get_by_label(t("attach.altLabel", n=2)).fill("夕日に照らされた電波塔")
     composer.locator("textarea[name=text]").fill("今日の仙台")
-    shot(n, "54-composer-pictures")
+    scene.shot(n, "54-composer-pictures")
     composer.locator("button[type=submit]").click()
     expect(composer.locator(".attach-item")).to_have_count(0)
     for page in (n, f):  # mine, and live on the friend's Following tab
@@ -209,7 +237,7 @@ def test_two_pictures_with_alt_text_in_a_post(scene: Scene) -> None:
             "el => [...el.querySelectorAll('.media-grid img')].every(i => i.complete && i.naturalWidth > 0)",
             arg=card.element_handle(),
         )
-    shot(f, "55-timeline-pictures")
+    scene.shot(f, "55-timeline-pictures")
 
 
 def test_the_viewer_by_keyboard(scene: Scene) -> None:
@@ -230,7 +258,7 @@ def test_the_viewer_by_keyboard(scene: Scene) -> None:
     expect(viewer.locator(".viewer-count")).to_have_text("1 / 2")
     f.keyboard.press("ArrowLeft")
     expect(viewer.locator(".viewer-count")).to_have_text("2 / 2")
-    shot(f, "56-viewer")
+    scene.shot(f, "56-viewer")
     # Tab and Shift+Tab go round the dialog's controls and never leave it.
     for key in ["Tab"] * 5 + ["Shift+Tab"] * 5:
         f.keyboard.press(key)
@@ -241,9 +269,9 @@ def test_the_viewer_by_keyboard(scene: Scene) -> None:
 
 
 def test_a_message_of_pictures_only(scene: Scene) -> None:
-    n, f = scene.n, scene.f
+    n, f, t = scene.n, scene.f, scene.t
     f.goto(f"{scene.server.url}/#/u/{scene.newcomer_handle}")
-    f.get_by_role("button", name="メッセージ").click()
+    f.get_by_role("button", name=t("profile.message")).click()
     expect(f.locator(".dm-composer textarea[name=message]")).to_be_focused()
     data = picture(scene.tmp / "lunch.png", (640, 480), (200, 150, 60)).read_bytes()
     # Pasted into the message box, as a screenshot would be.
@@ -263,7 +291,7 @@ def test_a_message_of_pictures_only(scene: Scene) -> None:
     expect(mine.locator(".media-grid img")).to_have_count(1)
     expect(mine.locator(".bubble")).to_have_count(0)
     n.click("#nav a[data-route=dm]")
-    expect(n.locator(".conversation").first).to_contain_text("📷 画像 1 枚")
+    expect(n.locator(".conversation").first).to_contain_text(ONE_PICTURE[scene.locale])
     n.locator(".conversation a").first.click()
     theirs = n.locator(".message.theirs").last
     expect(theirs.locator(".media-grid img")).to_have_count(1)
@@ -274,7 +302,7 @@ def test_a_message_of_pictures_only(scene: Scene) -> None:
             arg=message.element_handle(),
         )
     expect(theirs.locator(".avatar")).to_have_text("佐")  # the friend has no picture: her initial
-    shot(n, "57-dm-picture")
+    scene.shot(n, "57-dm-picture")
 
 
 def test_thumbnails_only_during_an_incident(scene: Scene) -> None:
@@ -299,9 +327,9 @@ def test_thumbnails_only_during_an_incident(scene: Scene) -> None:
             arg=card.element_handle(),
         )
         assert not [u for u in requested if u.endswith("/display")], requested
-        shot(f, "58-incident-thumbnails")
+        scene.shot(f, "58-incident-thumbnails")
         # The reader may still ask for one picture in full.
-        card.get_by_role("button", name="元の画像を読み込む").first.click()
+        card.get_by_role("button", name=scene.t("media.loadFull")).first.click()
         expect(imgs.nth(0)).to_have_attribute("src", re.compile(r"/display$"))
         expect(imgs.nth(1)).to_have_attribute("src", re.compile(r"/thumbnail$"))
         root.call("incident.end")

@@ -14,6 +14,7 @@ import asyncio
 import pytest
 
 from server.store.base import (
+    HandleChangedRecently,
     HandleTaken,
     InviteExpired,
     InviteLimitReached,
@@ -22,6 +23,7 @@ from server.store.base import (
     InviteUsed,
     IssuedInvite,
     NewUser,
+    NotFound,
     Storage,
     UserRecord,
     token_hash,
@@ -452,14 +454,16 @@ async def test_revoke_user_session_revokes_only_ones_own_live_session(storage: S
     assert await storage.list_sessions(alice.id, NOW + 30, limit=10) == []
 
 
-async def test_touch_session_only_moves_last_use_forward(storage: Storage) -> None:
+async def test_touch_sessions_only_moves_last_use_forward_in_one_batch(storage: Storage) -> None:
     alice = await make_user(storage, "alice")
-    session = await storage.create_session(user_id=alice.id, token_hash=b"\x01" * 32, now_ms=NOW, ttl_ms=DAY)
-    await storage.touch_session(session.id, NOW + 100)
-    await storage.touch_session(session.id, NOW + 50)
-    [stored] = await storage.list_sessions(alice.id, NOW + 200, limit=10)
-    assert stored.last_used_ms == NOW + 100
-    await storage.touch_session("01NOSUCHSESSION00000000000", NOW)  # nothing to touch: no error
+    one = await storage.create_session(user_id=alice.id, token_hash=b"\x01" * 32, now_ms=NOW, ttl_ms=DAY)
+    two = await storage.create_session(user_id=alice.id, token_hash=b"\x02" * 32, now_ms=NOW, ttl_ms=DAY)
+    await storage.touch_sessions({one.id: NOW + 100})
+    # Unknown sessions are skipped, the others written; an earlier time changes nothing.
+    await storage.touch_sessions({one.id: NOW + 50, two.id: NOW + 70, "01NOSUCHSESSION00000000000": NOW})
+    await storage.touch_sessions({})
+    stored = {s.id: s.last_used_ms for s in await storage.list_sessions(alice.id, NOW + 200, limit=10)}
+    assert stored == {one.id: NOW + 100, two.id: NOW + 70}
 
 
 async def test_delete_user_leaves_a_tombstone_keeping_the_handle(storage: Storage) -> None:
@@ -584,3 +588,117 @@ async def test_a_bot_is_created_as_a_bot_and_a_person_is_not(storage: Storage) -
     assert (await storage.get_user(bot.id)) == bot
     assert (await storage.get_user_by_handle("HELPER_BOT")) == bot
     assert not (await storage.get_users([person.id]))[person.id].bot
+
+
+# --- handle changes ----------------------------------------------------------------------------
+
+
+async def test_change_handle_keeps_the_old_one_as_the_accounts_own(storage: Storage) -> None:
+    alice = await make_user(storage, "alice")
+    changed = await storage.change_handle(alice.id, "Alice_Sendai", now_ms=NOW, changed_before_ms=NOW - DAY)
+    assert (changed.id, changed.handle, changed.handle_changed_ms) == (alice.id, "Alice_Sendai", NOW)
+    assert await storage.get_user(alice.id) == changed
+    # Found by the new handle in any case, and still by the old one: old mentions lead to her.
+    assert await storage.get_user_by_handle("alice_sendai") == changed
+    assert await storage.get_user_by_handle("ALICE") == changed
+    # Nobody else may take the old handle, at sign-up or by a change.
+    with pytest.raises(HandleTaken):
+        await storage.create_user(
+            new_user("Alice"), invite_code=(await bootstrap_invite(storage)).code, now_ms=NOW
+        )
+    bob = await make_user(storage, "bob")
+    with pytest.raises(HandleTaken):
+        await storage.change_handle(bob.id, "aLiCe", now_ms=NOW, changed_before_ms=NOW)
+    with pytest.raises(HandleTaken):
+        await storage.change_handle(bob.id, "ALICE_SENDAI", now_ms=NOW, changed_before_ms=NOW)
+    assert (await storage.get_user(bob.id) or bob).handle == "bob"
+    # She may take it back; then the second one is hers for good too.
+    back = await storage.change_handle(alice.id, "alice", now_ms=NOW + WEEK, changed_before_ms=NOW + 1)
+    assert back.handle == "alice"
+    assert await storage.get_user_by_handle("alice_sendai") == back
+    with pytest.raises(HandleTaken):
+        await storage.change_handle(bob.id, "alice_sendai", now_ms=NOW, changed_before_ms=NOW + WEEK)
+
+
+async def test_change_handle_refuses_within_the_cooldown_and_writes_nothing(storage: Storage) -> None:
+    alice = await make_user(storage, "alice")
+    await storage.change_handle(alice.id, "alice2", now_ms=NOW, changed_before_ms=NOW)
+    with pytest.raises(HandleChangedRecently) as refused:
+        await storage.change_handle(alice.id, "alice3", now_ms=NOW + DAY, changed_before_ms=NOW - 1)
+    assert refused.value.changed_ms == NOW
+    assert await storage.get_user_by_handle("alice3") is None
+    assert (await storage.get_user(alice.id) or alice).handle == "alice2"
+    # A change of case only keeps no former handle, and counts as a change.
+    cased = await storage.change_handle(alice.id, "Alice2", now_ms=NOW + DAY, changed_before_ms=NOW)
+    assert (cased.handle, cased.handle_changed_ms) == ("Alice2", NOW + DAY)
+
+
+async def test_change_handle_of_a_deleted_or_unknown_user_is_not_found(storage: Storage) -> None:
+    alice = await make_user(storage, "alice")
+    await storage.delete_user(alice.id)
+    for user_id in (alice.id, UNKNOWN_ID):
+        with pytest.raises(NotFound):
+            await storage.change_handle(user_id, "someone", now_ms=NOW, changed_before_ms=NOW)
+    assert await storage.get_user_by_handle("someone") is None
+
+
+async def test_one_handle_goes_to_one_account_under_concurrent_changes(storage: Storage) -> None:
+    users = await make_users(storage, "u1", "u2", "u3", "u4")
+    results = await asyncio.gather(
+        *(
+            storage.change_handle(u.id, handle, now_ms=NOW, changed_before_ms=NOW)
+            for u, handle in zip(users, ["same", "SAME", "Same", "sAme"], strict=True)
+        ),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, UserRecord) for r in results) == 1
+    assert sum(isinstance(r, HandleTaken) for r in results) == 3
+    winner = next(r for r in results if isinstance(r, UserRecord))
+    for user in users:
+        now = await storage.get_user(user.id)
+        assert now is not None
+        assert (now.handle.lower() == "same") == (user.id == winner.id)
+        # The losers keep their handle, and a lookup by it still finds them.
+        if user.id != winner.id:
+            assert now.handle == user.handle and await storage.get_user_by_handle(user.handle) == now
+
+
+# --- deletions that survive a crash --------------------------------------------------------------
+
+
+async def test_a_deletion_is_unfinished_until_finished_and_claimed_by_one_at_a_time(storage: Storage) -> None:
+    alice, bob = await make_users(storage, "alice", "bob")
+    assert await storage.claim_deletion(now_ms=NOW, lease_ms=MINUTE) is None  # nobody is leaving
+    await storage.delete_user(alice.id)
+    assert await storage.claim_deletion(now_ms=NOW, lease_ms=MINUTE, user_id=bob.id) is None
+    assert await storage.claim_deletion(now_ms=NOW, lease_ms=MINUTE, user_id=alice.id) == alice.id
+    # Claimed: nobody else gets it until the lease lapses.
+    assert await storage.claim_deletion(now_ms=NOW + 1, lease_ms=MINUTE) is None
+    assert await storage.claim_deletion(now_ms=NOW + MINUTE, lease_ms=MINUTE) == alice.id
+    # Deleting a tombstone again does not undo a claim nor a finish.
+    await storage.delete_user(alice.id)
+    assert await storage.claim_deletion(now_ms=NOW + MINUTE + 1, lease_ms=MINUTE) is None
+    await storage.finish_deletion(alice.id)
+    await storage.delete_user(alice.id)
+    assert await storage.claim_deletion(now_ms=NOW + DAY, lease_ms=MINUTE) is None
+    assert (await storage.get_user(alice.id) or alice).deleted
+
+
+async def test_a_claimed_deletion_is_renewed_by_its_holder(storage: Storage) -> None:
+    alice = await make_user(storage, "alice")
+    await storage.renew_deletion(alice.id, now_ms=NOW, lease_ms=DAY)  # none unfinished: nothing
+    await storage.delete_user(alice.id)
+    assert await storage.claim_deletion(now_ms=NOW, lease_ms=MINUTE) == alice.id
+    await storage.renew_deletion(alice.id, now_ms=NOW + MINUTE - 1, lease_ms=MINUTE)
+    assert await storage.claim_deletion(now_ms=NOW + MINUTE, lease_ms=MINUTE) is None  # still held
+    assert await storage.claim_deletion(now_ms=NOW + 2 * MINUTE, lease_ms=MINUTE) == alice.id
+    await storage.finish_deletion(alice.id)
+    await storage.renew_deletion(alice.id, now_ms=NOW, lease_ms=MINUTE)  # finished: stays finished
+    assert await storage.claim_deletion(now_ms=NOW + DAY, lease_ms=MINUTE) is None
+
+
+async def test_concurrent_claims_of_one_deletion_give_it_to_one(storage: Storage) -> None:
+    alice = await make_user(storage, "alice")
+    await storage.delete_user(alice.id)
+    claims = await asyncio.gather(*(storage.claim_deletion(now_ms=NOW, lease_ms=MINUTE) for _ in range(5)))
+    assert sorted(claims, key=lambda c: c or "") == [None, None, None, None, alice.id]

@@ -146,3 +146,19 @@ async def test_people_by_handle_or_display_name_exact_handle_first(storage: Stor
     await storage.update_profile(hana.id, display_name="Hanako")
     assert await people("sister") == []
     assert await people("hanako") == ["hana"]
+
+
+async def test_a_changed_handle_is_found_and_the_old_one_no_more(storage: Storage) -> None:
+    invite = await storage.create_invite(inviter_id=None, now_ms=NOW, ttl_ms=60_000, max_unused=None)
+    user = await storage.create_user(new_user("kumo_sendai", "雲"), invite_code=invite.code, now_ms=NOW)
+
+    async def people(query: str) -> list[str]:
+        return [u.handle for u in await storage.search_users(fold(query), hidden=(), offset=0, limit=10)]
+
+    await storage.change_handle(user.id, "Sora_Aoba", now_ms=NOW, changed_before_ms=NOW)
+    assert await people("sora_aoba") == ["Sora_Aoba"]  # the exact handle, first
+    assert await people("aoba") == ["Sora_Aoba"]
+    # Search finds people by what they are called now; a former handle finds them by lookup only.
+    assert await people("kumo") == []
+    found = await storage.get_user_by_handle("kumo_sendai")
+    assert found is not None and found.id == user.id

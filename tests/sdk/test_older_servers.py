@@ -103,6 +103,7 @@ ADDED_AFTER_1_0 = [
     Added(m.Post, "replies_count", "1.10.0", None),
     Added(m.Post, "reposts_count", "1.10.0", None),
     Added(m.Post, "quotes_count", "1.10.0", None),
+    Added(m.Limits, "handle_change_interval_ms", "1.12.0", NO_NEUTRAL),
 ]
 
 #: Server messages by the version that introduced them (section 13); the rest came in 1.1.0.
@@ -152,6 +153,7 @@ INTRODUCED = {
         "search.posts.ok",
     },
     "1.11.0": {"onboarding.get.ok", "session.list.ok", "session.revoke.ok"},
+    "1.12.0": {"account.handle.ok"},
 }
 OLDER_VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
 _RESULTS = {m.op_of(request): result for request, result in m.RESULT_TYPES.items()}

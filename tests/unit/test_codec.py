@@ -92,6 +92,7 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "settings.update": {"dm_policy": "following"},
     "session.list": {},
     "session.revoke": {"session_id": USER_ID},
+    "account.handle": {"handle": "hanako_sendai", "password": "correct horse battery staple"},
     "notification.list": {"limit": 10, "before": OTHER_ID},
     "notification.read": {"notification_id": OTHER_ID},
     "notification.read_all": {},

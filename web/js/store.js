@@ -59,7 +59,7 @@ export function setCounts(postId, counts) {
 
 // -- people -----------------------------------------------------------------------------------
 
-/** The newest card (User) known for people whose name or face changed while the page was open
+/** The newest card (User) known for people whose name, face or handle changed while the page was open
  * (user.updated, our own profile.update): cards already drawn, and posts kept from earlier reads,
  * are drawn with these. */
 export const users = new Map();
@@ -68,7 +68,7 @@ export function rememberUser(user) {
   if (!user?.id) return;
   users.set(user.id, user);
   if (state.me && state.me.id === user.id) {
-    state.me = { ...state.me, display_name: user.display_name, avatar: user.avatar ?? null, verified: user.verified, bot: user.bot };
+    state.me = { ...state.me, handle: user.handle, display_name: user.display_name, avatar: user.avatar ?? null, verified: user.verified, bot: user.bot };
   }
 }
 
@@ -76,7 +76,7 @@ export function rememberUser(user) {
 export function latest(user) {
   const newer = user && users.get(user.id);
   if (!newer || newer === user) return user;
-  return { ...user, display_name: newer.display_name, avatar: newer.avatar ?? null, verified: newer.verified, bot: newer.bot };
+  return { ...user, handle: newer.handle, display_name: newer.display_name, avatar: newer.avatar ?? null, verified: newer.verified, bot: newer.bot };
 }
 
 /** Hide what the user mutes or blocks even in events that embed it (§4.2). */

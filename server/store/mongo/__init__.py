@@ -57,6 +57,10 @@ Collections
     users ``name_key`` (:mod:`.search`); documents of before are given them at open.
     Since schema 12 sessions carry ``device`` and ``last_used_ms`` (absent: "" and None) and
     are listed newest first through ``by_user_newest``.
+    Since schema 15 users carry ``handle_changed_ms`` (absent: never changed) and, while their
+    deletion is unfinished, ``deletion_lease_ms`` (partial index ``unfinished_deletions``);
+    ``former_handles`` holds one document per former handle, ``_id`` its lower-cased form,
+    with ``handle``, ``user_id`` and ``until_ms``.
 
 Indexes
     Declared once, in :data:`INDEXES`, and covered by :data:`SCHEMA_VERSION`. :meth:`open`
@@ -143,6 +147,18 @@ Multi-document operations, without transactions
            expiry time, which only makes the inviter's limit stricter for a while.
         Between steps other readers may briefly see the claimed invite, or the user before
         their follow; they never see a user without a claimed invite.
+
+    Handles (``change_handle``, and ``create_user``'s last check)
+        A handle is one account's across ``users.handle_key`` (unique index) and
+        ``former_handles._id``. A change first records the old handle as a former one (only
+        its account can hold it, so the upsert overwrites nobody's), then moves ``handle_key``
+        by a conditional ``find_one_and_update`` (the cooldown is in its filter; a duplicate
+        key is HandleTaken), and only then reads ``former_handles`` for the new handle; a
+        sign-up likewise reads it after inserting the user. Of a write taking a handle and a
+        change leaving it, the one that writes second sees the other: a loser puts its own
+        writes back and raises HandleTaken. A process killed in between may leave a former
+        handle recorded for the account's current one (harmless: the account's own) or, in
+        the narrower gap before the last read, a handle held by two accounts.
 
     ``create_invite`` with ``max_unused``
         "Count the inviter's unused, unexpired invites, then insert one" races across

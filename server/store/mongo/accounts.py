@@ -17,6 +17,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from ...search import fold
 from ..base import (
+    HandleChangedRecently,
     HandleTaken,
     InviteExpired,
     InviteLimitReached,
@@ -178,6 +179,12 @@ class AccountStore(Database):
                     await self._users.delete_one({"_id": user_id})
                     await self._release_invite(key, user_id)
                 raise
+            # A former handle of another account, checked after the insert (see change_handle).
+            if await self._former_handles.find_one({"_id": user.handle.lower()}) is not None:
+                with suppress(PyMongoError):
+                    await self._users.delete_one({"_id": user_id})
+                    await self._release_invite(key, user_id)
+                raise HandleTaken
             if invite.inviter_id is not None:
                 try:
                     await self._follows.insert_one(
@@ -237,9 +244,78 @@ class AccountStore(Database):
         return user_record(doc) if doc else None
 
     async def get_user_by_handle(self, handle: str) -> UserRecord | None:
+        key = handle.lower()
         with driver_errors():
-            doc = await self._users.find_one({"handle_key": handle.lower()})
+            doc = await self._users.find_one({"handle_key": key})
+            if doc is None:
+                former = await self._former_handles.find_one({"_id": key})
+                doc = await self._users.find_one({"_id": former["user_id"]}) if former else None
         return user_record(doc) if doc else None
+
+    async def change_handle(
+        self, user_id: str, handle: str, *, now_ms: int, changed_before_ms: int
+    ) -> UserRecord:
+        """Without transactions, in an order that keeps a handle one account's (see the package
+        docstring, "Handles"): the old handle is recorded as a former one *before* the user's
+        ``handle_key`` leaves it, and the new one is checked against former handles *after* the
+        unique ``handle_key`` has taken it, as ``create_user`` checks after its insert. So of a
+        sign-up (or change) to a handle and a change away from it, whichever writes second sees
+        the other's write, and a loser takes its own write back."""
+        key = handle.lower()
+        not_recent = {
+            "$or": [{"handle_changed_ms": NULL}, {"handle_changed_ms": {"$lte": changed_before_ms}}]
+        }
+        with driver_errors():
+            doc = await self._users.find_one({"_id": user_id})
+            if doc is None or doc.get("deleted"):
+                raise NotFound
+            old_key, old_handle = doc["handle_key"], doc["handle"]
+            changed = doc.get("handle_changed_ms")
+            if changed is not None and changed > changed_before_ms:
+                raise HandleChangedRecently(changed)
+            former = await self._former_handles.find_one({"_id": key})
+            if former is not None and former["user_id"] != user_id:
+                raise HandleTaken
+            moving = key != old_key
+            if moving:  # only this account can hold its current handle: no one else's to overwrite
+                await self._former_handles.update_one(
+                    {"_id": old_key},
+                    {"$set": {"handle": old_handle, "user_id": user_id, "until_ms": now_ms}},
+                    upsert=True,
+                )
+            # update_one, then a read: the stand-in's findAndModify ignores a duplicate key
+            # silently, where update_one raises it as MongoDB does.
+            updated: Document | None = None
+            taken = False
+            try:
+                result = await self._users.update_one(
+                    {"$and": [{"_id": user_id, "handle_key": old_key}, not_recent]},
+                    {"$set": {"handle": handle, "handle_key": key, "handle_changed_ms": now_ms}},
+                )
+            except DuplicateKeyError:
+                taken = True
+            else:
+                if result.matched_count == 1:
+                    updated = await self._users.find_one({"_id": user_id})
+            if updated is not None and moving:
+                former = await self._former_handles.find_one({"_id": key})
+                if former is not None and former["user_id"] != user_id:
+                    await self._users.update_one(
+                        {"_id": user_id, "handle_key": key},
+                        {"$set": {"handle": old_handle, "handle_key": old_key, "handle_changed_ms": changed}},
+                    )
+                    updated, taken = None, True
+                elif former is not None:  # one of its own former handles, taken back
+                    await self._former_handles.delete_one({"_id": key, "user_id": user_id})
+            if updated is None:
+                if moving:
+                    await self._former_handles.delete_one({"_id": old_key, "user_id": user_id})
+                if taken:
+                    raise HandleTaken
+                # Changed meanwhile by a concurrent request of the same account.
+                now = await self._users.find_one({"_id": user_id})
+                raise HandleChangedRecently(int((now or {}).get("handle_changed_ms") or now_ms))
+        return user_record(updated)
 
     async def get_users(self, user_ids: list[str]) -> dict[str, UserRecord]:
         wanted = list(dict.fromkeys(user_ids))
@@ -268,8 +344,36 @@ class AccountStore(Database):
             "verified": False,
         }
         with driver_errors():
-            result = await self._users.update_one({"_id": user_id}, {"$set": tombstone})
+            # Marked unfinished in the same write, unless it was deleted before (then its mark,
+            # or its finish, stands). Read first, not filtered by ``deleted``: the stand-in's
+            # {$ne: true} does not match a missing field.
+            doc = await self._users.find_one({"_id": user_id}, projection={"deleted": 1})
+            if doc is None:
+                return False
+            mark = {} if doc.get("deleted") else {"deletion_lease_ms": 0}
+            result = await self._users.update_one({"_id": user_id}, {"$set": {**tombstone, **mark}})
         return result.matched_count == 1
+
+    async def claim_deletion(self, *, now_ms: int, lease_ms: int, user_id: str | None = None) -> str | None:
+        which: Document = {"deletion_lease_ms": {"$lte": now_ms}}
+        if user_id is not None:
+            which["_id"] = user_id
+        with driver_errors():
+            doc = await self._users.find_one_and_update(
+                which, {"$set": {"deletion_lease_ms": now_ms + lease_ms}}, projection={"_id": 1}
+            )
+        return str(doc["_id"]) if doc else None
+
+    async def renew_deletion(self, user_id: str, *, now_ms: int, lease_ms: int) -> None:
+        with driver_errors():  # $gte 0: only a deletion that is still unfinished
+            await self._users.update_one(
+                {"_id": user_id, "deletion_lease_ms": {"$gte": 0}},
+                {"$set": {"deletion_lease_ms": now_ms + lease_ms}},
+            )
+
+    async def finish_deletion(self, user_id: str) -> None:
+        with driver_errors():
+            await self._users.update_one({"_id": user_id}, {"$unset": {"deletion_lease_ms": ""}})
 
     async def set_verified(self, user_id: str, verified: bool) -> bool:
         with driver_errors():
@@ -445,6 +549,10 @@ class AccountStore(Database):
             )
         return session_record(doc) if doc else None
 
-    async def touch_session(self, session_id: str, now_ms: int) -> None:
+    async def touch_sessions(self, used: dict[str, int]) -> None:
+        # As record_last_seen: $max only raises; one unordered bulk write.
+        if not used:
+            return
+        updates = [UpdateOne({"_id": sid}, {"$max": {"last_used_ms": at}}) for sid, at in used.items()]
         with driver_errors():
-            await self._sessions.update_one({"_id": session_id}, {"$max": {"last_used_ms": now_ms}})
+            await self._sessions.bulk_write(updates, ordered=False)

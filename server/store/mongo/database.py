@@ -49,7 +49,11 @@ from .driver import Document, driver_errors
 #: ordering index ``by_user_newest`` of the signed-in sessions list.
 #: 14: ``pages``, the operator's pages by name (the "during a disaster" page), read by ``_id``:
 #: no index. (13 is another change's.)
-SCHEMA_VERSION: Final = 14
+#: 15: handle changes: users' ``handle_changed_ms`` (absent: never changed) and the
+#: ``former_handles`` collection (read by ``_id``, the lower-cased former handle); unfinished
+#: account deletions, users' ``deletion_lease_ms`` under the partial index
+#: ``unfinished_deletions``; tombstones of before are marked unfinished once, at the first open.
+SCHEMA_VERSION: Final = 15
 
 
 #: Posts given their hashtags per round trip when schema 10 first opens a database.
@@ -76,6 +80,12 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
         IndexModel([("handle_key", ASCENDING)], unique=True, name="handle_key_unique"),
         # The invite tree, kept for moderation.
         IndexModel([("invited_by", ASCENDING)], name="by_inviter"),
+        # claim_deletion: the few users whose deletion is unfinished, and only they.
+        IndexModel(
+            [("deletion_lease_ms", ASCENDING)],
+            name="unfinished_deletions",
+            partialFilterExpression={"deletion_lease_ms": {"$exists": True}},
+        ),
     ],
     "invites": [
         # list_invites: one inviter's, newest first, ties last made first.
@@ -366,6 +376,7 @@ class Database:
         self._signals: AsyncCollection[Document] = db["signals"]
         self._media: AsyncCollection[Document] = db["media"]
         self._meta: AsyncCollection[Document] = db["meta"]
+        self._former_handles: AsyncCollection[Document] = db["former_handles"]
 
     @classmethod
     async def open(cls, url: str, *, database: str) -> Self:
@@ -400,6 +411,12 @@ class Database:
             await self._hash_invite_codes()
             if stored < 10:
                 await self._tag_posts()
+            if stored < 15:
+                # Tombstones of before may have been left half-way: their steps run again.
+                await self._users.update_many(
+                    {"deleted": True, "deletion_lease_ms": {"$exists": False}},
+                    {"$set": {"deletion_lease_ms": 0}},
+                )
             # Imported here: search.py builds on this module.
             from .search import index_old_documents
 

@@ -49,6 +49,8 @@ def user_record(doc: Document) -> UserRecord:
         avatar_placeholder=doc.get("avatar_placeholder"),
         # Absent from users of before schema 12.
         deleted=doc.get("deleted", False),
+        # Absent from users who never changed their handle (and from before schema 15).
+        handle_changed_ms=doc.get("handle_changed_ms"),
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from ...search import fold
 from ..base import (
+    HandleChangedRecently,
     HandleTaken,
     InviteExpired,
     InviteLimitReached,
@@ -118,7 +119,7 @@ class Accounts(Engine):
             if invite.expires_ms <= now_ms:
                 raise InviteExpired
             handle_key = new.handle.lower()
-            if conn.execute("SELECT 1 FROM users WHERE handle_key = ?", (handle_key,)).fetchone():
+            if _holder(conn, handle_key) is not None:
                 raise HandleTaken
             user = UserRecord(
                 id=self._ids.new(now_ms),
@@ -173,12 +174,47 @@ class Accounts(Engine):
 
     async def get_user_by_handle(self, handle: str) -> UserRecord | None:
         def read(conn: sqlite3.Connection) -> UserRecord | None:
-            row = conn.execute(
-                f"SELECT {_USER_COLUMNS} FROM users WHERE handle_key = ?", (handle.lower(),)
-            ).fetchone()
+            key = handle.lower()
+            row = conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE handle_key = ?", (key,)).fetchone()
+            if row is None:
+                row = conn.execute(
+                    f"SELECT {_USER_COLUMNS} FROM users "
+                    "WHERE id = (SELECT user_id FROM former_handles WHERE handle_key = ?)",
+                    (key,),
+                ).fetchone()
             return _user(row) if row else None
 
         return await self._read(read)
+
+    async def change_handle(
+        self, user_id: str, handle: str, *, now_ms: int, changed_before_ms: int
+    ) -> UserRecord:
+        def write(conn: sqlite3.Connection) -> UserRecord:
+            row = conn.execute(
+                "SELECT handle, handle_key, handle_changed_ms FROM users WHERE id = ? AND deleted = 0",
+                (user_id,),
+            ).fetchone()
+            if row is None:
+                raise NotFound
+            if row["handle_changed_ms"] is not None and row["handle_changed_ms"] > changed_before_ms:
+                raise HandleChangedRecently(row["handle_changed_ms"])
+            key = handle.lower()
+            if _holder(conn, key) not in (None, user_id):
+                raise HandleTaken
+            if key != row["handle_key"]:
+                conn.execute("DELETE FROM former_handles WHERE handle_key = ?", (key,))
+                conn.execute(
+                    "INSERT INTO former_handles (handle_key, handle, user_id, until_ms) VALUES (?, ?, ?, ?)",
+                    (row["handle_key"], row["handle"], user_id, now_ms),
+                )
+            changed = conn.execute(
+                "UPDATE users SET handle = ?, handle_key = ?, handle_changed_ms = ? "
+                f"WHERE id = ? RETURNING {_USER_COLUMNS}",
+                (handle, key, now_ms, user_id),
+            ).fetchone()
+            return _user(changed)
+
+        return await self._write(write)
 
     async def get_users(self, user_ids: list[str]) -> dict[str, UserRecord]:
         wanted = list(dict.fromkeys(user_ids))
@@ -205,11 +241,33 @@ class Accounts(Engine):
     async def delete_user(self, user_id: str) -> bool:
         changed = await self._change(
             "UPDATE users SET deleted = 1, password_hash = '!', display_name = '', name_key = '', bio = '', "
-            "interests = '[]', dm_policy = 'nobody', presence_visibility = 'nobody', verified = 0 "
+            "interests = '[]', dm_policy = 'nobody', presence_visibility = 'nobody', verified = 0, "
+            "deletion_lease_ms = CASE WHEN deleted = 1 THEN deletion_lease_ms ELSE 0 END "
             "WHERE id = ?",
             (user_id,),
         )
         return changed == 1
+
+    async def claim_deletion(self, *, now_ms: int, lease_ms: int, user_id: str | None = None) -> str | None:
+        def write(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "UPDATE users SET deletion_lease_ms = ? WHERE id = ("
+                "SELECT id FROM users WHERE deletion_lease_ms IS NOT NULL AND deletion_lease_ms <= ? "
+                "AND (? IS NULL OR id = ?) ORDER BY deletion_lease_ms LIMIT 1) RETURNING id",
+                (now_ms + lease_ms, now_ms, user_id, user_id),
+            ).fetchone()
+            return str(row[0]) if row else None
+
+        return await self._write(write)
+
+    async def renew_deletion(self, user_id: str, *, now_ms: int, lease_ms: int) -> None:
+        await self._change(
+            "UPDATE users SET deletion_lease_ms = ? WHERE id = ? AND deletion_lease_ms IS NOT NULL",
+            (now_ms + lease_ms, user_id),
+        )
+
+    async def finish_deletion(self, user_id: str) -> None:
+        await self._change("UPDATE users SET deletion_lease_ms = NULL WHERE id = ?", (user_id,))
 
     async def set_verified(self, user_id: str, verified: bool) -> bool:
         return await self._change("UPDATE users SET verified = ? WHERE id = ?", (int(verified), user_id)) == 1
@@ -349,12 +407,25 @@ class Accounts(Engine):
 
         return await self._write(write)
 
-    async def touch_session(self, session_id: str, now_ms: int) -> None:
+    async def touch_sessions(self, used: dict[str, int]) -> None:
+        if not used:
+            return
+
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
+            conn.executemany(
                 "UPDATE sessions SET last_used_ms = ? "
                 "WHERE id = ? AND (last_used_ms IS NULL OR last_used_ms < ?)",
-                (now_ms, session_id, now_ms),
+                [(at, session_id, at) for session_id, at in used.items()],
             )
 
         await self._write(write)
+
+
+def _holder(conn: sqlite3.Connection, handle_key: str) -> str | None:
+    """The id of the account holding ``handle_key`` as its handle or a former one, or None."""
+    row = conn.execute(
+        "SELECT id FROM users WHERE handle_key = ? UNION ALL "
+        "SELECT user_id FROM former_handles WHERE handle_key = ? LIMIT 1",
+        (handle_key, handle_key),
+    ).fetchone()
+    return str(row[0]) if row else None

@@ -28,7 +28,8 @@ from ..base import (
 
 _USER_COLUMNS = (
     "id, handle, display_name, password_hash, birth_date, created_ms, invited_by, operator, verified, bot, "
-    "dm_policy, presence_visibility, last_seen_ms, bio, interests, avatar_id, avatar_placeholder, deleted"
+    "dm_policy, presence_visibility, last_seen_ms, bio, interests, avatar_id, avatar_placeholder, deleted, "
+    "handle_changed_ms"
 )
 _POST_COLUMNS = (
     "id, author_id, text, emotext, reply_to, created_ms, deleted_pos, community_id, repost_of, quote_of, "
@@ -94,6 +95,7 @@ def _user(row: sqlite3.Row) -> UserRecord:
         avatar_id=row["avatar_id"],
         avatar_placeholder=row["avatar_placeholder"],
         deleted=bool(row["deleted"]),
+        handle_changed_ms=row["handle_changed_ms"],
     )
 
 

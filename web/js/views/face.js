@@ -54,10 +54,11 @@ export function nameOf(user, props = {}) {
   return h("span", { class: ["display-name", !u.display_name && "deleted-account"], ...props, dataset: { nameOf: u.id } }, shownName(u));
 }
 
-/** Redraw every face and name of this person on the page (called on user.updated). */
+/** Redraw every face, name and handle of this person on the page (called on user.updated). */
 export function refreshPerson(user) {
   for (const el of $$(byData("face-of", user.id))) {
     el.replaceWith(avatar(user, el.dataset.size || ""));
   }
   for (const el of $$(byData("name-of", user.id))) el.textContent = user.display_name;
+  for (const el of $$(byData("handle-of", user.id))) el.textContent = `@${user.handle}`;
 }

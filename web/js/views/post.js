@@ -69,7 +69,9 @@ export function authorLine(user, { face = false } = {}) {
     face ? avatar(user, "tiny") : null,
     nameOf(user),
     userBadges(user),
-    h("span", { class: "handle" }, `@${user.handle}`));
+    // A handle changed since (account.handle, §4.1.10) shows the new one; the link's old
+    // handle still leads to the same person.
+    h("span", { class: "handle", dataset: { handleOf: user.id } }, `@${store.latest(user).handle}`));
 }
 
 export function timeEl(iso) {

@@ -1,5 +1,5 @@
 // Settings: language, presence visibility, who may message you, invites with copyable links,
-// the block and mute lists, the password, the signed-in sessions, and log-out.
+// the block and mute lists, the password, the handle, the signed-in sessions, and log-out.
 
 import { h } from "../dom.js";
 import { t, getLang, setLang, LANGUAGES } from "../i18n.js";
@@ -50,12 +50,13 @@ export function renderSettings(view) {
     h("section", { class: "card" }, h("h2", {}, t("settings.blocked")), blocks),
     h("section", { class: "card" }, h("h2", {}, t("settings.muted")), mutes),
     passwordCard(),
+    handleCard(),
     h("section", { class: "card", attrs: { "aria-labelledby": "sessions-title" } },
       h("h2", { id: "sessions-title" }, t("settings.sessions")),
       h("p", { class: "hint" }, t("settings.sessionsHint")),
       sessions),
     h("section", { class: "card" }, h("h2", {}, t("settings.account")),
-      h("p", {}, t("settings.signedInAs", { handle: store.state.me.handle })),
+      h("p", { class: "signed-in-as" }, t("settings.signedInAs", { handle: store.state.me.handle })),
       // A plain link: the browser downloads the archive with the session cookie (§11.13).
       h("p", {}, h("a", { href: "/api/export", class: "export-link", attrs: { download: "" } }, t("settings.export"))),
       h("p", { class: "hint" }, t("settings.exportHint")),
@@ -171,6 +172,45 @@ export function renderSettings(view) {
     }
     return h("section", { class: "card", attrs: { "aria-labelledby": "password-title" } },
       h("h2", { id: "password-title" }, t("settings.password")), form);
+  }
+
+  // The handle (§4.1.10): with the password, once per limits.handle_change_interval_ms; the
+  // handle left stays ours, so links and mentions with it still lead here.
+  function handleCard() {
+    const me = store.state.me;
+    const handle = h("input", { type: "text", name: "new-handle", value: me.handle, required: true, minLength: 3, maxLength: 20,
+      autocomplete: "username", spellcheck: false, attrs: { pattern: "[A-Za-z0-9_]{3,20}", autocapitalize: "none" } });
+    const password = h("input", { type: "password", name: "handle-password", autocomplete: "current-password", required: true });
+    const problem = h("p", { class: "form-error", attrs: { role: "alert" } });
+    const days = Math.round((store.state.limits?.handle_change_interval_ms ?? 30 * 86_400_000) / 86_400_000);
+    const form = h("form", { class: "handle-form", on: { submit } },
+      field(t("settings.newHandle"), handle, t("settings.handleRules")),
+      field(t("settings.currentPassword"), password),
+      problem,
+      h("button", { type: "submit", class: "primary" }, t("settings.changeHandle")));
+    async function submit(event) {
+      event.preventDefault();
+      problem.textContent = "";
+      try {
+        const { user } = await call("account.handle", { handle: handle.value.trim().replace(/^@/, ""), password: password.value });
+        store.rememberUser(user);
+        store.emit("user.updated", user);
+        password.value = "";
+        handle.value = user.handle;
+        for (const el of view.querySelectorAll(".signed-in-as")) el.textContent = t("settings.signedInAs", { handle: user.handle });
+        toast(t("settings.handleChanged", { handle: user.handle }));
+      } catch (err) {
+        if (err.code === "invalid_credentials") problem.textContent = t("settings.passwordWrong");
+        else if (err.code === "rate_limited" && err.path === "$.handle" && err.retryAfterMs) {
+          const when = new Date(Date.now() + err.retryAfterMs).toLocaleDateString(getLang());
+          problem.textContent = t("settings.handleTooSoon", { date: when });
+        } else problem.textContent = errorText(err);
+      }
+    }
+    return h("section", { class: "card", attrs: { "aria-labelledby": "handle-title" } },
+      h("h2", { id: "handle-title" }, t("settings.handle")),
+      h("p", { class: "hint" }, t("settings.handleHint", { days })),
+      form);
   }
 
   // Signed-in sessions (§4.1.8): sign any other out (its connections close at once); this
