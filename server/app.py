@@ -41,6 +41,8 @@ from .metrics import Metrics
 from .passwords import Passwords
 from .presence import open_presence
 from .publisher import Publisher
+from .push import load_vapid, subject
+from .push.sender import PushSender
 from .relay import SignalWatch
 from .store import open_storage
 from .webhooks import Destinations, Webhooks, load_signing_key
@@ -107,6 +109,19 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
             clock=now_ms,
         )
         dispatcher.start()
+        vapid = await load_vapid(store, subject(settings))
+        domain.pushes.public_key = vapid.public_key
+        push_sender = PushSender(
+            store=store,
+            presence=presence_store,
+            vapid=vapid,
+            settings=settings,
+            owner=gateway.node_id,
+            clock=now_ms,
+            metrics=metrics,
+        )
+        domain.pushes.on_queued = push_sender.nudge
+        push_sender.start()
         loop_probe = asyncio.create_task(metrics.probe_loop_lag(), name="loop lag")
         pictures = Pictures(
             store,
@@ -148,6 +163,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
                     await task
             await pictures.close()
             await dispatcher.stop()
+            await push_sender.stop()
             await signals.stop()
             await gateway.stop()
             await presence_store.close()

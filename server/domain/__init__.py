@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .notices import Notices
     from .onboarding import Guide
     from .presence import PresenceService
+    from .pushes import Pushes
     from .relations import Relations
     from .safety import Incidents, Safety
     from .search import Search
@@ -49,6 +50,7 @@ class Domain:
     incidents: Incidents
     search: Search
     guide: Guide
+    pushes: Pushes
 
     @classmethod
     def build(
@@ -66,6 +68,7 @@ class Domain:
         from .notices import Notices
         from .onboarding import Guide
         from .presence import PresenceService, PresenceTiming
+        from .pushes import Pushes
         from .relations import Relations
         from .safety import Incidents, Safety
         from .search import Search
@@ -80,8 +83,14 @@ class Domain:
         )
         presence = PresenceService(store, presence_store, publisher, timing, clock)
         notices = Notices(store, publisher, clock)
-        social = Social(store, publisher, notices, clock)
-        conversations = Conversations(store, publisher, clock)
+        pushes = Pushes(
+            store,
+            clock,
+            max_subscriptions=settings.push_max_subscriptions,
+            allow_loopback=settings.push_allow_loopback,
+        )
+        social = Social(store, publisher, notices, clock, pushes)
+        conversations = Conversations(store, publisher, clock, pushes)
         return cls(
             accounts=Accounts(store, passwords, publisher, settings, clock, notices),
             social=social,
@@ -91,8 +100,9 @@ class Domain:
             relations=Relations(store, publisher, social, clock),
             streams=Streams(store, social, conversations, notices),
             presence=presence,
-            safety=Safety(store, publisher, notices, presence, clock),
-            incidents=Incidents(store, publisher, clock, settings.operator_poll_ms),
+            safety=Safety(store, publisher, notices, presence, clock, pushes),
+            incidents=Incidents(store, publisher, clock, settings.operator_poll_ms, pushes),
             search=Search(store),
             guide=Guide(store),
+            pushes=pushes,
         )

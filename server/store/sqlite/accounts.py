@@ -203,13 +203,18 @@ class Accounts(Engine):
         )
 
     async def delete_user(self, user_id: str) -> bool:
-        changed = await self._change(
-            "UPDATE users SET deleted = 1, password_hash = '!', display_name = '', name_key = '', bio = '', "
-            "interests = '[]', dm_policy = 'nobody', presence_visibility = 'nobody', verified = 0 "
-            "WHERE id = ?",
-            (user_id,),
-        )
-        return changed == 1
+        def write(conn: sqlite3.Connection) -> bool:
+            changed = conn.execute(
+                "UPDATE users SET deleted = 1, password_hash = '!', display_name = '', name_key = '', "
+                "bio = '', interests = '[]', dm_policy = 'nobody', presence_visibility = 'nobody', "
+                "verified = 0 WHERE id = ?",
+                (user_id,),
+            ).rowcount
+            conn.execute("DELETE FROM push_subscriptions WHERE user_id = ?", (user_id,))
+            conn.execute("DELETE FROM push_preferences WHERE user_id = ?", (user_id,))
+            return changed == 1
+
+        return await self._write(write)
 
     async def set_verified(self, user_id: str, verified: bool) -> bool:
         return await self._change("UPDATE users SET verified = ? WHERE id = ?", (int(verified), user_id)) == 1
@@ -312,6 +317,8 @@ class Accounts(Engine):
                 f"RETURNING {_SESSION_COLUMNS}",
                 (now_ms, token_hash),
             ).fetchone()
+            if row:  # its browser's push subscriptions end with it
+                conn.execute("DELETE FROM push_subscriptions WHERE session_id = ?", (row["id"],))
             return _record(SessionRecord, row) if row else None
 
         return await self._write(write)
@@ -322,6 +329,7 @@ class Accounts(Engine):
                 "UPDATE sessions SET revoked_ms = ? WHERE user_id = ? AND revoked_ms IS NULL RETURNING id",
                 (now_ms, user_id),
             ).fetchall()
+            conn.execute("DELETE FROM push_subscriptions WHERE user_id = ?", (user_id,))
             return [row[0] for row in rows]
 
         return await self._write(write)
@@ -345,6 +353,8 @@ class Accounts(Engine):
                 f"RETURNING {_SESSION_COLUMNS}",
                 (now_ms, session_id, user_id, now_ms),
             ).fetchone()
+            if row:
+                conn.execute("DELETE FROM push_subscriptions WHERE session_id = ?", (row["id"],))
             return _record(SessionRecord, row) if row else None
 
         return await self._write(write)
