@@ -334,7 +334,7 @@ def test_doctor_checks_mongodb(start_server: Callable[..., ServerProcess], mongo
     result = tsudoi("doctor", env=mongo)
     storage = next(line for line in result.stdout.splitlines() if line.startswith("storage"))
     assert result.returncode == 0, result.stdout
-    assert "ok" in storage and "schema 12" in storage
+    assert "ok" in storage and "schema 13" in storage
 
 
 async def picture_on_one_node_seen_on_another(a: ServerProcess, b: ServerProcess, users: Users) -> None:

@@ -17,7 +17,7 @@ from pymongo.errors import DuplicateKeyError
 
 from ..base import NewPush, PushJob, PushPreferences, PushSubscriptionRecord
 from .database import Database
-from .driver import Document, chunks, driver_errors
+from .driver import NULL, Document, chunks, driver_errors
 
 _LEASE = "push"
 
@@ -83,7 +83,7 @@ class PushStore(Database):
     async def push_subscriptions(
         self, user_ids: list[str] | None, *, now_ms: int
     ) -> list[PushSubscriptionRecord]:
-        live: Document = {"$or": [{"expiration_ms": None}, {"expiration_ms": {"$gt": now_ms}}]}
+        live: Document = {"$or": [{"expiration_ms": NULL}, {"expiration_ms": {"$gt": now_ms}}]}
         found: list[Document] = []
         with driver_errors():
             if user_ids is None:
@@ -95,7 +95,7 @@ class PushStore(Database):
             sessions: set[str] = set()
             for part in chunks(sorted({doc["session_id"] for doc in found})):
                 cursor = self._sessions.find(
-                    {"_id": {"$in": part}, "revoked_ms": None, "expires_ms": {"$gt": now_ms}}, {"_id": True}
+                    {"_id": {"$in": part}, "revoked_ms": NULL, "expires_ms": {"$gt": now_ms}}, {"_id": True}
                 )
                 sessions |= {doc["_id"] async for doc in cursor}
         kept = [_subscription(doc) for doc in found if doc["session_id"] in sessions]
