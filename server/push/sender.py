@@ -1,7 +1,9 @@
 """Sending the push queue: one node of the cluster at a time, at least once per endpoint.
 
 Every node runs a :class:`PushSender`; the one holding the cluster's push lease
-(``Storage.claim_push_lease``, renewed every ``push_lease_ms / 3``) sends. It reads the due
+(``Storage.claim_push_lease``, renewed every ``push_lease_ms / 3`` by a task of its own, so
+that slow push services never hold renewal up) sends, and stops before each push it would
+send once its lease has run out by its own reckoning. It reads the due
 pushes by priority (safety and incidents first, then announcements), up to :data:`PAGE` at a
 time, and for each one:
 
@@ -95,7 +97,10 @@ class PushSender:
         self._http = pinning.client(settings.push_timeout_ms / 1000)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: Until when this node holds the cluster's push lease (0: it does not).
+        self._held_until = 0
         self._outage = OutageLog("storage (push queue)", log, expected=(StorageUnavailable,))
+        self._lease_outage = OutageLog("storage (push lease)", log, expected=(StorageUnavailable,))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="push sender")
@@ -111,24 +116,47 @@ class PushSender:
                 await self._task
         await self._http.aclose()
 
-    async def _run(self) -> None:
+    def holding(self) -> bool:
+        """Whether this node holds the push lease now, by its own last renewal."""
+        return self._now() < self._held_until
+
+    async def _renew_forever(self) -> None:
+        """Take or renew the lease every third of its length, whatever the sending is doing: a
+        round of slow push services must not let the lease lapse while this node still sends."""
         lease_ms = self._settings.push_lease_ms
         while True:
-            renew_at = self._now() + lease_ms // 3
+            started = self._now()
             try:
-                held = await self._store.claim_push_lease(self._owner, now_ms=self._now(), lease_ms=lease_ms)
-                while held and self._now() < renew_at:
-                    self._wake.clear()
-                    if not await self.round():
-                        wait = min(self._settings.push_poll_ms, max(0, renew_at - self._now()))
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._wake.wait(), wait / 1000)
+                held = await self._store.claim_push_lease(self._owner, now_ms=started, lease_ms=lease_ms)
             except StorageError as exc:
-                self._outage.failed(exc)
+                self._lease_outage.failed(exc)
             else:
-                self._outage.recovered()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0, renew_at - self._now()) / 1000)
+                self._lease_outage.recovered()
+                newly = held and not self.holding()
+                self._held_until = started + lease_ms if held else 0
+                if newly:
+                    self._wake.set()
+            await asyncio.sleep(lease_ms / 3000)
+
+    async def _run(self) -> None:
+        renewer = asyncio.create_task(self._renew_forever(), name="push lease")
+        try:
+            while True:
+                self._wake.clear()
+                worked = False
+                if self.holding():
+                    try:
+                        worked = await self.round()
+                    except StorageError as exc:
+                        self._outage.failed(exc)
+                    else:
+                        self._outage.recovered()
+                if not worked:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._settings.push_poll_ms / 1000)
+        finally:
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
 
     async def round(self) -> bool:
         """Send (or drop) the pushes due now, a page of them; False if none was due."""
@@ -152,6 +180,8 @@ class PushSender:
         return True
 
     async def _handle(self, job: PushJob, online: set[str]) -> None:
+        if not self.holding():  # lost meanwhile: the push stays queued for the new holder
+            return
         now = self._now()
         sub = job.subscription
         if sub is None:
