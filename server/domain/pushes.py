@@ -253,7 +253,7 @@ class Pushes:
             "kind": "incident",
             "id": incident_id,
             "at": at_ms,
-            "urgent": True,
+            "urgent": False,  # the contract: true only for a need_help status
             "text": title,
             "url": "/#/safety",
         }
