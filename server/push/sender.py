@@ -174,7 +174,13 @@ class PushSender:
 
         async def one(job: PushJob) -> None:
             async with gate:
-                await self._handle(job, online)
+                try:
+                    await self._handle(job, online)
+                except StorageError:
+                    raise
+                except Exception:  # a fault of this push alone must not stop the queue
+                    log.exception("a %s push could not be sent: dropped", job.kind)
+                    await self._end(job, "failed")
 
         await asyncio.gather(*(one(job) for job in jobs))
         return True
