@@ -102,6 +102,9 @@ class ErrorCode(enum.StrEnum):
     # Bots (HTTP).
     NOT_A_BOT = "not_a_bot"
     WEBHOOK_NOT_ALLOWED = "webhook_not_allowed"
+    # Web Push.
+    PUSH_ENDPOINT_NOT_ALLOWED = "push_endpoint_not_allowed"
+    PUSH_LIMIT = "push_limit"
     # The server's own trouble: the request was not carried out.
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
@@ -183,6 +186,12 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     ErrorCode.WEBHOOK_NOT_ALLOWED: "The webhook URL is not one this server will call: not https "
     "(plain http only to loopback), not on the operator's list of destinations, or resolving to "
     "a private address outside it. The message says which.",
+    ErrorCode.PUSH_ENDPOINT_NOT_ALLOWED: "The push endpoint is not one this server will send "
+    "to: not https (plain http only to loopback, and only where the operator allows it for "
+    "tests), with a user name or password, or at an address that is not public. The message "
+    "says which.",
+    ErrorCode.PUSH_LIMIT: "You already have the most devices that receive pushes "
+    "(`TSUDOI_PUSH_MAX_SUBSCRIPTIONS`, 10 by default); unsubscribe one first.",
     ErrorCode.UNAVAILABLE: "Storage failed while the request was handled. If the failure came after "
     "the request's write, the write stands: read before you retry a non-idempotent request.",
     ErrorCode.INTERNAL: "An unexpected server fault, reported in the server log. As with "

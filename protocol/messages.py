@@ -834,6 +834,60 @@ class AccountHandle(Request, tag="account.handle"):
     password: Annotated[str, msgspec.Meta(max_length=4096)]
 
 
+#: A key of a browser's push subscription (``PushSubscription.toJSON().keys``): base64url, with
+#: or without padding.
+PushKey = Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9_-]+={0,2}$", max_length=128)]
+
+
+class PushKeys(_Model):
+    """The keys of a push subscription (RFC 8291): ``p256dh`` the browser's P-256 public key
+    (65 bytes, uncompressed), ``auth`` its authentication secret (16 bytes)."""
+
+    p256dh: PushKey
+    auth: PushKey
+
+
+class PushKindSwitches(_Model):
+    """Some push kinds switched on (true) or off (false); those left out stay as they are."""
+
+    safety: bool | None = None
+    announcement: bool | None = None
+    dm: bool | None = None
+    mention: bool | None = None
+    incident: bool | None = None
+
+
+class PushConfig(Request, tag="push.config"):
+    """Web Push: the server's VAPID public key (for ``PushManager.subscribe``), what you want
+    pushed, and your devices that receive pushes. Since 1.13.0."""
+
+
+class PushSubscribe(Request, tag="push.subscribe"):
+    """Let this device receive Web Push: the browser's ``PushSubscription`` (its ``endpoint``,
+    ``keys`` and ``expirationTime``). Bound to this connection's session, which signing out
+    ends; idempotent per endpoint (the same id again, with the keys given). Since 1.13.0."""
+
+    endpoint: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+    keys: PushKeys
+    #: When the browser says the subscription ends (ms since the epoch), or null.
+    expiration_time: int | None = None
+
+
+class PushUnsubscribe(Request, tag="push.unsubscribe"):
+    """Stop pushing to one of your devices (an ``id`` of ``push.config``'s subscriptions).
+    Since 1.13.0."""
+
+    subscription_id: Id
+
+
+class PushPreferencesSet(Request, tag="push.preferences"):
+    """Change what is pushed to you: kinds switched on or off, and whether a DM's push carries
+    its text (``previews``). Answers as ``push.config``. Since 1.13.0."""
+
+    kinds: PushKindSwitches | None = None
+    previews: bool | None = None
+
+
 class PresenceGet(Request, tag="presence.get"):
     """The presence of these users, those you may see (friends who show it); others are left
     out of the answer."""
@@ -1165,6 +1219,45 @@ class SessionListResult(_Model):
     sessions: list[SessionInfo]
 
 
+class PushKinds(_Model):
+    """What is pushed to a person, per kind (each on unless switched off): a followed friend's
+    safety status, an announcement of a certified community of theirs, a DM, a mention or a
+    reply (``mention``), the start of an incident."""
+
+    safety: bool
+    announcement: bool
+    dm: bool
+    mention: bool
+    incident: bool
+
+
+class PushSubscriptionInfo(_Model):
+    """A device that receives your pushes (since 1.13.0)."""
+
+    id: Id
+    #: The push service's origin (scheme and host of the endpoint), never the whole endpoint.
+    origin: str
+    #: The device of the session that subscribed, as ``session.list`` shows it ("" if unknown).
+    device: str
+    #: When it subscribed, in ms since the epoch.
+    created_at: int
+
+
+class PushConfigResult(_Model):
+    #: The VAPID public key (RFC 8292): an uncompressed P-256 point, base64url without padding;
+    #: ``PushManager.subscribe``'s ``applicationServerKey``.
+    public_key: str
+    kinds: PushKinds
+    #: Whether a DM's push carries its text.
+    previews: bool
+    #: Your devices that receive pushes, oldest first.
+    subscriptions: list[PushSubscriptionInfo]
+
+
+class PushSubscribeResult(_Model):
+    id: Id
+
+
 class NotificationPage(_Model):
     notifications: list[Notification]
     #: Unread notifications in all (not only on this page).
@@ -1331,6 +1424,10 @@ RESULT_TYPES: dict[type[Request], type[_Model]] = {
     SearchUsers: UserPage,
     SearchPosts: PostPage,
     OnboardingGet: Onboarding,
+    PushConfig: PushConfigResult,
+    PushSubscribe: PushSubscribeResult,
+    PushUnsubscribe: Done,
+    PushPreferencesSet: PushConfigResult,
 }
 #: Every request type, in the order of :data:`RESULT_TYPES`.
 REQUEST_TYPES: tuple[type[Request], ...] = tuple(RESULT_TYPES)

@@ -42,6 +42,8 @@ from .metrics import Metrics
 from .passwords import Passwords
 from .presence import open_presence
 from .publisher import Publisher
+from .push import load_vapid, subject
+from .push.sender import PushSender
 from .relay import SignalWatch
 from .store import open_storage
 from .store.base import StorageError
@@ -109,6 +111,19 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
             clock=now_ms,
         )
         dispatcher.start()
+        vapid = await load_vapid(store, subject(settings))
+        domain.pushes.public_key = vapid.public_key
+        push_sender = PushSender(
+            store=store,
+            presence=presence_store,
+            vapid=vapid,
+            settings=settings,
+            owner=gateway.node_id,
+            clock=now_ms,
+            metrics=metrics,
+        )
+        domain.pushes.on_queued = push_sender.nudge
+        push_sender.start()
         loop_probe = asyncio.create_task(metrics.probe_loop_lag(), name="loop lag")
         pictures = Pictures(
             store,
@@ -156,6 +171,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
                     await task
             await pictures.close()
             await dispatcher.stop()
+            await push_sender.stop()
             await signals.stop()
             await gateway.stop()
             # The last session uses noted: a stop loses at most what storage refuses now.

@@ -150,6 +150,22 @@ class Settings:
     webhook_lease_ms: int = 30_000
     webhook_poll_ms: int = 1_000
 
+    #: Web Push (server/push/, docs/topics/push.md). ``push_subject`` is the VAPID contact (the
+    #: ``sub`` claim, RFC 8292) push services use to reach the operator: ``mailto:`` an address
+    #: or an ``https://`` URL; empty: the public URL if it is https, else none.
+    push_subject: str = ""
+    #: Accept push endpoints at plain ``http://`` loopback addresses: tests and local
+    #: development only (browsers' push services are all https).
+    push_allow_loopback: bool = False
+    #: A person's devices that receive pushes; one attempt's time limit; the longest wait between
+    #: retries; how long the sending node holds the cluster's push lease; how often it looks
+    #: for due pushes when none was queued on it.
+    push_max_subscriptions: int = 10
+    push_timeout_ms: int = 10_000
+    push_retry_max_ms: int = 300_000
+    push_lease_ms: int = 30_000
+    push_poll_ms: int = 1_000
+
     #: How often a node looks in storage for what ``tsudoi admin`` did from a process of its own:
     #: an incident started or ended, and the messages a command without Redis relays through
     #: storage (verified badges, certifications, a bot's revoked token; see server/relay.py).
@@ -252,6 +268,9 @@ class Settings:
                 f"TSUDOI_PUBLIC_URL must start with http:// or https:// ({_scheme(self.public_url)})"
             )
         _check_url_syntax(self)
+        if self.push_subject and not self.push_subject.startswith(("mailto:", "https://")):
+            # RFC 8292 section 2.1: the contact is a mailto: or an https: URI.
+            raise ConfigError("TSUDOI_PUSH_SUBJECT must start with mailto: or https://")
         if self.argon2_profile not in ("default", "test"):
             raise ConfigError("TSUDOI_ARGON2_PROFILE must be 'default' or 'test'")
         if self.sqlite_synchronous not in ("full", "normal"):

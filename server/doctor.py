@@ -17,6 +17,7 @@ from .blobs import check_blobs
 from .bus import check_bus
 from .config import Settings
 from .health import Finding
+from .push import check as check_push
 from .store import check_storage
 
 __all__ = ["Finding", "run"]
@@ -27,6 +28,7 @@ async def run(settings: Settings, print_line: Callable[[str], None] = print) -> 
         await check_storage(settings),
         await check_blobs(settings),
         await check_bus(settings),
+        await check_push(settings),
     ]
     for finding in sorted(findings, key=lambda f: f.name):
         print_line(f"{finding.name:8} {'ok' if finding.ok else 'PROBLEM':8} {finding.detail}")

@@ -205,6 +205,21 @@ class Metrics:
             "deleted, an avatar replaced).",
             registry=registry,
         )
+        self.pushes = Counter(
+            "tsudoi_push",
+            "Web Push attempts and their ends, by kind (safety, announcement, dm, mention, reply, "
+            "incident) and outcome: sent (2xx), retry (429, 5xx, timeout: tried again later), "
+            "gone (404/410: the subscription removed, or removed before sending), online (not "
+            "sent: the person had a live connection), expired (given up at its TTL), failed "
+            "(another answer, or a destination refused).",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+        self.push_latency = Histogram(
+            "tsudoi_push_send_seconds",
+            "One push request to a push service, from sending to its answer.",
+            registry=registry,
+        )
         self.storage_up = Gauge(
             "tsudoi_storage_up",
             "1 if storage answered a ping within a second at this scrape, else 0.",

@@ -99,8 +99,9 @@ def test_doctor_reports_a_healthy_setup(
     env = {"TSUDOI_REDIS_URL": redis_server.url}
     result = tsudoi("doctor", "--data", str(server.data_dir), env=env)
     assert result.returncode == 0, result.stdout
-    blobs, bus, storage = result.stdout.splitlines()  # sorted by name
+    blobs, bus, push, storage = result.stdout.splitlines()  # sorted by name
     assert blobs.startswith("blobs") and "ok" in blobs and str(server.data_dir / "blobs") in blobs
+    assert push.startswith("push") and "ok" in push and "VAPID public key B" in push
     assert bus.startswith("bus") and "ok" in bus and "Redis 7" in bus
     assert storage.startswith("storage") and "schema 17" in storage and "journal wal" in storage
 
@@ -109,8 +110,9 @@ def test_doctor_says_what_is_wrong(tmp_path: Path) -> None:
     env = {"TSUDOI_REDIS_URL": "redis://:hunter2@127.0.0.1:1/0"}  # nothing listens on port 1
     result = tsudoi("doctor", "--data", str(tmp_path / "missing"), env=env)
     assert result.returncode == 1
-    blobs, bus, storage = result.stdout.splitlines()
-    assert "ok" in blobs and "none stored yet" in blobs  # no folder: nothing stored, not a fault
+    blobs, bus, push, storage = result.stdout.splitlines()
+    assert "ok" in blobs and "none stored yet" in blobs
+    assert "ok" in push and "no VAPID key yet" in push  # no folder: nothing stored, not a fault
     assert "PROBLEM" in bus and "does not answer" in bus
     assert "redis://:***@127.0.0.1:1/0" in bus and "hunter2" not in result.stdout
     assert "PROBLEM" in storage and "no SQLite database" in storage

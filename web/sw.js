@@ -190,7 +190,7 @@ function compose(msg, w) {
     renotify: urgent,
     // A friend asking for help stays on screen until the person acts on it.
     requireInteraction: urgent && msg.kind === "safety" && msg.status === "need_help",
-    timestamp: Date.parse(msg.at) || Date.now(),
+    timestamp: Number.isFinite(msg.at) ? msg.at : Date.now(),
     data: { url: safeUrl(msg.url), kind: msg.kind, id: msg.id },
   };
   return { title, options };

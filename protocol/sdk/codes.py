@@ -526,6 +526,27 @@ class WebhookNotAllowedError(RequestError):
     CODE = ErrorCode.WEBHOOK_NOT_ALLOWED
 
 
+class PushEndpointNotAllowedError(RequestError):
+    """The push endpoint is not one this server will send to: not https (plain http only to loopback, and only
+    where the operator allows it for tests), with a user name or password, or at an address that is not
+    public. The message says which.
+
+    Error code ``push_endpoint_not_allowed``.
+    """
+
+    CODE = ErrorCode.PUSH_ENDPOINT_NOT_ALLOWED
+
+
+class PushLimitError(RequestError):
+    """You already have the most devices that receive pushes (`TSUDOI_PUSH_MAX_SUBSCRIPTIONS`, 10 by default);
+    unsubscribe one first.
+
+    Error code ``push_limit``.
+    """
+
+    CODE = ErrorCode.PUSH_LIMIT
+
+
 class UnavailableError(ServerFaultError):
     """Storage failed while the request was handled. If the failure came after the request's write, the write
     stands: read before you retry a non-idempotent request.
@@ -604,6 +625,8 @@ ERROR_CLASSES: dict[ErrorCode, type[RequestError]] = {
     ErrorCode.TOO_MANY_UPLOADS: TooManyUploadsError,
     ErrorCode.NOT_A_BOT: NotABotError,
     ErrorCode.WEBHOOK_NOT_ALLOWED: WebhookNotAllowedError,
+    ErrorCode.PUSH_ENDPOINT_NOT_ALLOWED: PushEndpointNotAllowedError,
+    ErrorCode.PUSH_LIMIT: PushLimitError,
     ErrorCode.UNAVAILABLE: UnavailableError,
     ErrorCode.INTERNAL: InternalError,
 }

@@ -903,3 +903,61 @@ class Api:
         Sends ``onboarding.get``; its answer is a :class:`~protocol.messages.Onboarding`.
         """
         return await self._call(m.OnboardingGet(id="", limit=limit), m.Onboarding)
+
+    async def push_config(self) -> m.PushConfigResult:
+        """Web Push: the server's VAPID public key (for ``PushManager.subscribe``), what you want pushed, and
+        your devices that receive pushes. Since 1.13.0.
+
+        Sends ``push.config``; its answer is a :class:`~protocol.messages.PushConfigResult`.
+        """
+        return await self._call(m.PushConfig(id=""), m.PushConfigResult)
+
+    async def push_subscribe(
+        self,
+        endpoint: str,
+        keys: m.PushKeys,
+        *,
+        expiration_time: int | None = None,
+    ) -> m.PushSubscribeResult:
+        """Let this device receive Web Push: the browser's ``PushSubscription`` (its ``endpoint``, ``keys`` and
+        ``expirationTime``). Bound to this connection's session, which signing out ends; idempotent per
+        endpoint (the same id again, with the keys given). Since 1.13.0.
+
+        Sends ``push.subscribe``; its answer is a :class:`~protocol.messages.PushSubscribeResult`.
+        """
+        return await self._call(
+            m.PushSubscribe(
+                id="",
+                endpoint=endpoint,
+                keys=keys,
+                expiration_time=expiration_time,
+            ),
+            m.PushSubscribeResult,
+        )
+
+    async def push_unsubscribe(self, subscription_id: str) -> m.Done:
+        """Stop pushing to one of your devices (an ``id`` of ``push.config``'s subscriptions). Since 1.13.0.
+
+        Sends ``push.unsubscribe``; its answer is a :class:`~protocol.messages.Done`.
+        """
+        return await self._call(m.PushUnsubscribe(id="", subscription_id=subscription_id), m.Done)
+
+    async def push_preferences(
+        self,
+        *,
+        kinds: m.PushKindSwitches | None = None,
+        previews: bool | None = None,
+    ) -> m.PushConfigResult:
+        """Change what is pushed to you: kinds switched on or off, and whether a DM's push carries its text
+        (``previews``). Answers as ``push.config``. Since 1.13.0.
+
+        Sends ``push.preferences``; its answer is a :class:`~protocol.messages.PushConfigResult`.
+        """
+        return await self._call(
+            m.PushPreferencesSet(
+                id="",
+                kinds=kinds,
+                previews=previews,
+            ),
+            m.PushConfigResult,
+        )

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .notices import Notices
     from .onboarding import Guide
     from .presence import PresenceService
+    from .pushes import Pushes
     from .relations import Relations
     from .safety import Incidents, Safety
     from .search import Search
@@ -51,6 +52,7 @@ class Domain:
     search: Search
     guide: Guide
     disaster_page: DisasterPages
+    pushes: Pushes
 
     @classmethod
     def build(
@@ -69,6 +71,7 @@ class Domain:
         from .notices import Notices
         from .onboarding import Guide
         from .presence import PresenceService, PresenceTiming
+        from .pushes import Pushes
         from .relations import Relations
         from .safety import Incidents, Safety
         from .search import Search
@@ -83,8 +86,14 @@ class Domain:
         )
         presence = PresenceService(store, presence_store, publisher, timing, clock)
         notices = Notices(store, publisher, clock)
-        social = Social(store, publisher, notices, clock)
-        conversations = Conversations(store, publisher, clock)
+        pushes = Pushes(
+            store,
+            clock,
+            max_subscriptions=settings.push_max_subscriptions,
+            allow_loopback=settings.push_allow_loopback,
+        )
+        social = Social(store, publisher, notices, clock, pushes)
+        conversations = Conversations(store, publisher, clock, pushes)
         return cls(
             accounts=Accounts(store, passwords, publisher, settings, clock, notices),
             social=social,
@@ -94,9 +103,10 @@ class Domain:
             relations=Relations(store, publisher, social, clock),
             streams=Streams(store, social, conversations, notices),
             presence=presence,
-            safety=Safety(store, publisher, notices, presence, clock),
-            incidents=Incidents(store, publisher, clock, settings.operator_poll_ms),
+            safety=Safety(store, publisher, notices, presence, clock, pushes),
+            incidents=Incidents(store, publisher, clock, settings.operator_poll_ms, pushes),
             search=Search(store),
             guide=Guide(store),
             disaster_page=DisasterPages(store, clock),
+            pushes=pushes,
         )

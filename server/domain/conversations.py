@@ -42,6 +42,7 @@ from ..store.base import (
     UserRecord,
 )
 from . import present, rules
+from .pushes import Pushes
 
 #: Members of a group, its owner included (as mixi2).
 MAX_MEMBERS = 150
@@ -53,8 +54,15 @@ class ConversationsPorts(AccountStorage, RelationStorage, ConversationStorage, P
 
 
 class Conversations:
-    def __init__(self, store: ConversationsPorts, publisher: Publisher, clock: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        store: ConversationsPorts,
+        publisher: Publisher,
+        clock: Callable[[], int],
+        pushes: Pushes | None = None,
+    ) -> None:
         self._store = store
+        self._pushes = pushes
         self._publisher = publisher
         self._now = clock
         #: One forwarded typing indicator per (conversation, user) per interval.
@@ -140,6 +148,8 @@ class Conversations:
                 raise
             return MessageResult(message=present.message(earlier, {user.id: user}))
         presented = self._publish([message], members, {user.id: user})
+        if self._pushes is not None:
+            await self._pushes.message(user, record.id, message.id, text, members, message.created_ms)
         return MessageResult(message=presented[0])
 
     async def history(

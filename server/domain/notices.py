@@ -35,10 +35,13 @@ class Notices:
         self._publisher = publisher
         self._now = clock
 
-    async def notify(self, new: list[NewNotification], *, check_hidden: bool = True) -> None:
+    async def notify(
+        self, new: list[NewNotification], *, check_hidden: bool = True
+    ) -> list[NotificationRecord]:
         """Store and deliver notifications. With ``check_hidden`` (the default), leave out
         those whose recipient hides the actor (one storage read per recipient: pass False for
-        a large fan-out such as an announcement, where the caller has checked already)."""
+        a large fan-out such as an announcement, where the caller has checked already).
+        Returns the notifications stored."""
         wanted = [n for n in new if n.user_id != n.actor_id]
         if check_hidden:
             kept = []
@@ -49,7 +52,7 @@ class Notices:
                     kept.append(notice)
             wanted = kept
         if not wanted:
-            return
+            return []
         actors = await self._store.get_users(list({n.actor_id for n in wanted if n.actor_id}))
         records = await self._store.add_notifications(wanted, self._now())
         # No await between the commit above and these publishes: delivery follows commit order.
@@ -58,6 +61,7 @@ class Notices:
                 notification=present.notification(record, actors.get(record.actor_id or ""))
             )
             self._publisher.event([channels.user(record.user_id)], event, record.id)
+        return records
 
     async def page(self, user: UserRecord, before: str | None, limit: int) -> NotificationPage:
         records = await self._store.notifications(user.id, before=before, limit=limit)

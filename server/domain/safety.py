@@ -47,6 +47,7 @@ from ..store.base import (
 from . import present, rules
 from .notices import Notices
 from .presence import PresenceService
+from .pushes import Pushes
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,11 @@ class Safety:
         notices: Notices,
         presence: PresenceService,
         clock: Callable[[], int],
+        pushes: Pushes | None = None,
     ) -> None:
         self._store = store
         self._publisher = publisher
+        self._pushes = pushes
         self._notices = notices
         self._presence = presence
         self._now = clock
@@ -95,6 +98,8 @@ class Safety:
         self._publisher.event([channels.user(r) for r in [user.id, *recipients]], event)
         notices = [NewNotification(r, "safety", actor_id=user.id) for r in recipients]
         await self._notices.notify(notices, check_hidden=False)
+        if self._pushes is not None:  # to friends, whatever the audience: the board is theirs
+            await self._pushes.safety(user, record.id, record.state, record.created_ms)
         return SafetyResult(status=status)
 
     async def _audience(self, user_id: str, audience: str) -> list[str]:
@@ -181,9 +186,15 @@ class Incidents:
     of its own: what it delivers there reaches no one, and its nudge reaches the nodes)."""
 
     def __init__(
-        self, store: SafetyStorage, publisher: Publisher, clock: Callable[[], int], poll_ms: int = 2_000
+        self,
+        store: SafetyStorage,
+        publisher: Publisher,
+        clock: Callable[[], int],
+        poll_ms: int = 2_000,
+        pushes: Pushes | None = None,
     ) -> None:
         self._store = store
+        self._pushes = pushes
         self._publisher = publisher
         self._now = clock
         self._poll_ms = poll_ms
@@ -231,6 +242,8 @@ class Incidents:
             raise ProtocolError(ErrorCode.INCIDENT_ACTIVE)
         await self.check()
         self._publisher.cluster(channels.INCIDENT_NUDGE)
+        if self._pushes is not None:
+            await self._pushes.incident(record.id, record.title, record.started_ms)
         return _incident(record)
 
     async def finish(self) -> Incident:

@@ -50,6 +50,7 @@ from ..store.base import (
 )
 from . import present, rules
 from .notices import Notices
+from .pushes import Pushes
 from .views import Views
 
 #: Discover looks at this many of the newest candidate posts from this far back.
@@ -103,9 +104,15 @@ class SocialPorts(
 
 class Social:
     def __init__(
-        self, store: SocialPorts, publisher: Publisher, notices: Notices, clock: Callable[[], int]
+        self,
+        store: SocialPorts,
+        publisher: Publisher,
+        notices: Notices,
+        clock: Callable[[], int],
+        pushes: Pushes | None = None,
     ) -> None:
         self._store = store
+        self._pushes = pushes
         self._publisher = publisher
         self._notices = notices
         self._views = Views(store)
@@ -216,6 +223,17 @@ class Social:
                 [channels.tag(tag)], TagPostCreatedEvent(tag=tag, post=post), origin=author.id
             )
         await self._notify_about(record, author, parent, quoted)
+        if announced is not None and record.community_id is not None and self._pushes is not None:
+            community = await self._store.get_community(record.community_id)
+            await self._pushes.announcement(
+                author,
+                record.community_id,
+                community.name if community else "",
+                record.id,
+                announced.notification_id,
+                record.text,
+                record.created_ms,
+            )
         return post
 
     async def _publish_shares(self, record: PostRecord, *, origin: str) -> None:
@@ -265,7 +283,19 @@ class Social:
                 continue  # they could not read it
             notified.add(target.id)
             new.append(NewNotification(target.id, "mention", actor_id=author.id, post_id=record.id))
-        await self._notices.notify(new)
+        stored = await self._notices.notify(new)
+        if self._pushes is not None:
+            for notice in stored:
+                if notice.kind in ("mention", "reply"):
+                    await self._pushes.mentioned(
+                        notice.kind,
+                        notice.user_id,
+                        notice.id,
+                        author,
+                        record.id,
+                        record.text,
+                        notice.created_ms,
+                    )
 
     async def repost(self, user: UserRecord, post_id: str) -> Post:
         hidden = await self._store.hidden_ids(user.id)

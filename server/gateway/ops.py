@@ -29,6 +29,7 @@ import msgspec
 
 from protocol import messages as m
 from protocol.codec import format_timestamp
+from protocol.errors import ErrorCode, ProtocolError
 
 from .. import channels
 from ..domain import rules
@@ -235,6 +236,15 @@ async def tag_unwatch(c: Context, f: m.TagUnwatch) -> m.Done:
     return m.Done()
 
 
+async def push_subscribe(c: Context, f: m.PushSubscribe) -> msgspec.Struct:
+    """Bound to this connection's session: signing it out ends the subscription."""
+    if c.conn.session_id is None:  # every authenticated connection has one; said, not assumed
+        raise ProtocolError(ErrorCode.FORBIDDEN, "this connection has no session to bind pushes to")
+    return await c.domain.pushes.subscribe(
+        c.user, c.conn.session_id, f.endpoint, f.keys.p256dh, f.keys.auth, f.expiration_time
+    )
+
+
 # --- the table ---------------------------------------------------------------------------------
 
 POSTING = "posting too fast"
@@ -366,4 +376,9 @@ OPS = (
     Op(m.SafetyHistory, lambda c, f: c.domain.safety.history(c.user, f.user_id, f.before, f.limit)),
     Op(m.IncidentStart, lambda c, f: c.domain.incidents.start(c.user, f.title, f.area)),
     Op(m.IncidentEnd, lambda c, f: c.domain.incidents.end(c.user)),
+    # Web Push: a device's subscription and what is pushed
+    Op(m.PushConfig, lambda c, f: c.domain.pushes.config(c.user)),
+    Op(m.PushSubscribe, push_subscribe),
+    Op(m.PushUnsubscribe, lambda c, f: c.domain.pushes.unsubscribe(c.user, f.subscription_id)),
+    Op(m.PushPreferencesSet, lambda c, f: c.domain.pushes.preferences(c.user, f.kinds, f.previews)),
 )

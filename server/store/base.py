@@ -71,6 +71,7 @@ from .records import (
     MembershipRecord,
     MessageRecord,
     NewNotification,
+    NewPush,
     NewUser,
     NonceTaken,
     NotFound,
@@ -78,6 +79,9 @@ from .records import (
     PageRecord,
     PostRecord,
     PostSearchPage,
+    PushJob,
+    PushPreferences,
+    PushSubscriptionRecord,
     ReportRecord,
     SafetyRecord,
     SessionRecord,
@@ -122,6 +126,7 @@ __all__ = [
     "MessageRecord",
     "ModerationStorage",
     "NewNotification",
+    "NewPush",
     "NewUser",
     "NonceTaken",
     "NotFound",
@@ -131,6 +136,10 @@ __all__ = [
     "PostRecord",
     "PostSearchPage",
     "PostStorage",
+    "PushJob",
+    "PushPreferences",
+    "PushStorage",
+    "PushSubscriptionRecord",
     "RelationStorage",
     "ReportRecord",
     "SafetyRecord",
@@ -899,6 +908,74 @@ class WebhookStorage(Protocol):
         process asking gets the same value (the first writer's)."""
 
 
+class PushStorage(Protocol):
+    """Web Push (``docs/topics/push.md``): the browsers' subscriptions, each person's
+    preferences, and the queue of pushes to send, which one node at a time works through (the
+    holder of the ``push`` lease).
+
+    A subscription counts only while its session is live (not revoked, not expired) and its
+    own ``expiration_ms``, if any, has not passed: ``push_subscriptions`` leaves the others
+    out. Revoking a session (``revoke_session``, ``revoke_user_session``,
+    ``revoke_user_sessions``) and ``delete_user`` delete the subscriptions it bound, in the
+    same write where the adapter can. A queued push whose subscription is gone is read with
+    ``subscription`` None, for the sender to drop."""
+
+    async def save_push_subscription(
+        self,
+        *,
+        user_id: str,
+        session_id: str,
+        endpoint: str,
+        p256dh: str,
+        auth: str,
+        expiration_ms: int | None,
+        now_ms: int,
+        limit: int,
+    ) -> PushSubscriptionRecord | None:
+        """Store a subscription, idempotent per endpoint: the same user's endpoint again keeps
+        its id and takes the new keys, session and expiry; another user's is replaced (new id:
+        an endpoint belongs to one account at a time, and the old account's queued pushes are
+        not sent to it). None, storing nothing, if the user holds ``limit`` subscriptions
+        already (not counting this endpoint's)."""
+
+    async def push_subscriptions(
+        self, user_ids: list[str] | None, *, now_ms: int
+    ) -> list[PushSubscriptionRecord]:
+        """The subscriptions that count now (see above) of these users (None: of everyone),
+        oldest first."""
+
+    async def delete_push_subscription(self, subscription_id: str, *, user_id: str | None = None) -> bool:
+        """Delete one (only if it is ``user_id``'s, when given). False: no such subscription."""
+
+    async def push_preferences(self, user_ids: list[str]) -> dict[str, PushPreferences]:
+        """Per user asked: their preferences (the defaults for a user who never changed them)."""
+
+    async def set_push_preferences(
+        self, user_id: str, *, on: dict[str, bool], previews: bool | None
+    ) -> PushPreferences:
+        """Switch the kinds in ``on`` on (True) or off; set ``previews`` unless None. Returns
+        the preferences now."""
+
+    async def enqueue_pushes(self, pushes: list[NewPush], *, now_ms: int) -> None:
+        """Queue pushes, due at once (one write)."""
+
+    async def claim_push_lease(self, owner: str, *, now_ms: int, lease_ms: int) -> bool:
+        """Take or renew the cluster's one push lease for ``lease_ms``: True if ``owner`` holds
+        it now (it was free, expired, or already theirs), False if another live node does."""
+
+    async def due_pushes(self, *, now_ms: int, limit: int) -> list[PushJob]:
+        """Up to ``limit`` queued pushes due at ``now_ms``, by priority (lower first) then id."""
+
+    async def retry_push(self, push_id: str, *, due_ms: int, attempts: int) -> None:
+        """Put a push back in the queue, due at ``due_ms``, with ``attempts`` so far."""
+
+    async def finish_push(self, push_id: str) -> None:
+        """Take a push out of the queue (sent, given up, or dropped)."""
+
+    async def count_pushes(self) -> int:
+        """How many pushes are queued."""
+
+
 class SignalStorage(Protocol):
     """Bus messages relayed through storage, for nodes that share no bus (:mod:`server.relay`).
 
@@ -1016,6 +1093,7 @@ class Storage(
     SignalStorage,
     MediaStorage,
     SearchStorage,
+    PushStorage,
     Protocol,
 ):
     """Durable state: every area of the port. All methods are coroutines safe to call concurrently

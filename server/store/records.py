@@ -31,12 +31,16 @@ __all__ = [
     "MembershipRecord",
     "MessageRecord",
     "NewNotification",
+    "NewPush",
     "NewUser",
     "NonceTaken",
     "NotFound",
     "NotificationRecord",
     "PageRecord",
     "PostRecord",
+    "PushJob",
+    "PushPreferences",
+    "PushSubscriptionRecord",
     "ReportRecord",
     "SafetyRecord",
     "SessionRecord",
@@ -378,6 +382,64 @@ class SignalRecord:
     channel: str
     payload: bytes
     created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PushSubscriptionRecord:
+    """A browser's Web Push subscription (RFC 8030): where to POST, and the keys to encrypt to
+    (RFC 8291: ``p256dh`` the browser's P-256 public key, ``auth`` its 16-byte secret, both
+    base64url as the browser gives them). Bound to the session that subscribed; one endpoint
+    belongs to one account at a time."""
+
+    id: str
+    user_id: str
+    session_id: str
+    endpoint: str
+    p256dh: str
+    auth: str
+    #: When the browser says the subscription ends (ms), or None.
+    expiration_ms: int | None
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PushPreferences:
+    """What a person wants pushed: the kinds switched off (of ``safety``, ``announcement``,
+    ``dm``, ``mention``, ``incident``; every kind is on by default), and whether a DM's push
+    may carry its text."""
+
+    off: frozenset[str] = frozenset()
+    previews: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NewPush:
+    """One push to queue for one subscription. ``payload`` is the JSON the browser decrypts
+    (built once, sent as is); ``priority`` orders the queue (lower first); after
+    ``deadline_ms`` it is given up."""
+
+    subscription_id: str
+    kind: str
+    priority: int
+    urgency: str
+    payload: bytes
+    deadline_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PushJob:
+    """A queued push as the sender reads it: the push, and its subscription as stored now
+    (``subscription`` None: the subscription is gone, and the push with it)."""
+
+    id: str
+    kind: str
+    priority: int
+    urgency: str
+    payload: bytes
+    due_ms: int
+    deadline_ms: int
+    attempts: int
+    subscription: PushSubscriptionRecord | None
 
 
 @dataclass(frozen=True, slots=True)

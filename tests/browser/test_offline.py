@@ -297,36 +297,25 @@ def test_a_push_is_shown_in_the_pages_language(
     )
 
 
-def test_settings_offer_notifications_or_say_the_server_has_none(
-    server: ServerProcess, open_page: Any
-) -> None:
-    """Until the server has the push ops, Settings says so instead of offering switches."""
+def test_settings_offer_notifications_with_a_switch_per_kind(server: ServerProcess, open_page: Any) -> None:
+    """Settings offers to turn push on, and a switch per kind, once the server answers push.config."""
     mio = new_person(server, "mio", "石巻 みお")
     with Api(server, mio.token) as api:
-        try:
-            api.call("push.config")
-            server_pushes = True
-        except AssertionError as exc:
-            assert "unknown_op" in str(exc)
-            server_pushes = False
+        kinds = api.call("push.config")["kinds"]
     view = open_page("ja-JP")
     view.context.grant_permissions(["notifications"], origin=server.url)
     log_in(view.page, server, mio)
     view.page.click("#nav a[data-route=settings]")
     card = view.page.locator("section.push-settings")
     expect(card.locator("h2")).to_have_text("通知")
-    if server_pushes:
-        expect(card.locator("button", has_text="通知をオンにする")).to_be_visible()
-        expect(card.locator("input[name=push-safety]")).to_be_visible()
-    else:
-        expect(card.locator(".push-unavailable")).to_have_text("このサーバーはまだ通知を送りません。")
-        expect(card.locator("button")).to_have_count(0)
+    expect(card.locator("button", has_text="通知をオンにする")).to_be_visible()
+    for kind in kinds:
+        expect(card.locator(f"input[name=push-{kind}]")).to_be_visible()
+    expect(card.locator(".push-unavailable")).to_have_count(0)
 
 
 def test_the_disaster_page_is_kept_for_offline_use(server: ServerProcess, open_page: Any) -> None:
     """GET /api/disaster-page goes network-first through the worker, its last copy kept."""
-    if httpx.get(f"{server.url}/api/disaster-page", timeout=10).status_code == 404:
-        pytest.skip("this server has no /api/disaster-page yet (issue 19's operator side adds it)")
     sora = new_person(server, "sora", "石巻 そら")
     view = open_page("ja-JP")
     log_in(view.page, server, sora)

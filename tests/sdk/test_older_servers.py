@@ -154,6 +154,7 @@ INTRODUCED = {
     },
     "1.11.0": {"onboarding.get.ok", "session.list.ok", "session.revoke.ok"},
     "1.12.0": {"account.handle.ok"},
+    "1.13.0": {"push.config.ok", "push.subscribe.ok", "push.unsubscribe.ok", "push.preferences.ok"},
 }
 OLDER_VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
 _RESULTS = {m.op_of(request): result for request, result in m.RESULT_TYPES.items()}

@@ -93,6 +93,17 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "session.list": {},
     "session.revoke": {"session_id": USER_ID},
     "account.handle": {"handle": "hanako_sendai", "password": "correct horse battery staple"},
+    "push.config": {},
+    "push.subscribe": {
+        "endpoint": "https://push.example/send/abc",
+        "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQ", "auth": "tBHItJI5svbpez7KI4CCXg"},
+        "expiration_time": None,
+    },
+    "push.unsubscribe": {"subscription_id": USER_ID},
+    "push.preferences": {
+        "kinds": {"safety": True, "announcement": None, "dm": False, "mention": None, "incident": None},
+        "previews": True,
+    },
     "notification.list": {"limit": 10, "before": OTHER_ID},
     "notification.read": {"notification_id": OTHER_ID},
     "notification.read_all": {},

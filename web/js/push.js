@@ -73,7 +73,7 @@ export async function reconcile() {
     const config = await call("push.config");
     sub ??= await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(config.public_key) });
     await register(sub);
-    await call("push.unsubscribe", { id: saved.id }).catch(() => {}); // gone already, perhaps
+    await call("push.unsubscribe", { subscription_id: saved.id }).catch(() => {}); // gone already, perhaps
   } catch (err) {
     console.warn("push subscription not renewed", err);
   }
@@ -157,7 +157,7 @@ export function notificationsCard() {
 
   async function turnOff(mine) {
     try {
-      if (mine.id) await call("push.unsubscribe", { id: mine.id });
+      if (mine.id) await call("push.unsubscribe", { subscription_id: mine.id });
       await mine.sub.unsubscribe();
       await db.del("kv", SUBSCRIPTION_KEY);
     } catch (err) { toast(err.code ? errorText(err) : t("push.settings.failed"), "error"); }
@@ -170,7 +170,7 @@ export function notificationsCard() {
 export async function forgetDevice() {
   try {
     const saved = await db.get("kv", SUBSCRIPTION_KEY);
-    if (saved?.id) await call("push.unsubscribe", { id: saved.id }).catch(() => {});
+    if (saved?.id) await call("push.unsubscribe", { subscription_id: saved.id }).catch(() => {});
     const registration = await navigator.serviceWorker?.getRegistration();
     await (await registration?.pushManager.getSubscription())?.unsubscribe();
     await db.del("kv", SUBSCRIPTION_KEY);

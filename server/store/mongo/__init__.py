@@ -55,7 +55,8 @@ Collections
     first opens the database (:meth:`.database.Database._tag_posts`).
     Since schema 11 standing posts with text carry ``search_text`` and ``search_grams`` and
     users ``name_key`` (:mod:`.search`); documents of before are given them at open.
-    Since schema 12 sessions carry ``device`` and ``last_used_ms`` (absent: "" and None) and
+    Since schema 13 ``push_subscriptions``, ``push_preferences``, ``push_queue`` and
+    ``push_leases`` hold Web Push (:mod:`.push`). Since schema 12 sessions carry ``device`` and ``last_used_ms`` (absent: "" and None) and
     are listed newest first through ``by_user_newest``.
     Since schema 15 users carry ``handle_changed_ms`` (absent: never changed) and, while their
     deletion is unfinished, ``deletion_lease_ms`` (partial index ``unfinished_deletions``);
@@ -297,6 +298,7 @@ from .media import MediaStore
 from .moderation import ModerationStore
 from .notifications import NotificationStore
 from .posts import PostStore
+from .push import PushStore
 from .relations import RelationStore
 from .safety import SafetyStore
 from .search import SearchStore
@@ -319,6 +321,7 @@ class MongoStorage(
     SignalStore,
     MediaStore,
     SearchStore,
+    PushStore,
 ):
     """Storage on one MongoDB database. Build with :meth:`open`.
 

@@ -352,6 +352,8 @@ class AccountStore(Database):
                 return False
             mark = {} if doc.get("deleted") else {"deletion_lease_ms": 0}
             result = await self._users.update_one({"_id": user_id}, {"$set": {**tombstone, **mark}})
+            await self._push_subscriptions.delete_many({"user_id": user_id})
+            await self._push_preferences.delete_one({"_id": user_id})
         return result.matched_count == 1
 
     async def claim_deletion(self, *, now_ms: int, lease_ms: int, user_id: str | None = None) -> str | None:
@@ -515,6 +517,8 @@ class AccountStore(Database):
                 {"$set": {"revoked_ms": now_ms}},
                 return_document=ReturnDocument.AFTER,
             )
+            if doc:  # its browser's push subscriptions end with it (a crash between: see push.py)
+                await self._push_subscriptions.delete_many({"session_id": doc["_id"]})
         return session_record(doc) if doc else None
 
     async def revoke_user_sessions(self, user_id: str, now_ms: int) -> list[str]:
@@ -526,6 +530,7 @@ class AccountStore(Database):
                 {"user_id": user_id, "revoked_ms": NULL},
                 {"$set": {"revoked_ms": now_ms, "revoked_by": tag}},
             )
+            await self._push_subscriptions.delete_many({"user_id": user_id})
             if result.modified_count == 0:
                 return []
             cursor = self._sessions.find({"user_id": user_id, "revoked_by": tag}, {"_id": True})
@@ -547,6 +552,8 @@ class AccountStore(Database):
                 {"$set": {"revoked_ms": now_ms}},
                 return_document=ReturnDocument.AFTER,
             )
+            if doc:
+                await self._push_subscriptions.delete_many({"session_id": doc["_id"]})
         return session_record(doc) if doc else None
 
     async def touch_sessions(self, used: dict[str, int]) -> None:

@@ -47,8 +47,11 @@ from .driver import Document, driver_errors
 #: index ``search_grams``, the users' ``name_key``; older documents are given them at open.
 #: 12: the sessions' ``device`` and ``last_used_ms`` (absent reads as "" and None) and the
 #: ordering index ``by_user_newest`` of the signed-in sessions list.
+#: 13: Web Push (:mod:`.push`): ``push_subscriptions`` (unique ``endpoint``, by user, by
+#: session), ``push_preferences`` (by _id), ``push_queue`` (by priority then _id) and
+#: ``push_leases`` (by _id).
 #: 14: ``pages``, the operator's pages by name (the "during a disaster" page), read by ``_id``:
-#: no index. (13 is another change's.)
+#: no index.
 #: 15: handle changes: users' ``handle_changed_ms`` (absent: never changed) and the
 #: ``former_handles`` collection (read by ``_id``, the lower-cased former handle); unfinished
 #: account deletions, users' ``deletion_lease_ms`` under the partial index
@@ -285,6 +288,18 @@ INDEXES: Final[Mapping[str, list[IndexModel]]] = {
             name="by_subject",
         ),
     ],
+    "push_subscriptions": [
+        # One account per endpoint: save_push_subscription's answer.
+        _unique([("endpoint", ASCENDING)], "endpoint_unique"),
+        # push_subscriptions (a person's devices at fan-out), save_push_subscription's bound.
+        IndexModel([("user_id", ASCENDING)], name="by_user"),
+        # The session revocations' deletes.
+        IndexModel([("session_id", ASCENDING)], name="by_session"),
+    ],
+    "push_queue": [
+        # due_pushes: the sender's next page, most urgent first (due_ms filtered within).
+        IndexModel([("priority", ASCENDING), ("_id", ASCENDING)], name="by_priority"),
+    ],
     "incidents": [
         # At most one active incident: only the active one has the field (``active: true``),
         # so a second insert of ``active: true`` is a duplicate key. The partial filter leaves
@@ -375,6 +390,10 @@ class Database:
         self._pages: AsyncCollection[Document] = db["pages"]
         self._signals: AsyncCollection[Document] = db["signals"]
         self._media: AsyncCollection[Document] = db["media"]
+        self._push_subscriptions: AsyncCollection[Document] = db["push_subscriptions"]
+        self._push_preferences: AsyncCollection[Document] = db["push_preferences"]
+        self._push_queue: AsyncCollection[Document] = db["push_queue"]
+        self._push_leases: AsyncCollection[Document] = db["push_leases"]
         self._meta: AsyncCollection[Document] = db["meta"]
         self._former_handles: AsyncCollection[Document] = db["former_handles"]
 

@@ -23,7 +23,7 @@ Layout: :mod:`.engine` holds the connections, threads, transactions and migratio
 port (:mod:`server.store.base`) is one module of the same name (:mod:`.accounts`,
 :mod:`.relations`, :mod:`.posts`, :mod:`.communities`, :mod:`.conversations`,
 :mod:`.notifications`, :mod:`.safety`, :mod:`.moderation`, :mod:`.webhooks`, :mod:`.signals`,
-:mod:`.media`, :mod:`.search`),
+:mod:`.media`, :mod:`.search`, :mod:`.push`),
 and :class:`SqliteStorage` is their sum.
 """
 
@@ -36,6 +36,7 @@ from .media import Media
 from .moderation import Moderation
 from .notifications import Notifications
 from .posts import Posts
+from .push import Push
 from .relations import Relations
 from .safety import Safety
 from .search import Search
@@ -60,5 +61,6 @@ class SqliteStorage(
     Signals,
     Media,
     Search,
+    Push,
 ):
     """Storage on one SQLite file. Build with :meth:`open`."""

@@ -239,14 +239,19 @@ class Accounts(Engine):
         )
 
     async def delete_user(self, user_id: str) -> bool:
-        changed = await self._change(
-            "UPDATE users SET deleted = 1, password_hash = '!', display_name = '', name_key = '', bio = '', "
-            "interests = '[]', dm_policy = 'nobody', presence_visibility = 'nobody', verified = 0, "
-            "deletion_lease_ms = CASE WHEN deleted = 1 THEN deletion_lease_ms ELSE 0 END "
-            "WHERE id = ?",
-            (user_id,),
-        )
-        return changed == 1
+        def write(conn: sqlite3.Connection) -> bool:
+            changed = conn.execute(
+                "UPDATE users SET deleted = 1, password_hash = '!', display_name = '', name_key = '', "
+                "bio = '', interests = '[]', dm_policy = 'nobody', presence_visibility = 'nobody', "
+                "verified = 0, deletion_lease_ms = CASE WHEN deleted = 1 THEN deletion_lease_ms ELSE 0 END "
+                "WHERE id = ?",
+                (user_id,),
+            ).rowcount
+            conn.execute("DELETE FROM push_subscriptions WHERE user_id = ?", (user_id,))
+            conn.execute("DELETE FROM push_preferences WHERE user_id = ?", (user_id,))
+            return changed == 1
+
+        return await self._write(write)
 
     async def claim_deletion(self, *, now_ms: int, lease_ms: int, user_id: str | None = None) -> str | None:
         def write(conn: sqlite3.Connection) -> str | None:
@@ -370,6 +375,8 @@ class Accounts(Engine):
                 f"RETURNING {_SESSION_COLUMNS}",
                 (now_ms, token_hash),
             ).fetchone()
+            if row:  # its browser's push subscriptions end with it
+                conn.execute("DELETE FROM push_subscriptions WHERE session_id = ?", (row["id"],))
             return _record(SessionRecord, row) if row else None
 
         return await self._write(write)
@@ -380,6 +387,7 @@ class Accounts(Engine):
                 "UPDATE sessions SET revoked_ms = ? WHERE user_id = ? AND revoked_ms IS NULL RETURNING id",
                 (now_ms, user_id),
             ).fetchall()
+            conn.execute("DELETE FROM push_subscriptions WHERE user_id = ?", (user_id,))
             return [row[0] for row in rows]
 
         return await self._write(write)
@@ -403,6 +411,8 @@ class Accounts(Engine):
                 f"RETURNING {_SESSION_COLUMNS}",
                 (now_ms, session_id, user_id, now_ms),
             ).fetchone()
+            if row:
+                conn.execute("DELETE FROM push_subscriptions WHERE session_id = ?", (row["id"],))
             return _record(SessionRecord, row) if row else None
 
         return await self._write(write)
