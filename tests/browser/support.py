@@ -137,7 +137,9 @@ _STRING = re.compile(r'^\s+"([\w.]+)":\s*(".*"),\s*$', re.M)
 
 @functools.cache
 def _strings(lang: str) -> dict[str, str]:
-    text = (ROOT / "web" / "js" / "locales" / f"{lang}.js").read_text(encoding="utf-8")
+    # locales/<lang>.js and its parts, locales/<lang>.<part>.js, as web/js/locales.js joins them.
+    paths = (ROOT / "web" / "js" / "locales").glob(f"{lang}.*js")
+    text = "\n".join(path.read_text(encoding="utf-8") for path in paths)
     return {key: json.loads(value) for key, value in _STRING.findall(text)}
 
 
