@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from os import PathLike
 from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
 import orjson
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
-from starlette.staticfiles import StaticFiles
+from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import Scope
 
 import web
@@ -49,6 +52,7 @@ from .domain.devices import DEVICE_TTL_MS
 from .domain.pictures import Pictures
 from .domain.social import Social
 from .gateway.endpoint import SESSION_COOKIE, Gateway
+from .gzipped import accepts_gzip, compressible, gzipped
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
 from .ratelimit import RateLimiter
@@ -514,6 +518,31 @@ class PageFiles(StaticFiles):
         if path.endswith((".py", ".pyc")) or "__pycache__" in Path(path).parts:
             raise HTTPException(status_code=404)
         return await super().get_response(path, scope)
+
+    def file_response(
+        self,
+        full_path: PathLike[str] | str,
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        """Text files gzipped for a browser that takes it (:mod:`server.gzipped`); the rest, and
+        every file for a client that does not, as StaticFiles serves them. 304 either way."""
+        path = os.fspath(full_path)
+        request_headers = Headers(scope=scope)
+        if status_code != 200 or not compressible(path):
+            return super().file_response(full_path, stat_result, scope, status_code)
+        if not accepts_gzip(request_headers.get("accept-encoding", "")):
+            response = super().file_response(full_path, stat_result, scope, status_code)
+            response.headers["vary"] = "Accept-Encoding"
+            return response
+        body, headers = gzipped(path, stat_result)
+        if self.is_not_modified(Headers(headers=headers), request_headers):
+            return NotModifiedResponse(Headers(headers=headers))
+        response = Response(body, headers=headers)
+        if scope["method"] == "HEAD":
+            response.body = b""
+        return response
 
 
 def security_headers() -> dict[str, str]:
