@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from . import webapp
@@ -230,14 +231,42 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
         Route("/media/{media_id}/{variant}", picture_route, methods=["GET", "HEAD"]),
         Route("/api/webhook", webhook_route, methods=["GET", "PUT", "DELETE"]),
         Route("/api/webhook/key", webhook_route, methods=["GET"]),
-        WebSocketRoute("/ws", ws_route),
+        WebSocketRoute(WS_PATH, ws_route),  # App serves it before routing: listed for completeness
         Mount("/static", PageFiles(), name="static"),
         Route("/sw.js", webapp.service_worker, methods=["GET"]),
         Route("/manifest.webmanifest", webapp.manifest, methods=["GET"]),
         Route("/", spa_route, methods=["GET"]),
         Route("/i/{code}", spa_route, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return App(routes=routes, lifespan=lifespan)
+
+
+#: The gateway's path, which :class:`App` serves without Starlette's routing.
+WS_PATH = "/ws"
+
+
+class App(Starlette):
+    """Starlette, with ``/ws`` handed straight to the gateway.
+
+    Starlette's stack wraps every WebSocket in its error and exception middleware, its router and
+    a second ``WebSocket`` whose ``send`` goes through an exception wrapper: about 4.5 KiB of
+    coroutine frames and objects for the life of each connection, and a layer of awaits on every
+    accept, receive and close (BENCHMARKS.md, "Gateway at the runtime's ceiling"). None of it
+    does anything for ``/ws``: the gateway answers every fault itself (``Gateway.__call__``
+    closes with 1011 rather than letting an exception out), and the route has no parameters. So
+    a WebSocket for that exact path skips them; everything else (lifespan, HTTP, other paths)
+    goes through Starlette as before."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            root = scope.get("root_path", "")
+            path = scope["path"]
+            if (path[len(root) :] if root and path.startswith(root) else path) == WS_PATH:
+                scope["app"] = self
+                services: Services = self.state.services
+                await services.gateway(WebSocket(scope, receive, send))
+                return
+        await super().__call__(scope, receive, send)
 
 
 def print_bootstrap_invite(url: str) -> None:

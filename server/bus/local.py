@@ -29,6 +29,14 @@ class LocalBus:
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
 
+    def subscribe_now(self, channel: str) -> None:
+        """:meth:`subscribe`, done before returning: the hub uses it to spare a task per channel
+        (a connection's own channels come and go with it, so every resume subscribes some)."""
+        self._channels.add(channel)
+
+    def unsubscribe_now(self, channel: str) -> None:
+        self._channels.discard(channel)
+
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
 

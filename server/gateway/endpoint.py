@@ -205,6 +205,13 @@ class Gateway:
         context: Context | None = None
         try:
             context = await self._handshake(websocket, conn)
+            # The upgrade's headers have been read for the last time (the subprotocols at the
+            # accept, the cookie and origin at auth): the scope need not keep them for the life
+            # of the connection (about 1.1 KiB each). Emptied in place, since Starlette's cached
+            # ``Headers`` holds the same list.
+            headers = websocket.scope.get("headers")
+            if isinstance(headers, list):
+                headers.clear()
             if context is not None:
                 self._metrics.handshakes_completed.inc()
                 authenticated = websocket.scope.get("extensions", {}).get(AUTHENTICATED)

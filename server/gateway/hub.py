@@ -77,6 +77,10 @@ class Hub:
         self._transitions: dict[str, asyncio.Task[None]] = {}
         self._on_control: ControlHandler = lambda user_id, payload: None
         self._on_cluster: Callable[[bytes], None] = lambda payload: None
+        #: A bus that can (un)subscribe synchronously (the in-process one) offers these; then a
+        #: channel with no transition in flight changes at once, with no task, shield or await.
+        self._subscribe_now: Callable[[str], None] | None = getattr(bus, "subscribe_now", None)
+        self._unsubscribe_now: Callable[[str], None] | None = getattr(bus, "unsubscribe_now", None)
         bus.set_handler(self.deliver)
 
     def set_control_handler(self, handler: ControlHandler) -> None:
@@ -97,11 +101,23 @@ class Hub:
         await self.add_channels(conn, wanted)
 
     async def add_channels(self, conn: Connection, wanted: Iterable[str]) -> None:
-        new = [channel for channel in wanted if channel not in conn.channels]
-        for channel in new:
+        waits: list[str] = []
+        for channel in wanted:
+            if channel in conn.channels:
+                continue
             conn.channels.add(channel)
             self._members.setdefault(channel, set()).add(conn)
-        await asyncio.gather(*(self._ensure_subscribed(channel) for channel in new))
+            if channel in self._subscribed:
+                continue
+            # With no transition in flight, nothing can be ordered after this one: subscribing
+            # synchronously ends in the state the transition would have reached.
+            if self._subscribe_now is not None and channel not in self._transitions:
+                self._subscribe_now(channel)
+                self._subscribed.add(channel)
+            else:
+                waits.append(channel)
+        if waits:
+            await asyncio.gather(*(self._ensure_subscribed(channel) for channel in waits))
 
     def remove_channel(self, conn: Connection, channel: str) -> None:
         conn.channels.discard(channel)
@@ -110,7 +126,11 @@ class Hub:
             members.discard(conn)
             if not members:
                 del self._members[channel]
-                self._schedule_transition(channel)
+                if self._unsubscribe_now is not None and channel not in self._transitions:
+                    self._unsubscribe_now(channel)  # as in add_channels
+                    self._subscribed.discard(channel)
+                else:
+                    self._schedule_transition(channel)
 
     def hide(self, conn: Connection, user_ids: Iterable[str]) -> None:
         """Stop delivering to ``conn`` the events these users cause."""

@@ -280,3 +280,12 @@ async def test_a_closed_connection_is_freed_at_once_not_left_to_the_garbage_coll
         server.should_exit = True
         await serving
     assert left == []
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 127, 65535, 65536, 70_000])
+def test_frames_written_directly_are_the_bytes_websockets_would_send(length: int) -> None:
+    """FastWriter frames text itself (unmasked, no extension): byte for byte what websockets'
+    own serialisation gives at every boundary of the length encoding."""
+    payload = b"x" * length
+    ours = fastwrite.text_frame_header(length) + payload
+    assert ours == Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])

@@ -1,0 +1,147 @@
+"""What one resume costs the server: its CPU time per reconnecting client, nothing else.
+
+The reconnect-storm scenario measures a storm as a whole, but its figure includes the clients'
+closes, the connections refused by admission control and the posts fanned out meanwhile, and
+on this machine its single-core generator is slower than the server. This tool isolates the
+resume: a real ``tsudoi serve`` pinned to core 0 (admission control opened wide, so no client is
+refused), N seeded users who all follow one author, each connected once to learn where it
+stands; then, with the server's CPU time read from /proc before and after, every client
+reconnects with its cursors (``--behind K``: after the author posted K more while they were
+away, so each resume replays K items) and waits for ``ready`` and its replay. Closing is
+measured apart.
+
+    .venv/bin/python -m loadtest.tools.resume_cost [N] [--behind K] [--concurrency C] [--rounds R]
+
+Prints the server's CPU milliseconds per resume and per close. The server's pid is printed
+while it runs, for a profiler (``--pause S`` waits S seconds before the measured phase).
+Numbers are recorded in BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+
+from protocol import messages as m
+from protocol.codec import MAX_SERVER_FRAME_BYTES, PROTOCOL_NAME
+from protocol.recent import encode_auth, floor_id
+
+from ..local import LocalServer
+
+#: Every client is let in at once: admission control is a separate question (BENCHMARKS.md).
+ENV = {"TSUDOI_ADMISSION_BURST": "1000000"}
+
+_T = TypeVar("_T")
+
+
+async def _open(url: str, token: str, cursors: m.Cursors) -> tuple[ClientConnection, str]:
+    """Connect, authenticate with ``cursors``, and read up to ``ready`` and its replay; returns
+    the connection and the greatest ``following`` position it holds."""
+    ws = await connect(
+        url,
+        subprotocols=[PROTOCOL_NAME],  # type: ignore[list-item]
+        max_size=MAX_SERVER_FRAME_BYTES,
+        compression=None,
+        open_timeout=120,
+    )
+    orjson.loads(await ws.recv())  # hello
+    await ws.send(encode_auth(token, cursors, None).decode())
+    greatest = cursors.following or ""
+    replayed = None
+    seen = 0
+    while replayed is None or seen < replayed:
+        frame = orjson.loads(await ws.recv())
+        if frame["op"] == "ready":
+            replayed = frame["replayed"]
+        elif frame["op"] == "event":
+            seen += 1
+            if frame.get("stream") == "following":
+                greatest = max(greatest, frame["pos"])
+    return ws, greatest
+
+
+async def _all(jobs: list[Coroutine[Any, Any, _T]], concurrency: int) -> list[_T]:
+    """Await every job, at most ``concurrency`` at a time."""
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(job: Coroutine[Any, Any, _T]) -> _T:
+        async with slots:
+            return await job
+
+    return list(await asyncio.gather(*(one(job) for job in jobs)))
+
+
+async def _close(conns: list[ClientConnection], concurrency: int) -> None:
+    await _all([ws.close() for ws in conns], concurrency)
+
+
+async def run(users: int, behind: int, concurrency: int, rounds: int, pause: float) -> None:
+    server = LocalServer(env=ENV)
+    try:
+        accounts = server.seed(users + 1, star=True)["accounts"]
+        author, followers = accounts[0], accounts[1:]
+        server.start(cores={0})
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {1})
+        print(f"server pid {server.pids()[0]}", flush=True)
+        moment = floor_id(int(time.time() * 1000))
+        start = m.Cursors(following=moment, notifications=moment)
+        opened = await _all([_open(server.ws_url, a["token"], start) for a in followers], concurrency)
+        cursors = [m.Cursors(following=greatest or moment, notifications=moment) for _, greatest in opened]
+        await _close([ws for ws, _ in opened], concurrency)
+        for round_ in range(rounds):
+            if behind:
+                poster, _ = await _open(server.ws_url, author["token"], start)
+                for n in range(behind):
+                    await poster.send(
+                        orjson.dumps({"op": "post.create", "id": f"p{n}", "text": f"r{round_} p{n}"}).decode()
+                    )
+                    while orjson.loads(await poster.recv()).get("op") != "ok":
+                        pass
+                await poster.close()
+            if pause:
+                print(f"measured phase in {pause:.0f} s", flush=True)
+                await asyncio.sleep(pause)
+            await asyncio.sleep(1.0)  # the server settles (the previous round's closes)
+            cpu0, rss0 = server.usage()
+            started = time.monotonic()
+            resumed = await _all(
+                [_open(server.ws_url, a["token"], c) for a, c in zip(followers, cursors, strict=True)],
+                concurrency,
+            )
+            took = time.monotonic() - started
+            cpu1, rss1 = server.usage()
+            cursors = [m.Cursors(following=g, notifications=moment) for _, g in resumed]
+            await _close([ws for ws, _ in resumed], concurrency)
+            await asyncio.sleep(1.0)
+            cpu2, rss2 = server.usage()
+            print(
+                f"round {round_ + 1}: {users} resumes ({behind} behind each) in {took:.1f} s: server CPU "
+                f"{(cpu1 - cpu0) * 1000 / users:.3f} ms per resume, {(cpu2 - cpu1) * 1000 / users:.3f} ms per "
+                f"close (incl. 1 s idle); RSS {rss0 / 2**20:.0f} → {rss1 / 2**20:.0f} → {rss2 / 2**20:.0f} MiB",
+                flush=True,
+            )
+    finally:
+        server.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.tools.resume_cost")
+    parser.add_argument("users", type=int, nargs="?", default=2000, help="clients resuming")
+    parser.add_argument("--behind", type=int, default=0, help="posts each client misses while away")
+    parser.add_argument("--concurrency", type=int, default=200, help="handshakes in flight at once")
+    parser.add_argument("--rounds", type=int, default=3, help="storms, one after the other")
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds to wait before measuring")
+    args = parser.parse_args()
+    asyncio.run(run(args.users, args.behind, args.concurrency, args.rounds, args.pause))
+
+
+if __name__ == "__main__":
+    main()
