@@ -5,6 +5,7 @@ private key, as the browser would, and check the VAPID signature, as the push se
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
@@ -144,6 +145,7 @@ async def test_a_friends_need_help_arrives_encrypted_signed_urgent_and_first(
     assert request.headers["content-encoding"] == "aes128gcm"
     assert request.headers["urgency"] == "high"
     assert 86_000 < int(request.headers["ttl"]) <= 86_400
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,32}", request.headers["topic"])  # RFC 8030 section 5.4
     claims, key = vapid_claims(request.headers["authorization"])
     assert key == public_key  # signed with the key the browser subscribed with
     assert claims["aud"] == service.origin
@@ -242,6 +244,7 @@ async def test_410_removes_the_subscription_and_429_waits_for_retry_after(
     first, second = await service.wait_for(2, "/push/busy")
     assert (first.status, second.status) == (429, 201)
     assert payload_of(busy, first) == payload_of(busy, second)  # the same push, the same id
+    assert first.headers["topic"] == second.headers["topic"]  # which a push service collapses
     await until(lambda: _at_least(server, "safety", "gone", 1))  # counted once its row is gone
     assert await metric(server, "safety", "retry") == 1
 
@@ -290,6 +293,8 @@ async def test_kill_9_of_the_pushing_node_leaves_no_push_unsent(
         by_path.setdefault(request.path, []).append(payload_of(browsers[friend.id], request)["id"])
     assert set(by_path) == {f"/push/{f.handle}" for f in friends}  # nothing lost
     assert all(set(ids) == {status["id"]} for ids in by_path.values())
+    for path in hung:  # each sent again under the topic it had: a push service keeps one
+        assert len({r.headers["topic"] for r in service.to(path)}) == 1
     twice = {path for path, ids in by_path.items() if len(ids) > 1}
     assert twice == hung and all(len(by_path[p]) == 2 for p in twice)  # only what was in flight, same id
     assert in_flight[0].path in hung

@@ -201,6 +201,13 @@ class PushSender:
             **self._vapid.headers(sub.endpoint, now // 1000),
             "TTL": str(max(0, (job.deadline_ms - now) // 1000)),
             "Urgency": job.urgency,
+            # RFC 8030 section 5.4: a push service replaces a message it has not delivered yet
+            # by a newer one of the same topic. The job's id (a ULID: 26 characters of the
+            # base64url alphabet, within the 32 allowed) is the same when a new holder sends
+            # again what a dead node had in flight, so the browser is handed it once if the
+            # first copy was still waiting (when it was delivered, the service worker's
+            # notification tag makes the second replace it on screen).
+            "Topic": job.id,
             "Content-Encoding": "aes128gcm",
             "Content-Type": "application/octet-stream",
         }
