@@ -161,7 +161,7 @@ class Metrics:
         )
         self.bus_latency = Histogram(
             "tsudoi_bus_latency_seconds",
-            "Duration of bus operations: subscribe, unsubscribe, publish_batch (a Redis pipeline).",
+            "Duration of Redis bus operations: subscribe, unsubscribe, publish_batch (a pipeline).",
             ["op"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
