@@ -43,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from protocol.errors import CloseCode
 
@@ -68,7 +68,11 @@ class Hub:
         #: a plain integer costs a tenth of a prometheus_client Counter's locked increment).
         self.events_delivered = 0
         self._bus_latency = metrics.bus_latency
-        self._members: dict[str, set[Connection]] = {}
+        #: Per channel, its local connections: the connection itself while it is the only one
+        #: (most channels are one person's own: their DMs, notifications, control), a set once
+        #: there are more. A set costs 216 bytes however small; a one-member set per personal
+        #: channel was about 0.7 KiB of every idle connection (BENCHMARKS.md, issue 18).
+        self._members: dict[str, Connection | set[Connection]] = {}
         self._by_user: dict[str, set[Connection]] = {}
         #: Per hidden user id, the local connections hiding them; and per connection, whom it hides.
         self._hiders: dict[str, set[Connection]] = {}
@@ -106,7 +110,13 @@ class Hub:
             if channel in conn.channels:
                 continue
             conn.channels.add(channel)
-            self._members.setdefault(channel, set()).add(conn)
+            members = self._members.get(channel)
+            if members is None:
+                self._members[channel] = conn
+            elif isinstance(members, set):
+                members.add(conn)
+            elif members is not conn:
+                self._members[channel] = {members, conn}
             if channel in self._subscribed:
                 continue
             # With no transition in flight, nothing can be ordered after this one: subscribing
@@ -122,15 +132,17 @@ class Hub:
     def remove_channel(self, conn: Connection, channel: str) -> None:
         conn.channels.discard(channel)
         members = self._members.get(channel)
-        if members is not None:
+        if isinstance(members, set):
             members.discard(conn)
-            if not members:
-                del self._members[channel]
-                if self._unsubscribe_now is not None and channel not in self._transitions:
-                    self._unsubscribe_now(channel)  # as in add_channels
-                    self._subscribed.discard(channel)
-                else:
-                    self._schedule_transition(channel)
+            if len(members) == 1:
+                (self._members[channel],) = members
+        elif members is conn:
+            del self._members[channel]
+            if self._unsubscribe_now is not None and channel not in self._transitions:
+                self._unsubscribe_now(channel)  # as in add_channels
+                self._subscribed.discard(channel)
+            else:
+                self._schedule_transition(channel)
 
     def hide(self, conn: Connection, user_ids: Iterable[str]) -> None:
         """Stop delivering to ``conn`` the events these users cause."""
@@ -230,8 +242,9 @@ class Hub:
         if channel == channels.CLUSTER:
             self._on_cluster(payload)
             return
-        members = self._members.get(channel)
-        if members:
+        found = self._members.get(channel)
+        if found is not None:
+            members: Collection[Connection] = (found,) if isinstance(found, Connection) else found
             started = time.perf_counter()
             tail, pos, origin, priority, by_origin_only = channels.open_envelope(payload)
             if pos is not None:
@@ -239,7 +252,7 @@ class Hub:
             if origin is not None:
                 left_out = (self._by_user if by_origin_only else self._hiders).get(origin)
                 if left_out:
-                    members = members - left_out
+                    members = [conn for conn in members if conn not in left_out]
                     if not members:
                         return
             if priority:
