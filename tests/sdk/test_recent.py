@@ -10,6 +10,7 @@ reconnect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import signal
@@ -133,6 +134,16 @@ def _post_event(pos: str) -> dict[str, Any]:
     return event
 
 
+def stopped(pid: int) -> bool:
+    """Whether every thread of process ``pid`` is stopped (state T in /proc/PID/task/*/stat)."""
+    states = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+            stat = (task / "stat").read_text()
+            states.append(stat[stat.rindex(")") + 2])
+    return bool(states) and all(state in "Tt" for state in states)
+
+
 @asynccontextmanager
 async def recording_server(
     hello: dict[str, Any], sessions: list[list[dict[str, Any]]]
@@ -235,6 +246,11 @@ async def test_a_post_another_node_stored_late_reaches_the_bot_after_a_reconnect
         )
         await asyncio.sleep(1.0)  # A has made the id and waits for the lock (checked below)
         a.proc.send_signal(signal.SIGSTOP)
+        # kill() returns before the process has stopped: a thread of A's running at that moment
+        # stops at its next entry to the kernel. Release the lock only once every thread has,
+        # or A's writer may take it first and hold it, stopped, until B's writes time out.
+        pid = a.proc.pid
+        await until(lambda: stopped(pid), what="node A to stop")
         lock.execute("ROLLBACK")
         lock.close()
         early = (await quick_ws.call("post.create", text="made last, stored first"))["post"]["id"]
