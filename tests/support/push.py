@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import http_ece
-import uvicorn
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .inprocess import serving
 from .server import free_port
 
 
@@ -96,17 +96,11 @@ class PushService:
 @contextlib.asynccontextmanager
 async def push_service() -> AsyncIterator[PushService]:
     service = PushService()
-    config = uvicorn.Config(service, host="127.0.0.1", port=service.port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield service
-    finally:
-        service.open.set()
-        server.should_exit = True
-        await task
+    async with serving(service, service.port):
+        try:
+            yield service
+        finally:
+            service.open.set()  # an answer held back must not keep the server from stopping
 
 
 class Browser:

@@ -8,12 +8,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
 
 from protocol.webhooks import WebhookDelivery, WebhookVerificationError, verify
 
+from .inprocess import serving
 from .server import free_port
 
 
@@ -65,15 +65,5 @@ class Receiver:
 @contextlib.asynccontextmanager
 async def receiving(public_key: str) -> AsyncIterator[Receiver]:
     receiver = Receiver(public_key)
-    config = uvicorn.Config(
-        receiver, host="127.0.0.1", port=receiver.port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
+    async with serving(receiver, receiver.port):
         yield receiver
-    finally:
-        server.should_exit = True
-        await task
