@@ -23,6 +23,7 @@ exactly-once is what a load test measures (:meth:`LoadClient.accounting`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Iterable
@@ -53,8 +54,10 @@ class Accounting:
 
 
 class LoadClient:
-    def __init__(self, ws: ClientConnection, *, record: bool, ws_url: str, token: str) -> None:
-        self.ws = ws
+    #: The current connection: each (re)connection replaces it.
+    ws: ClientConnection
+
+    def __init__(self, *, record: bool, ws_url: str, token: str) -> None:
         self.record = record
         self._ws_url, self._token = ws_url, token
         #: Whether the last handshake resumed everything missed (``ready.recovered``).
@@ -98,33 +101,37 @@ class LoadClient:
 
     @classmethod
     async def open(cls, ws_url: str, token: str, *, record: bool = True) -> LoadClient:
-        client = cls(await _connect(ws_url), record=record, ws_url=ws_url, token=token)
+        client = cls(record=record, ws_url=ws_url, token=token)
         await client._admitted()
         return client
 
-    async def reconnect(self) -> None:
+    async def reconnect(self, slots: asyncio.Semaphore | None = None) -> None:
         """Drop the connection (if it is still open) and come back with the cursors and the
-        recent positions, as a client does after a blink or after the server closed it."""
-        await self.close()
-        self.ws = await _connect(self._ws_url)
-        await self._admitted()
+        recent positions, as a client does after a blink or after the server closed it.
 
-    async def _admitted(self) -> None:
-        """Start, waiting as told and trying again while the node refuses with 4007 (admission
-        control in a storm), as PROTOCOL.md section 8.5 asks of every client."""
+        ``slots`` bounds the handshakes this process has in flight (a storm's, see
+        :data:`loadtest.workers.STORM_IN_FLIGHT`): a slot is held from the TCP connect until
+        ``ready`` (or a refusal), not while waiting to retry."""
+        await self.close()
+        await self._admitted(slots)
+
+    async def _admitted(self, slots: asyncio.Semaphore | None = None) -> None:
+        """Connect and start, waiting as told and trying again while the node refuses with 4007
+        (admission control in a storm), as PROTOCOL.md section 8.5 asks of every client."""
         while True:
-            try:
-                await self._start()
-                return
-            except ConnectionClosed as closed:
-                if closed.rcvd is None or closed.rcvd.code != CloseCode.TRY_AGAIN_LATER:
-                    raise
-                wait_ms = parse_retry_after(closed.rcvd.reason)
-                if wait_ms is None:
-                    raise
+            async with slots or contextlib.nullcontext():
+                self.ws = await _connect(self._ws_url)
+                try:
+                    await self._start()
+                    return
+                except ConnectionClosed as closed:
+                    if closed.rcvd is None or closed.rcvd.code != CloseCode.TRY_AGAIN_LATER:
+                        raise
+                    wait_ms = parse_retry_after(closed.rcvd.reason)
+                    if wait_ms is None:
+                        raise
             self.admission_waits += 1
             await asyncio.sleep(wait_ms / 1000)
-            self.ws = await _connect(self._ws_url)
 
     async def _start(self) -> None:
         hello = orjson.loads(await self.ws.recv())
