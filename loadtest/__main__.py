@@ -209,9 +209,15 @@ def _summary(result: dict[str, Any], out: Path) -> str:
             part = result[label]
             figures = part["latency_from_send_ms"]
             p99 = f"{figures['p99']:.1f}" if figures["p99"] is not None else "—"
+            available = part.get("latency_from_available_ms")
+            back = (
+                ""
+                if available is None
+                else f", from send or the recipient's return {available['p99']:.1f} ms"
+            )
             lines.append(
                 f"  {label}: delivered {part['delivered']:,}/{part['expected']:,} (lost {part['lost']:,}), "
-                f"p99 from send {p99} ms"
+                f"p99 from send {p99} ms{back}"
             )
     lines.extend(f"  {line}" for line in server_lines(result))
     lines.append(f"  result: {out}")

@@ -67,11 +67,15 @@ class LoadClient:
         self.reloads = 0
         #: (post id, arrival time) for every post.created event received.
         self.received: list[tuple[str, float]] = []
-        #: (author id, arrival time) for every word of someone's safety: a ``safety.status``
-        #: event, or the ``safety`` notification that comes with it (the resumable one).
-        self.safety: list[tuple[str, float]] = []
+        #: (author id, arrival time, ready time) for every word of someone's safety: a
+        #: ``safety.status`` event, or the ``safety`` notification that comes with it (the
+        #: resumable one). The ready time is when the connection it came on had its ``ready``.
+        self.safety: list[tuple[str, float, float]] = []
         #: (post id, arrival time) for every ``announcement`` notification (a priority event).
-        self.announcements: list[tuple[str, float]] = []
+        self.announcements: list[tuple[str, float, float]] = []
+        #: When the current connection had its ``ready`` (wall clock): an event sent while this
+        #: client was away could not reach it before then.
+        self.ready_at = 0.0
         self.errors: dict[str, int] = {}
         self.close_code: int | None = None
         #: The resume cursors of the two streams the client reads, each the greatest ``pos`` seen
@@ -151,6 +155,7 @@ class LoadClient:
         if ready.get("op") != "ready":
             await self.ws.close()
             raise ConnectionError(f"auth refused: {ready}")
+        self.ready_at = time.time()
         self.recovered = ready.get("recovered")
         if "following" in (ready.get("reload") or ()):
             # Too much missed to replay (PROTOCOL.md 6.4): a real client reloads its timeline.
@@ -182,13 +187,13 @@ class LoadClient:
                     if kind == "post.created":
                         self.received.append((frame["data"]["post"]["id"], now))
                     elif kind == "safety.status":
-                        self.safety.append((frame["data"]["status"]["user"]["id"], now))
+                        self.safety.append((frame["data"]["status"]["user"]["id"], now, self.ready_at))
                     elif kind == "notification":
                         notice = frame["data"]["notification"]
                         if notice["kind"] == "safety":
-                            self.safety.append((notice["actor"]["id"], now))
+                            self.safety.append((notice["actor"]["id"], now, self.ready_at))
                         elif notice["kind"] == "announcement":
-                            self.announcements.append((notice["post_id"], now))
+                            self.announcements.append((notice["post_id"], now, self.ready_at))
                 elif op in ("ok", "error"):
                     if op == "error":
                         self.errors[frame["code"]] = self.errors.get(frame["code"], 0) + 1

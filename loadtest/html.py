@@ -228,6 +228,10 @@ def _latency(result: dict[str, Any]) -> tuple[str, bool]:
     for key, name in PARTS:
         if result.get(key):
             lines.append((f"{name}, from send", result[key]["latency_from_send_ms"]))
+            if result[key].get("latency_from_available_ms"):
+                lines.append(
+                    (f"{name}, from send or the recipient's return", result[key]["latency_from_available_ms"])
+                )
     rows = [[what, *(ms(figures.get(point)) for point in POINTS)] for what, figures in lines]
     table = _table(["latency (ms)", *POINTS], rows, "Clients' latency, nearest-rank percentiles")
     return table, negative

@@ -48,9 +48,16 @@ def deliveries(
     ``recipients`` is how many connections should have received each post. The server fans a post
     out before it answers ``ok``, so a follower may have it before the author has the ``ok``: the
     first figure can be negative; the second cannot.
+
+    A result that also has ``first_ready`` (for each receipt, in the same order, when the
+    connection it came on had its ``ready``) gives a third figure, from the later of the send and
+    that ``ready``: what a recipient who was away during a storm waited once it was back, and for
+    every other recipient the same as from the send. It measures what the server does with its
+    connected users while others resume, not how long the harness's clients stayed away.
     """
     latencies_ms: list[float] = []
     from_send_ms: list[float] = []
+    from_available_ms: list[float] = []
     sent_times = sent_times or {}
     received = 0
     unexpected = 0
@@ -65,6 +72,11 @@ def deliveries(
             if post_id in sent_times:
                 began = sent_times[post_id]
                 from_send_ms.extend((at - began) * 1000 for at in times)
+                readies = result.get("first_ready", {}).get(post_id)
+                if readies is not None:
+                    from_available_ms.extend(
+                        (at - max(began, ready)) * 1000 for at, ready in zip(times, readies, strict=True)
+                    )
     expected = sum(recipients.get(post_id, 0) for post_id in ok_times)
     errors: dict[str, int] = {}
     closes: dict[str, int] = {}
@@ -81,6 +93,7 @@ def deliveries(
         "unexpected": unexpected,
         "latency_ms": percentiles(latencies_ms),
         "latency_from_send_ms": percentiles(from_send_ms),
+        **({"latency_from_available_ms": percentiles(from_available_ms)} if from_available_ms else {}),
         "errors": errors,
         "closes": closes,
     }

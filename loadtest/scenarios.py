@@ -500,9 +500,18 @@ async def quake(options: QuakeOptions, space: Workspace) -> dict[str, Any]:
         "failed": {k: v for s in storm_results for k, v in s["failed"].items()},
     }
     announcement_results = [
-        {**r, "first_receipts": r["announcement_receipts"], "duplicates": 0} for r in results
+        {
+            **r,
+            "first_receipts": r["announcement_receipts"],
+            "first_ready": r["announcement_ready"],
+            "duplicates": 0,
+        }
+        for r in results
     ]
-    status_results = [{**r, "first_receipts": r["safety_receipts"], "duplicates": 0} for r in results]
+    status_results = [
+        {**r, "first_receipts": r["safety_receipts"], "first_ready": r["safety_ready"], "duplicates": 0}
+        for r in results
+    ]
     status_ok = {author: ok for author, (_, ok, _) in statuses.items()}
     status_sent = {author: began for author, (began, _, _) in statuses.items()}
     status_recipients = {author: online_followers[index] + 1 for author, (_, _, index) in statuses.items()}

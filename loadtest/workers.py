@@ -197,6 +197,8 @@ def _collect(clients: list[LoadClient]) -> dict[str, Any]:
     first: dict[str, list[float]] = {}
     safety: dict[str, list[float]] = {}
     announcements: dict[str, list[float]] = {}
+    safety_ready: dict[str, list[float]] = {}
+    announcements_ready: dict[str, list[float]] = {}
     duplicates = 0
     errors: dict[str, int] = {}
     closes: dict[str, int] = {}
@@ -208,13 +210,15 @@ def _collect(clients: list[LoadClient]) -> dict[str, Any]:
                 continue
             seen.add(post_id)
             first.setdefault(post_id, []).append(at)
-        for post_id, at in client.announcements:
+        for post_id, at, ready in client.announcements:
             announcements.setdefault(post_id, []).append(at)
+            announcements_ready.setdefault(post_id, []).append(ready)
         heard: set[str] = set()
-        for author, at in client.safety:  # the event and its notification: the first counts
+        for author, at, ready in client.safety:  # the event and its notification: the first counts
             if author not in heard:
                 heard.add(author)
                 safety.setdefault(author, []).append(at)
+                safety_ready.setdefault(author, []).append(ready)
         for code, count in client.errors.items():
             errors[code] = errors.get(code, 0) + count
         if client.close_code is not None:
@@ -223,6 +227,9 @@ def _collect(clients: list[LoadClient]) -> dict[str, Any]:
         "first_receipts": first,
         "safety_receipts": safety,
         "announcement_receipts": announcements,
+        # For each receipt above, in the same order: when its connection had had its ``ready``.
+        "safety_ready": safety_ready,
+        "announcement_ready": announcements_ready,
         "duplicates": duplicates,
         "errors": errors,
         "closes": closes,

@@ -18,7 +18,7 @@ import pytest
 
 from loadtest import html
 from loadtest.client import LoadClient
-from loadtest.report import percentiles
+from loadtest.report import deliveries, percentiles
 from loadtest.scrape import quantile
 from tests.support.client import Client, Users
 from tests.support.server import ROOT, ServerProcess
@@ -180,6 +180,28 @@ def test_quake_delivers_posts_statuses_and_announcements_through_a_storm(tmp_pat
     # A third of the users said they were safe; each status reached its author's followers.
     assert report["statuses"]["expected"] > 10 and report["statuses"]["lost"] == 0
     assert report["announcements"]["expected"] == 4 * 30 and report["announcements"]["lost"] == 0
+    # Priority deliveries are also timed from the recipient's return: never longer than from send.
+    for part in ("statuses", "announcements"):
+        available, from_send = report[part]["latency_from_available_ms"], report[part]["latency_from_send_ms"]
+        assert 0 <= available["min"] and available["p99"] <= from_send["p99"]
+
+
+def test_priority_latency_counts_from_the_recipients_return_when_it_was_away() -> None:
+    # Sent at t=10: one recipient was connected (ready at 0) and had it at 10.1; the other was
+    # away in a storm, back (ready) at 15, and had it from storage at 15.2.
+    results = [
+        {
+            "first_receipts": {"a": [10.1, 15.2]},
+            "first_ready": {"a": [0.0, 15.0]},
+            "duplicates": 0,
+            "errors": {},
+            "closes": {},
+        }
+    ]
+    figures = deliveries({"a": 10.05}, results, {"a": 2}, {"a": 10.0})
+    assert figures["lost"] == 0
+    assert round(figures["latency_from_send_ms"]["max"]) == 5200
+    assert [round(figures["latency_from_available_ms"][p]) for p in ("min", "max")] == [100, 200]
 
 
 def test_keep_leaves_the_folder_with_the_tokens_for_the_owner_only(tmp_path: Path) -> None:
