@@ -115,6 +115,9 @@ class Settings:
     #: connection is closed with 4007 and a jittered retry hint (reconnect storms).
     admission_burst: int = 500
     admission_refill_ms: int = 2
+    #: Admitted handshakes that may be between ``auth`` and ``ready`` at once; the others wait
+    #: for a turn (reconnect storms: resumes yield to the frames due to connected users).
+    start_concurrency: int = 32
     #: Slow clients (slowloris; see server/guard.py and docs/topics/limits.md): a request, a
     #: WebSocket upgrade's included, must send its complete headers within this long of its
     #: connection opening or its first byte, or the connection is closed.

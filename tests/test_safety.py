@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from protocol.errors import CloseCode
 from tests.support.client import Client, ErrorFrame, Users
 from tests.support.server import ServerProcess, tsudoi
 
@@ -142,3 +143,20 @@ async def test_a_storm_is_admitted_at_a_bounded_rate_with_a_retry_hint(
     await asyncio.sleep(min(waits) / 1000)
     back = await Client.login(node, author.token)  # told to wait, it comes back and is let in
     assert back.ready is not None
+
+
+async def test_handshakes_past_the_start_concurrency_wait_their_turn_and_none_is_refused(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
+    # One start at a time: twelve clients resuming at once all come through, one after the
+    # other, and a failed start (a wrong token) gives its turn back.
+    node = start_server(TSUDOI_START_CONCURRENCY="1")
+    users = users_of(node)
+    accounts = [await users.new(f"storm{n}") for n in range(12)]
+    refused = await Client.open(node)
+    await refused.send({"op": "auth", "token": "not-a-token"})
+    assert await refused.closed() == CloseCode.AUTH_FAILED
+    clients = await asyncio.gather(*(Client.login(node, account.token) for account in accounts))
+    assert all(client.ready is not None for client in clients)
+    again = await Client.login(node, accounts[0].token)
+    assert again.ready is not None

@@ -148,6 +148,10 @@ class Gateway:
         hub.set_control_handler(self._control)
         #: New connections per node (reconnect storms): beyond the budget, close 4007 to retry.
         self._admission = RateLimiter(settings.admission_burst, settings.admission_refill_ms)
+        #: Handshakes between ``auth`` and ``ready`` at once (``start_concurrency``): in a storm
+        #: the rest wait their turn, idle, so that a loop turn holds a few dozen resumes' steps
+        #: and the frames due to connected users are not queued behind hundreds (BENCHMARKS.md).
+        self._starts = asyncio.Semaphore(settings.start_concurrency)
         #: During an incident: Discover answers from these per-user pages (or ``shed``).
         self._incident_active = False
         domain.incidents.on_change = self._incident_changed
@@ -269,7 +273,8 @@ class Gateway:
             raise CloseConnection(CloseCode.BAD_HANDSHAKE, "first frame must be auth")
         token = frame.token or self._cookie_token(websocket)
         try:
-            return await self._start(conn, token, frame.cursors, frame.recent)
+            async with self._starts:
+                return await self._start(conn, token, frame.cursors, frame.recent)
         except CloseConnection:
             raise
         except Exception as exc:  # storage down, or a fault: the client may retry later
