@@ -206,9 +206,7 @@ class LoadClient:
             self.close_code = self.ws.close_code
             self.live = False
             pending, self._pending = self._pending, {}
-            for future in pending.values():
-                if not future.done():
-                    future.set_exception(ConnectionError("connection closed"))
+            _fail(pending.values())
 
     async def _beat(self, interval: float) -> None:
         await asyncio.sleep(interval * 0.5)
@@ -251,10 +249,18 @@ class LoadClient:
             if task is not None:
                 task.cancel()
         pending, self._pending = self._pending, {}
-        for future in pending.values():  # their answers will never come on this connection
-            if not future.done():
-                future.set_exception(ConnectionError("connection closed"))
+        _fail(pending.values())  # their answers will never come on this connection
         await self.ws.close()
+
+
+def _fail(futures: Iterable[asyncio.Future[dict[str, Any]]]) -> None:
+    """Fail requests whose answers will never come. A request whose caller was cancelled (a
+    heartbeat's, at close) has nobody to read its failure: marked as read, so asyncio does not
+    log "Future exception was never retrieved" for each closed connection."""
+    for future in futures:
+        if not future.done():
+            future.set_exception(ConnectionError("connection closed"))
+            future.exception()
 
 
 async def _connect(ws_url: str) -> ClientConnection:

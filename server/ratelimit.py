@@ -54,3 +54,30 @@ class RateLimiter:
     def _prune(self, now: float) -> None:
         for key in [k for k in self._buckets if self._tokens(k, now) >= self._burst]:
             del self._buckets[key]
+
+
+class TokenBucket:
+    """One bucket of :class:`RateLimiter`'s rule, without keys: a connection's own frame budget.
+    A node holds tens of thousands of these, so it is two floats and no dict."""
+
+    __slots__ = ("_burst", "_refill_s", "_tokens", "_stamp", "_clock")
+
+    def __init__(self, burst: int, refill_ms: int, clock: Callable[[], float] = time.monotonic) -> None:
+        if burst < 1 or refill_ms < 1:
+            raise ValueError("burst and refill_ms must be positive")
+        self._burst = float(burst)
+        self._refill_s = refill_ms / 1000
+        self._clock = clock
+        self._tokens = self._burst
+        self._stamp = clock()
+
+    def hit(self) -> int:
+        """Spend a token: 0 if allowed (and counted), else milliseconds to wait (not counted)."""
+        now = self._clock()
+        tokens = min(self._burst, self._tokens + (now - self._stamp) / self._refill_s)
+        self._stamp = now
+        if tokens < 1:
+            self._tokens = tokens
+            return max(1, int((1 - tokens) * self._refill_s * 1000 + 0.999))
+        self._tokens = tokens - 1
+        return 0

@@ -58,7 +58,7 @@ from ..guard import AUTHENTICATED
 from ..ids import IdGenerator, floor_id
 from ..logs import OutageLog, Tally
 from ..metrics import Metrics
-from ..ratelimit import RateLimiter
+from ..ratelimit import RateLimiter, TokenBucket
 from ..store.base import StorageUnavailable
 from .connection import Connection, State
 from .fastwrite import EXTENSION as FASTWRITE_EXTENSION
@@ -358,12 +358,12 @@ class Gateway:
 
     async def _serve(self, websocket: WebSocket, context: Context) -> None:
         conn = context.conn
-        frames = RateLimiter(self._settings.frame_burst, self._settings.frame_refill_ms)
+        frames = TokenBucket(self._settings.frame_burst, self._settings.frame_refill_ms)
         while not conn.close_requested:
             message = await self._receive(websocket, self._settings.heartbeat_timeout_ms)
             if message is None:
                 return
-            if frames.hit(None):
+            if frames.hit():
                 raise CloseConnection(CloseCode.RATE_LIMITED)
             text = message.get("text")
             if text is None:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ..domain import Domain
 
 
-@dataclass
+@dataclass(slots=True)
 class Context:
     """What a request handler knows: the connection it serves, its user as stored at the last
     request that counts as activity, the domain services and the clock."""

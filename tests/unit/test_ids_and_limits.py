@@ -9,7 +9,7 @@ import pytest
 
 from server.config import ConfigError, Settings
 from server.ids import ALPHABET, IdGenerator, floor_id, timestamp_ms
-from server.ratelimit import RateLimiter
+from server.ratelimit import RateLimiter, TokenBucket
 
 NOW_MS = 1_800_000_000_000
 CROCKFORD = set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
@@ -335,3 +335,18 @@ def test_heartbeat_timeout_just_above_the_interval_is_accepted() -> None:
 def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TSUDOI_POST_BURST", "42")
     assert Settings.from_env().post_burst == 42
+
+
+def test_a_lone_token_bucket_answers_as_the_keyed_limiter_does() -> None:
+    # A connection's frame budget is a TokenBucket: the same rule as RateLimiter's, key by key.
+    clock = FakeClock()
+    keyed, lone = (
+        RateLimiter(burst=3, refill_ms=250, clock=clock),
+        TokenBucket(burst=3, refill_ms=250, clock=clock),
+    )
+    answers = []
+    for at in (0, 0, 0, 0, 10, 100, 249, 250, 260, 600, 600, 600, 2000, 2000, 2000, 2000):
+        clock.ms = at
+        answers.append((keyed.hit("k"), lone.hit()))
+    assert all(a == b for a, b in answers), answers
+    assert [b for _, b in answers][:5] == [0, 0, 0, 250, 240]  # the burst, then a wait
