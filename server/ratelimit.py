@@ -60,7 +60,7 @@ class TokenBucket:
     """One bucket of :class:`RateLimiter`'s rule, without keys: a connection's own frame budget.
     A node holds tens of thousands of these, so it is two floats and no dict."""
 
-    __slots__ = ("_burst", "_refill_s", "_tokens", "_stamp", "_clock")
+    __slots__ = ("_burst", "_clock", "_refill_s", "_stamp", "_tokens")
 
     def __init__(self, burst: int, refill_ms: int, clock: Callable[[], float] = time.monotonic) -> None:
         if burst < 1 or refill_ms < 1:
