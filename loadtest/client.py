@@ -71,7 +71,8 @@ class LoadClient:
         #: ``safety.status`` event, or the ``safety`` notification that comes with it (the
         #: resumable one). The ready time is when the connection it came on had its ``ready``.
         self.safety: list[tuple[str, float, float]] = []
-        #: (post id, arrival time) for every ``announcement`` notification (a priority event).
+        #: (post id, arrival time, ready time) for every ``announcement`` notification (a
+        #: priority event).
         self.announcements: list[tuple[str, float, float]] = []
         #: When the current connection had its ``ready`` (wall clock): an event sent while this
         #: client was away could not reach it before then.
