@@ -96,9 +96,10 @@ def post_card(page: Page, text: str):  # type: ignore[no-untyped-def]
     return page.locator("#view article.post").filter(has=page.locator(".post-text", has_text=text))
 
 
-def loaded(img) -> bool:  # type: ignore[no-untyped-def]
-    """The picture really arrived and decoded (not a broken image)."""
-    return bool(img.evaluate("el => el.complete && el.naturalWidth > 0"))
+def wait_loaded(img) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the picture has really arrived and decoded (not a broken image): setting its
+    ``src`` starts the load, which may still be under way when the attribute is seen."""
+    img.page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=img.element_handle())
 
 
 def test_the_profile_picture_step_after_sign_up(scene: Scene) -> None:
@@ -142,7 +143,7 @@ def test_the_profile_picture_step_after_sign_up(scene: Scene) -> None:
     n.click("form.composer button[type=submit]")
     card = post_card(n, "はじめまして、美香です")
     expect(card.locator(".face-link .avatar img")).to_have_attribute("src", re.compile(r"/thumbnail$"))
-    assert loaded(card.locator(".face-link .avatar img"))
+    wait_loaded(card.locator(".face-link .avatar img"))
 
 
 def test_a_changed_face_and_name_reach_a_follower_live(scene: Scene) -> None:
