@@ -5,6 +5,7 @@ old cache."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -52,3 +53,19 @@ def test_any_change_to_the_page_or_the_worker_changes_the_version(tmp_path: Path
     shell = webapp.worker_script(root).decode()
     start = shell.index("const SHELL = ") + len("const SHELL = ")
     assert json.loads(shell[start : shell.index(";\n", start)])["files"][0] == "/"
+
+
+def test_the_workers_english_fallback_words_are_the_pages_english_words() -> None:
+    # sw.js is a classic script and cannot import the page's modules, so it carries its own copy
+    # of the English push.* words for a worker whose page never stored any: kept the same here.
+    def words(text: str) -> dict[str, str]:
+        return dict(re.findall(r'^\s*"(push\.[^"]+)": "([^"]*)",?$', text, re.MULTILINE))
+
+    worker = (webapp.WEB_ROOT / "sw.js").read_text()
+    fallback = worker[
+        worker.index("const FALLBACK = {") : worker.index("};", worker.index("const FALLBACK = {"))
+    ]
+    page = words((webapp.WEB_ROOT / "js" / "locales" / "en.device.js").read_text())
+    copied = words(fallback)
+    assert len(copied) >= 10
+    assert copied == {key: page[key] for key in copied}
