@@ -333,11 +333,11 @@ class Accounts:
 
     async def authenticate(self, token: str) -> tuple[UserRecord, SessionRecord] | None:
         """The live session a token belongs to, or None (unknown, expired or revoked)."""
-        session = await self._store.get_session(token_hash(token))
-        if session is None or session.revoked_ms is not None or session.expires_ms <= self._now():
+        found = await self._store.get_session_user(token_hash(token))
+        if found is None:
             return None
-        user = await self._store.get_user(session.user_id)
-        if user is None:
+        session, user = found
+        if user is None or session.revoked_ms is not None or session.expires_ms <= self._now():
             return None
         self.session_used(session.id, session.last_used_ms)
         return user, session

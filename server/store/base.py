@@ -312,6 +312,11 @@ class AccountStorage(Protocol):
     async def get_session(self, token_hash: bytes) -> SessionRecord | None:
         """The session with that token hash, revoked or expired ones included."""
 
+    async def get_session_user(self, token_hash: bytes) -> tuple[SessionRecord, UserRecord | None] | None:
+        """The session with that token hash (revoked or expired ones included) and its user as
+        stored now (None if the user is gone), or None: what every authentication needs, in
+        one call rather than two (a reconnect storm makes one per client)."""
+
     async def revoke_session(self, token_hash: bytes, now_ms: int) -> SessionRecord | None:
         """Revoke one session; returns it, or None if there was no live one."""
 

@@ -381,6 +381,21 @@ async def test_session_is_found_by_its_token_hash(storage: Storage) -> None:
 
 
 @NX_BINARY
+async def test_session_and_its_user_are_read_together(storage: Storage) -> None:
+    alice = await make_user(storage, "alice")
+    session = await storage.create_session(user_id=alice.id, token_hash=b"\x01" * 32, now_ms=NOW, ttl_ms=DAY)
+    await storage.set_password_hash(alice.id, "$argon2id$new")  # the user as stored now
+    found = await storage.get_session_user(b"\x01" * 32)
+    assert found is not None
+    assert found == (session, await storage.get_user(alice.id))
+    assert found[1] is not None and found[1].password_hash == "$argon2id$new"
+    assert await storage.get_session_user(b"\x02" * 32) is None
+    await storage.revoke_session(b"\x01" * 32, NOW + 10)
+    revoked = await storage.get_session_user(b"\x01" * 32)  # still found, as get_session finds it
+    assert revoked is not None and revoked[0].revoked_ms == NOW + 10
+
+
+@NX_BINARY
 async def test_revoke_session_returns_it_once(storage: Storage) -> None:
     alice = await make_user(storage, "alice")
     session = await storage.create_session(user_id=alice.id, token_hash=b"\x01" * 32, now_ms=NOW, ttl_ms=DAY)

@@ -368,6 +368,23 @@ class Accounts(Engine):
 
         return await self._read(read)
 
+    async def get_session_user(self, token_hash: bytes) -> tuple[SessionRecord, UserRecord | None] | None:
+        def read(conn: sqlite3.Connection) -> tuple[SessionRecord, UserRecord | None] | None:
+            # Two primary-key lookups in one hop to the reader thread: the hop, not the
+            # lookups, is what a call costs (server/store/sqlite/pool.py).
+            row = conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE token_hash = ?", (token_hash,)
+            ).fetchone()
+            if row is None:
+                return None
+            session = _record(SessionRecord, row)
+            user = conn.execute(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (session.user_id,)
+            ).fetchone()
+            return session, _user(user) if user else None
+
+        return await self._read(read)
+
     async def revoke_session(self, token_hash: bytes, now_ms: int) -> SessionRecord | None:
         def write(conn: sqlite3.Connection) -> SessionRecord | None:
             row = conn.execute(
