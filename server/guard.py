@@ -278,10 +278,18 @@ class GuardedH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
-        """uvicorn's, then the ticket passes to the WebSocket protocol, which now owns the
-        transport (this protocol hears nothing more of it, its loss included)."""
+        """uvicorn's (0.55), then the ticket passes to the WebSocket protocol, which now owns the
+        transport (this protocol hears nothing more of it, its loss included). A protocol that
+        can take the request as h11 parsed it (``take_over``) is given it so, not its bytes
+        rebuilt for websockets to parse a second time (a resume's share: BENCHMARKS.md)."""
         self._disarm()
-        super().handle_websocket_upgrade(event)
+        make: Any = self.ws_protocol_class
+        if not hasattr(make, "take_over"):
+            super().handle_websocket_upgrade(event)
+        else:  # ours (FastWriteProtocol): given the request h11 parsed, not its bytes to parse again
+            self.connections.discard(self)
+            protocol = make(config=self.config, server_state=self.server_state, app_state=self.app_state)
+            protocol.take_over(self.transport, event, self.headers, self.server, self.client)
         ticket, self._ticket = self._ticket, None
         if ticket is None:
             return

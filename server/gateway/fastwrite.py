@@ -32,6 +32,14 @@ the server's start-up messages and its errors. This protocol sends its connectio
 a logger of their own, :data:`CONNECTION_LOGGER`, so that ``tsudoi serve`` can keep them quiet
 without losing the others (see ``serve`` in ``server/cli.py``).
 
+The upgrade: uvicorn's h11 protocol parses the upgrade request, then writes it out as bytes
+again for websockets to parse a second time (0.55). Our HTTP protocol hands this one the
+request as h11 parsed it instead (:meth:`FastWriteProtocol.take_over`), which makes of it the
+``Request`` websockets' parser would have made of those bytes; websockets still checks the
+handshake and builds the response. What that parser would refuse or treat apart (HTTP/1.0, a
+body, over its header limits, bytes that are not ASCII) is still handed to it as bytes, so it
+answers exactly as before.
+
 Unauthenticated sockets: the HTTP protocol that upgraded the connection hands over its place
 under the caps on unauthenticated sockets (:mod:`server.guard`) to :meth:`FastWriteProtocol.adopt`;
 the app gives it back through the ASGI extension ``tsudoi.authenticated`` once ``auth`` succeeds.
@@ -50,9 +58,13 @@ import asyncio
 import logging
 from typing import Any
 
+import h11
+from uvicorn.protocols.utils import is_ssl
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.datastructures import Headers
 from websockets.exceptions import InvalidState
-from websockets.protocol import State
+from websockets.http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS, Request
+from websockets.protocol import Protocol, State
 
 from ..guard import AUTHENTICATED, Ticket
 
@@ -81,6 +93,32 @@ def text_frame_header(length: int) -> bytes:
     if length < 65536:
         return b"\x81\x7e" + length.to_bytes(2, "big")
     return b"\x81\x7f" + length.to_bytes(8, "big")
+
+
+def handshake_request(event: h11.Request, headers: list[tuple[bytes, bytes]]) -> Request | None:
+    """The upgrade request h11 parsed, as the websockets ``Request`` its own parser would have
+    made of the same bytes; None for anything that parser would refuse or treat apart (HTTP/1.0,
+    a body, more headers or longer lines than it takes, bytes that are not ASCII), which then
+    goes through it as before."""
+    if event.http_version != b"1.1" or len(headers) > MAX_NUM_HEADERS or not event.target.isascii():
+        return None
+    found = Headers()
+    for name, value in headers:
+        if len(name) + len(value) + 2 > MAX_LINE_LENGTH or name == b"transfer-encoding":
+            return None
+        if name == b"content-length" and value != b"0":
+            return None
+        found[name.decode("ascii")] = value.decode("latin-1")
+    return Request(event.target.decode("ascii"), found, event.method.decode("ascii"), "HTTP/1.1")
+
+
+def request_bytes(event: h11.Request, headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The upgrade request as bytes again, as uvicorn's h11 protocol hands it on (0.55)."""
+    output = [event.method, b" ", event.target, b" HTTP/1.1\r\n"]
+    for name, value in headers:
+        output += [name, b": ", value, b"\r\n"]
+    output.append(b"\r\n")
+    return b"".join(output)
 
 
 class FastWriter:
@@ -316,6 +354,34 @@ class FastWriteProtocol(WebSocketsSansIOProtocol):
         ticket, self.ticket = self.ticket, None
         if ticket is not None:
             ticket.release()
+
+    def take_over(
+        self,
+        transport: asyncio.Transport,
+        event: h11.Request,
+        headers: list[tuple[bytes, bytes]],
+        server: tuple[str, int | None] | None,
+        client: tuple[str, int] | None,
+    ) -> None:
+        """Take the connection over from the HTTP protocol that parsed its upgrade request
+        (:meth:`server.guard.GuardedH11Protocol.handle_websocket_upgrade`), without parsing it
+        again (see the module docstring, "The upgrade")."""
+        self.connections.add(self)
+        self.transport = transport
+        self.server, self.client = server, client
+        self.scheme = "wss" if is_ssl(transport) else "ws"
+        transport.set_protocol(self)
+        request = handshake_request(event, headers)
+        if request is None:  # anything unusual: websockets parses the bytes and answers, as before
+            self.data_received(request_bytes(event, headers))
+            return
+        # websockets' parser is a generator waiting for the request line; from here on it reads
+        # frames, as it does once it has parsed a request itself (ServerProtocol.parse).
+        conn = self.conn
+        conn.parser.close()
+        conn.parser = Protocol.parse(conn)
+        next(conn.parser)
+        self.handle_connect(request)
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)

@@ -289,3 +289,100 @@ def test_frames_written_directly_are_the_bytes_websockets_would_send(length: int
     payload = b"x" * length
     ours = fastwrite.text_frame_header(length) + payload
     assert ours == Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+
+
+def h11_request(raw: bytes) -> tuple[Any, list[tuple[bytes, bytes]]]:
+    """The request h11 parses from ``raw``, and its headers as uvicorn's h11 protocol keeps them
+    (names lower-cased)."""
+    import h11
+
+    conn = h11.Connection(h11.SERVER)
+    conn.receive_data(raw)
+    event = conn.next_event()
+    assert isinstance(event, h11.Request)
+    return event, [(name.lower(), value) for name, value in event.headers]
+
+
+def test_the_upgrade_request_h11_parsed_is_the_one_websockets_would_parse() -> None:
+    event, headers = h11_request(
+        UPGRADE.replace(b"Cookie: a=b", b"Cookie: caf\xe9=1\r\nX-Two: 1\r\nX-Two: 2")
+    )
+    made = fastwrite.handshake_request(event, headers)
+    assert made is not None
+    parsed = ServerProtocol()
+    parsed.receive_data(fastwrite.request_bytes(event, headers))
+    (theirs,) = parsed.events_received()
+    assert (made.path, made.method, made.protocol) == (theirs.path, theirs.method, theirs.protocol)  # type: ignore[union-attr]
+    assert list(made.headers.raw_items()) == list(theirs.headers.raw_items())  # type: ignore[union-attr]
+    assert made.headers.get_all("x-two") == ["1", "2"]
+    assert made.headers["cookie"] == "caf\xe9=1"  # latin-1, as websockets decodes it
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        (b"GET /ws HTTP/1.1", b"GET /ws HTTP/1.0"),
+        (b"Cookie: a=b", b"Transfer-Encoding: chunked"),
+        (b"Cookie: a=b", b"Content-Length: 5"),
+        (b"Cookie: a=b", b"Cookie: " + b"a" * 9000),
+        (b"Cookie: a=b", b"\r\n".join(b"X-%d: 1" % n for n in range(130))),
+    ],
+    ids=["http-1.0", "transfer-encoding", "a-body", "a-long-line", "too-many-headers"],
+)
+def test_what_websockets_would_refuse_or_treat_apart_goes_to_it_as_bytes(change: tuple[bytes, bytes]) -> None:
+    event, headers = h11_request(UPGRADE.replace(*change))
+    assert fastwrite.handshake_request(event, headers) is None
+
+
+async def accepting(scope: Any, receive: Any, send: Any) -> None:
+    await receive()
+    await send({"type": "websocket.accept"})
+
+
+fastwrite_bytes = fastwrite.request_bytes
+
+
+class HandedOverTransport(FakeTransport):
+    """A transport whose protocol can be replaced, as the upgrade does."""
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self.protocol
+
+
+async def test_an_upgrade_is_answered_as_websockets_answers_it_bytes_path_included(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """End to end through our HTTP protocol: a plain upgrade (the request handed over as h11
+    parsed it) is accepted, and one with a body (handed over as bytes) still refused."""
+    from server.guard import Doorman, Limits, guarded_http
+
+    limits = Limits(open_files=1024, open_files_before=1024, header_timeout_ms=5000, per_address=9, total=9)
+    config = uvicorn.Config(
+        accepting, ws=FastWriteProtocol, http=guarded_http(Doorman(limits)), ws_ping_interval=None
+    )
+    config.load()
+    answers = []
+    rebuilt: list[bytes] = []
+
+    def counted(*args: Any) -> bytes:
+        rebuilt.append(fastwrite_bytes(*args))
+        return rebuilt[-1]
+
+    monkeypatch.setattr(fastwrite, "request_bytes", counted)
+    for raw in (UPGRADE, UPGRADE.replace(b"Cookie: a=b", b"Content-Length: 5") + b"hello"):
+        transport = HandedOverTransport()
+        make: Any = config.http_protocol_class
+        protocol = make(config=config, server_state=ServerState(), app_state={})
+        transport.protocol = protocol
+        protocol.connection_made(transport)
+        protocol.data_received(raw)
+        await settle()
+        answers.append(bytes(transport.written).split(b"\r\n", 1)[0])
+        if isinstance(transport.protocol, FastWriteProtocol):
+            transport.protocol.connection_lost(None)
+    assert answers[0] == b"HTTP/1.1 101 Switching Protocols"
+    assert answers[1].startswith(b"HTTP/1.1 400 ")
+    assert len(rebuilt) == 1  # only the refused one went to websockets as bytes
