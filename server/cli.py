@@ -307,6 +307,7 @@ def uvicorn_config(settings: Settings, *, fd: int | None = None, bootstrap: bool
         ws_ping_interval=None,
         ws_ping_timeout=None,
         lifespan="on",
+        loop=settings.event_loop,
         log_config=None,
         timeout_graceful_shutdown=5,
     )

@@ -6,6 +6,7 @@ defaults below. Every variable is listed in the README.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from collections.abc import Mapping
@@ -68,6 +69,9 @@ class Settings:
     #: "default" (argon2-cffi's RFC 9106 low-memory profile) or "test" (cheap; tests only).
     argon2_profile: str = "default"
     sqlite_synchronous: str = "full"
+    #: The event loop: "auto" is uvloop where it is installed (the lock installs it on Linux and
+    #: macOS), else asyncio's; "asyncio" keeps the standard library's loop.
+    event_loop: str = "auto"
     #: Send the session cookie with the Secure attribute (set when served over HTTPS).
     secure_cookies: bool = False
 
@@ -278,6 +282,10 @@ class Settings:
             raise ConfigError("TSUDOI_ARGON2_PROFILE must be 'default' or 'test'")
         if self.sqlite_synchronous not in ("full", "normal"):
             raise ConfigError("TSUDOI_SQLITE_SYNCHRONOUS must be 'full' or 'normal'")
+        if self.event_loop not in ("auto", "asyncio", "uvloop"):
+            raise ConfigError("TSUDOI_EVENT_LOOP must be 'auto', 'asyncio' or 'uvloop'")
+        if self.event_loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise ConfigError("TSUDOI_EVENT_LOOP is 'uvloop', but uvloop is not installed")
         if self.heartbeat_timeout_ms <= self.heartbeat_interval_ms:
             raise ConfigError("TSUDOI_HEARTBEAT_TIMEOUT_MS must exceed TSUDOI_HEARTBEAT_INTERVAL_MS")
 

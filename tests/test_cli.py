@@ -382,3 +382,19 @@ def test_settings_read_at_start_up_are_checked_before_serving(tmp_path: Path) ->
         env={"TSUDOI_PUBLIC_URL": "tsudoi.example"},
     )
     assert_one_line_error(no_scheme, 2, "TSUDOI_PUBLIC_URL must start with http:// or https://")
+
+
+def test_a_node_runs_on_uvloop_unless_told_to_keep_asyncios_loop(tmp_path: Path) -> None:
+    """uvloop comes with the lock (BENCHMARKS.md, issue 18); TSUDOI_EVENT_LOOP=asyncio is the way
+    back, and a value it cannot run with is refused in plain words."""
+    mapped = {}
+    for name, env in (("auto", {}), ("asyncio", {"TSUDOI_EVENT_LOOP": "asyncio"})):
+        node = ServerProcess(tmp_path / name, env).start()
+        try:
+            assert node.proc is not None
+            mapped[name] = "/uvloop/" in Path(f"/proc/{node.proc.pid}/maps").read_text()
+        finally:
+            node.stop()
+    assert mapped == {"auto": True, "asyncio": False}
+    result = tsudoi("admin", "invite", env={"TSUDOI_EVENT_LOOP": "trio"})
+    assert_one_line_error(result, 2, "TSUDOI_EVENT_LOOP must be 'auto', 'asyncio' or 'uvloop'")
