@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 import h11
 from uvicorn.protocols.utils import is_ssl
@@ -65,6 +65,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import InvalidState
 from websockets.http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS, Request
 from websockets.protocol import Protocol, State
+
+from protocol.codec import MAX_FRAME_BYTES
 
 from ..guard import AUTHENTICATED, Ticket
 
@@ -79,6 +81,13 @@ VIOLATION_KINDS = {1002: "protocol_error", 1007: "invalid_utf8", 1009: "too_big"
 #: RFC 6455 section 7.4.1: "data within a message that was not consistent with the type".
 CLOSE_INVALID_DATA = 1007
 
+
+#: Reading pauses once this many payload bytes wait for the app (and resumes when it has taken
+#: them all, as uvicorn's ``receive`` does). uvicorn pauses at every message: two ``epoll_ctl``
+#: calls per frame, a heartbeat's included, which an idle node's profile showed (BENCHMARKS.md,
+#: issue 18). A frame's worth keeps the bound on what a connection holds unread where it was:
+#: a socket read (up to 256 KiB, parsed whole) plus at most one more largest frame.
+INBOX_PAUSE_BYTES = MAX_FRAME_BYTES
 
 #: After the closing handshake gave up (``close_timeout``), how long a peer that reads nothing
 #: may keep the rest of what was written to it, the close frame included, before the socket is
@@ -208,16 +217,19 @@ class _Inbox:
     """The ASGI messages a connection has received and the app has not: what uvicorn's protocol
     uses of an ``asyncio.Queue`` (``put_nowait``, ``get``, ``empty``), with the same semantics:
     getters are served in order, and one cancelled after being woken passes the wake-up on.
-    Holds two lists (empty: 56 bytes each) instead of a Queue's three deques and an Event."""
+    Holds two lists (empty: 56 bytes each) instead of a Queue's three deques and an Event, and
+    counts the payload bytes waiting (``waiting``: what decides when reading pauses)."""
 
-    __slots__ = ("_getters", "_items")
+    __slots__ = ("_getters", "_items", "waiting")
 
     def __init__(self) -> None:
-        self._items: list[Any] = []
+        self._items: list[tuple[Any, int]] = []
         self._getters: list[asyncio.Future[None]] = []
+        self.waiting = 0
 
-    def put_nowait(self, item: Any) -> None:
-        self._items.append(item)
+    def put_nowait(self, item: Any, size: int = 0) -> None:
+        self._items.append((item, size))
+        self.waiting += size
         self._wake()
 
     def empty(self) -> bool:
@@ -236,7 +248,9 @@ class _Inbox:
                 elif self._items:
                     self._wake()  # woken, then cancelled: the item is for the next getter
                 raise
-        return self._items.pop(0)  # rarely more than one: uvicorn pauses reading at one
+        item, size = self._items.pop(0)  # rarely more than one: reading pauses past a frame's worth
+        self.waiting -= size
+        return item
 
     def _wake(self) -> None:
         while self._getters:
@@ -415,7 +429,8 @@ class FastWriteProtocol(WebSocketsSansIOProtocol):
 
     def send_receive_event_to_app(self) -> None:
         """uvicorn's (0.55), except that a text message that is not UTF-8 closes the connection
-        with 1007 without logging a traceback (see the module docstring)."""
+        with 1007 without logging a traceback (see the module docstring), and that reading
+        pauses only once :data:`INBOX_PAUSE_BYTES` wait for the app, not at every message."""
         data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
         self.frames = []
         if self.close_sent:
@@ -431,8 +446,9 @@ class FastWriteProtocol(WebSocketsSansIOProtocol):
                 return
         else:
             message = {"type": "websocket.receive", "bytes": data}
-        self.queue.put_nowait(message)
-        if not self.read_paused:
+        inbox = cast(_Inbox, self.queue)
+        inbox.put_nowait(message, len(data))
+        if not self.read_paused and inbox.waiting >= INBOX_PAUSE_BYTES:
             self.read_paused = True
             self.transport.pause_reading()
 

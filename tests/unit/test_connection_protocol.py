@@ -386,3 +386,46 @@ async def test_an_upgrade_is_answered_as_websockets_answers_it_bytes_path_includ
     assert answers[0] == b"HTTP/1.1 101 Switching Protocols"
     assert answers[1].startswith(b"HTTP/1.1 400 ")
     assert len(rebuilt) == 1  # only the refused one went to websockets as bytes
+
+
+class CountingTransport(FakeTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pauses = self.resumes = 0
+
+    def pause_reading(self) -> None:
+        self.pauses += 1
+
+    def resume_reading(self) -> None:
+        self.resumes += 1
+
+
+async def test_reading_pauses_once_a_frames_worth_waits_for_the_app_not_at_every_message() -> None:
+    from protocol.codec import MAX_FRAME_BYTES
+
+    done = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await done.wait()  # reads nothing meanwhile: what arrives waits in the inbox
+
+    protocol = protocol_for(app)
+    transport = CountingTransport()
+    protocol.connection_made(transport)
+    protocol.data_received(UPGRADE)
+    await settle()
+    heartbeat = Frame(Opcode.TEXT, b'{"op":"heartbeat"}').serialize(mask=True)
+    for _ in range(100):
+        protocol.data_received(heartbeat)
+    assert transport.pauses == 0  # a hundred small frames wait without a pause
+    protocol.data_received(Frame(Opcode.TEXT, b"x" * (MAX_FRAME_BYTES - 1000)).serialize(mask=True))
+    assert transport.pauses == 1 and protocol.read_paused
+    taken: list[Any] = [await protocol.receive() for _ in range(101)]
+    assert [m["text"] for m in taken[:1]] == ['{"op":"heartbeat"}'] and len(
+        taken[-1]["text"]
+    ) == MAX_FRAME_BYTES - 1000
+    assert transport.resumes == 1 and not protocol.read_paused and protocol.queue.empty()
+    done.set()
+    await settle()
+    protocol.connection_lost(None)
