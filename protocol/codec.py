@@ -13,6 +13,7 @@ See ``docs/topics/fanout.md`` in a checkout for how the server uses it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections import deque
@@ -236,8 +237,15 @@ def decode_result(result_type: type[_M], data: dict[str, Any]) -> _M:
 
 def format_timestamp(ms: int) -> str:
     """Milliseconds since the epoch to the wire's RFC 3339 form (UTC, millisecond precision)."""
-    when = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return _second(ms // 1000) + f"{ms % 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=256)
+def _second(seconds: int) -> str:
+    """The part of a timestamp before its milliseconds. ``strftime`` costs about 5 µs, and every
+    heartbeat's answer and every post presented formats one: most fall in a second already
+    formatted (0.6 µs then)."""
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
