@@ -463,10 +463,12 @@ class Connection:
         if self._writer is None and self.state is not State.CLOSED:
             self._writer = asyncio.get_running_loop().create_task(self._write())
 
-    async def _send(self, frame: bytes) -> None:
+    async def _send(self, frame: bytes | list[bytes]) -> None:
+        """Send one frame, or (with the fast writer only) several in one write."""
         self._sending = True
         try:
             if self._fast_writer is None:
+                assert isinstance(frame, bytes)
                 await self._sink.send_text(frame.decode())
             else:
                 while not self._fast_writer.ready():
@@ -475,7 +477,10 @@ class Connection:
                     await self._fast_writer.writable()
                     if self._close is not None:
                         return
-                self._fast_writer.write(frame)
+                if isinstance(frame, list):
+                    self._fast_writer.write_many(frame)
+                else:
+                    self._fast_writer.write(frame)
         except asyncio.CancelledError:
             if self._close is None:
                 raise  # cancelled from outside, not by close()
@@ -511,6 +516,16 @@ class Connection:
                     await self._send(payload)
                 elif kind == _BACKLOG:
                     self._barriers -= 1
+                    if self._fast_writer is not None:
+                        # One write for the whole backlog rather than one per item: a resume
+                        # replaying twenty posts made twenty send calls (BENCHMARKS.md, issue
+                        # 18). It is bounded by resume_max_items, as the queue held it already.
+                        frames = []
+                        for tail in payload:
+                            self._seq += 1
+                            frames.append(event_frame(self._seq, tail))
+                        await self._send(frames)
+                        continue
                     for tail in payload:
                         if self._close is not None:
                             break

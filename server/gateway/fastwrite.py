@@ -174,6 +174,21 @@ class FastWriter:
             return
         protocol.transport.write(text_frame_header(len(frame)) + frame)
 
+    def write_many(self, frames: list[bytes]) -> None:
+        """Send several text frames now, in one transport write (one ``send`` call where the
+        socket takes them all) rather than one each. Call only when :meth:`ready`."""
+        protocol = self._protocol
+        conn = protocol.conn
+        if conn.extensions or conn.state is not State.OPEN:
+            for frame in frames:
+                self.write(frame)
+            return
+        parts = []
+        for frame in frames:
+            parts.append(text_frame_header(len(frame)))
+            parts.append(frame)
+        protocol.transport.write(b"".join(parts))
+
     async def writable(self) -> None:
         """Wait until the transport accepts writes again (the client has read enough)."""
         await self._protocol.writable.wait()

@@ -208,6 +208,8 @@ class FakeFastWriter:
         self.open.set()
         self.closing = False
         self.waits = 0
+        #: Transport writes: one per frame, or one for several (write_many).
+        self.writes = 0
 
     def ready(self) -> bool:
         return self.open.is_set() and not self.closing
@@ -217,6 +219,11 @@ class FakeFastWriter:
 
     def write(self, frame: bytes) -> None:
         self.written.append(orjson.loads(frame))
+        self.writes += 1
+
+    def write_many(self, frames: list[bytes]) -> None:
+        self.written += [orjson.loads(frame) for frame in frames]
+        self.writes += 1
 
     async def writable(self) -> None:
         self.waits += 1
@@ -282,6 +289,20 @@ async def test_priority_events_do_not_overtake_a_resume_backlog() -> None:
     sink.open.set()
     await settle()
     assert [f["pos"] for f in sink.sent] == [pos(5), pos(6), pos(7), pos(8)]
+    await conn.finish(grace_s=0)
+
+
+async def test_a_backlog_goes_out_in_one_write_in_order_then_what_was_held() -> None:
+    sink, writer = Sink(), FakeFastWriter()
+    conn = Connection(sink, connection_id="c", send_queue_max=16, fast_writer=writer)  # type: ignore[arg-type]
+    conn.hold()
+    conn.push_event(*event(21))  # live, while the backlog is read
+    conn.replay([tail(pos(n)) for n in range(1, 21)], [pos(n) for n in range(1, 21)])
+    conn.release()
+    await settle()
+    assert [f["pos"] for f in writer.written] == [pos(n) for n in range(1, 22)]
+    assert [f["seq"] for f in writer.written] == list(range(1, 22))
+    assert writer.writes == 2  # the twenty of the backlog together, then the held one
     await conn.finish(grace_s=0)
 
 

@@ -28,7 +28,7 @@ from protocol.errors import CloseCode
 from server.cli import uvicorn_config
 from server.config import Settings
 from server.gateway import fastwrite
-from server.gateway.fastwrite import CONNECTION_LOGGER, EXTENSION, FastWriteProtocol
+from server.gateway.fastwrite import CONNECTION_LOGGER, EXTENSION, FastWriteProtocol, FastWriter
 from tests.support.client import Client, Users
 from tests.support.server import ServerProcess, free_port
 from tests.unit.test_connection import settle
@@ -289,6 +289,29 @@ def test_frames_written_directly_are_the_bytes_websockets_would_send(length: int
     payload = b"x" * length
     ours = fastwrite.text_frame_header(length) + payload
     assert ours == Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+
+
+async def test_frames_written_together_are_the_bytes_written_one_by_one() -> None:
+    """A backlog goes out in one transport write (write_many): the same bytes, in order, as one
+    write per frame."""
+    written = []
+    for together in (False, True):
+        protocol = protocol_for(accepting)
+        transport = FakeTransport()
+        protocol.connection_made(transport)
+        protocol.data_received(UPGRADE)
+        await settle()
+        writer = FastWriter(protocol)
+        start = len(transport.written)
+        frames = [b'{"n":%d}' % n for n in range(3)] + [b"y" * 70_000]
+        if together:
+            writer.write_many(frames)
+        else:
+            for frame in frames:
+                writer.write(frame)
+        written.append(bytes(transport.written[start:]))
+        protocol.connection_lost(None)
+    assert written[0] == written[1] and written[0].startswith(b'\x81\x07{"n":0}')
 
 
 def h11_request(raw: bytes) -> tuple[Any, list[tuple[bytes, bytes]]]:
