@@ -166,11 +166,7 @@ class Accounts(Engine):
         return await self._write(write)
 
     async def get_user(self, user_id: str) -> UserRecord | None:
-        def read(conn: sqlite3.Connection) -> UserRecord | None:
-            row = conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,)).fetchone()
-            return _user(row) if row else None
-
-        return await self._read(read)
+        return await self._read(lambda conn: _user_by_id(conn, user_id))
 
     async def get_user_by_handle(self, handle: str) -> UserRecord | None:
         def read(conn: sqlite3.Connection) -> UserRecord | None:
@@ -360,28 +356,14 @@ class Accounts(Engine):
         return await self._write(write)
 
     async def get_session(self, token_hash: bytes) -> SessionRecord | None:
-        def read(conn: sqlite3.Connection) -> SessionRecord | None:
-            row = conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE token_hash = ?", (token_hash,)
-            ).fetchone()
-            return _record(SessionRecord, row) if row else None
-
-        return await self._read(read)
+        return await self._read(lambda conn: _session_by_hash(conn, token_hash))
 
     async def get_session_user(self, token_hash: bytes) -> tuple[SessionRecord, UserRecord | None] | None:
         def read(conn: sqlite3.Connection) -> tuple[SessionRecord, UserRecord | None] | None:
             # Two primary-key lookups in one hop to the reader thread: the hop, not the
             # lookups, is what a call costs (server/store/sqlite/pool.py).
-            row = conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE token_hash = ?", (token_hash,)
-            ).fetchone()
-            if row is None:
-                return None
-            session = _record(SessionRecord, row)
-            user = conn.execute(
-                f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (session.user_id,)
-            ).fetchone()
-            return session, _user(user) if user else None
+            session = _session_by_hash(conn, token_hash)
+            return None if session is None else (session, _user_by_id(conn, session.user_id))
 
         return await self._read(read)
 
@@ -456,3 +438,15 @@ def _holder(conn: sqlite3.Connection, handle_key: str) -> str | None:
         (handle_key, handle_key),
     ).fetchone()
     return str(row[0]) if row else None
+
+
+def _user_by_id(conn: sqlite3.Connection, user_id: str) -> UserRecord | None:
+    row = conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,)).fetchone()
+    return _user(row) if row else None
+
+
+def _session_by_hash(conn: sqlite3.Connection, token_hash: bytes) -> SessionRecord | None:
+    row = conn.execute(
+        f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE token_hash = ?", (token_hash,)
+    ).fetchone()
+    return _record(SessionRecord, row) if row else None
