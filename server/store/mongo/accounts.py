@@ -513,13 +513,8 @@ class AccountStore(Database):
     async def get_session_user(self, token_hash: bytes) -> tuple[SessionRecord, UserRecord | None] | None:
         # Two indexed reads, as two round trips: a $lookup would make them one, at the price
         # of an aggregation's planning for what are two point reads.
-        with driver_errors():
-            doc = await self._sessions.find_one({"token_hash": token_hash})
-            if doc is None:
-                return None
-            session = session_record(doc)
-            user = await self._users.find_one({"_id": session.user_id})
-        return session, user_record(user) if user else None
+        session = await self.get_session(token_hash)
+        return None if session is None else (session, await self.get_user(session.user_id))
 
     async def revoke_session(self, token_hash: bytes, now_ms: int) -> SessionRecord | None:
         with driver_errors():
