@@ -49,12 +49,18 @@ class LocalServer:
         folder: Path | None = None,
         log: str = "server.log",
         open_files: int | None = None,
+        prefix: list[str] | None = None,
+        start_timeout: float = 30.0,
     ) -> None:
         """``folder``: where to keep the data and logs (its owner removes it); by default a new
         ``tsudoi-load-*`` folder in the temporary directory, which ``close()`` removes. Several
         nodes may share one folder (one SQLite database), each with a ``log`` of its own.
-        ``open_files``: the server's open-file limit, soft and hard (a node with a low limit)."""
+        ``open_files``: the server's open-file limit, soft and hard (a node with a low limit).
+        ``prefix``: a command the server runs under (``valgrind --tool=callgrind ...``), which
+        keeps the server's pid; ``start_timeout``: how long it may take to answer /healthz."""
         self.open_files = open_files
+        self.prefix = list(prefix or [])
+        self.start_timeout = start_timeout
         #: Run the bare-websockets ceiling server (loadtest/ceiling.py) instead of Tsudoi.
         self.ceiling = ceiling
         self.owns_folder = folder is None
@@ -94,6 +100,7 @@ class LocalServer:
         else:
             command = [sys.executable, "-m", "server", "serve", "--port", str(self.port)]
             command += ["--data", str(self.folder / "data"), "--workers", str(self.workers)]
+        command = self.prefix + command
         with (self.folder / self.log).open("ab") as log:
             limit = functools.partial(_limit_files, self.open_files) if self.open_files is not None else None
             self.proc = subprocess.Popen(
@@ -101,7 +108,7 @@ class LocalServer:
             )
         if cores and hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(self.proc.pid, cores)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             try:
                 if self.ceiling:

@@ -15,6 +15,14 @@ measured apart.
 Prints the server's CPU milliseconds per resume and per close. The server's pid is printed
 while it runs, for a profiler (``--pause S`` waits S seconds before the measured phase).
 Numbers are recorded in BENCHMARKS.md.
+
+CPU time on this machine drifts by 20-30 % from one hour to the next. ``--callgrind`` runs the
+server under valgrind's callgrind, counting nothing until the measured phase, and prints the
+instructions the server executed (every thread, the kernel's work left out) per resume and per
+close: the same code and inputs give nearly the same count whatever else the machine does, so
+two commits can be compared in one run each. Valgrind makes the server some 50 times slower:
+use a few hundred clients and a low ``--concurrency``. The profile of each phase is kept
+(``callgrind_annotate`` reads it) in the folder the tool prints.
 """
 
 from __future__ import annotations
@@ -22,8 +30,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import shutil
+import subprocess
+import tempfile
 import time
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -82,8 +95,55 @@ async def _close(conns: list[ClientConnection], concurrency: int) -> None:
     await _all([ws.close() for ws in conns], concurrency)
 
 
-async def run(users: int, behind: int, concurrency: int, rounds: int, pause: float) -> None:
-    server = LocalServer(env=ENV)
+class Callgrind:
+    """The server under callgrind, its instruction counting switched on for one phase at a time."""
+
+    def __init__(self) -> None:
+        valgrind, control = shutil.which("valgrind"), shutil.which("callgrind_control")
+        if valgrind is None or control is None:
+            raise SystemExit("--callgrind needs valgrind (Debian's package valgrind)")
+        self.control = control
+        self.folder = Path(tempfile.mkdtemp(prefix="tsudoi-callgrind-"))
+        self.prefix = [valgrind, "--tool=callgrind", "--instr-atstart=no"]
+        self.prefix += [f"--callgrind-out-file={self.folder}/callgrind.out"]
+        self.pid = 0
+
+    def _control(self, *args: str) -> None:
+        subprocess.run([self.control, *args, str(self.pid)], check=True, capture_output=True)
+
+    def start(self) -> None:
+        """Count from now on, from zero."""
+        self._control("--zero")
+        self._control("--instr=on")
+
+    def stop(self, name: str) -> int:
+        """Stop counting; the instructions counted since ``start``, their profile kept as ``name``."""
+        before = set(self.folder.iterdir())
+        self._control("--dump")
+        self._control("--instr=off")
+        deadline = time.monotonic() + 60
+        while not (dumped := set(self.folder.iterdir()) - before):
+            if time.monotonic() > deadline:
+                raise RuntimeError("callgrind wrote no profile")
+            time.sleep(0.1)
+        path = dumped.pop()
+        time.sleep(0.5)  # the dump is written in one go, but give it time to be closed
+        text = path.read_text()
+        path.rename(self.folder / f"{name}.callgrind")
+        found = re.search(r"^(?:totals|summary): (\d+)", text, re.MULTILINE)
+        if found is None:
+            raise RuntimeError(f"no totals in {path}")
+        return int(found.group(1))
+
+
+async def run(users: int, behind: int, concurrency: int, rounds: int, pause: float, callgrind: bool) -> None:
+    counter = Callgrind() if callgrind else None
+    if counter is None:
+        server = LocalServer(env=ENV)
+    else:
+        # A fixed hash seed: sets and dicts laid out alike run after run (a few % of the count).
+        server = LocalServer(env={**ENV, "PYTHONHASHSEED": "0"}, prefix=counter.prefix, start_timeout=300)
+        print(f"callgrind profiles in {counter.folder}", flush=True)
     try:
         accounts = server.seed(users + 1, star=True)["accounts"]
         author, followers = accounts[0], accounts[1:]
@@ -91,6 +151,8 @@ async def run(users: int, behind: int, concurrency: int, rounds: int, pause: flo
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, {1})
         print(f"server pid {server.pids()[0]}", flush=True)
+        if counter is not None:
+            counter.pid = server.pids()[0]
         moment = floor_id(int(time.time() * 1000))
         start = m.Cursors(following=moment, notifications=moment)
         opened = await _all([_open(server.ws_url, a["token"], start) for a in followers], concurrency)
@@ -110,6 +172,8 @@ async def run(users: int, behind: int, concurrency: int, rounds: int, pause: flo
                 print(f"measured phase in {pause:.0f} s", flush=True)
                 await asyncio.sleep(pause)
             await asyncio.sleep(1.0)  # the server settles (the previous round's closes)
+            if counter is not None:
+                counter.start()
             cpu0, rss0 = server.usage()
             started = time.monotonic()
             resumed = await _all(
@@ -118,10 +182,20 @@ async def run(users: int, behind: int, concurrency: int, rounds: int, pause: flo
             )
             took = time.monotonic() - started
             cpu1, rss1 = server.usage()
+            if counter is not None:
+                resume_ir = counter.stop(f"round{round_ + 1}-resume")
+                counter.start()
             cursors = [m.Cursors(following=g, notifications=moment) for _, g in resumed]
             await _close([ws for ws, _ in resumed], concurrency)
             await asyncio.sleep(1.0)
             cpu2, rss2 = server.usage()
+            if counter is not None:
+                close_ir = counter.stop(f"round{round_ + 1}-close")
+                print(
+                    f"round {round_ + 1}: {resume_ir / users / 1e6:.3f} M instructions per resume "
+                    f"({behind} behind each), {close_ir / users / 1e6:.3f} M per close (incl. 1 s idle)",
+                    flush=True,
+                )
             print(
                 f"round {round_ + 1}: {users} resumes ({behind} behind each) in {took:.1f} s: server CPU "
                 f"{(cpu1 - cpu0) * 1000 / users:.3f} ms per resume, {(cpu2 - cpu1) * 1000 / users:.3f} ms per "
@@ -139,8 +213,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=200, help="handshakes in flight at once")
     parser.add_argument("--rounds", type=int, default=3, help="storms, one after the other")
     parser.add_argument("--pause", type=float, default=0.0, help="seconds to wait before measuring")
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="count the server's instructions (valgrind) instead of timing",
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.users, args.behind, args.concurrency, args.rounds, args.pause))
+    asyncio.run(run(args.users, args.behind, args.concurrency, args.rounds, args.pause, args.callgrind))
 
 
 if __name__ == "__main__":
