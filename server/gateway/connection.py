@@ -69,6 +69,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import math
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
@@ -135,6 +136,8 @@ class Connection:
         "_urgent",
         "_writer",
         "channels",
+        "deadline",
+        "deadline_slot",
         "id",
         "resumed_from",
         "session_id",
@@ -153,6 +156,10 @@ class Connection:
     ) -> None:
         self.id = connection_id
         self.state = State.AWAITING_AUTH
+        #: When the frame it waits for is due, and its slot on the node's wheel of deadlines
+        #: (``deadlines.py``); ``inf`` and None while it waits for nothing.
+        self.deadline = math.inf
+        self.deadline_slot: int | None = None
         self.user_id: str | None = None
         self.session_id: str | None = None
         #: Bus channels this connection listens to (maintained by the hub).
@@ -415,6 +422,11 @@ class Connection:
                 self._start_writer()
             elif self._sending:
                 self._writer.cancel()
+
+    @property
+    def fast_writer(self) -> FastWriter | None:
+        """What our uvicorn protocol offers this connection (``fastwrite.py``), if it runs under it."""
+        return self._fast_writer
 
     @property
     def close_requested(self) -> bool:

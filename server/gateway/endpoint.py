@@ -61,6 +61,7 @@ from ..metrics import Metrics
 from ..ratelimit import RateLimiter, TokenBucket
 from ..store.base import StorageUnavailable
 from .connection import Connection, State
+from .deadlines import Deadlines, tick_for
 from .fastwrite import EXTENSION as FASTWRITE_EXTENSION
 from .fastwrite import VIOLATION
 from .fit import ok_frame_within_bound
@@ -111,6 +112,11 @@ class Gateway:
         self._metrics = metrics
         #: Every open connection, authenticated or not (the hub knows authenticated ones only).
         self._open: set[Connection] = set()
+        #: When each connection waiting for a frame must have it (auth, then heartbeats): one
+        #: wheel for the node rather than a timer per connection (deadlines.py).
+        self._deadlines: Deadlines[Connection] = Deadlines(
+            tick_for(settings.auth_timeout_ms, settings.heartbeat_timeout_ms), self._expired
+        )
         self._ids = IdGenerator()
         #: Requests that make content others receive are rate-limited per user, beyond the
         #: connection's frame budget; bots by buckets of their own (limits.bot_*).
@@ -171,6 +177,7 @@ class Gateway:
         self._spawn(self._forget_reads())
 
     async def stop(self) -> None:
+        await self._deadlines.close()
         await self._domain.incidents.stop()
         await self._domain.presence.stop()
         self._violations.close()  # what the pending summary would have said, said now
@@ -233,6 +240,7 @@ class Gateway:
             conn.close(CloseCode.SERVER_ERROR)
         finally:
             self._open.discard(conn)
+            self._deadlines.forget(conn)
             if context is None and conn.close_code is not None:
                 self._metrics.handshake_failed(conn.close_code)
             self._hub.detach(conn)
@@ -241,14 +249,31 @@ class Gateway:
             # Let the writer send a close frame, but never wait long for a dead peer.
             await conn.finish(grace_s=CLOSE_GRACE_S)
 
+    @staticmethod
+    def _expired(conn: Connection) -> None:
+        """The wheel of deadlines: ``conn`` sent nothing in time. Its ``receive`` then ends, as
+        the close tells it the connection is over."""
+        conn.close(
+            CloseCode.AUTH_TIMEOUT if conn.state is State.AWAITING_AUTH else CloseCode.HEARTBEAT_TIMEOUT
+        )
+
     def open_connections(self) -> Collection[Connection]:
         """Every open connection on this node, in any state (read by metrics on scrape)."""
         return self._open
 
-    async def _receive(self, websocket: WebSocket, timeout_ms: int) -> Message | None:
-        """The next frame's ASGI message, or None once the client is gone."""
-        async with asyncio.timeout(timeout_ms / 1000):
-            message = await websocket.receive()
+    async def _receive(self, websocket: WebSocket, conn: Connection, timeout_ms: int) -> Message | None:
+        """The next frame's ASGI message, or None once the client is gone. Under our uvicorn
+        protocol, a client silent for ``timeout_ms`` is closed by the wheel of deadlines (then
+        this returns None); under another server, the wait raises ``TimeoutError``."""
+        fast = conn.fast_writer
+        message: Message
+        if fast is not None:
+            self._deadlines.arm(conn, timeout_ms / 1000)
+            message = await fast.receive()
+            self._deadlines.disarm(conn)
+        else:
+            async with asyncio.timeout(timeout_ms / 1000):
+                message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             kind = message.get(VIOLATION)
             if kind is not None:  # our uvicorn protocol closed it: 1007, 1009 or 1002
@@ -259,7 +284,7 @@ class Gateway:
 
     async def _handshake(self, websocket: WebSocket, conn: Connection) -> Context | None:
         """Read ``auth``, then subscribe, replay the backlog and send ``ready``."""
-        message = await self._receive(websocket, self._settings.auth_timeout_ms)
+        message = await self._receive(websocket, conn, self._settings.auth_timeout_ms)
         if message is None:
             return None
         text = message.get("text")
@@ -360,7 +385,7 @@ class Gateway:
         conn = context.conn
         frames = TokenBucket(self._settings.frame_burst, self._settings.frame_refill_ms)
         while not conn.close_requested:
-            message = await self._receive(websocket, self._settings.heartbeat_timeout_ms)
+            message = await self._receive(websocket, conn, self._settings.heartbeat_timeout_ms)
             if message is None:
                 return
             if frames.hit():

@@ -189,6 +189,18 @@ class FastWriter:
             parts.append(frame)
         protocol.transport.write(b"".join(parts))
 
+    async def receive(self) -> Any:
+        """The next ASGI receive event, as uvicorn's ``receive`` gives it (0.55): taken straight
+        from the protocol's inbox, without the awaits of Starlette's and uvicorn's ``receive``
+        on the way (their frames, kept by every idle connection, and the calls, made for every
+        frame received). Reading resumes once the inbox is empty, as there."""
+        protocol = self._protocol
+        message = await protocol.queue.get()
+        if protocol.read_paused and protocol.queue.empty():
+            protocol.read_paused = False
+            protocol.transport.resume_reading()
+        return message
+
     async def writable(self) -> None:
         """Wait until the transport accepts writes again (the client has read enough)."""
         await self._protocol.writable.wait()
