@@ -19,26 +19,43 @@ from .search import index_post, unindex_post
 # and everyone they follow), and the communities they are a member of.
 _AUTHORS = "SELECT followee_id FROM follows WHERE follower_id = :user UNION ALL SELECT :user"
 _COMMUNITIES = "SELECT community_id FROM memberships WHERE user_id = :user"
+# The post columns, named after the posts table where a join brings others of the same name
+# (follows.created_ms, memberships.id and community_id).
+_JOINED_POST_COLUMNS = ", ".join(f"posts.{c} AS {c}" for c in _POST_COLUMNS.split(", "))
 
 
 def _circle(columns: str, condition: str) -> str:
     """The posts of a user's circle meeting ``condition``: one SELECT per kind of source, each
     served by its partial index (0002_gatherings.sql), whose WHERE the condition must repeat
-    (``deleted_pos IS NULL`` for standing posts)."""
+    (``posts.deleted_pos IS NULL`` for standing posts). The user's own posts, then a join from
+    their follows and one from their memberships: an ``IN (SELECT ...)`` list instead would be
+    copied into a temporary table first, two of them per arm, on every resume and every page of
+    the timeline (BENCHMARKS.md, "Counting instructions instead of seconds")."""
     return (
-        f"SELECT {columns} FROM posts WHERE community_id IS NULL AND author_id IN ({_AUTHORS}) "
+        f"SELECT {columns} FROM posts WHERE posts.author_id = :user AND posts.community_id IS NULL "
         f"AND {condition} UNION ALL "
-        f"SELECT {columns} FROM posts WHERE community_id IN ({_COMMUNITIES}) AND {condition}"
+        f"SELECT {columns} FROM follows JOIN posts ON posts.author_id = follows.followee_id "
+        "WHERE follows.follower_id = :user AND follows.followee_id != :user "
+        f"AND posts.community_id IS NULL AND {condition} UNION ALL "
+        f"SELECT {columns} FROM memberships JOIN posts ON posts.community_id = memberships.community_id "
+        f"WHERE memberships.user_id = :user AND {condition}"
     )
 
 
 _FOLLOWING_TIMELINE = (
-    _circle(_POST_COLUMNS, "deleted_pos IS NULL AND id < :before") + " ORDER BY id DESC LIMIT :limit"
+    _circle(_JOINED_POST_COLUMNS, "posts.deleted_pos IS NULL AND posts.id < :before")
+    + " ORDER BY id DESC LIMIT :limit"
 )
 _FOLLOWING_STREAM = (
-    _circle(f"id AS pos, 0 AS deleted, {_POST_COLUMNS}", "deleted_pos IS NULL AND id > :after")
+    _circle(
+        f"posts.id AS pos, 0 AS deleted, {_JOINED_POST_COLUMNS}",
+        "posts.deleted_pos IS NULL AND posts.id > :after",
+    )
     + " UNION ALL "
-    + _circle(f"deleted_pos, 1, {_POST_COLUMNS}", "deleted_pos > :after AND id <= :after")
+    + _circle(
+        f"posts.deleted_pos, 1, {_JOINED_POST_COLUMNS}",
+        "posts.deleted_pos > :after AND posts.id <= :after",
+    )
     + " ORDER BY pos LIMIT :limit"
 )
 # A user's own posts, as a viewer may see them: outside communities, and in communities that
