@@ -95,9 +95,12 @@ class Notifications(Engine):
         return [_notification(row) for row in rows]
 
     async def notifications_after(self, user_id: str, *, after: str, limit: int) -> list[NotificationRecord]:
+        # SQLite merges the two arms in order, reading each only as far as the LIMIT needs. The
+        # user's own notifications come in their index's order, read directly (as a subquery with
+        # an ORDER BY and LIMIT of its own they cost a sort more per handshake); the announcements,
+        # a join, are sorted in a subquery whose LIMIT bounds what the sort holds.
         rows = await self._all(
-            f"SELECT * FROM (SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
-            "WHERE user_id = :user AND id > :after ORDER BY id LIMIT :limit) "
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE user_id = :user AND id > :after "
             f"UNION ALL SELECT * FROM ({_ANNOUNCED} AND b.id > :after ORDER BY b.id LIMIT :limit) "
             "ORDER BY 1 LIMIT :limit",
             {"user": user_id, "after": after, "limit": limit},
