@@ -19,10 +19,11 @@ Numbers are recorded in BENCHMARKS.md.
 CPU time on this machine drifts by 20-30 % from one hour to the next. ``--callgrind`` runs the
 server under valgrind's callgrind, counting nothing until the measured phase, and prints the
 instructions the server executed (every thread, the kernel's work left out) per resume and per
-close: the same code and inputs give nearly the same count whatever else the machine does, so
-two commits can be compared in one run each. Valgrind makes the server some 50 times slower:
-use a few hundred clients and a low ``--concurrency``. The profile of each phase is kept
-(``callgrind_annotate`` reads it) in the folder the tool prints.
+close, and per resume without ``memset`` (see ``Callgrind.stop``). The same code and inputs give
+nearly the same count whatever else the machine does, so two commits can be compared in one run
+each. Valgrind makes the server some 50 times slower: use a few hundred clients and a low
+``--concurrency``. The profile of each phase is kept (``callgrind_annotate`` reads it) in the
+folder the tool prints.
 """
 
 from __future__ import annotations
@@ -100,9 +101,10 @@ class Callgrind:
 
     def __init__(self) -> None:
         valgrind, control = shutil.which("valgrind"), shutil.which("callgrind_control")
-        if valgrind is None or control is None:
+        annotate = shutil.which("callgrind_annotate")
+        if valgrind is None or control is None or annotate is None:
             raise SystemExit("--callgrind needs valgrind (Debian's package valgrind)")
-        self.control = control
+        self.control, self.annotate = control, annotate
         self.folder = Path(tempfile.mkdtemp(prefix="tsudoi-callgrind-"))
         self.prefix = [valgrind, "--tool=callgrind", "--instr-atstart=no"]
         self.prefix += [f"--callgrind-out-file={self.folder}/callgrind.out"]
@@ -116,8 +118,14 @@ class Callgrind:
         self._control("--zero")
         self._control("--instr=on")
 
-    def stop(self, name: str) -> int:
-        """Stop counting; the instructions counted since ``start``, their profile kept as ``name``."""
+    def stop(self, name: str) -> tuple[int, int]:
+        """Stop counting; the instructions counted since ``start``, and how many of them were in
+        ``memset``; their profile is kept as ``name``.
+
+        Valgrind counts ``rep stosb``, glibc's ``memset`` for large blocks, once per byte: zeroing
+        a 4 KiB page counts 4,096 instructions where the processor takes a few dozen cycles. So
+        the count is also given without ``memset``, which is the one to compare when a change
+        zeroes fewer pages (SQLite's temporary b-trees, BENCHMARKS.md)."""
         before = set(self.folder.iterdir())
         self._control("--dump")
         self._control("--instr=off")
@@ -129,11 +137,19 @@ class Callgrind:
         path = dumped.pop()
         time.sleep(0.5)  # the dump is written in one go, but give it time to be closed
         text = path.read_text()
-        path.rename(self.folder / f"{name}.callgrind")
+        kept = path.rename(self.folder / f"{name}.callgrind")
         found = re.search(r"^(?:totals|summary): (\d+)", text, re.MULTILINE)
         if found is None:
             raise RuntimeError(f"no totals in {path}")
-        return int(found.group(1))
+        annotated = subprocess.run(
+            [self.annotate, "--threshold=100", str(kept)], check=True, capture_output=True, text=True
+        ).stdout
+        memset = sum(
+            int(line.split()[0].replace(",", ""))
+            for line in annotated.splitlines()
+            if re.match(r"\s*[\d,]+ \(", line) and ":__memset" in line
+        )
+        return int(found.group(1)), memset
 
 
 async def run(users: int, behind: int, concurrency: int, rounds: int, pause: float, callgrind: bool) -> None:
@@ -183,17 +199,18 @@ async def run(users: int, behind: int, concurrency: int, rounds: int, pause: flo
             took = time.monotonic() - started
             cpu1, rss1 = server.usage()
             if counter is not None:
-                resume_ir = counter.stop(f"round{round_ + 1}-resume")
+                resume_ir, resume_memset = counter.stop(f"round{round_ + 1}-resume")
                 counter.start()
             cursors = [m.Cursors(following=g, notifications=moment) for _, g in resumed]
             await _close([ws for ws, _ in resumed], concurrency)
             await asyncio.sleep(1.0)
             cpu2, rss2 = server.usage()
             if counter is not None:
-                close_ir = counter.stop(f"round{round_ + 1}-close")
+                close_ir, _ = counter.stop(f"round{round_ + 1}-close")
                 print(
                     f"round {round_ + 1}: {resume_ir / users / 1e6:.3f} M instructions per resume "
-                    f"({behind} behind each), {close_ir / users / 1e6:.3f} M per close (incl. 1 s idle)",
+                    f"({(resume_ir - resume_memset) / users / 1e6:.3f} M without memset; {behind} behind "
+                    f"each), {close_ir / users / 1e6:.3f} M per close (incl. 1 s idle)",
                     flush=True,
                 )
             print(
