@@ -9,11 +9,11 @@ cancelled one timer and scheduled another.
 
 :class:`Deadlines` keeps one task for the node instead. A waiting connection records when its
 wait ends (:meth:`Deadlines.arm`, a float on the connection) and sits in the slot of the wheel
-for the tick that deadline falls in, or in an earlier one. Each tick, the task takes the slots that are due: a
-connection whose deadline has passed is expired (the endpoint closes it with the code its state
-calls for); one whose deadline moved on since it was placed (it received a frame and waits again)
-goes to the slot of its new deadline. So a frame received costs two float stores, and a
-connection moves between slots about once per timeout, not once per frame.
+for the tick that deadline falls in, or in an earlier one. Each tick, the task takes the slots
+that are due: a connection whose deadline has passed is expired (the endpoint closes it with the
+code its state calls for); one whose deadline moved on since it was placed (it received a frame
+and waits again) goes to the slot of its new deadline. So a frame received costs two float
+stores, and a connection moves between slots about once per timeout, not once per frame.
 
 A connection expires at most a tick after its deadline. The tick is a twentieth of the shorter
 timeout, and never more than a second: 0.5 s for the default 10 s ``auth_timeout_ms``.
