@@ -231,10 +231,8 @@ class Gateway:
                 await self._serve(websocket, context)
         except CloseConnection as close:
             conn.close(close.code, close.reason)
-        except TimeoutError:
-            conn.close(
-                CloseCode.AUTH_TIMEOUT if conn.state is State.AWAITING_AUTH else CloseCode.HEARTBEAT_TIMEOUT
-            )
+        except TimeoutError:  # under another ASGI server: the wait's own timeout
+            self._expired(conn)
         except Exception:  # a fault outside any one request: never let it reach the server
             log.exception("connection %s failed", conn.id)
             conn.close(CloseCode.SERVER_ERROR)
@@ -251,8 +249,9 @@ class Gateway:
 
     @staticmethod
     def _expired(conn: Connection) -> None:
-        """The wheel of deadlines: ``conn`` sent nothing in time. Its ``receive`` then ends, as
-        the close tells it the connection is over."""
+        """``conn`` sent nothing in time: closed with the code its state calls for. Called by
+        the wheel of deadlines (its ``receive`` then ends, as the close tells it the connection
+        is over), or when the wait's own timeout fired under another ASGI server."""
         conn.close(
             CloseCode.AUTH_TIMEOUT if conn.state is State.AWAITING_AUTH else CloseCode.HEARTBEAT_TIMEOUT
         )
