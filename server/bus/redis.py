@@ -15,8 +15,9 @@ Cluster routes to the shard owning the channel; ``cluster=True`` also talks to a
 redis-py's cluster client. redis-py's asyncio PubSub hands sharded messages out through
 ``get_message()`` with type ``smessage`` (``get_sharded_message()`` on a cluster).
 
-Outages: the subscription connection notices a broken link at once (EOF) and a hung Redis within
-``health_interval`` (a PING on the publishing connection). The bus then reports itself unhealthy
+Outages: the subscription connection (on a cluster, any shard's) notices a broken link at once
+(EOF) and a hung Redis within ``health_interval`` (a PING on the publishing connection); every
+command and every close has a time bound, and the supervisor outlives any error a link raises. The bus then reports itself unhealthy
 (``/healthz`` turns 503 naming the bus), drops what it cannot publish — storage has it, the bus
 is only a doorbell — and reconnects with back-off. Once every subscription is restored it reports
 healthy again and calls the state handler with the outage window, so the gateway can fill the
@@ -119,6 +120,10 @@ class RedisBus:
         self._cluster = cluster
         self._sharded = sharded or cluster
         self._health_interval_s = health_interval_s
+        #: How long one command, or closing a connection, may take before the link counts as lost.
+        self._command_timeout_s = max(1.0, health_interval_s * 2)
+        #: How long a batch of subscriptions may take until Redis has confirmed every channel.
+        self._confirm_timeout_s = max(5.0, health_interval_s * 5)
         self._clock = clock
         #: Told how long each pipelined publish batch took to execute (metrics).
         self._observe_batch = observe_batch or _ignore_duration
@@ -191,10 +196,12 @@ class RedisBus:
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
-        if self._healthy:
+        pubsub = self._pubsub
+        if self._healthy and pubsub is not None:  # else the reconnect leaves it out
             try:
-                await (self._pubsub.sunsubscribe if self._sharded else self._pubsub.unsubscribe)(channel)
-            except (RedisError, OSError) as exc:
+                async with asyncio.timeout(self._command_timeout_s):
+                    await (pubsub.sunsubscribe if self._sharded else pubsub.unsubscribe)(channel)
+            except (RedisError, OSError, TimeoutError) as exc:
                 self._lose_link(exc)
 
     @property
@@ -238,8 +245,10 @@ class RedisBus:
                 self._set_healthy(True)
                 backoff = 0.05
                 await self._watch(reader)
-            except (RedisError, OSError, TimeoutError) as exc:
-                self._outage.failed(exc)  # counted; logged once per outage
+            except Exception as exc:  # the supervisor outlives anything a link does
+                # The weather (RedisError, OSError, TimeoutError) is counted and logged once per
+                # outage; anything else is logged once with its traceback. Either way: reconnect.
+                self._outage.failed(exc)
             finally:
                 if reader is not None:
                     reader.cancel()
@@ -252,7 +261,7 @@ class RedisBus:
             backoff = min(backoff * 2, _BACKOFF_MAX_S)
 
     async def _connect(self) -> None:
-        timeout = max(1.0, self._health_interval_s * 2)
+        timeout = self._command_timeout_s
         if self._cluster:
             self._client = RedisCluster.from_url(
                 self._url, socket_timeout=timeout, socket_connect_timeout=timeout
@@ -272,18 +281,24 @@ class RedisBus:
     async def _subscribe(self, channels: list[str]) -> None:
         """Subscribe and wait until Redis has confirmed every channel (the reader sees the
         confirmations): only then will messages published to them reach this node."""
+        pubsub = self._pubsub
+        if pubsub is None:  # between two connections: restored with the others once connected
+            raise RedisConnectionError("the subscription connection is being replaced")
         loop = asyncio.get_running_loop()
         waiting: list[asyncio.Future[None]] = []
-        for start in range(0, len(channels), 1000):
-            chunk = channels[start : start + 1000]
-            for name in chunk:
-                future = self._confirmations.get(name)
-                if future is None or future.done():
-                    future = self._confirmations[name] = loop.create_future()
-                waiting.append(future)
-            await (self._pubsub.ssubscribe if self._sharded else self._pubsub.subscribe)(*chunk)
-            self._shard_readers_changed.set()  # a cluster may have opened a new shard connection
-        await asyncio.wait_for(asyncio.gather(*waiting), timeout=max(5.0, self._health_interval_s * 5))
+        # Bounded as a whole, sending included: a command that never returns would otherwise
+        # hold the caller (and the supervisor restoring subscriptions) for ever.
+        async with asyncio.timeout(self._confirm_timeout_s):
+            for start in range(0, len(channels), 1000):
+                chunk = channels[start : start + 1000]
+                for name in chunk:
+                    future = self._confirmations.get(name)
+                    if future is None or future.done():
+                        future = self._confirmations[name] = loop.create_future()
+                    waiting.append(future)
+                await (pubsub.ssubscribe if self._sharded else pubsub.subscribe)(*chunk)
+                self._shard_readers_changed.set()  # a cluster may have opened a new shard connection
+            await asyncio.gather(*waiting)
 
     def _fail_confirmations(self) -> None:
         pending, self._confirmations = self._confirmations, {}
@@ -302,8 +317,10 @@ class RedisBus:
         pubsub, client, self._pubsub, self._client = self._pubsub, self._client, None, None
         for closer in (getattr(pubsub, "aclose", None), getattr(client, "aclose", None)):
             if closer is not None:
+                # A close that hangs on a dead peer must not hold the reconnect (or shutdown).
                 with contextlib.suppress(Exception):
-                    await closer()
+                    async with asyncio.timeout(self._command_timeout_s):
+                        await closer()
 
     async def _watch(self, reader: asyncio.Task[None]) -> None:
         """Wait until the reader stops or the link breaks; PING meanwhile to notice a hung Redis."""
@@ -329,21 +346,41 @@ class RedisBus:
         if not self._cluster:
             await self._read_from(self._pubsub)
             return
-        self._shard_readers_changed.set()
+        mapping = self._pubsub.node_pubsub_mapping
+        wake = self._shard_readers_changed
+        wake.set()
         while True:
-            await self._shard_readers_changed.wait()
-            self._shard_readers_changed.clear()
-            for name, shard in list(self._pubsub.node_pubsub_mapping.items()):
-                if name not in self._shard_readers:
-                    self._shard_readers[name] = asyncio.create_task(self._read_from(shard))
-            for task in self._shard_readers.values():
+            await wake.wait()
+            wake.clear()
+            for name, task in list(self._shard_readers.items()):
                 if task.done():
                     task.result()  # raises what broke that shard's link
+                    del self._shard_readers[name]  # retired by redis-py: its successor gets a reader
+            for name, shard in list(mapping.items()):
+                if name not in self._shard_readers:
+                    task = self._shard_readers[name] = asyncio.create_task(self._read_from(shard, name))
+                    task.add_done_callback(lambda _: wake.set())
 
-    async def _read_from(self, pubsub: Any) -> None:
+    async def _read_from(self, pubsub: Any, shard: str | None = None) -> None:
+        """Deliver what ``pubsub`` receives: the one subscription connection, or on a cluster
+        the connection to the shard named ``shard``. Returns when redis-py retires that shard's
+        connection; raises when the link breaks."""
         node_id = self.node_id
         while True:
-            message = await pubsub.get_message(ignore_subscribe_messages=False, timeout=1.0)
+            if pubsub.connection is None:
+                # redis-py maps a shard's PubSub before its first SSUBSCRIBE has connected it,
+                # and leaves one it retired (after a slots refresh) without a connection; reading
+                # either raises RuntimeError.
+                if shard is None:
+                    raise RedisConnectionError("the subscription connection was closed")
+                if self._pubsub is None or self._pubsub.node_pubsub_mapping.get(shard) is not pubsub:
+                    return
+                await asyncio.sleep(0.05)  # its first SSUBSCRIBE is on the way
+                continue
+            try:
+                message = await pubsub.get_message(ignore_subscribe_messages=False, timeout=1.0)
+            except RuntimeError:
+                continue  # closed between the check above and the read: the check decides
             if message is None:
                 continue
             kind = message["type"]

@@ -7,8 +7,9 @@ cannot provide (it is one node by design): those skip for it, saying so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,21 @@ async def eventually(check: Callable[[], bool], timeout: float = 10) -> None:
 
 def channel() -> str:
     return f"test:{next(_channel_names)}"
+
+
+@contextlib.asynccontextmanager
+async def redis_nodes(
+    url: str, count: int = 2, *, sharded: bool = False, cluster: bool = False
+) -> AsyncIterator[list[Node]]:
+    """``count`` nodes on Redis at ``url``, healthy, and closed whatever the test does (a bus
+    left open would warn into whichever test runs next on this worker)."""
+    made = [Node(await RedisBus.open(url, sharded=sharded, cluster=cluster)) for _ in range(count)]
+    try:
+        await eventually(lambda: all(node.bus.healthy for node in made))
+        yield made
+    finally:
+        for node in made:
+            await node.bus.close()
 
 
 async def open_node(adapter: str, redis_url: str) -> Node:
@@ -125,59 +141,85 @@ async def test_unsubscribed_nodes_get_nothing(nodes: tuple[Node, Node]) -> None:
 
 
 async def test_an_outage_degrades_to_local_delivery_and_recovers(own_redis: RedisProcess) -> None:
-    a, b = await open_node("redis", own_redis.url), await open_node("redis", own_redis.url)
-    name = channel()
-    await a.bus.subscribe(name)
-    await b.bus.subscribe(name)
-    own_redis.stop()
-    await eventually(lambda: not a.bus.healthy and not b.bus.healthy, timeout=5)
-    assert a.states[-1][0] is False and b.states[-1][0] is False
-    a.bus.publish(name, b"during the outage")
-    assert a.received[-1] == (name, b"during the outage")  # local delivery goes on
+    async with redis_nodes(own_redis.url) as (a, b):
+        name = channel()
+        await a.bus.subscribe(name)
+        await b.bus.subscribe(name)
+        own_redis.stop()
+        await eventually(lambda: not a.bus.healthy and not b.bus.healthy, timeout=5)
+        assert a.states[-1][0] is False and b.states[-1][0] is False
+        a.bus.publish(name, b"during the outage")
+        assert a.received[-1] == (name, b"during the outage")  # local delivery goes on
 
-    own_redis.start()  # same port: the nodes reconnect and restore their subscriptions
-    await eventually(lambda: a.bus.healthy and b.bus.healthy, timeout=10)
-    healthy, since = a.states[-1]
-    assert healthy is True and since is not None  # told when the outage began, to fill the gap
-    a.bus.publish(name, b"after")
-    await eventually(lambda: (name, b"after") in b.received)
-    assert (name, b"during the outage") not in b.received  # dropped: storage fills such gaps
-    await a.bus.close()
-    await b.bus.close()
+        own_redis.start()  # same port: the nodes reconnect and restore their subscriptions
+        await eventually(lambda: a.bus.healthy and b.bus.healthy, timeout=10)
+        healthy, since = a.states[-1]
+        assert healthy is True and since is not None  # told when the outage began, to fill the gap
+        a.bus.publish(name, b"after")
+        await eventually(lambda: (name, b"after") in b.received)
+        assert (name, b"during the outage") not in b.received  # dropped: storage fills such gaps
 
 
 async def test_sharded_pubsub_on_a_single_redis(redis_server: RedisProcess) -> None:
     """SSUBSCRIBE/SPUBLISH, which Redis Cluster routes by shard, also work on one Redis 7."""
-    a = Node(await RedisBus.open(redis_server.url, sharded=True))
-    b = Node(await RedisBus.open(redis_server.url, sharded=True))
-    await eventually(lambda: a.bus.healthy and b.bus.healthy)
-    name = channel()
-    await b.bus.subscribe(name)
-    await asyncio.sleep(0.1)
-    a.bus.publish(name, b"sharded")
-    await eventually(lambda: b.received == [(name, b"sharded")])
-    await a.bus.close()
-    await b.bus.close()
+    async with redis_nodes(redis_server.url, sharded=True) as (a, b):
+        name = channel()
+        await b.bus.subscribe(name)
+        await asyncio.sleep(0.1)
+        a.bus.publish(name, b"sharded")
+        await eventually(lambda: b.received == [(name, b"sharded")])
 
 
-async def test_a_redis_cluster_through_sharded_pubsub(tmp_path: Path) -> None:
-    """Channels spread over three shards; each node reads every shard it listens to at once."""
-    cluster = RedisClusterProcess(tmp_path / "cluster").start()
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[RedisClusterProcess]:
+    made = RedisClusterProcess(tmp_path / "cluster").start()
     try:
-        a = Node(await RedisBus.open(cluster.url, cluster=True))
-        b = Node(await RedisBus.open(cluster.url, cluster=True))
-        await eventually(lambda: a.bus.healthy and b.bus.healthy)
+        yield made
+    finally:
+        made.stop()
+
+
+async def publish_and_receive(cluster: RedisClusterProcess, a: Node, b: Node, names: list[str]) -> None:
+    """``a`` publishes once on each of ``names``, to which ``b`` is subscribed: ``b`` gets each once."""
+    # A subscription is confirmed to the bus, not yet necessarily listed by every shard, when
+    # subscribe returns; pub/sub keeps nothing for a channel nobody listens to yet.
+    await eventually(lambda: set(names) <= cluster.shard_channels())
+    b.received.clear()
+    for name in names:
+        a.bus.publish(name, name.encode())
+    await eventually(lambda: len(b.received) == len(names))
+    assert sorted(b.received) == sorted((name, name.encode()) for name in names)
+
+
+async def test_a_redis_cluster_through_sharded_pubsub(cluster: RedisClusterProcess) -> None:
+    """Channels spread over three shards; each node reads every shard it listens to at once."""
+    async with redis_nodes(cluster.url, cluster=True) as (a, b):
         names = [channel() for _ in range(30)]  # hash slots all over the three shards
         for name in names:
             await b.bus.subscribe(name)
-        # A subscription is sent, not yet confirmed, when subscribe returns; pub/sub keeps
-        # nothing for a channel nobody listens to yet. So publish once every shard has them.
-        await eventually(lambda: set(names) <= cluster.shard_channels())
+        await publish_and_receive(cluster, a, b, names)
+
+
+async def test_a_cluster_node_subscribing_to_many_channels_at_once(cluster: RedisClusterProcess) -> None:
+    """Concurrent subscriptions open shard connections while the reader is looking at them
+    (redis-py lists a shard's connection before it is connected): every channel still works."""
+    async with redis_nodes(cluster.url, cluster=True) as (a, b):
+        names = [channel() for _ in range(30)]
+        await asyncio.gather(*(b.bus.subscribe(name) for name in names))
+        await publish_and_receive(cluster, a, b, names)
+        assert b.bus.healthy and b.states == [(True, b.states[0][1])]  # never lost its link
+
+
+async def test_a_cluster_node_notices_a_lost_shard_connection(cluster: RedisClusterProcess) -> None:
+    """Every shard drops its pub/sub clients: the node sees its link lost, reconnects, restores
+    every subscription and says so (a deaf node that still calls itself healthy would lose
+    every message published meanwhile)."""
+    async with redis_nodes(cluster.url, cluster=True) as (a, b):
+        names = [channel() for _ in range(30)]
         for name in names:
-            a.bus.publish(name, name.encode())
-        await eventually(lambda: len(b.received) == len(names))
-        assert sorted(b.received) == sorted((name, name.encode()) for name in names)
-        await a.bus.close()
-        await b.bus.close()
-    finally:
-        cluster.stop()
+            await b.bus.subscribe(name)
+        await publish_and_receive(cluster, a, b, names)
+        cluster.kill_pubsub_clients()
+        await eventually(lambda: len(b.states) >= 3 and b.bus.healthy)  # healthy, lost, healthy again
+        assert [healthy for healthy, _ in b.states[-2:]] == [False, True]
+        await publish_and_receive(cluster, a, b, names)

@@ -122,6 +122,18 @@ class RedisCluster:
             found.update(line for line in listed.splitlines() if line)
         return found
 
+    def kill_pubsub_clients(self) -> None:
+        """Close every pub/sub client's connection on every node (CLIENT KILL TYPE pubsub), as a
+        node restart or a network blip would."""
+        cli = shutil.which("redis-cli") or "redis-cli"
+        for node in self.nodes:
+            subprocess.run(
+                [cli, "-p", str(node.port), "client", "kill", "type", "pubsub"],
+                capture_output=True,
+                timeout=5,
+                check=True,
+            )
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
