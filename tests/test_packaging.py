@@ -82,9 +82,13 @@ def venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv outside the repository with the wheel and its locked dependencies."""
     home = tmp_path_factory.mktemp("operator")
     env = clean_env()
-    # The base interpreter, not this venv's: nothing of the test environment leaks in.
-    run(getattr(sys, "_base_executable", sys.executable), "-m", "venv", home / "venv", env=env)
-    pip: list[str | Path] = [home / "venv" / "bin" / "python", "-m", "pip", "install", "-q"]
+    # The base interpreter, not this venv's: nothing of the test environment leaks in. The venv
+    # gets no pip of its own and no byte-code (the test's pip installs into it with --python;
+    # Python compiles on first import): the same files, in two fifths less time.
+    base = getattr(sys, "_base_executable", sys.executable)
+    run(base, "-m", "venv", "--without-pip", home / "venv", env=env)
+    python = home / "venv" / "bin" / "python"
+    pip: list[str | Path] = [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-compile"]
     run(*pip, "--require-hashes", "-r", ROOT / "requirements" / "serve.txt", cwd=home, env=env)
     (wheel,) = dist.glob("tsudoi-*.whl")
     run(*pip, "--no-deps", wheel, cwd=home, env=env)
