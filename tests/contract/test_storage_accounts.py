@@ -347,7 +347,11 @@ async def test_get_invite_unknown_is_none(storage: Storage) -> None:
 
 
 async def test_get_users_returns_every_one_asked_for(storage: Storage) -> None:
-    users = [await make_user(storage, f"user{n:04d}", now_ms=NOW + n) for n in range(1200)]
+    # More than one chunk of either adapter's IN list (500 and 1,000), made 100 at a time.
+    users: list[UserRecord] = []
+    for start in range(0, 1200, 100):
+        made = (make_user(storage, f"user{n:04d}", now_ms=NOW + n) for n in range(start, start + 100))
+        users += await asyncio.gather(*made)
     ids = [user.id for user in users]
     found = await storage.get_users(ids)
     assert found == {user.id: user for user in users}
