@@ -215,9 +215,13 @@ def event_tail(data: EventData, pos: str | None = None) -> bytes:
     return orjson.dumps(obj)[1:]
 
 
+#: What comes before an event's shared tail in the frame one connection receives: ``%`` its seq.
+EVENT_HEAD = b'{"op":"event","seq":%d,'
+
+
 def event_frame(seq: int, tail: bytes) -> bytes:
     """The frame one connection receives: its own ``seq`` in front of the shared tail."""
-    return b'{"op":"event","seq":%d,%s' % (seq, tail)
+    return EVENT_HEAD % seq + tail
 
 
 def decode_server_frame(data: str | bytes) -> ServerFrame:

@@ -352,10 +352,11 @@ class Connection:
         if fast is not None and self._writer is None and fast.ready():
             # The fast path: nothing queued in either lane or being sent (the writer runs only
             # then), and the socket takes the frame now.
-            if kind != _FRAME:
+            if kind == _FRAME:
+                fast.write(payload)
+            else:
                 self._seq += 1
-                payload = event_frame(self._seq, payload)
-            fast.write(payload)
+                fast.write_event(self._seq, payload)
             return
         queue = self._queue
         if queue is not None and len(queue) >= self._max and not self._shed_ephemeral(queue):

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from typing import Any, cast
 
 import h11
@@ -66,7 +67,7 @@ from websockets.exceptions import InvalidState
 from websockets.http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS, Request
 from websockets.protocol import Protocol, State
 
-from protocol.codec import MAX_FRAME_BYTES
+from protocol.codec import EVENT_HEAD, MAX_FRAME_BYTES, event_frame
 
 from ..guard import AUTHENTICATED, Ticket
 
@@ -100,8 +101,12 @@ def text_frame_header(length: int) -> bytes:
     if length < 126:
         return bytes((0x81, length))
     if length < 65536:
-        return b"\x81\x7e" + length.to_bytes(2, "big")
+        return _HEADER_16(0x81, 126, length)
     return b"\x81\x7f" + length.to_bytes(8, "big")
+
+
+#: A frame header with a 16-bit length: every event but the smallest.
+_HEADER_16 = struct.Struct(">BBH").pack
 
 
 def handshake_request(event: h11.Request, headers: list[tuple[bytes, bytes]]) -> Request | None:
@@ -173,6 +178,23 @@ class FastWriter:
             protocol.transport.write(b"".join(conn.data_to_send()))
             return
         protocol.transport.write(text_frame_header(len(frame)) + frame)
+
+    def write_event(self, seq: int, tail: bytes) -> None:
+        """Send the event frame ``event_frame(seq, tail)`` now. Call only when :meth:`ready`.
+
+        The fan-out's own line, once per recipient: the same bytes as :meth:`write` of that frame,
+        with the shared tail copied once (into the bytes handed to the transport) where building
+        the frame and then prefixing its header copied it twice. By callgrind, 600 of the 19,000
+        instructions per delivered frame (BENCHMARKS.md)."""
+        protocol = self._protocol
+        conn = protocol.conn
+        if conn.extensions or conn.state is not State.OPEN:
+            self.write(event_frame(seq, tail))
+            return
+        head = EVENT_HEAD % seq
+        length = len(head) + len(tail)
+        header = _HEADER_16(0x81, 126, length) if 126 <= length < 65536 else text_frame_header(length)
+        protocol.transport.write(b"".join((header, head, tail)))
 
     def write_many(self, frames: list[bytes]) -> None:
         """Send several text frames now, in one transport write (one ``send`` call where the

@@ -12,7 +12,7 @@ import asyncio
 import orjson
 import pytest
 
-from protocol.codec import event_tail
+from protocol.codec import event_frame, event_tail
 from protocol.errors import CloseCode
 from protocol.messages import PostDeletedEvent
 from server.gateway import connection
@@ -220,6 +220,9 @@ class FakeFastWriter:
     def write(self, frame: bytes) -> None:
         self.written.append(orjson.loads(frame))
         self.writes += 1
+
+    def write_event(self, seq: int, tail: bytes) -> None:
+        self.write(event_frame(seq, tail))
 
     def write_many(self, frames: list[bytes]) -> None:
         self.written += [orjson.loads(frame) for frame in frames]

@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 
-from protocol.codec import PROTOCOL_NAME
+from protocol.codec import PROTOCOL_NAME, event_frame
 from protocol.errors import CloseCode
 from server.cli import uvicorn_config
 from server.config import Settings
@@ -312,6 +312,31 @@ async def test_frames_written_together_are_the_bytes_written_one_by_one() -> Non
         written.append(bytes(transport.written[start:]))
         protocol.connection_lost(None)
     assert written[0] == written[1] and written[0].startswith(b'\x81\x07{"n":0}')
+
+
+@pytest.mark.parametrize("length", [0, 82, 83, 84, 65_491, 65_492, 65_493, 70_000])
+async def test_an_event_written_directly_is_the_frame_write_would_send(length: int) -> None:
+    """write_event(seq, tail) is write(event_frame(seq, tail)), byte for byte, on each side of
+    the header's 7-, 16- and 64-bit lengths (a frame is 43 bytes more than ``length`` at seq 1)
+    and for a seq of any width."""
+    tail = b'"type":"x","data":"' + b"y" * length + b'"}'
+    for seq in (1, 99, 100, 123_456_789):
+        written = []
+        for direct in (False, True):
+            protocol = protocol_for(accepting)
+            transport = FakeTransport()
+            protocol.connection_made(transport)
+            protocol.data_received(UPGRADE)
+            await settle()
+            writer = FastWriter(protocol)
+            start = len(transport.written)
+            if direct:
+                writer.write_event(seq, tail)
+            else:
+                writer.write(event_frame(seq, tail))
+            written.append(bytes(transport.written[start:]))
+            protocol.connection_lost(None)
+        assert written[0] == written[1] and orjson.loads(written[1][written[1].index(b"{") :])["seq"] == seq
 
 
 def h11_request(raw: bytes) -> tuple[Any, list[tuple[bytes, bytes]]]:
