@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import gc
 import logging
 from collections.abc import Callable
@@ -291,27 +292,31 @@ def test_frames_written_directly_are_the_bytes_websockets_would_send(length: int
     assert ours == Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
 
 
+async def bytes_written(write: Callable[[FastWriter], None]) -> bytes:
+    """What ``write`` puts on the wire through a FastWriter on a fresh, accepted connection."""
+    protocol = protocol_for(accepting)
+    transport = FakeTransport()
+    protocol.connection_made(transport)
+    protocol.data_received(UPGRADE)
+    await settle()
+    start = len(transport.written)
+    write(FastWriter(protocol))
+    protocol.connection_lost(None)
+    return bytes(transport.written[start:])
+
+
 async def test_frames_written_together_are_the_bytes_written_one_by_one() -> None:
     """A backlog goes out in one transport write (write_many): the same bytes, in order, as one
     write per frame."""
-    written = []
-    for together in (False, True):
-        protocol = protocol_for(accepting)
-        transport = FakeTransport()
-        protocol.connection_made(transport)
-        protocol.data_received(UPGRADE)
-        await settle()
-        writer = FastWriter(protocol)
-        start = len(transport.written)
-        frames = [b'{"n":%d}' % n for n in range(3)] + [b"y" * 70_000]
-        if together:
-            writer.write_many(frames)
-        else:
-            for frame in frames:
-                writer.write(frame)
-        written.append(bytes(transport.written[start:]))
-        protocol.connection_lost(None)
-    assert written[0] == written[1] and written[0].startswith(b'\x81\x07{"n":0}')
+    frames = [b'{"n":%d}' % n for n in range(3)] + [b"y" * 70_000]
+
+    def one_by_one(writer: FastWriter) -> None:
+        for frame in frames:
+            writer.write(frame)
+
+    apart = await bytes_written(one_by_one)
+    together = await bytes_written(lambda writer: writer.write_many(frames))
+    assert apart == together and apart.startswith(b'\x81\x07{"n":0}')
 
 
 @pytest.mark.parametrize("length", [0, 82, 83, 84, 65_491, 65_492, 65_493, 70_000])
@@ -321,22 +326,9 @@ async def test_an_event_written_directly_is_the_frame_write_would_send(length: i
     and for a seq of any width."""
     tail = b'"type":"x","data":"' + b"y" * length + b'"}'
     for seq in (1, 99, 100, 123_456_789):
-        written = []
-        for direct in (False, True):
-            protocol = protocol_for(accepting)
-            transport = FakeTransport()
-            protocol.connection_made(transport)
-            protocol.data_received(UPGRADE)
-            await settle()
-            writer = FastWriter(protocol)
-            start = len(transport.written)
-            if direct:
-                writer.write_event(seq, tail)
-            else:
-                writer.write(event_frame(seq, tail))
-            written.append(bytes(transport.written[start:]))
-            protocol.connection_lost(None)
-        assert written[0] == written[1] and orjson.loads(written[1][written[1].index(b"{") :])["seq"] == seq
+        framed = await bytes_written(functools.partial(FastWriter.write, frame=event_frame(seq, tail)))
+        direct = await bytes_written(functools.partial(FastWriter.write_event, seq=seq, tail=tail))
+        assert direct == framed and orjson.loads(direct[direct.index(b"{") :])["seq"] == seq
 
 
 def h11_request(raw: bytes) -> tuple[Any, list[tuple[bytes, bytes]]]:
