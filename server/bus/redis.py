@@ -17,11 +17,12 @@ redis-py's cluster client. redis-py's asyncio PubSub hands sharded messages out 
 
 Outages: the subscription connection (on a cluster, any shard's) notices a broken link at once
 (EOF) and a hung Redis within ``health_interval`` (a PING on the publishing connection); every
-command and every close has a time bound, and the supervisor outlives any error a link raises. The bus then reports itself unhealthy
-(``/healthz`` turns 503 naming the bus), drops what it cannot publish — storage has it, the bus
-is only a doorbell — and reconnects with back-off. Once every subscription is restored it reports
-healthy again and calls the state handler with the outage window, so the gateway can fill the
-gap from storage (see ``Gateway.bus_state_changed``).
+command and every close has a time bound, and the supervisor outlives any error a link raises.
+The bus then reports itself unhealthy (``/healthz`` turns 503 naming the bus), drops what it
+cannot publish — storage has it, the bus is only a doorbell — and reconnects with back-off.
+Once every subscription is restored it reports healthy again and calls the state handler with
+the outage window, so the gateway can fill the gap from storage (see
+``Gateway.bus_state_changed``).
 
 ``tsudoi doctor`` asks :func:`check` (a fresh connection: reachable, and recent enough for the
 configured mode); ``/healthz`` asks a running bus its :attr:`RedisBus.healthy`.
@@ -380,7 +381,9 @@ class RedisBus:
             try:
                 message = await pubsub.get_message(ignore_subscribe_messages=False, timeout=1.0)
             except RuntimeError:
-                continue  # closed between the check above and the read: the check decides
+                if pubsub.connection is not None:
+                    raise  # not the missing connection the check above deals with
+                continue  # closed between the check and the read: the check decides
             if message is None:
                 continue
             kind = message["type"]

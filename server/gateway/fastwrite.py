@@ -184,8 +184,8 @@ class FastWriter:
 
         The fan-out's own line, once per recipient: the same bytes as :meth:`write` of that frame,
         with the shared tail copied once (into the bytes handed to the transport) where building
-        the frame and then prefixing its header copied it twice. By callgrind, 600 of the 19,000
-        instructions per delivered frame (BENCHMARKS.md)."""
+        the frame and then prefixing its header copied it twice. By callgrind, about 800 of the
+        19,000 instructions per delivered frame (BENCHMARKS.md)."""
         protocol = self._protocol
         conn = protocol.conn
         if conn.extensions or conn.state is not State.OPEN:
