@@ -26,6 +26,15 @@ def test_the_fanout_cost_counts_every_frame_of_every_round(ceiling: bool) -> Non
     assert rounds == [("1", "21"), ("2", "21")], run.stdout
 
 
+def test_the_heartbeat_cost_counts_every_answer() -> None:
+    command = [sys.executable, "-m", "loadtest.tools.fanout_cost", "5", "--heartbeats", "4", "--rounds", "1"]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert re.search(
+        r"^round 1: 20 heartbeats answered: server CPU [\d.]+ µs per heartbeat$", run.stdout, re.M
+    ), run.stdout
+
+
 def test_bad_arguments_are_refused_clearly() -> None:
     command = [sys.executable, "-m", "loadtest.tools.fanout_cost", "--callgrind", "--strace"]
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)

@@ -8,8 +8,8 @@ followers of one author connected and idle, then the author posts P times, each 
 until every follower has it; the server's instructions over that phase are divided by the frames
 delivered (every event frame any client received, the author's own copies included).
 
-    .venv/bin/python -m loadtest.tools.fanout_cost [N] [--posts P] [--rounds R] [--ceiling]
-                                                   [--callgrind | --strace]
+    .venv/bin/python -m loadtest.tools.fanout_cost [N] [--posts P | --heartbeats K] [--rounds R]
+                                                   [--ceiling] [--callgrind | --strace]
 
 Without ``--callgrind`` it prints server CPU µs per delivered frame (from /proc). With it, the
 server runs under valgrind's callgrind (see :class:`loadtest.tools.resume_cost.Callgrind`),
@@ -21,6 +21,10 @@ makes the server some 50 times slower.
 Callgrind leaves out the kernel. ``--strace`` counts the server's system calls instead (``strace
 -c -f`` attached for the measured phase only) and prints them per delivered frame, by call: the
 kernel's share of a frame is mostly in them.
+
+``--heartbeats K`` measures what an idle node does instead: every follower sends K heartbeats,
+each once the previous is answered, and the figures are per heartbeat. The harness's fan-out
+figure includes it (its clients heartbeat while posts arrive).
 """
 
 from __future__ import annotations
@@ -54,19 +58,33 @@ WAIT_S = 300
 
 
 class Listener:
-    """One connection, counting the event frames it receives."""
+    """One connection, counting the event frames and the answers it receives."""
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.events = 0
+        self.answers = 0
         self.changed = asyncio.Event()
         self.task = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
         async for message in self.ws:
-            if b'"op":"event"' in (message if isinstance(message, bytes) else message.encode()):
+            data = message if isinstance(message, bytes) else message.encode()
+            if b'"op":"event"' in data:
                 self.events += 1
-                self.changed.set()
+            elif data.startswith(b'{"op":"ok"'):
+                self.answers += 1
+            self.changed.set()
+
+    async def heartbeats(self, count: int) -> None:
+        """Send ``count`` heartbeats, each once the previous one is answered, as an idle client
+        does every ``heartbeat_interval_ms``."""
+        for n in range(count):
+            answered = self.answers + 1
+            await self.ws.send(orjson.dumps({"op": "heartbeat", "id": f"h{n}"}).decode())
+            while self.answers < answered:
+                self.changed.clear()
+                await self.changed.wait()
 
 
 async def _open(url: str, token: str) -> ClientConnection:
@@ -125,7 +143,15 @@ class Strace:
         return calls
 
 
-async def run(users: int, posts: int, rounds: int, ceiling: bool, callgrind: bool, trace: bool) -> None:
+def _top(calls: dict[str, int], per: int) -> str:
+    """The eight most frequent system calls, each per ``per``."""
+    top = sorted(calls.items(), key=lambda item: -item[1])[:8]
+    return ", ".join(f"{name} {count / per:.2f}" for name, count in top)
+
+
+async def run(
+    users: int, posts: int, heartbeats: int, rounds: int, ceiling: bool, callgrind: bool, trace: bool
+) -> None:
     counter = Callgrind() if callgrind else None
     env = dict(ENV)
     if counter is not None:
@@ -182,6 +208,23 @@ async def run(users: int, posts: int, rounds: int, ceiling: bool, callgrind: boo
                 await asyncio.sleep(1.0)
             cpu0, _ = server.usage()
             own0, heard0 = own, sum(listener.events for listener in listeners)
+            if heartbeats:
+                await asyncio.gather(*(listener.heartbeats(heartbeats) for listener in listeners))
+                cpu1, _ = server.usage()
+                done = heartbeats * len(listeners)
+                line = f"round {round_ + 1}: {done} heartbeats answered: "
+                if counter is not None:
+                    instructions, _ = counter.stop(f"round{round_ + 1}")
+                    line += f"{instructions / done:,.0f} instructions per heartbeat"
+                elif tracer is not None:
+                    calls = tracer.stop()
+                    line += (
+                        f"{sum(calls.values()) / done:.2f} system calls per heartbeat ({_top(calls, done)})"
+                    )
+                else:
+                    line += f"server CPU {(cpu1 - cpu0) * 1e6 / done:.1f} µs per heartbeat"
+                print(line + (" (ceiling)" if ceiling else ""), flush=True)
+                continue
             for n in range(posts):
                 request = {"op": "post.create", "id": f"r{round_}p{n}", "text": f"round {round_} post {n}"}
                 await author_ws.send(orjson.dumps(request).decode())
@@ -207,9 +250,8 @@ async def run(users: int, posts: int, rounds: int, ceiling: bool, callgrind: boo
                 line += f"{instructions / delivered:,.0f} instructions per delivered frame"
             elif tracer is not None:
                 calls = tracer.stop()
-                top = sorted(calls.items(), key=lambda item: -item[1])[:8]
-                line += f"{sum(calls.values()) / delivered:.2f} system calls per delivered frame ("
-                line += ", ".join(f"{name} {count / delivered:.2f}" for name, count in top) + ")"
+                line += f"{sum(calls.values()) / delivered:.2f} system calls per delivered frame "
+                line += f"({_top(calls, delivered)})"
             else:
                 line += f"server CPU {(cpu1 - cpu0) * 1e6 / delivered:.1f} µs per delivered frame"
             print(line + (" (ceiling)" if ceiling else ""), flush=True)
@@ -225,6 +267,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m loadtest.tools.fanout_cost")
     parser.add_argument("users", type=int, nargs="?", default=500, help="followers of the author")
     parser.add_argument("--posts", type=int, default=20, help="posts per round")
+    parser.add_argument(
+        "--heartbeats",
+        type=int,
+        default=0,
+        help="measure K heartbeats from every follower instead of the posts (an idle node's work)",
+    )
     parser.add_argument("--rounds", type=int, default=2, help="measured rounds")
     parser.add_argument("--ceiling", action="store_true", help="the bare websockets broadcast server")
     how = parser.add_mutually_exclusive_group()
@@ -237,7 +285,9 @@ def main() -> None:
         "--strace", action="store_true", help="count the server's system calls instead of timing"
     )
     args = parser.parse_args()
-    asyncio.run(run(args.users, args.posts, args.rounds, args.ceiling, args.callgrind, args.strace))
+    asyncio.run(
+        run(args.users, args.posts, args.heartbeats, args.rounds, args.ceiling, args.callgrind, args.strace)
+    )
 
 
 if __name__ == "__main__":
