@@ -59,9 +59,11 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    def start(self, timeout: float = 20, *, healthy: bool = True) -> ServerProcess:
+    def start(self, timeout: float = 60, *, healthy: bool = True) -> ServerProcess:
         """Start, and wait until ``/healthz`` says 200 (with ``healthy=False``: until it answers at
-        all, for a node started while a dependency is down)."""
+        all, for a node started while a dependency is down). A node that does not, within
+        ``timeout`` (generous: CI machines get busy), is stopped before the error is raised, so
+        it cannot outlive its test."""
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
                 [
@@ -91,7 +93,8 @@ class ServerProcess:
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError(f"server did not become healthy:\n{self.log()}")
+        self.stop()
+        raise RuntimeError(f"server did not become healthy in {timeout:.0f} s:\n{self.log()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int | None:
         if self.proc is None or self.proc.poll() is not None:
