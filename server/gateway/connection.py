@@ -349,15 +349,16 @@ class Connection:
         if self._close is not None or self.state is State.CLOSED:
             return
         fast = self._fast_writer
-        if fast is not None and self._writer is None and fast.ready():
+        if fast is not None and self._writer is None:
             # The fast path: nothing queued in either lane or being sent (the writer runs only
             # then), and the socket takes the frame now.
-            if kind == _FRAME:
+            if kind != _FRAME:
+                if fast.try_write_event(self._seq + 1, payload):
+                    self._seq += 1
+                    return
+            elif fast.ready():
                 fast.write(payload)
-            else:
-                self._seq += 1
-                fast.write_event(self._seq, payload)
-            return
+                return
         queue = self._queue
         if queue is not None and len(queue) >= self._max and not self._shed_ephemeral(queue):
             self.close(CloseCode.SLOW_CONSUMER)

@@ -179,22 +179,27 @@ class FastWriter:
             return
         protocol.transport.write(text_frame_header(len(frame)) + frame)
 
-    def write_event(self, seq: int, tail: bytes) -> None:
-        """Send the event frame ``event_frame(seq, tail)`` now. Call only when :meth:`ready`.
+    def try_write_event(self, seq: int, tail: bytes) -> bool:
+        """Send the event frame ``event_frame(seq, tail)`` if :meth:`ready`; False, sending
+        nothing, if not.
 
-        The fan-out's own line, once per recipient: the same bytes as :meth:`write` of that frame,
-        with the shared tail copied once (into the bytes handed to the transport) where building
-        the frame and then prefixing its header copied it twice. By callgrind, about 800 of the
-        19,000 instructions per delivered frame (BENCHMARKS.md)."""
+        The fan-out's own line, once per recipient, so it asks and writes in one call: the same
+        bytes as :meth:`write` of that frame, with the shared tail copied once (into the bytes
+        handed to the transport) where building the frame and then prefixing its header copied
+        it twice. By callgrind, about 800 of the 19,000 instructions per delivered frame
+        (BENCHMARKS.md)."""
         protocol = self._protocol
         conn = protocol.conn
-        if conn.extensions or conn.state is not State.OPEN:
+        if conn.state is not State.OPEN or not protocol.writable.is_set() or protocol.transport.is_closing():
+            return False
+        if conn.extensions:
             self.write(event_frame(seq, tail))
-            return
+            return True
         head = EVENT_HEAD % seq
         length = len(head) + len(tail)
         header = _HEADER_16(0x81, 126, length) if 126 <= length < 65536 else text_frame_header(length)
         protocol.transport.write(b"".join((header, head, tail)))
+        return True
 
     def write_many(self, frames: list[bytes]) -> None:
         """Send several text frames now, in one transport write (one ``send`` call where the

@@ -221,8 +221,11 @@ class FakeFastWriter:
         self.written.append(orjson.loads(frame))
         self.writes += 1
 
-    def write_event(self, seq: int, tail: bytes) -> None:
+    def try_write_event(self, seq: int, tail: bytes) -> bool:
+        if not self.ready():
+            return False
         self.write(event_frame(seq, tail))
+        return True
 
     def write_many(self, frames: list[bytes]) -> None:
         self.written += [orjson.loads(frame) for frame in frames]

@@ -292,9 +292,10 @@ def test_frames_written_directly_are_the_bytes_websockets_would_send(length: int
     assert ours == Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
 
 
-async def bytes_written(write: Callable[[FastWriter], None]) -> bytes:
-    """What ``write`` puts on the wire through a FastWriter on a fresh, accepted connection."""
-    protocol = protocol_for(accepting)
+async def bytes_written(write: Callable[[FastWriter], object]) -> bytes:
+    """What ``write`` puts on the wire through a FastWriter on a fresh connection, accepted and
+    held open by its app until the connection is lost."""
+    protocol = protocol_for(holding)
     transport = FakeTransport()
     protocol.connection_made(transport)
     protocol.data_received(UPGRADE)
@@ -321,14 +322,26 @@ async def test_frames_written_together_are_the_bytes_written_one_by_one() -> Non
 
 @pytest.mark.parametrize("length", [0, 82, 83, 84, 65_491, 65_492, 65_493, 70_000])
 async def test_an_event_written_directly_is_the_frame_write_would_send(length: int) -> None:
-    """write_event(seq, tail) is write(event_frame(seq, tail)), byte for byte, on each side of
+    """try_write_event(seq, tail) is write(event_frame(seq, tail)), byte for byte, on each side of
     the header's 7-, 16- and 64-bit lengths (a frame is 43 bytes more than ``length`` at seq 1)
     and for a seq of any width."""
     tail = b'"type":"x","data":"' + b"y" * length + b'"}'
     for seq in (1, 99, 100, 123_456_789):
         framed = await bytes_written(functools.partial(FastWriter.write, frame=event_frame(seq, tail)))
-        direct = await bytes_written(functools.partial(FastWriter.write_event, seq=seq, tail=tail))
+        direct = await bytes_written(functools.partial(FastWriter.try_write_event, seq=seq, tail=tail))
         assert direct == framed and orjson.loads(direct[direct.index(b"{") :])["seq"] == seq
+
+
+async def test_an_event_is_not_written_while_the_transport_is_paused() -> None:
+    """try_write_event leaves a paused transport alone and says so: the caller queues the event."""
+
+    def paused(writer: FastWriter) -> None:
+        writer._protocol.pause_writing()
+        assert writer.try_write_event(1, b'"type":"x","data":{}}') is False
+        writer._protocol.resume_writing()
+        assert writer.try_write_event(2, b'"type":"x","data":{}}') is True
+
+    assert await bytes_written(paused) == b'\x81\x2b{"op":"event","seq":2,"type":"x","data":{}}'
 
 
 def h11_request(raw: bytes) -> tuple[Any, list[tuple[bytes, bytes]]]:
@@ -377,6 +390,12 @@ def test_what_websockets_would_refuse_or_treat_apart_goes_to_it_as_bytes(change:
 async def accepting(scope: Any, receive: Any, send: Any) -> None:
     await receive()
     await send({"type": "websocket.accept"})
+
+
+async def holding(scope: Any, receive: Any, send: Any) -> None:
+    await receive()
+    await send({"type": "websocket.accept"})
+    await receive()  # until the client leaves
 
 
 fastwrite_bytes = fastwrite.request_bytes
