@@ -217,50 +217,45 @@ async def run(
             own0, heard0 = own, sum(listener.events for listener in listeners)
             if heartbeats:
                 await asyncio.gather(*(listener.heartbeats(heartbeats) for listener in listeners))
-                cpu1, _ = server.usage()
-                done = heartbeats * len(listeners)
-                line = f"round {round_ + 1}: {done} heartbeats answered: "
-                if counter is not None:
-                    instructions, _ = counter.stop(f"round{round_ + 1}")
-                    line += f"{instructions / done:,.0f} instructions per heartbeat"
-                elif tracer is not None:
-                    calls = tracer.stop()
-                    line += (
-                        f"{sum(calls.values()) / done:.2f} system calls per heartbeat ({_top(calls, done)})"
-                    )
-                else:
-                    line += f"server CPU {(cpu1 - cpu0) * 1e6 / done:.1f} µs per heartbeat"
-                print(line + (" (ceiling)" if ceiling else ""), flush=True)
-                continue
-            for n in range(posts):
-                request = {"op": "post.create", "id": f"r{round_}p{n}", "text": f"round {round_} post {n}"}
-                await author_ws.send(orjson.dumps(request).decode())
-                answer = await answers.get()
-                if answer["op"] != "ok":
-                    raise SystemExit(f"post.create failed: {answer}")
-                sent += 1
-                try:
-                    async with asyncio.timeout(WAIT_S):
-                        await _everyone_has(listeners, sent)
-                except TimeoutError:
-                    raise SystemExit(
-                        f"a follower lacks post {sent} after {WAIT_S} s: frames were lost"
-                    ) from None
-            while own < sent:  # both servers send the author its own posts too
-                own_changed.clear()
-                await own_changed.wait()
+                count, unit = heartbeats * len(listeners), "heartbeat"
+                what = f"{count} heartbeats answered"
+            else:
+                for n in range(posts):
+                    request = {
+                        "op": "post.create",
+                        "id": f"r{round_}p{n}",
+                        "text": f"round {round_} post {n}",
+                    }
+                    await author_ws.send(orjson.dumps(request).decode())
+                    answer = await answers.get()
+                    if answer["op"] != "ok":
+                        raise SystemExit(f"post.create failed: {answer}")
+                    sent += 1
+                    try:
+                        async with asyncio.timeout(WAIT_S):
+                            await _everyone_has(listeners, sent)
+                    except TimeoutError:
+                        raise SystemExit(
+                            f"a follower lacks post {sent} after {WAIT_S} s: frames were lost"
+                        ) from None
+                while own < sent:  # both servers send the author its own posts too
+                    own_changed.clear()
+                    await own_changed.wait()
+                count = own - own0 + sum(listener.events for listener in listeners) - heard0
+                unit, what = (
+                    "delivered frame",
+                    f"{posts} posts to {users} followers, {count} frames delivered",
+                )
             cpu1, _ = server.usage()
-            delivered = own - own0 + sum(listener.events for listener in listeners) - heard0
-            line = f"round {round_ + 1}: {posts} posts to {users} followers, {delivered} frames delivered: "
+            line = f"round {round_ + 1}: {what}: "
             if counter is not None:
                 instructions, _ = counter.stop(f"round{round_ + 1}")
-                line += f"{instructions / delivered:,.0f} instructions per delivered frame"
+                line += f"{instructions / count:,.0f} instructions per {unit}"
             elif tracer is not None:
                 calls = tracer.stop()
-                line += f"{sum(calls.values()) / delivered:.2f} system calls per delivered frame "
-                line += f"({_top(calls, delivered)})"
+                line += f"{sum(calls.values()) / count:.2f} system calls per {unit} ({_top(calls, count)})"
             else:
-                line += f"server CPU {(cpu1 - cpu0) * 1e6 / delivered:.1f} µs per delivered frame"
+                line += f"server CPU {(cpu1 - cpu0) * 1e6 / count:.1f} µs per {unit}"
             print(line + (" (ceiling)" if ceiling else ""), flush=True)
         author_reader.cancel()
         for listener in listeners:
