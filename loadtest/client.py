@@ -125,7 +125,7 @@ class LoadClient:
         (admission control in a storm), as PROTOCOL.md section 8.5 asks of every client."""
         while True:
             async with slots or contextlib.nullcontext():
-                self.ws = await _connect(self._ws_url)
+                self.ws = await connect_client(self._ws_url)
                 try:
                     await self._start()
                     return
@@ -264,11 +264,13 @@ def _fail(futures: Iterable[asyncio.Future[dict[str, Any]]]) -> None:
             future.exception()
 
 
-async def _connect(ws_url: str) -> ClientConnection:
+async def connect_client(ws_url: str, open_timeout: float = 120) -> ClientConnection:
+    """A WebSocket to ``ws_url`` as every load-test client opens it: the protocol's subprotocol,
+    frames up to the largest a server sends, no compression."""
     return await connect(
         ws_url,
         subprotocols=[PROTOCOL_NAME],  # type: ignore[list-item]
         max_size=MAX_SERVER_FRAME_BYTES,
         compression=None,
-        open_timeout=120,
+        open_timeout=open_timeout,
     )

@@ -40,12 +40,12 @@ import time
 from pathlib import Path
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from protocol import messages as m
-from protocol.codec import MAX_SERVER_FRAME_BYTES, PROTOCOL_NAME
 from protocol.recent import encode_auth, floor_id
 
+from ..client import connect_client
 from ..local import LocalServer
 from .resume_cost import Callgrind
 
@@ -95,13 +95,7 @@ class Listener:
 
 
 async def _open(url: str, token: str) -> ClientConnection:
-    ws = await connect(
-        url,
-        subprotocols=[PROTOCOL_NAME],  # type: ignore[list-item]
-        max_size=MAX_SERVER_FRAME_BYTES,
-        compression=None,
-        open_timeout=300,
-    )
+    ws = await connect_client(url, open_timeout=300)
     await ws.recv()  # hello
     moment = floor_id(int(time.time() * 1000))
     await ws.send(encode_auth(token, m.Cursors(following=moment, notifications=moment), None).decode())

@@ -41,12 +41,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from protocol import messages as m
-from protocol.codec import MAX_SERVER_FRAME_BYTES, PROTOCOL_NAME
 from protocol.recent import encode_auth, floor_id
 
+from ..client import connect_client
 from ..local import LocalServer
 
 #: Every client is let in at once: admission control is a separate question (BENCHMARKS.md).
@@ -58,13 +58,7 @@ _T = TypeVar("_T")
 async def _open(url: str, token: str, cursors: m.Cursors) -> tuple[ClientConnection, str]:
     """Connect, authenticate with ``cursors``, and read up to ``ready`` and its replay; returns
     the connection and the greatest ``following`` position it holds."""
-    ws = await connect(
-        url,
-        subprotocols=[PROTOCOL_NAME],  # type: ignore[list-item]
-        max_size=MAX_SERVER_FRAME_BYTES,
-        compression=None,
-        open_timeout=120,
-    )
+    ws = await connect_client(url)
     orjson.loads(await ws.recv())  # hello
     await ws.send(encode_auth(token, cursors, None).decode())
     greatest = cursors.following or ""
