@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from starlette.websockets import WebSocket
 from . import webapp
 from .blobs import open_blobs
 from .bus import open_bus
+from .clock import now_ms
 from .config import Settings
 from .domain import Domain, farewell, present
 from .domain.pictures import Pictures
@@ -52,10 +52,6 @@ from .webhooks import Destinations, Webhooks, load_signing_key
 from .webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass

@@ -217,7 +217,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.admin_command == "seed":
         return asyncio.run(_seed(settings, args))
     if args.admin_command in admin_tools.COMMANDS:
-        from .app import now_ms
+        from .clock import now_ms
 
         return asyncio.run(admin_tools.run(settings, args, now_ms))
     return asyncio.run(
@@ -361,14 +361,14 @@ async def _with_accounts(
     """Run an operator action on the configured storage (safe beside a running server), through
     the same domain services as a node. Without ``create``, a data folder with no database is
     refused."""
-    from .app import now_ms
+    from .clock import now_ms
 
     async with admin_tools.operator_domain(settings, now_ms, create=create, offer_create=True) as domain:
         return await use(settings, domain.accounts)
 
 
 async def _seed(settings: Settings, args: argparse.Namespace) -> int:
-    from .app import now_ms
+    from .clock import now_ms
     from .passwords import Passwords
     from .seed import HandlesTaken, Plan, check_plan, seed
 
