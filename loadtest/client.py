@@ -17,7 +17,8 @@ Resuming, it sends its cursors and, to a server whose ``hello.limits`` has ``res
 (1.8.0), the positions it received within that window behind them (``auth.recent``, PROTOCOL.md
 section 6.5), kept by the SDK's own :class:`~protocol.recent.RecentPositions`. It does not drop a
 repeated event: it counts it (:attr:`LoadClient.repeated`), and records it like any other, since
-exactly-once is what a load test measures (:meth:`LoadClient.accounting`).
+exactly-once is what a load test measures (:meth:`LoadClient.accounting`). It asks for
+compact events (section 3.5) from a server that offers them, as Tsudoi's own page does.
 """
 
 from __future__ import annotations
@@ -151,7 +152,10 @@ class LoadClient:
         if self.sent_recent:
             limit = min(limits.get("resume_recent_max", m.RESUME_RECENT_MAX), m.RESUME_RECENT_MAX)
             recent = self.recent.for_auth(cursors, limit, dict.fromkeys(cursors, self._moment))
-        await self.ws.send(encode_auth(self._token, m.Cursors(**cursors), recent).decode())
+        # Compact events when offered (1.15.0), as Tsudoi's own page asks for them: what is read
+        # here (ids, kinds, positions) is never left out of them (PROTOCOL.md section 3.5).
+        compact = "compact" in (hello.get("features") or ())
+        await self.ws.send(encode_auth(self._token, m.Cursors(**cursors), recent, compact=compact).decode())
         ready = orjson.loads(await self.ws.recv())
         if ready.get("op") != "ready":
             await self.ws.close()

@@ -38,9 +38,11 @@ from .messages import (
 )
 
 __all__ = [
+    "FEATURES",
     "MAX_FRAME_BYTES",
     "MAX_SERVER_FRAME_BYTES",
     "PROTOCOL_NAME",
+    "compact_tail",
     "decode_client_frame",
     "decode_event_data",
     "decode_result",
@@ -59,6 +61,8 @@ __all__ = [
 
 #: The WebSocket subprotocol a client must request; the version is part of the name.
 PROTOCOL_NAME = "tsudoi.v1"
+#: What ``hello.features`` announces: the opt-in behaviours a client may ask for in ``auth``.
+FEATURES = ("compact",)
 #: Largest frame a client may send; larger ones are refused by the WebSocket layer (1009).
 MAX_FRAME_BYTES = 64 * 1024
 #: No server frame is larger: the largest, a page of 100 posts, is at most about 100 × 9.5 KiB
@@ -213,6 +217,29 @@ def event_tail(data: EventData, pos: str | None = None) -> bytes:
         obj["pos"] = pos
     obj["data"] = msgspec.to_builtins(data)
     return orjson.dumps(obj)[1:]
+
+
+def compact_tail(tail: bytes) -> bytes:
+    """The compact form of an event's tail (``auth.compact``, PROTOCOL.md section 3.5): its
+    ``data`` without the object members whose value is ``null``, ``false`` or ``[]``, at any
+    depth. Made from the full tail once per event per node, not per recipient."""
+    event = orjson.loads(b"{" + tail)
+    event["data"] = _without_neutral(event["data"])
+    return orjson.dumps(event)[1:]
+
+
+def _without_neutral(value: Any) -> Any:
+    """``value`` with every object member whose value is neutral (section 12) left out. Items of
+    arrays are kept whatever they are: a position in an array carries meaning."""
+    if isinstance(value, dict):
+        return {
+            key: _without_neutral(item)
+            for key, item in value.items()
+            if item is not None and item is not False and item != []
+        }
+    if isinstance(value, list):
+        return [_without_neutral(item) for item in value]
+    return value
 
 
 #: What comes before an event's shared tail in the frame one connection receives: ``%`` its seq.

@@ -512,11 +512,17 @@ class Auth(ClientFrame, tag="auth"):
     behind the cursor of their stream, all streams in one list. With it, the resume also sends
     the items of that window the client lacks: ones stored late, after an item with a greater
     position (section 6.5). Without it, a resume starts strictly after each cursor.
+
+    ``compact`` (since 1.15.0): true asks for compact events (section 3.5): in every event's
+    ``data``, at any depth, a member whose value is ``null``, ``false`` or ``[]`` is left out,
+    and the client reads it back as section 12 reads a field an older server left out. Send it
+    only to a server whose ``hello.features`` lists ``compact``.
     """
 
     token: Token | None = None
     cursors: Cursors | None = None
     recent: Annotated[list[Id], msgspec.Meta(max_length=RESUME_RECENT_MAX)] | None = None
+    compact: bool | None = None
 
 
 class Request(ClientFrame):
@@ -1450,6 +1456,8 @@ class Hello(ServerFrame, tag="hello"):
     heartbeat_timeout_ms: int
     auth_timeout_ms: int
     limits: Limits
+    #: What this server offers that a client asks for in ``auth`` (since 1.15.0): ``compact``.
+    features: list[str]
 
 
 class Ready(ServerFrame, tag="ready"):

@@ -145,10 +145,14 @@ class RecentPositions:
         return [pos for _, pos in ranked[: max(0, limit)]]
 
 
-def encode_auth(token: str | None, cursors: m.Cursors | None, recent: list[str] | None) -> bytes:
-    """An ``auth`` frame, with ``recent`` left out entirely rather than null when there is none:
-    a server before 1.8.0 refuses a field it does not know, whatever its value (section 2.3)."""
-    frame = msgspec.to_builtins(m.Auth(token=token, cursors=cursors, recent=recent))
-    if recent is None:
-        frame.pop("recent", None)
+def encode_auth(
+    token: str | None, cursors: m.Cursors | None, recent: list[str] | None, *, compact: bool = False
+) -> bytes:
+    """An ``auth`` frame, with ``recent`` and ``compact`` left out entirely rather than null when
+    not asked for: a server before 1.8.0 (1.15.0) refuses a field it does not know, whatever its
+    value (section 2.3)."""
+    frame = msgspec.to_builtins(m.Auth(token=token, cursors=cursors, recent=recent, compact=compact or None))
+    for field in ("recent", "compact"):
+        if frame.get(field) is None:
+            frame.pop(field, None)
     return encode(frame)

@@ -9,7 +9,8 @@ until every follower has it; the server's instructions over that phase are divid
 delivered (every event frame any client received, the author's own copies included).
 
     .venv/bin/python -m loadtest.tools.fanout_cost [N] [--posts P | --heartbeats K] [--rounds R]
-                                                   [--ceiling] [--callgrind | --strace]
+                                                   [--ceiling] [--full-events]
+                                                   [--callgrind | --strace]
 
 Without ``--callgrind`` it prints server CPU µs per delivered frame (from /proc). With it, the
 server runs under valgrind's callgrind (see :class:`loadtest.tools.resume_cost.Callgrind`),
@@ -21,6 +22,10 @@ makes the server some 50 times slower.
 Callgrind leaves out the kernel. ``--strace`` counts the server's system calls instead (``strace
 -c -f`` attached for the measured phase only) and prints them per delivered frame, by call: the
 kernel's share of a frame is mostly in them.
+
+Clients ask for compact events (PROTOCOL.md section 3.5) when the server offers them, as Tsudoi's
+page does; ``--full-events`` leaves them full, as before 1.15.0. Each round prints the frames'
+average size.
 
 ``--heartbeats K`` measures what an idle node does instead: every follower sends K heartbeats,
 each once the previous is answered, and the figures are per heartbeat. The harness's fan-out
@@ -70,6 +75,8 @@ class Listener:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.events = 0
+        #: The bytes of those event frames (the payload, without WebSocket framing).
+        self.event_bytes = 0
         self.answers = 0
         self.changed = asyncio.Event()
         self.task = asyncio.create_task(self._read())
@@ -79,6 +86,7 @@ class Listener:
             data = message if isinstance(message, bytes) else message.encode()
             if b'"op":"event"' in data:
                 self.events += 1
+                self.event_bytes += len(data)
             elif data.startswith(b'{"op":"ok"'):
                 self.answers += 1
             self.changed.set()
@@ -94,11 +102,15 @@ class Listener:
                 await self.changed.wait()
 
 
-async def _open(url: str, token: str) -> ClientConnection:
+async def _open(url: str, token: str, full: bool) -> ClientConnection:
+    """A connection, past ``ready``; with compact events (PROTOCOL.md section 3.5) if the server
+    offers them, unless ``full``."""
     ws = await connect_client(url, open_timeout=300)
-    await ws.recv()  # hello
+    hello = orjson.loads(await ws.recv())
+    compact = not full and "compact" in (hello.get("features") or ())
     moment = floor_id(int(time.time() * 1000))
-    await ws.send(encode_auth(token, m.Cursors(following=moment, notifications=moment), None).decode())
+    cursors = m.Cursors(following=moment, notifications=moment)
+    await ws.send(encode_auth(token, cursors, None, compact=compact).decode())
     while orjson.loads(await ws.recv()).get("op") != "ready":
         pass
     return ws
@@ -151,7 +163,15 @@ def _top(calls: dict[str, int], per: int) -> str:
 
 
 async def run(
-    users: int, posts: int, heartbeats: int, rounds: int, ceiling: bool, callgrind: bool, trace: bool
+    users: int,
+    posts: int,
+    heartbeats: int,
+    rounds: int,
+    ceiling: bool,
+    callgrind: bool,
+    trace: bool,
+    *,
+    full: bool = False,
 ) -> None:
     counter = Callgrind() if callgrind else None
     env = dict(ENV)
@@ -174,12 +194,12 @@ async def run(
         tracer = Strace() if trace else None
         if tracer is not None:
             tracer.pid = server.pids()[0]
-        author_ws = await _open(server.ws_url, accounts[0]["token"])
+        author_ws = await _open(server.ws_url, accounts[0]["token"], full)
         slots = asyncio.Semaphore(50)
 
         async def one(token: str) -> ClientConnection:
             async with slots:
-                return await _open(server.ws_url, token)
+                return await _open(server.ws_url, token, full)
 
         followers = await asyncio.gather(*(one(a["token"]) for a in accounts[1:]))
         listeners = [Listener(ws) for ws in followers]
@@ -209,6 +229,7 @@ async def run(
                 await asyncio.sleep(1.0)
             cpu0, _ = server.usage()
             own0, heard0 = own, sum(listener.events for listener in listeners)
+            bytes0 = sum(listener.event_bytes for listener in listeners)
             if heartbeats:
                 await asyncio.gather(*(listener.heartbeats(heartbeats) for listener in listeners))
                 count, unit = heartbeats * len(listeners), "heartbeat"
@@ -236,9 +257,11 @@ async def run(
                     own_changed.clear()
                     await own_changed.wait()
                 count = own - own0 + sum(listener.events for listener in listeners) - heard0
+                heard = sum(listener.events for listener in listeners) - heard0
+                size = (sum(listener.event_bytes for listener in listeners) - bytes0) / heard
                 unit, what = (
                     "delivered frame",
-                    f"{posts} posts to {users} followers, {count} frames delivered",
+                    f"{posts} posts to {users} followers, {count} frames of {size:.0f} bytes delivered",
                 )
             cpu1, _ = server.usage()
             line = f"round {round_ + 1}: {what}: "
@@ -271,6 +294,11 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=2, help="measured rounds")
     parser.add_argument("--ceiling", action="store_true", help="the bare websockets broadcast server")
+    parser.add_argument(
+        "--full-events",
+        action="store_true",
+        help="do not ask for compact events (PROTOCOL.md section 3.5), as clients before 1.15.0",
+    )
     how = parser.add_mutually_exclusive_group()
     how.add_argument(
         "--callgrind",
@@ -282,7 +310,16 @@ def main() -> None:
     )
     args = parser.parse_args()
     asyncio.run(
-        run(args.users, args.posts, args.heartbeats, args.rounds, args.ceiling, args.callgrind, args.strace)
+        run(
+            args.users,
+            args.posts,
+            args.heartbeats,
+            args.rounds,
+            args.ceiling,
+            args.callgrind,
+            args.strace,
+            full=args.full_events,
+        )
     )
 
 

@@ -14,7 +14,8 @@ Three tasks share the work, so a slow handler never stops the socket from being 
 On a resume ``auth`` carries the cursors and, to a server that announces
 ``limits.resume_window_ms`` (1.8.0), the positions handled within that window behind them
 (``recent``), so items another writer stored late are replayed too; an event whose ``pos`` was
-handled already is dropped.
+handled already is dropped. It asks for compact events (section 3.5) from a server that offers
+them, and hands handlers the same typed events either way.
 
 Requests wait for a live connection, are answered by id, and a ``rate_limited`` or ``shed`` answer
 is retried after its ``retry_after_ms`` (bounded). Pictures go over HTTP (:meth:`Client.upload`,
@@ -347,7 +348,12 @@ class Client(Api):
                 limits = hello.limits
                 recent = self._cursors.recent_for_auth(limits.resume_window_ms, limits.resume_recent_max)
             floors = self._cursors.floors(with_recent=recent is not None)
-            await ws.send(encode_auth(self.token, cursors if floors else None, recent), text=True)
+            # Compact events whenever the server offers them (section 3.5): ``convert`` reads the
+            # members they leave out as section 12 says, the way it reads an older server's.
+            compact = "compact" in hello.features
+            await ws.send(
+                encode_auth(self.token, cursors if floors else None, recent, compact=compact), text=True
+            )
             ready = convert(parse_frame(await asyncio.wait_for(ws.recv(), self.open_timeout_s)), m.Ready)
         except BaseException:
             await ws.close()

@@ -50,7 +50,7 @@ import orjson
 from protocol import codec
 from protocol import messages as m
 
-__all__ = ["convert", "encode_request", "parse_frame"]
+__all__ = ["convert", "encode_request", "neutral", "normalise", "parse_frame"]
 
 _S = TypeVar("_S", bound=msgspec.Struct)
 #: Normalises one decoded JSON value, in place, for the type it was made for.
@@ -74,8 +74,15 @@ def convert(data: dict[str, Any], model: type[_S]) -> _S:
         return codec.decode_result(model, data)
     except msgspec.ValidationError:
         pass  # a newer or an older server: normalise, then the second answer is final
-    _shape(model).normalise(data)
+    normalise(data, model)
     return codec.decode_result(model, data)
+
+
+def normalise(data: dict[str, Any], model: type[msgspec.Struct]) -> None:
+    """Normalise ``data``, in place, as :func:`convert` does before its second decode: unknown
+    keys dropped, missing fields with a neutral value set to it. A compact event (section 3.5)
+    comes out whole."""
+    _shape(model).normalise(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,16 +120,16 @@ def _shape(cls: type[msgspec.Struct]) -> _Shape:
     known = {field.encode_name for field in info.fields}
     if info.tag_field is not None:
         known.add(info.tag_field)
-    neutral: list[tuple[str, Callable[[], object]]] = []
+    neutrals: list[tuple[str, Callable[[], object]]] = []
     nested: list[tuple[str, _Walk]] = []
     for field in info.fields:
-        fill = _neutral(field.type) if field.required else None
+        fill = neutral(field.type) if field.required else None
         if fill is not None:
-            neutral.append((field.encode_name, fill))
+            neutrals.append((field.encode_name, fill))
         walk = _walker(field.type)
         if walk is not None:
             nested.append((field.encode_name, walk))
-    return _Shape(frozenset(known), tuple(neutral), tuple(nested))
+    return _Shape(frozenset(known), tuple(neutrals), tuple(nested))
 
 
 def _unwrap(t: mi.Type) -> mi.Type:
@@ -135,7 +142,7 @@ def _null() -> None:
     return None
 
 
-def _neutral(t: mi.Type) -> Callable[[], object] | None:
+def neutral(t: mi.Type) -> Callable[[], object] | None:
     """What section 12 reads an absent field of type ``t`` as, or None if nothing."""
     t = _unwrap(t)
     if isinstance(t, mi.UnionType):

@@ -74,7 +74,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
-from protocol.codec import event_frame
+from protocol.codec import compact_tail, event_frame
 from protocol.errors import CloseCode
 
 from .fastwrite import FastWriter
@@ -141,6 +141,7 @@ class Connection:
         "_urgent",
         "_writer",
         "channels",
+        "compact",
         "deadline",
         "deadline_slot",
         "id",
@@ -169,6 +170,9 @@ class Connection:
         self.session_id: str | None = None
         #: Bus channels this connection listens to (maintained by the hub).
         self.channels: set[str] = set()
+        #: The client asked for compact events (``auth.compact``): the hub hands it the compact
+        #: tail of each event (``protocol.codec.compact_tail``), and backlogs are made compact here.
+        self.compact = False
         #: Per stream, the position the client holds everything up to as it authenticated: its
         #: cursor, or the moment it connected when it sent none (following, direct,
         #: notifications). A gap fill never reaches back before it.
@@ -322,7 +326,7 @@ class Connection:
         self._read_at = time.monotonic()
         fresh = [(tail, pos) for tail, pos in zip(tails, positions, strict=True) if pos not in read]
         if fresh:
-            self._wait((_BACKLOG, [tail for tail, _ in fresh], None))
+            self._wait((_BACKLOG, [compact_tail(tail) if self.compact else tail for tail, _ in fresh], None))
             self._barriers += 1
             read.update(pos for _, pos in fresh)
 

@@ -30,6 +30,7 @@ from starlette.websockets import WebSocket
 
 from protocol import messages as m
 from protocol.codec import (
+    FEATURES,
     MAX_FRAME_BYTES,
     MAX_SERVER_FRAME_BYTES,
     PROTOCOL_NAME,
@@ -136,6 +137,7 @@ class Gateway:
                 heartbeat_timeout_ms=settings.heartbeat_timeout_ms,
                 auth_timeout_ms=settings.auth_timeout_ms,
                 limits=limits(settings),
+                features=list(FEATURES),
             )
         )
         #: Each request type's op (ops.py); the start-up check that every request has exactly one.
@@ -296,6 +298,7 @@ class Gateway:
         if not isinstance(frame, m.Auth):
             raise CloseConnection(CloseCode.BAD_HANDSHAKE, "first frame must be auth")
         token = frame.token or self._cookie_token(websocket)
+        conn.compact = bool(frame.compact)
         try:
             async with self._starts:
                 return await self._start(conn, token, frame.cursors, frame.recent)

@@ -6,7 +6,9 @@ leaves, so the bus sees one subscription per channel per node however many conne
 
 Fan-out is the hot path: for each bus message the hub looks up the channel's connections and
 appends the *same* payload bytes to each one's send queue. No per-recipient encoding happens
-here; a connection only prefixes its sequence number when writing (see ``connection.py``).
+here; a connection only prefixes its sequence number when writing (see ``connection.py``). The
+one variant is the compact form some clients ask for (``auth.compact``): made from the payload
+once per message, on the first recipient that wants it, and shared by all of them in turn.
 
 Metrics stay off the per-recipient path: a fan-out adds its number of recipients to a counter
 once, after the loop, and fan-out latency is *sampled*, one recipient per fan-out. The hub reads
@@ -45,6 +47,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterable
 
+from protocol.codec import compact_tail
 from protocol.errors import CloseCode
 
 from .. import channels
@@ -255,17 +258,30 @@ class Hub:
                     members = [conn for conn in members if conn not in left_out]
                     if not members:
                         return
+            # The compact tail is made for the first connection that asked for compact events.
+            # Two loops, so that the common call passes no keyword.
+            compact = None
             if priority:
                 for conn in members:
-                    conn.push_event(tail, pos, priority=True)
+                    if conn.compact:
+                        compact = compact or compact_tail(tail)
+                        conn.push_event(compact, pos, priority=True)
+                    else:
+                        conn.push_event(tail, pos, priority=True)
             else:
                 for conn in members:
-                    conn.push_event(tail, pos)
+                    if conn.compact:
+                        compact = compact or compact_tail(tail)
+                        conn.push_event(compact, pos)
+                    else:
+                        conn.push_event(tail, pos)
             # Once per fan-out, never per recipient (see the module docstring): count them all,
             # and sample the latency on the connection the loop reached last.
             self.events_delivered += len(members)
-            if not conn.probe(tail, started, priority) and len(members) > 1:
-                next(iter(members)).probe(tail, started, priority)
+            last = compact if conn.compact and compact is not None else tail
+            if not conn.probe(last, started, priority) and len(members) > 1:
+                first = next(iter(members))
+                first.probe(compact if first.compact and compact is not None else tail, started, priority)
 
     def deliver_all(self, payload: bytes) -> None:
         """Hand one event envelope to every connection on this node (incidents)."""
@@ -273,9 +289,14 @@ class Hub:
         if pos is not None:
             self.delivered.add(pos)
         count = 0
+        compact = None
         for conns in self._by_user.values():
             for conn in conns:
-                conn.push_event(tail, pos, priority=priority)
+                if conn.compact:
+                    compact = compact or compact_tail(tail)
+                    conn.push_event(compact, pos, priority=priority)
+                else:
+                    conn.push_event(tail, pos, priority=priority)
                 count += 1
         self.events_delivered += count
 

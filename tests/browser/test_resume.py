@@ -89,7 +89,8 @@ def test_the_page_resumes_with_the_positions_it_holds_behind_its_cursors(  # typ
 ) -> None:
     """A 1.8 server announces resume_window_ms: after a reconnect the page's auth names the
     positions it processed within that window behind its cursors (auth.recent, §6.5), and what
-    the resume brings is shown once."""
+    the resume brings is shown once. Every connection asks for compact events (§3.5), and the
+    posts shown arrived compact, live and resumed."""
     eri = new_person(server, "eri", "高橋 絵里")
     bot = new_person(server, "kisho", "気象 bot", invited_by=eri)
     with Api(server, eri.token) as api:
@@ -98,9 +99,16 @@ def test_the_page_resumes_with_the_positions_it_holds_behind_its_cursors(  # typ
     view = open_page("ja-JP")
     page = view.page
     sent: list[dict[str, Any]] = []
+    posts: list[dict[str, Any]] = []
+
+    def received(payload: str | bytes) -> None:
+        frame = json.loads(payload)
+        if frame.get("type") == "post.created":
+            posts.append(frame["data"]["post"])
 
     def watch(socket: WebSocket) -> None:
         socket.on("framesent", lambda payload: sent.append(json.loads(payload)))
+        socket.on("framereceived", received)
 
     page.on("websocket", watch)
     log_in(page, server, eri)
@@ -122,6 +130,10 @@ def test_the_page_resumes_with_the_positions_it_holds_behind_its_cursors(  # typ
     assert resumed["cursors"]["following"] == held[-1]
     assert set(held) <= set(resumed["recent"])
     assert resumed["recent"][0] in resumed["cursors"].values()  # nearest a cursor first
+    assert all(frame.get("compact") is True for frame in [*before, resumed])
+    texts = [post["text"] for post in posts]
+    assert "窓の中の投稿 1" in texts and "再接続の間の投稿" in texts
+    assert all("reply_to" not in post and "verified" not in post["author"] for post in posts), posts
     for i in (1, 2):
         expect(cards(page, f"窓の中の投稿 {i}")).to_have_count(1)
     assert view.errors == []

@@ -17,8 +17,13 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from protocol.messages import EVENT_TYPES
+from protocol.sdk.decoding import normalise
+
 from .schema import validate
 from .server import ServerProcess, tsudoi
+
+EVENT_TYPES_BY_NAME = {event.TYPE: event for event in EVENT_TYPES}
 
 _ids = itertools.count(1)
 _handles = itertools.count(1)
@@ -39,6 +44,30 @@ class Account:
     token: str
 
 
+def _neutral_members(value: Any, path: str = "$") -> list[str]:
+    """Where in ``value`` an object member is null, false or []: none in a compact event."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if item is None or item is False or item == []:
+                found.append(f"{path}.{key}")
+            found += _neutral_members(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            found += _neutral_members(item, f"{path}[{n}]")
+    return found
+
+
+def read_compact(frame: dict[str, Any]) -> None:
+    """Check that an event frame is compact (PROTOCOL.md section 3.5), then make its data whole,
+    in place, as the SDK reads it (an unknown type is left as it is)."""
+    left = _neutral_members(frame.get("data"))
+    assert not left, f"{frame.get('type')} event is not compact: {left}"
+    model = EVENT_TYPES_BY_NAME.get(frame.get("type"))  # type: ignore[arg-type]
+    if model is not None and isinstance(frame.get("data"), dict):
+        normalise(frame["data"], model)
+
+
 class Client:
     #: Clients opened by the current test; conftest closes them and checks their frames.
     opened: ClassVar[list[Client]] = []
@@ -52,6 +81,9 @@ class Client:
         #: Every frame received after ``hello``, in arrival order (events and answers together).
         self.arrivals: list[dict[str, Any]] = []
         self.hello: dict[str, Any] | None = None
+        #: Asked for compact events (``auth.compact``): each event's data is checked to be
+        #: compact, then read back whole (as the SDK does) before anything else sees it.
+        self.compact = False
         self.ready: dict[str, Any] | None = None
         #: The last position seen per stream, as a client keeps them to resume.
         self.cursors: dict[str, str] = {}
@@ -80,13 +112,19 @@ class Client:
         token: str,
         cursors: dict[str, str] | None = None,
         recent: list[str] | None = None,
+        *,
+        compact: bool = False,
     ) -> Client:
-        """Connect, authenticate (with ``recent`` positions, if given), and wait for ready."""
+        """Connect, authenticate (with ``recent`` positions, if given, and asking for compact
+        events if ``compact``), and wait for ready."""
         client = await cls.open(server)
         client.cursors = dict(cursors or {})
+        client.compact = compact
         auth: dict[str, Any] = {"op": "auth", "token": token, "cursors": cursors}
         if recent is not None:
             auth["recent"] = recent
+        if compact:
+            auth["compact"] = True
         await client.send(auth)
         frame = await client.next_frame()
         if frame.get("op") != "ready":
@@ -98,6 +136,11 @@ class Client:
         try:
             async for message in self.ws:
                 frame = orjson.loads(message)
+                if self.compact and frame.get("op") == "event":
+                    try:
+                        read_compact(frame)
+                    except AssertionError as exc:
+                        self._violations.append(exc)
                 request_op = None
                 if frame.get("op") in ("ok", "error"):
                     ops = self._sent_ops.get(frame.get("id"))

@@ -1,7 +1,10 @@
 // The one WebSocket of the app: hello → auth (the HttpOnly cookie authenticates; the script never
 // holds the token), heartbeats with a random first beat, a watchdog for a silent server, and
 // reconnection by the close code's range (protocol §2, §10) with per-stream resume cursors (§6)
-// and, for a 1.8 server, the positions held just behind them (auth.recent, §6.5).
+// and, for a 1.8 server, the positions held just behind them (auth.recent, §6.5). It asks for
+// compact events when the server offers them (auth.compact, §3.5) and reads them back whole.
+
+import { EVENT_SHAPES, SHAPES } from "./shapes.js";
 
 const STREAMS = ["following", "direct", "notifications"];
 const CURSOR_KEY = "tsudoi.cursors";
@@ -17,6 +20,19 @@ export function msOf(pos) {
   for (const c of pos.slice(0, 10)) ms = ms * 32 + CROCKFORD.indexOf(c);
   return ms;
 }
+/** A compact event's data (§3.5) made whole again, in place: each field it left out is set to
+ * what §12 reads it as (null, false or []), at every depth (web/js/shapes.js). */
+export function expand(shape, value) {
+  if (!shape || !value || typeof value !== "object") return;
+  if (Array.isArray(value)) {
+    for (const item of value) expand(shape, item);
+    return;
+  }
+  const { fill, nested } = SHAPES[shape];
+  for (const key in fill) if (!(key in value)) value[key] = Array.isArray(fill[key]) ? [] : fill[key];
+  for (const key in nested) expand(nested[key], value[key]);
+}
+
 /** Back-off: a random wait in [0, d], d doubling from 1 s up to a minute (full jitter, §10). */
 const BACKOFF_START_MS = 1000;
 const BACKOFF_MAX_MS = 60000;
@@ -49,6 +65,8 @@ export class Connection {
     this.handlers = handlers;
     this.socket = null;
     this.hello = null;
+    /** Whether this connection asked for compact events (§3.5). */
+    this.compact = false;
     this.user = null;
     this.state = "idle";
     this.pending = new Map();
@@ -236,6 +254,9 @@ export class Connection {
     const auth = { op: "auth", cursors: this.sentCursors };
     const recent = this.sentCursors ? this.recentForAuth() : null;
     if (recent) auth.recent = recent; // left out, not null, unless the server looks back
+    // Compact events only from a server that offers them (1.15.0; an older one closes with 4502).
+    this.compact = Array.isArray(hello.features) && hello.features.includes("compact");
+    if (this.compact) auth.compact = true;
     this.socket.send(JSON.stringify(auth));
   }
 
@@ -264,6 +285,7 @@ export class Connection {
     // auth.recent, or one a view read meanwhile (§6.5).
     const repeated = frame.pos && STREAMS.includes(frame.stream) && this.recent[frame.stream].has(frame.pos);
     if (frame.pos && frame.stream) this.advance(frame.stream, frame.pos);
+    if (this.compact) expand(EVENT_SHAPES[frame.type], frame.data);
     try {
       if (!repeated) this.handlers.onEvent?.(frame);
     } catch (err) {
