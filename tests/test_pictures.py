@@ -7,9 +7,12 @@ checked once through the HTTP route, with its status and code."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -326,3 +329,42 @@ async def test_uploads_expire_detached_pictures_are_collected_and_figures_count_
     assert (figures.value("tsudoi_upload_bytes_total") or 0) > 0
     assert figures.value("tsudoi_image_processing_seconds_count") == 3
     await client.close()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux: /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc")
+async def test_the_image_workers_of_a_killed_node_end_with_it(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
+    """A node killed with SIGKILL cannot stop its image workers; they must notice and end, not
+    wait for work for ever (each holds both ends of its job queue, so it never reads an end of
+    file)."""
+    server = start_server()
+    account = await users_of(server).new()
+    await uploaded(server, account, photo())  # the pool starts its workers on the first job
+    assert server.proc is not None
+    workers = _children(server.proc.pid)
+    assert workers, "the node started no image worker"
+    server.stop(signal.SIGKILL)
+    for _ in range(100):
+        left = [pid for pid in workers if Path(f"/proc/{pid}").exists() and _zombie_or_alive(pid)]
+        if not left:
+            break
+        await asyncio.sleep(0.1)
+    assert not left, f"image workers {left} outlived their node"
+
+
+def _zombie_or_alive(pid: int) -> bool:
+    """True while ``pid`` runs (an orphan is reaped by init as soon as it ends)."""
+    with contextlib.suppress(OSError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return False

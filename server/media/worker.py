@@ -11,6 +11,9 @@ recycled after ``RECYCLE_AFTER`` jobs.
 The bound is explicit: at most ``workers`` jobs run and ``queue_max`` wait. One more is refused
 at once with ``MediaErrorCode.BUSY`` rather than queued: an upload's bytes are in memory while
 it waits, and a client told "busy" can retry, which a server out of memory cannot.
+
+A worker ends when its node does, however the node ended (:func:`_end_with_parent`): a node
+killed with SIGKILL cannot stop its pool, and its workers would otherwise wait for work for ever.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
@@ -28,6 +34,24 @@ from server.media.images import Kind, Limits, MediaError, MediaErrorCode, Proces
 #: A worker process is replaced after this many jobs, so a decoder's large allocations (and any
 #: fragmentation they leave) do not stay with the node for its lifetime.
 RECYCLE_AFTER = 200
+#: How often a worker looks whether its node is still there.
+PARENT_CHECK_S = 1.0
+
+
+def _end_with_parent(parent: int) -> None:
+    """Run in each worker process as it starts: end it once ``parent`` (the node) is gone.
+
+    A worker waits for jobs on a ``multiprocessing`` queue, and every worker holds both ends of
+    that queue's pipe, so it never reads an end of file when the node dies without closing the
+    pool: each would wait for ever (as every SIGKILLed node's did, with the pool's resource
+    tracker). Once the node is gone the worker's parent is no longer it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="tsudoi-media-parent", daemon=True).start()
 
 
 class ImageWorker:
@@ -67,7 +91,11 @@ class ImageWorker:
             return ThreadPoolExecutor(self.workers, thread_name_prefix="tsudoi-media")
         # "spawn": a fork of a process running an event loop and threads can inherit held locks.
         return ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=RECYCLE_AFTER
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            max_tasks_per_child=RECYCLE_AFTER,
+            initializer=_end_with_parent,
+            initargs=(os.getpid(),),
         )
 
     @property
