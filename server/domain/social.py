@@ -588,12 +588,21 @@ class Social:
         return await self._stream_backlog([i for i in items if i.post.author_id not in hidden])
 
     async def following_page(
-        self, user_id: str, after: str, limit: int, hidden: Collection[str] = ()
+        self,
+        user_id: str,
+        after: str,
+        limit: int,
+        hidden: Collection[str] = (),
+        *,
+        wanted: Callable[[str], bool] | None = None,
     ) -> Backlog:
         """The first ``limit`` entries of the following stream after ``after``, however many
-        more there are (a webhook reads its streams page by page)."""
+        more there are (a webhook reads its streams page by page); with ``wanted``, only those
+        at the positions it accepts are presented (``last`` and ``read`` count them all)."""
         items = await self._store.following_stream_after(user_id, after=after, limit=limit)
-        backlog = await self._stream_backlog([i for i in items if i.post.author_id not in hidden])
+        backlog = await self._stream_backlog(
+            [i for i in items if i.post.author_id not in hidden and (wanted is None or wanted(i.pos))]
+        )
         return replace(backlog, last=items[-1].pos if items else None, read=len(items))
 
     async def channel_backlog(

@@ -11,7 +11,7 @@ See ``docs/topics/resume.md``.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,6 +23,9 @@ from ..store.base import ConversationStorage, NotificationStorage
 from .conversations import Conversations
 from .notices import Notices
 from .social import NOT_RECOVERED, Backlog, Social
+
+#: Which positions of a page to present and give (the others are only read, and counted).
+Wanted = Callable[[str], bool]
 
 
 @dataclass
@@ -118,30 +121,38 @@ class Streams:
         recent: Collection[str],
         window_ms: int,
     ) -> Backlog:
-        """The items of the ``window_ms`` before ``cursor`` that are not in ``recent``."""
+        """The items of the ``window_ms`` before ``cursor`` that are not in ``recent``. Only
+        those are presented: the client holds the rest of the window, and what follows the
+        cursor is the backlog's (presenting them all was a third of a storm's resume work)."""
         start = floor_id(max(0, timestamp_ms(cursor) - window_ms))
-        page = await self.page(user_id, stream, start, limit + 1, hidden)
+        page = await self.page(
+            user_id, stream, start, limit + 1, hidden, wanted=lambda pos: pos <= cursor and pos not in recent
+        )
         if page.read > limit and page.last is not None and page.last <= cursor:
             return NOT_RECOVERED  # more than the bound inside the window itself
-        kept = [
-            (tail, pos)
-            for tail, pos in zip(page.tails, page.positions, strict=True)
-            if pos <= cursor and pos not in recent
-        ]
-        return Backlog(True, [tail for tail, _ in kept], [pos for _, pos in kept])
+        return Backlog(True, page.tails, page.positions)
 
     async def page(
-        self, user_id: str, stream: str, after: str, limit: int, hidden: Collection[str] = ()
+        self,
+        user_id: str,
+        stream: str,
+        after: str,
+        limit: int,
+        hidden: Collection[str] = (),
+        *,
+        wanted: Wanted | None = None,
     ) -> Backlog:
         """The first ``limit`` items of one stream after ``after``, however many more there
         are, shaped as the live events were; ``last`` says where the next page starts. For
-        readers that keep up page by page (webhooks) rather than all at once."""
+        readers that keep up page by page (webhooks) rather than all at once. With ``wanted``,
+        only the items whose position it accepts are presented and given (``last`` and
+        ``read`` still count every item read)."""
         if stream == "following":
-            return await self._social.following_page(user_id, after, limit, hidden)
+            return await self._social.following_page(user_id, after, limit, hidden, wanted=wanted)
         if stream == "direct":
-            return await self._direct_page(user_id, after, limit)
+            return await self._direct_page(user_id, after, limit, wanted)
         if stream == "notifications":
-            return await self._notification_page(user_id, after, limit)
+            return await self._notification_page(user_id, after, limit, wanted)
         raise ValueError(f"no stream {stream!r}")
 
     async def direct_backlog(self, user_id: str, after: str, limit: int) -> Backlog:
@@ -152,16 +163,24 @@ class Streams:
         backlog = await self._notification_page(user_id, after, limit + 1)
         return NOT_RECOVERED if backlog.read > limit else backlog
 
-    async def _direct_page(self, user_id: str, after: str, limit: int) -> Backlog:
+    async def _direct_page(
+        self, user_id: str, after: str, limit: int, wanted: Wanted | None = None
+    ) -> Backlog:
         records = await self._store.direct_stream_after(user_id, after=after, limit=limit)
-        messages = await self._conversations.messages(records)
+        messages = await self._conversations.messages(
+            records if wanted is None else [r for r in records if wanted(r.id)]
+        )
         tails = [event_tail(DmMessageEvent(message=message), message.id) for message in messages]
         positions = [message.id for message in messages]
         return Backlog(True, tails, positions, last=records[-1].id if records else None, read=len(records))
 
-    async def _notification_page(self, user_id: str, after: str, limit: int) -> Backlog:
+    async def _notification_page(
+        self, user_id: str, after: str, limit: int, wanted: Wanted | None = None
+    ) -> Backlog:
         records = await self._store.notifications_after(user_id, after=after, limit=limit)
-        notifications = await self._notices.present(records)
+        notifications = await self._notices.present(
+            records if wanted is None else [r for r in records if wanted(r.id)]
+        )
         tails = [event_tail(NotificationEvent(notification=n), n.id) for n in notifications]
         positions = [n.id for n in notifications]
         return Backlog(True, tails, positions, last=records[-1].id if records else None, read=len(records))
