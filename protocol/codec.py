@@ -25,7 +25,7 @@ import orjson
 from .errors import ErrorCode, ProtocolError
 from .messages import (
     CLIENT_FRAME_TYPES,
-    EVENT_TYPES,
+    EVENT_BY_TYPE,
     ClientFrame,
     Error,
     Event,
@@ -70,7 +70,6 @@ MAX_FRAME_BYTES = 64 * 1024
 MAX_SERVER_FRAME_BYTES = 4 * 1024 * 1024
 
 _FRAME_BY_OP: dict[str, type[ClientFrame]] = {op_of(t): t for t in CLIENT_FRAME_TYPES}
-_EVENT_BY_TYPE: dict[str, type[EventData]] = {t.TYPE: t for t in EVENT_TYPES}
 _PATH = re.compile(r" - at `(\$[^`]*)`$")
 _UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `([^`]*)`(?: - at `(\$[^`]*)`)?$")
 _RETRY_AFTER = re.compile(r"retry_after_ms=(\d+)")
@@ -258,7 +257,7 @@ def decode_server_frame(data: str | bytes) -> ServerFrame:
 
 def decode_event_data(event_type: str, data: dict[str, Any]) -> EventData:
     """The typed payload of an event frame."""
-    return msgspec.convert(data, _EVENT_BY_TYPE[event_type])
+    return msgspec.convert(data, EVENT_BY_TYPE[event_type])
 
 
 def decode_result(result_type: type[_M], data: dict[str, Any]) -> _M:

@@ -1708,6 +1708,8 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     TagPostCreatedEvent,
     TagPostDeletedEvent,
 )
+#: Each event payload class by its ``type`` on the wire.
+EVENT_BY_TYPE: dict[str, type[EventData]] = {event.TYPE: event for event in EVENT_TYPES}
 STREAMS: tuple[str, ...] = ("following", "direct", "notifications")
 
 # Every event payload class is named after its type in CamelCase plus ``Event`` (``post.created``

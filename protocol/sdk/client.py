@@ -74,7 +74,6 @@ __all__ = ["Client"]
 
 _R = TypeVar("_R", bound=msgspec.Struct)
 _T = TypeVar("_T")
-_EVENT_CLASSES: dict[str, type[m.EventData]] = {t.TYPE: t for t in m.EVENT_TYPES}
 log = logging.getLogger("tsudoi.sdk")
 
 ReadyHandler = Callable[[m.Ready], Awaitable[None] | None]
@@ -156,8 +155,8 @@ class Client(Api):
 
     def _register(self, event: str | type[m.EventData]) -> Register[Any]:
         name = event if isinstance(event, str) else event.TYPE
-        if name not in _EVENT_CLASSES:
-            raise ValueError(f"unknown event type {name!r}; known: {', '.join(_EVENT_CLASSES)}")
+        if name not in m.EVENT_BY_TYPE:
+            raise ValueError(f"unknown event type {name!r}; known: {', '.join(m.EVENT_BY_TYPE)}")
 
         def register(handler: Handler[Any]) -> Handler[Any]:
             self._handlers.setdefault(name, []).append(handler)
@@ -421,7 +420,7 @@ class Client(Api):
                 return  # handled (or being handled) already
         else:
             stream = pos = None
-        cls = _EVENT_CLASSES.get(kind) if isinstance(kind, str) else None
+        cls = m.EVENT_BY_TYPE.get(kind) if isinstance(kind, str) else None
         data: m.EventData | None = None
         if cls is not None:
             try:

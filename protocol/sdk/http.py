@@ -49,7 +49,6 @@ __all__ = [
     "webhook_public_key",
 ]
 
-_EVENT_CLASSES: dict[str, type[m.EventData]] = {t.TYPE: t for t in m.EVENT_TYPES}
 #: The server's known-device token (PROTOCOL.md section 11.4): set as this cookie by a log-in,
 #: sent back in this header by the next.
 DEVICE_COOKIE = "tsudoi_device"
@@ -260,7 +259,7 @@ def decode_delivery(delivery: WebhookDelivery) -> m.EventData | None:
     which a bot should answer 2xx and ignore, as it would on the WebSocket)."""
     event = delivery.event
     kind = event.get("type")
-    cls = _EVENT_CLASSES.get(kind) if isinstance(kind, str) else None
+    cls = m.EVENT_BY_TYPE.get(kind) if isinstance(kind, str) else None
     if cls is None:
         return None
     data = event.get("data")

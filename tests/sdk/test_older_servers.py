@@ -158,7 +158,6 @@ INTRODUCED = {
 }
 OLDER_VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
 _RESULTS = {m.op_of(request): result for request, result in m.RESULT_TYPES.items()}
-_EVENTS = {event.TYPE: event for event in m.EVENT_TYPES}
 SERVER_EXAMPLES = [
     (name, json.loads(body))
     for name, body in EXAMPLES
@@ -181,7 +180,7 @@ def body_and_model(message: str, frame: dict[str, Any]) -> tuple[dict[str, Any],
     if message == "ready":
         return frame, m.Ready
     if message.startswith("event."):
-        return frame["data"], _EVENTS[message.removeprefix("event.")]
+        return frame["data"], m.EVENT_BY_TYPE[message.removeprefix("event.")]
     return frame["data"], _RESULTS[message.removesuffix(".ok")]
 
 

@@ -17,13 +17,11 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from protocol.messages import EVENT_TYPES
+from protocol.messages import EVENT_BY_TYPE
 from protocol.sdk.decoding import normalise
 
 from .schema import validate
 from .server import ServerProcess, tsudoi
-
-EVENT_TYPES_BY_NAME = {event.TYPE: event for event in EVENT_TYPES}
 
 _ids = itertools.count(1)
 _handles = itertools.count(1)
@@ -63,7 +61,7 @@ def read_compact(frame: dict[str, Any]) -> None:
     in place, as the SDK reads it (an unknown type is left as it is)."""
     left = _neutral_members(frame.get("data"))
     assert not left, f"{frame.get('type')} event is not compact: {left}"
-    model = EVENT_TYPES_BY_NAME.get(frame.get("type"))  # type: ignore[arg-type]
+    model = EVENT_BY_TYPE.get(frame.get("type"))  # type: ignore[arg-type]
     if model is not None and isinstance(frame.get("data"), dict):
         normalise(frame["data"], model)
 

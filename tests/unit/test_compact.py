@@ -22,7 +22,6 @@ from protocol.sdk.decoding import neutral, normalise
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "protocol" / "PROTOCOL.md").read_text(encoding="utf-8")
-EVENTS = {event.TYPE: event for event in m.EVENT_TYPES}
 #: Every example event frame of PROTOCOL.md, as (its type, the frame).
 EXAMPLES = [
     (frame["type"], frame)
@@ -108,7 +107,7 @@ def test_a_compact_example_reads_back_whole_through_the_sdk(event_type: str, fra
     assert {k: v for k, v in compact.items() if k != "data"} == {
         k: v for k, v in frame.items() if k != "data"
     }
-    normalise(compact["data"], EVENTS[event_type])
+    normalise(compact["data"], m.EVENT_BY_TYPE[event_type])
     assert compact["data"] == frame["data"]
 
 
