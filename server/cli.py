@@ -31,6 +31,7 @@ from protocol.codec import format_timestamp
 
 from . import __version__
 from . import admin as admin_tools
+from .clock import now_ms
 from .config import ConfigError, Settings, bounds, in_range
 from .domain.accounts import Accounts
 from .domain.present import invite_url
@@ -217,8 +218,6 @@ def _run(args: argparse.Namespace) -> int:
     if args.admin_command == "seed":
         return asyncio.run(_seed(settings, args))
     if args.admin_command in admin_tools.COMMANDS:
-        from .clock import now_ms
-
         return asyncio.run(admin_tools.run(settings, args, now_ms))
     return asyncio.run(
         _with_accounts(settings, lambda s, a: _print_invite(s, a, as_json=args.json), create=args.create)
@@ -361,14 +360,11 @@ async def _with_accounts(
     """Run an operator action on the configured storage (safe beside a running server), through
     the same domain services as a node. Without ``create``, a data folder with no database is
     refused."""
-    from .clock import now_ms
-
     async with admin_tools.operator_domain(settings, now_ms, create=create, offer_create=True) as domain:
         return await use(settings, domain.accounts)
 
 
 async def _seed(settings: Settings, args: argparse.Namespace) -> int:
-    from .clock import now_ms
     from .passwords import Passwords
     from .seed import HandlesTaken, Plan, check_plan, seed
 

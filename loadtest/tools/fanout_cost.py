@@ -256,8 +256,8 @@ async def run(
                 while own < sent:  # both servers send the author its own posts too
                     own_changed.clear()
                     await own_changed.wait()
-                count = own - own0 + sum(listener.events for listener in listeners) - heard0
                 heard = sum(listener.events for listener in listeners) - heard0
+                count = own - own0 + heard
                 size = (sum(listener.event_bytes for listener in listeners) - bytes0) / heard
                 unit, what = (
                     "delivered frame",

@@ -278,10 +278,13 @@ class Hub:
             # Once per fan-out, never per recipient (see the module docstring): count them all,
             # and sample the latency on the connection the loop reached last.
             self.events_delivered += len(members)
-            last = compact if conn.compact and compact is not None else tail
-            if not conn.probe(last, started, priority) and len(members) > 1:
+            # What each was given: a compact recipient means the compact tail was made.
+            if (
+                not conn.probe((compact or tail) if conn.compact else tail, started, priority)
+                and len(members) > 1
+            ):
                 first = next(iter(members))
-                first.probe(compact if first.compact and compact is not None else tail, started, priority)
+                first.probe((compact or tail) if first.compact else tail, started, priority)
 
     def deliver_all(self, payload: bytes) -> None:
         """Hand one event envelope to every connection on this node (incidents)."""
