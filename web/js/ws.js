@@ -20,6 +20,7 @@ export function msOf(pos) {
   for (const c of pos.slice(0, 10)) ms = ms * 32 + CROCKFORD.indexOf(c);
   return ms;
 }
+
 /** A compact event's data (§3.5) made whole again, in place: each field it left out is set to
  * what §12 reads it as (null, false or []), at every depth (web/js/shapes.js). */
 export function expand(shape, value) {
