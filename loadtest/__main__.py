@@ -179,6 +179,11 @@ def _summary(result: dict[str, Any], out: Path) -> str:
                 f"; server CPU {storm['server_cpu_seconds']:.1f}s "
                 f"({storm['server_cpu_ms_per_resume'] or 0:.2f} ms per resume)"
             )
+        if storm.get("generator_busiest") is not None:
+            line += (
+                f"; generator CPU {storm['generator_cpu_seconds']:.1f}s, its busiest process "
+                f"{storm['generator_busiest']:.0%} of the storm"
+            )
         lines.append(line)
     latency, server = result["latency_ms"], result["server"]
     lines.append(

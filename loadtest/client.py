@@ -270,11 +270,18 @@ def _fail(futures: Iterable[asyncio.Future[dict[str, Any]]]) -> None:
 
 async def connect_client(ws_url: str, open_timeout: float = 120) -> ClientConnection:
     """A WebSocket to ``ws_url`` as every load-test client opens it: the protocol's subprotocol,
-    frames up to the largest a server sends, no compression."""
+    frames up to the largest a server sends, no compression.
+
+    The generator's own costs are kept out of what it measures (BENCHMARKS.md, "The storm's
+    generator"): no proxy lookup (``websockets`` otherwise reads the whole environment for one
+    on every connect, 9 % of a storm's generator), and no WebSocket pings, since the protocol's
+    heartbeat (``LoadClient._beat``) already keeps each connection alive and checked."""
     return await connect(
         ws_url,
         subprotocols=[PROTOCOL_NAME],  # type: ignore[list-item]
         max_size=MAX_SERVER_FRAME_BYTES,
         compression=None,
         open_timeout=open_timeout,
+        proxy=None,
+        ping_interval=None,
     )

@@ -162,6 +162,11 @@ def _storm(result: dict[str, Any]) -> str:
         text += f"; server CPU {storm['server_cpu_seconds']:.2f} s"
         if storm.get("server_cpu_ms_per_resume") is not None:
             text += f" ({ms(storm['server_cpu_ms_per_resume'])} ms per resume)"
+    if storm.get("generator_busiest") is not None:
+        text += (
+            f"; generator CPU {storm['generator_cpu_seconds']:.2f} s, its busiest process "
+            f"{storm['generator_busiest']:.0%} of the storm"
+        )
     if storm.get("window"):
         began, ended = storm["window"]
         text += f"; from {began:.1f} s to {ended:.1f} s into the run"

@@ -323,8 +323,19 @@ async def fanout(options: FanoutOptions, space: Workspace) -> dict[str, Any]:
             # Resuming handshakes, and the posts fanned out meanwhile to those already back.
             "server_cpu_seconds": cpu,
             "server_cpu_ms_per_resume": cpu / resumed * 1000 if resumed else None,
+            **_generator_share(by_worker),
         }
     return result
+
+
+def _generator_share(by_worker: list[dict[str, Any]]) -> dict[str, float]:
+    """What the storm cost the load generator: its CPU seconds in all, and the busiest process's
+    share of the storm's time. Near 1, the generator set the pace and the storm's seconds say
+    more about it than about the server (BENCHMARKS.md, "The storm's generator")."""
+    return {
+        "generator_cpu_seconds": sum(s["cpu_seconds"] for s in by_worker),
+        "generator_busiest": max(s["cpu_seconds"] / s["seconds"] for s in by_worker if s["seconds"]),
+    }
 
 
 async def chat(options: ChatOptions, space: Workspace) -> dict[str, Any]:
@@ -498,6 +509,7 @@ async def quake(options: QuakeOptions, space: Workspace) -> dict[str, Any]:
         "seconds": max(s["seconds"] for s in storm_results),
         "resumed": sum(s["resumed"] for s in storm_results),
         "failed": {k: v for s in storm_results for k, v in s["failed"].items()},
+        **_generator_share(storm_results),
     }
     announcement_results = [
         {

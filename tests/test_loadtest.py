@@ -127,6 +127,9 @@ def test_reconnect_storm_resumes_everyone_with_nothing_lost(tmp_path: Path) -> N
     assert report["storm"]["resumed"] == 40 and report["storm"]["failed"] == {}
     assert report["lost"] == report["duplicated"] == 0 and report["delivered"] == report["expected"] == 400
     assert report["storm"]["server_cpu_seconds"] > 0
+    # What the generator spent on it, and its busiest process's share of the storm's time.
+    assert report["storm"]["generator_cpu_seconds"] > 0
+    assert 0 < report["storm"]["generator_busiest"] <= 1.1  # one thread: no more than its time
     # The server counted every resume as a handshake (and the author's first one).
     assert report["server_metrics"]["measured"]["handshakes_completed"] == 40 + 1
 
