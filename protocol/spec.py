@@ -233,7 +233,7 @@ def build() -> dict[str, Any]:
         "asyncapi": "3.0.0",
         "info": {
             "title": "Tsudoi gateway",
-            "version": "1.15.0",
+            "version": "1.15.1",
             "description": (
                 "Protocol v1 of the Tsudoi WebSocket gateway; the prose specification is "
                 "protocol/PROTOCOL.md. Generated from protocol/messages.py by "

@@ -89,6 +89,7 @@ def create_app(settings: Settings, *, bootstrap: bool = True) -> Starlette:
             connections=gateway.open_connections,
             delivered=lambda: hub.events_delivered,
             bus_healthy=lambda: bus.healthy,
+            admission=gateway.admission,
         )
         await hub.listen_cluster(gateway.cluster_notice)
         await gateway.start()

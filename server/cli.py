@@ -32,7 +32,7 @@ from protocol.codec import format_timestamp
 from . import __version__
 from . import admin as admin_tools
 from .clock import now_ms
-from .config import ConfigError, Settings, bounds, in_range
+from .config import ConfigError, Settings, bounds, in_range, retired
 from .domain.accounts import Accounts
 from .domain.present import invite_url
 from .exits import OK, PROBLEM, USAGE, CommandFailed
@@ -205,6 +205,9 @@ def _run(args: argparse.Namespace) -> int:
                 USAGE,
             )
         from .supervisor import listen, run_workers
+
+        for sentence in retired():
+            logging.getLogger("tsudoi").warning("%s", sentence)
 
         sock = listen(settings)  # first: no invite printed for a server that cannot listen
         _check_before_serving(settings)

@@ -115,10 +115,12 @@ class Settings:
     offline_grace_ms: int = 20_000
     presence_tick_ms: int = 2_000
     presence_ttl_ms: int = 60_000
-    #: Admission control: new connections per node, a burst then one per interval; beyond it a
-    #: connection is closed with 4007 and a jittered retry hint (reconnect storms).
-    admission_burst: int = 500
-    admission_refill_ms: int = 2
+    #: Admission control (reconnect storms, server/gateway/admission.py): a node admits a new
+    #: connection while it could set up every handshake it holds within this long, at the rate
+    #: it measures; beyond it a connection is closed with 4007 and a time to come back.
+    admission_wait_ms: int = 2_000
+    #: Handshakes a second the node assumes instead of measuring its own (0: measured).
+    admission_rate: int = 0
     #: Admitted handshakes that may be between ``auth`` and ``ready`` at once; the others wait
     #: for a turn (reconnect storms: resumes yield to the frames due to connected users).
     start_concurrency: int = 32
@@ -290,6 +292,22 @@ class Settings:
             raise ConfigError("TSUDOI_HEARTBEAT_TIMEOUT_MS must exceed TSUDOI_HEARTBEAT_INTERVAL_MS")
 
 
+#: Variables an earlier version read and this one does not, with what replaced them: set, they
+#: would otherwise be ignored without a word.
+RETIRED = {
+    "TSUDOI_ADMISSION_BURST": "admission now follows the rate the node measures "
+    "(TSUDOI_ADMISSION_WAIT_MS; TSUDOI_ADMISSION_RATE fixes a rate)",
+    "TSUDOI_ADMISSION_REFILL_MS": "admission now follows the rate the node measures "
+    "(TSUDOI_ADMISSION_WAIT_MS; TSUDOI_ADMISSION_RATE fixes a rate)",
+}
+
+
+def retired(env: Mapping[str, str] | None = None) -> list[str]:
+    """A sentence for each retired variable that is set, naming what replaced it."""
+    env = os.environ if env is None else env
+    return [f"{name} is no longer read: {instead}" for name, instead in RETIRED.items() if env.get(name)]
+
+
 #: The schemes redis-py's ``from_url`` accepts, and pymongo's.
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 MONGODB_SCHEMES = ("mongodb://", "mongodb+srv://")
@@ -348,4 +366,5 @@ _MINIMUM = {
     "media_collect_margin_ms": 0,
     "media_blob_grace_ms": 0,
     "handle_change_interval_ms": 0,
+    "admission_rate": 0,
 }

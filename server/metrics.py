@@ -48,6 +48,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from .gateway.admission import Admission
     from .gateway.connection import Connection
 
 __all__ = ["CONNECTION_STATES", "CONTENT_TYPE", "LATENCY_BUCKETS", "Metrics"]
@@ -246,10 +247,11 @@ class Metrics:
         connections: Callable[[], Iterable[Connection]],
         delivered: Callable[[], int],
         bus_healthy: Callable[[], bool],
+        admission: Admission,
     ) -> None:
-        """Read the open connections, the hub's count of frames delivered and the bus state on
-        every scrape (call once, at start-up)."""
-        self.registry.register(_NodeCollector(connections, delivered, bus_healthy))
+        """Read the open connections, the hub's count of frames delivered, the bus state and
+        admission control's figures on every scrape (call once, at start-up)."""
+        self.registry.register(_NodeCollector(connections, delivered, bus_healthy, admission))
 
     def render(self) -> bytes:
         """The text exposition of every metric. Call it on the event loop: the collector walks
@@ -265,10 +267,12 @@ class _NodeCollector(Collector):
         connections: Callable[[], Iterable[Connection]],
         delivered: Callable[[], int],
         bus_healthy: Callable[[], bool],
+        admission: Admission,
     ) -> None:
         self._connections = connections
         self._delivered = delivered
         self._bus_healthy = bus_healthy
+        self._admission = admission
 
     def collect(self) -> Iterator[Metric]:
         by_state = dict.fromkeys(CONNECTION_STATES, 0)
@@ -298,4 +302,15 @@ class _NodeCollector(Collector):
         )
         yield GaugeMetricFamily(
             "tsudoi_bus_up", "1 if the bus delivers between nodes, else 0.", value=int(self._bus_healthy())
+        )
+        yield GaugeMetricFamily(
+            "tsudoi_admission_rate",
+            "Handshakes a second this node sets up, as admission control measures it (or as fixed).",
+            value=self._admission.rate,
+        )
+        yield GaugeMetricFamily(
+            "tsudoi_handshakes_held",
+            "Admitted WebSocket connections whose handshake is not over; new ones are refused "
+            "(4007) past what the node sets up within TSUDOI_ADMISSION_WAIT_MS.",
+            value=self._admission.pending,
         )

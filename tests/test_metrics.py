@@ -53,6 +53,9 @@ async def test_a_post_to_two_followers_shows_in_the_figures(
     assert found.value("tsudoi_slow_consumers_closed_total") == 0
     assert found.value("tsudoi_bus_up") == 1
     assert found.value("tsudoi_storage_up") == 1
+    # Admission control: a rate measured from the handshakes above, and none held at rest.
+    assert (found.value("tsudoi_admission_rate") or 0) >= 1
+    assert found.value("tsudoi_handshakes_held") == 0
     # The in-process bus subscribes in place, with nothing to wait for (server/gateway/hub.py):
     # only Redis's round trips are timed (the test below).
     assert found.value("tsudoi_bus_latency_seconds_count", op="subscribe") is None

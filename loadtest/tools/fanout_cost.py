@@ -58,7 +58,7 @@ from .resume_cost import Callgrind
 #: send no heartbeats outside a ``--heartbeats`` phase, and a run under valgrind can last longer
 #: than the default minute of silence a node allows: an hour instead.
 ENV = {
-    "TSUDOI_ADMISSION_BURST": "1000000",
+    "TSUDOI_ADMISSION_RATE": "100000",
     "TSUDOI_POST_BURST": "1000000",
     "TSUDOI_FRAME_BURST": "1000000",
     "TSUDOI_HEARTBEAT_TIMEOUT_MS": "3600000",

@@ -76,7 +76,7 @@ def _mib(rss: int) -> str:
 
 async def run(sockets: int, rounds: int, auth_timeout_ms: int, client_closes: bool, settle: float) -> None:
     _raise_open_files(2 * sockets)
-    env = {"TSUDOI_AUTH_TIMEOUT_MS": str(auth_timeout_ms), "TSUDOI_ADMISSION_BURST": str(10 * sockets)}
+    env = {"TSUDOI_AUTH_TIMEOUT_MS": str(auth_timeout_ms), "TSUDOI_ADMISSION_RATE": str(10 * sockets)}
     server = LocalServer(env=env)
     try:
         server.start()

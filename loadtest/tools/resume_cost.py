@@ -50,7 +50,7 @@ from ..client import connect_client
 from ..local import LocalServer
 
 #: Every client is let in at once: admission control is a separate question (BENCHMARKS.md).
-ENV = {"TSUDOI_ADMISSION_BURST": "1000000"}
+ENV = {"TSUDOI_ADMISSION_RATE": "100000"}
 
 _T = TypeVar("_T")
 

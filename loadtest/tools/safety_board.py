@@ -34,7 +34,7 @@ STATES = ("safe", "evacuating", "safe", "safe", "safe", "safe", "safe", "safe", 
 
 
 async def main(friends: int, calls: int) -> None:
-    server = LocalServer(env={"TSUDOI_ADMISSION_BURST": "100000"})
+    server = LocalServer(env={"TSUDOI_ADMISSION_RATE": "100000"})
     try:
         accounts = server.seed(friends + 1, star=True)["accounts"]
         server.start()

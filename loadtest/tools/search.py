@@ -202,7 +202,7 @@ def percentile(times: list[float], share: float) -> float:
 
 
 async def main(posts: int, rounds: int) -> None:
-    server = LocalServer(env={"TSUDOI_ADMISSION_BURST": "100000"})
+    server = LocalServer(env={"TSUDOI_ADMISSION_RATE": "100000"})
     try:
         accounts = server.seed(AUTHORS)["accounts"]
         began = time.perf_counter()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable, Collection, Coroutine
 from typing import Any
@@ -61,6 +60,7 @@ from ..logs import OutageLog, Tally
 from ..metrics import Metrics
 from ..ratelimit import RateLimiter, TokenBucket
 from ..store.base import StorageUnavailable
+from .admission import Admission
 from .connection import Connection, State
 from .deadlines import Deadlines, tick_for
 from .fastwrite import EXTENSION as FASTWRITE_EXTENSION
@@ -86,8 +86,6 @@ READ_KEEP_S = 10.0
 INCIDENT_PRESENCE_SLOWDOWN = 5
 #: Ops declared ``shed`` (ops.py) are refused during an incident; come back after this long.
 SHED_RETRY_MS = 60_000
-#: The least a refused connection is told to wait (then jittered up to twice as long).
-ADMISSION_RETRY_MS = 1_000
 #: How long a finished connection's writer may still take to send its close frame. A close frame
 #: does not wait for the client to read (it goes into the transport's buffer, see
 #: ``FastWriter.close``); this bounds a plain ASGI send under another server, to a dead peer.
@@ -154,12 +152,14 @@ class Gateway:
         self._bus_down = False
         self.node_id = self._ids.new()
         hub.set_control_handler(self._control)
-        #: New connections per node (reconnect storms): beyond the budget, close 4007 to retry.
-        self._admission = RateLimiter(settings.admission_burst, settings.admission_refill_ms)
-        #: Handshakes between ``auth`` and ``ready`` at once (``start_concurrency``): in a storm
-        #: the rest wait their turn, idle, so that a loop turn holds a few dozen resumes' steps
-        #: and the frames due to connected users are not queued behind hundreds (BENCHMARKS.md).
-        self._starts = asyncio.Semaphore(settings.start_concurrency)
+        #: New connections (reconnect storms): admitted while the node can set up the handshakes
+        #: it holds within ``admission_wait_ms``, else closed 4007 with a time to come back. The
+        #: admitted take turns between ``auth`` and ``ready``, ``start_concurrency`` at once, so
+        #: that a loop turn holds a few dozen resumes' steps and the frames due to connected
+        #: users are not queued behind hundreds (admission.py, BENCHMARKS.md).
+        self.admission = Admission(
+            settings.start_concurrency, settings.admission_wait_ms, settings.admission_rate
+        )
         #: During an incident: Discover answers from these per-user pages (or ``shed``).
         self._incident_active = False
         domain.incidents.on_change = self._incident_changed
@@ -198,11 +198,10 @@ class Gateway:
             self._metrics.handshake_failed(CloseCode.UNSUPPORTED_PROTOCOL)
             return
         await websocket.accept(subprotocol=PROTOCOL_NAME)
-        wait = self._admission.hit(None)
-        if wait:
-            # A storm: this node admits connections at a bounded rate. The hint is jittered so
-            # the refused do not all return at the same instant; they resume by cursor.
-            retry = wait + random.randint(ADMISSION_RETRY_MS, 2 * ADMISSION_RETRY_MS + wait)
+        retry = self.admission.admit()
+        if retry:
+            # A storm: the node holds as many handshakes as it can set up soon. The refused are
+            # told when to come back, spread at the rate it sets them up; they resume by cursor.
             await websocket.close(CloseCode.TRY_AGAIN_LATER, retry_after_reason(retry))
             self._metrics.handshake_failed(CloseCode.TRY_AGAIN_LATER)
             return
@@ -217,7 +216,7 @@ class Gateway:
         conn.send_frame(self._hello)
         context: Context | None = None
         try:
-            context = await self._handshake(websocket, conn)
+            context = await self.admission.through(self._handshake(websocket, conn))
             # The upgrade's headers have been read for the last time (the subprotocols at the
             # accept, the cookie and origin at auth): the scope need not keep them for the life
             # of the connection (about 1.1 KiB each). Emptied in place, since Starlette's cached
@@ -300,7 +299,7 @@ class Gateway:
         token = frame.token or self._cookie_token(websocket)
         conn.compact = bool(frame.compact)
         try:
-            async with self._starts:
+            async with self.admission.turn():
                 return await self._start(conn, token, frame.cursors, frame.recent)
         except CloseConnection:
             raise

@@ -105,7 +105,8 @@ async def test_a_busy_server_is_waited_for_as_its_close_4007_says(
     users_of: Callable[[ServerProcess], Users],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    server = start_server(TSUDOI_ADMISSION_BURST="2", TSUDOI_ADMISSION_REFILL_MS="400")
+    # One handshake held at a time: of three bots starting together, two are told to come back.
+    server = start_server(TSUDOI_ADMISSION_RATE="1", TSUDOI_ADMISSION_WAIT_MS="1000")
     someone = await users_of(server).new("crowd")
     caplog.set_level(logging.INFO, logger="tsudoi.sdk")
     bots = [Client(server.url, someone.token, backoff=steady_backoff(5.0)) for _ in range(3)]
