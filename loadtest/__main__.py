@@ -270,7 +270,16 @@ class _Signals:
                 signal.signal(number, handler)
 
 
+def _quiet_interrupts(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The loop's handler of errors nobody awaited, less ``Interrupted``: the signal ends the run
+    from whichever task it lands in (the progress ticker's, say), that task keeps it, and asyncio
+    would print its traceback when the task is collected. The run reports it once, plainly."""
+    if not isinstance(context.get("exception"), Interrupted):
+        loop.default_exception_handler(context)
+
+
 async def _scenario(options: Common | OutageOptions, space: Workspace) -> dict[str, Any]:
+    asyncio.get_running_loop().set_exception_handler(_quiet_interrupts)
     if isinstance(options, OutageOptions):
         return await outage(options, space)
     if isinstance(options, FanoutOptions):
