@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
 from protocol import messages as m
 from protocol.codec import MAX_SERVER_FRAME_BYTES, PROTOCOL_NAME, encode, parse_retry_after
 from protocol.errors import CloseCode
 from protocol.recent import RecentPositions, encode_auth, floor_id
+
+from .wire import Closed, Socket, open_socket
 
 _ids = itertools.count(1)
 
@@ -56,7 +56,7 @@ class Accounting:
 
 class LoadClient:
     #: The current connection: each (re)connection replaces it.
-    ws: ClientConnection
+    ws: Socket
 
     def __init__(self, *, record: bool, ws_url: str, token: str) -> None:
         self.record = record
@@ -130,10 +130,10 @@ class LoadClient:
                 try:
                     await self._start()
                     return
-                except ConnectionClosed as closed:
-                    if closed.rcvd is None or closed.rcvd.code != CloseCode.TRY_AGAIN_LATER:
+                except Closed as closed:
+                    if closed.code != CloseCode.TRY_AGAIN_LATER:
                         raise
-                    wait_ms = parse_retry_after(closed.rcvd.reason)
+                    wait_ms = parse_retry_after(closed.reason)
                     if wait_ms is None:
                         raise
             self.admission_waits += 1
@@ -205,8 +205,6 @@ class LoadClient:
                     future = self._pending.pop(frame.get("id"), None)
                     if future is not None and not future.done():
                         future.set_result(frame)
-        except ConnectionClosed:
-            pass
         finally:
             self.close_code = self.ws.close_code
             self.live = False
@@ -230,7 +228,7 @@ class LoadClient:
         self._pending[request_id] = future
         try:
             await self.ws.send(encode({"op": op, "id": request_id, **args}).decode())
-        except ConnectionClosed as exc:
+        except Closed as exc:
             self._pending.pop(request_id, None)
             raise ConnectionError(str(exc)) from exc
         return await future
@@ -268,20 +266,12 @@ def _fail(futures: Iterable[asyncio.Future[dict[str, Any]]]) -> None:
             future.exception()
 
 
-async def connect_client(ws_url: str, open_timeout: float = 120) -> ClientConnection:
+async def connect_client(ws_url: str, open_timeout: float = 120) -> Socket:
     """A WebSocket to ``ws_url`` as every load-test client opens it: the protocol's subprotocol,
-    frames up to the largest a server sends, no compression.
-
-    The generator's own costs are kept out of what it measures (BENCHMARKS.md, "The storm's
-    generator"): no proxy lookup (``websockets`` otherwise reads the whole environment for one
-    on every connect, 9 % of a storm's generator), and no WebSocket pings, since the protocol's
-    heartbeat (``LoadClient._beat``) already keeps each connection alive and checked."""
-    return await connect(
-        ws_url,
-        subprotocols=[PROTOCOL_NAME],  # type: ignore[list-item]
-        max_size=MAX_SERVER_FRAME_BYTES,
-        compression=None,
-        open_timeout=open_timeout,
-        proxy=None,
-        ping_interval=None,
+    frames up to the largest a server sends, no compression, no WebSocket pings (the protocol's
+    heartbeat, ``LoadClient._beat``, keeps each connection alive and checked). Through the
+    generator's own lean client (:mod:`loadtest.wire`), so that the generator costs less than
+    what it measures."""
+    return await open_socket(
+        ws_url, PROTOCOL_NAME, max_size=MAX_SERVER_FRAME_BYTES, open_timeout=open_timeout
     )

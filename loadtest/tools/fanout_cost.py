@@ -45,13 +45,13 @@ import time
 from pathlib import Path
 
 import orjson
-from websockets.asyncio.client import ClientConnection
 
 from protocol import messages as m
 from protocol.recent import encode_auth, floor_id
 
 from ..client import connect_client
 from ..local import LocalServer
+from ..wire import Socket
 from .resume_cost import Callgrind
 
 #: Every follower is let in at once, and the author may post as fast as the tool asks. The clients
@@ -72,7 +72,7 @@ WAIT_S = 300
 class Listener:
     """One connection, counting the event frames and the answers it receives."""
 
-    def __init__(self, ws: ClientConnection) -> None:
+    def __init__(self, ws: Socket) -> None:
         self.ws = ws
         self.events = 0
         #: The bytes of those event frames (the payload, without WebSocket framing).
@@ -82,8 +82,7 @@ class Listener:
         self.task = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
-        async for message in self.ws:
-            data = message if isinstance(message, bytes) else message.encode()
+        async for data in self.ws:
             if b'"op":"event"' in data:
                 self.events += 1
                 self.event_bytes += len(data)
@@ -102,7 +101,7 @@ class Listener:
                 await self.changed.wait()
 
 
-async def _open(url: str, token: str, full: bool) -> ClientConnection:
+async def _open(url: str, token: str, full: bool) -> Socket:
     """A connection, past ``ready``; with compact events (PROTOCOL.md section 3.5) if the server
     offers them, unless ``full``."""
     ws = await connect_client(url, open_timeout=300)
@@ -197,7 +196,7 @@ async def run(
         author_ws = await _open(server.ws_url, accounts[0]["token"], full)
         slots = asyncio.Semaphore(50)
 
-        async def one(token: str) -> ClientConnection:
+        async def one(token: str) -> Socket:
             async with slots:
                 return await _open(server.ws_url, token, full)
 

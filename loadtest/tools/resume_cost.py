@@ -41,13 +41,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from websockets.asyncio.client import ClientConnection
 
 from protocol import messages as m
 from protocol.recent import encode_auth, floor_id
 
 from ..client import connect_client
 from ..local import LocalServer
+from ..wire import Socket
 
 #: Every client is let in at once: admission control is a separate question (BENCHMARKS.md).
 ENV = {"TSUDOI_ADMISSION_RATE": "100000"}
@@ -55,7 +55,7 @@ ENV = {"TSUDOI_ADMISSION_RATE": "100000"}
 _T = TypeVar("_T")
 
 
-async def _open(url: str, token: str, cursors: m.Cursors) -> tuple[ClientConnection, str]:
+async def _open(url: str, token: str, cursors: m.Cursors) -> tuple[Socket, str]:
     """Connect, authenticate with ``cursors``, and read up to ``ready`` and its replay; returns
     the connection and the greatest ``following`` position it holds."""
     ws = await connect_client(url)
@@ -86,7 +86,7 @@ async def _all(jobs: list[Coroutine[Any, Any, _T]], concurrency: int) -> list[_T
     return list(await asyncio.gather(*(one(job) for job in jobs)))
 
 
-async def _close(conns: list[ClientConnection], concurrency: int) -> None:
+async def _close(conns: list[Socket], concurrency: int) -> None:
     await _all([ws.close() for ws in conns], concurrency)
 
 
