@@ -19,6 +19,7 @@ Workers are separate processes so the load generator can use every core it is gi
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 import signal
@@ -53,6 +54,10 @@ def _main(pipe: Connection, cores: set[int] | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cores)
+    # The cyclic collector at CPython's defaults walked every client's objects again and again:
+    # 13 full collections in one 10,000 storm run, up to 0.6 s each, collecting nothing (a
+    # gc.callbacks probe, BENCHMARKS.md). The node's own thresholds (server/cli.py) here too.
+    gc.set_threshold(10_000, 10, 10)
     asyncio.run(_serve(pipe))
 
 
@@ -107,6 +112,8 @@ async def _serve(pipe: Connection) -> None:
             _, ws_url, accounts = command
             by_index, report = await _connect(ws_url, accounts)
             clients = list(by_index.values())
+            # What the connections hold for the run's length, out of every later collection's way.
+            gc.freeze()
             pipe.send(("ready", report))
             progress = asyncio.create_task(_progress(pipe, clients))
         elif command[0] == "post":
