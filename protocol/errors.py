@@ -234,9 +234,9 @@ CLOSE_MEANINGS: dict[CloseCode, str] = {
     "down, a fault); reconnect with back-off.",
     CloseCode.RESYNC_REQUIRED: "Live delivery between server nodes was interrupted and the server "
     "cannot tell which events this connection missed; reconnect with your cursor to resume.",
-    CloseCode.TRY_AGAIN_LATER: "The node is admitting new connections at a bounded rate (a "
-    "reconnect storm). Reconnect after the delay the reason gives (`retry_after_ms=N`, already "
-    "jittered), with your cursors: nothing is lost by waiting.",
+    CloseCode.TRY_AGAIN_LATER: "The node holds as many new connections as it can set up soon (a "
+    "reconnect storm). Reconnect after the delay the reason gives (`retry_after_ms=N`, this "
+    "client's own time, spread by the server), with your cursors: nothing is lost by waiting.",
     CloseCode.AUTH_FAILED: "The token (or cookie) is unknown, expired or revoked, or a cookie "
     "was sent from a foreign Origin. Log in again.",
     CloseCode.SESSION_REVOKED: "The session was revoked while connected (log-out, password change).",

@@ -321,7 +321,7 @@ class Client(Api):
             self._stop(terminal_close(code, reason))
             return None
         told = parse_retry_after(reason) if code == CloseCode.TRY_AGAIN_LATER else None
-        if told is not None:  # already jittered by the server: wait exactly that, no back-off of our own
+        if told is not None:  # already spread by the server: wait exactly that, no back-off of our own
             log.info("tsudoi: server busy (4007): reconnecting in %s ms", told)
             return told / 1000
         log.info("tsudoi: connection closed %s %s", code, reason)

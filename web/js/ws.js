@@ -376,7 +376,7 @@ export class Connection {
     let wait;
     const told = code === 4007 ? /^retry_after_ms=(\d+)$/.exec(reason || "") : null;
     if (told) {
-      wait = Number(told[1]); // already jittered by the server: wait exactly that (§8.5)
+      wait = Number(told[1]); // already spread by the server: wait exactly that (§8.5)
     } else if (code === 4000 || code === 1001 || code === 1012) {
       wait = Math.random() * Math.min(GOING_AWAY_SPREAD_MS, this.delay * 5);
       this.delay = Math.min(this.delay * 2, BACKOFF_MAX_MS);
