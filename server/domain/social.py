@@ -51,7 +51,7 @@ from ..store.base import (
 from . import present, rules
 from .notices import Notices
 from .pushes import Pushes
-from .views import Views
+from .views import EventPresenter, Views
 
 #: Discover looks at this many of the newest candidate posts from this far back.
 DISCOVER_WINDOW_MS = 7 * 24 * 3600_000
@@ -116,6 +116,8 @@ class Social:
         self._publisher = publisher
         self._notices = notices
         self._views = Views(store)
+        #: Backlogs' posts, presented once for all the resumes that ask at the same time.
+        self._events = EventPresenter(self._views)
         self._now = clock
 
     # --- posts --------------------------------------------------------------------------------
@@ -631,7 +633,7 @@ class Social:
         return backlog
 
     async def _stream_backlog(self, items: list[StreamItem]) -> Backlog:
-        created = await self._views.posts(None, [i.post for i in items if not i.deleted])
+        created = await self._events.posts([i.post for i in items if not i.deleted])
         by_id = {post.id: post for post in created}
         tails, positions = [], []
         for item in items:

@@ -9,6 +9,7 @@ they are a member of it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
 from typing import Protocol
 
@@ -98,3 +99,57 @@ class Views:
         if not community.approval_required:
             return True
         return await self._store.membership(community.id, viewer_id) is not None
+
+
+class EventPresenter:
+    """Posts as events show them (no viewer: no ``my_reactions``), presented for every caller
+    that asks while a presentation is under way in one go: the backlogs of a reconnect storm.
+
+    Ten thousand clients resuming at once ask for the same few posts, and each presentation is
+    four storage reads (originals, authors, reaction and share counts) and the building of each
+    post: about 226 k instructions per replayed post per client (BENCHMARKS.md). Here the first
+    caller presents at once; those who ask meanwhile wait for it to end and are then presented
+    together, once per post. Nobody shares a read that began before they asked: a resume reads
+    its backlog after subscribing, so that what is published in between reaches it, and a read
+    already under way might predate the subscription. A presentation is the same whatever else
+    is presented with it (one post's view depends on that post alone when there is no viewer),
+    so a caller gets what it would have got alone, in its own order."""
+
+    def __init__(self, views: Views) -> None:
+        self._views = views
+        self._waiting: list[tuple[list[PostRecord], asyncio.Future[list[Post]]]] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    async def posts(self, records: list[PostRecord]) -> list[Post]:
+        """Standing ``records`` presented in order, as :meth:`Views.posts` with no viewer does."""
+        if not records:
+            return []
+        answer: asyncio.Future[list[Post]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((records, answer))
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._present())
+        return await answer
+
+    async def _present(self) -> None:
+        batch: list[tuple[list[PostRecord], asyncio.Future[list[Post]]]] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                union = {record.id: record for records, _ in batch for record in records}
+                try:
+                    presented = await self._views.posts(None, list(union.values()))
+                except Exception as exc:  # storage down: each caller fails as it would alone
+                    for _, answer in batch:
+                        if not answer.done():
+                            answer.set_exception(exc)
+                    continue
+                by_id = {post.id: post for post in presented}
+                for records, answer in batch:
+                    if not answer.done():  # its caller may have given up (its client left)
+                        answer.set_result([by_id[r.id] for r in records if r.id in by_id])
+                batch = []
+        finally:
+            self._worker = None
+            for _, answer in [*batch, *self._waiting]:  # cancelled itself: at shut-down
+                answer.cancel()
+            self._waiting = []
