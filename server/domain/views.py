@@ -106,8 +106,9 @@ class EventPresenter:
     that asks while a presentation is under way in one go: the backlogs of a reconnect storm.
 
     Ten thousand clients resuming at once ask for the same few posts, and each presentation is
-    four storage reads (originals, authors, reaction and share counts) and the building of each
-    post: about 226 k instructions per replayed post per client (BENCHMARKS.md). Here the first
+    up to four storage reads (originals, authors, reaction and share counts) and the building of
+    each post: 226 k instructions per replayed post per client when each resume presented its
+    own (BENCHMARKS.md), 146 k since. Here the first
     caller presents at once; those who ask meanwhile wait for it to end and are then presented
     together, once per post. Nobody shares a read that began before they asked: a resume reads
     its backlog after subscribing, so that what is published in between reaches it, and a read
