@@ -10,7 +10,7 @@ reconnects with its cursors (``--behind K``: after the author posted K more whil
 away, so each resume replays K items) and waits for ``ready`` and its replay. Closing is
 measured apart.
 
-    .venv/bin/python -m loadtest.tools.resume_cost [N] [--behind K] [--concurrency C] [--rounds R]
+    .venv/bin/python -m loadtest.tools.resume_cost [N] [--behind K] [--concurrency C] [--rounds R] [--compact]
 
 Prints the server's CPU milliseconds per resume and per close. The server's pid is printed
 while it runs, for a profiler (``--pause S`` waits S seconds before the measured phase).
@@ -55,12 +55,14 @@ ENV = {"TSUDOI_ADMISSION_RATE": "100000"}
 _T = TypeVar("_T")
 
 
-async def _open(url: str, token: str, cursors: m.Cursors) -> tuple[Socket, str]:
-    """Connect, authenticate with ``cursors``, and read up to ``ready`` and its replay; returns
-    the connection and the greatest ``following`` position it holds."""
+async def _open(url: str, token: str, cursors: m.Cursors, compact: bool = False) -> tuple[Socket, str]:
+    """Connect, authenticate with ``cursors`` (asking for compact events if ``compact`` and the
+    server offers them), and read up to ``ready`` and its replay; returns the connection and the
+    greatest ``following`` position it holds."""
     ws = await connect_client(url)
-    orjson.loads(await ws.recv())  # hello
-    await ws.send(encode_auth(token, cursors, None).decode())
+    hello = orjson.loads(await ws.recv())
+    compact = compact and "compact" in (hello.get("features") or ())
+    await ws.send(encode_auth(token, cursors, None, compact=compact).decode())
     greatest = cursors.following or ""
     replayed = None
     seen = 0
@@ -146,7 +148,15 @@ class Callgrind:
         return int(found.group(1)), memset
 
 
-async def run(users: int, behind: int, concurrency: int, rounds: int, pause: float, callgrind: bool) -> None:
+async def run(
+    users: int,
+    behind: int,
+    concurrency: int,
+    rounds: int,
+    pause: float,
+    callgrind: bool,
+    compact: bool = False,
+) -> None:
     counter = Callgrind() if callgrind else None
     if counter is None:
         server = LocalServer(env=ENV)
@@ -187,7 +197,10 @@ async def run(users: int, behind: int, concurrency: int, rounds: int, pause: flo
             cpu0, rss0 = server.usage()
             started = time.monotonic()
             resumed = await _all(
-                [_open(server.ws_url, a["token"], c) for a, c in zip(followers, cursors, strict=True)],
+                [
+                    _open(server.ws_url, a["token"], c, compact)
+                    for a, c in zip(followers, cursors, strict=True)
+                ],
                 concurrency,
             )
             took = time.monotonic() - started
@@ -229,8 +242,16 @@ def main() -> None:
         action="store_true",
         help="count the server's instructions (valgrind) instead of timing",
     )
+    parser.add_argument(
+        "--compact",
+        action="store_true",
+        help="resumes ask for compact events (PROTOCOL.md section 3.5), as Tsudoi's page, the SDK and "
+        "the load clients do",
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.users, args.behind, args.concurrency, args.rounds, args.pause, args.callgrind))
+    asyncio.run(
+        run(args.users, args.behind, args.concurrency, args.rounds, args.pause, args.callgrind, args.compact)
+    )
 
 
 if __name__ == "__main__":

@@ -634,19 +634,23 @@ class Social:
 
     async def _stream_backlog(self, items: list[StreamItem]) -> Backlog:
         created = await self._events.posts([i.post for i in items if not i.deleted])
-        by_id = {post.id: post for post in created}
+        by_id = {presented.post.id: presented for presented in created}
         tails, positions = [], []
         for item in items:
             post = item.post
-            data: PostCreatedEvent | PostDeletedEvent
             if item.deleted:
-                data = PostDeletedEvent(
+                deleted = PostDeletedEvent(
                     post_id=post.id, author_id=post.author_id, community_id=post.community_id
                 )
+                tails.append(event_tail(deleted, item.pos))
             elif post.id in by_id:
-                data = PostCreatedEvent(post=by_id[post.id])
+                presented = by_id[post.id]
+                # A post's item is at the post's id (storage's streams): the shared tail is it.
+                same = item.pos == post.id
+                tails.append(
+                    presented.tail if same else event_tail(PostCreatedEvent(post=presented.post), item.pos)
+                )
             else:
                 continue
-            tails.append(event_tail(data, item.pos))
             positions.append(item.pos)
         return Backlog(recovered=True, tails=tails, positions=positions)

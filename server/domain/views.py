@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
-from protocol.messages import Post
+from protocol.codec import event_tail
+from protocol.messages import Post, PostCreatedEvent
 
 from ..store.base import (
     AccountStorage,
@@ -101,6 +102,13 @@ class Views:
         return await self._store.membership(community.id, viewer_id) is not None
 
 
+class Presented(NamedTuple):
+    """A post as events show it, and its ``post.created`` tail at its own position."""
+
+    post: Post
+    tail: bytes
+
+
 class EventPresenter:
     """Posts as events show them (no viewer: no ``my_reactions``), presented for every caller
     that asks while a presentation is under way in one go: the backlogs of a reconnect storm.
@@ -118,21 +126,23 @@ class EventPresenter:
 
     def __init__(self, views: Views) -> None:
         self._views = views
-        self._waiting: list[tuple[list[PostRecord], asyncio.Future[list[Post]]]] = []
+        self._waiting: list[tuple[list[PostRecord], asyncio.Future[list[Presented]]]] = []
         self._worker: asyncio.Task[None] | None = None
 
-    async def posts(self, records: list[PostRecord]) -> list[Post]:
-        """Standing ``records`` presented in order, as :meth:`Views.posts` with no viewer does."""
+    async def posts(self, records: list[PostRecord]) -> list[Presented]:
+        """Standing ``records`` presented in order, as :meth:`Views.posts` with no viewer does,
+        each with its ``post.created`` event's tail at the post's own position (that of the
+        stream item that created it), encoded once for everyone it was presented to."""
         if not records:
             return []
-        answer: asyncio.Future[list[Post]] = asyncio.get_running_loop().create_future()
+        answer: asyncio.Future[list[Presented]] = asyncio.get_running_loop().create_future()
         self._waiting.append((records, answer))
         if self._worker is None:
             self._worker = asyncio.create_task(self._present())
         return await answer
 
     async def _present(self) -> None:
-        batch: list[tuple[list[PostRecord], asyncio.Future[list[Post]]]] = []
+        batch: list[tuple[list[PostRecord], asyncio.Future[list[Presented]]]] = []
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting, []
@@ -144,7 +154,10 @@ class EventPresenter:
                         if not answer.done():
                             answer.set_exception(exc)
                     continue
-                by_id = {post.id: post for post in presented}
+                by_id = {
+                    post.id: Presented(post, event_tail(PostCreatedEvent(post=post), post.id))
+                    for post in presented
+                }
                 for records, answer in batch:
                     if not answer.done():  # its caller may have given up (its client left)
                         answer.set_result([by_id[r.id] for r in records if r.id in by_id])

@@ -19,6 +19,7 @@ import pytest
 from protocol import messages as m
 from protocol.codec import EVENT_HEAD, compact_tail, event_frame
 from protocol.sdk.decoding import neutral, normalise
+from server.gateway import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "protocol" / "PROTOCOL.md").read_text(encoding="utf-8")
@@ -167,3 +168,14 @@ def test_every_compact_example_reads_back_whole_in_the_page(tmp_path: Path) -> N
     )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == [case["whole"] for case in cases]
+
+
+def test_replayed_tails_are_made_compact_once_each_and_the_memory_of_them_is_bounded() -> None:
+    tails = [b'"type":"post.deleted","data":{"post_id":"%d","community_id":null}}' % n for n in range(5)]
+    first = connection._compacted(tails[0])
+    assert first == compact_tail(tails[0]) and b"community_id" not in first
+    assert connection._compacted(tails[0]) is first  # the same copy for the next connection
+    for n in range(connection.COMPACTED_MAX + 10):
+        connection._compacted(b'"type":"x","data":{"n":%d,"gone":null}}' % n)
+    assert len(connection._COMPACTED) == connection.COMPACTED_MAX
+    assert tails[0] not in connection._COMPACTED  # the oldest went first
