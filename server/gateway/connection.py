@@ -86,7 +86,7 @@ log = logging.getLogger(__name__)
 
 #: Replayed tails made compact, by tail: in a storm the resumes presented together share their
 #: tails (``EventPresenter``), and each would otherwise make the same compact copy (9 µs each).
-#: Bounded; the oldest go first.
+#: Bounded (tails of about 0.5 KiB: a few MiB at most); the oldest go first.
 _COMPACTED: dict[bytes, bytes] = {}
 COMPACTED_MAX = 4_096
 
