@@ -9,7 +9,7 @@ follower was away, and only a resume can bring it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -75,6 +75,42 @@ async def test_the_look_back_ends_at_the_window(
     back = await Client.login(server, fan.token, cursors={"following": seen}, recent=[seen])
     got = [e["data"]["post"]["id"] for e in await back.events_now()]
     assert got == [inside.id] and outside.id not in got
+
+
+async def test_the_bound_counts_the_window_and_what_follows_the_cursor(
+    start_server: Callable[..., ServerProcess], users_of: Callable[[ServerProcess], Users]
+) -> None:
+    """With ``recent``, a stream's window and what follows its cursor are read together: the
+    client reloads when either holds more than ``resume_max_items``, or when what it would be
+    given (what it lacks of the window, and everything after the cursor) is more than that."""
+    server = start_server(TSUDOI_RESUME_MAX_ITEMS="3")
+    users = users_of(server)
+    author, fan = await users.author_and_fan()
+    writer = await Client.login(server, author.token)
+
+    async def post(n: int) -> str:
+        return str((await writer.call("post.create", text=f"post {n}"))["post"]["id"])
+
+    async def resume(cursor: str, recent: list[str]) -> tuple[bool, list[str]]:
+        back = await Client.login(server, fan.token, cursors={"following": cursor}, recent=recent)
+        assert back.ready is not None
+        given = [e["data"]["post"]["id"] for e in await back.events_now()]
+        await back.close()
+        assert back.ready["replayed"] == len(given)
+        return back.ready["recovered"], given
+
+    p = [await post(n) for n in range(4)]  # all within the window of each other
+    # Lacking p0 of the window, with two after the cursor: three given, the late one first.
+    assert await resume(p[1], [p[1]]) == (True, [p[0], p[2], p[3]])
+    p += [await post(n) for n in range(4, 6)]
+    # Three in the window (held), three after the cursor: exactly the bound.
+    assert await resume(p[2], p[:3]) == (True, p[3:])
+    # Four in the window, though the client holds them all: more than the bound.
+    assert await resume(p[3], p[:4]) == (False, [])
+    # Four after the cursor.
+    assert await resume(p[1], p[:2]) == (False, [])
+    # Three in the window and three after, but lacking one of the window: four to give.
+    assert await resume(p[2], [p[0], p[2]]) == (False, [])
 
 
 async def test_too_many_recent_positions_close_the_handshake(server: ServerProcess, users: Users) -> None:

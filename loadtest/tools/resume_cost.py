@@ -10,7 +10,7 @@ reconnects with its cursors (``--behind K``: after the author posted K more whil
 away, so each resume replays K items) and waits for ``ready`` and its replay. Closing is
 measured apart.
 
-    .venv/bin/python -m loadtest.tools.resume_cost [N] [--behind K] [--concurrency C] [--rounds R] [--compact]
+    .venv/bin/python -m loadtest.tools.resume_cost [N] [--behind K] [--concurrency C] [--rounds R] [--compact] [--recent]
 
 Prints the server's CPU milliseconds per resume and per close. The server's pid is printed
 while it runs, for a profiler (``--pause S`` waits S seconds before the measured phase).
@@ -55,26 +55,31 @@ ENV = {"TSUDOI_ADMISSION_RATE": "100000"}
 _T = TypeVar("_T")
 
 
-async def _open(url: str, token: str, cursors: m.Cursors, compact: bool = False) -> tuple[Socket, str]:
+async def _open(
+    url: str, token: str, cursors: m.Cursors, compact: bool = False, recent: list[str] | None = None
+) -> tuple[Socket, str, list[str]]:
     """Connect, authenticate with ``cursors`` (asking for compact events if ``compact`` and the
-    server offers them), and read up to ``ready`` and its replay; returns the connection and the
-    greatest ``following`` position it holds."""
+    server offers them, and sending ``recent`` if given), and read up to ``ready`` and its
+    replay; returns the connection, the greatest ``following`` position it holds and the
+    positions replayed."""
     ws = await connect_client(url)
     hello = orjson.loads(await ws.recv())
     compact = compact and "compact" in (hello.get("features") or ())
-    await ws.send(encode_auth(token, cursors, None, compact=compact).decode())
+    await ws.send(encode_auth(token, cursors, recent, compact=compact).decode())
     greatest = cursors.following or ""
     replayed = None
     seen = 0
+    positions: list[str] = []
     while replayed is None or seen < replayed:
         frame = orjson.loads(await ws.recv())
         if frame["op"] == "ready":
             replayed = frame["replayed"]
         elif frame["op"] == "event":
             seen += 1
+            positions.append(frame["pos"])
             if frame.get("stream") == "following":
                 greatest = max(greatest, frame["pos"])
-    return ws, greatest
+    return ws, greatest, positions
 
 
 async def _all(jobs: list[Coroutine[Any, Any, _T]], concurrency: int) -> list[_T]:
@@ -156,6 +161,7 @@ async def run(
     pause: float,
     callgrind: bool,
     compact: bool = False,
+    recent: bool = False,
 ) -> None:
     counter = Callgrind() if callgrind else None
     if counter is None:
@@ -176,11 +182,12 @@ async def run(
         moment = floor_id(int(time.time() * 1000))
         start = m.Cursors(following=moment, notifications=moment)
         opened = await _all([_open(server.ws_url, a["token"], start) for a in followers], concurrency)
-        cursors = [m.Cursors(following=greatest or moment, notifications=moment) for _, greatest in opened]
-        await _close([ws for ws, _ in opened], concurrency)
+        cursors = [m.Cursors(following=greatest or moment, notifications=moment) for _, greatest, _ in opened]
+        held: list[list[str]] = [[] for _ in followers]
+        await _close([ws for ws, _, _ in opened], concurrency)
         for round_ in range(rounds):
             if behind:
-                poster, _ = await _open(server.ws_url, author["token"], start)
+                poster, _, _ = await _open(server.ws_url, author["token"], start)
                 for n in range(behind):
                     await poster.send(
                         orjson.dumps({"op": "post.create", "id": f"p{n}", "text": f"r{round_} p{n}"}).decode()
@@ -198,8 +205,8 @@ async def run(
             started = time.monotonic()
             resumed = await _all(
                 [
-                    _open(server.ws_url, a["token"], c, compact)
-                    for a, c in zip(followers, cursors, strict=True)
+                    _open(server.ws_url, a["token"], c, compact, h if recent else None)
+                    for a, c, h in zip(followers, cursors, held, strict=True)
                 ],
                 concurrency,
             )
@@ -208,8 +215,9 @@ async def run(
             if counter is not None:
                 resume_ir, resume_memset = counter.stop(f"round{round_ + 1}-resume")
                 counter.start()
-            cursors = [m.Cursors(following=g, notifications=moment) for _, g in resumed]
-            await _close([ws for ws, _ in resumed], concurrency)
+            cursors = [m.Cursors(following=g, notifications=moment) for _, g, _ in resumed]
+            held = [positions for _, _, positions in resumed]
+            await _close([ws for ws, _, _ in resumed], concurrency)
             await asyncio.sleep(1.0)
             cpu2, rss2 = server.usage()
             if counter is not None:
@@ -248,9 +256,24 @@ def main() -> None:
         help="resumes ask for compact events (PROTOCOL.md section 3.5), as Tsudoi's page, the SDK and "
         "the load clients do",
     )
+    parser.add_argument(
+        "--recent",
+        action="store_true",
+        help="resumes send the positions they were last given (auth.recent, PROTOCOL.md section 6.5), "
+        "as the SDK and the load clients do: each stream is then read from a window before its cursor",
+    )
     args = parser.parse_args()
     asyncio.run(
-        run(args.users, args.behind, args.concurrency, args.rounds, args.pause, args.callgrind, args.compact)
+        run(
+            args.users,
+            args.behind,
+            args.concurrency,
+            args.rounds,
+            args.pause,
+            args.callgrind,
+            args.compact,
+            args.recent,
+        )
     )
 
 

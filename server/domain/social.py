@@ -71,11 +71,19 @@ class Backlog:
     recovered: bool
     tails: list[bytes]
     positions: list[str]
-    #: The last position read, shown or not (hidden authors, deleted posts are skipped): where
-    #: the next page starts. None when nothing was read.
-    last: str | None = None
-    #: How many stored items were read (a page's size before skipping).
-    read: int = 0
+    #: Every position read, oldest first, shown or not (hidden authors and deleted posts are
+    #: skipped): a page's items before skipping.
+    scanned: Sequence[str] = ()
+
+    @property
+    def last(self) -> str | None:
+        """The last position read: where the next page starts. None when nothing was read."""
+        return self.scanned[-1] if self.scanned else None
+
+    @property
+    def read(self) -> int:
+        """How many stored items were read."""
+        return len(self.scanned)
 
 
 NOT_RECOVERED = Backlog(recovered=False, tails=[], positions=[])
@@ -605,7 +613,7 @@ class Social:
         backlog = await self._stream_backlog(
             [i for i in items if i.post.author_id not in hidden and (wanted is None or wanted(i.pos))]
         )
-        return replace(backlog, last=items[-1].pos if items else None, read=len(items))
+        return replace(backlog, scanned=[i.pos for i in items])
 
     async def channel_backlog(
         self, channel: str, after: str, limit: int, hidden: Collection[str] = (), *, user_id: str
