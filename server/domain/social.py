@@ -46,6 +46,7 @@ from ..store.base import (
     PostStorage,
     RelationStorage,
     StreamItem,
+    Surroundings,
     UserRecord,
 )
 from . import present, rules
@@ -561,12 +562,21 @@ class Social:
         more = offset + limit < len(ranked)
         return DiscoverPage(posts=posts, next=rules.page_cursor(offset + limit) if more else None)
 
-    async def channels_of(self, user_id: str) -> set[str]:
-        """Every bus channel a connection of the user listens to, as storage says now: their own,
-        their followees' posts and their communities' (:func:`server.channels.for_user`)."""
-        followees = await self._store.followee_ids(user_id)
-        communities = [membership.community_id for membership in await self._store.memberships_of(user_id)]
-        return channels.for_user(user_id, followees, communities)
+    async def surroundings(self, user_id: str) -> Surroundings:
+        """What a connection of the user is set up from, as storage says now, in one read."""
+        return await self._store.surroundings(user_id)
+
+    @staticmethod
+    def channels_of(user_id: str, around: Surroundings) -> set[str]:
+        """Every bus channel a connection of the user listens to: their own, their followees'
+        posts and their communities' (:func:`server.channels.for_user`)."""
+        return channels.for_user(user_id, around.followee_ids, around.community_ids)
+
+    @staticmethod
+    def own_profile(user: UserRecord, around: Surroundings) -> Profile:
+        """The user's profile as they see it themselves (what :meth:`profile_of` gives for
+        ``(user, user)``), from their surroundings."""
+        return present.profile(user, counts=(around.followers, around.following), state=(False, False))
 
     async def rank(self, user_id: str, candidates: list[PostRecord], now_ms: int) -> list[PostRecord]:
         """Best first: (1 + 2 × shared tags + 1.5 × friends who reacted) × ½^(age in hours / 12)."""

@@ -331,9 +331,10 @@ class Gateway:
         # Subscribe first, then read the backlog, so nothing falls between the two; events that
         # arrive meanwhile are held and de-duplicated against the backlog.
         conn.hold()
-        hidden = await self._domain.relations.hidden(user.id)
+        around = await self._social.surroundings(user.id)
+        hidden = around.hidden_ids
         self._hub.hide(conn, hidden)
-        await self._hub.attach(conn, await self._social.channels_of(user.id))
+        await self._hub.attach(conn, self._social.channels_of(user.id, around))
         resume = await self._domain.streams.resume(
             user.id,
             cursors,
@@ -342,7 +343,7 @@ class Gateway:
             recent=frozenset(recent) if recent is not None else None,
             window_ms=self._settings.resume_window_ms,
         )
-        profile = await self._social.profile_of(user, user)
+        profile = self._social.own_profile(user, around)
         # Online before `ready`, not after: a friend whose node pushes a presence change once
         # this client holds `ready` must find this connection, or the change never reaches it
         # (and this client's own presence.get after `ready` races with nothing).
@@ -583,10 +584,11 @@ class Gateway:
         conn.hold()
         try:
             async with self._resync_slots:
-                hidden = await self._domain.relations.hidden(conn.user_id)
+                around = await self._social.surroundings(conn.user_id)
+                hidden = around.hidden_ids
                 self._hub.unhide(conn, self._hub.hidden(conn) - hidden)
                 self._hub.hide(conn, hidden)
-                wanted = await self._social.channels_of(conn.user_id)
+                wanted = self._social.channels_of(conn.user_id, around)
                 # The hashtags it watches are its own choice, not storage's: they stay.
                 wanted |= {channel for channel in conn.channels if channel.startswith(channels.TAG_PREFIX)}
                 for channel in conn.channels - wanted:

@@ -318,6 +318,21 @@ class FollowEdge:
 
 
 @dataclass(frozen=True, slots=True)
+class Surroundings:
+    """Where a user stands among others, as a connection of theirs is set up from it: whom
+    they follow and the communities they belong to (the channels it listens to), whom they
+    must not see (:meth:`~server.store.base.RelationStorage.hidden_ids`), and their own
+    follow counts (their profile in ``ready``)."""
+
+    followee_ids: list[str]
+    #: In the order they joined.
+    community_ids: list[str]
+    hidden_ids: set[str]
+    followers: int
+    following: int
+
+
+@dataclass(frozen=True, slots=True)
 class BlockOutcome:
     #: False if the block already existed (then nothing changed).
     created: bool

@@ -7,8 +7,16 @@ may depend on which database is behind the port. All times are explicit ``now_ms
 
 from __future__ import annotations
 
-from server.store.base import Storage
-from tests.contract.storage_helpers import NOW, UNKNOWN_ID, befriend, make_user, make_users
+from server.store.base import Storage, Surroundings
+from tests.contract.storage_helpers import (
+    NOW,
+    UNKNOWN_ID,
+    befriend,
+    join,
+    make_community,
+    make_user,
+    make_users,
+)
 
 
 async def test_follow_and_unfollow_report_whether_anything_changed(storage: Storage) -> None:
@@ -192,3 +200,32 @@ async def test_follower_and_following_pages_are_newest_first_with_ties_by_id(sto
     assert [e.user_id for e in after_a] == [c.id]
     await storage.unfollow(d.id, star.id)
     assert d.id not in [e.user_id for e in await storage.followers_page(star.id, before=None, limit=10)]
+
+
+async def test_surroundings_are_what_the_separate_reads_give(storage: Storage) -> None:
+    me, friend, fan, muted, blocker, owner = await make_users(
+        storage, "me", "friend", "fan", "muted", "blocker", "owner"
+    )
+    assert await storage.surroundings(me.id) == Surroundings(
+        followee_ids=[], community_ids=[], hidden_ids=set(), followers=0, following=0
+    )
+    for followee in (friend, muted):
+        await storage.follow(me.id, followee.id, NOW)
+    await storage.follow(fan.id, me.id, NOW)
+    await storage.mute(me.id, muted.id, NOW)
+    await storage.block(blocker.id, me.id, NOW)
+    second = await make_community(storage, owner, "Second")
+    first = await make_community(storage, owner, "First")
+    await join(storage, second, me, now_ms=NOW)
+    await join(storage, first, me, now_ms=NOW + 1)
+
+    around = await storage.surroundings(me.id)
+    assert (
+        sorted(around.followee_ids)
+        == sorted(await storage.followee_ids(me.id))
+        == sorted([friend.id, muted.id])
+    )
+    assert around.community_ids == [m.community_id for m in await storage.memberships_of(me.id)]
+    assert around.community_ids == [second.id, first.id]  # in the order joined
+    assert around.hidden_ids == await storage.hidden_ids(me.id) == {muted.id, blocker.id}
+    assert (around.followers, around.following) == await storage.follow_counts(me.id) == (1, 2)
