@@ -84,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     fan.add_argument(
         "--ceiling", action="store_true", help="measure the bare-websockets broadcast server instead"
     )
+    fan.add_argument(
+        "--settle",
+        type=_non_negative_seconds,
+        default=0.0,
+        help="seconds to wait after the last follower connects before measuring (default 0)",
+    )
     shock.add_argument("--quake", type=float, default=60.0, help="seconds of the quake")
     shock.add_argument("--announce-every", type=float, default=5.0, help="seconds between announcements")
     for sub in (fan, storm, talk, surge, shock):
@@ -106,6 +112,17 @@ def _parser() -> argparse.ArgumentParser:
             "tokens) instead of removing it; the harness prints where it is",
         )
     return parser
+
+
+def _non_negative_seconds(text: str) -> float:
+    """``2.5`` → 2.5: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"seconds must be 0 or more: {text!r}")
+    return value
 
 
 def _seconds_list(text: str) -> tuple[float, ...]:
@@ -145,6 +162,7 @@ def _options(args: argparse.Namespace) -> Common | OutageOptions:
             rate=args.rate,
             duration=args.duration,
             storm=args.scenario == "reconnect-storm",
+            settle=getattr(args, "settle", 0.0),
         )
     if args.scenario == "quake":
         return QuakeOptions(

@@ -45,6 +45,9 @@ class FanoutOptions(Common):
     rate: float = 2.0  # posts per second
     duration: float = 10.0  # seconds of posting
     storm: bool = False  # halfway through, every follower drops and reconnects at once
+    #: Seconds between the last follower connecting and the measured phase: a node's work after
+    #: logins (presence, sessions' last use) then falls outside it, as it does for the ceiling.
+    settle: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -115,8 +118,9 @@ class Run:
             return {"unavailable": self.metrics_unavailable}
         return {"source": f"{self.server.url}/metrics", **scrape.figures(*self.scrapes)}
 
-    def connect(self, accounts: list[dict[str, Any]]) -> dict[str, Any]:
-        """Start the server and the workers; spread ``accounts`` over them and connect all."""
+    def connect(self, accounts: list[dict[str, Any]], settle: float = 0.0) -> dict[str, Any]:
+        """Start the server and the workers; spread ``accounts`` over them and connect all;
+        the measured phase starts ``settle`` seconds after the last is connected."""
         self.server.start(self.server_cores)
         self._scrape()
         count = self.common.workers or max(1, len(self.generator_cores or {0}))
@@ -131,6 +135,9 @@ class Run:
         seconds = time.monotonic() - began
         connected = sum(r["connected"] for r in ready)
         print(f"  {connected} connected in {seconds:.1f}s", flush=True)
+        if settle:
+            print(f"  measuring in {settle:.0f}s", flush=True)
+            time.sleep(settle)
         self._scrape()
         self.cpu_before, _ = self.server.usage()
         self.started = time.monotonic()
@@ -259,7 +266,7 @@ async def fanout(options: FanoutOptions, space: Workspace) -> dict[str, Any]:
     try:
         seeded = run.server.seed(options.followers + 1, star=True)
         author, followers = seeded["accounts"][0], seeded["accounts"][1:]
-        connections = run.connect(followers)
+        connections = run.connect(followers, options.settle)
         writer = await LoadClient.open(run.server.ws_url, author["token"], record=False)
         ok_times: dict[str, float] = {}
         sent_times: dict[str, float] = {}

@@ -112,11 +112,23 @@ def test_histogram_quantiles_interpolate_within_a_bucket() -> None:
 
 
 def test_the_ceiling_server_runs_on_the_same_harness(tmp_path: Path) -> None:
-    _, report = run_scenario(
-        tmp_path, "fanout", "--ceiling", "--followers", "20", "--rate", "5", "--duration", "1"
+    result, report = run_scenario(
+        tmp_path,
+        "fanout",
+        "--ceiling",
+        "--followers",
+        "20",
+        "--rate",
+        "5",
+        "--duration",
+        "1",
+        "--settle",
+        "1",
     )
     assert report["scenario"] == "fanout-ceiling"
     assert report["lost"] == report["duplicated"] == 0 and report["delivered"] == 5 * 20
+    # Measured from a second after the last follower connected.
+    assert report["options"]["settle"] == 1.0 and "measuring in 1s" in result.stdout
 
 
 def test_reconnect_storm_resumes_everyone_with_nothing_lost(tmp_path: Path) -> None:
@@ -399,6 +411,14 @@ def test_outage_counts_what_each_follower_lost_and_got_twice_through_redis_outag
     assert (report["lost"], report["duplicated"], report["resync_closes"]) == (0, 0, 0), result.stdout
     assert report["reloads"] == report["left_to_reload"] == 0
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_fanout_refuses_a_negative_settle_clearly(tmp_path: Path) -> None:
+    result = subprocess.run(
+        _harness(tmp_path, "fanout", "--settle", "-1"), cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2 and "seconds must be 0 or more: '-1'" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_outage_refuses_a_bad_list_of_outages_clearly(tmp_path: Path) -> None:
