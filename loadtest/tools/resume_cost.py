@@ -10,7 +10,7 @@ reconnects with its cursors (``--behind K``: after the author posted K more whil
 away, so each resume replays K items) and waits for ``ready`` and its replay. Closing is
 measured apart.
 
-    .venv/bin/python -m loadtest.tools.resume_cost [N] [--behind K] [--concurrency C] [--rounds R] [--compact] [--recent]
+    .venv/bin/python -m loadtest.tools.resume_cost [N] [--behind K] [--concurrency C] [--rounds R] [--compact] [--recent] [--fresh]
 
 Prints the server's CPU milliseconds per resume and per close. The server's pid is printed
 while it runs, for a profiler (``--pause S`` waits S seconds before the measured phase).
@@ -162,6 +162,7 @@ async def run(
     callgrind: bool,
     compact: bool = False,
     recent: bool = False,
+    fresh: bool = False,
 ) -> None:
     counter = Callgrind() if callgrind else None
     if counter is None:
@@ -205,7 +206,9 @@ async def run(
             started = time.monotonic()
             resumed = await _all(
                 [
-                    _open(server.ws_url, a["token"], c, compact, h if recent else None)
+                    _open(
+                        server.ws_url, a["token"], m.Cursors() if fresh else c, compact, h if recent else None
+                    )
                     for a, c, h in zip(followers, cursors, held, strict=True)
                 ],
                 concurrency,
@@ -262,6 +265,12 @@ def main() -> None:
         help="resumes send the positions they were last given (auth.recent, PROTOCOL.md section 6.5), "
         "as the SDK and the load clients do: each stream is then read from a window before its cursor",
     )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="clients connect without cursors (a first connection: nothing to read back), to set a "
+        "resume against what authentication alone costs",
+    )
     args = parser.parse_args()
     asyncio.run(
         run(
@@ -273,6 +282,7 @@ def main() -> None:
             args.callgrind,
             args.compact,
             args.recent,
+            args.fresh,
         )
     )
 
