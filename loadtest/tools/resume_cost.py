@@ -259,13 +259,14 @@ def main() -> None:
         help="resumes ask for compact events (PROTOCOL.md section 3.5), as Tsudoi's page, the SDK and "
         "the load clients do",
     )
-    parser.add_argument(
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument(
         "--recent",
         action="store_true",
         help="resumes send the positions they were last given (auth.recent, PROTOCOL.md section 6.5), "
         "as the SDK and the load clients do: each stream is then read from a window before its cursor",
     )
-    parser.add_argument(
+    what.add_argument(
         "--fresh",
         action="store_true",
         help="clients connect without cursors (a first connection: nothing to read back), to set a "
