@@ -21,7 +21,7 @@ from websockets.typing import Subprotocol
 
 from protocol.codec import PROTOCOL_NAME
 
-_HELLO = orjson.dumps(
+HELLO = orjson.dumps(
     {
         "op": "hello",
         "protocol": PROTOCOL_NAME,
@@ -34,7 +34,7 @@ _connections: set[ServerConnection] = set()
 
 
 async def _handle(ws: ServerConnection) -> None:
-    await ws.send(_HELLO)
+    await ws.send(HELLO)
     await ws.recv()  # auth: anything goes
     await ws.send('{"op":"ready"}')
     _connections.add(ws)

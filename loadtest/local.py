@@ -46,6 +46,7 @@ class LocalServer:
         workers: int = 1,
         env: dict[str, str] | None = None,
         ceiling: bool = False,
+        floor: bool = False,
         folder: Path | None = None,
         log: str = "server.log",
         open_files: int | None = None,
@@ -61,8 +62,10 @@ class LocalServer:
         self.open_files = open_files
         self.prefix = list(prefix or [])
         self.start_timeout = start_timeout
-        #: Run the bare-websockets ceiling server (loadtest/ceiling.py) instead of Tsudoi.
-        self.ceiling = ceiling
+        #: Run the bare-websockets ceiling server (loadtest/ceiling.py) instead of Tsudoi, or with
+        #: ``floor`` Tsudoi's uvicorn stack around an app that does as little (loadtest/floor.py).
+        self.ceiling = ceiling or floor
+        self.bare_module = "loadtest.floor" if floor else "loadtest.ceiling"
         self.owns_folder = folder is None
         self.folder = folder if folder is not None else make_folder()
         self.port = _free_port()
@@ -96,7 +99,7 @@ class LocalServer:
 
     def start(self, cores: set[int] | None = None) -> LocalServer:
         if self.ceiling:
-            command = [sys.executable, "-m", "loadtest.ceiling", str(self.port)]
+            command = [sys.executable, "-m", self.bare_module, str(self.port)]
         else:
             command = [sys.executable, "-m", "server", "serve", "--port", str(self.port)]
             command += ["--data", str(self.folder / "data"), "--workers", str(self.workers)]

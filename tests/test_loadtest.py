@@ -17,7 +17,8 @@ import orjson
 import pytest
 
 from loadtest import html
-from loadtest.client import LoadClient
+from loadtest.client import LoadClient, connect_client
+from loadtest.local import LocalServer
 from loadtest.report import deliveries, percentiles
 from loadtest.scrape import quantile
 from tests.support.client import Client, Users
@@ -129,6 +130,22 @@ def test_the_ceiling_server_runs_on_the_same_harness(tmp_path: Path) -> None:
     assert report["lost"] == report["duplicated"] == 0 and report["delivered"] == 5 * 20
     # Measured from a second after the last follower connected.
     assert report["options"]["settle"] == 1.0 and "measuring in 1s" in result.stdout
+
+
+@pytest.mark.parametrize("kind", ["ceiling", "floor"])
+async def test_the_bare_servers_take_a_connection_through_hello_auth_and_ready(kind: str) -> None:
+    """What ``resume_cost --ceiling`` and ``--floor`` measure a resume against: a connection
+    through the protocol's handshake and nothing else, on websockets' own server and on Tsudoi's
+    uvicorn stack."""
+    server = LocalServer(ceiling=kind == "ceiling", floor=kind == "floor").start()
+    try:
+        ws = await connect_client(server.ws_url)
+        assert orjson.loads(await ws.recv())["op"] == "hello"
+        await ws.send(orjson.dumps({"op": "auth", "token": "anything"}).decode())
+        assert orjson.loads(await ws.recv())["op"] == "ready"
+        await ws.close()
+    finally:
+        server.close()
 
 
 def test_reconnect_storm_resumes_everyone_with_nothing_lost(tmp_path: Path) -> None:

@@ -10,7 +10,14 @@ reconnects with its cursors (``--behind K``: after the author posted K more whil
 away, so each resume replays K items) and waits for ``ready`` and its replay. Closing is
 measured apart.
 
-    .venv/bin/python -m loadtest.tools.resume_cost [N] [--behind K] [--concurrency C] [--rounds R] [--compact] [--recent] [--fresh]
+    .venv/bin/python -m loadtest.tools.resume_cost [N] [--behind K] [--concurrency C] [--rounds R]
+        [--compact] [--recent | --fresh] [--ceiling | --floor]
+
+``--recent``: resumes send the positions they were last given (``auth.recent``), as the SDK and
+the load clients do. ``--fresh``: clients connect without cursors, a first connection that reads
+no stream. ``--ceiling`` and ``--floor`` measure, instead of Tsudoi, the bare websockets server
+(``loadtest/ceiling.py``) and Tsudoi's uvicorn stack around an app that does as little
+(``loadtest/floor.py``): what a connection costs the runtime, and the stack, without the gateway.
 
 Prints the server's CPU milliseconds per resume and per close. The server's pid is printed
 while it runs, for a profiler (``--pause S`` waits S seconds before the measured phase).
@@ -73,7 +80,7 @@ async def _open(
     while replayed is None or seen < replayed:
         frame = orjson.loads(await ws.recv())
         if frame["op"] == "ready":
-            replayed = frame["replayed"]
+            replayed = frame.get("replayed", 0)  # the ceiling server's ready says nothing more
         elif frame["op"] == "event":
             seen += 1
             positions.append(frame["pos"])
@@ -163,13 +170,21 @@ async def run(
     compact: bool = False,
     recent: bool = False,
     fresh: bool = False,
+    ceiling: bool = False,
+    floor: bool = False,
 ) -> None:
     counter = Callgrind() if callgrind else None
     if counter is None:
-        server = LocalServer(env=ENV)
+        server = LocalServer(env=ENV, ceiling=ceiling, floor=floor)
     else:
         # A fixed hash seed: sets and dicts laid out alike run after run (a few % of the count).
-        server = LocalServer(env={**ENV, "PYTHONHASHSEED": "0"}, prefix=counter.prefix, start_timeout=300)
+        server = LocalServer(
+            env={**ENV, "PYTHONHASHSEED": "0"},
+            prefix=counter.prefix,
+            start_timeout=300,
+            ceiling=ceiling,
+            floor=floor,
+        )
         print(f"callgrind profiles in {counter.folder}", flush=True)
     try:
         accounts = server.seed(users + 1, star=True)["accounts"]
@@ -272,6 +287,19 @@ def main() -> None:
         help="clients connect without cursors (a first connection: nothing to read back), to set a "
         "resume against what authentication alone costs",
     )
+    bare = parser.add_mutually_exclusive_group()
+    bare.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="measure the bare websockets server (loadtest/ceiling.py: hello, auth, ready and nothing "
+        "else) instead: what the runtime costs a connection, to set a resume against",
+    )
+    bare.add_argument(
+        "--floor",
+        action="store_true",
+        help="measure Tsudoi's uvicorn stack around an app that does as little as the ceiling "
+        "(loadtest/floor.py): what the stack costs, apart from the gateway's own work",
+    )
     args = parser.parse_args()
     asyncio.run(
         run(
@@ -284,6 +312,8 @@ def main() -> None:
             args.compact,
             args.recent,
             args.fresh,
+            args.ceiling,
+            args.floor,
         )
     )
 
