@@ -6,9 +6,11 @@ import itertools
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from server.config import ConfigError, Settings
-from server.ids import ALPHABET, IdGenerator, floor_id, timestamp_ms
+from server.ids import ALPHABET, IdGenerator, encode, floor_id, timestamp_ms
 from server.ratelimit import RateLimiter, TokenBucket
 
 NOW_MS = 1_800_000_000_000
@@ -21,6 +23,26 @@ def test_alphabet_is_crockford_base32() -> None:
     assert set(ALPHABET) == CROCKFORD
     assert len(ALPHABET) == 32
     assert list(ALPHABET) == sorted(ALPHABET)  # so ids sort as strings in numeric order
+
+
+@given(st.integers(min_value=0, max_value=2**140), st.integers(min_value=0, max_value=28))
+def test_encode_writes_the_low_bits_as_base32_digits_most_significant_first(value: int, length: int) -> None:
+    digits = [ALPHABET[(value >> (5 * place)) & 31] for place in reversed(range(length))]
+    assert encode(value, length) == "".join(digits)
+
+
+@given(st.text(alphabet=ALPHABET, max_size=30))
+def test_a_timestamp_is_the_value_of_the_first_ten_digits(item_id: str) -> None:
+    value = 0
+    for char in item_id[:10]:
+        value = value * 32 + ALPHABET.index(char)
+    assert timestamp_ms(item_id) == value
+
+
+@pytest.mark.parametrize("bad", ["01ABCDEFGi00", "012345678O", "01 3456789", "ÄBCDEFGHJK"])
+def test_a_timestamp_is_read_only_from_the_alphabet(bad: str) -> None:
+    with pytest.raises(ValueError):
+        timestamp_ms(bad)
 
 
 def test_ids_are_26_crockford_characters() -> None:
