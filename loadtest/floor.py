@@ -20,10 +20,10 @@ from typing import Any
 import orjson
 import uvicorn
 
-from protocol.codec import MAX_FRAME_BYTES, PROTOCOL_NAME
+from protocol.codec import PROTOCOL_NAME
+from server.cli import uvicorn_config
 from server.config import Settings
-from server.gateway.fastwrite import FastWriteProtocol
-from server.guard import AUTHENTICATED, Doorman, Limits, guarded_http
+from server.guard import AUTHENTICATED
 
 from .ceiling import HELLO
 
@@ -47,20 +47,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def main() -> None:
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=int(sys.argv[1]),
-        ws=FastWriteProtocol,
-        ws_max_size=MAX_FRAME_BYTES,
-        ws_per_message_deflate=False,
-        ws_ping_interval=None,
-        ws_ping_timeout=None,
-        lifespan="on",
-        loop=Settings().event_loop,
-        log_config=None,
-    )
-    config.http = guarded_http(Doorman(Limits.at_start(Settings()), frozenset()))
+    # Tsudoi's own configuration (``tsudoi serve``'s), with this app in the gateway's place: the
+    # node's app is made but never started, so it opens no storage.
+    config = uvicorn_config(Settings(host="127.0.0.1", port=int(sys.argv[1])), bootstrap=False)
+    config.app = app
     uvicorn.Server(config).run()
 
 
