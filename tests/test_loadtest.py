@@ -21,6 +21,7 @@ from loadtest.client import LoadClient, connect_client
 from loadtest.local import LocalServer
 from loadtest.report import deliveries, percentiles
 from loadtest.scrape import quantile
+from loadtest.tools import opcodes
 from tests.support.client import Client, Users
 from tests.support.server import ROOT, ServerProcess
 
@@ -146,6 +147,20 @@ async def test_the_bare_servers_take_a_connection_through_hello_auth_and_ready(k
         await ws.close()
     finally:
         server.close()
+
+
+def test_the_opcode_counter_runs_a_module_and_counts_its_functions(tmp_path: Path) -> None:
+    out = tmp_path / "counts.json"
+    command = [sys.executable, "-m", "loadtest.tools.opcodes", str(out), "--", "python", "-m", "calendar"]
+    result = subprocess.run([*command, "2026", "12"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "December 2026" in result.stdout  # the module ran, with its own arguments
+    counts = orjson.loads(out.read_bytes())
+    assert any(name.startswith("calendar.py:") and count > 0 for name, count in counts.items())
+    # Counted per function: what one run executed beyond another, largest first.
+    assert opcodes.difference({"f": 10, "g": 5, "h": 1}, {"f": 4, "g": 5, "h": 2}) == [("f", 6)]
+    bad = subprocess.run([*command[:4], "python"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert bad.returncode == 1 and "usage:" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_reconnect_storm_resumes_everyone_with_nothing_lost(tmp_path: Path) -> None:

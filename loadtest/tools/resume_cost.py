@@ -11,13 +11,16 @@ away, so each resume replays K items) and waits for ``ready`` and its replay. Cl
 measured apart.
 
     .venv/bin/python -m loadtest.tools.resume_cost [N] [--behind K] [--concurrency C] [--rounds R]
-        [--compact] [--recent | --fresh] [--ceiling | --floor]
+        [--compact] [--recent | --fresh] [--ceiling | --floor] [--opcodes TOP]
 
 ``--recent``: resumes send the positions they were last given (``auth.recent``), as the SDK and
 the load clients do. ``--fresh``: clients connect without cursors, a first connection that reads
 no stream. ``--ceiling`` and ``--floor`` measure, instead of Tsudoi, the bare websockets server
 (``loadtest/ceiling.py``) and Tsudoi's uvicorn stack around an app that does as little
 (``loadtest/floor.py``): what a connection costs the runtime, and the stack, without the gateway.
+``--opcodes TOP`` runs the server twice under ``loadtest/tools/opcodes.py``, with one round and
+with two, and prints the bytecodes per resume (and its close) of the TOP Python functions that
+ran most: where callgrind counts the interpreter, this names the Python code.
 
 Prints the server's CPU milliseconds per resume and per close. The server's pid is printed
 while it runs, for a profiler (``--pause S`` waits S seconds before the measured phase).
@@ -41,6 +44,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Coroutine
@@ -55,6 +59,7 @@ from protocol.recent import encode_auth, floor_id
 from ..client import connect_client
 from ..local import LocalServer
 from ..wire import Socket
+from . import opcodes as opcode_counts
 
 #: Every client is let in at once: admission control is a separate question (BENCHMARKS.md).
 ENV = {"TSUDOI_ADMISSION_RATE": "100000"}
@@ -172,9 +177,15 @@ async def run(
     fresh: bool = False,
     ceiling: bool = False,
     floor: bool = False,
+    opcodes: Path | None = None,
 ) -> None:
     counter = Callgrind() if callgrind else None
-    if counter is None:
+    if opcodes is not None:
+        prefix = [sys.executable, "-m", "loadtest.tools.opcodes", str(opcodes), "--"]
+        server = LocalServer(
+            env={**ENV, "PYTHONHASHSEED": "0"}, prefix=prefix, start_timeout=300, ceiling=ceiling, floor=floor
+        )
+    elif counter is None:
         server = LocalServer(env=ENV, ceiling=ceiling, floor=floor)
     else:
         # A fixed hash seed: sets and dicts laid out alike run after run (a few % of the count).
@@ -300,22 +311,51 @@ def main() -> None:
         help="measure Tsudoi's uvicorn stack around an app that does as little as the ceiling "
         "(loadtest/floor.py): what the stack costs, apart from the gateway's own work",
     )
-    args = parser.parse_args()
-    asyncio.run(
-        run(
-            args.users,
-            args.behind,
-            args.concurrency,
-            args.rounds,
-            args.pause,
-            args.callgrind,
-            args.compact,
-            args.recent,
-            args.fresh,
-            args.ceiling,
-            args.floor,
-        )
+    parser.add_argument(
+        "--opcodes",
+        type=int,
+        default=0,
+        metavar="TOP",
+        help="count the bytecodes each Python function of the server runs per resume "
+        "(loadtest/tools/opcodes.py; two runs, of one round and two) and print the TOP largest",
     )
+    args = parser.parse_args()
+    if args.opcodes and args.callgrind:
+        parser.error("--opcodes and --callgrind each run the server under their own tool: choose one")
+
+    def measure(rounds: int, opcodes: Path | None = None) -> None:
+        asyncio.run(
+            run(
+                args.users,
+                args.behind,
+                args.concurrency,
+                rounds,
+                args.pause,
+                args.callgrind,
+                args.compact,
+                args.recent,
+                args.fresh,
+                args.ceiling,
+                args.floor,
+                opcodes,
+            )
+        )
+
+    if not args.opcodes:
+        measure(args.rounds)
+        return
+    # Two runs that differ by one round: their difference is one resume and one close each.
+    folder = Path(tempfile.mkdtemp(prefix="tsudoi-opcodes-"))
+    for rounds in (1, 2):
+        measure(rounds, folder / f"rounds{rounds}.json")
+    more, fewer = (orjson.loads((folder / f"rounds{rounds}.json").read_bytes()) for rounds in (2, 1))
+    found = opcode_counts.difference(more, fewer)
+    print(
+        f"bytecodes per resume and its close: {sum(count for _, count in found) / args.users:,.0f} "
+        f"(counts in {folder}); the functions that ran most:"
+    )
+    for name, count in found[: args.opcodes]:
+        print(f"{count / args.users:9,.0f}  {name}")
 
 
 if __name__ == "__main__":
