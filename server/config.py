@@ -294,11 +294,13 @@ class Settings:
 
 #: Variables an earlier version read and this one does not, with what replaced them: set, they
 #: would otherwise be ignored without a word.
+_MEASURED_ADMISSION = (
+    "admission now follows the rate the node measures (TSUDOI_ADMISSION_WAIT_MS; "
+    "TSUDOI_ADMISSION_RATE fixes a rate)"
+)
 RETIRED = {
-    "TSUDOI_ADMISSION_BURST": "admission now follows the rate the node measures "
-    "(TSUDOI_ADMISSION_WAIT_MS; TSUDOI_ADMISSION_RATE fixes a rate)",
-    "TSUDOI_ADMISSION_REFILL_MS": "admission now follows the rate the node measures "
-    "(TSUDOI_ADMISSION_WAIT_MS; TSUDOI_ADMISSION_RATE fixes a rate)",
+    "TSUDOI_ADMISSION_BURST": _MEASURED_ADMISSION,
+    "TSUDOI_ADMISSION_REFILL_MS": _MEASURED_ADMISSION,
 }
 
 

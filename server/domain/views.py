@@ -116,9 +116,8 @@ class EventPresenter:
     Ten thousand clients resuming at once ask for the same few posts, and each presentation is
     up to four storage reads (originals, authors, reaction and share counts) and the building of
     each post: 226 k instructions per replayed post per client when each resume presented its
-    own (BENCHMARKS.md), 146 k since. Here the first
-    caller presents at once; those who ask meanwhile wait for it to end and are then presented
-    together, once per post. Nobody shares a read that began before they asked: a resume reads
+    own (BENCHMARKS.md), 146 k since. Here the first caller presents at once; those who ask
+    meanwhile wait for it to end and are then presented together, once per post. Nobody shares a read that began before they asked: a resume reads
     its backlog after subscribing, so that what is published in between reaches it, and a read
     already under way might predate the subscription. A presentation is the same whatever else
     is presented with it (one post's view depends on that post alone when there is no viewer),
